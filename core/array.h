@@ -1,0 +1,37 @@
+// The storage types under every Tensor: a float32 xtensor array, its shape, and integer id arrays.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <xtensor/xarray.hpp>
+
+namespace xgrad {
+
+using Array = xt::xarray<float>;             // row-major, contiguous: every Tensor's data and grad
+using IdArray = xt::xarray<std::int64_t>;    // integer ids (token ids, positions), int64 as in PyTorch
+using Shape = std::vector<std::size_t>;
+
+// "(2, 3)": how shapes appear in every error message and printout.
+template <class S>
+std::string shape_str(const S& shape)
+{
+    std::string s = "(";
+    for (std::size_t i = 0; i < shape.size(); ++i) {
+        s += (i ? ", " : "") + std::to_string(shape[i]);
+    }
+    return s + (shape.size() == 1 ? ",)" : ")");
+}
+
+inline Shape to_shape(const Array::shape_type& s) { return Shape(s.begin(), s.end()); }
+
+inline std::size_t shape_numel(const Shape& shape)
+{
+    std::size_t n = 1;
+    for (auto d : shape) n *= d;
+    return n;
+}
+
+}  // namespace xgrad

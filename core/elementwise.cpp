@@ -1,0 +1,171 @@
+// Element-wise ops. Binary ops broadcast as NumPy does; their backward sums the gradient back to
+// each input's shape with reduce_to_shape.
+#include <cmath>
+#include <numbers>
+
+#include <xtensor/xmath.hpp>
+#include <xtensor/xoperation.hpp>
+
+#include "core/axes.h"
+#include "core/check.h"
+#include "core/ops.h"
+
+namespace xgrad {
+
+// ---- binary, broadcasting ------------------------------------------------------------------------------
+
+Tensor add(const Tensor& a, const Tensor& b)
+{
+    broadcast_shapes("add", a.shape(), b.shape());
+    return Tensor::from_op(a.data() + b.data(), {a, b}, "add", [a, b](const Array& grad_out, const Array&) {
+        a.accumulate_grad(reduce_to_shape(grad_out, a.shape()));      // d(a + b)/da = 1
+        b.accumulate_grad(reduce_to_shape(grad_out, b.shape()));      // d(a + b)/db = 1
+    });
+}
+
+Tensor sub(const Tensor& a, const Tensor& b)
+{
+    broadcast_shapes("sub", a.shape(), b.shape());
+    return Tensor::from_op(a.data() - b.data(), {a, b}, "sub", [a, b](const Array& grad_out, const Array&) {
+        a.accumulate_grad(reduce_to_shape(grad_out, a.shape()));      // d(a - b)/da = 1
+        if (b.requires_grad()) {
+            b.accumulate_grad(reduce_to_shape(-grad_out, b.shape()));  // d(a - b)/db = -1
+        }
+    });
+}
+
+Tensor mul(const Tensor& a, const Tensor& b)
+{
+    broadcast_shapes("mul", a.shape(), b.shape());
+    return Tensor::from_op(a.data() * b.data(), {a, b}, "mul", [a, b](const Array& grad_out, const Array&) {
+        if (a.requires_grad()) a.accumulate_grad(reduce_to_shape(grad_out * b.data(), a.shape()));  // d/da = b
+        if (b.requires_grad()) b.accumulate_grad(reduce_to_shape(grad_out * a.data(), b.shape()));  // d/db = a
+    });
+}
+
+Tensor div(const Tensor& a, const Tensor& b)
+{
+    broadcast_shapes("div", a.shape(), b.shape());
+    return Tensor::from_op(a.data() / b.data(), {a, b}, "div", [a, b](const Array& grad_out, const Array& y) {
+        if (a.requires_grad()) a.accumulate_grad(reduce_to_shape(grad_out / b.data(), a.shape()));   // 1/b
+        if (b.requires_grad()) {
+            b.accumulate_grad(reduce_to_shape(-grad_out * y / b.data(), b.shape()));   // -a/b^2 = -y/b
+        }
+    });
+}
+
+// ---- with a scalar ---------------------------------------------------------------------------------------
+
+Tensor add(const Tensor& x, float s)
+{
+    return Tensor::from_op(x.data() + s, {x}, "add_scalar", [x](const Array& grad_out, const Array&) {
+        x.accumulate_grad(grad_out);                                  // d(x + s)/dx = 1
+    });
+}
+
+Tensor mul(const Tensor& x, float s)
+{
+    return Tensor::from_op(x.data() * s, {x}, "mul_scalar", [x, s](const Array& grad_out, const Array&) {
+        x.accumulate_grad(grad_out * s);                              // d(x s)/dx = s
+    });
+}
+
+Tensor rsub(float s, const Tensor& x)
+{
+    return Tensor::from_op(s - x.data(), {x}, "rsub_scalar", [x](const Array& grad_out, const Array&) {
+        x.accumulate_grad(-grad_out);                                 // d(s - x)/dx = -1
+    });
+}
+
+Tensor rdiv(float s, const Tensor& x)
+{
+    return Tensor::from_op(s / x.data(), {x}, "rdiv_scalar", [x](const Array& grad_out, const Array& y) {
+        x.accumulate_grad(-grad_out * y / x.data());                  // d(s/x)/dx = -s/x^2 = -y/x
+    });
+}
+
+Tensor pow(const Tensor& x, float exponent)
+{
+    return Tensor::from_op(xt::pow(x.data(), exponent), {x}, "pow", [x, exponent](const Array& grad_out, const Array&) {
+        x.accumulate_grad(grad_out * exponent * xt::pow(x.data(), exponent - 1.0f));   // p x^(p-1)
+    });
+}
+
+// ---- functions -------------------------------------------------------------------------------------------
+
+Tensor neg(const Tensor& x)
+{
+    return Tensor::from_op(-x.data(), {x}, "neg", [x](const Array& grad_out, const Array&) {
+        x.accumulate_grad(-grad_out);                                 // d(-x)/dx = -1
+    });
+}
+
+Tensor exp(const Tensor& x)
+{
+    return Tensor::from_op(xt::exp(x.data()), {x}, "exp", [x](const Array& grad_out, const Array& y) {
+        x.accumulate_grad(grad_out * y);                              // d e^x = e^x
+    });
+}
+
+Tensor log(const Tensor& x)
+{
+    return Tensor::from_op(xt::log(x.data()), {x}, "log", [x](const Array& grad_out, const Array&) {
+        x.accumulate_grad(grad_out / x.data());                       // d log x = 1/x
+    });
+}
+
+Tensor sqrt(const Tensor& x)
+{
+    return Tensor::from_op(xt::sqrt(x.data()), {x}, "sqrt", [x](const Array& grad_out, const Array& y) {
+        x.accumulate_grad(grad_out * 0.5f / y);                       // d sqrt(x) = 1 / (2 sqrt(x))
+    });
+}
+
+Tensor tanh(const Tensor& x)
+{
+    return Tensor::from_op(xt::tanh(x.data()), {x}, "tanh", [x](const Array& grad_out, const Array& y) {
+        x.accumulate_grad(grad_out * (1.0f - y * y));                 // d tanh = 1 - tanh^2
+    });
+}
+
+Tensor sigmoid(const Tensor& x)
+{
+    Array y = 1.0f / (1.0f + xt::exp(-x.data()));
+    return Tensor::from_op(std::move(y), {x}, "sigmoid", [x](const Array& grad_out, const Array& y) {
+        x.accumulate_grad(grad_out * y * (1.0f - y));                 // d sigmoid = s (1 - s)
+    });
+}
+
+Tensor relu(const Tensor& x)
+{
+    return Tensor::from_op(xt::maximum(x.data(), 0.0f), {x}, "relu", [x](const Array& grad_out, const Array&) {
+        x.accumulate_grad(xt::where(x.data() > 0.0f, grad_out, 0.0f));   // 1 where x > 0, else 0
+    });
+}
+
+// gelu(x) = x/2 (1 + tanh(u)), u = sqrt(2/pi) (x + 0.044715 x^3): PyTorch's approximate='tanh'.
+Tensor gelu(const Tensor& x)
+{
+    constexpr float k = 0.7978845608028654f;   // sqrt(2 / pi)
+    constexpr float c = 0.044715f;
+    const Array& xd = x.data();
+    Array y(xd.shape());
+    for (std::size_t i = 0; i < xd.size(); ++i) {
+        float v = xd.data()[i];
+        y.data()[i] = 0.5f * v * (1.0f + std::tanh(k * (v + c * v * v * v)));
+    }
+    return Tensor::from_op(std::move(y), {x}, "gelu", [x](const Array& grad_out, const Array&) {
+        const Array& xd = x.data();
+        Array grad_input(xd.shape());
+        for (std::size_t i = 0; i < xd.size(); ++i) {
+            float v = xd.data()[i];
+            float t = std::tanh(k * (v + c * v * v * v));
+            // d/dx = (1 + t)/2 + x/2 (1 - t^2) du/dx,  du/dx = k (1 + 3c x^2)
+            float dy = 0.5f * (1.0f + t) + 0.5f * v * (1.0f - t * t) * k * (1.0f + 3.0f * c * v * v);
+            grad_input.data()[i] = grad_out.data()[i] * dy;
+        }
+        x.accumulate_grad(std::move(grad_input));
+    });
+}
+
+}  // namespace xgrad

@@ -1,0 +1,86 @@
+// matmul on OpenBLAS sgemm. Transposes in the backward are passed to sgemm as flags, never copied.
+// (This file includes OpenBLAS's <cblas.h> and no xtensor-blas header: their declarations clash.)
+#include <cblas.h>
+
+#include "core/check.h"
+#include "core/ops.h"
+#include "core/parallel.h"
+
+namespace xgrad {
+
+namespace {
+
+// C (M, N) = op(A) (M, K) @ op(B) (K, N) + beta C, all row-major and contiguous.
+void gemm(bool transpose_a, bool transpose_b, std::size_t m, std::size_t n, std::size_t k, const float* a,
+          const float* b, float beta, float* c)
+{
+    static const int configured = get_num_threads();   // applies xgrad's thread setting to OpenBLAS first
+    (void)configured;
+    if (m == 0 || n == 0) return;
+    const auto lda = static_cast<blasint>(transpose_a ? m : k);
+    const auto ldb = static_cast<blasint>(transpose_b ? k : n);
+    cblas_sgemm(CblasRowMajor, transpose_a ? CblasTrans : CblasNoTrans, transpose_b ? CblasTrans : CblasNoTrans,
+                static_cast<blasint>(m), static_cast<blasint>(n), static_cast<blasint>(k), 1.0f, a, lda, b, ldb,
+                beta, c, static_cast<blasint>(n));
+}
+
+// An operand seen as a batch of matrices: (batch, rows, cols); a 2-D operand is a batch of one.
+struct Batched {
+    std::size_t batch, rows, cols;
+};
+
+Batched as_batched(const char* side, const Tensor& a, const Tensor& b, const Tensor& x)
+{
+    check(x.dim() == 2 || x.dim() == 3, "matmul: expected 2-D or 3-D operands, got ", shape_str(a.shape()),
+          " @ ", shape_str(b.shape()), " (the ", side, " one has ", x.dim(), " axes)");
+    Shape s = x.shape();
+    return s.size() == 2 ? Batched{1, s[0], s[1]} : Batched{s[0], s[1], s[2]};
+}
+
+}  // namespace
+
+// (M, K) @ (K, N) -> (M, N); (B, M, K) @ (B, K, N) -> (B, M, N); a batch of 1 broadcasts.
+Tensor matmul(const Tensor& a, const Tensor& b)
+{
+    const Batched A = as_batched("left", a, b, a), B = as_batched("right", a, b, b);
+    check(A.cols == B.rows, "matmul: inner dimensions differ: ", shape_str(a.shape()), " @ ", shape_str(b.shape()));
+    check(A.batch == B.batch || A.batch == 1 || B.batch == 1, "matmul: batch sizes ", A.batch, " and ", B.batch,
+          " cannot be broadcast: ", shape_str(a.shape()), " @ ", shape_str(b.shape()));
+    const std::size_t batch = std::max(A.batch, B.batch), m = A.rows, k = A.cols, n = B.cols;
+    const bool batched_out = a.dim() == 3 || b.dim() == 3;
+    // a (B, M, K) @ b (K, N) is one (B*M, K) @ (K, N) product: one sgemm call instead of B
+    const bool fold = batch > 1 && A.batch == batch && B.batch == 1;
+    const std::size_t calls = fold ? 1 : batch, rows = fold ? batch * m : m;
+
+    Array y(batched_out ? Shape{batch, m, n} : Shape{m, n});
+    const float* ad = a.data().data();
+    const float* bd = b.data().data();
+    for (std::size_t i = 0; i < calls; ++i) {
+        gemm(false, false, rows, n, k, ad + (A.batch > 1 ? i * m * k : 0), bd + (B.batch > 1 ? i * k * n : 0), 0.0f,
+             y.data() + i * m * n);
+    }
+
+    return Tensor::from_op(std::move(y), {a, b}, "matmul", [=](const Array& grad_out, const Array&) {
+        const float* g = grad_out.data();
+        if (a.requires_grad()) {
+            // grad_a = grad_out @ b^T; a broadcast a sums the products of every batch (beta = 1)
+            Array grad_a = xt::zeros<float>(a.shape());
+            for (std::size_t i = 0; i < calls; ++i) {
+                gemm(false, true, rows, k, n, g + i * m * n, b.data().data() + (B.batch > 1 ? i * k * n : 0), 1.0f,
+                     grad_a.data() + (A.batch > 1 ? i * m * k : 0));
+            }
+            a.accumulate_grad(std::move(grad_a));
+        }
+        if (b.requires_grad()) {
+            // grad_b = a^T @ grad_out; folded, this is (K, B*M) @ (B*M, N) in one call
+            Array grad_b = xt::zeros<float>(b.shape());
+            for (std::size_t i = 0; i < calls; ++i) {
+                gemm(true, false, k, n, rows, a.data().data() + (A.batch > 1 ? i * m * k : 0), g + i * m * n, 1.0f,
+                     grad_b.data() + (B.batch > 1 ? i * k * n : 0));
+            }
+            b.accumulate_grad(std::move(grad_b));
+        }
+    });
+}
+
+}  // namespace xgrad

@@ -1,0 +1,86 @@
+// Every differentiable op in xgrad, with its shape contract. Each is defined beside its backward in
+// one of core/elementwise.cpp, reduce.cpp, shape.cpp, matmul.cpp or index.cpp.
+//
+//     Tensor x = randn({4, 3});
+//     Tensor w = randn({3, 2}).requires_grad_();
+//     Tensor b = zeros({2}).requires_grad_();
+//     Tensor loss = mean(relu(matmul(x, w) + b));   // b broadcasts over the 4 rows
+//     loss.backward();                              // fills w.grad() and b.grad()
+//
+// Shapes broadcast as in NumPy: trailing axes are aligned and an axis of size 1 stretches.
+// Axes may be negative (-1 is the last). Mistakes throw xgrad::Error naming the op and the shapes.
+#pragma once
+
+#include <vector>
+
+#include "core/tensor.h"
+
+namespace xgrad {
+
+// ---- element-wise, broadcasting: a (...), b (...) -> broadcast(a, b) ----------------------------------
+Tensor add(const Tensor& a, const Tensor& b);
+Tensor sub(const Tensor& a, const Tensor& b);
+Tensor mul(const Tensor& a, const Tensor& b);
+Tensor div(const Tensor& a, const Tensor& b);
+
+// ---- element-wise with a scalar: x (...) -> (...) --------------------------------------------------------
+Tensor add(const Tensor& x, float s);
+Tensor mul(const Tensor& x, float s);
+Tensor rsub(float s, const Tensor& x);          // s - x
+Tensor rdiv(float s, const Tensor& x);          // s / x
+Tensor pow(const Tensor& x, float exponent);
+
+// ---- element-wise functions: x (...) -> (...) -------------------------------------------------------------
+Tensor neg(const Tensor& x);
+Tensor exp(const Tensor& x);
+Tensor log(const Tensor& x);
+Tensor sqrt(const Tensor& x);
+Tensor tanh(const Tensor& x);
+Tensor sigmoid(const Tensor& x);
+Tensor relu(const Tensor& x);
+Tensor gelu(const Tensor& x);                   // PyTorch's approximate='tanh' form
+
+// ---- reductions -------------------------------------------------------------------------------------------
+Tensor sum(const Tensor& x);                                              // (...) -> ()
+Tensor mean(const Tensor& x);                                             // (...) -> ()
+Tensor sum(const Tensor& x, std::vector<int> axes, bool keepdim = false); // drops (or keeps as 1) the axes
+Tensor mean(const Tensor& x, std::vector<int> axes, bool keepdim = false);
+Tensor max(const Tensor& x, int axis, bool keepdim = false);              // values; ties: first wins the grad
+Tensor softmax(const Tensor& x);                                          // over the last axis
+Tensor log_softmax(const Tensor& x);                                      // over the last axis
+
+// ---- shape -------------------------------------------------------------------------------------------------
+Tensor reshape(const Tensor& x, std::vector<std::ptrdiff_t> shape);      // one entry may be -1 (inferred)
+Tensor view(const Tensor& x, std::vector<std::ptrdiff_t> shape);         // = reshape: storage is contiguous
+Tensor transpose(const Tensor& x, int axis0, int axis1);
+Tensor permute(const Tensor& x, std::vector<int> axes);
+Tensor concat(const std::vector<Tensor>& xs, int axis);                  // sizes add up along axis
+std::vector<Tensor> split(const Tensor& x, std::size_t split_size, int axis);   // last piece may be smaller
+Tensor masked_fill(const Tensor& x, const Tensor& mask, float value);    // where mask != 0; mask broadcasts to x
+
+// ---- matrix products: OpenBLAS sgemm ----------------------------------------------------------------------
+// (M, K) @ (K, N) -> (M, N); (B, M, K) @ (B, K, N) -> (B, M, N), where a batch of 1 or a 2-D operand
+// broadcasts over the other's batch.
+Tensor matmul(const Tensor& a, const Tensor& b);
+
+// ---- indexing ------------------------------------------------------------------------------------------------
+// weight (V, C), ids (...) -> (..., C): out[i] = weight[ids[i]]. Backward scatter-adds into weight's rows.
+// Every id must be in [0, V); the check runs before any output is made.
+Tensor embedding_lookup(const Tensor& weight, const IdArray& ids);
+
+// ---- operators --------------------------------------------------------------------------------------------------
+inline Tensor operator+(const Tensor& a, const Tensor& b) { return add(a, b); }
+inline Tensor operator-(const Tensor& a, const Tensor& b) { return sub(a, b); }
+inline Tensor operator*(const Tensor& a, const Tensor& b) { return mul(a, b); }
+inline Tensor operator/(const Tensor& a, const Tensor& b) { return div(a, b); }
+inline Tensor operator-(const Tensor& x) { return neg(x); }
+inline Tensor operator+(const Tensor& x, float s) { return add(x, s); }
+inline Tensor operator+(float s, const Tensor& x) { return add(x, s); }
+inline Tensor operator-(const Tensor& x, float s) { return add(x, -s); }
+inline Tensor operator-(float s, const Tensor& x) { return rsub(s, x); }
+inline Tensor operator*(const Tensor& x, float s) { return mul(x, s); }
+inline Tensor operator*(float s, const Tensor& x) { return mul(x, s); }
+inline Tensor operator/(const Tensor& x, float s) { return mul(x, 1.0f / s); }
+inline Tensor operator/(float s, const Tensor& x) { return rdiv(s, x); }
+
+}  // namespace xgrad

@@ -1,0 +1,183 @@
+// The thread pool behind parallel_for, and the thread setting it shares with OpenBLAS.
+#include "core/parallel.h"
+
+#include <sched.h>
+
+#include <algorithm>
+#include <condition_variable>
+#include <cstdlib>
+#include <exception>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <cblas.h>
+
+#include "core/check.h"
+
+namespace xgrad {
+
+namespace {
+
+int available_cores()
+{
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof(set), &set) == 0) return std::max(1, CPU_COUNT(&set));
+    return static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+}
+
+int threads_from_environment()
+{
+    const char* text = std::getenv("XGRAD_NUM_THREADS");
+    if (text == nullptr || *text == '\0') return available_cores();
+    char* end = nullptr;
+    long n = std::strtol(text, &end, 10);
+    check(*end == '\0' && n >= 1 && n <= 1024, "XGRAD_NUM_THREADS must be a whole number from 1 to 1024, got '",
+          text, "'");
+    return static_cast<int>(n);
+}
+
+// A fixed set of workers. One job at a time: chunk i of the current job goes to worker i - 1, chunk 0
+// runs on the calling thread. Workers sleep on `wake_` between jobs.
+class Pool {
+public:
+    static Pool& instance()
+    {
+        static Pool pool;
+        return pool;
+    }
+
+    int threads()
+    {
+        std::lock_guard lock(mutex_);
+        return threads_;
+    }
+
+    void resize(int n)
+    {
+        std::lock_guard job_lock(job_mutex_);   // never while a job runs
+        stop_workers();
+        std::lock_guard lock(mutex_);
+        threads_ = n;
+        openblas_set_num_threads(n);
+    }
+
+    void run(std::size_t chunks, const std::function<void(std::size_t)>& chunk_body)
+    {
+        std::lock_guard job_lock(job_mutex_);
+        {
+            std::unique_lock lock(mutex_);
+            start_workers(chunks - 1);
+            body_ = &chunk_body;
+            pending_ = chunks - 1;
+            active_chunks_ = chunks;
+            error_ = nullptr;
+            ++generation_;
+        }
+        wake_.notify_all();
+        run_chunk(0);
+        std::unique_lock lock(mutex_);
+        done_.wait(lock, [this] { return pending_ == 0; });
+        body_ = nullptr;
+        if (error_) std::rethrow_exception(error_);
+    }
+
+    static thread_local bool inside_job;
+
+private:
+    Pool() : threads_(threads_from_environment()) { openblas_set_num_threads(threads_); }
+    ~Pool() { stop_workers(); }
+
+    void start_workers(std::size_t needed)   // called with mutex_ held
+    {
+        while (workers_.size() < needed) {
+            std::size_t index = workers_.size() + 1;
+            workers_.emplace_back([this, index] { work(index); });
+        }
+    }
+
+    void stop_workers()
+    {
+        {
+            std::lock_guard lock(mutex_);
+            stopping_ = true;
+        }
+        wake_.notify_all();
+        for (auto& w : workers_) w.join();
+        workers_.clear();
+        std::lock_guard lock(mutex_);
+        stopping_ = false;
+    }
+
+    void work(std::size_t index)
+    {
+        std::uint64_t seen = 0;
+        std::unique_lock lock(mutex_);
+        {
+            // a worker started during a job must not take that job's chunk twice
+            seen = generation_;
+            if (body_ != nullptr && index < active_chunks_) seen = generation_ - 1;
+        }
+        while (true) {
+            wake_.wait(lock, [&] { return stopping_ || generation_ != seen; });
+            if (stopping_) return;
+            seen = generation_;
+            if (index >= active_chunks_) continue;
+            lock.unlock();
+            run_chunk(index);
+            lock.lock();
+            if (--pending_ == 0) done_.notify_one();
+        }
+    }
+
+    void run_chunk(std::size_t index)
+    {
+        inside_job = true;
+        try {
+            (*body_)(index);
+        } catch (...) {
+            std::lock_guard lock(error_mutex_);
+            if (!error_) error_ = std::current_exception();
+        }
+        inside_job = false;
+    }
+
+    std::mutex job_mutex_;     // one job at a time, from any number of calling threads
+    std::mutex mutex_;         // guards everything below
+    std::mutex error_mutex_;
+    std::condition_variable wake_, done_;
+    std::vector<std::thread> workers_;
+    int threads_;
+    bool stopping_ = false;
+    std::uint64_t generation_ = 0;
+    std::size_t active_chunks_ = 0, pending_ = 0;
+    const std::function<void(std::size_t)>* body_ = nullptr;
+    std::exception_ptr error_;
+};
+
+thread_local bool Pool::inside_job = false;
+
+}  // namespace
+
+void set_num_threads(int n)
+{
+    check(n >= 1, "set_num_threads: expected at least 1 thread, got ", n);
+    Pool::instance().resize(n);
+}
+
+int get_num_threads() { return Pool::instance().threads(); }
+
+void parallel_for(std::size_t n, std::size_t grain, const std::function<void(std::size_t, std::size_t)>& body)
+{
+    if (n == 0) return;
+    std::size_t by_grain = (n + std::max<std::size_t>(grain, 1) - 1) / std::max<std::size_t>(grain, 1);
+    std::size_t chunks = Pool::inside_job ? 1 : std::min<std::size_t>(by_grain, get_num_threads());
+    if (chunks <= 1) {
+        body(0, n);
+        return;
+    }
+    Pool::instance().run(chunks, [&](std::size_t i) { body(i * n / chunks, (i + 1) * n / chunks); });
+}
+
+}  // namespace xgrad

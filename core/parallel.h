@@ -1,0 +1,19 @@
+// One threading setting for the whole library. set_num_threads(n) (or XGRAD_NUM_THREADS in the
+// environment) sizes both xgrad's own parallel loops and OpenBLAS, so the two never compete for cores.
+// xgrad's workers block on a condition variable between loops: they never spin, so they never steal
+// a core from OpenBLAS's threads, and vice versa.
+#pragma once
+
+#include <cstddef>
+#include <functional>
+
+namespace xgrad {
+
+void set_num_threads(int n);   // n >= 1
+int get_num_threads();         // default: XGRAD_NUM_THREADS, else the cores this process may use
+
+// Runs body(begin, end) over [0, n) split into at most get_num_threads() contiguous chunks of at least
+// `grain` items, and returns when all are done. Small ranges and nested calls run on the caller.
+void parallel_for(std::size_t n, std::size_t grain, const std::function<void(std::size_t, std::size_t)>& body);
+
+}  // namespace xgrad

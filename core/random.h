@@ -1,0 +1,34 @@
+// Generator: a seeded source of random numbers, so that every run is reproducible from its seed.
+// The engine is std::mt19937_64 (the same stream on every platform); the distributions are written
+// here, since the standard library's are not portable across implementations.
+#pragma once
+
+#include <cstdint>
+#include <random>
+
+#include "core/array.h"
+
+namespace xgrad {
+
+class Generator {
+public:
+    explicit Generator(std::uint64_t seed = 0) : engine_(seed) {}
+    void manual_seed(std::uint64_t seed);
+
+    float uniform();                                    // U[0, 1), 24 random bits
+    float normal();                                     // N(0, 1), Box-Muller
+    std::uint64_t below(std::uint64_t n);               // uniform integer in [0, n)
+
+    void uniform_(Array& a, float low = 0.0f, float high = 1.0f);   // fill with U[low, high)
+    void normal_(Array& a, float mean = 0.0f, float std = 1.0f);    // fill with N(mean, std^2)
+
+private:
+    std::mt19937_64 engine_;
+    bool has_spare_ = false;                            // Box-Muller makes normals in pairs
+    float spare_ = 0.0f;
+};
+
+Generator& default_generator();                         // used by randn, rand and the nn inits
+void manual_seed(std::uint64_t seed);                   // reseeds the default generator
+
+}  // namespace xgrad

@@ -1,0 +1,183 @@
+// Reductions (sum, mean, max) and the row-wise softmax family. The hot loops are written by hand:
+// xtensor's axis reductions are slow on the small arrays a toy model is made of.
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+
+#include <xtensor/xbroadcast.hpp>
+
+#include "core/axes.h"
+#include "core/check.h"
+#include "core/ops.h"
+
+namespace xgrad {
+
+namespace {
+
+// The shape `x` has after reducing `axes` to size 1, and the shape without them.
+struct Reduced {
+    Shape kept;      // keepdim = true
+    Shape dropped;   // keepdim = false
+    std::size_t count = 1;   // how many elements fall into each output element
+};
+
+Reduced reduced_shapes(const char* op, const Shape& shape, std::vector<int> axes)
+{
+    std::vector<bool> reduce(shape.size(), axes.empty());   // no axes: all of them, as PyTorch's dim=[]
+    for (int axis : axes) {
+        std::size_t a = normalize_axis(op, axis, shape.size());
+        check(!reduce[a] || axes.empty(), op, ": axis ", axis, " appears twice");
+        reduce[a] = true;
+    }
+    Reduced r;
+    for (std::size_t a = 0; a < shape.size(); ++a) {
+        r.kept.push_back(reduce[a] ? 1 : shape[a]);
+        if (reduce[a]) r.count *= shape[a]; else r.dropped.push_back(shape[a]);
+    }
+    return r;
+}
+
+// grad of shape `kept` (or `dropped`), repeated along the reduced axes back to `shape`
+Array expand_back(const Array& grad_out, const Shape& kept, const Shape& shape, float scale)
+{
+    Array g = grad_out;
+    g.reshape(kept);
+    return xt::broadcast(g * scale, shape);
+}
+
+}  // namespace
+
+Tensor sum(const Tensor& x, std::vector<int> axes, bool keepdim)
+{
+    Reduced r = reduced_shapes("sum", x.shape(), std::move(axes));
+    Array y = reduce_to_shape(x.data(), r.kept);          // summing over an axis is reducing it to 1
+    if (!keepdim) y.reshape(r.dropped);
+    return Tensor::from_op(std::move(y), {x}, "sum", [x, r](const Array& grad_out, const Array&) {
+        x.accumulate_grad(expand_back(grad_out, r.kept, x.shape(), 1.0f));   // d sum / dx_i = 1
+    });
+}
+
+Tensor mean(const Tensor& x, std::vector<int> axes, bool keepdim)
+{
+    Reduced r = reduced_shapes("mean", x.shape(), std::move(axes));
+    check(r.count > 0, "mean: cannot average over an empty axis of shape ", shape_str(x.shape()));
+    const float scale = 1.0f / static_cast<float>(r.count);
+    Array y = reduce_to_shape(x.data(), r.kept) * scale;
+    if (!keepdim) y.reshape(r.dropped);
+    return Tensor::from_op(std::move(y), {x}, "mean", [x, r, scale](const Array& grad_out, const Array&) {
+        x.accumulate_grad(expand_back(grad_out, r.kept, x.shape(), scale));  // d mean / dx_i = 1/n
+    });
+}
+
+Tensor sum(const Tensor& x) { return sum(x, {}, false); }
+Tensor mean(const Tensor& x) { return mean(x, {}, false); }
+
+// x (..., N, ...) -> (..., ...): the largest value along `axis`. Its gradient flows to the first
+// position that holds the maximum.
+Tensor max(const Tensor& x, int axis, bool keepdim)
+{
+    const Shape shape = x.shape();
+    const std::size_t a = normalize_axis("max", axis, shape.size());
+    const std::size_t n = shape[a];
+    check(n > 0, "max: cannot take the max over axis ", axis, " of size 0 in shape ", shape_str(shape));
+    const std::size_t outer = shape_numel(Shape(shape.begin(), shape.begin() + a));
+    const std::size_t inner = shape_numel(Shape(shape.begin() + a + 1, shape.end()));
+
+    Shape kept = shape;
+    kept[a] = 1;
+    Array y(kept);
+    std::vector<std::size_t> argmax(outer * inner);       // flat index into x of each maximum
+    const float* xd = x.data().data();
+    for (std::size_t o = 0; o < outer; ++o) {
+        for (std::size_t i = 0; i < inner; ++i) {
+            std::size_t best = o * n * inner + i;
+            for (std::size_t k = 1; k < n; ++k) {
+                std::size_t at = (o * n + k) * inner + i;
+                if (xd[at] > xd[best] || std::isnan(xd[at])) best = at;
+            }
+            argmax[o * inner + i] = best;
+            y.data()[o * inner + i] = xd[best];
+        }
+    }
+    if (!keepdim) {
+        Shape dropped = shape;
+        dropped.erase(dropped.begin() + static_cast<std::ptrdiff_t>(a));
+        y.reshape(dropped);
+    }
+    return Tensor::from_op(std::move(y), {x}, "max", [x, argmax = std::move(argmax)](const Array& grad_out, const Array&) {
+        Array grad_input = xt::zeros<float>(x.shape());
+        for (std::size_t j = 0; j < argmax.size(); ++j) {
+            grad_input.data()[argmax[j]] += grad_out.data()[j];   // d max / dx = 1 at the argmax, else 0
+        }
+        x.accumulate_grad(std::move(grad_input));
+    });
+}
+
+// ---- softmax over the last axis: x (..., C) -> (..., C) ---------------------------------------------------
+
+namespace {
+
+template <class RowFn>
+void for_each_row(const char* op, const Array& x, RowFn fn)
+{
+    check(x.dimension() >= 1, op, ": expected at least 1 axis, got a 0-D tensor");
+    const std::size_t c = x.shape().back();
+    if (c == 0) return;
+    for (std::size_t row = 0; row < x.size() / c; ++row) fn(row * c, c);
+}
+
+}  // namespace
+
+// y = exp(x - max) / sum(exp(x - max)): subtracting the row max keeps exp from overflowing.
+Tensor softmax(const Tensor& x)
+{
+    Array y(x.data().shape());
+    for_each_row("softmax", x.data(), [&](std::size_t start, std::size_t c) {
+        const float* in = x.data().data() + start;
+        float* out = y.data() + start;
+        float m = *std::max_element(in, in + c);
+        float total = 0.0f;
+        for (std::size_t j = 0; j < c; ++j) total += (out[j] = std::exp(in[j] - m));
+        for (std::size_t j = 0; j < c; ++j) out[j] /= total;
+    });
+    return Tensor::from_op(std::move(y), {x}, "softmax", [x](const Array& grad_out, const Array& y) {
+        // dx_j = y_j (g_j - sum_k g_k y_k)
+        Array grad_input(y.shape());
+        for_each_row("softmax", y, [&](std::size_t start, std::size_t c) {
+            const float* g = grad_out.data() + start;
+            const float* s = y.data() + start;
+            float dot = 0.0f;
+            for (std::size_t j = 0; j < c; ++j) dot += g[j] * s[j];
+            for (std::size_t j = 0; j < c; ++j) grad_input.data()[start + j] = s[j] * (g[j] - dot);
+        });
+        x.accumulate_grad(std::move(grad_input));
+    });
+}
+
+// y = x - max - log(sum(exp(x - max)))
+Tensor log_softmax(const Tensor& x)
+{
+    Array y(x.data().shape());
+    for_each_row("log_softmax", x.data(), [&](std::size_t start, std::size_t c) {
+        const float* in = x.data().data() + start;
+        float m = *std::max_element(in, in + c);
+        float total = 0.0f;
+        for (std::size_t j = 0; j < c; ++j) total += std::exp(in[j] - m);
+        const float log_total = m + std::log(total);
+        for (std::size_t j = 0; j < c; ++j) y.data()[start + j] = in[j] - log_total;
+    });
+    return Tensor::from_op(std::move(y), {x}, "log_softmax", [x](const Array& grad_out, const Array& y) {
+        // dx_j = g_j - softmax_j sum_k g_k,  softmax = exp(y)
+        Array grad_input(y.shape());
+        for_each_row("log_softmax", y, [&](std::size_t start, std::size_t c) {
+            const float* g = grad_out.data() + start;
+            float total = std::accumulate(g, g + c, 0.0f);
+            for (std::size_t j = 0; j < c; ++j) {
+                grad_input.data()[start + j] = g[j] - std::exp(y.data()[start + j]) * total;
+            }
+        });
+        x.accumulate_grad(std::move(grad_input));
+    });
+}
+
+}  // namespace xgrad

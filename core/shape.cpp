@@ -1,0 +1,179 @@
+// Ops that move data without changing it: reshape, permute, concat, split, and masked_fill.
+#include <algorithm>
+#include <cstring>
+#include <numeric>
+
+#include <xtensor/xmanipulation.hpp>
+#include <xtensor/xoperation.hpp>
+
+#include "core/axes.h"
+#include "core/check.h"
+#include "core/ops.h"
+
+namespace xgrad {
+
+// x (...) -> shape with the same number of elements; one -1 entry is inferred.
+Tensor reshape(const Tensor& x, std::vector<std::ptrdiff_t> shape)
+{
+    const std::size_t n = x.numel();
+    std::size_t known = 1;
+    std::ptrdiff_t inferred = -1;
+    for (std::size_t i = 0; i < shape.size(); ++i) {
+        if (shape[i] == -1) {
+            check(inferred < 0, "reshape: only one axis can be -1");
+            inferred = static_cast<std::ptrdiff_t>(i);
+        } else {
+            check(shape[i] >= 0, "reshape: invalid size ", shape[i], " at axis ", i);
+            known *= static_cast<std::size_t>(shape[i]);
+        }
+    }
+    Shape out(shape.size());
+    for (std::size_t i = 0; i < shape.size(); ++i) out[i] = shape[i] < 0 ? 0 : static_cast<std::size_t>(shape[i]);
+    if (inferred >= 0) {
+        check(known > 0 && n % known == 0, "reshape: cannot infer the -1 axis: ", n, " elements of ",
+              shape_str(x.shape()), " do not divide into blocks of ", known);
+        out[static_cast<std::size_t>(inferred)] = n / known;
+    }
+    check(shape_numel(out) == n, "reshape: shape ", shape_str(out), " holds ", shape_numel(out),
+          " elements, but the input ", shape_str(x.shape()), " has ", n);
+
+    Array y = x.data();
+    y.reshape(out);
+    return Tensor::from_op(std::move(y), {x}, "reshape", [x](const Array& grad_out, const Array&) {
+        Array g = grad_out;
+        g.reshape(x.shape());                                        // the same values, the old shape
+        x.accumulate_grad(std::move(g));
+    });
+}
+
+Tensor view(const Tensor& x, std::vector<std::ptrdiff_t> shape) { return reshape(x, std::move(shape)); }
+
+// x with its axes reordered: out.shape[i] = x.shape[axes[i]].
+Tensor permute(const Tensor& x, std::vector<int> axes)
+{
+    const std::size_t n = x.dim();
+    check(axes.size() == n, "permute: expected ", n, " axes for shape ", shape_str(x.shape()), ", got ", axes.size());
+    std::vector<std::size_t> perm(n), inverse(n);
+    std::vector<bool> seen(n, false);
+    for (std::size_t i = 0; i < n; ++i) {
+        perm[i] = normalize_axis("permute", axes[i], n);
+        check(!seen[perm[i]], "permute: axis ", axes[i], " appears twice");
+        seen[perm[i]] = true;
+        inverse[perm[i]] = i;
+    }
+    Array y = xt::transpose(x.data(), perm);
+    return Tensor::from_op(std::move(y), {x}, "permute", [x, inverse](const Array& grad_out, const Array&) {
+        x.accumulate_grad(Array(xt::transpose(grad_out, inverse)));   // permuting back
+    });
+}
+
+Tensor transpose(const Tensor& x, int axis0, int axis1)
+{
+    std::vector<int> axes(x.dim());
+    std::iota(axes.begin(), axes.end(), 0);
+    std::swap(axes[normalize_axis("transpose", axis0, x.dim())], axes[normalize_axis("transpose", axis1, x.dim())]);
+    return permute(x, axes);
+}
+
+// ---- concat and split ---------------------------------------------------------------------------------------
+// Both see an array as (outer, size along axis, inner) and copy blocks of `inner` contiguous floats.
+
+namespace {
+
+struct Blocks {
+    std::size_t outer, inner;
+};
+
+Blocks blocks_around(const Shape& shape, std::size_t axis)
+{
+    return {shape_numel(Shape(shape.begin(), shape.begin() + static_cast<std::ptrdiff_t>(axis))),
+            shape_numel(Shape(shape.begin() + static_cast<std::ptrdiff_t>(axis) + 1, shape.end()))};
+}
+
+// dst[..., dst_start : dst_start + len, ...] (op)= src[..., src_start : src_start + len, ...]
+template <bool Add>
+void copy_along(const Array& src, std::size_t src_start, Array& dst, std::size_t dst_start, std::size_t len,
+                std::size_t axis)
+{
+    Blocks b = blocks_around(to_shape(src.shape()), axis);
+    const std::size_t src_n = src.shape()[axis], dst_n = dst.shape()[axis], run = len * b.inner;
+    for (std::size_t o = 0; o < b.outer; ++o) {
+        const float* from = src.data() + (o * src_n + src_start) * b.inner;
+        float* to = dst.data() + (o * dst_n + dst_start) * b.inner;
+        if constexpr (Add) {
+            for (std::size_t j = 0; j < run; ++j) to[j] += from[j];
+        } else {
+            std::memcpy(to, from, run * sizeof(float));
+        }
+    }
+}
+
+}  // namespace
+
+// xs[i] (..., n_i, ...) -> (..., sum n_i, ...)
+Tensor concat(const std::vector<Tensor>& xs, int axis)
+{
+    check(!xs.empty(), "concat: expected at least one tensor");
+    const Shape first = xs[0].shape();
+    const std::size_t a = normalize_axis("concat", axis, first.size());
+    Shape out = first;
+    out[a] = 0;
+    for (std::size_t i = 0; i < xs.size(); ++i) {
+        Shape s = xs[i].shape();
+        Shape s_other = s, first_other = first;
+        if (s.size() == first.size()) s_other[a] = first_other[a] = 0;
+        check(s_other == first_other, "concat: tensor ", i, " has shape ", shape_str(s), ", which does not match ",
+              shape_str(first), " outside axis ", axis);
+        out[a] += s[a];
+    }
+    Array y(out);
+    std::vector<std::size_t> starts;                       // where each input begins along the axis
+    std::size_t offset = 0;
+    for (const auto& x : xs) {
+        starts.push_back(offset);
+        copy_along<false>(x.data(), 0, y, offset, x.shape()[a], a);
+        offset += x.shape()[a];
+    }
+    return Tensor::from_op(std::move(y), xs, "concat", [xs, starts, a](const Array& grad_out, const Array&) {
+        for (std::size_t i = 0; i < xs.size(); ++i) {
+            if (!xs[i].requires_grad()) continue;
+            Array g(xs[i].shape());
+            copy_along<false>(grad_out, starts[i], g, 0, g.shape()[a], a);   // each input's own slice
+            xs[i].accumulate_grad(std::move(g));
+        }
+    });
+}
+
+// x (..., n, ...) -> pieces (..., split_size, ...), the last one holding what remains.
+std::vector<Tensor> split(const Tensor& x, std::size_t split_size, int axis)
+{
+    check(split_size > 0, "split: split_size must be positive");
+    const Shape shape = x.shape();
+    const std::size_t a = normalize_axis("split", axis, shape.size());
+    std::vector<Tensor> pieces;
+    for (std::size_t start = 0; start < shape[a]; start += split_size) {
+        Shape piece_shape = shape;
+        piece_shape[a] = std::min(split_size, shape[a] - start);
+        Array y(piece_shape);
+        copy_along<false>(x.data(), start, y, 0, piece_shape[a], a);
+        pieces.push_back(Tensor::from_op(std::move(y), {x}, "split", [x, start, a](const Array& grad_out, const Array&) {
+            Array g = xt::zeros<float>(x.shape());                   // zero outside this piece's slice
+            copy_along<true>(grad_out, 0, g, start, grad_out.shape()[a], a);
+            x.accumulate_grad(std::move(g));
+        }));
+    }
+    return pieces;
+}
+
+// ---- masked_fill: x (...), mask broadcastable to x -> (...) ---------------------------------------------------
+Tensor masked_fill(const Tensor& x, const Tensor& mask, float value)
+{
+    check(broadcast_shapes("masked_fill", x.shape(), mask.shape()) == x.shape(), "masked_fill: mask of shape ",
+          shape_str(mask.shape()), " does not broadcast to the input's shape ", shape_str(x.shape()));
+    Array y = xt::where(xt::not_equal(mask.data(), 0.0f), value, x.data());
+    return Tensor::from_op(std::move(y), {x}, "masked_fill", [x, mask](const Array& grad_out, const Array&) {
+        x.accumulate_grad(Array(xt::where(xt::not_equal(mask.data(), 0.0f), 0.0f, grad_out)));   // filled places get 0
+    });
+}
+
+}  // namespace xgrad

@@ -1,0 +1,288 @@
+// The Tensor handle, its node, and the backward walk.
+#include "core/tensor.h"
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+
+#include <xtensor/xio.hpp>
+
+#include "core/check.h"
+#include "core/random.h"
+
+namespace xgrad {
+
+namespace {
+thread_local bool grad_enabled = true;
+}
+
+bool is_grad_enabled() { return grad_enabled; }
+NoGradGuard::NoGradGuard() : previous_(grad_enabled) { grad_enabled = false; }
+NoGradGuard::~NoGradGuard() { grad_enabled = previous_; }
+
+// ---- node lifetime ----------------------------------------------------------------------------------
+// Dropping the last handle of a 10,000-op chain would destroy node after node recursively and overflow
+// the stack. Instead each dying node hands its inputs to a local worklist; the ones it held last die
+// here, one at a time.
+Node::~Node()
+{
+    backward = nullptr;                 // its captured inputs are also in `inputs`: nothing dies yet
+    std::vector<std::shared_ptr<Node>> pending;
+    auto adopt = [&pending](std::vector<Tensor>& tensors) {
+        for (auto& t : tensors) {
+            pending.push_back(std::move(t.impl()));
+        }
+        tensors.clear();
+    };
+    adopt(inputs);
+    while (!pending.empty()) {
+        std::shared_ptr<Node> n = std::move(pending.back());
+        pending.pop_back();
+        if (n && n.use_count() == 1) {  // we hold the last reference: take its inputs before it dies
+            n->backward = nullptr;
+            adopt(n->inputs);
+        }
+    }
+}
+
+// ---- the handle ---------------------------------------------------------------------------------------
+Tensor::Tensor(Array data, bool requires_grad) : node_(std::make_shared<Node>())
+{
+    node_->data = std::move(data);
+    node_->requires_grad = requires_grad;
+}
+
+Tensor Tensor::from_op(Array data, std::vector<Tensor> inputs, const char* op, BackwardFn backward)
+{
+    Tensor out(std::move(data));
+    bool needs_grad = grad_enabled && std::any_of(inputs.begin(), inputs.end(), [](const Tensor& t) {
+        return t.requires_grad();
+    });
+    if (needs_grad) {
+        out.node_->requires_grad = true;
+        out.node_->op = op;
+        out.node_->inputs = std::move(inputs);
+        out.node_->backward = std::move(backward);
+    }
+    return out;
+}
+
+const Node& Tensor::node(const char* what) const
+{
+    check(node_ != nullptr, what, ": the tensor is undefined (default-constructed)");
+    return *node_;
+}
+
+Array& Tensor::data() const { return const_cast<Node&>(node("data")).data; }
+Shape Tensor::shape() const { return to_shape(node("shape").data.shape()); }
+std::size_t Tensor::dim() const { return node("dim").data.dimension(); }
+std::size_t Tensor::numel() const { return node("numel").data.size(); }
+
+std::size_t Tensor::size(std::ptrdiff_t axis) const
+{
+    auto n = static_cast<std::ptrdiff_t>(dim());
+    check(axis >= -n && axis < n, "size: axis ", axis, " is out of range for a ", n, "-D tensor");
+    return node_->data.shape()[static_cast<std::size_t>(axis < 0 ? axis + n : axis)];
+}
+
+float Tensor::item() const
+{
+    check(numel() == 1, "item: expected a tensor with one element, got shape ", shape_str(shape()));
+    return *node_->data.data();
+}
+
+bool Tensor::requires_grad() const { return node_ && node_->requires_grad; }
+bool Tensor::is_leaf() const { return node("is_leaf").op[0] == '\0'; }
+const char* Tensor::op_name() const { return node("op_name").op; }
+
+Tensor& Tensor::requires_grad_(bool requires_grad)
+{
+    check(is_leaf(), "requires_grad_: can only change it on a leaf tensor; this one is the output of '",
+          node_->op, "' (use detach() first)");
+    node_->requires_grad = requires_grad;
+    return *this;
+}
+
+Tensor Tensor::grad() const { return node("grad").grad; }
+
+void Tensor::set_grad(Tensor grad) const
+{
+    check(!grad.defined() || grad.shape() == shape(), "set_grad: expected a gradient of shape ",
+          shape_str(shape()), ", got ", shape_str(grad.defined() ? grad.shape() : Shape{}));
+    const_cast<Node&>(node("set_grad")).grad = std::move(grad);
+}
+
+void Tensor::zero_grad(bool set_to_none) const
+{
+    Node& n = const_cast<Node&>(node("zero_grad"));
+    if (set_to_none || !n.grad.defined()) {
+        n.grad = Tensor();
+    } else {
+        n.grad.data().fill(0.0f);
+    }
+}
+
+void Tensor::accumulate_grad(const Array& grad) const
+{
+    if (!requires_grad()) return;
+    check(grad.shape() == node_->data.shape(), "internal: gradient of shape ", shape_str(grad.shape()),
+          " for a tensor of shape ", shape_str(node_->data.shape()), " from '", node_->op, "'");
+    if (node_->grad.defined()) {
+        node_->grad.data() += grad;
+    } else {
+        node_->grad = Tensor(grad);
+    }
+}
+
+void Tensor::accumulate_grad(Array&& grad) const
+{
+    if (!requires_grad()) return;
+    if (node_->grad.defined()) {
+        accumulate_grad(static_cast<const Array&>(grad));
+        return;
+    }
+    check(grad.shape() == node_->data.shape(), "internal: gradient of shape ", shape_str(grad.shape()),
+          " for a tensor of shape ", shape_str(node_->data.shape()), " from '", node_->op, "'");
+    node_->grad = Tensor(std::move(grad));
+}
+
+Tensor Tensor::detach() const
+{
+    Tensor out(std::make_shared<Node>());
+    out.node_->data = node("detach").data;   // xt::xarray has value semantics: a copy of the values
+    return out;
+}
+
+// ---- backward ---------------------------------------------------------------------------------------
+// Nodes in topological order (inputs before the ops that use them), found by an iterative
+// depth-first search so that deep graphs need no deep call stack.
+static std::vector<std::shared_ptr<Node>> topological_order(const std::shared_ptr<Node>& root)
+{
+    static std::atomic<std::uint64_t> last_mark{0};
+    const std::uint64_t mark = ++last_mark;
+    std::vector<std::shared_ptr<Node>> order;
+    std::vector<std::pair<std::shared_ptr<Node>, std::size_t>> stack{{root, 0}};
+    root->visit_mark = mark;
+    while (!stack.empty()) {
+        auto& [node, next] = stack.back();
+        if (next < node->inputs.size()) {
+            const Tensor& input = node->inputs[next++];
+            const std::shared_ptr<Node>& child = input.impl();
+            if (child->requires_grad && child->visit_mark != mark) {
+                child->visit_mark = mark;
+                stack.emplace_back(child, 0);
+            }
+        } else {
+            order.push_back(std::move(node));
+            stack.pop_back();
+        }
+    }
+    return order;
+}
+
+void Tensor::backward(const Tensor& grad, bool retain_graph) const
+{
+    const Node& root = node("backward");
+    check(root.requires_grad, "backward: this tensor does not require grad and has no history; ",
+          "call requires_grad_() on the leaves you want gradients for");
+    check(!root.graph_freed, "backward: trying to backward through the graph a second time (after '",
+          root.op, "'); its saved buffers were freed by the first backward(). ",
+          "Pass retain_graph = true to the first backward() to call it again");
+    if (grad.defined()) {
+        check(grad.shape() == shape(), "backward: the gradient must have the tensor's shape ",
+              shape_str(shape()), ", got ", shape_str(grad.shape()));
+    } else {
+        check(numel() == 1, "backward: grad can be implicitly created only for a one-element output; ",
+              "this tensor has shape ", shape_str(shape()), ", so pass backward(gradient) explicitly");
+    }
+
+    auto order = topological_order(node_);
+    accumulate_grad(grad.defined() ? grad.data() : Array(xt::ones<float>(node_->data.shape())));
+
+    for (auto it = order.rbegin(); it != order.rend(); ++it) {
+        Node& n = **it;
+        if (n.op[0] == '\0') continue;                       // a leaf keeps what it accumulated
+        check(!n.graph_freed, "backward: trying to backward through the graph a second time (through '",
+              n.op, "'); its saved buffers were freed by an earlier backward(). ",
+              "Pass retain_graph = true to that backward() to call it again");
+        if (n.grad.defined()) {
+            Array grad_out = std::move(n.grad.data());       // non-leaves do not keep their grad
+            n.grad = Tensor();
+            n.backward(grad_out, n.data);
+        }
+        if (!retain_graph) {
+            n.backward = nullptr;
+            n.inputs.clear();      // `order` still holds every node, so nothing dies recursively here
+            n.graph_freed = true;
+        }
+    }
+}
+
+std::ostream& operator<<(std::ostream& out, const Tensor& t)
+{
+    if (!t.defined()) return out << "tensor(undefined)";
+    out << "tensor(" << t.data() << ", shape=" << shape_str(t.shape());
+    if (t.requires_grad()) out << (t.is_leaf() ? ", requires_grad" : ", op=") << t.op_name();
+    return out << ")";
+}
+
+// ---- creation ---------------------------------------------------------------------------------------
+Tensor zeros(const Shape& shape, bool requires_grad) { return full(shape, 0.0f, requires_grad); }
+Tensor ones(const Shape& shape, bool requires_grad) { return full(shape, 1.0f, requires_grad); }
+
+Tensor full(const Shape& shape, float value, bool requires_grad)
+{
+    Array data(shape);
+    data.fill(value);
+    return Tensor(std::move(data), requires_grad);
+}
+
+Tensor arange(float end) { return arange(0.0f, end); }
+
+Tensor arange(float start, float end, float step)
+{
+    check(step != 0.0f, "arange: step must be nonzero");
+    check((end - start) / step >= 0.0f, "arange: cannot go from ", start, " to ", end, " by ", step);
+    auto n = static_cast<std::size_t>(std::ceil((end - start) / step));
+    Array data(Shape{n});
+    for (std::size_t i = 0; i < n; ++i) data(i) = start + static_cast<float>(i) * step;
+    return Tensor(std::move(data));
+}
+
+Tensor randn(const Shape& shape, bool requires_grad)
+{
+    Array data(shape);
+    default_generator().normal_(data);
+    return Tensor(std::move(data), requires_grad);
+}
+
+Tensor rand(const Shape& shape, bool requires_grad)
+{
+    Array data(shape);
+    default_generator().uniform_(data);
+    return Tensor(std::move(data), requires_grad);
+}
+
+Tensor from_vector(const std::vector<float>& values, const Shape& shape)
+{
+    check(values.size() == shape_numel(shape), "from_vector: ", values.size(),
+          " values do not fill shape ", shape_str(shape), " (", shape_numel(shape), " elements)");
+    Array data(shape);
+    std::copy(values.begin(), values.end(), data.begin());
+    return Tensor(std::move(data));
+}
+
+Tensor tensor(std::initializer_list<float> values) { return from_vector(values, {values.size()}); }
+
+Tensor tensor(std::initializer_list<std::initializer_list<float>> rows)
+{
+    std::size_t columns = rows.size() ? rows.begin()->size() : 0;
+    std::vector<float> values;
+    for (const auto& row : rows) {
+        check(row.size() == columns, "tensor: rows have different lengths (", columns, " and ", row.size(), ")");
+        values.insert(values.end(), row.begin(), row.end());
+    }
+    return from_vector(values, {rows.size(), columns});
+}
+
+}  // namespace xgrad

@@ -1,0 +1,113 @@
+// Tensor: a cheap handle over one shared autograd node (data, grad, and the op that made it).
+// Copies share everything, as torch::Tensor's do:
+//
+//     Tensor w = randn({3, 4}).requires_grad_();     // a leaf that collects gradients
+//     Tensor y = (w * w).sum();                      // each op records its inputs and its backward
+//     y.backward();                                  // w.grad() == 2 * w
+//
+#pragma once
+
+#include <functional>
+#include <initializer_list>
+#include <memory>
+#include <ostream>
+#include <vector>
+
+#include "core/array.h"
+
+namespace xgrad {
+
+class Tensor;
+struct Node;
+
+// An op's backward: receives the gradient of its output (same shape as y) and its output y, and
+// accumulates into its inputs with Tensor::accumulate_grad. It captures its inputs, never its output.
+using BackwardFn = std::function<void(const Array& grad_out, const Array& y)>;
+
+class Tensor {
+public:
+    Tensor() = default;                                   // undefined, like a default torch::Tensor
+    explicit Tensor(Array data, bool requires_grad = false);
+
+    // The result of an op: records inputs and backward when grad mode is on and an input needs grad.
+    static Tensor from_op(Array data, std::vector<Tensor> inputs, const char* op, BackwardFn backward);
+
+    bool defined() const { return node_ != nullptr; }
+    Array& data() const;                                  // handle semantics: the shared storage
+    Shape shape() const;
+    std::size_t dim() const;
+    std::size_t numel() const;
+    std::size_t size(std::ptrdiff_t axis) const;          // negative axes count from the end
+    float item() const;                                   // the value of a one-element tensor
+
+    // ---- autograd -------------------------------------------------------------------------------
+    bool requires_grad() const;
+    Tensor& requires_grad_(bool requires_grad = true);    // leaves only, as in PyTorch
+    bool is_leaf() const;                                 // made by the user, not by an op
+    const char* op_name() const;                          // "mul", "matmul", ...; "" for a leaf
+    Tensor grad() const;                                  // undefined until a backward reaches it
+    void set_grad(Tensor grad) const;                     // an undefined Tensor clears it
+    void zero_grad(bool set_to_none = true) const;        // PyTorch's optimizer.zero_grad semantics
+    void accumulate_grad(const Array& grad) const;        // grad += g (allocates it the first time)
+    void accumulate_grad(Array&& grad) const;
+
+    // Backpropagates from this tensor. Without `grad`, the tensor must hold one element.
+    // The graph's saved buffers are released afterwards unless retain_graph is true.
+    void backward(const Tensor& grad = {}, bool retain_graph = false) const;
+    Tensor detach() const;                                // same data, no history
+
+    bool same(const Tensor& other) const { return node_ == other.node_; }   // the same node?
+
+    // The shared node itself, for the autograd machinery.
+    const std::shared_ptr<Node>& impl() const { return node_; }
+    std::shared_ptr<Node>& impl() { return node_; }
+
+private:
+    explicit Tensor(std::shared_ptr<Node> node) : node_(std::move(node)) {}
+    const Node& node(const char* what) const;
+    std::shared_ptr<Node> node_;
+};
+
+struct Node {
+    Array data;
+    Tensor grad;                        // leaves: accumulated across backward calls; others: transient
+    bool requires_grad = false;
+    bool graph_freed = false;           // backward() ran without retain_graph and dropped the buffers
+    const char* op = "";                // the op that made this node; "" for leaves
+    std::vector<Tensor> inputs;
+    BackwardFn backward;
+    std::uint64_t visit_mark = 0;       // used by the topological walk in backward()
+
+    ~Node();                            // frees long chains iteratively, so deep graphs cannot overflow
+};
+
+std::ostream& operator<<(std::ostream& out, const Tensor& t);
+
+// ---- grad mode ------------------------------------------------------------------------------------
+bool is_grad_enabled();
+
+// Records no graph while alive, as torch::NoGradGuard: `{ NoGradGuard no_grad; w.data() -= ...; }`
+class NoGradGuard {
+public:
+    NoGradGuard();
+    ~NoGradGuard();
+    NoGradGuard(const NoGradGuard&) = delete;
+    NoGradGuard& operator=(const NoGradGuard&) = delete;
+
+private:
+    bool previous_;
+};
+
+// ---- creation ---------------------------------------------------------------------------------------
+Tensor zeros(const Shape& shape, bool requires_grad = false);
+Tensor ones(const Shape& shape, bool requires_grad = false);
+Tensor full(const Shape& shape, float value, bool requires_grad = false);
+Tensor arange(float end);                                  // [0, 1, ..., end - 1]
+Tensor arange(float start, float end, float step = 1.0f);
+Tensor randn(const Shape& shape, bool requires_grad = false);   // N(0, 1) from the default generator
+Tensor rand(const Shape& shape, bool requires_grad = false);    // U[0, 1) from the default generator
+Tensor from_vector(const std::vector<float>& values, const Shape& shape);
+Tensor tensor(std::initializer_list<float> values);                                   // 1-D
+Tensor tensor(std::initializer_list<std::initializer_list<float>> rows);              // 2-D
+
+}  // namespace xgrad
