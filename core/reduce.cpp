@@ -163,8 +163,8 @@ Tensor log_softmax(const Tensor& x)
         float m = *std::max_element(in, in + c);
         float total = 0.0f;
         for (std::size_t j = 0; j < c; ++j) total += std::exp(in[j] - m);
-        const float log_total = m + std::log(total);
-        for (std::size_t j = 0; j < c; ++j) y.data()[start + j] = in[j] - log_total;
+        const float log_total = std::log(total);
+        for (std::size_t j = 0; j < c; ++j) y.data()[start + j] = (in[j] - m) - log_total;
     });
     return Tensor::from_op(std::move(y), {x}, "log_softmax", [x](const Array& grad_out, const Array& y) {
         // dx_j = g_j - softmax_j sum_k g_k,  softmax = exp(y)

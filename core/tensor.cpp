@@ -185,9 +185,6 @@ void Tensor::backward(const Tensor& grad, bool retain_graph) const
     const Node& root = node("backward");
     check(root.requires_grad, "backward: this tensor does not require grad and has no history; ",
           "call requires_grad_() on the leaves you want gradients for");
-    check(!root.graph_freed, "backward: trying to backward through the graph a second time (after '",
-          root.op, "'); its saved buffers were freed by the first backward(). ",
-          "Pass retain_graph = true to the first backward() to call it again");
     if (grad.defined()) {
         check(grad.shape() == shape(), "backward: the gradient must have the tensor's shape ",
               shape_str(shape()), ", got ", shape_str(grad.shape()));
@@ -195,7 +192,9 @@ void Tensor::backward(const Tensor& grad, bool retain_graph) const
         check(numel() == 1, "backward: grad can be implicitly created only for a one-element output; ",
               "this tensor has shape ", shape_str(shape()), ", so pass backward(gradient) explicitly");
     }
-
+    check(!root.graph_freed, "backward: trying to backward through the graph a second time (after '",
+          root.op, "'); its saved buffers were freed by the first backward(). ",
+          "Pass retain_graph = true to the first backward() to call it again");
     auto order = topological_order(node_);
     accumulate_grad(grad.defined() ? grad.data() : Array(xt::ones<float>(node_->data.shape())));
 
@@ -272,7 +271,12 @@ Tensor from_vector(const std::vector<float>& values, const Shape& shape)
     return Tensor(std::move(data));
 }
 
-Tensor tensor(std::initializer_list<float> values) { return from_vector(values, {values.size()}); }
+Tensor tensor(std::initializer_list<Scalar> values)
+{
+    std::vector<float> v;
+    for (Scalar s : values) v.push_back(s.value);
+    return from_vector(v, {values.size()});
+}
 
 Tensor tensor(std::initializer_list<std::initializer_list<float>> rows)
 {

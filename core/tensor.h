@@ -107,7 +107,12 @@ Tensor arange(float start, float end, float step = 1.0f);
 Tensor randn(const Shape& shape, bool requires_grad = false);   // N(0, 1) from the default generator
 Tensor rand(const Shape& shape, bool requires_grad = false);    // U[0, 1) from the default generator
 Tensor from_vector(const std::vector<float>& values, const Shape& shape);
-Tensor tensor(std::initializer_list<float> values);                                   // 1-D
+// One value of a 1-D literal: a class rather than float, so that tensor({{6}, {7}}) means a column.
+struct Scalar {
+    Scalar(float v) : value(v) {}   // implicit by design: tensor({1, 2.5f})
+    float value;
+};
+Tensor tensor(std::initializer_list<Scalar> values);                                  // 1-D
 Tensor tensor(std::initializer_list<std::initializer_list<float>> rows);              // 2-D
 
 }  // namespace xgrad

@@ -19,7 +19,7 @@ int main()
 
     // a tiny linear layer with a broadcast bias, trained for a few steps by hand
     Tensor inputs = randn({8, 3});
-    Tensor targets = matmul(inputs, from_vector({1.0f, -2.0f, 0.5f}, {3, 1}));   // (8, 1)
+    Tensor targets = matmul(inputs, tensor({{1.0f}, {-2.0f}, {0.5f}}));   // (8, 1)
     Tensor w = zeros({3, 1}, true), b = zeros({1}, true);
     for (int step = 0; step <= 100; ++step) {
         Tensor loss = mean(pow(matmul(inputs, w) + b - targets, 2.0f));

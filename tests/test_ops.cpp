@@ -1,0 +1,211 @@
+// Hand-computed forward and backward values for each op on a small case, and each op's shape errors.
+#include <catch2/catch.hpp>
+
+#include <cmath>
+
+#include "xgrad.h"
+
+using namespace xgrad;
+using Catch::Matchers::Contains;
+
+namespace {
+
+std::vector<float> values(const Tensor& t) { return {t.data().begin(), t.data().end()}; }
+
+void check_close(const Tensor& t, const std::vector<float>& expected, float tolerance = 1e-5f)
+{
+    REQUIRE(t.defined());
+    REQUIRE(t.numel() == expected.size());
+    for (std::size_t i = 0; i < expected.size(); ++i) {
+        INFO("element " << i);
+        CHECK(t.data().data()[i] == Approx(expected[i]).margin(tolerance));
+    }
+}
+
+// the gradient of sum(f(x) * upstream) with respect to x
+Tensor grad_of(const std::function<Tensor(const Tensor&)>& f, Tensor x, const Tensor& upstream)
+{
+    x.zero_grad();
+    x.requires_grad_();
+    f(x).backward(upstream);
+    return x.grad();
+}
+
+}  // namespace
+
+TEST_CASE("add, sub, mul and div broadcast and reduce their gradients to each input's shape")
+{
+    Tensor a = tensor({{1, 2, 3}, {4, 5, 6}}).requires_grad_();
+    Tensor b = tensor({10, 20, 30}).requires_grad_();
+    Tensor up = tensor({{1, 1, 1}, {2, 2, 2}});
+
+    check_close(a + b, {11, 22, 33, 14, 25, 36});
+    (a + b).backward(up);
+    check_close(a.grad(), {1, 1, 1, 2, 2, 2});
+    check_close(b.grad(), {3, 3, 3});                         // summed over the broadcast rows
+
+    a.zero_grad(), b.zero_grad();
+    check_close(a - b, {-9, -18, -27, -6, -15, -24});
+    (a - b).backward(up);
+    check_close(b.grad(), {-3, -3, -3});
+
+    a.zero_grad(), b.zero_grad();
+    check_close(a * b, {10, 40, 90, 40, 100, 180});
+    (a * b).backward(up);
+    check_close(a.grad(), {10, 20, 30, 20, 40, 60});          // b, times upstream
+    check_close(b.grad(), {1 + 8, 2 + 10, 3 + 12});           // sum of a * upstream
+
+    a.zero_grad(), b.zero_grad();
+    check_close(a / b, {0.1f, 0.1f, 0.1f, 0.4f, 0.25f, 0.2f});
+    (a / b).backward(up);
+    check_close(a.grad(), {0.1f, 0.05f, 1 / 30.0f, 0.2f, 0.1f, 2 / 30.0f});
+    // d/db (a/b) = -a/b^2: column 0: -(1*1 + 4*2)/100
+    check_close(b.grad(), {-9 / 100.0f, -12 / 400.0f, -15 / 900.0f});
+
+    CHECK_THROWS_WITH(a + tensor({1, 2}), Contains("add: shapes (2, 3) and (2,) cannot be broadcast"));
+    CHECK_THROWS_WITH(a * zeros({4, 3}), Contains("mul: shapes (2, 3) and (4, 3)"));
+}
+
+TEST_CASE("scalar ops and pow give their closed-form values and derivatives")
+{
+    Tensor x = tensor({1, 2, 4});
+    Tensor up = tensor({1, 1, 1});
+    check_close(x + 1.0f, {2, 3, 5});
+    check_close(2.0f - x, {1, 0, -2});
+    check_close(x / 2.0f, {0.5f, 1, 2});
+    check_close(8.0f / x, {8, 4, 2});
+    check_close(grad_of([](const Tensor& t) { return 8.0f / t; }, x, up), {-8, -2, -0.5f});
+    check_close(pow(x, 2.0f), {1, 4, 16});
+    check_close(grad_of([](const Tensor& t) { return pow(t, 2.0f); }, x, up), {2, 4, 8});
+    check_close(grad_of([](const Tensor& t) { return pow(t, 0.5f); }, x, up), {0.5f, 0.5f / std::sqrt(2.0f), 0.25f});
+    check_close(grad_of([](const Tensor& t) { return 1.0f - t; }, x, up), {-1, -1, -1});
+}
+
+TEST_CASE("unary functions give their closed-form values and derivatives")
+{
+    Tensor x = tensor({-1.0f, 0.5f, 2.0f});
+    Tensor up = tensor({1.0f, 2.0f, 3.0f});
+    auto each = [&](auto fn) {
+        std::vector<float> r;
+        for (float v : values(x)) r.push_back(fn(v));
+        return r;
+    };
+    check_close(exp(x), each([](float v) { return std::exp(v); }));
+    check_close(grad_of([](const Tensor& t) { return exp(t); }, x, up),
+                {std::exp(-1.0f), 2 * std::exp(0.5f), 3 * std::exp(2.0f)}, 1e-4f);
+    check_close(tanh(x), each([](float v) { return std::tanh(v); }));
+    check_close(grad_of([](const Tensor& t) { return tanh(t); }, x, up),
+                {1 - std::pow(std::tanh(-1.0f), 2.0f), 2 * (1 - std::pow(std::tanh(0.5f), 2.0f)),
+                 3 * (1 - std::pow(std::tanh(2.0f), 2.0f))});
+    check_close(sigmoid(x), {0.26894142f, 0.62245933f, 0.88079708f});
+    check_close(grad_of([](const Tensor& t) { return sigmoid(t); }, x, up),
+                {0.19661193f, 2 * 0.23500371f, 3 * 0.10499359f});
+    check_close(relu(x), {0, 0.5f, 2});
+    check_close(grad_of([](const Tensor& t) { return relu(t); }, x, up), {0, 2, 3});
+    check_close(neg(x), {1, -0.5f, -2});
+    // gelu(tanh): x/2 (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) and its derivative, evaluated in double
+    check_close(gelu(x), {-0.15880801f, 0.34571401f, 1.95459769f});
+    check_close(grad_of([](const Tensor& t) { return gelu(t); }, x, up),
+                {-0.08296408f, 2 * 0.86736990f, 3 * 1.08609926f}, 1e-4f);
+
+    Tensor p = tensor({1.0f, 4.0f});
+    check_close(log(p), {0.0f, std::log(4.0f)});
+    check_close(grad_of([](const Tensor& t) { return log(t); }, p, tensor({1, 1})), {1.0f, 0.25f});
+    check_close(sqrt(p), {1, 2});
+    check_close(grad_of([](const Tensor& t) { return sqrt(t); }, p, tensor({1, 1})), {0.5f, 0.25f});
+}
+
+TEST_CASE("sum, mean and max reduce the named axes and route gradients back")
+{
+    Tensor x = tensor({{1, 5, 3}, {4, 2, 6}});
+    check_close(sum(x), {21});
+    CHECK(sum(x).dim() == 0);
+    check_close(mean(x), {3.5f});
+    check_close(sum(x, {0}), {5, 7, 9});
+    check_close(sum(x, {1}, true), {9, 12});
+    CHECK(sum(x, {1}, true).shape() == Shape{2, 1});
+    check_close(mean(x, {-1}), {3, 4});
+    check_close(grad_of([](const Tensor& t) { return mean(t, {1}); }, x, tensor({3, 6})), {1, 1, 1, 2, 2, 2});
+    check_close(grad_of([](const Tensor& t) { return sum(t, {0}); }, x, tensor({1, 2, 3})), {1, 2, 3, 1, 2, 3});
+
+    check_close(max(x, 1), {5, 6});
+    check_close(max(x, 0, true), {4, 5, 6});
+    CHECK(max(x, 0, true).shape() == Shape{1, 3});
+    check_close(grad_of([](const Tensor& t) { return max(t, 1); }, x, tensor({10, 20})), {0, 10, 0, 0, 0, 20});
+    Tensor ties = tensor({2, 7, 7});
+    check_close(grad_of([](const Tensor& t) { return max(t, 0); }, ties, Tensor(Array(1.0f))), {0, 1, 0});
+
+    CHECK_THROWS_WITH(sum(x, {2}), Contains("sum: axis 2 is out of range for a 2-D tensor"));
+    CHECK_THROWS_WITH(sum(x, {1, -1}), Contains("appears twice"));
+    CHECK_THROWS_WITH(max(x, -3), Contains("max: axis -3 is out of range"));
+}
+
+TEST_CASE("softmax and log_softmax are stable for large inputs and have the right gradients")
+{
+    Tensor x = tensor({{1, 2, 3}, {1000, 1000, 1000}});
+    float e = std::exp(1.0f), total = 1 + e + e * e;
+    check_close(softmax(x), {1 / total, e / total, e * e / total, 1 / 3.0f, 1 / 3.0f, 1 / 3.0f});
+    const float log_total = std::log(total);               // row 0 is [1, 2, 3] - (1 + log_total)
+    check_close(log_softmax(x), {-log_total, 1 - log_total, 2 - log_total, -std::log(3.0f), -std::log(3.0f),
+                                 -std::log(3.0f)});
+    // d log_softmax with upstream one-hot(k): e_k - softmax
+    Tensor g = grad_of([](const Tensor& t) { return log_softmax(t); }, x, tensor({{0, 0, 1}, {1, 0, 0}}));
+    check_close(g, {-1 / total, -e / total, 1 - e * e / total, 2 / 3.0f, -1 / 3.0f, -1 / 3.0f});
+    // softmax rows sum to 1, so an upstream that is constant along a row gives zero gradient
+    check_close(grad_of([](const Tensor& t) { return softmax(t); }, x, tensor({{5, 5, 5}, {2, 2, 2}})), {0, 0, 0, 0, 0, 0});
+    CHECK_THROWS_WITH(softmax(Tensor(Array(1.0f))), Contains("softmax: expected at least 1 axis"));
+}
+
+TEST_CASE("reshape, transpose, permute, concat, split and masked_fill move values and gradients")
+{
+    Tensor x = tensor({{0, 1, 2}, {3, 4, 5}});
+    CHECK(reshape(x, {3, -1}).shape() == Shape{3, 2});
+    check_close(reshape(x, {-1}), {0, 1, 2, 3, 4, 5});
+    CHECK_THROWS_WITH(reshape(x, {4, -1}), Contains("cannot infer the -1 axis"));
+    CHECK_THROWS_WITH(reshape(x, {4, 2}), Contains("reshape: shape (4, 2) holds 8 elements, but the input (2, 3) has 6"));
+
+    check_close(transpose(x, 0, 1), {0, 3, 1, 4, 2, 5});
+    check_close(grad_of([](const Tensor& t) { return transpose(t, 0, 1); }, x, tensor({{1, 2}, {3, 4}, {5, 6}})),
+                {1, 3, 5, 2, 4, 6});
+    Tensor cube = reshape(arange(24), {2, 3, 4});
+    Tensor p = permute(cube, {2, 0, 1});
+    CHECK(p.shape() == Shape{4, 2, 3});
+    CHECK(p.data()(1, 1, 2) == cube.data()(1, 2, 1));
+    CHECK_THROWS_WITH(permute(cube, {0, 1}), Contains("permute: expected 3 axes"));
+    CHECK_THROWS_WITH(permute(cube, {0, 1, 1}), Contains("appears twice"));
+
+    Tensor y = tensor({{6}, {7}});
+    check_close(concat({x, y}, 1), {0, 1, 2, 6, 3, 4, 5, 7});
+    Tensor xr = x.detach().requires_grad_(), yr = y.detach().requires_grad_();
+    concat({xr, yr}, 1).backward(tensor({{1, 2, 3, 4}, {5, 6, 7, 8}}));
+    check_close(xr.grad(), {1, 2, 3, 5, 6, 7});
+    check_close(yr.grad(), {4, 8});
+    CHECK_THROWS_WITH(concat({x, y}, 0), Contains("concat: tensor 1 has shape (2, 1), which does not match (2, 3)"));
+
+    auto pieces = split(arange(5), 2, 0);
+    REQUIRE(pieces.size() == 3);
+    check_close(pieces[2], {4});
+    check_close(grad_of([](const Tensor& t) { return split(t, 2, 0)[1]; }, arange(5), tensor({1, 2})), {0, 0, 1, 2, 0});
+
+    Tensor mask = tensor({1, 0, 1});
+    check_close(masked_fill(x, mask, -1e9f), {-1e9f, 1, -1e9f, -1e9f, 4, -1e9f});
+    check_close(grad_of([&](const Tensor& t) { return masked_fill(t, mask, 0.0f); }, x, ones({2, 3})), {0, 1, 0, 0, 1, 0});
+    CHECK_THROWS_WITH(masked_fill(x, ones({2, 1, 3}), 0), Contains("does not broadcast to the input's shape (2, 3)"));
+}
+
+TEST_CASE("embedding_lookup gathers rows and sums the gradients of repeated ids")
+{
+    Tensor w = tensor({{0, 1}, {10, 11}, {20, 21}}).requires_grad_();
+    IdArray ids = {{2, 0}, {2, 2}};
+    Tensor out = embedding_lookup(w, ids);
+    CHECK(out.shape() == Shape{2, 2, 2});
+    check_close(out, {20, 21, 0, 1, 20, 21, 20, 21});
+    out.backward(reshape(tensor({1, 2, 3, 4, 5, 6, 7, 8}), {2, 2, 2}));
+    check_close(w.grad(), {3, 4, 0, 0, 1 + 5 + 7, 2 + 6 + 8});   // row 1 untouched, row 2 three times
+
+    IdArray bad = {{0, 1}, {3, 0}};
+    CHECK_THROWS_WITH(embedding_lookup(w, bad),
+                      Contains("id 3 at position (1, 0) is out of range for num_embeddings = 3"));
+    IdArray negative = {-1};
+    CHECK_THROWS_WITH(embedding_lookup(w, negative), Contains("id -1 at position (0,)"));
+}

@@ -1,0 +1,187 @@
+// The Tensor handle and the autograd engine: sharing, accumulation, grad mode, graph lifetime, errors.
+#include <catch2/catch.hpp>
+
+#include <pthread.h>
+
+#include "xgrad.h"
+
+using namespace xgrad;
+using Catch::Matchers::Contains;
+
+static std::vector<float> values(const Tensor& t) { return {t.data().begin(), t.data().end()}; }
+
+TEST_CASE("x * x gives a gradient of 2x")
+{
+    Tensor x = tensor({1.0f, -2.0f, 3.0f}).requires_grad_();
+    sum(x * x).backward();
+    CHECK(values(x.grad()) == std::vector<float>{2.0f, -4.0f, 6.0f});
+}
+
+TEST_CASE("copies of a tensor share data and grad")
+{
+    Tensor a = tensor({1.0f, 2.0f}).requires_grad_();
+    Tensor b = a;
+    b.data()(0) = 5.0f;
+    CHECK(a.data()(0) == 5.0f);
+    sum(b * 3.0f).backward();
+    REQUIRE(a.grad().defined());
+    CHECK(values(a.grad()) == std::vector<float>{3.0f, 3.0f});
+    CHECK(a.same(b));
+}
+
+TEST_CASE("a value used in several places accumulates every path's gradient")
+{
+    Tensor x = tensor({2.0f}).requires_grad_();
+    Tensor y = x * 3.0f + exp(x) * x - x;   // dy/dx = 3 + e^x (1 + x) - 1
+    y.backward();
+    CHECK(x.grad().item() == Approx(2.0f + std::exp(2.0f) * 3.0f));
+}
+
+TEST_CASE("gradients accumulate across backward calls until zero_grad")
+{
+    Tensor x = tensor({1.0f, 2.0f}).requires_grad_();
+    sum(x * 2.0f).backward();
+    sum(x * 2.0f).backward();
+    CHECK(values(x.grad()) == std::vector<float>{4.0f, 4.0f});
+    x.zero_grad(false);                    // keep the buffer, fill it with zeros
+    REQUIRE(x.grad().defined());
+    CHECK(values(x.grad()) == std::vector<float>{0.0f, 0.0f});
+    x.zero_grad();                         // set_to_none, PyTorch's default
+    CHECK_FALSE(x.grad().defined());
+}
+
+TEST_CASE("intermediate results do not keep a gradient, leaves do")
+{
+    Tensor x = tensor({1.0f, 2.0f}).requires_grad_();
+    Tensor h = x * 2.0f;
+    sum(h).backward();
+    CHECK(x.is_leaf());
+    CHECK_FALSE(h.is_leaf());
+    CHECK(std::string(h.op_name()) == "mul_scalar");
+    CHECK_FALSE(h.grad().defined());
+}
+
+TEST_CASE("no_grad records no graph")
+{
+    Tensor x = tensor({1.0f, 2.0f}).requires_grad_();
+    Tensor y;
+    {
+        NoGradGuard no_grad;
+        CHECK_FALSE(is_grad_enabled());
+        y = x * x;
+    }
+    CHECK(is_grad_enabled());
+    CHECK_FALSE(y.requires_grad());
+    CHECK(y.is_leaf());
+    CHECK_THROWS_WITH(sum(y).backward(), Contains("does not require grad"));
+}
+
+TEST_CASE("detach cuts the graph and copies the values")
+{
+    Tensor x = tensor({1.0f, 2.0f}).requires_grad_();
+    Tensor d = (x * 3.0f).detach();
+    CHECK_FALSE(d.requires_grad());
+    Tensor y = sum(x * d);                 // d is a constant here: dy/dx = d
+    y.backward();
+    CHECK(values(x.grad()) == std::vector<float>{3.0f, 6.0f});
+}
+
+TEST_CASE("only one-element outputs get an implicit gradient")
+{
+    Tensor x = tensor({1.0f, 2.0f}).requires_grad_();
+    Tensor y = x * 2.0f;
+    CHECK_THROWS_WITH(y.backward(), Contains("implicitly created only for a one-element output") &&
+                                        Contains("shape (2,)"));
+    y.backward(tensor({1.0f, 10.0f}));
+    CHECK(values(x.grad()) == std::vector<float>{2.0f, 20.0f});
+    CHECK_THROWS_WITH(y.backward(tensor({1.0f})), Contains("must have the tensor's shape (2,)"));
+}
+
+TEST_CASE("a second backward through a freed graph says why, and retain_graph allows it")
+{
+    Tensor x = tensor({3.0f}).requires_grad_();
+    Tensor y = x * x;
+    y.backward();
+    CHECK_THROWS_WITH(y.backward(), Contains("second time") && Contains("retain_graph"));
+
+    Tensor z = x * x;
+    Tensor loss = z + z;                   // the shared part is freed too
+    x.zero_grad();
+    loss.backward({}, true);
+    loss.backward();
+    CHECK(x.grad().item() == Approx(24.0f));   // 2 * (2 * 2x)
+    CHECK_THROWS_WITH(loss.backward(), Contains("second time"));
+}
+
+// Runs fn on a thread with a small stack (256 KiB): recursion 10,000 deep would overflow it.
+static void on_small_stack(void (*fn)())
+{
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setstacksize(&attr, 256 * 1024);
+    pthread_t thread;
+    REQUIRE(pthread_create(&thread, &attr, [](void* f) -> void* { reinterpret_cast<void (*)()>(f)(); return nullptr; },
+                           reinterpret_cast<void*>(fn)) == 0);
+    pthread_join(thread, nullptr);
+    pthread_attr_destroy(&attr);
+}
+
+static double chain_grad = 0.0;
+static bool chain_freed = false;
+
+TEST_CASE("a chain of 10,000 ops backpropagates and is freed without overflowing the stack")
+{
+    on_small_stack([] {
+        Tensor x = tensor({1.0f}).requires_grad_();
+        Tensor y = x;
+        for (int i = 0; i < 10000; ++i) y = y * 1.0001f + 0.0f;   // 20,000 nodes deep
+        y.backward({}, true);              // keep the graph, so that destroying it is deep too
+        chain_grad = x.grad().item();
+        y = Tensor();                      // frees the whole chain here
+        chain_freed = true;
+    });
+    CHECK(chain_grad == Approx(std::pow(1.0001, 10000)).epsilon(1e-3));
+    CHECK(chain_freed);
+}
+
+TEST_CASE("requires_grad_ is for leaves only")
+{
+    Tensor x = tensor({1.0f}).requires_grad_();
+    Tensor y = x * 2.0f;
+    CHECK_THROWS_WITH(y.requires_grad_(false), Contains("only change it on a leaf") && Contains("mul_scalar"));
+}
+
+TEST_CASE("creation helpers make the documented shapes and values")
+{
+    CHECK(zeros({2, 3}).shape() == Shape{2, 3});
+    CHECK(values(ones({2})) == std::vector<float>{1.0f, 1.0f});
+    CHECK(values(full({3}, 7.0f)) == std::vector<float>{7.0f, 7.0f, 7.0f});
+    CHECK(values(arange(4)) == std::vector<float>{0, 1, 2, 3});
+    CHECK(values(arange(1.0f, 2.0f, 0.25f)) == std::vector<float>{1.0f, 1.25f, 1.5f, 1.75f});
+    CHECK(tensor({{1, 2, 3}, {4, 5, 6}}).shape() == Shape{2, 3});
+    CHECK(Tensor(Array(xt::ones<float>({2, 1}))).shape() == Shape{2, 1});
+    CHECK(zeros({2}, true).requires_grad());
+    CHECK_THROWS_WITH(from_vector({1, 2, 3}, {2, 2}), Contains("3 values do not fill shape (2, 2)"));
+    CHECK_THROWS_WITH(tensor({{1, 2}, {3}}), Contains("rows have different lengths"));
+    CHECK_THROWS_WITH(arange(0.0f, 1.0f, 0.0f), Contains("step must be nonzero"));
+    CHECK_THROWS_WITH(tensor({1, 2}).item(), Contains("one element"));
+    CHECK_THROWS_WITH(Tensor().shape(), Contains("undefined"));
+}
+
+TEST_CASE("a seeded generator repeats its stream, and randn has mean 0 and std 1")
+{
+    manual_seed(3);
+    Tensor a = randn({1000});
+    manual_seed(3);
+    Tensor b = randn({1000});
+    CHECK(values(a) == values(b));
+    Tensor big = randn({100000});
+    float m = mean(big).item();
+    float var = mean(pow(big - m, 2.0f)).item();
+    CHECK(std::abs(m) < 0.02f);
+    CHECK(var == Approx(1.0f).epsilon(0.02));
+    Tensor u = rand({100000});
+    CHECK(*std::min_element(u.data().begin(), u.data().end()) >= 0.0f);
+    CHECK(*std::max_element(u.data().begin(), u.data().end()) < 1.0f);
+    CHECK(mean(u).item() == Approx(0.5f).epsilon(0.02));
+}
