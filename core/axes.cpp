@@ -25,43 +25,45 @@ Shape broadcast_shapes(const char* op, const Shape& a, const Shape& b)
     return out;
 }
 
-Array reduce_to_shape(const Array& grad, const Shape& shape)
+std::vector<std::size_t> stretch_strides(const Shape& shape, const Shape& out)
 {
-    const auto& gshape = grad.shape();
-    if (Shape(gshape.begin(), gshape.end()) == shape) return grad;
-    const std::size_t n = gshape.size();
-    check(shape.size() <= n, "internal: cannot reduce ", shape_str(gshape), " to ", shape_str(shape));
-
-    // Output strides over the gradient's axes: 0 along every axis that is summed away.
-    std::vector<std::size_t> stride(n, 0);
+    std::vector<std::size_t> strides(out.size(), 0);
     std::size_t step = 1;
-    for (std::size_t k = 0; k < shape.size(); ++k) {
-        std::size_t axis = n - 1 - k, d = shape[shape.size() - 1 - k];
-        check(d == gshape[axis] || d == 1, "internal: cannot reduce ", shape_str(gshape), " to ", shape_str(shape));
-        stride[axis] = (d == gshape[axis]) ? step : 0;
+    for (std::size_t k = 0; k < shape.size(); ++k) {   // k counts from the last axis
+        std::size_t axis = out.size() - 1 - k, d = shape[shape.size() - 1 - k];
+        check(d == out[axis] || d == 1, "internal: ", shape_str(shape), " does not broadcast to ", shape_str(out));
+        strides[axis] = d == out[axis] ? step : 0;
         step *= d;
     }
+    return strides;
+}
 
+Array broadcast_to(const Array& x, const Shape& shape)
+{
+    if (Shape(x.shape().begin(), x.shape().end()) == shape) return x;
+    const Array unused = xt::zeros<float>(Shape{});   // a 0-D second operand stretches for free
+    return broadcast_apply(x, unused, shape, [](float v, float) { return v; });
+}
+
+Array reduce_to_shape(const Array& grad, const Shape& shape)
+{
+    const Shape gshape(grad.shape().begin(), grad.shape().end());
+    if (gshape == shape) return grad;
+    check(shape.size() <= gshape.size(), "internal: cannot reduce ", shape_str(gshape), " to ", shape_str(shape));
     Array out = xt::zeros<float>(shape);
     if (grad.size() == 0) return out;
-    const std::size_t inner = gshape[n - 1];      // the last axis is walked as one contiguous row
-    std::vector<std::size_t> index(n, 0);
-    std::size_t offset = 0;
-    for (std::size_t base = 0; base < grad.size(); base += inner) {
-        const float* g = grad.data() + base;
-        float* o = out.data() + offset;
-        if (stride[n - 1] == 0) {
+
+    RowWalker<1> rows(gshape, {stretch_strides(shape, gshape)});   // where each grad row lands in `out`
+    const std::size_t inner = gshape.back();
+    const float* g = grad.data();
+    for (std::size_t base = 0; base < grad.size(); base += inner, rows.next_row()) {
+        float* o = out.data() + rows.offset(0);
+        if (rows.inner_stride(0) == 0) {              // the last axis is summed away: a row total
             float s = 0.0f;
-            for (std::size_t j = 0; j < inner; ++j) s += g[j];
+            for (std::size_t j = 0; j < inner; ++j) s += g[base + j];
             *o += s;
         } else {
-            for (std::size_t j = 0; j < inner; ++j) o[j] += g[j];
-        }
-        for (std::size_t axis = n - 1; axis-- > 0;) {  // odometer over the outer axes
-            offset += stride[axis];
-            if (++index[axis] < gshape[axis]) break;
-            offset -= stride[axis] * gshape[axis];
-            index[axis] = 0;
+            for (std::size_t j = 0; j < inner; ++j) o[j] += g[base + j];
         }
     }
     return out;

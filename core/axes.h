@@ -1,7 +1,9 @@
-// Shape arithmetic shared by the ops: axis normalisation, NumPy broadcasting, and the reduction that
-// takes a broadcast gradient back to an input's shape.
+// Shape arithmetic shared by the ops: axis normalisation, NumPy broadcasting (forward and its adjoint,
+// the reduction back to an input's shape), written as plain loops: xtensor's broadcasting steppers and
+// axis reductions cost far more than the arithmetic at the sizes xgrad works with.
 #pragma once
 
+#include <array>
 #include <vector>
 
 #include "core/array.h"
@@ -11,11 +13,77 @@ namespace xgrad {
 // -1 -> ndim - 1; throws "<op>: axis 3 is out of range for a 2-D tensor".
 std::size_t normalize_axis(const char* op, std::ptrdiff_t axis, std::size_t ndim);
 
-// The NumPy broadcast of two shapes; throws "<op>: shapes (2, 3) and (4,) cannot be broadcast".
+// The NumPy broadcast of two shapes; throws "<op>: shapes (2, 3) and (4,) cannot be broadcast ...".
 Shape broadcast_shapes(const char* op, const Shape& a, const Shape& b);
 
-// Sums `grad` over the axes along which an input of `shape` was broadcast, giving an array of `shape`.
-// Also the engine behind sum(x, axes): summing over an axis is reducing it to size 1.
+// Element strides of an array of `shape` read as if stretched to `out` (right-aligned): 0 on every
+// axis where it is stretched.
+std::vector<std::size_t> stretch_strides(const Shape& shape, const Shape& out);
+
+// Walks `shape` row by row (a row is the last axis), keeping the offset of K operands that may be
+// stretched along any axis.
+template <std::size_t K>
+class RowWalker {
+public:
+    RowWalker(const Shape& shape, std::array<std::vector<std::size_t>, K> strides)
+        : shape_(shape), strides_(std::move(strides)), index_(shape.size(), 0)
+    {
+    }
+    std::size_t offset(std::size_t k) const { return offset_[k]; }
+    std::size_t inner_stride(std::size_t k) const { return strides_[k].back(); }
+    void next_row()
+    {
+        if (shape_.size() < 2) return;                              // one row at most: nothing to advance
+        for (std::size_t axis = shape_.size() - 1; axis-- > 0;) {   // an odometer over the outer axes
+            for (std::size_t k = 0; k < K; ++k) offset_[k] += strides_[k][axis];
+            if (++index_[axis] < shape_[axis]) return;
+            for (std::size_t k = 0; k < K; ++k) offset_[k] -= strides_[k][axis] * shape_[axis];
+            index_[axis] = 0;
+        }
+    }
+
+private:
+    Shape shape_;
+    std::array<std::vector<std::size_t>, K> strides_;
+    std::array<std::size_t, K> offset_{};
+    std::vector<std::size_t> index_;
+};
+
+// out = f(a, b) element by element, with a and b broadcast to `out_shape` (their broadcast shape).
+template <class F>
+Array broadcast_apply(const Array& a, const Array& b, const Shape& out_shape, F f)
+{
+    Array out(out_shape);
+    const float* pa = a.data();
+    const float* pb = b.data();
+    float* po = out.data();
+    if (a.shape() == b.shape()) {
+        for (std::size_t i = 0; i < out.size(); ++i) po[i] = f(pa[i], pb[i]);
+        return out;
+    }
+    if (out.size() == 0) return out;
+    const Shape sa(a.shape().begin(), a.shape().end()), sb(b.shape().begin(), b.shape().end());
+    RowWalker<2> rows(out_shape, {stretch_strides(sa, out_shape), stretch_strides(sb, out_shape)});
+    const std::size_t inner = out_shape.back();
+    const bool a_row = rows.inner_stride(0) != 0, b_row = rows.inner_stride(1) != 0;
+    for (std::size_t base = 0; base < out.size(); base += inner, rows.next_row()) {
+        const float* ra = pa + rows.offset(0);
+        const float* rb = pb + rows.offset(1);
+        float* ro = po + base;
+        // four plain loops, so that each one vectorises
+        if (a_row && b_row) for (std::size_t j = 0; j < inner; ++j) ro[j] = f(ra[j], rb[j]);
+        else if (a_row)     for (std::size_t j = 0; j < inner; ++j) ro[j] = f(ra[j], *rb);
+        else if (b_row)     for (std::size_t j = 0; j < inner; ++j) ro[j] = f(*ra, rb[j]);
+        else                for (std::size_t j = 0; j < inner; ++j) ro[j] = f(*ra, *rb);
+    }
+    return out;
+}
+
+// x stretched to `shape` (x's shape must broadcast to it): the forward of broadcasting.
+Array broadcast_to(const Array& x, const Shape& shape);
+
+// Sums `grad` over the axes along which an input of `shape` was broadcast, giving an array of `shape`:
+// the adjoint of broadcast_to. Also the engine of sum(x, axes): summing an axis reduces it to size 1.
 Array reduce_to_shape(const Array& grad, const Shape& shape);
 
 }  // namespace xgrad

@@ -16,8 +16,9 @@ namespace xgrad {
 
 Tensor add(const Tensor& a, const Tensor& b)
 {
-    broadcast_shapes("add", a.shape(), b.shape());
-    return Tensor::from_op(a.data() + b.data(), {a, b}, "add", [a, b](const Array& grad_out, const Array&) {
+    const Shape out = broadcast_shapes("add", a.shape(), b.shape());
+    Array y = broadcast_apply(a.data(), b.data(), out, [](float u, float v) { return u + v; });
+    return Tensor::from_op(std::move(y), {a, b}, "add", [a, b](const Array& grad_out, const Array&) {
         a.accumulate_grad(reduce_to_shape(grad_out, a.shape()));      // d(a + b)/da = 1
         b.accumulate_grad(reduce_to_shape(grad_out, b.shape()));      // d(a + b)/db = 1
     });
@@ -25,8 +26,9 @@ Tensor add(const Tensor& a, const Tensor& b)
 
 Tensor sub(const Tensor& a, const Tensor& b)
 {
-    broadcast_shapes("sub", a.shape(), b.shape());
-    return Tensor::from_op(a.data() - b.data(), {a, b}, "sub", [a, b](const Array& grad_out, const Array&) {
+    const Shape out = broadcast_shapes("sub", a.shape(), b.shape());
+    Array y = broadcast_apply(a.data(), b.data(), out, [](float u, float v) { return u - v; });
+    return Tensor::from_op(std::move(y), {a, b}, "sub", [a, b](const Array& grad_out, const Array&) {
         a.accumulate_grad(reduce_to_shape(grad_out, a.shape()));      // d(a - b)/da = 1
         if (b.requires_grad()) {
             b.accumulate_grad(reduce_to_shape(-grad_out, b.shape()));  // d(a - b)/db = -1
@@ -36,20 +38,32 @@ Tensor sub(const Tensor& a, const Tensor& b)
 
 Tensor mul(const Tensor& a, const Tensor& b)
 {
-    broadcast_shapes("mul", a.shape(), b.shape());
-    return Tensor::from_op(a.data() * b.data(), {a, b}, "mul", [a, b](const Array& grad_out, const Array&) {
-        if (a.requires_grad()) a.accumulate_grad(reduce_to_shape(grad_out * b.data(), a.shape()));  // d/da = b
-        if (b.requires_grad()) b.accumulate_grad(reduce_to_shape(grad_out * a.data(), b.shape()));  // d/db = a
+    const Shape out = broadcast_shapes("mul", a.shape(), b.shape());
+    auto times = [](float u, float v) { return u * v; };
+    Array y = broadcast_apply(a.data(), b.data(), out, times);
+    return Tensor::from_op(std::move(y), {a, b}, "mul", [a, b, out, times](const Array& grad_out, const Array&) {
+        if (a.requires_grad()) {
+            a.accumulate_grad(reduce_to_shape(broadcast_apply(grad_out, b.data(), out, times), a.shape()));  // b
+        }
+        if (b.requires_grad()) {
+            b.accumulate_grad(reduce_to_shape(broadcast_apply(grad_out, a.data(), out, times), b.shape()));  // a
+        }
     });
 }
 
 Tensor div(const Tensor& a, const Tensor& b)
 {
-    broadcast_shapes("div", a.shape(), b.shape());
-    return Tensor::from_op(a.data() / b.data(), {a, b}, "div", [a, b](const Array& grad_out, const Array& y) {
-        if (a.requires_grad()) a.accumulate_grad(reduce_to_shape(grad_out / b.data(), a.shape()));   // 1/b
-        if (b.requires_grad()) {
-            b.accumulate_grad(reduce_to_shape(-grad_out * y / b.data(), b.shape()));   // -a/b^2 = -y/b
+    const Shape out = broadcast_shapes("div", a.shape(), b.shape());
+    Array y = broadcast_apply(a.data(), b.data(), out, [](float u, float v) { return u / v; });
+    return Tensor::from_op(std::move(y), {a, b}, "div", [a, b, out](const Array& grad_out, const Array& y) {
+        if (a.requires_grad()) {                                      // d(a/b)/da = 1/b
+            Array g = broadcast_apply(grad_out, b.data(), out, [](float g, float v) { return g / v; });
+            a.accumulate_grad(reduce_to_shape(g, a.shape()));
+        }
+        if (b.requires_grad()) {                                      // d(a/b)/db = -a/b^2 = -y/b
+            Array gy = grad_out * y;
+            Array g = broadcast_apply(gy, b.data(), out, [](float gy, float v) { return -gy / v; });
+            b.accumulate_grad(reduce_to_shape(g, b.shape()));
         }
     });
 }

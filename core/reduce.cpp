@@ -4,8 +4,6 @@
 #include <cmath>
 #include <numeric>
 
-#include <xtensor/xbroadcast.hpp>
-
 #include "core/axes.h"
 #include "core/check.h"
 #include "core/ops.h"
@@ -40,9 +38,9 @@ Reduced reduced_shapes(const char* op, const Shape& shape, std::vector<int> axes
 // grad of shape `kept` (or `dropped`), repeated along the reduced axes back to `shape`
 Array expand_back(const Array& grad_out, const Shape& kept, const Shape& shape, float scale)
 {
-    Array g = grad_out;
+    Array g = grad_out * scale;
     g.reshape(kept);
-    return xt::broadcast(g * scale, shape);
+    return broadcast_to(g, shape);
 }
 
 }  // namespace
