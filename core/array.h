@@ -25,6 +25,18 @@ std::string shape_str(const S& shape)
     return s + (shape.size() == 1 ? ",)" : ")");
 }
 
+// "(3, 12)": the multi-index of element `flat` of a row-major array of `shape`, for error messages.
+template <class S>
+std::string position_str(std::size_t flat, const S& shape)
+{
+    Shape index(shape.size());
+    for (std::size_t axis = shape.size(); axis-- > 0;) {
+        index[axis] = flat % shape[axis];
+        flat /= shape[axis];
+    }
+    return shape_str(index);
+}
+
 inline Shape to_shape(const Array::shape_type& s) { return Shape(s.begin(), s.end()); }
 
 inline std::size_t shape_numel(const Shape& shape)

@@ -9,23 +9,41 @@ namespace xgrad {
 
 namespace {
 
-// "(3, 12)": the multi-index of flat position `flat` in an array of `shape`.
-std::string position_str(std::size_t flat, const IdArray::shape_type& shape)
-{
-    Shape index(shape.size());
-    for (std::size_t axis = shape.size(); axis-- > 0;) {
-        index[axis] = flat % shape[axis];
-        flat /= shape[axis];
-    }
-    return shape_str(index);
-}
-
 constexpr std::size_t parallel_floats = 1 << 15;   // below this much work, threads cost more than they save
+
+// dst[row_of[ids[i]]] += scale[ids[i]] * src[i] for every position i whose id is not padding_idx.
+//
+// It must accumulate: an id can appear many times in one batch, and each appearance adds its own
+// upstream row. With several threads, each thread owns a range of destination rows and scans all
+// ids in order, adding only into its own rows: every row sums its contributions in the same order
+// whatever the thread count, so the result is bitwise deterministic, and no two threads write the
+// same row.
+void scatter_add_rows(float* dst, std::size_t dst_rows, const float* src, const IdArray& ids, std::size_t C,
+                      const std::vector<std::size_t>& row_of, const std::vector<float>& scale, std::int64_t padding_idx)
+{
+    const std::int64_t* id = ids.data();
+    auto scatter_into = [&](std::size_t row_begin, std::size_t row_end) {
+        for (std::size_t i = 0; i < ids.size(); ++i) {
+            if (id[i] == padding_idx) continue;                       // padding rows learn nothing
+            const std::size_t row = row_of.empty() ? static_cast<std::size_t>(id[i]) : row_of[id[i]];
+            if (row < row_begin || row >= row_end) continue;          // another thread's row
+            const float s = scale.empty() ? 1.0f : scale[id[i]];
+            float* out = dst + row * C;
+            const float* g = src + i * C;
+            for (std::size_t c = 0; c < C; ++c) out[c] += s * g[c];   // d out[i] / d weight[id] = 1
+        }
+    };
+    if (ids.size() * C < parallel_floats) {
+        scatter_into(0, dst_rows);
+    } else {
+        parallel_for(dst_rows, 1, scatter_into);
+    }
+}
 
 }  // namespace
 
 // weight (V, C), ids (...) -> (..., C)
-Tensor embedding_lookup(const Tensor& weight, const IdArray& ids)
+Tensor embedding_lookup(const Tensor& weight, const IdArray& ids, const LookupOptions& options)
 {
     check(weight.dim() == 2, "embedding_lookup: expected a 2-D weight (num_embeddings, embedding_dim), got ",
           shape_str(weight.shape()));
@@ -37,6 +55,7 @@ Tensor embedding_lookup(const Tensor& weight, const IdArray& ids)
               static_cast<std::ptrdiff_t>(V) - 1, ")");
     }
 
+    // forward: a gather of whole rows
     Shape out_shape(ids.shape().begin(), ids.shape().end());
     out_shape.push_back(C);
     Array y(out_shape);                                                        // (N..., C)
@@ -48,34 +67,42 @@ Tensor embedding_lookup(const Tensor& weight, const IdArray& ids)
                      }
                  });
 
-    return Tensor::from_op(std::move(y), {weight}, "embedding_lookup", [weight, ids](const Array& grad_out, const Array&) {
-        // grad_weight[v] = sum of grad_out[i] over every position i with ids[i] == v.
-        // It must accumulate: an id can appear many times in one batch.
-        // On several threads each thread owns a range of rows and scans all ids in order, so every row
-        // sums its contributions in the same order whatever the thread count: bitwise deterministic.
-        const std::size_t V = weight.shape()[0], C = weight.shape()[1], N = ids.size();
-        Tensor grad_weight = weight.grad();
-        if (!grad_weight.defined()) {
-            grad_weight = zeros({V, C});
-            weight.set_grad(grad_weight);
+    // backward: grad_weight[v] += sum of grad_out[i] over the positions i with ids[i] == v
+    return Tensor::from_op(std::move(y), {weight}, "embedding_lookup", [weight, ids, options](const Array& grad_out, const Array&) {
+        const std::size_t V = weight.shape()[0], C = weight.shape()[1];
+        std::vector<std::size_t> count;                          // occurrences of each id
+        if (options.scale_grad_by_freq || options.sparse) {
+            count.assign(V, 0);
+            for (std::int64_t v : ids) ++count[static_cast<std::size_t>(v)];
         }
-        float* gw = grad_weight.data().data();
-        const float* g = grad_out.data();
-        const std::int64_t* id = ids.data();
-        auto scatter_rows = [&](std::size_t row_begin, std::size_t row_end) {
-            for (std::size_t i = 0; i < N; ++i) {
-                auto v = static_cast<std::size_t>(id[i]);
-                if (v < row_begin || v >= row_end) continue;
-                float* dst = gw + v * C;
-                const float* src = g + i * C;
-                for (std::size_t c = 0; c < C; ++c) dst[c] += src[c];   // d out[i] / d weight[v] = 1
+        std::vector<float> scale;                                // 1 / count, for scale_grad_by_freq
+        if (options.scale_grad_by_freq) {
+            scale.assign(V, 1.0f);
+            for (std::size_t v = 0; v < V; ++v) scale[v] = count[v] ? 1.0f / static_cast<float>(count[v]) : 1.0f;
+        }
+
+        if (options.sparse) {
+            // the touched rows in increasing order, and where each lands in the compact values array
+            RowSparse grad;
+            std::vector<std::size_t> row_of(V, 0);
+            for (std::size_t v = 0; v < V; ++v) {
+                if (count[v] == 0 || static_cast<std::int64_t>(v) == options.padding_idx) continue;
+                row_of[v] = grad.rows.size();
+                grad.rows.push_back(static_cast<std::int64_t>(v));
             }
-        };
-        if (N * C < parallel_floats) {
-            scatter_rows(0, V);
-        } else {
-            parallel_for(V, 1, scatter_rows);
+            grad.values = xt::zeros<float>({grad.rows.size(), C});
+            scatter_add_rows(grad.values.data(), grad.rows.size(), grad_out.data(), ids, C, row_of, scale,
+                             options.padding_idx);
+            weight.accumulate_grad(grad);
+            return;
         }
+
+        Tensor grad_weight = weight.grad();                      // scatter straight into the existing grad
+        if (!grad_weight.defined()) {
+            weight.accumulate_grad(Array(xt::zeros<float>({V, C})));
+            grad_weight = weight.grad();
+        }
+        scatter_add_rows(grad_weight.data().data(), V, grad_out.data(), ids, C, {}, scale, options.padding_idx);
     });
 }
 

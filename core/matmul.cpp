@@ -2,6 +2,8 @@
 // (This file includes OpenBLAS's <cblas.h> and no xtensor-blas header: their declarations clash.)
 #include <cblas.h>
 
+#include <algorithm>
+
 #include "core/check.h"
 #include "core/ops.h"
 #include "core/parallel.h"
@@ -79,6 +81,50 @@ Tensor matmul(const Tensor& a, const Tensor& b)
                      grad_b.data() + (B.batch > 1 ? i * k * n : 0));
             }
             b.accumulate_grad(std::move(grad_b));
+        }
+    });
+}
+
+// x (..., in), weight (out, in), bias (out) -> (..., out)
+Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias)
+{
+    check(weight.dim() == 2, "linear: expected a 2-D weight (out_features, in_features), got ", shape_str(weight.shape()));
+    const std::size_t out = weight.shape()[0], in = weight.shape()[1];
+    check(x.dim() >= 1 && x.shape().back() == in, "linear: expected input with last dimension ", in,
+          " (in_features), got shape ", shape_str(x.shape()));
+    check(!bias.defined() || bias.shape() == Shape{out}, "linear: expected a bias of shape ", shape_str(Shape{out}),
+          ", got ", shape_str(bias.defined() ? bias.shape() : Shape{}));
+    const std::size_t rows = x.numel() / std::max<std::size_t>(in, 1);   // every leading axis is a row
+    Shape y_shape = x.shape();
+    y_shape.back() = out;
+
+    Array y(y_shape);
+    float* yd = y.data();
+    if (bias.defined()) {
+        for (std::size_t r = 0; r < rows; ++r) std::copy_n(bias.data().data(), out, yd + r * out);
+    }
+    gemm(false, true, rows, out, in, x.data().data(), weight.data().data(), bias.defined() ? 1.0f : 0.0f, yd);  // y = x W^T (+ b)
+
+    std::vector<Tensor> inputs = {x, weight};
+    if (bias.defined()) inputs.push_back(bias);
+    return Tensor::from_op(std::move(y), inputs, "linear", [=](const Array& grad_out, const Array&) {
+        const float* g = grad_out.data();                                     // (rows, out)
+        if (x.requires_grad()) {
+            Array grad_x(x.data().shape());
+            gemm(false, false, rows, in, out, g, weight.data().data(), 0.0f, grad_x.data());   // g W
+            x.accumulate_grad(std::move(grad_x));
+        }
+        if (weight.requires_grad()) {
+            Array grad_w(weight.data().shape());
+            gemm(true, false, out, in, rows, g, x.data().data(), 0.0f, grad_w.data());         // g^T x
+            weight.accumulate_grad(std::move(grad_w));
+        }
+        if (bias.defined() && bias.requires_grad()) {
+            Array grad_b = xt::zeros<float>({out});                          // sum of g over rows
+            for (std::size_t r = 0; r < rows; ++r) {
+                for (std::size_t o = 0; o < out; ++o) grad_b.data()[o] += g[r * out + o];
+            }
+            bias.accumulate_grad(std::move(grad_b));
         }
     });
 }

@@ -63,10 +63,20 @@ Tensor masked_fill(const Tensor& x, const Tensor& mask, float value);    // wher
 // broadcasts over the other's batch.
 Tensor matmul(const Tensor& a, const Tensor& b);
 
+// x (..., in) @ weight (out, in)^T + bias (out) -> (..., out), as torch.nn.functional.linear: one sgemm
+// with weight transposed by flag. bias may be undefined.
+Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias = {});
+
 // ---- indexing ------------------------------------------------------------------------------------------------
-// weight (V, C), ids (...) -> (..., C): out[i] = weight[ids[i]]. Backward scatter-adds into weight's rows.
-// Every id must be in [0, V); the check runs before any output is made.
-Tensor embedding_lookup(const Tensor& weight, const IdArray& ids);
+struct LookupOptions {
+    std::int64_t padding_idx = -1;      // this row gets no gradient; -1: none (already normalised to >= 0)
+    bool scale_grad_by_freq = false;    // divide each row's gradient by its id's count in `ids`
+    bool sparse = false;                // give weight a RowSparse gradient of the touched rows only
+};
+
+// weight (V, C), ids (...) -> (..., C): out[i] = weight[ids[i]]. The backward scatter-adds the upstream
+// rows into weight's gradient. Every id must be in [0, V); the check runs before anything is made.
+Tensor embedding_lookup(const Tensor& weight, const IdArray& ids, const LookupOptions& options = {});
 
 // ---- operators --------------------------------------------------------------------------------------------------
 inline Tensor operator+(const Tensor& a, const Tensor& b) { return add(a, b); }

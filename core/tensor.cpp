@@ -117,16 +117,81 @@ Tensor& Tensor::requires_grad_(bool requires_grad)
 
 Tensor Tensor::grad() const { return node("grad").grad; }
 
+const RowSparse* Tensor::sparse_grad() const
+{
+    const Node& n = node("sparse_grad");
+    return n.sparse_grad ? &*n.sparse_grad : nullptr;
+}
+
+void RowSparse::add_to(Array& dense) const
+{
+    const std::size_t C = values.size() / std::max<std::size_t>(rows.size(), 1);
+    for (std::size_t k = 0; k < rows.size(); ++k) {
+        float* dst = dense.data() + static_cast<std::size_t>(rows[k]) * C;
+        const float* src = values.data() + k * C;
+        for (std::size_t c = 0; c < C; ++c) dst[c] += src[c];
+    }
+}
+
+Array RowSparse::to_dense(std::size_t num_rows) const
+{
+    Array dense = xt::zeros<float>({num_rows, values.dimension() == 2 ? values.shape()[1] : std::size_t{0}});
+    add_to(dense);
+    return dense;
+}
+
+// Two row-sparse gradients of the same table: the union of their rows, summed where both have one.
+static RowSparse merge(const RowSparse& a, const RowSparse& b)
+{
+    const std::size_t C = a.values.shape()[1];
+    RowSparse out;
+    std::vector<std::pair<const float*, const float*>> sources;
+    std::size_t i = 0, j = 0;
+    while (i < a.rows.size() || j < b.rows.size()) {
+        bool take_a = j == b.rows.size() || (i < a.rows.size() && a.rows[i] <= b.rows[j]);
+        bool take_b = i == a.rows.size() || (j < b.rows.size() && b.rows[j] <= a.rows[i]);
+        out.rows.push_back(take_a ? a.rows[i] : b.rows[j]);
+        sources.emplace_back(take_a ? a.values.data() + i++ * C : nullptr, take_b ? b.values.data() + j++ * C : nullptr);
+    }
+    out.values = xt::zeros<float>({out.rows.size(), C});
+    for (std::size_t k = 0; k < sources.size(); ++k) {
+        for (const float* src : {sources[k].first, sources[k].second}) {
+            if (src == nullptr) continue;
+            for (std::size_t c = 0; c < C; ++c) out.values.data()[k * C + c] += src[c];
+        }
+    }
+    return out;
+}
+
+void Tensor::accumulate_grad(const RowSparse& grad) const
+{
+    if (!requires_grad()) return;
+    check(dim() == 2 && grad.values.dimension() == 2 && grad.values.shape()[1] == node_->data.shape()[1] &&
+              grad.rows.size() == grad.values.shape()[0],
+          "internal: a row-sparse gradient of ", grad.rows.size(), " rows and values ", shape_str(grad.values.shape()),
+          " does not fit a tensor of shape ", shape_str(node_->data.shape()));
+    if (node_->grad.defined()) {
+        grad.add_to(node_->grad.data());
+    } else if (node_->sparse_grad) {
+        node_->sparse_grad = merge(*node_->sparse_grad, grad);
+    } else {
+        node_->sparse_grad = grad;
+    }
+}
+
 void Tensor::set_grad(Tensor grad) const
 {
     check(!grad.defined() || grad.shape() == shape(), "set_grad: expected a gradient of shape ",
           shape_str(shape()), ", got ", shape_str(grad.defined() ? grad.shape() : Shape{}));
-    const_cast<Node&>(node("set_grad")).grad = std::move(grad);
+    Node& n = const_cast<Node&>(node("set_grad"));
+    n.sparse_grad.reset();
+    n.grad = std::move(grad);
 }
 
 void Tensor::zero_grad(bool set_to_none) const
 {
     Node& n = const_cast<Node&>(node("zero_grad"));
+    n.sparse_grad.reset();   // an empty sparse gradient is all zeros too
     if (set_to_none || !n.grad.defined()) {
         n.grad = Tensor();
     } else {
@@ -144,12 +209,16 @@ void Tensor::accumulate_grad(const Array& grad) const
     } else {
         node_->grad = Tensor(grad);
     }
+    if (node_->sparse_grad) {                       // a dense gradient absorbs a sparse one
+        node_->sparse_grad->add_to(node_->grad.data());
+        node_->sparse_grad.reset();
+    }
 }
 
 void Tensor::accumulate_grad(Array&& grad) const
 {
     if (!requires_grad()) return;
-    if (node_->grad.defined()) {
+    if (node_->grad.defined() || node_->sparse_grad) {
         accumulate_grad(static_cast<const Array&>(grad));
         return;
     }
@@ -216,6 +285,10 @@ void Tensor::backward(const Tensor& grad, bool retain_graph) const
         check(!n.graph_freed, "backward: trying to backward through the graph a second time (through '",
               n.op, "'); its saved buffers were freed by an earlier backward(). ",
               "Pass retain_graph = true to that backward() to call it again");
+        if (n.sparse_grad) {                                 // ops pass dense gradients on
+            n.grad = Tensor(n.sparse_grad->to_dense(n.data.shape()[0]));
+            n.sparse_grad.reset();
+        }
         if (n.grad.defined()) {
             Array grad_out = std::move(n.grad.data());       // non-leaves do not keep their grad
             n.grad = Tensor();

@@ -10,6 +10,7 @@
 #include <functional>
 #include <initializer_list>
 #include <memory>
+#include <optional>
 #include <ostream>
 #include <vector>
 
@@ -23,6 +24,16 @@ struct Node;
 // An op's backward: receives the gradient of its output (same shape as y) and its output y, and
 // accumulates into its inputs with Tensor::accumulate_grad. It captures its inputs, never its output.
 using BackwardFn = std::function<void(const Array& grad_out, const Array& y)>;
+
+// The gradient of a (V, C) table that is zero outside a few rows, as an embedding with sparse = true
+// makes it: row rows[k] of the full gradient is values[k]. (PyTorch's coalesced sparse COO gradient.)
+struct RowSparse {
+    std::vector<std::int64_t> rows;   // sorted, unique
+    Array values;                     // (rows.size(), C)
+
+    void add_to(Array& dense) const;  // dense[rows[k]] += values[k]
+    Array to_dense(std::size_t num_rows) const;
+};
 
 class Tensor {
 public:
@@ -50,6 +61,8 @@ public:
     void zero_grad(bool set_to_none = true) const;        // PyTorch's optimizer.zero_grad semantics
     void accumulate_grad(const Array& grad) const;        // grad += g (allocates it the first time)
     void accumulate_grad(Array&& grad) const;
+    const RowSparse* sparse_grad() const;                 // a row-sparse gradient, or nullptr
+    void accumulate_grad(const RowSparse& grad) const;    // stays sparse unless a dense grad exists
 
     // Backpropagates from this tensor. Without `grad`, the tensor must hold one element.
     // The graph's saved buffers are released afterwards unless retain_graph is true.
@@ -71,6 +84,7 @@ private:
 struct Node {
     Array data;
     Tensor grad;                        // leaves: accumulated across backward calls; others: transient
+    std::optional<RowSparse> sparse_grad;   // instead of `grad`, when only sparse ops reached the node
     bool requires_grad = false;
     bool graph_freed = false;           // backward() ran without retain_graph and dropped the buffers
     const char* op = "";                // the op that made this node; "" for leaves

@@ -1,0 +1,193 @@
+// safetensors reading and writing, and module save/load on top of it.
+#include "nn/checkpoint.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <bit>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+
+#include <nlohmann/json.hpp>
+
+#include "core/check.h"
+
+namespace xgrad::nn {
+
+static_assert(std::endian::native == std::endian::little, "safetensors data is little-endian");
+
+namespace {
+
+std::string quoted(const std::string& s) { return "'" + s + "'"; }
+
+// Writes all of `bytes` to fd, or throws.
+void write_all(int fd, const char* bytes, std::size_t n, const std::string& path)
+{
+    while (n > 0) {
+        ssize_t written = ::write(fd, bytes, n);
+        if (written < 0 && errno == EINTR) continue;
+        check(written > 0, "save: cannot write ", quoted(path), ": ", std::strerror(errno));
+        bytes += written;
+        n -= static_cast<std::size_t>(written);
+    }
+}
+
+}  // namespace
+
+void save_safetensors(const std::string& path, const std::vector<std::pair<std::string, const Array*>>& tensors,
+                      const Metadata& metadata)
+{
+    nlohmann::ordered_json header = nlohmann::ordered_json::object();
+    if (!metadata.empty()) header["__metadata__"] = metadata;
+    std::size_t offset = 0;
+    for (const auto& [name, array] : tensors) {
+        check(name != "__metadata__" && !header.contains(name), "save: duplicate or reserved tensor name ", quoted(name));
+        const std::size_t bytes = array->size() * sizeof(float);
+        header[name] = {{"dtype", "F32"},
+                        {"shape", std::vector<std::size_t>(array->shape().begin(), array->shape().end())},
+                        {"data_offsets", {offset, offset + bytes}}};
+        offset += bytes;
+    }
+    std::string text = header.dump();
+    text.append((8 - text.size() % 8) % 8, ' ');   // pad so that the data starts 8-byte aligned
+    const std::uint64_t header_length = text.size();
+
+    // Write a temporary file beside the target, sync it, and rename it over the target: a crash at
+    // any point leaves either the old file or the new one, never a torn one.
+    const std::filesystem::path target(path);
+    const std::filesystem::path folder = target.has_parent_path() ? target.parent_path() : ".";
+    std::string temp = (folder / ("." + target.filename().string() + ".tmp-XXXXXX")).string();
+    int fd = ::mkstemp(temp.data());
+    check(fd >= 0, "save: cannot create a file in ", quoted(folder.string()), ": ", std::strerror(errno));
+    try {
+        write_all(fd, reinterpret_cast<const char*>(&header_length), 8, path);
+        write_all(fd, text.data(), text.size(), path);
+        for (const auto& [name, array] : tensors) {
+            write_all(fd, reinterpret_cast<const char*>(array->data()), array->size() * sizeof(float), path);
+        }
+        check(::fsync(fd) == 0, "save: cannot sync ", quoted(path), ": ", std::strerror(errno));
+        check(::close(fd) == 0, "save: cannot close ", quoted(path), ": ", std::strerror(errno));
+        fd = -1;
+        check(::rename(temp.c_str(), path.c_str()) == 0, "save: cannot rename the temporary file to ", quoted(path),
+              ": ", std::strerror(errno));
+    } catch (...) {
+        if (fd >= 0) ::close(fd);
+        ::unlink(temp.c_str());
+        throw;
+    }
+    int dir = ::open(folder.c_str(), O_RDONLY | O_DIRECTORY);   // make the rename itself durable
+    if (dir >= 0) {
+        ::fsync(dir);
+        ::close(dir);
+    }
+}
+
+Safetensors load_safetensors(const std::string& path)
+{
+    std::ifstream in(path, std::ios::binary);
+    check(in.good(), "load: cannot open ", quoted(path), ": ", std::strerror(errno));
+    std::vector<char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const std::string what = "load: " + quoted(path) + " ";
+    check(bytes.size() >= 8, what, "is not a safetensors file: it has ", bytes.size(),
+          " bytes, fewer than the 8-byte header length");
+    std::uint64_t header_length = 0;
+    std::memcpy(&header_length, bytes.data(), 8);
+    check(header_length <= bytes.size() - 8, what, "is not a safetensors file or is truncated: its header length (",
+          header_length, " bytes) runs past the end of the file (", bytes.size(), " bytes)");
+
+    nlohmann::json header;
+    try {
+        header = nlohmann::json::parse(bytes.begin() + 8, bytes.begin() + 8 + static_cast<std::ptrdiff_t>(header_length));
+    } catch (const nlohmann::json::exception& e) {
+        fail(what, "is not a safetensors file: its header is not valid JSON (", e.what(), ")");
+    }
+    check(header.is_object(), what, "is not a safetensors file: its header is not a JSON object");
+
+    const std::size_t data_size = bytes.size() - 8 - header_length;
+    const char* data = bytes.data() + 8 + header_length;
+    Safetensors file;
+    struct Span {
+        std::uint64_t begin, end;
+        std::string name;
+    };
+    std::vector<Span> spans;
+    for (const auto& [name, entry] : header.items()) {
+        if (name == "__metadata__") {
+            check(entry.is_object(), what, "has a __metadata__ that is not a JSON object");
+            for (const auto& [key, value] : entry.items()) {
+                check(value.is_string(), what, "has metadata ", quoted(key), " that is not a string");
+                file.metadata[key] = value.get<std::string>();
+            }
+            continue;
+        }
+        const std::string tensor = what + "tensor " + quoted(name);
+        check(entry.is_object() && entry.contains("dtype") && entry.contains("shape") && entry.contains("data_offsets"),
+              tensor, " lacks dtype, shape or data_offsets");
+        check(entry["dtype"].is_string(), tensor, " has a dtype that is not a string");
+        const std::string dtype = entry["dtype"].get<std::string>();
+        check(dtype == "F32", tensor, " has dtype ", dtype, "; xgrad reads F32 only");
+        Shape shape;
+        check(entry["shape"].is_array(), tensor, " has a shape that is not a list");
+        for (const auto& d : entry["shape"]) {
+            check(d.is_number_unsigned(), tensor, " has a shape entry that is not a non-negative integer");
+            shape.push_back(d.get<std::size_t>());
+        }
+        const auto& offsets = entry["data_offsets"];
+        check(offsets.is_array() && offsets.size() == 2 && offsets[0].is_number_unsigned() && offsets[1].is_number_unsigned(),
+              tensor, " has data_offsets that are not two non-negative integers");
+        const auto begin = offsets[0].get<std::uint64_t>(), end = offsets[1].get<std::uint64_t>();
+        check(begin <= end && end <= data_size, tensor, " has data_offsets [", begin, ", ", end,
+              "] outside the data (", data_size, " bytes): the file is truncated or corrupt");
+        check(end - begin == shape_numel(shape) * sizeof(float), tensor, " of shape ", shape_str(shape), " needs ",
+              shape_numel(shape) * sizeof(float), " bytes but its data_offsets span ", end - begin);
+        spans.push_back({begin, end, name});
+
+        Array values(shape);
+        std::memcpy(values.data(), data + begin, end - begin);
+        file.tensors.emplace_back(name, std::move(values));
+    }
+    std::sort(spans.begin(), spans.end(), [](const Span& a, const Span& b) { return a.begin < b.begin; });
+    for (std::size_t i = 1; i < spans.size(); ++i) {
+        check(spans[i].begin >= spans[i - 1].end, what, "is corrupt: the data of tensors ", quoted(spans[i - 1].name),
+              " and ", quoted(spans[i].name), " overlap");
+    }
+    return file;
+}
+
+void save(const Module& module, const std::string& path, const Metadata& metadata)
+{
+    auto named = module.named_parameters();
+    std::vector<std::pair<std::string, const Array*>> tensors;
+    for (const auto& [name, p] : named) tensors.emplace_back(name, &p.data());
+    save_safetensors(path, tensors, metadata);
+}
+
+Metadata load(Module& module, const std::string& path)
+{
+    Safetensors file = load_safetensors(path);
+    auto named = module.named_parameters();
+    const std::string what = "load: " + quoted(path) + " ";
+
+    // Check every name and shape first, so that a failed load leaves the module as it was.
+    std::vector<const Array*> source(named.size(), nullptr);
+    for (const auto& [name, values] : file.tensors) {
+        auto it = std::find_if(named.begin(), named.end(), [&](const auto& p) { return p.first == name; });
+        check(it != named.end(), what, "has tensor ", quoted(name), ", which the module does not have");
+        const auto index = static_cast<std::size_t>(it - named.begin());
+        const Shape file_shape(values.shape().begin(), values.shape().end());
+        check(file_shape == it->second.shape(), what, "has ", quoted(name), " of shape ", shape_str(file_shape),
+              ", but the module's is ", shape_str(it->second.shape()));
+        source[index] = &values;
+    }
+    for (std::size_t i = 0; i < named.size(); ++i) {
+        check(source[i] != nullptr, what, "lacks tensor ", quoted(named[i].first), " of shape ",
+              shape_str(named[i].second.shape()));
+    }
+    for (std::size_t i = 0; i < named.size(); ++i) named[i].second.data() = *source[i];
+    return file.metadata;
+}
+
+}  // namespace xgrad::nn
