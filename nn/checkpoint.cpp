@@ -21,7 +21,7 @@ static_assert(std::endian::native == std::endian::little, "safetensors data is l
 
 namespace {
 
-std::string quoted(const std::string& s) { return "'" + s + "'"; }
+std::string in_quotes(const std::string& s) { return "'" + s + "'"; }
 
 // Writes all of `bytes` to fd, or throws.
 void write_all(int fd, const char* bytes, std::size_t n, const std::string& path)
@@ -29,7 +29,7 @@ void write_all(int fd, const char* bytes, std::size_t n, const std::string& path
     while (n > 0) {
         ssize_t written = ::write(fd, bytes, n);
         if (written < 0 && errno == EINTR) continue;
-        check(written > 0, "save: cannot write ", quoted(path), ": ", std::strerror(errno));
+        check(written > 0, "save: cannot write ", in_quotes(path), ": ", std::strerror(errno));
         bytes += written;
         n -= static_cast<std::size_t>(written);
     }
@@ -44,7 +44,7 @@ void save_safetensors(const std::string& path, const std::vector<std::pair<std::
     if (!metadata.empty()) header["__metadata__"] = metadata;
     std::size_t offset = 0;
     for (const auto& [name, array] : tensors) {
-        check(name != "__metadata__" && !header.contains(name), "save: duplicate or reserved tensor name ", quoted(name));
+        check(name != "__metadata__" && !header.contains(name), "save: duplicate or reserved tensor name ", in_quotes(name));
         const std::size_t bytes = array->size() * sizeof(float);
         header[name] = {{"dtype", "F32"},
                         {"shape", std::vector<std::size_t>(array->shape().begin(), array->shape().end())},
@@ -61,17 +61,17 @@ void save_safetensors(const std::string& path, const std::vector<std::pair<std::
     const std::filesystem::path folder = target.has_parent_path() ? target.parent_path() : ".";
     std::string temp = (folder / ("." + target.filename().string() + ".tmp-XXXXXX")).string();
     int fd = ::mkstemp(temp.data());
-    check(fd >= 0, "save: cannot create a file in ", quoted(folder.string()), ": ", std::strerror(errno));
+    check(fd >= 0, "save: cannot create a file in ", in_quotes(folder.string()), ": ", std::strerror(errno));
     try {
         write_all(fd, reinterpret_cast<const char*>(&header_length), 8, path);
         write_all(fd, text.data(), text.size(), path);
         for (const auto& [name, array] : tensors) {
             write_all(fd, reinterpret_cast<const char*>(array->data()), array->size() * sizeof(float), path);
         }
-        check(::fsync(fd) == 0, "save: cannot sync ", quoted(path), ": ", std::strerror(errno));
-        check(::close(fd) == 0, "save: cannot close ", quoted(path), ": ", std::strerror(errno));
+        check(::fsync(fd) == 0, "save: cannot sync ", in_quotes(path), ": ", std::strerror(errno));
+        check(::close(fd) == 0, "save: cannot close ", in_quotes(path), ": ", std::strerror(errno));
         fd = -1;
-        check(::rename(temp.c_str(), path.c_str()) == 0, "save: cannot rename the temporary file to ", quoted(path),
+        check(::rename(temp.c_str(), path.c_str()) == 0, "save: cannot rename the temporary file to ", in_quotes(path),
               ": ", std::strerror(errno));
     } catch (...) {
         if (fd >= 0) ::close(fd);
@@ -88,9 +88,9 @@ void save_safetensors(const std::string& path, const std::vector<std::pair<std::
 Safetensors load_safetensors(const std::string& path)
 {
     std::ifstream in(path, std::ios::binary);
-    check(in.good(), "load: cannot open ", quoted(path), ": ", std::strerror(errno));
+    check(in.good(), "load: cannot open ", in_quotes(path), ": ", std::strerror(errno));
     std::vector<char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    const std::string what = "load: " + quoted(path) + " ";
+    const std::string what = "load: " + in_quotes(path) + " ";
     check(bytes.size() >= 8, what, "is not a safetensors file: it has ", bytes.size(),
           " bytes, fewer than the 8-byte header length");
     std::uint64_t header_length = 0;
@@ -118,12 +118,12 @@ Safetensors load_safetensors(const std::string& path)
         if (name == "__metadata__") {
             check(entry.is_object(), what, "has a __metadata__ that is not a JSON object");
             for (const auto& [key, value] : entry.items()) {
-                check(value.is_string(), what, "has metadata ", quoted(key), " that is not a string");
+                check(value.is_string(), what, "has metadata ", in_quotes(key), " that is not a string");
                 file.metadata[key] = value.get<std::string>();
             }
             continue;
         }
-        const std::string tensor = what + "tensor " + quoted(name);
+        const std::string tensor = what + "tensor " + in_quotes(name);
         check(entry.is_object() && entry.contains("dtype") && entry.contains("shape") && entry.contains("data_offsets"),
               tensor, " lacks dtype, shape or data_offsets");
         check(entry["dtype"].is_string(), tensor, " has a dtype that is not a string");
@@ -151,8 +151,8 @@ Safetensors load_safetensors(const std::string& path)
     }
     std::sort(spans.begin(), spans.end(), [](const Span& a, const Span& b) { return a.begin < b.begin; });
     for (std::size_t i = 1; i < spans.size(); ++i) {
-        check(spans[i].begin >= spans[i - 1].end, what, "is corrupt: the data of tensors ", quoted(spans[i - 1].name),
-              " and ", quoted(spans[i].name), " overlap");
+        check(spans[i].begin >= spans[i - 1].end, what, "is corrupt: the data of tensors ", in_quotes(spans[i - 1].name),
+              " and ", in_quotes(spans[i].name), " overlap");
     }
     return file;
 }
@@ -169,21 +169,21 @@ Metadata load(Module& module, const std::string& path)
 {
     Safetensors file = load_safetensors(path);
     auto named = module.named_parameters();
-    const std::string what = "load: " + quoted(path) + " ";
+    const std::string what = "load: " + in_quotes(path) + " ";
 
     // Check every name and shape first, so that a failed load leaves the module as it was.
     std::vector<const Array*> source(named.size(), nullptr);
     for (const auto& [name, values] : file.tensors) {
         auto it = std::find_if(named.begin(), named.end(), [&](const auto& p) { return p.first == name; });
-        check(it != named.end(), what, "has tensor ", quoted(name), ", which the module does not have");
+        check(it != named.end(), what, "has tensor ", in_quotes(name), ", which the module does not have");
         const auto index = static_cast<std::size_t>(it - named.begin());
         const Shape file_shape(values.shape().begin(), values.shape().end());
-        check(file_shape == it->second.shape(), what, "has ", quoted(name), " of shape ", shape_str(file_shape),
+        check(file_shape == it->second.shape(), what, "has ", in_quotes(name), " of shape ", shape_str(file_shape),
               ", but the module's is ", shape_str(it->second.shape()));
         source[index] = &values;
     }
     for (std::size_t i = 0; i < named.size(); ++i) {
-        check(source[i] != nullptr, what, "lacks tensor ", quoted(named[i].first), " of shape ",
+        check(source[i] != nullptr, what, "lacks tensor ", in_quotes(named[i].first), " of shape ",
               shape_str(named[i].second.shape()));
     }
     for (std::size_t i = 0; i < named.size(); ++i) named[i].second.data() = *source[i];

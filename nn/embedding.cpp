@@ -26,7 +26,7 @@ Embedding::Embedding(std::size_t num_embeddings, std::size_t embedding_dim, Embe
           options_.max_norm_.value_or(0.0f));
     check(options_.norm_type_ > 0.0f, "nn::Embedding: norm_type must be positive, got ", options_.norm_type_);
 
-    Array w({num_embeddings, embedding_dim});
+    Array w(Shape{num_embeddings, embedding_dim});
     default_generator().normal_(w);                                  // N(0, 1), as PyTorch
     if (padding_row_ >= 0) xt::view(w, padding_row_, xt::all()) = 0.0f;
     weight = register_parameter("weight", Tensor(std::move(w)));

@@ -15,11 +15,11 @@ Linear::Linear(std::size_t in_features, std::size_t out_features, bool with_bias
           in_features, " and ", out_features);
     // kaiming_uniform_(a = sqrt(5)) for the weight and PyTorch's bias init both come to U(-1/sqrt(in), 1/sqrt(in))
     const float bound = 1.0f / std::sqrt(static_cast<float>(in_features));
-    Array w({out_features, in_features});
+    Array w(Shape{out_features, in_features});
     default_generator().uniform_(w, -bound, bound);
     weight = register_parameter("weight", Tensor(std::move(w)));
     if (with_bias) {
-        Array b({out_features});
+        Array b(Shape{out_features});
         default_generator().uniform_(b, -bound, bound);
         bias = register_parameter("bias", Tensor(std::move(b)));
     }

@@ -33,7 +33,7 @@ Tensor cross_entropy(const Tensor& logits, const IdArray& targets, const CrossEn
     }
 
     // forward, row by row: loss_r = -(1 - s) log p[t] - s * mean_c log p[c],  log p = x - logsumexp(x)
-    Array probs({R, V});                                       // softmax, kept for the backward
+    Array probs(Shape{R, V});                                       // softmax, kept for the backward
     double total = 0.0;
     const float* x = logits.data().data();
     for (std::size_t r = 0; r < R; ++r) {

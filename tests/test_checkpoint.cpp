@@ -1,0 +1,181 @@
+// Checkpoints: round trip, a file written by PyTorch, every load error (module unchanged), atomic saves.
+#include <catch2/catch.hpp>
+
+#include <sys/resource.h>
+
+#include <csignal>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+
+#include "reference.h"
+
+using namespace xgrad;
+using namespace xgrad::testing;
+using Catch::Matchers::Contains;
+namespace fs = std::filesystem;
+
+namespace {
+
+struct TinyModel : nn::Module {
+    std::shared_ptr<nn::Embedding> tok_emb = register_module("tok_emb", std::make_shared<nn::Embedding>(4, 3));
+    std::shared_ptr<nn::Linear> lm_head = register_module("lm_head", std::make_shared<nn::Linear>(3, 2));
+};
+
+fs::path scratch_dir()
+{
+    fs::path dir = fs::temp_directory_path() / ("xgrad_checkpoint_test_" + std::to_string(::getpid()));
+    fs::create_directories(dir);
+    return dir;
+}
+
+// A file in the safetensors layout with the given header text and data bytes.
+void write_raw(const fs::path& path, const std::string& header, std::size_t data_bytes, std::uint64_t claimed_length = 0)
+{
+    std::ofstream out(path, std::ios::binary);
+    std::uint64_t n = claimed_length ? claimed_length : header.size();
+    out.write(reinterpret_cast<const char*>(&n), 8);
+    out << header << std::string(data_bytes, '\0');
+}
+
+std::vector<Array> snapshot(const nn::Module& m)
+{
+    std::vector<Array> values;
+    for (const auto& p : m.parameters()) values.push_back(p.data());
+    return values;
+}
+
+}  // namespace
+
+TEST_CASE("save then load restores every parameter exactly, with metadata")
+{
+    fs::path dir = scratch_dir();
+    manual_seed(1);
+    TinyModel a;
+    manual_seed(2);
+    TinyModel b;
+    nn::save(a, (dir / "model.safetensors").string(), {{"step", "42"}});
+    nn::Metadata meta = nn::load(b, (dir / "model.safetensors").string());
+    CHECK(meta.at("step") == "42");
+    auto pa = a.parameters(), pb = b.parameters();
+    for (std::size_t i = 0; i < pa.size(); ++i) CHECK((pa[i].data() == pb[i].data()));
+
+    // the header is plain JSON with the documented fields, and the data starts 8-byte aligned
+    std::ifstream in(dir / "model.safetensors", std::ios::binary);
+    std::uint64_t n = 0;
+    in.read(reinterpret_cast<char*>(&n), 8);
+    std::string header(n, ' ');
+    in.read(header.data(), static_cast<std::streamsize>(n));
+    auto json = nlohmann::json::parse(header);
+    CHECK(n % 8 == 0);
+    CHECK(json["lm_head.weight"]["dtype"] == "F32");
+    CHECK(json["lm_head.weight"]["shape"] == nlohmann::json::array({2, 3}));
+    CHECK(json["__metadata__"]["step"] == "42");
+    fs::remove_all(dir);
+}
+
+TEST_CASE("a checkpoint written from PyTorch loads into the same module")
+{
+    TinyModel model;
+    nn::Metadata meta = nn::load(model, reference_path("torch_model.safetensors"));
+    CHECK_THAT(meta.at("written_by"), Contains("pytorch"));
+    const auto& expected = reference("torch_model.json");
+    for (const auto& [name, p] : model.named_parameters()) {
+        INFO(name);
+        auto values = expected[name].get<std::vector<float>>();
+        REQUIRE(values.size() == p.numel());
+        for (std::size_t i = 0; i < values.size(); ++i) CHECK(p.data().data()[i] == values[i]);
+    }
+}
+
+TEST_CASE("every malformed checkpoint is refused with a precise error, leaving the module unchanged")
+{
+    fs::path dir = scratch_dir();
+    TinyModel model;
+    const auto before = snapshot(model);
+    const std::string good = (dir / "good.safetensors").string();
+    nn::save(model, good);
+
+    struct Bad {
+        const char* what;
+        std::function<void(const fs::path&)> make;
+        std::string message;
+    };
+    const std::string emb = R"("tok_emb.weight":{"dtype":"F32","shape":[4,3],"data_offsets":[0,48]})";
+    const std::string head_w = R"("lm_head.weight":{"dtype":"F32","shape":[2,3],"data_offsets":[48,72]})";
+    const std::string head_b = R"("lm_head.bias":{"dtype":"F32","shape":[2],"data_offsets":[72,80]})";
+    std::vector<Bad> cases = {
+        {"missing file", [](const fs::path&) {}, "cannot open"},
+        {"not safetensors", [](const fs::path& p) { std::ofstream(p) << "hello, this is text"; },
+         "header length"},
+        {"too short", [](const fs::path& p) { std::ofstream(p) << "abc"; }, "fewer than the 8-byte header length"},
+        {"header not JSON", [](const fs::path& p) { write_raw(p, "{not json", 0); }, "header is not valid JSON"},
+        {"missing tensor", [&](const fs::path& p) { write_raw(p, "{" + emb + "," + head_w + "}", 72); },
+         "lacks tensor 'lm_head.bias' of shape (2,)"},
+        {"unexpected tensor", [&](const fs::path& p) {
+             write_raw(p, "{" + emb + "," + head_w + "," + head_b +
+                              R"(,"extra":{"dtype":"F32","shape":[1],"data_offsets":[80,84]}})", 84);
+         }, "has tensor 'extra', which the module does not have"},
+        {"wrong shape", [&](const fs::path& p) {
+             write_raw(p, "{" + emb + "," + head_w + R"(,"lm_head.bias":{"dtype":"F32","shape":[1,2],"data_offsets":[72,80]}})", 80);
+         }, "has 'lm_head.bias' of shape (1, 2), but the module's is (2,)"},
+        {"wrong dtype", [&](const fs::path& p) {
+             write_raw(p, "{" + emb + "," + head_w + R"(,"lm_head.bias":{"dtype":"F16","shape":[2],"data_offsets":[72,76]}})", 76);
+         }, "has dtype F16; xgrad reads F32 only"},
+        {"truncated data", [&](const fs::path& p) { write_raw(p, "{" + emb + "," + head_w + "," + head_b + "}", 60); },
+         "outside the data (60 bytes)"},
+        {"header length past the end", [&](const fs::path& p) { write_raw(p, "{}", 0, 1000); }, "runs past the end"},
+        {"offsets overlap", [&](const fs::path& p) {
+             write_raw(p, "{" + emb + R"(,"lm_head.weight":{"dtype":"F32","shape":[2,3],"data_offsets":[40,64]},)" +
+                              R"("lm_head.bias":{"dtype":"F32","shape":[2],"data_offsets":[64,72]}})", 72);
+         }, "overlap"},
+        {"offsets disagree with the shape", [&](const fs::path& p) {
+             write_raw(p, "{" + emb + "," + head_w + R"(,"lm_head.bias":{"dtype":"F32","shape":[2],"data_offsets":[72,84]}})", 84);
+         }, "needs 8 bytes but its data_offsets span 12"},
+    };
+    for (const auto& c : cases) {
+        INFO(c.what);
+        fs::path path = dir / "bad.safetensors";
+        fs::remove(path);
+        c.make(path);
+        CHECK_THROWS_WITH(nn::load(model, path.string()), Contains(c.message));
+        const auto after = snapshot(model);
+        for (std::size_t i = 0; i < before.size(); ++i) CHECK((after[i] == before[i]));
+    }
+    fs::remove_all(dir);
+}
+
+TEST_CASE("a save that fails midway leaves the previous checkpoint intact and no temporary file")
+{
+    fs::path dir = scratch_dir();
+    const std::string path = (dir / "model.safetensors").string();
+    manual_seed(1);
+    TinyModel small;
+    nn::save(small, path);
+    const auto size_before = fs::file_size(path);
+
+    struct Big : nn::Module {
+        Tensor w = register_parameter("w", zeros({1000, 100}));   // 400 KB
+    } big;
+    // Let writes fail past 64 KiB, as a full disk would make them fail.
+    rlimit old{};
+    getrlimit(RLIMIT_FSIZE, &old);
+    auto previous_handler = std::signal(SIGXFSZ, SIG_IGN);
+    rlimit limited = old;
+    limited.rlim_cur = 64 * 1024;
+    setrlimit(RLIMIT_FSIZE, &limited);
+    CHECK_THROWS_WITH(nn::save(big, path), Contains("cannot write"));
+    setrlimit(RLIMIT_FSIZE, &old);
+    std::signal(SIGXFSZ, previous_handler);
+
+    CHECK(fs::file_size(path) == size_before);
+    TinyModel reloaded;
+    nn::load(reloaded, path);                                  // still a complete, valid checkpoint
+    CHECK((reloaded.parameters()[0].data() == small.parameters()[0].data()));
+    std::size_t files = 0;
+    for ([[maybe_unused]] const auto& entry : fs::directory_iterator(dir)) ++files;
+    CHECK(files == 1);                                         // the temporary file was removed
+    CHECK_THROWS_WITH(nn::save(small, (dir / "no" / "such" / "folder" / "m.safetensors").string()),
+                      Contains("cannot create a file in"));
+    fs::remove_all(dir);
+}

@@ -1,0 +1,192 @@
+// nn::Module, Linear, LayerNorm and cross_entropy: registration, PyTorch reference values, gradients.
+#include <catch2/catch.hpp>
+
+#include <sstream>
+
+#include "gradcheck.h"
+#include "reference.h"
+
+using namespace xgrad;
+using namespace xgrad::testing;
+using Catch::Matchers::Contains;
+
+namespace {
+
+void check_close(const Array& got, const Array& expected, float tolerance = 1e-5f)
+{
+    REQUIRE(got.shape() == expected.shape());
+    for (std::size_t i = 0; i < got.size(); ++i) {
+        INFO("element " << i);
+        CHECK(got.data()[i] == Approx(expected.data()[i]).margin(tolerance));
+    }
+}
+
+struct TinyLM : nn::Module {
+    std::shared_ptr<nn::Embedding> tok_emb = register_module("tok_emb", std::make_shared<nn::Embedding>(65, 8));
+    std::shared_ptr<nn::Embedding> pos_emb = register_module("pos_emb", std::make_shared<nn::Embedding>(16, 8));
+    std::shared_ptr<nn::LayerNorm> ln = register_module("ln", std::make_shared<nn::LayerNorm>(8));
+    std::shared_ptr<nn::Linear> lm_head = register_module("lm_head", std::make_shared<nn::Linear>(8, 65));
+    std::string describe() const override { return "TinyLM"; }
+};
+
+}  // namespace
+
+TEST_CASE("named_parameters recurse in registration order with dotted names")
+{
+    TinyLM model;
+    std::vector<std::string> names;
+    for (const auto& [name, p] : model.named_parameters()) names.push_back(name);
+    CHECK(names == std::vector<std::string>{"tok_emb.weight", "pos_emb.weight", "ln.weight", "ln.bias",
+                                            "lm_head.weight", "lm_head.bias"});
+    CHECK(model.parameters().size() == 6);
+    CHECK(model.num_parameters() == 65 * 8 + 16 * 8 + 8 + 8 + 8 * 65 + 65);
+    CHECK(model.tok_emb->name() == "tok_emb");
+    CHECK(model.parameters()[0].same(model.tok_emb->weight));
+}
+
+TEST_CASE("zero_grad, train and eval reach every submodule")
+{
+    TinyLM model;
+    IdArray ids = {{1, 2, 3}};
+    sum(model.lm_head->forward(model.tok_emb->forward(ids))).backward();
+    CHECK(model.tok_emb->weight.grad().defined());
+    model.zero_grad();
+    for (const auto& p : model.parameters()) CHECK_FALSE(p.grad().defined());
+    model.eval();
+    CHECK_FALSE(model.lm_head->is_training());
+    model.train();
+    CHECK(model.ln->is_training());
+}
+
+TEST_CASE("the summary prints each module with its parameter count")
+{
+    TinyLM model;
+    std::ostringstream out;
+    out << model;
+    CHECK_THAT(out.str(), Contains("(tok_emb): Embedding(65, 8)") && Contains("520") &&
+                              Contains("(lm_head): Linear(in_features=8, out_features=65, bias=true)") &&
+                              Contains("total parameters: 1,249"));
+}
+
+TEST_CASE("registering a name twice, or a bad name, is an error")
+{
+    struct Bad : nn::Module {
+        void twice() { register_parameter("w", zeros({1})); register_parameter("w", zeros({1})); }
+        void dotted() { register_parameter("a.b", zeros({1})); }
+    } bad;
+    CHECK_THROWS_WITH(bad.twice(), Contains("a parameter named 'w' is already registered"));
+    CHECK_THROWS_WITH(bad.dotted(), Contains("invalid name 'a.b'"));
+}
+
+TEST_CASE("Linear has PyTorch's init bounds and matches PyTorch's values and gradients")
+{
+    manual_seed(3);
+    nn::Linear big(100, 50);
+    const float bound = 1.0f / std::sqrt(100.0f);
+    const float largest_weight = xt::amax(xt::abs(big.weight.data()))();
+    const float largest_bias = xt::amax(xt::abs(big.bias.data()))();
+    CHECK(largest_weight <= bound);
+    CHECK(largest_weight > 0.9f * bound);
+    CHECK(largest_bias <= bound);
+
+    const auto& c = reference("nn_reference.json")["linear"];
+    nn::Linear lin(4, 5);
+    lin.weight.data() = ref_array(c["weight"], {5, 4});
+    lin.bias.data() = ref_array(c["bias"], {5});
+    Tensor x(ref_array(c["x"], {2, 3, 4}), true);
+    Tensor y = lin.forward(x);
+    check_close(y.data(), ref_array(c["out"], {2, 3, 5}));
+    y.backward(Tensor(ref_array(c["upstream"], {2, 3, 5})));
+    check_close(x.grad().data(), ref_array(c["grad_x"], {2, 3, 4}));
+    check_close(lin.weight.grad().data(), ref_array(c["grad_weight"], {5, 4}));
+    check_close(lin.bias.grad().data(), ref_array(c["grad_bias"], {5}));
+
+    CHECK_THROWS_WITH(lin.forward(zeros({2, 3})), Contains("nn::Linear: expected input with last dimension 4 (in_features), got shape (2, 3)"));
+    CHECK(nn::Linear(3, 2, false).named_parameters().size() == 1);
+}
+
+TEST_CASE("LayerNorm matches PyTorch's values and gradients")
+{
+    const auto& c = reference("nn_reference.json")["layernorm"];
+    nn::LayerNorm ln(4);
+    ln.weight.data() = ref_array(c["weight"], {4});
+    ln.bias.data() = ref_array(c["bias"], {4});
+    Tensor x(ref_array(c["x"], {2, 3, 4}), true);
+    Tensor y = ln.forward(x);
+    check_close(y.data(), ref_array(c["out"], {2, 3, 4}));
+    y.backward(Tensor(ref_array(c["upstream"], {2, 3, 4})));
+    check_close(x.grad().data(), ref_array(c["grad_x"], {2, 3, 4}), 1e-4f);
+    check_close(ln.weight.grad().data(), ref_array(c["grad_weight"], {4}));
+    check_close(ln.bias.grad().data(), ref_array(c["grad_bias"], {4}));
+    CHECK_THROWS_WITH(ln.forward(zeros({2, 5})), Contains("nn::LayerNorm: expected input with last dimension 4"));
+}
+
+TEST_CASE("cross_entropy matches PyTorch with ignore_index and label_smoothing")
+{
+    for (const char* name : {"cross_entropy_2d", "cross_entropy_3d_ignore", "cross_entropy_smoothing",
+                             "cross_entropy_custom_ignore_smoothing"}) {
+        INFO(name);
+        const auto& c = reference("nn_reference.json")[name];
+        Shape shape = c["shape"].get<Shape>();
+        Shape target_shape(shape.begin(), shape.end() - 1);
+        nn::functional::CrossEntropyOptions options;
+        if (c["options"].contains("ignore_index")) options.ignore_index(c["options"]["ignore_index"].get<std::int64_t>());
+        if (c["options"].contains("label_smoothing")) options.label_smoothing(c["options"]["label_smoothing"].get<float>());
+        Tensor logits(ref_array(c["logits"], shape), true);
+        Tensor loss = nn::functional::cross_entropy(logits, ref_ids(c["targets"], target_shape), options);
+        CHECK(loss.item() == Approx(c["loss"].get<float>()).epsilon(1e-5));
+        loss.backward();
+        check_close(logits.grad().data(), ref_array(c["grad_logits"], shape));
+    }
+}
+
+TEST_CASE("cross_entropy is stable for huge logits and explains bad targets")
+{
+    Tensor logits = tensor({{1000.0f, 0.0f, -1000.0f}});
+    CHECK(nn::functional::cross_entropy(logits, IdArray{0}).item() == Approx(0.0f).margin(1e-6));
+    CHECK(nn::functional::cross_entropy(logits, IdArray{2}).item() == Approx(2000.0f));
+    CHECK_THROWS_WITH(nn::functional::cross_entropy(zeros({2, 3, 5}), xt::zeros<std::int64_t>({2, 4})),
+                      Contains("targets of shape (2, 4) do not match logits (2, 3, 5)"));
+    IdArray targets = {{0, 1, 7}};
+    CHECK_THROWS_WITH(nn::functional::cross_entropy(zeros({1, 3, 5}), targets),
+                      Contains("target 7 at position (0, 2) is out of range for 5 classes"));
+    CHECK(std::isnan(nn::functional::cross_entropy(zeros({2, 5}), IdArray{-100, -100}).item()));
+}
+
+TEST_CASE("Linear, LayerNorm and cross_entropy pass the finite-difference check")
+{
+    Generator rng(5);
+    auto input = [&](Shape s) {
+        Array a(s);
+        rng.normal_(a);
+        return Tensor(a);
+    };
+    IdArray targets = {{1, -100, 4}, {0, 2, 2}};
+    using In = const std::vector<Tensor>&;
+    struct Case {
+        const char* name;
+        xgrad::testing::Fn fn;
+        std::vector<Tensor> inputs;
+    };
+    std::vector<Case> cases = {
+        {"linear", [](In x) { return linear(x[0], x[1], x[2]); }, {input({2, 3, 4}), input({5, 4}), input({5})}},
+        {"linear without bias", [](In x) { return linear(x[0], x[1]); }, {input({3, 4}), input({2, 4})}},
+        {"layernorm", [](In x) {
+             nn::LayerNorm ln(4);
+             ln.weight = x[1];
+             ln.bias = x[2];
+             return ln.forward(x[0]);
+         }, {input({2, 3, 4}), input({4}), input({4})}},
+        {"cross_entropy with ignore_index", [&](In x) { return nn::functional::cross_entropy(x[0], targets); },
+         {input({2, 3, 5})}},
+        {"cross_entropy with label_smoothing", [&](In x) {
+             return nn::functional::cross_entropy(x[0], targets, nn::functional::CrossEntropyOptions().label_smoothing(0.2f));
+         }, {input({2, 3, 5})}},
+    };
+    for (auto& c : cases) {
+        INFO(c.name);
+        auto result = gradcheck(c.fn, c.inputs);
+        INFO(result.report);
+        CHECK(result.ok);
+    }
+}
