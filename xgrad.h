@@ -12,3 +12,4 @@
 #include "nn/loss.h"
 #include "nn/module.h"
 #include "nn/norm.h"
+#include "text/tokenizer.h"
