@@ -117,9 +117,9 @@ Tensor& Tensor::requires_grad_(bool requires_grad)
 
 Tensor Tensor::grad() const { return node("grad").grad; }
 
-const RowSparse* Tensor::sparse_grad() const
+RowSparse* Tensor::sparse_grad() const
 {
-    const Node& n = node("sparse_grad");
+    Node& n = const_cast<Node&>(node("sparse_grad"));
     return n.sparse_grad ? &*n.sparse_grad : nullptr;
 }
 

@@ -61,7 +61,7 @@ public:
     void zero_grad(bool set_to_none = true) const;        // PyTorch's optimizer.zero_grad semantics
     void accumulate_grad(const Array& grad) const;        // grad += g (allocates it the first time)
     void accumulate_grad(Array&& grad) const;
-    const RowSparse* sparse_grad() const;                 // a row-sparse gradient, or nullptr
+    RowSparse* sparse_grad() const;                       // a row-sparse gradient, or nullptr
     void accumulate_grad(const RowSparse& grad) const;    // stays sparse unless a dense grad exists
 
     // Backpropagates from this tensor. Without `grad`, the tensor must hold one element.

@@ -165,15 +165,14 @@ void save(const Module& module, const std::string& path, const Metadata& metadat
     save_safetensors(path, tensors, metadata);
 }
 
-Metadata load(Module& module, const std::string& path)
+std::vector<std::pair<Tensor, const Array*>> match_parameters(const Module& module, const Safetensors& file,
+                                                             const std::string& path, const std::string& skip_prefix)
 {
-    Safetensors file = load_safetensors(path);
     auto named = module.named_parameters();
     const std::string what = "load: " + in_quotes(path) + " ";
-
-    // Check every name and shape first, so that a failed load leaves the module as it was.
     std::vector<const Array*> source(named.size(), nullptr);
     for (const auto& [name, values] : file.tensors) {
+        if (!skip_prefix.empty() && name.rfind(skip_prefix, 0) == 0) continue;
         auto it = std::find_if(named.begin(), named.end(), [&](const auto& p) { return p.first == name; });
         check(it != named.end(), what, "has tensor ", in_quotes(name), ", which the module does not have");
         const auto index = static_cast<std::size_t>(it - named.begin());
@@ -182,11 +181,20 @@ Metadata load(Module& module, const std::string& path)
               ", but the module's is ", shape_str(it->second.shape()));
         source[index] = &values;
     }
+    std::vector<std::pair<Tensor, const Array*>> plan;
     for (std::size_t i = 0; i < named.size(); ++i) {
         check(source[i] != nullptr, what, "lacks tensor ", in_quotes(named[i].first), " of shape ",
               shape_str(named[i].second.shape()));
+        plan.emplace_back(named[i].second, source[i]);
     }
-    for (std::size_t i = 0; i < named.size(); ++i) named[i].second.data() = *source[i];
+    return plan;
+}
+
+Metadata load(Module& module, const std::string& path)
+{
+    Safetensors file = load_safetensors(path);
+    // Check every name and shape first, so that a failed load leaves the module as it was.
+    for (auto& [parameter, values] : match_parameters(module, file, path)) parameter.data() = *values;
     return file.metadata;
 }
 

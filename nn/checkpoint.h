@@ -40,4 +40,10 @@ void save_safetensors(const std::string& path, const std::vector<std::pair<std::
 // data, sized to the shape, not overlapping). Throws xgrad::Error naming the file and the problem.
 Safetensors load_safetensors(const std::string& path);
 
+// Pairs each parameter of `module` with its values in `file`, checking that the names and shapes match
+// exactly, without changing anything. Tensors whose names start with `skip_prefix` belong to someone
+// else (an optimizer's state in the same file) and are left out of the check.
+std::vector<std::pair<Tensor, const Array*>> match_parameters(const Module& module, const Safetensors& file,
+                                                             const std::string& path, const std::string& skip_prefix = "");
+
 }  // namespace xgrad::nn

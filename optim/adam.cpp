@@ -1,0 +1,133 @@
+// The fused Adam update, dense and row-sparse.
+#include "optim/adam.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "core/check.h"
+#include "core/parallel.h"
+
+namespace xgrad::optim {
+
+namespace {
+
+enum Slot { exp_avg, exp_avg_sq, max_exp_avg_sq };
+
+void validate(const std::string& name, const AdamOptions& o)
+{
+    check_option(o.lr_ > 0.0, name, "lr", o.lr_, "positive");
+    check_option(o.beta1_ >= 0.0 && o.beta1_ < 1.0, name, "beta1", o.beta1_, "in [0, 1)");
+    check_option(o.beta2_ >= 0.0 && o.beta2_ < 1.0, name, "beta2", o.beta2_, "in [0, 1)");
+    check_option(o.eps_ >= 0.0, name, "eps", o.eps_, "non-negative");
+    check_option(o.weight_decay_ >= 0.0, name, "weight_decay", o.weight_decay_, "non-negative");
+}
+
+std::vector<ParamGroup> one_group(std::vector<Tensor> params) { return {ParamGroup{std::move(params)}}; }
+
+constexpr std::size_t parallel_floats = 1 << 16;   // below this, one thread streams it faster
+
+}  // namespace
+
+Adam::Adam(std::vector<Tensor> params, AdamOptions options) : Adam(one_group(std::move(params)), options) {}
+Adam::Adam(std::vector<ParamGroup> groups, AdamOptions options) : Adam("Adam", std::move(groups), options, false) {}
+
+Adam::Adam(std::string name, std::vector<ParamGroup> groups, AdamOptions options, bool decoupled_weight_decay)
+    : Optimizer(name, std::move(groups), options.lr_, options.weight_decay_, {"exp_avg", "exp_avg_sq", "max_exp_avg_sq"}),
+      options_(options), decoupled_(decoupled_weight_decay)
+{
+    validate(name, options);
+}
+
+AdamW::AdamW(std::vector<Tensor> params, AdamOptions options) : AdamW(one_group(std::move(params)), options) {}
+AdamW::AdamW(std::vector<ParamGroup> groups, AdamOptions options) : Adam("AdamW", std::move(groups), options, true) {}
+
+void Adam::step()
+{
+    NoGradGuard no_grad;
+    std::size_t k = 0;
+    for (const Group& group : param_groups()) {
+        for (const Tensor& p : group.params) {
+            State& state = states()[k++];
+            if (p.sparse_grad()) {
+                sparse_step(group, p, state);
+            } else if (p.grad().defined()) {
+                dense_step(group, p, state);
+            }                                                   // no gradient this step: skipped
+        }
+    }
+}
+
+void Adam::dense_step(const Group& group, const Tensor& p, State& state)
+{
+    const std::size_t n = p.numel();
+    const std::int64_t t = ++state.step;
+    // The scalars exactly as PyTorch forms them: in double, then used as float in the float kernels.
+    const auto beta1 = static_cast<float>(options_.beta1_), beta2 = static_cast<float>(options_.beta2_);
+    const auto one_minus_beta1 = static_cast<float>(1.0 - options_.beta1_);
+    const auto one_minus_beta2 = static_cast<float>(1.0 - options_.beta2_);
+    const double bias_correction1 = 1.0 - std::pow(options_.beta1_, double(t));
+    const double bias_correction2 = 1.0 - std::pow(options_.beta2_, double(t));
+    const auto step_size = static_cast<float>(group.lr / bias_correction1);
+    const auto bias_correction2_sqrt = static_cast<float>(std::sqrt(bias_correction2));
+    const auto eps = static_cast<float>(options_.eps_);
+    const auto weight_decay = static_cast<float>(group.weight_decay);
+    const auto decay_factor = static_cast<float>(1.0 - group.lr * group.weight_decay);
+    const bool decoupled = decoupled_, coupled = !decoupled_ && group.weight_decay != 0.0;
+    const bool maximize = options_.maximize_, amsgrad = options_.amsgrad_;
+
+    float* __restrict param = p.data().data();
+    const float* __restrict grad = p.grad().data().data();
+    float* __restrict m = state.buffer(exp_avg, p);
+    float* __restrict v = state.buffer(exp_avg_sq, p);
+    float* __restrict v_max = amsgrad ? state.buffer(max_exp_avg_sq, p) : nullptr;
+    parallel_for(n, parallel_floats, [&](std::size_t begin, std::size_t end) {
+        for (std::size_t i = begin; i < end; ++i) {
+            float g = maximize ? -grad[i] : grad[i];
+            if (decoupled) param[i] *= decay_factor;             // AdamW: p *= 1 - lr wd
+            if (coupled) g = g + weight_decay * param[i];         // Adam: g += wd p
+            m[i] = m[i] * beta1 + one_minus_beta1 * g;            // m = beta1 m + (1 - beta1) g
+            v[i] = v[i] * beta2 + one_minus_beta2 * g * g;        // v = beta2 v + (1 - beta2) g^2
+            float second = v[i];
+            if (amsgrad) second = v_max[i] = std::max(v_max[i], v[i]);
+            const float denom = std::sqrt(second) / bias_correction2_sqrt + eps;   // sqrt(v_hat) + eps
+            param[i] = param[i] + (-step_size * m[i]) / denom;    // p -= lr / bc1 * m / denom
+        }
+    });
+}
+
+void Adam::sparse_step(const Group& group, const Tensor& p, State& state)
+{
+    check(!options_.amsgrad_ && !options_.maximize_ && group.weight_decay == 0.0 && !decoupled_, name(),
+          ": a sparse gradient (nn::Embedding with sparse) takes PyTorch's SparseAdam update, which has no ",
+          "amsgrad, maximize or weight_decay; turn those off for this parameter's group");
+    const std::int64_t t = ++state.step;
+    const RowSparse& g = *p.sparse_grad();
+    const std::size_t C = p.shape()[1];
+    const auto one_minus_beta1 = static_cast<float>(1.0 - options_.beta1_);
+    const auto one_minus_beta2 = static_cast<float>(1.0 - options_.beta2_);
+    const double bias_correction1 = 1.0 - std::pow(options_.beta1_, double(t));
+    const double bias_correction2 = 1.0 - std::pow(options_.beta2_, double(t));
+    const auto step_size = static_cast<float>(group.lr * std::sqrt(bias_correction2) / bias_correction1);
+    const auto eps = static_cast<float>(options_.eps_);
+
+    float* param = p.data().data();
+    float* m = state.buffer(exp_avg, p);
+    float* v = state.buffer(exp_avg_sq, p);
+    parallel_for(g.rows.size(), std::max<std::size_t>(1, parallel_floats / C), [&](std::size_t begin, std::size_t end) {
+        for (std::size_t k = begin; k < end; ++k) {
+            const std::size_t offset = static_cast<std::size_t>(g.rows[k]) * C;
+            const float* grad = g.values.data() + k * C;
+            for (std::size_t c = offset, j = 0; j < C; ++c, ++j) {
+                const float m_update = (grad[j] - m[c]) * one_minus_beta1;              // m += (1 - b1)(g - m)
+                const float v_update = (grad[j] * grad[j] - v[c]) * one_minus_beta2;    // v += (1 - b2)(g^2 - v)
+                const float numer = m_update + m[c];
+                const float denom = std::sqrt(v_update + v[c]) + eps;
+                m[c] += m_update;
+                v[c] += v_update;
+                param[c] += -step_size * (numer / denom);
+            }
+        }
+    });
+}
+
+}  // namespace xgrad::optim

@@ -1,0 +1,108 @@
+// The optimizer base: groups, zero_grad, state save and load.
+#include "optim/optimizer.h"
+
+#include <cstdio>
+#include <cstdlib>
+
+#include "core/check.h"
+
+namespace xgrad::optim {
+
+namespace {
+
+std::string exact(double v)   // a decimal that reads back as exactly the same double
+{
+    char buffer[32];
+    std::snprintf(buffer, sizeof buffer, "%.17g", v);
+    return buffer;
+}
+
+}  // namespace
+
+void check_option(bool ok, const std::string& optimizer, const char* option, double value, const char* expected)
+{
+    check(ok, optimizer, ": ", option, " must be ", expected, ", got ", value);
+}
+
+Optimizer::Optimizer(std::string name, std::vector<ParamGroup> groups, double lr, double weight_decay,
+                     std::vector<std::string> slots)
+    : name_(std::move(name)), slot_names_(std::move(slots))
+{
+    for (std::size_t g = 0; g < groups.size(); ++g) {
+        const double group_lr = groups[g].options.lr_.value_or(lr);
+        const double group_decay = groups[g].options.weight_decay_.value_or(weight_decay);
+        auto who = [&](bool set_by_group) { return set_by_group ? name_ + " group " + std::to_string(g) : name_; };
+        check_option(group_lr > 0.0, who(groups[g].options.lr_.has_value()), "lr", group_lr, "positive");
+        check_option(group_decay >= 0.0, who(groups[g].options.weight_decay_.has_value()), "weight_decay", group_decay,
+                     "non-negative");
+        for (const auto& p : groups[g].params) {
+            check(p.defined() && p.is_leaf(), name_, ": group ", g, " holds a tensor that is not a leaf parameter");
+        }
+        groups_.push_back({std::move(groups[g].params), group_lr, group_decay, group_lr});
+        for (std::size_t i = 0; i < groups_.back().params.size(); ++i) states_.push_back({0, std::vector<std::optional<Array>>(slot_names_.size())});
+    }
+}
+
+void Optimizer::zero_grad(bool set_to_none)
+{
+    for (auto& group : groups_) {
+        for (auto& p : group.params) p.zero_grad(set_to_none);
+    }
+}
+
+void Optimizer::save_state(std::vector<std::pair<std::string, const Array*>>& tensors, nn::Metadata& metadata) const
+{
+    metadata["optimizer"] = name_;
+    for (std::size_t g = 0; g < groups_.size(); ++g) {
+        metadata["optimizer.group." + std::to_string(g) + ".lr"] = exact(groups_[g].lr);
+    }
+    for (std::size_t k = 0; k < states_.size(); ++k) {
+        const std::string prefix = "optimizer.state." + std::to_string(k) + ".";
+        metadata[prefix + "step"] = std::to_string(states_[k].step);
+        for (std::size_t s = 0; s < slot_names_.size(); ++s) {
+            if (states_[k].slots[s]) tensors.emplace_back(prefix + slot_names_[s], &*states_[k].slots[s]);
+        }
+    }
+}
+
+void Optimizer::load_state(const nn::Safetensors& file, const std::string& path)
+{
+    const std::string what = "load: " + path + " ";
+    auto meta = [&](const std::string& key) -> const std::string& {
+        auto it = file.metadata.find(key);
+        check(it != file.metadata.end(), what, "has no optimizer state '", key, "' (was it saved with an optimizer?)");
+        return it->second;
+    };
+    check(meta("optimizer") == name_, what, "holds the state of ", meta("optimizer"), ", not of ", name_);
+
+    // Read everything into new state first; only then replace this optimizer's.
+    std::vector<double> lrs;
+    for (std::size_t g = 0; g < groups_.size(); ++g) lrs.push_back(std::strtod(meta("optimizer.group." + std::to_string(g) + ".lr").c_str(), nullptr));
+    std::vector<State> loaded(states_.size(), State{0, std::vector<std::optional<Array>>(slot_names_.size())});
+    std::size_t k = 0;
+    for (const auto& group : groups_) {
+        for (const auto& p : group.params) {
+            const std::string prefix = "optimizer.state." + std::to_string(k) + ".";
+            loaded[k].step = std::strtoll(meta(prefix + "step").c_str(), nullptr, 10);
+            for (std::size_t s = 0; s < slot_names_.size(); ++s) {
+                for (const auto& [name, values] : file.tensors) {
+                    if (name != prefix + slot_names_[s]) continue;
+                    check(Shape(values.shape().begin(), values.shape().end()) == p.shape(), what, "has ", name,
+                          " of shape ", shape_str(values.shape()), " for a parameter of shape ", shape_str(p.shape()));
+                    loaded[k].slots[s] = values;
+                }
+            }
+            ++k;
+        }
+    }
+    for (const auto& [name, values] : file.tensors) {
+        if (name.rfind("optimizer.state.", 0) != 0) continue;
+        const std::size_t index = std::strtoull(name.c_str() + 16, nullptr, 10);
+        check(index < states_.size(), what, "has optimizer state ", name, " for parameter ", index, ", but ", name_,
+              " has ", states_.size(), " parameters");
+    }
+    states_ = std::move(loaded);
+    for (std::size_t g = 0; g < groups_.size(); ++g) groups_[g].lr = lrs[g];
+}
+
+}  // namespace xgrad::optim

@@ -1,0 +1,83 @@
+// optim::Optimizer: parameter groups, zero_grad, and per-parameter state that saves and loads.
+//
+//     optim::Adam adam({{decay_params, {}}, {no_decay_params, optim::GroupOptions().weight_decay(0)}},
+//                      optim::AdamOptions().lr(3e-4).weight_decay(0.1));
+//     adam.zero_grad(); loss.backward(); adam.step();
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <xtensor/xbuilder.hpp>
+
+#include "core/tensor.h"
+#include "nn/checkpoint.h"
+
+namespace xgrad::optim {
+
+// What a group may set differently from the optimizer's options, as in PyTorch's param_groups.
+struct GroupOptions {
+    GroupOptions& lr(double v) { lr_ = v; return *this; }
+    GroupOptions& weight_decay(double v) { weight_decay_ = v; return *this; }
+    std::optional<double> lr_, weight_decay_;
+};
+
+struct ParamGroup {
+    std::vector<Tensor> params;
+    GroupOptions options = {};
+};
+
+class Optimizer {
+public:
+    struct Group {
+        std::vector<Tensor> params;
+        double lr;             // schedules change this
+        double weight_decay;
+        double initial_lr;     // the lr the group started with; schedules scale from it
+    };
+
+    virtual ~Optimizer() = default;
+    Optimizer(const Optimizer&) = delete;
+    Optimizer& operator=(const Optimizer&) = delete;
+
+    virtual void step() = 0;
+    void zero_grad(bool set_to_none = true);   // every parameter of every group
+    std::vector<Group>& param_groups() { return groups_; }
+    const std::vector<Group>& param_groups() const { return groups_; }
+    const std::string& name() const { return name_; }
+
+    // The state as named arrays and metadata, under "optimizer.": step counts, moments, group lrs.
+    // load_state checks the file against this optimizer before changing anything.
+    void save_state(std::vector<std::pair<std::string, const Array*>>& tensors, nn::Metadata& metadata) const;
+    void load_state(const nn::Safetensors& file, const std::string& path);
+
+protected:
+    // `slots`: the names of the per-parameter buffers ("exp_avg", ...), allocated on first use.
+    Optimizer(std::string name, std::vector<ParamGroup> groups, double lr, double weight_decay,
+              std::vector<std::string> slots);
+
+    struct State {
+        std::int64_t step = 0;        // steps this parameter has taken (PyTorch counts per parameter)
+        std::vector<std::optional<Array>> slots;   // as named by slot_names_, made on first use
+
+        // The buffer `slot`, made as zeros shaped like `p` the first time it is asked for.
+        float* buffer(std::size_t slot, const Tensor& p)
+        {
+            if (!slots[slot]) slots[slot] = Array(xt::zeros<float>(p.shape()));
+            return slots[slot]->data();
+        }
+    };
+    std::vector<State>& states() { return states_; }   // one per parameter, groups in order
+
+private:
+    std::string name_;
+    std::vector<Group> groups_;
+    std::vector<std::string> slot_names_;
+    std::vector<State> states_;
+};
+
+// Throws "Adam: lr must be positive, got -1" style errors for the options every optimizer shares.
+void check_option(bool ok, const std::string& optimizer, const char* option, double value, const char* expected);
+
+}  // namespace xgrad::optim

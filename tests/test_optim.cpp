@@ -1,0 +1,229 @@
+// Optimizers against PyTorch's trajectories, closed forms, groups, clipping, schedules, resume, errors.
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+
+#include "reference.h"
+
+using namespace xgrad;
+using namespace xgrad::testing;
+using Catch::Matchers::Contains;
+
+namespace {
+
+// Float precision: a few units in the last place of values around 1.
+void check_float_close(const Array& got, const Array& expected)
+{
+    REQUIRE(got.shape() == expected.shape());
+    for (std::size_t i = 0; i < got.size(); ++i) {
+        INFO("element " << i);
+        CHECK(got.data()[i] == Approx(expected.data()[i]).epsilon(1e-6).margin(1e-7));
+    }
+}
+
+std::unique_ptr<optim::Optimizer> make(const std::string& name, Tensor p)
+{
+    using namespace optim;
+    if (name == "adam") return std::make_unique<Adam>(std::vector<Tensor>{p}, AdamOptions().lr(1e-2));
+    if (name == "adam_defaults") return std::make_unique<Adam>(std::vector<Tensor>{p});
+    if (name == "adam_weight_decay") return std::make_unique<Adam>(std::vector<Tensor>{p}, AdamOptions().lr(1e-2).weight_decay(0.1));
+    if (name == "adam_amsgrad")
+        return std::make_unique<Adam>(std::vector<Tensor>{p}, AdamOptions().lr(1e-2).betas(0.8, 0.95).amsgrad(true));
+    if (name == "adam_maximize") return std::make_unique<Adam>(std::vector<Tensor>{p}, AdamOptions().lr(1e-2).maximize(true));
+    if (name == "adamw") return std::make_unique<AdamW>(std::vector<Tensor>{p}, AdamOptions().lr(1e-2).weight_decay(0.01));
+    if (name == "adamw_weight_decay")
+        return std::make_unique<AdamW>(std::vector<Tensor>{p}, AdamOptions().lr(1e-2).weight_decay(0.1).eps(1e-6));
+    if (name == "sgd") return std::make_unique<SGD>(std::vector<Tensor>{p}, SGDOptions(0.1));
+    if (name == "sgd_momentum") return std::make_unique<SGD>(std::vector<Tensor>{p}, SGDOptions(0.1).momentum(0.9).dampening(0.1));
+    if (name == "sgd_nesterov_weight_decay")
+        return std::make_unique<SGD>(std::vector<Tensor>{p}, SGDOptions(0.1).momentum(0.9).nesterov(true).weight_decay(0.01));
+    throw std::runtime_error("unknown case " + name);
+}
+
+}  // namespace
+
+TEST_CASE("Adam, AdamW and SGD follow PyTorch's trajectories step by step")
+{
+    for (const char* name : {"adam", "adam_defaults", "adam_weight_decay", "adam_amsgrad", "adam_maximize", "adamw",
+                             "adamw_weight_decay", "sgd", "sgd_momentum", "sgd_nesterov_weight_decay"}) {
+        INFO(name);
+        const auto& c = reference("optim_reference.json")[name];
+        const Shape shape = c["shape"].get<Shape>();
+        Tensor p(ref_array(c["p0"], shape), true);
+        auto optimizer = make(name, p);
+        for (std::size_t t = 0; t < c["grads"].size(); ++t) {
+            INFO("step " << t + 1);
+            p.set_grad(Tensor(ref_array(c["grads"][t], shape)));
+            optimizer->step();
+            check_float_close(p.data(), ref_array(c["trajectory"][t], shape));
+        }
+    }
+}
+
+TEST_CASE("sparse Adam follows SparseAdam, and untouched rows and their moments do not move")
+{
+    const auto& c = reference("optim_reference.json")["sparse_adam"];
+    nn::Embedding emb(6, 3, nn::EmbeddingOptions().sparse(true));
+    emb.weight.data() = ref_array(c["p0"], {6, 3});
+    optim::Adam adam(emb.parameters(), optim::AdamOptions().lr(1e-2));
+    for (std::size_t t = 0; t < c["ids"].size(); ++t) {
+        INFO("step " << t + 1);
+        auto ids = c["ids"][t].get<std::vector<std::int64_t>>();
+        Array before = emb.weight.data();
+        adam.zero_grad();
+        emb.forward(text::to_ids(ids)).backward(Tensor(ref_array(c["upstreams"][t], {ids.size(), 3})));
+        adam.step();
+        check_float_close(emb.weight.data(), ref_array(c["trajectory"][t], {6, 3}));
+        for (std::size_t row = 0; row < 6; ++row) {
+            if (std::find(ids.begin(), ids.end(), static_cast<std::int64_t>(row)) != ids.end()) continue;
+            for (std::size_t j = 0; j < 3; ++j) CHECK(emb.weight.data()(row, j) == before(row, j));   // exactly
+        }
+    }
+    // the moments of rows never touched stay zero; the others match SparseAdam's
+    std::vector<std::pair<std::string, const Array*>> tensors;
+    nn::Metadata meta;
+    adam.save_state(tensors, meta);
+    const auto& last = c["moments"].back();
+    for (const auto& [name, values] : tensors) {
+        const std::string slot = name.substr(name.rfind('.') + 1);
+        check_float_close(*values, ref_array(last[slot], {6, 3}));
+        CHECK((*values)(4, 0) == 0.0f);
+    }
+}
+
+TEST_CASE("Adam's first step is lr * g / (|g| + eps) away, the closed form")
+{
+    // m_hat = g and v_hat = g^2 after one step, so p1 = p0 - lr g / (|g| + eps)
+    Tensor p = tensor({1.0f, -2.0f, 3.0f}).requires_grad_();
+    p.set_grad(tensor({0.5f, -1e-3f, 4.0f}));
+    optim::Adam adam({p}, optim::AdamOptions().lr(0.1).eps(1e-3));
+    adam.step();
+    CHECK(p.data()(0) == Approx(1.0f - 0.1f * 0.5f / (0.5f + 1e-3f)).epsilon(1e-6));
+    CHECK(p.data()(1) == Approx(-2.0f + 0.1f * 1e-3f / (1e-3f + 1e-3f)).epsilon(1e-6));   // eps matters here
+    CHECK(p.data()(2) == Approx(3.0f - 0.1f * 4.0f / (4.0f + 1e-3f)).epsilon(1e-6));
+}
+
+TEST_CASE("a parameter without a gradient is skipped")
+{
+    Tensor a = tensor({1.0f}).requires_grad_(), b = tensor({1.0f}).requires_grad_();
+    optim::Adam adam({a, b}, optim::AdamOptions().lr(0.1));
+    a.set_grad(tensor({1.0f}));
+    adam.step();
+    CHECK(a.data()(0) != 1.0f);
+    CHECK(b.data()(0) == 1.0f);
+    std::vector<std::pair<std::string, const Array*>> tensors;
+    nn::Metadata meta;
+    adam.save_state(tensors, meta);
+    CHECK(meta.at("optimizer.state.0.step") == "1");
+    CHECK(meta.at("optimizer.state.1.step") == "0");
+}
+
+TEST_CASE("parameter groups keep their own lr and weight decay")
+{
+    Tensor fast = tensor({1.0f}).requires_grad_(), slow = tensor({1.0f}).requires_grad_();
+    optim::SGD sgd({{{fast}, {}}, {{slow}, optim::GroupOptions().lr(0.01).weight_decay(1.0)}}, optim::SGDOptions(0.1));
+    fast.set_grad(tensor({1.0f}));
+    slow.set_grad(tensor({1.0f}));
+    sgd.step();
+    CHECK(fast.data()(0) == Approx(1.0f - 0.1f));
+    CHECK(slow.data()(0) == Approx(1.0f - 0.01f * (1.0f + 1.0f * 1.0f)));   // g + wd p
+    CHECK(sgd.param_groups()[1].lr == 0.01);
+}
+
+TEST_CASE("clip_grad_norm scales all gradients to max_norm and returns the norm before")
+{
+    Tensor a = tensor({3.0f}).requires_grad_(), b = tensor({0.0f, 4.0f}).requires_grad_();
+    a.set_grad(tensor({3.0f}));
+    b.set_grad(tensor({0.0f, 4.0f}));
+    CHECK(optim::clip_grad_norm({a, b}, 1.0) == Approx(5.0));
+    CHECK(a.grad().data()(0) == Approx(0.6f).epsilon(1e-5));
+    CHECK(b.grad().data()(1) == Approx(0.8f).epsilon(1e-5));
+    CHECK(optim::clip_grad_norm({a, b}, 10.0) == Approx(1.0).epsilon(1e-5));   // under the limit: unchanged
+    CHECK(a.grad().data()(0) == Approx(0.6f).epsilon(1e-5));
+    CHECK_THROWS_WITH(optim::clip_grad_norm({a}, 0.0), Contains("max_norm must be positive"));
+}
+
+TEST_CASE("schedules give the documented lr at chosen steps")
+{
+    optim::ConstantLR constant;
+    CHECK(constant.lr(1000, 0.5) == 0.5);
+    optim::StepLR step(10, 0.5);
+    CHECK(step.lr(9, 1.0) == 1.0);
+    CHECK(step.lr(10, 1.0) == 0.5);
+    CHECK(step.lr(25, 1.0) == 0.25);
+    optim::WarmupCosine cosine(10, 110, 0.1);
+    CHECK(cosine.lr(0, 1.0) == Approx(1.0 / 11));
+    CHECK(cosine.lr(9, 1.0) == Approx(10.0 / 11));
+    CHECK(cosine.lr(10, 1.0) == Approx(1.0));
+    CHECK(cosine.lr(60, 1.0) == Approx(0.55));                   // halfway: (1 + 0.1) / 2
+    CHECK(cosine.lr(110, 1.0) == Approx(0.1));
+    CHECK(cosine.lr(500, 1.0) == Approx(0.1));
+
+    Tensor p = tensor({1.0f}).requires_grad_();
+    optim::Adam adam({p}, optim::AdamOptions().lr(2.0));
+    cosine.apply(adam, 60);
+    CHECK(adam.param_groups()[0].lr == Approx(1.1));
+    CHECK_THROWS_WITH(optim::WarmupCosine(10, 5), Contains("decay_steps (5) must exceed warmup_steps (10)"));
+}
+
+TEST_CASE("N steps, save, load, M more steps gives the same bits as N + M steps in one go")
+{
+    struct Model : nn::Module {
+        std::shared_ptr<nn::Embedding> tok = register_module("tok", std::make_shared<nn::Embedding>(10, 8));
+        std::shared_ptr<nn::Linear> head = register_module("head", std::make_shared<nn::Linear>(8, 10));
+        Tensor loss(const IdArray& x, const IdArray& y) { return nn::functional::cross_entropy(head->forward(tok->forward(x)), y); }
+    };
+    IdArray x = {{1, 2, 3, 4}, {5, 6, 7, 8}}, y = {{2, 3, 4, 5}, {6, 7, 8, 9}};
+    auto train = [&](Model& m, optim::Adam& opt, int steps) {
+        for (int i = 0; i < steps; ++i) {
+            opt.zero_grad();
+            m.loss(x, y).backward();
+            opt.step();
+        }
+    };
+    const auto options = optim::AdamOptions().lr(1e-2).amsgrad(true).weight_decay(0.01);
+    manual_seed(7);
+    Model straight;
+    optim::Adam straight_opt(straight.parameters(), options);
+    train(straight, straight_opt, 8);
+
+    manual_seed(7);
+    Model first;
+    optim::Adam first_opt(first.parameters(), options);
+    train(first, first_opt, 5);
+    const std::string path = (std::filesystem::temp_directory_path() / "xgrad_resume_test.safetensors").string();
+    optim::save_checkpoint(path, first, first_opt, {{"step", "5"}});
+
+    manual_seed(99);                                   // a different init, overwritten by the load
+    Model resumed;
+    optim::Adam resumed_opt(resumed.parameters(), options);
+    CHECK(optim::load_checkpoint(path, resumed, resumed_opt).at("step") == "5");
+    train(resumed, resumed_opt, 3);
+    auto a = straight.parameters(), b = resumed.parameters();
+    for (std::size_t i = 0; i < a.size(); ++i) {
+        CHECK(std::memcmp(a[i].data().data(), b[i].data().data(), a[i].numel() * sizeof(float)) == 0);
+    }
+
+    optim::SGD sgd(resumed.parameters(), optim::SGDOptions(0.1));   // the wrong optimizer: refused, unchanged
+    CHECK_THROWS_WITH(optim::load_checkpoint(path, resumed, sgd), Contains("holds the state of Adam, not of SGD"));
+    std::filesystem::remove(path);
+}
+
+TEST_CASE("invalid options throw naming the option and its value")
+{
+    Tensor p = tensor({1.0f}).requires_grad_();
+    using optim::AdamOptions;
+    CHECK_THROWS_WITH(optim::Adam({p}, AdamOptions().lr(0)), Contains("Adam: lr must be positive, got 0"));
+    CHECK_THROWS_WITH(optim::Adam({p}, AdamOptions().lr(-1)), Contains("lr must be positive, got -1"));
+    CHECK_THROWS_WITH(optim::Adam({p}, AdamOptions().betas(1.0, 0.999)), Contains("beta1 must be in [0, 1), got 1"));
+    CHECK_THROWS_WITH(optim::Adam({p}, AdamOptions().betas(0.9, -0.1)), Contains("beta2 must be in [0, 1), got -0.1"));
+    CHECK_THROWS_WITH(optim::Adam({p}, AdamOptions().eps(-1e-8)), Contains("eps must be non-negative, got -1e-08"));
+    CHECK_THROWS_WITH(optim::AdamW({p}, AdamOptions().weight_decay(-0.1)), Contains("AdamW: weight_decay must be non-negative"));
+    CHECK_THROWS_WITH(optim::SGD({p}, optim::SGDOptions(0.1).momentum(-1)), Contains("SGD: momentum must be non-negative"));
+    CHECK_THROWS_WITH(optim::SGD({p}, optim::SGDOptions(0.1).nesterov(true)), Contains("nesterov needs a positive momentum"));
+    CHECK_THROWS_WITH(optim::SGD({p}, optim::SGDOptions(0)), Contains("SGD: lr must be positive"));
+    Tensor q = p * 2.0f;
+    CHECK_THROWS_WITH(optim::Adam({q}), Contains("not a leaf parameter"));
+}
