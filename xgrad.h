@@ -17,4 +17,5 @@
 #include "optim/clip.h"
 #include "optim/schedule.h"
 #include "optim/sgd.h"
+#include "text/corpus.h"
 #include "text/tokenizer.h"
