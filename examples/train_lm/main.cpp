@@ -273,6 +273,7 @@ int run(const Settings& s)
     std::cout << model;
     std::printf("unigram entropy of the training characters: %.3f nats (a model that knows only their frequencies)\n", entropy);
     const Snapshot before = look_at(model, tokenizer, first_step == 0 ? "before" : "at the resumed step, before more");
+    std::printf("validation loss before training: %.4f\n", evaluate(model, val_batches));
 
     auto save = [&](std::int64_t steps_done) {
         optim::save_checkpoint(s.out + "/checkpoint.safetensors", model, adam,
@@ -284,8 +285,9 @@ int run(const Settings& s)
     std::printf("\ntraining: %lld steps of (B, T) = (%zu, %zu), Adam lr %g, %d threads\n", static_cast<long long>(s.steps),
                 s.batch, s.block_size, s.lr, get_num_threads());
     Progress progress(first_step, s.steps, s.batch * s.block_size);
-    double recent = 0.0;
+    double recent = 0.0, last_val = std::nan("");
     std::int64_t recent_count = 0;
+    std::vector<std::pair<std::int64_t, double>> final_off_interval;
     for (std::int64_t step = first_step; step < s.steps; ++step) {
         if (schedule) schedule->apply(adam, step);
         const text::Batch batch = batch_for_step(train, train_starts, s, step);
@@ -299,10 +301,13 @@ int run(const Settings& s)
         train_history.emplace_back(step, value);
         recent += value, ++recent_count;
         progress.update(step, value, false);
-        const bool last = step + 1 == s.steps;
-        if ((step + 1) % s.eval_interval == 0 || last) {
+        const bool last = step + 1 == s.steps, on_interval = (step + 1) % s.eval_interval == 0;
+        if (on_interval || last) {
             const double val_loss = evaluate(model, val_batches);
-            val_history.emplace_back(step, val_loss);
+            // Only evaluations on the interval go into the history that checkpoints carry, so that a
+            // run resumed from a checkpoint writes the same history as one that never stopped.
+            (on_interval ? val_history : final_off_interval).emplace_back(step, val_loss);
+            last_val = val_loss;
             char line[160];
             std::snprintf(line, sizeof line, "step %6lld  train %.4f  val %.4f  (unigram entropy %.3f)  %.0fk tok/s",
                           static_cast<long long>(step + 1), recent / double(recent_count), val_loss, entropy,
@@ -317,9 +322,7 @@ int run(const Settings& s)
     const Snapshot after = look_at(model, tokenizer, "after");
     std::printf("\nstructure score: %.0f%% before, %.0f%% after (chance %.0f%%)\n", 100 * before.structure.score,
                 100 * after.structure.score, 100 * after.structure.chance);
-    if (!val_history.empty()) {
-        std::printf("final validation loss %.4f nats vs unigram entropy %.3f\n", val_history.back().second, entropy);
-    }
+    if (!std::isnan(last_val)) std::printf("final validation loss %.4f nats vs unigram entropy %.3f\n", last_val, entropy);
     std::printf("\nsample (temperature %.2f):\n%s\n", s.temperature, sample(model, tokenizer, s).c_str());
 
     ReportData report;
@@ -335,6 +338,7 @@ int run(const Settings& s)
     report.tok_before = before.tok, report.tok_after = after.tok;
     report.pos_cos_before = before.pos_cos, report.pos_cos_after = after.pos_cos;
     report.train_loss = train_history, report.val_loss = val_history;
+    report.val_loss.insert(report.val_loss.end(), final_off_interval.begin(), final_off_interval.end());
     report.unigram_entropy = entropy;
     report.structure_before = before.structure, report.structure_after = after.structure;
     write_report(s.out, report);
@@ -350,7 +354,7 @@ int main(int argc, char** argv)
     Settings s;
     CLI::App app{"Train a character-level language model (token + position embeddings -> next-token head) on a text\n"
                  "file, and show what its embeddings learn. Writes a checkpoint and a report to --out."};
-    app.option_defaults()->always_capture_default();
+    app.option_defaults()->always_capture_default()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
     app.add_option("--corpus", s.corpus, "UTF-8 text file to train on (one word or sentence per line works best)");
     app.add_option("--steps", s.steps, "training steps")->check(CLI::PositiveNumber);
     app.add_option("--batch", s.batch, "sequences per batch (B)")->check(CLI::PositiveNumber);
@@ -378,8 +382,11 @@ int main(int argc, char** argv)
     app.add_option("--temperature", s.temperature, "sampling temperature")->check(CLI::PositiveNumber);
     try {
         app.parse(argc, argv);
+    } catch (const CLI::Success& e) {
+        return app.exit(e);                                    // --help
     } catch (const CLI::ParseError& e) {
-        return app.exit(e);
+        std::fprintf(stderr, "train_lm: %s (see --help)\n", e.what());
+        return e.get_exit_code();
     }
     try {
         return run(s);

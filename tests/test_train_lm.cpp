@@ -1,0 +1,158 @@
+// The training example, run as a user runs it: short runs, resume, determinism, outputs, bad input.
+#include <catch2/catch.hpp>
+
+#include <sys/wait.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <sstream>
+
+namespace fs = std::filesystem;
+using Catch::Matchers::Contains;
+
+namespace {
+
+struct Run {
+    int status;
+    std::string output;   // stdout and stderr together
+};
+
+Run train_lm(const std::string& args)
+{
+    const std::string command = std::string(XGRAD_TRAIN_LM) + " " + args + " 2>&1";
+    FILE* pipe = ::popen(command.c_str(), "r");
+    REQUIRE(pipe != nullptr);
+    std::string output;
+    char buffer[4096];
+    while (std::size_t n = std::fread(buffer, 1, sizeof buffer, pipe)) output.append(buffer, n);
+    const int status = ::pclose(pipe);
+    return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, output};
+}
+
+fs::path scratch(const std::string& name)
+{
+    fs::path dir = fs::temp_directory_path() / ("xgrad_train_lm_" + std::to_string(::getpid())) / name;
+    fs::remove_all(dir);
+    fs::create_directories(dir);
+    return dir;
+}
+
+std::string read(const fs::path& path)
+{
+    std::ifstream in(path, std::ios::binary);
+    std::stringstream s;
+    s << in.rdbuf();
+    return s.str();
+}
+
+double number_after(const std::string& text, const std::string& label)
+{
+    std::smatch m;
+    REQUIRE(std::regex_search(text, m, std::regex(label + " ([0-9.]+)")));
+    return std::stod(m[1]);
+}
+
+const std::string quick = " --steps 200 --eval-interval 100 --eval-batches 4 --batch 16 --sample-length 20";
+
+}  // namespace
+
+TEST_CASE("a short training run drives the validation loss well below its start and below the unigram entropy")
+{
+    fs::path out = scratch("short");
+    Run r = train_lm(quick + " --steps 400 --out " + out.string());
+    INFO(r.output);
+    REQUIRE(r.status == 0);
+    const double start = number_after(r.output, "validation loss before training:");
+    const double end = number_after(r.output, "final validation loss");
+    const double entropy = number_after(r.output, "vs unigram entropy");
+    CHECK(start > 4.0);            // about log(70): the model knows nothing yet
+    CHECK(end < start - 1.2);
+    CHECK(end < entropy - 0.3);
+    CHECK_THAT(r.output, Contains("nearest neighbours by cosine") && Contains("(chance "));
+}
+
+TEST_CASE("the output folder holds a checkpoint, Projector TSVs, the loss CSV and a self-contained report")
+{
+    fs::path out = scratch("outputs");
+    Run r = train_lm(quick + " --out " + out.string());
+    REQUIRE(r.status == 0);
+    std::istringstream vectors(read(out / "vectors.tsv")), metadata(read(out / "metadata.tsv"));
+    std::size_t rows = 0;
+    for (std::string line; std::getline(vectors, line); ++rows) {
+        CHECK(std::count(line.begin(), line.end(), '\t') == 63);   // n_embd = 64 values
+    }
+    CHECK(rows == 70);                                              // one per character of the vocabulary
+    std::size_t metadata_rows = 0;
+    std::string header;
+    std::getline(metadata, header);
+    CHECK(header == "token\tclass");
+    for (std::string line; std::getline(metadata, line); ++metadata_rows) CHECK(line.find('\t') != std::string::npos);
+    CHECK(metadata_rows == rows);
+    const std::string losses = read(out / "losses.csv");
+    CHECK(losses.rfind("step,train_loss,val_loss\n", 0) == 0);
+    CHECK(std::count(losses.begin(), losses.end(), '\n') == 201);
+    const std::string html = read(out / "report.html");
+    CHECK_THAT(html, Contains("<svg") && Contains("validation loss") && Contains("before training") &&
+                         Contains("after training"));
+    CHECK(html.find("<script") == std::string::npos);               // no scripts,
+    CHECK(html.find("src=") == std::string::npos);                  // no external resources
+    CHECK(fs::file_size(out / "checkpoint.safetensors") > 4 * (70 * 64 + 64 * 64));
+}
+
+TEST_CASE("resuming from a checkpoint continues bit-exactly")
+{
+    fs::path straight = scratch("straight"), split = scratch("split");
+    REQUIRE(train_lm(quick + " --out " + straight.string()).status == 0);
+    REQUIRE(train_lm(quick + " --steps 120 --out " + split.string()).status == 0);
+    Run resumed = train_lm(quick + " --resume " + (split / "checkpoint.safetensors").string() + " --out " + split.string());
+    INFO(resumed.output);
+    REQUIRE(resumed.status == 0);
+    CHECK(read(straight / "losses.csv") == read(split / "losses.csv"));   // every loss, to 9 digits
+    CHECK(read(straight / "vectors.tsv") == read(split / "vectors.tsv"));
+}
+
+TEST_CASE("the same seed gives the same losses, on 1 thread and on 2")
+{
+    fs::path one = scratch("one"), two = scratch("two");
+    REQUIRE(train_lm(quick + " --threads 1 --out " + one.string()).status == 0);
+    REQUIRE(train_lm(quick + " --threads 2 --out " + two.string()).status == 0);
+    CHECK(read(one / "losses.csv") == read(two / "losses.csv"));
+}
+
+TEST_CASE("bad input gives a one-line message and a non-zero exit, and no half-written checkpoint")
+{
+    fs::path dir = scratch("bad");
+    std::ofstream(dir / "empty.txt").close();
+    std::ofstream(dir / "short.txt") << "abc\ndef\n";
+    std::ofstream(dir / "latin1.txt") << "caf\xe9\n";
+    fs::path trained = scratch("trained");
+    REQUIRE(train_lm(quick + " --steps 10 --out " + trained.string()).status == 0);
+    const std::string checkpoint = (trained / "checkpoint.safetensors").string();
+    const std::string before = read(checkpoint);
+
+    struct Case {
+        std::string args, message;
+    };
+    for (const auto& c : std::vector<Case>{
+             {"--corpus /no/such/file.txt", "cannot open '/no/such/file.txt'"},
+             {"--corpus " + (dir / "empty.txt").string(), "is empty"},
+             {"--corpus " + (dir / "short.txt").string(), "too few for block_size 64"},
+             {"--corpus " + (dir / "latin1.txt").string(), "is not UTF-8 text: invalid UTF-8 at byte offset 3"},
+             {"--no-such-flag", "--no-such-flag"},
+             {"--steps many", "--steps"},
+             {"--steps -5", "--steps"},
+             {"--min-lr-ratio 2", "--min-lr-ratio"},
+             {"--out /etc/hostname/sub", "cannot create the output folder"},
+             {"--steps 20 --n-embd 32 --resume " + checkpoint + " --out " + dir.string(), "holds a model with"},
+             {"--resume " + (dir / "short.txt").string() + " --out " + dir.string(), "is not a safetensors file"},
+         }) {
+        INFO(c.args);
+        Run r = train_lm(c.args);
+        CHECK(r.status != 0);
+        CHECK_THAT(r.output, Contains(c.message));
+        CHECK(std::count(r.output.begin(), r.output.end(), '\n') <= 2);   // the message, and maybe a blank line
+    }
+    CHECK(read(checkpoint) == before);
+}
