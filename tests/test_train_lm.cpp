@@ -138,6 +138,7 @@ TEST_CASE("bad input gives a one-line message and a non-zero exit, and no half-w
     for (const auto& c : std::vector<Case>{
              {"--corpus /no/such/file.txt", "cannot open '/no/such/file.txt'"},
              {"--corpus " + (dir / "empty.txt").string(), "is empty"},
+             {"--corpus " + dir.string(), "is not a regular file"},
              {"--corpus " + (dir / "short.txt").string(), "too few for block_size 64"},
              {"--corpus " + (dir / "latin1.txt").string(), "is not UTF-8 text: invalid UTF-8 at byte offset 3"},
              {"--no-such-flag", "--no-such-flag"},

@@ -3,6 +3,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -15,6 +16,8 @@ std::string read_text_file(const std::string& path)
 {
     std::ifstream in(path, std::ios::binary);
     check(in.good(), "corpus: cannot open '", path, "': ", std::strerror(errno));
+    std::error_code error;
+    check(std::filesystem::is_regular_file(path, error), "corpus: '", path, "' is not a regular file");
     std::ostringstream content;
     content << in.rdbuf();
     check(!in.bad(), "corpus: cannot read '", path, "'");
