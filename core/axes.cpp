@@ -8,7 +8,7 @@ namespace xgrad {
 std::size_t normalize_axis(const char* op, std::ptrdiff_t axis, std::size_t ndim)
 {
     auto n = static_cast<std::ptrdiff_t>(ndim);
-    check(axis >= -n && axis < n, op, ": axis ", axis, " is out of range for a ", ndim, "-D tensor");
+    XGRAD_CHECK(axis >= -n && axis < n, op, ": axis ", axis, " is out of range for a ", ndim, "-D tensor");
     return static_cast<std::size_t>(axis < 0 ? axis + n : axis);
 }
 
@@ -18,7 +18,7 @@ Shape broadcast_shapes(const char* op, const Shape& a, const Shape& b)
     for (std::size_t i = 0; i < out.size(); ++i) {   // i counts from the last axis
         std::size_t da = i < a.size() ? a[a.size() - 1 - i] : 1;
         std::size_t db = i < b.size() ? b[b.size() - 1 - i] : 1;
-        check(da == db || da == 1 || db == 1, op, ": shapes ", shape_str(a), " and ", shape_str(b),
+        XGRAD_CHECK(da == db || da == 1 || db == 1, op, ": shapes ", shape_str(a), " and ", shape_str(b),
               " cannot be broadcast: sizes ", da, " and ", db, " differ at axis -", i + 1);
         out[out.size() - 1 - i] = da == 1 ? db : da;
     }
@@ -31,7 +31,7 @@ std::vector<std::size_t> stretch_strides(const Shape& shape, const Shape& out)
     std::size_t step = 1;
     for (std::size_t k = 0; k < shape.size(); ++k) {   // k counts from the last axis
         std::size_t axis = out.size() - 1 - k, d = shape[shape.size() - 1 - k];
-        check(d == out[axis] || d == 1, "internal: ", shape_str(shape), " does not broadcast to ", shape_str(out));
+        XGRAD_CHECK(d == out[axis] || d == 1, "internal: ", shape_str(shape), " does not broadcast to ", shape_str(out));
         strides[axis] = d == out[axis] ? step : 0;
         step *= d;
     }
@@ -49,7 +49,7 @@ Array reduce_to_shape(const Array& grad, const Shape& shape)
 {
     const Shape gshape(grad.shape().begin(), grad.shape().end());
     if (gshape == shape) return grad;
-    check(shape.size() <= gshape.size(), "internal: cannot reduce ", shape_str(gshape), " to ", shape_str(shape));
+    XGRAD_CHECK(shape.size() <= gshape.size(), "internal: cannot reduce ", shape_str(gshape), " to ", shape_str(shape));
     Array out = xt::zeros<float>(shape);
     if (grad.size() == 0) return out;
 

@@ -158,16 +158,17 @@ Tensor relu(const Tensor& x)
 }
 
 // gelu(x) = x/2 (1 + tanh(u)), u = sqrt(2/pi) (x + 0.044715 x^3): PyTorch's approximate='tanh'.
-// Written as xtensor expressions so that tanh runs on xsimd's vectorised kernel.
+// Written as xtensor expressions so that tanh runs on xsimd's vectorised kernel; tanh(u) is kept
+// for the backward, which would otherwise compute it again.
 Tensor gelu(const Tensor& x)
 {
     static constexpr float k = 0.7978845608028654f;   // sqrt(2 / pi)
     static constexpr float c = 0.044715f;
     const Array& v = x.data();
-    Array y = 0.5f * v * (1.0f + xt::tanh(k * (v + c * v * v * v)));
-    return Tensor::from_op(std::move(y), {x}, "gelu", [x](const Array& grad_out, const Array&) {
+    Array t = xt::tanh(k * (v + c * v * v * v));
+    Array y = 0.5f * v * (1.0f + t);
+    return Tensor::from_op(std::move(y), {x}, "gelu", [x, t = std::move(t)](const Array& grad_out, const Array&) {
         const Array& v = x.data();
-        Array t = xt::tanh(k * (v + c * v * v * v));
         // d/dx = (1 + t)/2 + x/2 (1 - t^2) du/dx,  du/dx = k (1 + 3c x^2)
         x.accumulate_grad(grad_out * (0.5f * (1.0f + t) + 0.5f * v * (1.0f - t * t) * k * (1.0f + 3.0f * c * v * v)));
     });

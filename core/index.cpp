@@ -45,12 +45,12 @@ void scatter_add_rows(float* dst, std::size_t dst_rows, const float* src, const 
 // weight (V, C), ids (...) -> (..., C)
 Tensor embedding_lookup(const Tensor& weight, const IdArray& ids, const LookupOptions& options)
 {
-    check(weight.dim() == 2, "embedding_lookup: expected a 2-D weight (num_embeddings, embedding_dim), got ",
+    XGRAD_CHECK(weight.dim() == 2, "embedding_lookup: expected a 2-D weight (num_embeddings, embedding_dim), got ",
           shape_str(weight.shape()));
     const std::size_t V = weight.shape()[0], C = weight.shape()[1], N = ids.size();
     const std::int64_t* id = ids.data();
     for (std::size_t i = 0; i < N; ++i) {   // every id is checked before anything is made
-        check(id[i] >= 0 && static_cast<std::size_t>(id[i]) < V, "embedding_lookup: id ", id[i], " at position ",
+        XGRAD_CHECK(id[i] >= 0 && static_cast<std::size_t>(id[i]) < V, "embedding_lookup: id ", id[i], " at position ",
               position_str(i, ids.shape()), " is out of range for num_embeddings = ", V, " (valid ids are 0 to ",
               static_cast<std::ptrdiff_t>(V) - 1, ")");
     }

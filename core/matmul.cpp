@@ -33,7 +33,7 @@ struct Batched {
 
 Batched as_batched(const char* side, const Tensor& a, const Tensor& b, const Tensor& x)
 {
-    check(x.dim() == 2 || x.dim() == 3, "matmul: expected 2-D or 3-D operands, got ", shape_str(a.shape()),
+    XGRAD_CHECK(x.dim() == 2 || x.dim() == 3, "matmul: expected 2-D or 3-D operands, got ", shape_str(a.shape()),
           " @ ", shape_str(b.shape()), " (the ", side, " one has ", x.dim(), " axes)");
     Shape s = x.shape();
     return s.size() == 2 ? Batched{1, s[0], s[1]} : Batched{s[0], s[1], s[2]};
@@ -45,8 +45,8 @@ Batched as_batched(const char* side, const Tensor& a, const Tensor& b, const Ten
 Tensor matmul(const Tensor& a, const Tensor& b)
 {
     const Batched A = as_batched("left", a, b, a), B = as_batched("right", a, b, b);
-    check(A.cols == B.rows, "matmul: inner dimensions differ: ", shape_str(a.shape()), " @ ", shape_str(b.shape()));
-    check(A.batch == B.batch || A.batch == 1 || B.batch == 1, "matmul: batch sizes ", A.batch, " and ", B.batch,
+    XGRAD_CHECK(A.cols == B.rows, "matmul: inner dimensions differ: ", shape_str(a.shape()), " @ ", shape_str(b.shape()));
+    XGRAD_CHECK(A.batch == B.batch || A.batch == 1 || B.batch == 1, "matmul: batch sizes ", A.batch, " and ", B.batch,
           " cannot be broadcast: ", shape_str(a.shape()), " @ ", shape_str(b.shape()));
     const std::size_t batch = std::max(A.batch, B.batch), m = A.rows, k = A.cols, n = B.cols;
     const bool batched_out = a.dim() == 3 || b.dim() == 3;
@@ -88,11 +88,11 @@ Tensor matmul(const Tensor& a, const Tensor& b)
 // x (..., in), weight (out, in), bias (out) -> (..., out)
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias)
 {
-    check(weight.dim() == 2, "linear: expected a 2-D weight (out_features, in_features), got ", shape_str(weight.shape()));
+    XGRAD_CHECK(weight.dim() == 2, "linear: expected a 2-D weight (out_features, in_features), got ", shape_str(weight.shape()));
     const std::size_t out = weight.shape()[0], in = weight.shape()[1];
-    check(x.dim() >= 1 && x.shape().back() == in, "linear: expected input with last dimension ", in,
+    XGRAD_CHECK(x.dim() >= 1 && x.shape().back() == in, "linear: expected input with last dimension ", in,
           " (in_features), got shape ", shape_str(x.shape()));
-    check(!bias.defined() || bias.shape() == Shape{out}, "linear: expected a bias of shape ", shape_str(Shape{out}),
+    XGRAD_CHECK(!bias.defined() || bias.shape() == Shape{out}, "linear: expected a bias of shape ", shape_str(Shape{out}),
           ", got ", shape_str(bias.defined() ? bias.shape() : Shape{}));
     const std::size_t rows = x.numel() / std::max<std::size_t>(in, 1);   // every leading axis is a row
     Shape y_shape = x.shape();

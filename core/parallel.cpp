@@ -33,7 +33,7 @@ int threads_from_environment()
     if (text == nullptr || *text == '\0') return available_cores();
     char* end = nullptr;
     long n = std::strtol(text, &end, 10);
-    check(*end == '\0' && n >= 1 && n <= 1024, "XGRAD_NUM_THREADS must be a whole number from 1 to 1024, got '",
+    XGRAD_CHECK(*end == '\0' && n >= 1 && n <= 1024, "XGRAD_NUM_THREADS must be a whole number from 1 to 1024, got '",
           text, "'");
     return static_cast<int>(n);
 }
@@ -162,7 +162,7 @@ thread_local bool Pool::inside_job = false;
 
 void set_num_threads(int n)
 {
-    check(n >= 1, "set_num_threads: expected at least 1 thread, got ", n);
+    XGRAD_CHECK(n >= 1, "set_num_threads: expected at least 1 thread, got ", n);
     Pool::instance().resize(n);
 }
 

@@ -34,7 +34,7 @@ float Generator::normal()
 
 std::uint64_t Generator::below(std::uint64_t n)
 {
-    check(n > 0, "Generator::below: n must be positive");
+    XGRAD_CHECK(n > 0, "Generator::below: n must be positive");
     // rejection keeps every value equally likely
     std::uint64_t limit = std::numeric_limits<std::uint64_t>::max() - std::numeric_limits<std::uint64_t>::max() % n;
     std::uint64_t r;
@@ -46,13 +46,13 @@ std::uint64_t Generator::below(std::uint64_t n)
 
 void Generator::uniform_(Array& a, float low, float high)
 {
-    check(low <= high, "uniform_: low (", low, ") must not exceed high (", high, ")");
+    XGRAD_CHECK(low <= high, "uniform_: low (", low, ") must not exceed high (", high, ")");
     for (auto& x : a) x = low + (high - low) * uniform();
 }
 
 void Generator::normal_(Array& a, float mean, float std)
 {
-    check(std >= 0.0f, "normal_: std must be non-negative, got ", std);
+    XGRAD_CHECK(std >= 0.0f, "normal_: std must be non-negative, got ", std);
     for (auto& x : a) x = mean + std * normal();
 }
 

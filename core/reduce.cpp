@@ -24,7 +24,7 @@ Reduced reduced_shapes(const char* op, const Shape& shape, std::vector<int> axes
     std::vector<bool> reduce(shape.size(), axes.empty());   // no axes: all of them, as PyTorch's dim=[]
     for (int axis : axes) {
         std::size_t a = normalize_axis(op, axis, shape.size());
-        check(!reduce[a] || axes.empty(), op, ": axis ", axis, " appears twice");
+        XGRAD_CHECK(!reduce[a] || axes.empty(), op, ": axis ", axis, " appears twice");
         reduce[a] = true;
     }
     Reduced r;
@@ -58,7 +58,7 @@ Tensor sum(const Tensor& x, std::vector<int> axes, bool keepdim)
 Tensor mean(const Tensor& x, std::vector<int> axes, bool keepdim)
 {
     Reduced r = reduced_shapes("mean", x.shape(), std::move(axes));
-    check(r.count > 0, "mean: cannot average over an empty axis of shape ", shape_str(x.shape()));
+    XGRAD_CHECK(r.count > 0, "mean: cannot average over an empty axis of shape ", shape_str(x.shape()));
     const float scale = 1.0f / static_cast<float>(r.count);
     Array y = reduce_to_shape(x.data(), r.kept) * scale;
     if (!keepdim) y.reshape(r.dropped);
@@ -77,7 +77,7 @@ Tensor max(const Tensor& x, int axis, bool keepdim)
     const Shape shape = x.shape();
     const std::size_t a = normalize_axis("max", axis, shape.size());
     const std::size_t n = shape[a];
-    check(n > 0, "max: cannot take the max over axis ", axis, " of size 0 in shape ", shape_str(shape));
+    XGRAD_CHECK(n > 0, "max: cannot take the max over axis ", axis, " of size 0 in shape ", shape_str(shape));
     const std::size_t outer = shape_numel(Shape(shape.begin(), shape.begin() + a));
     const std::size_t inner = shape_numel(Shape(shape.begin() + a + 1, shape.end()));
 
@@ -118,7 +118,7 @@ namespace {
 template <class RowFn>
 void for_each_row(const char* op, const Array& x, RowFn fn)
 {
-    check(x.dimension() >= 1, op, ": expected at least 1 axis, got a 0-D tensor");
+    XGRAD_CHECK(x.dimension() >= 1, op, ": expected at least 1 axis, got a 0-D tensor");
     const std::size_t c = x.shape().back();
     if (c == 0) return;
     for (std::size_t row = 0; row < x.size() / c; ++row) fn(row * c, c);

@@ -20,21 +20,21 @@ Tensor reshape(const Tensor& x, std::vector<std::ptrdiff_t> shape)
     std::ptrdiff_t inferred = -1;
     for (std::size_t i = 0; i < shape.size(); ++i) {
         if (shape[i] == -1) {
-            check(inferred < 0, "reshape: only one axis can be -1");
+            XGRAD_CHECK(inferred < 0, "reshape: only one axis can be -1");
             inferred = static_cast<std::ptrdiff_t>(i);
         } else {
-            check(shape[i] >= 0, "reshape: invalid size ", shape[i], " at axis ", i);
+            XGRAD_CHECK(shape[i] >= 0, "reshape: invalid size ", shape[i], " at axis ", i);
             known *= static_cast<std::size_t>(shape[i]);
         }
     }
     Shape out(shape.size());
     for (std::size_t i = 0; i < shape.size(); ++i) out[i] = shape[i] < 0 ? 0 : static_cast<std::size_t>(shape[i]);
     if (inferred >= 0) {
-        check(known > 0 && n % known == 0, "reshape: cannot infer the -1 axis: ", n, " elements of ",
+        XGRAD_CHECK(known > 0 && n % known == 0, "reshape: cannot infer the -1 axis: ", n, " elements of ",
               shape_str(x.shape()), " do not divide into blocks of ", known);
         out[static_cast<std::size_t>(inferred)] = n / known;
     }
-    check(shape_numel(out) == n, "reshape: shape ", shape_str(out), " holds ", shape_numel(out),
+    XGRAD_CHECK(shape_numel(out) == n, "reshape: shape ", shape_str(out), " holds ", shape_numel(out),
           " elements, but the input ", shape_str(x.shape()), " has ", n);
 
     Array y = x.data();
@@ -52,12 +52,12 @@ Tensor view(const Tensor& x, std::vector<std::ptrdiff_t> shape) { return reshape
 Tensor permute(const Tensor& x, std::vector<int> axes)
 {
     const std::size_t n = x.dim();
-    check(axes.size() == n, "permute: expected ", n, " axes for shape ", shape_str(x.shape()), ", got ", axes.size());
+    XGRAD_CHECK(axes.size() == n, "permute: expected ", n, " axes for shape ", shape_str(x.shape()), ", got ", axes.size());
     std::vector<std::size_t> perm(n), inverse(n);
     std::vector<bool> seen(n, false);
     for (std::size_t i = 0; i < n; ++i) {
         perm[i] = normalize_axis("permute", axes[i], n);
-        check(!seen[perm[i]], "permute: axis ", axes[i], " appears twice");
+        XGRAD_CHECK(!seen[perm[i]], "permute: axis ", axes[i], " appears twice");
         seen[perm[i]] = true;
         inverse[perm[i]] = i;
     }
@@ -113,7 +113,7 @@ void copy_along(const Array& src, std::size_t src_start, Array& dst, std::size_t
 // xs[i] (..., n_i, ...) -> (..., sum n_i, ...)
 Tensor concat(const std::vector<Tensor>& xs, int axis)
 {
-    check(!xs.empty(), "concat: expected at least one tensor");
+    XGRAD_CHECK(!xs.empty(), "concat: expected at least one tensor");
     const Shape first = xs[0].shape();
     const std::size_t a = normalize_axis("concat", axis, first.size());
     Shape out = first;
@@ -122,7 +122,7 @@ Tensor concat(const std::vector<Tensor>& xs, int axis)
         Shape s = xs[i].shape();
         Shape s_other = s, first_other = first;
         if (s.size() == first.size()) s_other[a] = first_other[a] = 0;
-        check(s_other == first_other, "concat: tensor ", i, " has shape ", shape_str(s), ", which does not match ",
+        XGRAD_CHECK(s_other == first_other, "concat: tensor ", i, " has shape ", shape_str(s), ", which does not match ",
               shape_str(first), " outside axis ", axis);
         out[a] += s[a];
     }
@@ -147,7 +147,7 @@ Tensor concat(const std::vector<Tensor>& xs, int axis)
 // x (..., n, ...) -> pieces (..., split_size, ...), the last one holding what remains.
 std::vector<Tensor> split(const Tensor& x, std::size_t split_size, int axis)
 {
-    check(split_size > 0, "split: split_size must be positive");
+    XGRAD_CHECK(split_size > 0, "split: split_size must be positive");
     const Shape shape = x.shape();
     const std::size_t a = normalize_axis("split", axis, shape.size());
     std::vector<Tensor> pieces;
@@ -168,7 +168,7 @@ std::vector<Tensor> split(const Tensor& x, std::size_t split_size, int axis)
 // ---- masked_fill: x (...), mask broadcastable to x -> (...) ---------------------------------------------------
 Tensor masked_fill(const Tensor& x, const Tensor& mask, float value)
 {
-    check(broadcast_shapes("masked_fill", x.shape(), mask.shape()) == x.shape(), "masked_fill: mask of shape ",
+    XGRAD_CHECK(broadcast_shapes("masked_fill", x.shape(), mask.shape()) == x.shape(), "masked_fill: mask of shape ",
           shape_str(mask.shape()), " does not broadcast to the input's shape ", shape_str(x.shape()));
     Array y = xt::where(xt::not_equal(mask.data(), 0.0f), value, x.data());
     return Tensor::from_op(std::move(y), {x}, "masked_fill", [x, mask](const Array& grad_out, const Array&) {

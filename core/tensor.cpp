@@ -81,7 +81,7 @@ Tensor Tensor::from_op(Array data, std::vector<Tensor> inputs, const char* op, B
 
 const Node& Tensor::node(const char* what) const
 {
-    check(node_ != nullptr, what, ": the tensor is undefined (default-constructed)");
+    XGRAD_CHECK(node_ != nullptr, what, ": the tensor is undefined (default-constructed)");
     return *node_;
 }
 
@@ -93,13 +93,13 @@ std::size_t Tensor::numel() const { return node("numel").data.size(); }
 std::size_t Tensor::size(std::ptrdiff_t axis) const
 {
     auto n = static_cast<std::ptrdiff_t>(dim());
-    check(axis >= -n && axis < n, "size: axis ", axis, " is out of range for a ", n, "-D tensor");
+    XGRAD_CHECK(axis >= -n && axis < n, "size: axis ", axis, " is out of range for a ", n, "-D tensor");
     return node_->data.shape()[static_cast<std::size_t>(axis < 0 ? axis + n : axis)];
 }
 
 float Tensor::item() const
 {
-    check(numel() == 1, "item: expected a tensor with one element, got shape ", shape_str(shape()));
+    XGRAD_CHECK(numel() == 1, "item: expected a tensor with one element, got shape ", shape_str(shape()));
     return *node_->data.data();
 }
 
@@ -109,7 +109,7 @@ const char* Tensor::op_name() const { return node("op_name").op; }
 
 Tensor& Tensor::requires_grad_(bool requires_grad)
 {
-    check(is_leaf(), "requires_grad_: can only change it on a leaf tensor; this one is the output of '",
+    XGRAD_CHECK(is_leaf(), "requires_grad_: can only change it on a leaf tensor; this one is the output of '",
           node_->op, "' (use detach() first)");
     node_->requires_grad = requires_grad;
     return *this;
@@ -166,7 +166,7 @@ static RowSparse merge(const RowSparse& a, const RowSparse& b)
 void Tensor::accumulate_grad(const RowSparse& grad) const
 {
     if (!requires_grad()) return;
-    check(dim() == 2 && grad.values.dimension() == 2 && grad.values.shape()[1] == node_->data.shape()[1] &&
+    XGRAD_CHECK(dim() == 2 && grad.values.dimension() == 2 && grad.values.shape()[1] == node_->data.shape()[1] &&
               grad.rows.size() == grad.values.shape()[0],
           "internal: a row-sparse gradient of ", grad.rows.size(), " rows and values ", shape_str(grad.values.shape()),
           " does not fit a tensor of shape ", shape_str(node_->data.shape()));
@@ -181,7 +181,7 @@ void Tensor::accumulate_grad(const RowSparse& grad) const
 
 void Tensor::set_grad(Tensor grad) const
 {
-    check(!grad.defined() || grad.shape() == shape(), "set_grad: expected a gradient of shape ",
+    XGRAD_CHECK(!grad.defined() || grad.shape() == shape(), "set_grad: expected a gradient of shape ",
           shape_str(shape()), ", got ", shape_str(grad.defined() ? grad.shape() : Shape{}));
     Node& n = const_cast<Node&>(node("set_grad"));
     n.sparse_grad.reset();
@@ -202,7 +202,7 @@ void Tensor::zero_grad(bool set_to_none) const
 void Tensor::accumulate_grad(const Array& grad) const
 {
     if (!requires_grad()) return;
-    check(grad.shape() == node_->data.shape(), "internal: gradient of shape ", shape_str(grad.shape()),
+    XGRAD_CHECK(grad.shape() == node_->data.shape(), "internal: gradient of shape ", shape_str(grad.shape()),
           " for a tensor of shape ", shape_str(node_->data.shape()), " from '", node_->op, "'");
     if (node_->grad.defined()) {
         node_->grad.data() += grad;
@@ -222,7 +222,7 @@ void Tensor::accumulate_grad(Array&& grad) const
         accumulate_grad(static_cast<const Array&>(grad));
         return;
     }
-    check(grad.shape() == node_->data.shape(), "internal: gradient of shape ", shape_str(grad.shape()),
+    XGRAD_CHECK(grad.shape() == node_->data.shape(), "internal: gradient of shape ", shape_str(grad.shape()),
           " for a tensor of shape ", shape_str(node_->data.shape()), " from '", node_->op, "'");
     node_->grad = Tensor(std::move(grad));
 }
@@ -264,16 +264,16 @@ static std::vector<std::shared_ptr<Node>> topological_order(const std::shared_pt
 void Tensor::backward(const Tensor& grad, bool retain_graph) const
 {
     const Node& root = node("backward");
-    check(root.requires_grad, "backward: this tensor does not require grad and has no history; ",
+    XGRAD_CHECK(root.requires_grad, "backward: this tensor does not require grad and has no history; ",
           "call requires_grad_() on the leaves you want gradients for");
     if (grad.defined()) {
-        check(grad.shape() == shape(), "backward: the gradient must have the tensor's shape ",
+        XGRAD_CHECK(grad.shape() == shape(), "backward: the gradient must have the tensor's shape ",
               shape_str(shape()), ", got ", shape_str(grad.shape()));
     } else {
-        check(numel() == 1, "backward: grad can be implicitly created only for a one-element output; ",
+        XGRAD_CHECK(numel() == 1, "backward: grad can be implicitly created only for a one-element output; ",
               "this tensor has shape ", shape_str(shape()), ", so pass backward(gradient) explicitly");
     }
-    check(!root.graph_freed, "backward: trying to backward through the graph a second time (after '",
+    XGRAD_CHECK(!root.graph_freed, "backward: trying to backward through the graph a second time (after '",
           root.op, "'); its saved buffers were freed by the first backward(). ",
           "Pass retain_graph = true to the first backward() to call it again");
     auto order = topological_order(node_);
@@ -282,7 +282,7 @@ void Tensor::backward(const Tensor& grad, bool retain_graph) const
     for (auto it = order.rbegin(); it != order.rend(); ++it) {
         Node& n = **it;
         if (n.op[0] == '\0') continue;                       // a leaf keeps what it accumulated
-        check(!n.graph_freed, "backward: trying to backward through the graph a second time (through '",
+        XGRAD_CHECK(!n.graph_freed, "backward: trying to backward through the graph a second time (through '",
               n.op, "'); its saved buffers were freed by an earlier backward(). ",
               "Pass retain_graph = true to that backward() to call it again");
         if (n.sparse_grad) {                                 // ops pass dense gradients on
@@ -325,8 +325,8 @@ Tensor arange(float end) { return arange(0.0f, end); }
 
 Tensor arange(float start, float end, float step)
 {
-    check(step != 0.0f, "arange: step must be nonzero");
-    check((end - start) / step >= 0.0f, "arange: cannot go from ", start, " to ", end, " by ", step);
+    XGRAD_CHECK(step != 0.0f, "arange: step must be nonzero");
+    XGRAD_CHECK((end - start) / step >= 0.0f, "arange: cannot go from ", start, " to ", end, " by ", step);
     auto n = static_cast<std::size_t>(std::ceil((end - start) / step));
     Array data(Shape{n});
     for (std::size_t i = 0; i < n; ++i) data(i) = start + static_cast<float>(i) * step;
@@ -349,7 +349,7 @@ Tensor rand(const Shape& shape, bool requires_grad)
 
 Tensor from_vector(const std::vector<float>& values, const Shape& shape)
 {
-    check(values.size() == shape_numel(shape), "from_vector: ", values.size(),
+    XGRAD_CHECK(values.size() == shape_numel(shape), "from_vector: ", values.size(),
           " values do not fill shape ", shape_str(shape), " (", shape_numel(shape), " elements)");
     Array data(shape);
     std::copy(values.begin(), values.end(), data.begin());
@@ -368,7 +368,7 @@ Tensor tensor(std::initializer_list<std::initializer_list<float>> rows)
     std::size_t columns = rows.size() ? rows.begin()->size() : 0;
     std::vector<float> values;
     for (const auto& row : rows) {
-        check(row.size() == columns, "tensor: rows have different lengths (", columns, " and ", row.size(), ")");
+        XGRAD_CHECK(row.size() == columns, "tensor: rows have different lengths (", columns, " and ", row.size(), ")");
         values.insert(values.end(), row.begin(), row.end());
     }
     return from_vector(values, {rows.size(), columns});

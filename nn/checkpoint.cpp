@@ -29,7 +29,7 @@ void write_all(int fd, const char* bytes, std::size_t n, const std::string& path
     while (n > 0) {
         ssize_t written = ::write(fd, bytes, n);
         if (written < 0 && errno == EINTR) continue;
-        check(written > 0, "save: cannot write ", in_quotes(path), ": ", std::strerror(errno));
+        XGRAD_CHECK(written > 0, "save: cannot write ", in_quotes(path), ": ", std::strerror(errno));
         bytes += written;
         n -= static_cast<std::size_t>(written);
     }
@@ -44,7 +44,7 @@ void save_safetensors(const std::string& path, const std::vector<std::pair<std::
     if (!metadata.empty()) header["__metadata__"] = metadata;
     std::size_t offset = 0;
     for (const auto& [name, array] : tensors) {
-        check(name != "__metadata__" && !header.contains(name), "save: duplicate or reserved tensor name ", in_quotes(name));
+        XGRAD_CHECK(name != "__metadata__" && !header.contains(name), "save: duplicate or reserved tensor name ", in_quotes(name));
         const std::size_t bytes = array->size() * sizeof(float);
         header[name] = {{"dtype", "F32"},
                         {"shape", std::vector<std::size_t>(array->shape().begin(), array->shape().end())},
@@ -61,17 +61,17 @@ void save_safetensors(const std::string& path, const std::vector<std::pair<std::
     const std::filesystem::path folder = target.has_parent_path() ? target.parent_path() : ".";
     std::string temp = (folder / ("." + target.filename().string() + ".tmp-XXXXXX")).string();
     int fd = ::mkstemp(temp.data());
-    check(fd >= 0, "save: cannot create a file in ", in_quotes(folder.string()), ": ", std::strerror(errno));
+    XGRAD_CHECK(fd >= 0, "save: cannot create a file in ", in_quotes(folder.string()), ": ", std::strerror(errno));
     try {
         write_all(fd, reinterpret_cast<const char*>(&header_length), 8, path);
         write_all(fd, text.data(), text.size(), path);
         for (const auto& [name, array] : tensors) {
             write_all(fd, reinterpret_cast<const char*>(array->data()), array->size() * sizeof(float), path);
         }
-        check(::fsync(fd) == 0, "save: cannot sync ", in_quotes(path), ": ", std::strerror(errno));
-        check(::close(fd) == 0, "save: cannot close ", in_quotes(path), ": ", std::strerror(errno));
+        XGRAD_CHECK(::fsync(fd) == 0, "save: cannot sync ", in_quotes(path), ": ", std::strerror(errno));
+        XGRAD_CHECK(::close(fd) == 0, "save: cannot close ", in_quotes(path), ": ", std::strerror(errno));
         fd = -1;
-        check(::rename(temp.c_str(), path.c_str()) == 0, "save: cannot rename the temporary file to ", in_quotes(path),
+        XGRAD_CHECK(::rename(temp.c_str(), path.c_str()) == 0, "save: cannot rename the temporary file to ", in_quotes(path),
               ": ", std::strerror(errno));
     } catch (...) {
         if (fd >= 0) ::close(fd);
@@ -88,14 +88,14 @@ void save_safetensors(const std::string& path, const std::vector<std::pair<std::
 Safetensors load_safetensors(const std::string& path)
 {
     std::ifstream in(path, std::ios::binary);
-    check(in.good(), "load: cannot open ", in_quotes(path), ": ", std::strerror(errno));
+    XGRAD_CHECK(in.good(), "load: cannot open ", in_quotes(path), ": ", std::strerror(errno));
     std::vector<char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
     const std::string what = "load: " + in_quotes(path) + " ";
-    check(bytes.size() >= 8, what, "is not a safetensors file: it has ", bytes.size(),
+    XGRAD_CHECK(bytes.size() >= 8, what, "is not a safetensors file: it has ", bytes.size(),
           " bytes, fewer than the 8-byte header length");
     std::uint64_t header_length = 0;
     std::memcpy(&header_length, bytes.data(), 8);
-    check(header_length <= bytes.size() - 8, what, "is not a safetensors file or is truncated: its header length (",
+    XGRAD_CHECK(header_length <= bytes.size() - 8, what, "is not a safetensors file or is truncated: its header length (",
           header_length, " bytes) runs past the end of the file (", bytes.size(), " bytes)");
 
     nlohmann::json header;
@@ -104,7 +104,7 @@ Safetensors load_safetensors(const std::string& path)
     } catch (const nlohmann::json::exception& e) {
         fail(what, "is not a safetensors file: its header is not valid JSON (", e.what(), ")");
     }
-    check(header.is_object(), what, "is not a safetensors file: its header is not a JSON object");
+    XGRAD_CHECK(header.is_object(), what, "is not a safetensors file: its header is not a JSON object");
 
     const std::size_t data_size = bytes.size() - 8 - header_length;
     const char* data = bytes.data() + 8 + header_length;
@@ -116,32 +116,32 @@ Safetensors load_safetensors(const std::string& path)
     std::vector<Span> spans;
     for (const auto& [name, entry] : header.items()) {
         if (name == "__metadata__") {
-            check(entry.is_object(), what, "has a __metadata__ that is not a JSON object");
+            XGRAD_CHECK(entry.is_object(), what, "has a __metadata__ that is not a JSON object");
             for (const auto& [key, value] : entry.items()) {
-                check(value.is_string(), what, "has metadata ", in_quotes(key), " that is not a string");
+                XGRAD_CHECK(value.is_string(), what, "has metadata ", in_quotes(key), " that is not a string");
                 file.metadata[key] = value.get<std::string>();
             }
             continue;
         }
         const std::string tensor = what + "tensor " + in_quotes(name);
-        check(entry.is_object() && entry.contains("dtype") && entry.contains("shape") && entry.contains("data_offsets"),
+        XGRAD_CHECK(entry.is_object() && entry.contains("dtype") && entry.contains("shape") && entry.contains("data_offsets"),
               tensor, " lacks dtype, shape or data_offsets");
-        check(entry["dtype"].is_string(), tensor, " has a dtype that is not a string");
+        XGRAD_CHECK(entry["dtype"].is_string(), tensor, " has a dtype that is not a string");
         const std::string dtype = entry["dtype"].get<std::string>();
-        check(dtype == "F32", tensor, " has dtype ", dtype, "; xgrad reads F32 only");
+        XGRAD_CHECK(dtype == "F32", tensor, " has dtype ", dtype, "; xgrad reads F32 only");
         Shape shape;
-        check(entry["shape"].is_array(), tensor, " has a shape that is not a list");
+        XGRAD_CHECK(entry["shape"].is_array(), tensor, " has a shape that is not a list");
         for (const auto& d : entry["shape"]) {
-            check(d.is_number_unsigned(), tensor, " has a shape entry that is not a non-negative integer");
+            XGRAD_CHECK(d.is_number_unsigned(), tensor, " has a shape entry that is not a non-negative integer");
             shape.push_back(d.get<std::size_t>());
         }
         const auto& offsets = entry["data_offsets"];
-        check(offsets.is_array() && offsets.size() == 2 && offsets[0].is_number_unsigned() && offsets[1].is_number_unsigned(),
+        XGRAD_CHECK(offsets.is_array() && offsets.size() == 2 && offsets[0].is_number_unsigned() && offsets[1].is_number_unsigned(),
               tensor, " has data_offsets that are not two non-negative integers");
         const auto begin = offsets[0].get<std::uint64_t>(), end = offsets[1].get<std::uint64_t>();
-        check(begin <= end && end <= data_size, tensor, " has data_offsets [", begin, ", ", end,
+        XGRAD_CHECK(begin <= end && end <= data_size, tensor, " has data_offsets [", begin, ", ", end,
               "] outside the data (", data_size, " bytes): the file is truncated or corrupt");
-        check(end - begin == shape_numel(shape) * sizeof(float), tensor, " of shape ", shape_str(shape), " needs ",
+        XGRAD_CHECK(end - begin == shape_numel(shape) * sizeof(float), tensor, " of shape ", shape_str(shape), " needs ",
               shape_numel(shape) * sizeof(float), " bytes but its data_offsets span ", end - begin);
         spans.push_back({begin, end, name});
 
@@ -151,7 +151,7 @@ Safetensors load_safetensors(const std::string& path)
     }
     std::sort(spans.begin(), spans.end(), [](const Span& a, const Span& b) { return a.begin < b.begin; });
     for (std::size_t i = 1; i < spans.size(); ++i) {
-        check(spans[i].begin >= spans[i - 1].end, what, "is corrupt: the data of tensors ", in_quotes(spans[i - 1].name),
+        XGRAD_CHECK(spans[i].begin >= spans[i - 1].end, what, "is corrupt: the data of tensors ", in_quotes(spans[i - 1].name),
               " and ", in_quotes(spans[i].name), " overlap");
     }
     return file;
@@ -174,16 +174,16 @@ std::vector<std::pair<Tensor, const Array*>> match_parameters(const Module& modu
     for (const auto& [name, values] : file.tensors) {
         if (!skip_prefix.empty() && name.rfind(skip_prefix, 0) == 0) continue;
         auto it = std::find_if(named.begin(), named.end(), [&](const auto& p) { return p.first == name; });
-        check(it != named.end(), what, "has tensor ", in_quotes(name), ", which the module does not have");
+        XGRAD_CHECK(it != named.end(), what, "has tensor ", in_quotes(name), ", which the module does not have");
         const auto index = static_cast<std::size_t>(it - named.begin());
         const Shape file_shape(values.shape().begin(), values.shape().end());
-        check(file_shape == it->second.shape(), what, "has ", in_quotes(name), " of shape ", shape_str(file_shape),
+        XGRAD_CHECK(file_shape == it->second.shape(), what, "has ", in_quotes(name), " of shape ", shape_str(file_shape),
               ", but the module's is ", shape_str(it->second.shape()));
         source[index] = &values;
     }
     std::vector<std::pair<Tensor, const Array*>> plan;
     for (std::size_t i = 0; i < named.size(); ++i) {
-        check(source[i] != nullptr, what, "lacks tensor ", in_quotes(named[i].first), " of shape ",
+        XGRAD_CHECK(source[i] != nullptr, what, "lacks tensor ", in_quotes(named[i].first), " of shape ",
               shape_str(named[i].second.shape()));
         plan.emplace_back(named[i].second, source[i]);
     }

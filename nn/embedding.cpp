@@ -18,13 +18,13 @@ Embedding::Embedding(std::size_t num_embeddings, std::size_t embedding_dim, Embe
     const auto V = static_cast<std::int64_t>(num_embeddings);
     if (options_.padding_idx_) {
         std::int64_t p = *options_.padding_idx_;
-        check(p >= -V && p < V, "nn::Embedding: padding_idx ", p, " must be within num_embeddings = ", V,
+        XGRAD_CHECK(p >= -V && p < V, "nn::Embedding: padding_idx ", p, " must be within num_embeddings = ", V,
               " (from ", -V, " to ", V - 1, ")");
         padding_row_ = p < 0 ? p + V : p;
     }
-    check(!options_.max_norm_ || *options_.max_norm_ > 0.0f, "nn::Embedding: max_norm must be positive, got ",
+    XGRAD_CHECK(!options_.max_norm_ || *options_.max_norm_ > 0.0f, "nn::Embedding: max_norm must be positive, got ",
           options_.max_norm_.value_or(0.0f));
-    check(options_.norm_type_ > 0.0f, "nn::Embedding: norm_type must be positive, got ", options_.norm_type_);
+    XGRAD_CHECK(options_.norm_type_ > 0.0f, "nn::Embedding: norm_type must be positive, got ", options_.norm_type_);
 
     Array w(Shape{num_embeddings, embedding_dim});
     default_generator().normal_(w);                                  // N(0, 1), as PyTorch
@@ -34,7 +34,7 @@ Embedding::Embedding(std::size_t num_embeddings, std::size_t embedding_dim, Embe
 
 std::shared_ptr<Embedding> Embedding::from_pretrained(const Tensor& weights, bool freeze, EmbeddingOptions options)
 {
-    check(weights.dim() == 2, "nn::Embedding::from_pretrained: expected 2-D weights (num_embeddings, embedding_dim), got ",
+    XGRAD_CHECK(weights.dim() == 2, "nn::Embedding::from_pretrained: expected 2-D weights (num_embeddings, embedding_dim), got ",
           shape_str(weights.shape()));
     auto table = std::make_shared<Embedding>(weights.shape()[0], weights.shape()[1], options);
     table->weight.data() = weights.data();                            // a copy of the values, as PyTorch

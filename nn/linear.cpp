@@ -11,7 +11,7 @@ namespace xgrad::nn {
 
 Linear::Linear(std::size_t in_features, std::size_t out_features, bool with_bias)
 {
-    check(in_features > 0 && out_features > 0, "nn::Linear: in_features and out_features must be positive, got ",
+    XGRAD_CHECK(in_features > 0 && out_features > 0, "nn::Linear: in_features and out_features must be positive, got ",
           in_features, " and ", out_features);
     // kaiming_uniform_(a = sqrt(5)) for the weight and PyTorch's bias init both come to U(-1/sqrt(in), 1/sqrt(in))
     const float bound = 1.0f / std::sqrt(static_cast<float>(in_features));
@@ -28,7 +28,7 @@ Linear::Linear(std::size_t in_features, std::size_t out_features, bool with_bias
 Tensor Linear::forward(const Tensor& x) const
 {
     const std::size_t in = weight.shape()[1];
-    check(x.dim() >= 1 && x.shape().back() == in, "nn::Linear", name().empty() ? "" : " '" + name() + "'",
+    XGRAD_CHECK(x.dim() >= 1 && x.shape().back() == in, "nn::Linear", name().empty() ? "" : " '" + name() + "'",
           ": expected input with last dimension ", in, " (in_features), got shape ", shape_str(x.shape()));
     return linear(x, weight, bias);
 }

@@ -13,10 +13,10 @@ namespace {
 void check_new_name(const std::string& name, const std::vector<std::pair<std::string, Tensor>>& params,
                     const std::vector<std::pair<std::string, std::shared_ptr<Module>>>& children)
 {
-    check(!name.empty() && name.find('.') == std::string::npos, "Module: invalid name '", name,
+    XGRAD_CHECK(!name.empty() && name.find('.') == std::string::npos, "Module: invalid name '", name,
           "': names must be non-empty and contain no '.'");
-    for (const auto& [n, _] : params) check(n != name, "Module: a parameter named '", name, "' is already registered");
-    for (const auto& [n, _] : children) check(n != name, "Module: a submodule named '", name, "' is already registered");
+    for (const auto& [n, _] : params) XGRAD_CHECK(n != name, "Module: a parameter named '", name, "' is already registered");
+    for (const auto& [n, _] : children) XGRAD_CHECK(n != name, "Module: a submodule named '", name, "' is already registered");
 }
 
 std::string with_commas(std::size_t n)
@@ -41,7 +41,7 @@ void print_tree(std::ostream& out, const Module& m, const std::string& label, in
 
 Tensor& Module::register_parameter(std::string name, Tensor tensor, bool requires_grad)
 {
-    check(tensor.defined(), "Module: register_parameter('", name, "') got an undefined tensor");
+    XGRAD_CHECK(tensor.defined(), "Module: register_parameter('", name, "') got an undefined tensor");
     check_new_name(name, parameters_, children_);
     tensor.requires_grad_(requires_grad);
     parameters_.emplace_back(std::move(name), std::move(tensor));
@@ -50,7 +50,7 @@ Tensor& Module::register_parameter(std::string name, Tensor tensor, bool require
 
 void Module::add_child(std::string name, std::shared_ptr<Module> module)
 {
-    check(module != nullptr, "Module: register_module('", name, "') got a null module");
+    XGRAD_CHECK(module != nullptr, "Module: register_module('", name, "') got a null module");
     check_new_name(name, parameters_, children_);
     module->name_ = name;
     children_.emplace_back(std::move(name), std::move(module));

@@ -10,8 +10,8 @@ namespace xgrad::nn {
 LayerNorm::LayerNorm(std::size_t normalized_shape, float eps, bool elementwise_affine)
     : size_(normalized_shape), eps_(eps)
 {
-    check(normalized_shape > 0, "nn::LayerNorm: normalized_shape must be positive");
-    check(eps >= 0.0f, "nn::LayerNorm: eps must be non-negative, got ", eps);
+    XGRAD_CHECK(normalized_shape > 0, "nn::LayerNorm: normalized_shape must be positive");
+    XGRAD_CHECK(eps >= 0.0f, "nn::LayerNorm: eps must be non-negative, got ", eps);
     if (elementwise_affine) {
         weight = register_parameter("weight", ones({normalized_shape}));
         bias = register_parameter("bias", zeros({normalized_shape}));
@@ -20,7 +20,7 @@ LayerNorm::LayerNorm(std::size_t normalized_shape, float eps, bool elementwise_a
 
 Tensor LayerNorm::forward(const Tensor& x) const
 {
-    check(x.dim() >= 1 && x.shape().back() == size_, "nn::LayerNorm", name().empty() ? "" : " '" + name() + "'",
+    XGRAD_CHECK(x.dim() >= 1 && x.shape().back() == size_, "nn::LayerNorm", name().empty() ? "" : " '" + name() + "'",
           ": expected input with last dimension ", size_, ", got shape ", shape_str(x.shape()));
     Tensor centered = x - mean(x, {-1}, true);                            // (..., C)
     Tensor variance = mean(centered * centered, {-1}, true);              // (..., 1), biased as PyTorch

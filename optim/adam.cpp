@@ -24,7 +24,7 @@ void validate(const std::string& name, const AdamOptions& o)
 
 std::vector<ParamGroup> one_group(std::vector<Tensor> params) { return {ParamGroup{std::move(params)}}; }
 
-constexpr std::size_t parallel_floats = 1 << 16;   // below this, one thread streams it faster
+constexpr std::size_t parallel_floats = 1 << 18;   // below this, waking a second thread costs more than it saves
 
 }  // namespace
 
@@ -75,29 +75,48 @@ void Adam::dense_step(const Group& group, const Tensor& p, State& state)
     const bool decoupled = decoupled_, coupled = !decoupled_ && group.weight_decay != 0.0;
     const bool maximize = options_.maximize_, amsgrad = options_.amsgrad_;
 
-    float* __restrict param = p.data().data();
-    const float* __restrict grad = p.grad().data().data();
-    float* __restrict m = state.buffer(exp_avg, p);
-    float* __restrict v = state.buffer(exp_avg_sq, p);
-    float* __restrict v_max = amsgrad ? state.buffer(max_exp_avg_sq, p) : nullptr;
-    parallel_for(n, parallel_floats, [&](std::size_t begin, std::size_t end) {
-        for (std::size_t i = begin; i < end; ++i) {
-            float g = maximize ? -grad[i] : grad[i];
-            if (decoupled) param[i] *= decay_factor;             // AdamW: p *= 1 - lr wd
-            if (coupled) g = g + weight_decay * param[i];         // Adam: g += wd p
-            m[i] = m[i] * beta1 + one_minus_beta1 * g;            // m = beta1 m + (1 - beta1) g
-            v[i] = v[i] * beta2 + one_minus_beta2 * g * g;        // v = beta2 v + (1 - beta2) g^2
-            float second = v[i];
-            if (amsgrad) second = v_max[i] = std::max(v_max[i], v[i]);
-            const float denom = std::sqrt(second) / bias_correction2_sqrt + eps;   // sqrt(v_hat) + eps
-            param[i] = param[i] + (-step_size * m[i]) / denom;    // p -= lr / bc1 * m / denom
-        }
-    });
+    float* param = p.data().data();
+    const float* grad = p.grad().data().data();
+    float* m = state.buffer(exp_avg, p);
+    float* v = state.buffer(exp_avg_sq, p);
+    float* v_max = amsgrad ? state.buffer(max_exp_avg_sq, p) : nullptr;
+    // The loop, compiled once per combination of options so that each version is branch-free and
+    // vectorises: read p, g, m, v once; write p, m, v once.
+    auto fused = [&]<bool Maximize, bool Decoupled, bool Coupled, bool Amsgrad>() {
+        // everything by value: a store through the parameter pointer must not force reloads
+        parallel_for(n, parallel_floats, [=](std::size_t begin, std::size_t end) {
+            float* __restrict pp = param;
+            const float* __restrict gp = grad;
+            float* __restrict mp = m;
+            float* __restrict vp = v;
+            for (std::size_t i = begin; i < end; ++i) {
+                float g = Maximize ? -gp[i] : gp[i];
+                if constexpr (Decoupled) pp[i] *= decay_factor;           // AdamW: p *= 1 - lr wd
+                if constexpr (Coupled) g = g + weight_decay * pp[i];      // Adam: g += wd p
+                mp[i] = mp[i] * beta1 + one_minus_beta1 * g;              // m = beta1 m + (1 - beta1) g
+                vp[i] = vp[i] * beta2 + one_minus_beta2 * g * g;          // v = beta2 v + (1 - beta2) g^2
+                float second = vp[i];
+                if constexpr (Amsgrad) second = v_max[i] = std::max(v_max[i], vp[i]);   // running max of v
+                const float denom = std::sqrt(second) / bias_correction2_sqrt + eps;     // sqrt(v_hat) + eps
+                pp[i] = pp[i] + (-step_size * mp[i]) / denom;             // p -= lr / bc1 * m / denom
+            }
+        });
+    };
+    auto with_amsgrad = [&]<bool Maximize, bool Decoupled, bool Coupled>() {
+        amsgrad ? fused.template operator()<Maximize, Decoupled, Coupled, true>()
+                : fused.template operator()<Maximize, Decoupled, Coupled, false>();
+    };
+    auto with_decay = [&]<bool Maximize>() {
+        if (decoupled) with_amsgrad.template operator()<Maximize, true, false>();
+        else if (coupled) with_amsgrad.template operator()<Maximize, false, true>();
+        else with_amsgrad.template operator()<Maximize, false, false>();
+    };
+    maximize ? with_decay.template operator()<true>() : with_decay.template operator()<false>();
 }
 
 void Adam::sparse_step(const Group& group, const Tensor& p, State& state)
 {
-    check(!options_.amsgrad_ && !options_.maximize_ && group.weight_decay == 0.0 && !decoupled_, name(),
+    XGRAD_CHECK(!options_.amsgrad_ && !options_.maximize_ && group.weight_decay == 0.0 && !decoupled_, name(),
           ": a sparse gradient (nn::Embedding with sparse) takes PyTorch's SparseAdam update, which has no ",
           "amsgrad, maximize or weight_decay; turn those off for this parameter's group");
     const std::int64_t t = ++state.step;

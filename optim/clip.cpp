@@ -10,7 +10,7 @@ namespace xgrad::optim {
 
 double clip_grad_norm(const std::vector<Tensor>& parameters, double max_norm)
 {
-    check(max_norm > 0.0, "clip_grad_norm: max_norm must be positive, got ", max_norm);
+    XGRAD_CHECK(max_norm > 0.0, "clip_grad_norm: max_norm must be positive, got ", max_norm);
     auto each_gradient = [&](auto fn) {   // the float arrays that hold gradients
         for (const auto& p : parameters) {
             if (p.grad().defined()) fn(p.grad().data());

@@ -21,7 +21,7 @@ std::string exact(double v)   // a decimal that reads back as exactly the same d
 
 void check_option(bool ok, const std::string& optimizer, const char* option, double value, const char* expected)
 {
-    check(ok, optimizer, ": ", option, " must be ", expected, ", got ", value);
+    XGRAD_CHECK(ok, optimizer, ": ", option, " must be ", expected, ", got ", value);
 }
 
 Optimizer::Optimizer(std::string name, std::vector<ParamGroup> groups, double lr, double weight_decay,
@@ -36,7 +36,7 @@ Optimizer::Optimizer(std::string name, std::vector<ParamGroup> groups, double lr
         check_option(group_decay >= 0.0, who(groups[g].options.weight_decay_.has_value()), "weight_decay", group_decay,
                      "non-negative");
         for (const auto& p : groups[g].params) {
-            check(p.defined() && p.is_leaf(), name_, ": group ", g, " holds a tensor that is not a leaf parameter");
+            XGRAD_CHECK(p.defined() && p.is_leaf(), name_, ": group ", g, " holds a tensor that is not a leaf parameter");
         }
         groups_.push_back({std::move(groups[g].params), group_lr, group_decay, group_lr});
         for (std::size_t i = 0; i < groups_.back().params.size(); ++i) states_.push_back({0, std::vector<std::optional<Array>>(slot_names_.size())});
@@ -70,10 +70,10 @@ void Optimizer::load_state(const nn::Safetensors& file, const std::string& path)
     const std::string what = "load: " + path + " ";
     auto meta = [&](const std::string& key) -> const std::string& {
         auto it = file.metadata.find(key);
-        check(it != file.metadata.end(), what, "has no optimizer state '", key, "' (was it saved with an optimizer?)");
+        XGRAD_CHECK(it != file.metadata.end(), what, "has no optimizer state '", key, "' (was it saved with an optimizer?)");
         return it->second;
     };
-    check(meta("optimizer") == name_, what, "holds the state of ", meta("optimizer"), ", not of ", name_);
+    XGRAD_CHECK(meta("optimizer") == name_, what, "holds the state of ", meta("optimizer"), ", not of ", name_);
 
     // Read everything into new state first; only then replace this optimizer's.
     std::vector<double> lrs;
@@ -87,7 +87,7 @@ void Optimizer::load_state(const nn::Safetensors& file, const std::string& path)
             for (std::size_t s = 0; s < slot_names_.size(); ++s) {
                 for (const auto& [name, values] : file.tensors) {
                     if (name != prefix + slot_names_[s]) continue;
-                    check(Shape(values.shape().begin(), values.shape().end()) == p.shape(), what, "has ", name,
+                    XGRAD_CHECK(Shape(values.shape().begin(), values.shape().end()) == p.shape(), what, "has ", name,
                           " of shape ", shape_str(values.shape()), " for a parameter of shape ", shape_str(p.shape()));
                     loaded[k].slots[s] = values;
                 }
@@ -98,7 +98,7 @@ void Optimizer::load_state(const nn::Safetensors& file, const std::string& path)
     for (const auto& [name, values] : file.tensors) {
         if (name.rfind("optimizer.state.", 0) != 0) continue;
         const std::size_t index = std::strtoull(name.c_str() + 16, nullptr, 10);
-        check(index < states_.size(), what, "has optimizer state ", name, " for parameter ", index, ", but ", name_,
+        XGRAD_CHECK(index < states_.size(), what, "has optimizer state ", name, " for parameter ", index, ", but ", name_,
               " has ", states_.size(), " parameters");
     }
     states_ = std::move(loaded);

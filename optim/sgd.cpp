@@ -14,7 +14,7 @@ SGD::SGD(std::vector<ParamGroup> groups, SGDOptions options)
     check_option(options.lr_ > 0.0, "SGD", "lr", options.lr_, "positive");
     check_option(options.momentum_ >= 0.0, "SGD", "momentum", options.momentum_, "non-negative");
     check_option(options.weight_decay_ >= 0.0, "SGD", "weight_decay", options.weight_decay_, "non-negative");
-    check(!options.nesterov_ || (options.momentum_ > 0.0 && options.dampening_ == 0.0),
+    XGRAD_CHECK(!options.nesterov_ || (options.momentum_ > 0.0 && options.dampening_ == 0.0),
           "SGD: nesterov needs a positive momentum and zero dampening, got momentum ", options.momentum_,
           " and dampening ", options.dampening_);
 }
@@ -29,7 +29,7 @@ void SGD::step()
         const auto lr = static_cast<float>(group.lr), weight_decay = static_cast<float>(group.weight_decay);
         for (const Tensor& p : group.params) {
             State& state = states()[k++];
-            check(p.sparse_grad() == nullptr, "SGD: sparse gradients are not supported; use Adam, or a dense embedding");
+            XGRAD_CHECK(p.sparse_grad() == nullptr, "SGD: sparse gradients are not supported; use Adam, or a dense embedding");
             if (!p.grad().defined()) continue;
             const bool first = !state.slots[0].has_value();   // the momentum buffer starts as g
             ++state.step;

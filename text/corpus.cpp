@@ -15,14 +15,14 @@ namespace xgrad::text {
 std::string read_text_file(const std::string& path)
 {
     std::ifstream in(path, std::ios::binary);
-    check(in.good(), "corpus: cannot open '", path, "': ", std::strerror(errno));
+    XGRAD_CHECK(in.good(), "corpus: cannot open '", path, "': ", std::strerror(errno));
     std::error_code error;
-    check(std::filesystem::is_regular_file(path, error), "corpus: '", path, "' is not a regular file");
+    XGRAD_CHECK(std::filesystem::is_regular_file(path, error), "corpus: '", path, "' is not a regular file");
     std::ostringstream content;
     content << in.rdbuf();
-    check(!in.bad(), "corpus: cannot read '", path, "'");
+    XGRAD_CHECK(!in.bad(), "corpus: cannot read '", path, "'");
     std::string text = content.str();
-    check(!text.empty(), "corpus: '", path, "' is empty");
+    XGRAD_CHECK(!text.empty(), "corpus: '", path, "' is empty");
     try {
         decode_utf8(text);
     } catch (const Error& e) {
@@ -46,12 +46,12 @@ std::string shuffle_lines(const std::string& text, std::uint64_t seed)
 Batch sample_batch(const std::vector<std::int64_t>& tokens, std::size_t batch_size, std::size_t block_size,
                    Generator& rng, const std::vector<std::size_t>& starts)
 {
-    check(tokens.size() > block_size, "sample_batch: ", tokens.size(), " tokens are too few for windows of block_size + 1 = ",
+    XGRAD_CHECK(tokens.size() > block_size, "sample_batch: ", tokens.size(), " tokens are too few for windows of block_size + 1 = ",
           block_size + 1);
     Batch batch{IdArray(Shape{batch_size, block_size}), IdArray(Shape{batch_size, block_size})};
     for (std::size_t b = 0; b < batch_size; ++b) {
         const std::size_t start = starts.empty() ? rng.below(tokens.size() - block_size) : starts[rng.below(starts.size())];
-        check(start + block_size < tokens.size(), "sample_batch: a window at ", start, " runs past the end");
+        XGRAD_CHECK(start + block_size < tokens.size(), "sample_batch: a window at ", start, " runs past the end");
         for (std::size_t t = 0; t < block_size; ++t) {
             batch.x(b, t) = tokens[start + t];
             batch.y(b, t) = tokens[start + t + 1];   // the next token

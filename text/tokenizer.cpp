@@ -31,14 +31,14 @@ std::vector<char32_t> decode_utf8(std::string_view text)
         } else {
             fail("invalid UTF-8 at byte offset ", i, ": byte 0x", std::hex, int(lead), " cannot start a character");
         }
-        check(i + length <= n, "invalid UTF-8 at byte offset ", i, ": the text ends inside a ", length, "-byte character");
+        XGRAD_CHECK(i + length <= n, "invalid UTF-8 at byte offset ", i, ": the text ends inside a ", length, "-byte character");
         for (std::size_t k = 1; k < length; ++k) {
-            check((s[i + k] & 0xC0) == 0x80, "invalid UTF-8 at byte offset ", i + k, ": expected a continuation byte");
+            XGRAD_CHECK((s[i + k] & 0xC0) == 0x80, "invalid UTF-8 at byte offset ", i + k, ": expected a continuation byte");
             c = (c << 6) | (s[i + k] & 0x3F);
         }
         static constexpr char32_t smallest[] = {0, 0, 0x80, 0x800, 0x10000};
-        check(c >= smallest[length], "invalid UTF-8 at byte offset ", i, ": an overlong encoding");
-        check(c <= 0x10FFFF && (c < 0xD800 || c > 0xDFFF), "invalid UTF-8 at byte offset ", i,
+        XGRAD_CHECK(c >= smallest[length], "invalid UTF-8 at byte offset ", i, ": an overlong encoding");
+        XGRAD_CHECK(c <= 0x10FFFF && (c < 0xD800 || c > 0xDFFF), "invalid UTF-8 at byte offset ", i,
               ": not a Unicode scalar value");
         out.push_back(c);
         i += length;
@@ -90,7 +90,7 @@ CharTokenizer::CharTokenizer(std::string_view text) : vocabulary_(decode_utf8(te
 {
     std::sort(vocabulary_.begin(), vocabulary_.end());
     vocabulary_.erase(std::unique(vocabulary_.begin(), vocabulary_.end()), vocabulary_.end());
-    check(!vocabulary_.empty(), "CharTokenizer: the text is empty, so there is no vocabulary");
+    XGRAD_CHECK(!vocabulary_.empty(), "CharTokenizer: the text is empty, so there is no vocabulary");
 }
 
 std::vector<std::int64_t> CharTokenizer::encode(std::string_view text) const
@@ -99,7 +99,7 @@ std::vector<std::int64_t> CharTokenizer::encode(std::string_view text) const
     std::size_t index = 0;
     for (char32_t c : decode_utf8(text)) {
         auto it = std::lower_bound(vocabulary_.begin(), vocabulary_.end(), c);
-        check(it != vocabulary_.end() && *it == c, "encode: character ", describe_char(c), " at character ", index,
+        XGRAD_CHECK(it != vocabulary_.end() && *it == c, "encode: character ", describe_char(c), " at character ", index,
               " is not in the vocabulary of ", vocabulary_.size(), " characters");
         ids.push_back(it - vocabulary_.begin());
         ++index;
@@ -109,7 +109,7 @@ std::vector<std::int64_t> CharTokenizer::encode(std::string_view text) const
 
 std::string CharTokenizer::token(std::int64_t id) const
 {
-    check(id >= 0 && static_cast<std::size_t>(id) < vocabulary_.size(), "decode: id ", id,
+    XGRAD_CHECK(id >= 0 && static_cast<std::size_t>(id) < vocabulary_.size(), "decode: id ", id,
           " is out of range for a vocabulary of ", vocabulary_.size(), " characters");
     return encode_utf8(vocabulary_[static_cast<std::size_t>(id)]);
 }

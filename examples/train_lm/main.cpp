@@ -208,8 +208,8 @@ int run(const Settings& s)
     // the output folder first: fail before training, not after
     std::error_code error;
     std::filesystem::create_directories(s.out, error);
-    check(!error, "cannot create the output folder '", s.out, "': ", error.message());
-    check(access(s.out.c_str(), W_OK) == 0, "the output folder '", s.out, "' is not writable");
+    XGRAD_CHECK(!error, "cannot create the output folder '", s.out, "': ", error.message());
+    XGRAD_CHECK(access(s.out.c_str(), W_OK) == 0, "the output folder '", s.out, "' is not writable");
 
     // data: a shuffled word list (or any UTF-8 text), characters as tokens, a 90/10 split
     const std::string raw = text::read_text_file(s.corpus);
@@ -217,7 +217,7 @@ int run(const Settings& s)
     text::CharTokenizer tokenizer(corpus);
     const std::vector<std::int64_t> tokens = tokenizer.encode(corpus);
     const std::size_t split = tokens.size() * 9 / 10;
-    check(split > s.block_size + 1 && tokens.size() - split > s.block_size + 1, "corpus: '", s.corpus, "' has ",
+    XGRAD_CHECK(split > s.block_size + 1 && tokens.size() - split > s.block_size + 1, "corpus: '", s.corpus, "' has ",
           tokens.size(), " characters, too few for block_size ", s.block_size,
           ": the train and validation splits (90% and 10%) each need more than block_size + 1");
     const std::vector<std::int64_t> train(tokens.begin(), tokens.begin() + static_cast<std::ptrdiff_t>(split));
@@ -257,15 +257,15 @@ int run(const Settings& s)
     if (!s.resume.empty()) {
         nn::Safetensors peek = nn::load_safetensors(s.resume);
         auto meta = [&](const char* key) { return peek.metadata.count(key) ? peek.metadata.at(key) : std::string("?"); };
-        check(meta("model") == shape, "resume: '", s.resume, "' holds a model with ", meta("model"), ", but these flags and ",
+        XGRAD_CHECK(meta("model") == shape, "resume: '", s.resume, "' holds a model with ", meta("model"), ", but these flags and ",
               "corpus make one with ", shape);
-        check(meta("vocabulary") == corpus_vocabulary(tokenizer), "resume: '", s.resume, "' was trained on another corpus ",
+        XGRAD_CHECK(meta("vocabulary") == corpus_vocabulary(tokenizer), "resume: '", s.resume, "' was trained on another corpus ",
               "(its vocabulary differs)");
         optim::load_checkpoint(s.resume, model, adam);
         first_step = std::stoll(meta("step"));
         train_history = parse_history(meta("train_loss"));
         val_history = parse_history(meta("val_loss"));
-        check(first_step <= s.steps, "resume: the checkpoint is at step ", first_step, ", past --steps ", s.steps);
+        XGRAD_CHECK(first_step <= s.steps, "resume: the checkpoint is at step ", first_step, ", past --steps ", s.steps);
     }
 
     std::printf("xgrad train_lm: %s, %zu train / %zu validation characters, vocabulary of %zu\n", s.corpus.c_str(),

@@ -18,7 +18,7 @@ void write_file(const std::string& path, const std::string& content)
     std::ofstream out(path, std::ios::binary);
     out << content;
     out.close();
-    xgrad::check(out.good(), "cannot write '", path, "'");
+    XGRAD_CHECK(out.good(), "cannot write '", path, "'");
 }
 
 std::string escape_html(const std::string& s)

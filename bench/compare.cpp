@@ -1,0 +1,337 @@
+// bench_compare: xgrad against libtorch on the same workloads, timed in one process, interleaved
+// (xgrad, libtorch, xgrad, libtorch, ...) after a warm-up, with the machine's limits measured in
+// the same run: DRAM copy bandwidth and OpenBLAS sgemm for the shapes used. See BENCHMARKS.md.
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <cblas.h>
+
+#ifdef XGRAD_BENCH_TORCH
+#include <torch/torch.h>
+#endif
+
+#include "workloads.h"
+#include "xgrad.h"
+
+using namespace xgrad;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+// ---- timing ------------------------------------------------------------------------------------------------
+struct Sample {
+    double seconds = 0, faults = 0;   // per iteration
+};
+
+Sample time_iterations(const std::function<void()>& fn, int iterations)
+{
+    rusage before{}, after{};
+    getrusage(RUSAGE_SELF, &before);
+    const auto start = Clock::now();
+    for (int i = 0; i < iterations; ++i) fn();
+    const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+    getrusage(RUSAGE_SELF, &after);
+    return {seconds / iterations, double(after.ru_minflt - before.ru_minflt) / iterations};
+}
+
+struct Summary {
+    double median = 0, low = 0, high = 0, faults = 0;
+};
+
+Summary summarise(std::vector<Sample> samples)
+{
+    std::sort(samples.begin(), samples.end(), [](const Sample& a, const Sample& b) { return a.seconds < b.seconds; });
+    return {samples[samples.size() / 2].seconds, samples.front().seconds, samples.back().seconds,
+            samples[samples.size() / 2].faults};
+}
+
+// Warm-up, then `repeats` rounds of A then B, each round long enough (~40 ms) to time.
+std::pair<Summary, Summary> interleaved(const std::function<void()>& a, const std::function<void()>& b, int repeats)
+{
+    for (int i = 0; i < 2; ++i) {
+        a();
+        if (b) b();
+    }
+    auto iterations_for = [](const std::function<void()>& fn) {
+        const double once = time_iterations(fn, 1).seconds;
+        return std::max(1, static_cast<int>(0.04 / std::max(once, 1e-7)));
+    };
+    const int ia = iterations_for(a), ib = b ? iterations_for(b) : 1;
+    std::vector<Sample> sa, sb;
+    for (int r = 0; r < repeats; ++r) {
+        sa.push_back(time_iterations(a, ia));
+        if (b) sb.push_back(time_iterations(b, ib));
+    }
+    return {summarise(sa), b ? summarise(sb) : Summary{}};
+}
+
+// ---- the machine's limits, measured now -----------------------------------------------------------------------
+double copy_bandwidth()   // bytes moved (read + written) per second: STREAM's copy, b[i] = a[i], over 256 MiB
+{
+    const std::size_t n = std::size_t(64) << 20;
+    std::vector<float> from(n, 1.0f), to(n, 0.0f);
+    double best = 1e30;
+    for (int r = 0; r < 5; ++r) {
+        const auto start = Clock::now();
+        parallel_for(n, n / 8, [&](std::size_t begin, std::size_t end) {
+            const float* __restrict a = from.data();
+            float* __restrict b = to.data();
+            for (std::size_t i = begin; i < end; ++i) b[i] = a[i];
+        });
+        best = std::min(best, std::chrono::duration<double>(Clock::now() - start).count());
+    }
+    return 2.0 * double(n * sizeof(float)) / best;
+}
+
+// The time OpenBLAS takes for a list of row-major products (m, n, k, transpose_a, transpose_b).
+struct Gemm {
+    std::size_t m, n, k;
+    bool ta, tb;
+};
+double sgemm_floor(const std::vector<Gemm>& gemms)
+{
+    auto products = [&] {
+        for (const auto& g : gemms) {
+            static thread_local std::vector<float> a(1), b(1), c(1);
+            if (a.size() < g.m * g.k) a.assign(g.m * g.k, 0.5f);
+            if (b.size() < g.k * g.n) b.assign(g.k * g.n, 0.25f);
+            if (c.size() < g.m * g.n) c.assign(g.m * g.n, 0.0f);
+            cblas_sgemm(CblasRowMajor, g.ta ? CblasTrans : CblasNoTrans, g.tb ? CblasTrans : CblasNoTrans, int(g.m), int(g.n),
+                        int(g.k), 1.0f, a.data(), int(g.ta ? g.m : g.k), b.data(), int(g.tb ? g.k : g.n), 0.0f, c.data(),
+                        int(g.n));
+        }
+    };
+    return interleaved(products, {}, 5).first.median;
+}
+
+// ---- the xgrad side ------------------------------------------------------------------------------------------------
+struct XLm : nn::Module {
+    XLm(const workloads::LmSizes& s)
+    {
+        tok = register_module("tok", std::make_shared<nn::Embedding>(s.vocab, s.channels));
+        pos = register_module("pos", std::make_shared<nn::Embedding>(s.time, s.channels));
+        if (s.hidden) {
+            fc1 = register_module("fc1", std::make_shared<nn::Linear>(s.channels, s.hidden));
+            fc2 = register_module("fc2", std::make_shared<nn::Linear>(s.hidden, s.channels));
+        }
+        head = register_module("head", std::make_shared<nn::Linear>(s.channels, s.vocab));
+    }
+    Tensor loss(const IdArray& x, const IdArray& positions, const IdArray& y) const
+    {
+        Tensor h = tok->forward(x) + pos->forward(positions);
+        if (fc1) h = h + fc2->forward(gelu(fc1->forward(h)));
+        return nn::functional::cross_entropy(head->forward(h), y);
+    }
+    std::shared_ptr<nn::Embedding> tok, pos;
+    std::shared_ptr<nn::Linear> fc1, fc2, head;
+};
+
+#ifdef XGRAD_BENCH_TORCH
+// ---- the libtorch side ------------------------------------------------------------------------------------------------
+torch::Tensor to_torch(const Array& a)
+{
+    std::vector<int64_t> sizes(a.shape().begin(), a.shape().end());
+    return torch::from_blob(const_cast<float*>(a.data()), sizes, torch::kFloat32).clone();
+}
+torch::Tensor to_torch(const IdArray& a)
+{
+    std::vector<int64_t> sizes(a.shape().begin(), a.shape().end());
+    return torch::from_blob(const_cast<std::int64_t*>(a.data()), sizes, torch::kInt64).clone();
+}
+
+struct TLmImpl : torch::nn::Module {
+    TLmImpl(const XLm& x, const workloads::LmSizes& s) : hidden(s.hidden)
+    {
+        tok = register_module("tok", torch::nn::Embedding(s.vocab, s.channels));
+        pos = register_module("pos", torch::nn::Embedding(s.time, s.channels));
+        head = register_module("head", torch::nn::Linear(s.channels, s.vocab));
+        if (hidden) {
+            fc1 = register_module("fc1", torch::nn::Linear(s.channels, s.hidden));
+            fc2 = register_module("fc2", torch::nn::Linear(s.hidden, s.channels));
+        }
+        torch::NoGradGuard no_grad;   // the same starting weights as the xgrad model
+        tok->weight.copy_(to_torch(x.tok->weight.data()));
+        pos->weight.copy_(to_torch(x.pos->weight.data()));
+        head->weight.copy_(to_torch(x.head->weight.data()));
+        head->bias.copy_(to_torch(x.head->bias.data()));
+        if (hidden) {
+            fc1->weight.copy_(to_torch(x.fc1->weight.data()));
+            fc1->bias.copy_(to_torch(x.fc1->bias.data()));
+            fc2->weight.copy_(to_torch(x.fc2->weight.data()));
+            fc2->bias.copy_(to_torch(x.fc2->bias.data()));
+        }
+    }
+    torch::Tensor loss(const torch::Tensor& x, const torch::Tensor& positions, const torch::Tensor& y)
+    {
+        auto h = tok(x) + pos(positions);
+        if (hidden) h = h + fc2(torch::gelu(fc1(h), "tanh"));
+        auto logits = head(h);
+        return torch::nn::functional::cross_entropy(logits.view({-1, logits.size(-1)}), y.view({-1}));
+    }
+    std::size_t hidden;
+    torch::nn::Embedding tok{nullptr}, pos{nullptr};
+    torch::nn::Linear fc1{nullptr}, fc2{nullptr}, head{nullptr};
+};
+TORCH_MODULE(TLm);
+#endif
+
+struct Row {
+    std::string name;
+    int threads;
+    Summary x, t;
+    double bound = 0;          // seconds the machine's limit allows, 0 when not applicable
+    const char* bound_kind = "";
+};
+
+void print(const Row& r, bool torch)
+{
+    auto ms = [](double s) { return s * 1e3; };
+    std::printf("%-28s %2d  %9.3f ms [%7.3f-%8.3f] %7.1f", r.name.c_str(), r.threads, ms(r.x.median), ms(r.x.low),
+                ms(r.x.high), r.x.faults);
+    if (torch) {
+        std::printf("  %9.3f ms [%7.3f-%8.3f] %7.1f  %6.2fx", ms(r.t.median), ms(r.t.low), ms(r.t.high), r.t.faults,
+                    r.t.median / r.x.median);
+    }
+    if (r.bound > 0) std::printf("  %4.0f%% of %s", 100.0 * r.bound / r.x.median, r.bound_kind);
+    std::printf("\n");
+    std::fflush(stdout);
+}
+
+}  // namespace
+
+int main(int argc, char** argv)
+{
+    const bool quick = argc > 1 && std::string(argv[1]) == "--quick";   // fewer repeats, for CI
+    const int repeats = quick ? 3 : 7;
+#ifdef XGRAD_BENCH_TORCH
+    const bool torch_side = true;
+#else
+    const bool torch_side = false;
+    std::printf("(libtorch not found at configure time: xgrad columns only)\n");
+#endif
+    std::printf("%-28s %2s  %-31s %7s", "workload", "th", "xgrad median [min-max]", "flt/it");
+    if (torch_side) std::printf("  %-31s %7s  %7s", "libtorch median [min-max]", "flt/it", "ratio");
+    std::printf("  limit\n");
+
+    for (int threads : {1, 2}) {
+        set_num_threads(threads);
+#ifdef XGRAD_BENCH_TORCH
+        torch::set_num_threads(threads);
+#endif
+        const double bandwidth = copy_bandwidth();
+        std::printf("-- %d thread%s: copy bandwidth %.1f GB/s (read + write)\n", threads, threads > 1 ? "s" : "",
+                    bandwidth / 1e9);
+
+        // W1 / W2: tok(ids) + pos(arange(T)), backward with a fixed upstream, grads zeroed every iteration
+        for (int which : {1, 2, 3}) {
+            const auto& s = which == 1 ? workloads::w1 : workloads::w2;
+            const bool sparse = which == 3;
+            manual_seed(1);
+            nn::Embedding tok(s.vocab, s.channels, nn::EmbeddingOptions().sparse(sparse)), pos(s.positions, s.channels);
+            const IdArray ids = workloads::random_ids(s.vocab, s.batch, s.time, 2);
+            const IdArray positions = xt::arange<std::int64_t>(static_cast<std::int64_t>(s.time));
+            const Tensor upstream(workloads::random_array({s.batch, s.time, s.channels}, 3));
+            auto x_step = [&] {
+                tok.zero_grad(false), pos.zero_grad(false);
+                (tok.forward(ids) + pos.forward(positions)).backward(upstream);
+            };
+            std::function<void()> t_step;
+#ifdef XGRAD_BENCH_TORCH
+            torch::nn::Embedding ttok(s.vocab, s.channels), tpos(s.positions, s.channels);
+            auto tids = to_torch(ids), tpositions = to_torch(positions), tup = to_torch(upstream.data());
+            t_step = [&] {
+                ttok->zero_grad(), tpos->zero_grad();
+                (ttok(tids) + tpos(tpositions)).backward(tup);
+            };
+#endif
+            auto [x, t] = interleaved(x_step, t_step, repeats);
+            // the least traffic: zero the table's grad (dense), read the used rows and write the output,
+            // read the upstream gradient, read and write each touched gradient row
+            std::vector<bool> touched(s.vocab, false);
+            for (auto id : ids) touched[static_cast<std::size_t>(id)] = true;
+            const double rows = double(std::count(touched.begin(), touched.end(), true));
+            const double n = double(s.batch * s.time), c = double(s.channels);
+            const double bytes = 4.0 * ((sparse ? 0.0 : double(s.vocab) * c) + 3.0 * n * c + 2.0 * rows * c);
+            const char* names[] = {"", "W1 seed embedding", "W2 large embedding, dense", "W2 large embedding, sparse"};
+            print({names[which], threads, x, t, which == 1 ? 0.0 : bytes / bandwidth, "traffic bound"}, torch_side);
+        }
+
+        // W3: one Adam (or AdamW) step over N floats with fixed random gradients
+        for (auto [n, decoupled] : std::vector<std::pair<std::size_t, bool>>{{100000, false}, {10000000, false}, {10000000, true}}) {
+            Tensor p(workloads::random_array({n}, 4), true);
+            p.set_grad(Tensor(workloads::random_array({n}, 5)));
+            std::unique_ptr<optim::Optimizer> adam;
+            if (decoupled) adam = std::make_unique<optim::AdamW>(std::vector<Tensor>{p});
+            else adam = std::make_unique<optim::Adam>(std::vector<Tensor>{p});
+            auto x_step = [&] { adam->step(); };
+            std::function<void()> t_step;
+#ifdef XGRAD_BENCH_TORCH
+            auto tp = to_torch(p.data()).requires_grad_();
+            tp.mutable_grad() = to_torch(p.grad().data());
+            std::unique_ptr<torch::optim::Optimizer> tadam;
+            if (decoupled) tadam = std::make_unique<torch::optim::AdamW>(std::vector<torch::Tensor>{tp});
+            else tadam = std::make_unique<torch::optim::Adam>(std::vector<torch::Tensor>{tp});
+            t_step = [&] { tadam->step(); };
+#endif
+            auto [x, t] = interleaved(x_step, t_step, repeats);
+            const std::string name = std::string("W3 ") + (decoupled ? "AdamW" : "Adam") + " N=" + (n == 100000 ? "100k" : "10M");
+            print({name, threads, x, t, n == 100000 ? 0.0 : 7.0 * 4.0 * double(n) / bandwidth, "copy bandwidth, 7 floats/param"},
+                  torch_side);
+        }
+
+        // W4 / W5: a full training step: zero_grad, forward, loss, backward, Adam step, read the loss
+        for (int which : {4, 5}) {
+            const auto& s = which == 4 ? workloads::w4 : workloads::w5;
+            manual_seed(6);
+            XLm model(s);
+            optim::Adam adam(model.parameters());
+            const IdArray x_ids = workloads::random_ids(s.vocab, s.batch, s.time, 7);
+            const IdArray y_ids = workloads::random_ids(s.vocab, s.batch, s.time, 8);
+            const IdArray positions = xt::arange<std::int64_t>(static_cast<std::int64_t>(s.time));
+            float sink = 0;
+            auto x_step = [&] {
+                adam.zero_grad();
+                Tensor loss = model.loss(x_ids, positions, y_ids);
+                loss.backward();
+                adam.step();
+                sink += loss.item();
+            };
+            std::function<void()> t_step;
+#ifdef XGRAD_BENCH_TORCH
+            TLm tmodel(model, s);
+            torch::optim::Adam tadam(tmodel->parameters(), torch::optim::AdamOptions(1e-3));
+            auto tx = to_torch(x_ids), ty = to_torch(y_ids), tpos = to_torch(positions);
+            t_step = [&] {
+                tadam.zero_grad();
+                auto loss = tmodel->loss(tx, tpos, ty);
+                loss.backward();
+                tadam.step();
+                sink += loss.item<float>();
+            };
+#endif
+            auto [x, t] = interleaved(x_step, t_step, repeats);
+            double floor = 0;
+            if (which == 5) {   // the step's products: 3 Linears, each 1 forward and 2 backward sgemms
+                const std::size_t rows = s.batch * s.time;
+                std::vector<Gemm> gemms;
+                for (auto [in, out] : std::vector<std::pair<std::size_t, std::size_t>>{
+                         {s.channels, s.hidden}, {s.hidden, s.channels}, {s.channels, s.vocab}}) {
+                    gemms.push_back({rows, out, in, false, true});    // y = x W^T
+                    gemms.push_back({rows, in, out, false, false});   // dx = g W
+                    gemms.push_back({out, in, rows, true, false});    // dW = g^T x
+                }
+                floor = sgemm_floor(gemms);
+            }
+            print({which == 4 ? "W4 toy LM step" : "W5 MLP LM step", threads, x, t, floor, "sgemm floor"}, torch_side);
+            if (sink == 12345.0f) std::printf(" ");
+        }
+    }
+}
