@@ -99,6 +99,7 @@ const std::vector<Case>& catalogue()
         {"matmul 3-D @ 2-D", [](In x) { return matmul(x[0], x[1]); }, {{2, 3, 4}, {4, 5}}},
         {"matmul 2-D @ 3-D", [](In x) { return matmul(x[0], x[1]); }, {{3, 4}, {2, 4, 5}}},
         {"matmul batch 1 broadcast", [](In x) { return matmul(x[0], x[1]); }, {{1, 3, 4}, {2, 4, 5}}},
+        {"linear (fused x W^T + b)", [](In x) { return linear(x[0], x[1], x[2]); }, {{2, 3, 4}, {5, 4}, {5}}},
         // indexing
         {"embedding_lookup, repeated ids", [](In x) {
              IdArray ids = {{1, 0, 2}, {2, 2, 4}};
