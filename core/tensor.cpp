@@ -29,6 +29,30 @@ const bool heap_tuned_for_reuse = [] {
 }  // namespace
 
 bool is_grad_enabled() { return grad_enabled; }
+
+// ---- anomaly detection ----------------------------------------------------------------------------------
+namespace {
+
+thread_local bool anomaly_enabled = false;
+
+// Throws if `values` holds a NaN or an infinity, naming where it came from.
+void check_finite(const Array& values, const char* op, const std::vector<Tensor>& inputs, const char* what)
+{
+    const float* v = values.data();
+    for (std::size_t i = 0; i < values.size(); ++i) {
+        if (std::isfinite(v[i])) continue;
+        std::string shapes;
+        for (const auto& input : inputs) shapes += (shapes.empty() ? "" : ", ") + shape_str(input.shape());
+        fail("anomaly: ", what, " of '", op, "' (inputs ", shapes, ") has ", std::isnan(v[i]) ? "NaN" : "Inf",
+             " at element ", position_str(i, values.shape()), " of shape ", shape_str(values.shape()));
+    }
+}
+
+}  // namespace
+
+bool is_anomaly_enabled() { return anomaly_enabled; }
+DetectAnomalyGuard::DetectAnomalyGuard() : previous_(anomaly_enabled) { anomaly_enabled = true; }
+DetectAnomalyGuard::~DetectAnomalyGuard() { anomaly_enabled = previous_; }
 NoGradGuard::NoGradGuard() : previous_(grad_enabled) { grad_enabled = false; }
 NoGradGuard::~NoGradGuard() { grad_enabled = previous_; }
 
@@ -66,6 +90,7 @@ Tensor::Tensor(Array data, bool requires_grad) : node_(std::make_shared<Node>())
 
 Tensor Tensor::from_op(Array data, std::vector<Tensor> inputs, const char* op, BackwardFn backward)
 {
+    if (anomaly_enabled) check_finite(data, op, inputs, "the forward output");
     Tensor out(std::move(data));
     bool needs_grad = grad_enabled && std::any_of(inputs.begin(), inputs.end(), [](const Tensor& t) {
         return t.requires_grad();
@@ -293,6 +318,11 @@ void Tensor::backward(const Tensor& grad, bool retain_graph) const
             Array grad_out = std::move(n.grad.data());       // non-leaves do not keep their grad
             n.grad = Tensor();
             n.backward(grad_out, n.data);
+            if (anomaly_enabled) {
+                for (const auto& input : n.inputs) {
+                    if (input.grad().defined()) check_finite(input.grad().data(), n.op, n.inputs, "the backward gradient");
+                }
+            }
         }
         if (!retain_graph) {
             n.backward = nullptr;

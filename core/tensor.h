@@ -112,6 +112,23 @@ private:
     bool previous_;
 };
 
+// ---- anomaly detection ----------------------------------------------------------------------------
+bool is_anomaly_enabled();
+
+// While alive, every op checks its output for NaN or Inf, and backward() checks the gradients each
+// op hands to its inputs; the first one found throws, naming the op, its input shapes and the pass.
+// As torch::autograd::DetectAnomalyGuard. Off, it costs one flag test per op.
+class DetectAnomalyGuard {
+public:
+    DetectAnomalyGuard();
+    ~DetectAnomalyGuard();
+    DetectAnomalyGuard(const DetectAnomalyGuard&) = delete;
+    DetectAnomalyGuard& operator=(const DetectAnomalyGuard&) = delete;
+
+private:
+    bool previous_;
+};
+
 // ---- creation ---------------------------------------------------------------------------------------
 Tensor zeros(const Shape& shape, bool requires_grad = false);
 Tensor ones(const Shape& shape, bool requires_grad = false);

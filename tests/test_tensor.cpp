@@ -185,3 +185,21 @@ TEST_CASE("a seeded generator repeats its stream, and randn has mean 0 and std 1
     CHECK(*std::max_element(u.data().begin(), u.data().end()) < 1.0f);
     CHECK(mean(u).item() == Approx(0.5f).epsilon(0.02));
 }
+
+TEST_CASE("anomaly mode names the op, its input shapes and the pass that made a NaN or Inf")
+{
+    Tensor x = tensor({1.0f, -1.0f, 4.0f}).requires_grad_();
+    CHECK_NOTHROW(log(x));                                   // off: NaN flows on silently, as in PyTorch
+    {
+        DetectAnomalyGuard anomaly;
+        CHECK(is_anomaly_enabled());
+        CHECK_THROWS_WITH(log(x), Contains("anomaly: the forward output of 'log' (inputs (3,)) has NaN at element (1,)"));
+        // sqrt(0) is fine forward, but its gradient 1 / (2 sqrt(0)) is infinite
+        Tensor z = tensor({0.0f, 1.0f}).requires_grad_();
+        Tensor y = sum(sqrt(z));
+        CHECK_THROWS_WITH(y.backward(), Contains("anomaly: the backward gradient of 'sqrt' (inputs (2,)) has Inf at element (0,)"));
+        Tensor ok = sum(x * x);
+        CHECK_NOTHROW(ok.backward());
+    }
+    CHECK_FALSE(is_anomaly_enabled());
+}
