@@ -1,13 +1,20 @@
 // The training example, run as a user runs it: short runs, resume, determinism, outputs, bad input.
 #include <catch2/catch.hpp>
 
+#include <signal.h>
 #include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <thread>
 
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <regex>
 #include <sstream>
+
+#include "xgrad.h"
 
 namespace fs = std::filesystem;
 using Catch::Matchers::Contains;
@@ -156,4 +163,58 @@ TEST_CASE("bad input gives a one-line message and a non-zero exit, and no half-w
         CHECK(std::count(r.output.begin(), r.output.end(), '\n') <= 2);   // the message, and maybe a blank line
     }
     CHECK(read(checkpoint) == before);
+}
+
+TEST_CASE("SIGKILL at any moment, even during a save, loses at most the steps since the last checkpoint")
+{
+    const std::string args = quick + " --steps 1500 --eval-interval 10";
+    fs::path straight = scratch("uninterrupted");
+    REQUIRE(train_lm(args + " --out " + straight.string()).status == 0);
+
+    // every = 1: saves take most of each step, so most kills land inside one
+    for (int every : {1, 25}) {
+        fs::path crashed = scratch("crashed_every_" + std::to_string(every));
+        const std::string run_args = args + " --checkpoint-every " + std::to_string(every) + " --out " + crashed.string();
+        const std::string checkpoint = (crashed / "checkpoint.safetensors").string();
+        int kills = 0;
+        for (int delay_ms : {400, 500, 600, 700}) {        // each run resumes from where the last one died
+            const std::string command = "exec " + std::string(XGRAD_TRAIN_LM) + run_args +
+                                        (fs::exists(checkpoint) ? " --resume " + checkpoint : "") + " > " +
+                                        (crashed / "log.txt").string() + " 2>&1";
+            const pid_t pid = ::fork();
+            REQUIRE(pid >= 0);
+            if (pid == 0) {
+                ::execl("/bin/sh", "sh", "-c", command.c_str(), static_cast<char*>(nullptr));
+                ::_exit(127);
+            }
+            std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));
+            ::kill(pid, SIGKILL);
+            int status = 0;
+            ::waitpid(pid, &status, 0);
+            if (!WIFSIGNALED(status)) continue;            // it finished before the kill
+            ++kills;
+
+            const std::string log = read(crashed / "log.txt");   // the last "step N" line it printed
+            const std::regex step_line("step +([0-9]+) ");
+            long reported = 0;
+            for (auto it = std::sregex_iterator(log.begin(), log.end(), step_line); it != std::sregex_iterator(); ++it) {
+                reported = std::stol((*it)[1]);
+            }
+            if (!fs::exists(checkpoint)) {
+                CHECK(reported <= every);                  // killed before its first checkpoint
+                continue;
+            }
+            xgrad::nn::Safetensors file = xgrad::nn::load_safetensors(checkpoint);   // never torn
+            const long saved = std::stol(file.metadata.at("step"));
+            INFO("every " << every << ", killed after " << delay_ms << " ms: reported step " << reported
+                          << ", checkpoint at step " << saved);
+            // lost: at most the steps since the last finished checkpoint (a save in progress is not one)
+            CHECK(saved >= reported - every);
+        }
+        CHECK(kills >= 2);
+        Run finish = train_lm(run_args + (fs::exists(checkpoint) ? " --resume " + checkpoint : ""));
+        INFO(finish.output);
+        REQUIRE(finish.status == 0);
+        CHECK(read(straight / "losses.csv") == read(crashed / "losses.csv"));   // as if it had never stopped
+    }
 }
