@@ -90,6 +90,11 @@ Safetensors load_safetensors(const std::string& path)
     std::ifstream in(path, std::ios::binary);
     XGRAD_CHECK(in.good(), "load: cannot open ", in_quotes(path), ": ", std::strerror(errno));
     std::vector<char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    return parse_safetensors(bytes, path);
+}
+
+Safetensors parse_safetensors(const std::vector<char>& bytes, const std::string& path)
+{
     const std::string what = "load: " + in_quotes(path) + " ";
     XGRAD_CHECK(bytes.size() >= 8, what, "is not a safetensors file: it has ", bytes.size(),
           " bytes, fewer than the 8-byte header length");
@@ -171,7 +176,9 @@ std::vector<std::pair<Tensor, const Array*>> match_parameters(const Module& modu
     auto named = module.named_parameters();
     const std::string what = "load: " + in_quotes(path) + " ";
     std::vector<const Array*> source(named.size(), nullptr);
-    for (const auto& [name, values] : file.tensors) {
+    for (const auto& entry : file.tensors) {
+        const std::string& name = entry.first;
+        const Array& values = entry.second;
         if (!skip_prefix.empty() && name.rfind(skip_prefix, 0) == 0) continue;
         auto it = std::find_if(named.begin(), named.end(), [&](const auto& p) { return p.first == name; });
         XGRAD_CHECK(it != named.end(), what, "has tensor ", in_quotes(name), ", which the module does not have");

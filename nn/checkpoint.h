@@ -39,6 +39,7 @@ void save_safetensors(const std::string& path, const std::vector<std::pair<std::
 // Reads and validates the whole file: header length, JSON, dtypes, shapes, and offsets (within the
 // data, sized to the shape, not overlapping). Throws xgrad::Error naming the file and the problem.
 Safetensors load_safetensors(const std::string& path);
+Safetensors parse_safetensors(const std::vector<char>& bytes, const std::string& path);   // the same, from memory
 
 // Pairs each parameter of `module` with its values in `file`, checking that the names and shapes match
 // exactly, without changing anything. Tensors whose names start with `skip_prefix` belong to someone
