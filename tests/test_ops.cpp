@@ -209,3 +209,13 @@ TEST_CASE("embedding_lookup gathers rows and sums the gradients of repeated ids"
     IdArray negative = {-1};
     CHECK_THROWS_WITH(embedding_lookup(w, negative), Contains("id -1 at position (0,)"));
 }
+
+TEST_CASE("empty tensors: sums are zero, means and maxima over nothing are errors")
+{
+    CHECK(sum(zeros({0, 3})).item() == 0.0f);                   // as PyTorch
+    CHECK(sum(zeros({0, 3}), {0}).shape() == Shape{3});
+    CHECK_THROWS_WITH(mean(zeros({0, 3}), {0}), Contains("mean: cannot average over an empty axis of shape (0, 3)"));
+    CHECK_THROWS_WITH(max(zeros({2, 0}), 1), Contains("max: cannot take the max over axis 1 of size 0 in shape (2, 0)"));
+    CHECK(matmul(zeros({0, 3}), zeros({3, 2})).shape() == Shape{0, 2});
+    CHECK(embedding_lookup(zeros({4, 2}), IdArray(Shape{0})).shape() == Shape{0, 2});
+}
