@@ -4,6 +4,7 @@
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
+#include <string>
 #include <thread>
 
 #include "xgrad.h"
@@ -70,6 +71,13 @@ TEST_CASE("one thread setting governs xgrad and OpenBLAS, from XGRAD_NUM_THREADS
     CHECK(openblas_get_num_threads() == expected);
     set_num_threads(1);
     CHECK(openblas_get_num_threads() == 1);
+}
+
+TEST_CASE("a bad XGRAD_NUM_THREADS is named in the error (CTest runs this with XGRAD_NUM_THREADS=abc)")
+{
+    const char* env = std::getenv("XGRAD_NUM_THREADS");
+    if (env == nullptr || std::string(env) != "abc") return;   // only meaningful in that CTest run
+    CHECK_THROWS_WITH(get_num_threads(), Contains("XGRAD_NUM_THREADS must be a whole number from 1 to 1024, got 'abc'"));
 }
 
 TEST_CASE("set_num_threads rejects zero")
