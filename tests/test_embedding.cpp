@@ -6,6 +6,7 @@
 
 #include <xtensor/xview.hpp>
 
+#include "close.h"
 #include "gradcheck.h"
 #include "reference.h"
 
@@ -14,15 +15,6 @@ using namespace xgrad::testing;
 using Catch::Matchers::Contains;
 
 namespace {
-
-void check_close(const Array& got, const Array& expected, float tolerance = 1e-5f)
-{
-    REQUIRE(got.shape() == expected.shape());
-    for (std::size_t i = 0; i < got.size(); ++i) {
-        INFO("element " << i);
-        CHECK(got.data()[i] == Approx(expected.data()[i]).margin(tolerance));
-    }
-}
 
 nn::EmbeddingOptions options_from(const nlohmann::json& o)
 {

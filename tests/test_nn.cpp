@@ -3,6 +3,7 @@
 
 #include <sstream>
 
+#include "close.h"
 #include "gradcheck.h"
 #include "reference.h"
 
@@ -11,15 +12,6 @@ using namespace xgrad::testing;
 using Catch::Matchers::Contains;
 
 namespace {
-
-void check_close(const Array& got, const Array& expected, float tolerance = 1e-5f)
-{
-    REQUIRE(got.shape() == expected.shape());
-    for (std::size_t i = 0; i < got.size(); ++i) {
-        INFO("element " << i);
-        CHECK(got.data()[i] == Approx(expected.data()[i]).margin(tolerance));
-    }
-}
 
 struct TinyLM : nn::Module {
     std::shared_ptr<nn::Embedding> tok_emb = register_module("tok_emb", std::make_shared<nn::Embedding>(65, 8));
