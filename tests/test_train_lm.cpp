@@ -80,6 +80,18 @@ TEST_CASE("a short training run drives the validation loss well below its start 
     CHECK_THAT(r.output, Contains("nearest neighbours by cosine") && Contains("(chance "));
 }
 
+TEST_CASE("a text without line breaks trains too, cut at any offset")
+{
+    fs::path dir = scratch("one_line");
+    std::string text;
+    for (int i = 0; i < 400; ++i) text += "the cat sat on the mat and the dog ate the log ";
+    std::ofstream(dir / "one_line.txt") << text;
+    Run r = train_lm(quick + " --corpus " + (dir / "one_line.txt").string() + " --out " + dir.string());
+    INFO(r.output);
+    CHECK(r.status == 0);
+    CHECK(number_after(r.output, "final validation loss") < 2.0);
+}
+
 TEST_CASE("the output folder holds a checkpoint, Projector TSVs, the loss CSV and a self-contained report")
 {
     fs::path out = scratch("outputs");

@@ -72,7 +72,9 @@ std::string sample(const TinyLM& model, const text::CharTokenizer& tokenizer, co
 {
     NoGradGuard no_grad;
     Generator rng(s.seed + 2);
-    std::vector<std::int64_t> ids = {tokenizer.encode("\n").empty() ? 0 : tokenizer.encode("\n")[0]};
+    const auto& vocab = tokenizer.vocabulary();
+    const auto newline = std::lower_bound(vocab.begin(), vocab.end(), U'\n');
+    std::vector<std::int64_t> ids = {newline != vocab.end() && *newline == U'\n' ? newline - vocab.begin() : 0};
     for (std::size_t i = 0; i < s.sample_length; ++i) {
         const std::size_t start = ids.size() > s.block_size ? ids.size() - s.block_size : 0;
         std::vector<std::int64_t> context(ids.begin() + static_cast<std::ptrdiff_t>(start), ids.end());
@@ -213,8 +215,9 @@ int run(const Settings& s)
     const auto& vocab = tokenizer.vocabulary();
     const bool has_lines = std::binary_search(vocab.begin(), vocab.end(), U'\n');
     const std::int64_t newline = has_lines ? tokenizer.encode("\n")[0] : -1;
-    const auto train_starts = text::offsets_after(train, newline, s.block_size);
-    const auto val_starts = text::offsets_after(val, newline, s.block_size);
+    // (a text without line breaks is cut at any offset)
+    const auto train_starts = has_lines ? text::offsets_after(train, newline, s.block_size) : std::vector<std::size_t>{};
+    const auto val_starts = has_lines ? text::offsets_after(val, newline, s.block_size) : std::vector<std::size_t>{};
     std::vector<text::Batch> val_batches;
     Generator val_rng(s.seed + 1);
     for (std::int64_t i = 0; i < s.eval_batches; ++i) {
