@@ -63,14 +63,14 @@ Tensor cross_entropy(const Tensor& logits, const IdArray& targets, const CrossEn
         row_max[r] = *std::max_element(row, row + V);
         for (std::size_t c = 0; c < V; ++c) probs.data()[r * V + c] = row[c] - row_max[r];
     }
-    Array shifted = probs;                                     // x - m, for the smoothing term
     probs = xt::exp(probs);                                    // one vectorised pass (xsimd)
     double total = 0.0;
     for (std::size_t r = 0; r < R; ++r) {
         const float* row = x + r * V;
         float* p = probs.data() + r * V;
         const float sum_exp = row_sum(p, V);
-        const float sum_x = smoothing > 0.0f ? row_sum(shifted.data() + r * V, V) : 0.0f;
+        // sum_c (x_c - m), for the smoothing term only
+        const float sum_x = smoothing > 0.0f ? row_sum(row, V) - static_cast<float>(V) * row_max[r] : 0.0f;
         const float inverse = 1.0f / sum_exp;
         for (std::size_t c = 0; c < V; ++c) p[c] *= inverse;
         if (target[r] == options.ignore_index_) continue;
