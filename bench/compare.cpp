@@ -209,8 +209,22 @@ void print(const Row& r, bool torch)
 
 int main(int argc, char** argv)
 {
-    const bool quick = argc > 1 && std::string(argv[1]) == "--quick";   // fewer repeats, for CI
+    // bench_compare [--quick] [--only W1,W4,...] [--threads 1|2]
+    bool quick = false;
+    std::string only, threads_list = "1,2";
+    for (int i = 1; i < argc; ++i) {
+        const std::string arg = argv[i];
+        if (arg == "--quick") quick = true;
+        else if (arg == "--only" && i + 1 < argc) only = argv[++i];
+        else if (arg == "--threads" && i + 1 < argc) threads_list = argv[++i];
+        else {
+            std::fprintf(stderr, "bench_compare: unknown argument '%s'; expected --quick, --only W1,W2,... or --threads 1,2\n",
+                         arg.c_str());
+            return 2;
+        }
+    }
     const int repeats = quick ? 3 : 7;
+    auto wanted = [&](const char* workload) { return only.empty() || only.find(workload) != std::string::npos; };
 #ifdef XGRAD_BENCH_TORCH
     const bool torch_side = true;
 #else
@@ -222,6 +236,7 @@ int main(int argc, char** argv)
     std::printf("  limit\n");
 
     for (int threads : {1, 2}) {
+        if (threads_list.find(char('0' + threads)) == std::string::npos) continue;
         set_num_threads(threads);
 #ifdef XGRAD_BENCH_TORCH
         torch::set_num_threads(threads);
@@ -232,6 +247,7 @@ int main(int argc, char** argv)
 
         // W1 / W2: tok(ids) + pos(arange(T)), backward with a fixed upstream, grads zeroed every iteration
         for (int which : {1, 2, 3}) {
+            if (!wanted(which == 1 ? "W1" : "W2")) continue;
             const auto& s = which == 1 ? workloads::w1 : workloads::w2;
             const bool sparse = which == 3;
             manual_seed(1);
@@ -266,6 +282,7 @@ int main(int argc, char** argv)
 
         // W3: one Adam (or AdamW) step over N floats with fixed random gradients
         for (auto [n, decoupled] : std::vector<std::pair<std::size_t, bool>>{{100000, false}, {10000000, false}, {10000000, true}}) {
+            if (!wanted("W3")) continue;
             Tensor p(workloads::random_array({n}, 4), true);
             p.set_grad(Tensor(workloads::random_array({n}, 5)));
             std::unique_ptr<optim::Optimizer> adam;
@@ -289,6 +306,7 @@ int main(int argc, char** argv)
 
         // W4 / W5: a full training step: zero_grad, forward, loss, backward, Adam step, read the loss
         for (int which : {4, 5}) {
+            if (!wanted(which == 4 ? "W4" : "W5")) continue;
             const auto& s = which == 4 ? workloads::w4 : workloads::w5;
             manual_seed(6);
             XLm model(s);

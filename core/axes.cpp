@@ -1,6 +1,8 @@
 // Axis normalisation, broadcasting, and reduce_to_shape.
 #include "core/axes.h"
 
+#include <algorithm>
+
 #include "core/check.h"
 
 namespace xgrad {
@@ -53,6 +55,19 @@ Array reduce_to_shape(const Array& grad, const Shape& shape)
     Array out = xt::zeros<float>(shape);
     if (grad.size() == 0) return out;
 
+    // Only leading axes summed away (a (T, C) table added to a (B, T, C) batch): a sum of whole blocks.
+    const auto first_kept = std::find_if(shape.begin(), shape.end(), [](std::size_t d) { return d != 1; });
+    const auto kept = static_cast<std::size_t>(shape.end() - first_kept);
+    if (std::equal(first_kept, shape.end(), gshape.end() - static_cast<std::ptrdiff_t>(kept))) {
+        const std::size_t block = out.size();
+        const float* g = grad.data();
+        float* o = out.data();
+        for (std::size_t base = 0; base < grad.size(); base += block) {
+            for (std::size_t j = 0; j < block; ++j) o[j] += g[base + j];
+        }
+        return out;
+    }
+
     RowWalker<1> rows(gshape, {stretch_strides(shape, gshape)});   // where each grad row lands in `out`
     const std::size_t inner = gshape.back();
     const float* g = grad.data();
@@ -67,6 +82,12 @@ Array reduce_to_shape(const Array& grad, const Shape& shape)
         }
     }
     return out;
+}
+
+Array reduce_to_shape(Array&& grad, const Shape& shape)
+{
+    if (std::equal(grad.shape().begin(), grad.shape().end(), shape.begin(), shape.end())) return std::move(grad);
+    return reduce_to_shape(static_cast<const Array&>(grad), shape);
 }
 
 }  // namespace xgrad

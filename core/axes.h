@@ -85,5 +85,6 @@ Array broadcast_to(const Array& x, const Shape& shape);
 // Sums `grad` over the axes along which an input of `shape` was broadcast, giving an array of `shape`:
 // the adjoint of broadcast_to. Also the engine of sum(x, axes): summing an axis reduces it to size 1.
 Array reduce_to_shape(const Array& grad, const Shape& shape);
+Array reduce_to_shape(Array&& grad, const Shape& shape);   // no copy when nothing is summed
 
 }  // namespace xgrad

@@ -18,9 +18,9 @@ Tensor add(const Tensor& a, const Tensor& b)
 {
     const Shape out = broadcast_shapes("add", a.shape(), b.shape());
     Array y = broadcast_apply(a.data(), b.data(), out, [](float u, float v) { return u + v; });
-    return Tensor::from_op(std::move(y), {a, b}, "add", [a, b](const Array& grad_out, const Array&) {
-        a.accumulate_grad(reduce_to_shape(grad_out, a.shape()));      // d(a + b)/da = 1
-        b.accumulate_grad(reduce_to_shape(grad_out, b.shape()));      // d(a + b)/db = 1
+    return Tensor::from_op(std::move(y), {a, b}, "add", [a, b](Array& grad_out, const Array&) {
+        if (b.requires_grad()) b.accumulate_grad(reduce_to_shape(grad_out, b.shape()));   // d(a + b)/db = 1
+        if (a.requires_grad()) a.accumulate_grad(reduce_to_shape(std::move(grad_out), a.shape()));   // da = 1
     });
 }
 
@@ -28,11 +28,9 @@ Tensor sub(const Tensor& a, const Tensor& b)
 {
     const Shape out = broadcast_shapes("sub", a.shape(), b.shape());
     Array y = broadcast_apply(a.data(), b.data(), out, [](float u, float v) { return u - v; });
-    return Tensor::from_op(std::move(y), {a, b}, "sub", [a, b](const Array& grad_out, const Array&) {
-        a.accumulate_grad(reduce_to_shape(grad_out, a.shape()));      // d(a - b)/da = 1
-        if (b.requires_grad()) {
-            b.accumulate_grad(reduce_to_shape(-grad_out, b.shape()));  // d(a - b)/db = -1
-        }
+    return Tensor::from_op(std::move(y), {a, b}, "sub", [a, b](Array& grad_out, const Array&) {
+        if (b.requires_grad()) b.accumulate_grad(reduce_to_shape(-grad_out, b.shape()));  // d(a - b)/db = -1
+        if (a.requires_grad()) a.accumulate_grad(reduce_to_shape(std::move(grad_out), a.shape()));   // da = 1
     });
 }
 
@@ -41,7 +39,7 @@ Tensor mul(const Tensor& a, const Tensor& b)
     const Shape out = broadcast_shapes("mul", a.shape(), b.shape());
     auto times = [](float u, float v) { return u * v; };
     Array y = broadcast_apply(a.data(), b.data(), out, times);
-    return Tensor::from_op(std::move(y), {a, b}, "mul", [a, b, out, times](const Array& grad_out, const Array&) {
+    return Tensor::from_op(std::move(y), {a, b}, "mul", [a, b, out, times](Array& grad_out, const Array&) {
         if (a.requires_grad()) {
             a.accumulate_grad(reduce_to_shape(broadcast_apply(grad_out, b.data(), out, times), a.shape()));  // b
         }
@@ -55,15 +53,15 @@ Tensor div(const Tensor& a, const Tensor& b)
 {
     const Shape out = broadcast_shapes("div", a.shape(), b.shape());
     Array y = broadcast_apply(a.data(), b.data(), out, [](float u, float v) { return u / v; });
-    return Tensor::from_op(std::move(y), {a, b}, "div", [a, b, out](const Array& grad_out, const Array& y) {
+    return Tensor::from_op(std::move(y), {a, b}, "div", [a, b, out](Array& grad_out, const Array& y) {
         if (a.requires_grad()) {                                      // d(a/b)/da = 1/b
             Array g = broadcast_apply(grad_out, b.data(), out, [](float g, float v) { return g / v; });
-            a.accumulate_grad(reduce_to_shape(g, a.shape()));
+            a.accumulate_grad(reduce_to_shape(std::move(g), a.shape()));
         }
         if (b.requires_grad()) {                                      // d(a/b)/db = -a/b^2 = -y/b
             Array gy = grad_out * y;
             Array g = broadcast_apply(gy, b.data(), out, [](float gy, float v) { return -gy / v; });
-            b.accumulate_grad(reduce_to_shape(g, b.shape()));
+            b.accumulate_grad(reduce_to_shape(std::move(g), b.shape()));
         }
     });
 }
@@ -72,35 +70,35 @@ Tensor div(const Tensor& a, const Tensor& b)
 
 Tensor add(const Tensor& x, float s)
 {
-    return Tensor::from_op(x.data() + s, {x}, "add_scalar", [x](const Array& grad_out, const Array&) {
-        x.accumulate_grad(grad_out);                                  // d(x + s)/dx = 1
+    return Tensor::from_op(x.data() + s, {x}, "add_scalar", [x](Array& grad_out, const Array&) {
+        x.accumulate_grad(std::move(grad_out));                       // d(x + s)/dx = 1
     });
 }
 
 Tensor mul(const Tensor& x, float s)
 {
-    return Tensor::from_op(x.data() * s, {x}, "mul_scalar", [x, s](const Array& grad_out, const Array&) {
+    return Tensor::from_op(x.data() * s, {x}, "mul_scalar", [x, s](Array& grad_out, const Array&) {
         x.accumulate_grad(grad_out * s);                              // d(x s)/dx = s
     });
 }
 
 Tensor rsub(float s, const Tensor& x)
 {
-    return Tensor::from_op(s - x.data(), {x}, "rsub_scalar", [x](const Array& grad_out, const Array&) {
+    return Tensor::from_op(s - x.data(), {x}, "rsub_scalar", [x](Array& grad_out, const Array&) {
         x.accumulate_grad(-grad_out);                                 // d(s - x)/dx = -1
     });
 }
 
 Tensor rdiv(float s, const Tensor& x)
 {
-    return Tensor::from_op(s / x.data(), {x}, "rdiv_scalar", [x](const Array& grad_out, const Array& y) {
+    return Tensor::from_op(s / x.data(), {x}, "rdiv_scalar", [x](Array& grad_out, const Array& y) {
         x.accumulate_grad(-grad_out * y / x.data());                  // d(s/x)/dx = -s/x^2 = -y/x
     });
 }
 
 Tensor pow(const Tensor& x, float exponent)
 {
-    return Tensor::from_op(xt::pow(x.data(), exponent), {x}, "pow", [x, exponent](const Array& grad_out, const Array&) {
+    return Tensor::from_op(xt::pow(x.data(), exponent), {x}, "pow", [x, exponent](Array& grad_out, const Array&) {
         x.accumulate_grad(grad_out * exponent * xt::pow(x.data(), exponent - 1.0f));   // p x^(p-1)
     });
 }
@@ -109,35 +107,35 @@ Tensor pow(const Tensor& x, float exponent)
 
 Tensor neg(const Tensor& x)
 {
-    return Tensor::from_op(-x.data(), {x}, "neg", [x](const Array& grad_out, const Array&) {
+    return Tensor::from_op(-x.data(), {x}, "neg", [x](Array& grad_out, const Array&) {
         x.accumulate_grad(-grad_out);                                 // d(-x)/dx = -1
     });
 }
 
 Tensor exp(const Tensor& x)
 {
-    return Tensor::from_op(xt::exp(x.data()), {x}, "exp", [x](const Array& grad_out, const Array& y) {
+    return Tensor::from_op(xt::exp(x.data()), {x}, "exp", [x](Array& grad_out, const Array& y) {
         x.accumulate_grad(grad_out * y);                              // d e^x = e^x
     });
 }
 
 Tensor log(const Tensor& x)
 {
-    return Tensor::from_op(xt::log(x.data()), {x}, "log", [x](const Array& grad_out, const Array&) {
+    return Tensor::from_op(xt::log(x.data()), {x}, "log", [x](Array& grad_out, const Array&) {
         x.accumulate_grad(grad_out / x.data());                       // d log x = 1/x
     });
 }
 
 Tensor sqrt(const Tensor& x)
 {
-    return Tensor::from_op(xt::sqrt(x.data()), {x}, "sqrt", [x](const Array& grad_out, const Array& y) {
+    return Tensor::from_op(xt::sqrt(x.data()), {x}, "sqrt", [x](Array& grad_out, const Array& y) {
         x.accumulate_grad(grad_out * 0.5f / y);                       // d sqrt(x) = 1 / (2 sqrt(x))
     });
 }
 
 Tensor tanh(const Tensor& x)
 {
-    return Tensor::from_op(xt::tanh(x.data()), {x}, "tanh", [x](const Array& grad_out, const Array& y) {
+    return Tensor::from_op(xt::tanh(x.data()), {x}, "tanh", [x](Array& grad_out, const Array& y) {
         x.accumulate_grad(grad_out * (1.0f - y * y));                 // d tanh = 1 - tanh^2
     });
 }
@@ -145,14 +143,14 @@ Tensor tanh(const Tensor& x)
 Tensor sigmoid(const Tensor& x)
 {
     Array y = 1.0f / (1.0f + xt::exp(-x.data()));
-    return Tensor::from_op(std::move(y), {x}, "sigmoid", [x](const Array& grad_out, const Array& y) {
+    return Tensor::from_op(std::move(y), {x}, "sigmoid", [x](Array& grad_out, const Array& y) {
         x.accumulate_grad(grad_out * y * (1.0f - y));                 // d sigmoid = s (1 - s)
     });
 }
 
 Tensor relu(const Tensor& x)
 {
-    return Tensor::from_op(xt::maximum(x.data(), 0.0f), {x}, "relu", [x](const Array& grad_out, const Array&) {
+    return Tensor::from_op(xt::maximum(x.data(), 0.0f), {x}, "relu", [x](Array& grad_out, const Array&) {
         x.accumulate_grad(xt::where(x.data() > 0.0f, grad_out, 0.0f));   // 1 where x > 0, else 0
     });
 }
@@ -167,7 +165,7 @@ Tensor gelu(const Tensor& x)
     const Array& v = x.data();
     Array t = xt::tanh(k * (v + c * v * v * v));
     Array y = 0.5f * v * (1.0f + t);
-    return Tensor::from_op(std::move(y), {x}, "gelu", [x, t = std::move(t)](const Array& grad_out, const Array&) {
+    return Tensor::from_op(std::move(y), {x}, "gelu", [x, t = std::move(t)](Array& grad_out, const Array&) {
         const Array& v = x.data();
         // d/dx = (1 + t)/2 + x/2 (1 - t^2) du/dx,  du/dx = k (1 + 3c x^2)
         x.accumulate_grad(grad_out * (0.5f * (1.0f + t) + 0.5f * v * (1.0f - t * t) * k * (1.0f + 3.0f * c * v * v)));

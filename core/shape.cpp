@@ -39,10 +39,9 @@ Tensor reshape(const Tensor& x, std::vector<std::ptrdiff_t> shape)
 
     Array y = x.data();
     y.reshape(out);
-    return Tensor::from_op(std::move(y), {x}, "reshape", [x](const Array& grad_out, const Array&) {
-        Array g = grad_out;
-        g.reshape(x.shape());                                        // the same values, the old shape
-        x.accumulate_grad(std::move(g));
+    return Tensor::from_op(std::move(y), {x}, "reshape", [x](Array& grad_out, const Array&) {
+        grad_out.reshape(x.shape());                                 // the same values, the old shape
+        x.accumulate_grad(std::move(grad_out));
     });
 }
 
@@ -62,7 +61,7 @@ Tensor permute(const Tensor& x, std::vector<int> axes)
         inverse[perm[i]] = i;
     }
     Array y = xt::transpose(x.data(), perm);
-    return Tensor::from_op(std::move(y), {x}, "permute", [x, inverse](const Array& grad_out, const Array&) {
+    return Tensor::from_op(std::move(y), {x}, "permute", [x, inverse](Array& grad_out, const Array&) {
         x.accumulate_grad(Array(xt::transpose(grad_out, inverse)));   // permuting back
     });
 }
@@ -134,7 +133,7 @@ Tensor concat(const std::vector<Tensor>& xs, int axis)
         copy_along<false>(x.data(), 0, y, offset, x.shape()[a], a);
         offset += x.shape()[a];
     }
-    return Tensor::from_op(std::move(y), xs, "concat", [xs, starts, a](const Array& grad_out, const Array&) {
+    return Tensor::from_op(std::move(y), xs, "concat", [xs, starts, a](Array& grad_out, const Array&) {
         for (std::size_t i = 0; i < xs.size(); ++i) {
             if (!xs[i].requires_grad()) continue;
             Array g(xs[i].shape());
@@ -156,7 +155,7 @@ std::vector<Tensor> split(const Tensor& x, std::size_t split_size, int axis)
         piece_shape[a] = std::min(split_size, shape[a] - start);
         Array y(piece_shape);
         copy_along<false>(x.data(), start, y, 0, piece_shape[a], a);
-        pieces.push_back(Tensor::from_op(std::move(y), {x}, "split", [x, start, a](const Array& grad_out, const Array&) {
+        pieces.push_back(Tensor::from_op(std::move(y), {x}, "split", [x, start, a](Array& grad_out, const Array&) {
             Array g = xt::zeros<float>(x.shape());                   // zero outside this piece's slice
             copy_along<true>(grad_out, 0, g, start, grad_out.shape()[a], a);
             x.accumulate_grad(std::move(g));
@@ -171,7 +170,7 @@ Tensor masked_fill(const Tensor& x, const Tensor& mask, float value)
     XGRAD_CHECK(broadcast_shapes("masked_fill", x.shape(), mask.shape()) == x.shape(), "masked_fill: mask of shape ",
           shape_str(mask.shape()), " does not broadcast to the input's shape ", shape_str(x.shape()));
     Array y = xt::where(xt::not_equal(mask.data(), 0.0f), value, x.data());
-    return Tensor::from_op(std::move(y), {x}, "masked_fill", [x, mask](const Array& grad_out, const Array&) {
+    return Tensor::from_op(std::move(y), {x}, "masked_fill", [x, mask](Array& grad_out, const Array&) {
         x.accumulate_grad(Array(xt::where(xt::not_equal(mask.data(), 0.0f), 0.0f, grad_out)));   // filled places get 0
     });
 }

@@ -23,7 +23,9 @@ struct Node;
 
 // An op's backward: receives the gradient of its output (same shape as y) and its output y, and
 // accumulates into its inputs with Tensor::accumulate_grad. It captures its inputs, never its output.
-using BackwardFn = std::function<void(const Array& grad_out, const Array& y)>;
+// grad_out is the backward walk's own buffer, used once: an op that passes it on unchanged (add,
+// reshape) moves it into an input after its last read of it, instead of copying it.
+using BackwardFn = std::function<void(Array& grad_out, const Array& y)>;
 
 // The gradient of a (V, C) table that is zero outside a few rows, as an embedding with sparse = true
 // makes it: row rows[k] of the full gradient is values[k]. (PyTorch's coalesced sparse COO gradient.)

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include <xtensor/xmath.hpp>
+#include <xtensor/xnoalias.hpp>
 
 #include "core/check.h"
 
@@ -27,6 +28,20 @@ float row_sum(const float* v, std::size_t n)
     for (; c < n; ++c) total += v[c];
     for (float lane : lanes) total += lane;
     return total;
+}
+
+// The largest of n >= 1 floats, in eight lanes too.
+float row_max(const float* v, std::size_t n)
+{
+    float lanes[8];
+    std::fill_n(lanes, 8, v[0]);
+    std::size_t c = 0;
+    for (; c + 8 <= n; c += 8) {
+        for (std::size_t k = 0; k < 8; ++k) lanes[k] = std::max(lanes[k], v[c + k]);
+    }
+    float best = *std::max_element(lanes, lanes + 8);
+    for (; c < n; ++c) best = std::max(best, v[c]);
+    return best;
 }
 
 }  // namespace
@@ -56,26 +71,25 @@ Tensor cross_entropy(const Tensor& logits, const IdArray& targets, const CrossEn
 
     // forward: loss_r = -(1 - s) log p[t] - s * mean_c log p[c],  log p = x - m - log(sum exp(x - m))
     const float* x = logits.data().data();
-    std::vector<float> row_max(R);
-    Array probs(Shape{R, V});                                  // softmax, kept for the backward
+    std::vector<float> row_max_of(R), inverse_sum(R);          // per row: max, and 1 / sum exp(x - max)
+    Array exps(Shape{R, V});                                   // exp(x - max), kept for the backward
     for (std::size_t r = 0; r < R; ++r) {
         const float* row = x + r * V;
-        row_max[r] = *std::max_element(row, row + V);
-        for (std::size_t c = 0; c < V; ++c) probs.data()[r * V + c] = row[c] - row_max[r];
+        const float m = row_max_of[r] = V ? row_max(row, V) : 0.0f;
+        float* e = exps.data() + r * V;
+        for (std::size_t c = 0; c < V; ++c) e[c] = row[c] - m;
     }
-    probs = xt::exp(probs);                                    // one vectorised pass (xsimd)
+    xt::noalias(exps) = xt::exp(exps);                         // one vectorised pass (xsimd), in place
     double total = 0.0;
     for (std::size_t r = 0; r < R; ++r) {
         const float* row = x + r * V;
-        float* p = probs.data() + r * V;
-        const float sum_exp = row_sum(p, V);
-        // sum_c (x_c - m), for the smoothing term only
-        const float sum_x = smoothing > 0.0f ? row_sum(row, V) - static_cast<float>(V) * row_max[r] : 0.0f;
-        const float inverse = 1.0f / sum_exp;
-        for (std::size_t c = 0; c < V; ++c) p[c] *= inverse;
+        const float sum_exp = row_sum(exps.data() + r * V, V);
+        inverse_sum[r] = 1.0f / sum_exp;
         if (target[r] == options.ignore_index_) continue;
+        // sum_c (x_c - m), for the smoothing term only
+        const float sum_x = smoothing > 0.0f ? row_sum(row, V) - static_cast<float>(V) * row_max_of[r] : 0.0f;
         const float log_sum = std::log(sum_exp);               // logsumexp(x) - m
-        const float log_p_target = (row[target[r]] - row_max[r]) - log_sum;
+        const float log_p_target = (row[target[r]] - row_max_of[r]) - log_sum;
         const float mean_log_p = sum_x / static_cast<float>(V) - log_sum;
         total += -(1.0f - smoothing) * log_p_target - smoothing * mean_log_p;
     }
@@ -83,17 +97,24 @@ Tensor cross_entropy(const Tensor& logits, const IdArray& targets, const CrossEn
                              : std::numeric_limits<float>::quiet_NaN();   // PyTorch: mean over nothing
 
     return Tensor::from_op(Array(loss), {logits}, "cross_entropy",
-                           [logits, targets, probs = std::move(probs), options, count](const Array& grad_out, const Array&) {
-        // d loss / d x[r, c] = (p[c] - q[c]) / count,  q = (1 - s) one_hot(t) + s / V; ignored rows: 0
-        const std::size_t V = probs.shape()[1], R = probs.shape()[0];
+                           [logits, targets, exps = std::move(exps), inverse_sum = std::move(inverse_sum), options,
+                            count](Array& grad_out, const Array&) {
+        // d loss / d x[r, c] = (p[c] - q[c]) / count,  p = softmax(x),  q = (1 - s) one_hot(t) + s / V;
+        // ignored rows: 0
+        const std::size_t V = exps.shape()[1], R = exps.shape()[0];
         const float s = options.label_smoothing_, scale = grad_out() / static_cast<float>(count);
-        Array grad = xt::zeros<float>(logits.data().shape());
+        const float uniform = s / static_cast<float>(V);
+        Array grad(logits.data().shape());
         for (std::size_t r = 0; r < R; ++r) {
             const std::int64_t t = targets.data()[r];
-            if (t == options.ignore_index_) continue;
-            const float* p = probs.data() + r * V;
             float* g = grad.data() + r * V;
-            for (std::size_t c = 0; c < V; ++c) g[c] = (p[c] - s / static_cast<float>(V)) * scale;
+            if (t == options.ignore_index_) {
+                std::fill_n(g, V, 0.0f);
+                continue;
+            }
+            const float* e = exps.data() + r * V;
+            const float to_p = inverse_sum[r];
+            for (std::size_t c = 0; c < V; ++c) g[c] = (e[c] * to_p - uniform) * scale;
             g[t] -= (1.0f - s) * scale;
         }
         logits.accumulate_grad(std::move(grad));

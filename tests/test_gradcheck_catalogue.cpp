@@ -48,6 +48,7 @@ const std::vector<Case>& catalogue()
         {"add", [](In x) { return x[0] + x[1]; }, {{2, 3}, {2, 3}}},
         {"add broadcast row", [](In x) { return x[0] + x[1]; }, {{2, 3}, {3}}},
         {"add broadcast both", [](In x) { return x[0] + x[1]; }, {{4, 1, 3}, {2, 1}}},
+        {"add a position table to a batch", [](In x) { return x[0] + x[1]; }, {{2, 3, 4}, {1, 3, 4}}},
         {"sub broadcast column", [](In x) { return x[0] - x[1]; }, {{2, 3}, {2, 1}}},
         {"mul outer", [](In x) { return x[0] * x[1]; }, {{3, 1}, {1, 4}}},
         {"mul scalar-shaped", [](In x) { return x[0] * x[1]; }, {{2, 3}, {}}},
@@ -132,7 +133,7 @@ TEST_CASE("gradcheck catches a wrong backward")
     // a deliberately broken op: forward x^2, backward claims x
     Fn broken = [](In x) {
         Tensor in = x[0];
-        return Tensor::from_op(in.data() * in.data(), {in}, "broken", [in](const Array& g, const Array&) {
+        return Tensor::from_op(in.data() * in.data(), {in}, "broken", [in](Array& g, const Array&) {
             in.accumulate_grad(g * in.data());
         });
     };
@@ -142,7 +143,7 @@ TEST_CASE("gradcheck catches a wrong backward")
     // a backward that swaps two output elements passes a plain sum but not the weighted one
     Fn swapped = [](In x) {
         Tensor in = x[0];
-        return Tensor::from_op(in.data() * 3.0f, {in}, "swapped", [in](const Array& g, const Array&) {
+        return Tensor::from_op(in.data() * 3.0f, {in}, "swapped", [in](Array& g, const Array&) {
             Array grad = g * 3.0f;
             std::swap(grad.data()[0], grad.data()[1]);
             in.accumulate_grad(grad);
