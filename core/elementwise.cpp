@@ -1,9 +1,13 @@
 // Element-wise ops. Binary ops broadcast as NumPy does; their backward sums the gradient back to
 // each input's shape with reduce_to_shape.
+#include <array>
 #include <cmath>
 #include <numbers>
+#include <vector>
 
+#include <xtensor/xadapt.hpp>
 #include <xtensor/xmath.hpp>
+#include <xtensor/xnoalias.hpp>
 #include <xtensor/xoperation.hpp>
 
 #include "core/axes.h"
@@ -11,6 +15,19 @@
 #include "core/ops.h"
 
 namespace xgrad {
+
+namespace {
+
+// The backward of an element-wise op: grad_out (the walk's own buffer) overwritten, element by
+// element, with the input's gradient `expr`, and handed on without a new array.
+template <class E>
+Array&& in_place(Array& grad_out, E&& expr)
+{
+    xt::noalias(grad_out) = std::forward<E>(expr);
+    return std::move(grad_out);
+}
+
+}  // namespace
 
 // ---- binary, broadcasting ------------------------------------------------------------------------------
 
@@ -78,28 +95,28 @@ Tensor add(const Tensor& x, float s)
 Tensor mul(const Tensor& x, float s)
 {
     return Tensor::from_op(x.data() * s, {x}, "mul_scalar", [x, s](Array& grad_out, const Array&) {
-        x.accumulate_grad(grad_out * s);                              // d(x s)/dx = s
+        x.accumulate_grad(in_place(grad_out, grad_out * s));          // d(x s)/dx = s
     });
 }
 
 Tensor rsub(float s, const Tensor& x)
 {
     return Tensor::from_op(s - x.data(), {x}, "rsub_scalar", [x](Array& grad_out, const Array&) {
-        x.accumulate_grad(-grad_out);                                 // d(s - x)/dx = -1
+        x.accumulate_grad(in_place(grad_out, -grad_out));             // d(s - x)/dx = -1
     });
 }
 
 Tensor rdiv(float s, const Tensor& x)
 {
     return Tensor::from_op(s / x.data(), {x}, "rdiv_scalar", [x](Array& grad_out, const Array& y) {
-        x.accumulate_grad(-grad_out * y / x.data());                  // d(s/x)/dx = -s/x^2 = -y/x
+        x.accumulate_grad(in_place(grad_out, -grad_out * y / x.data()));   // d(s/x)/dx = -s/x^2 = -y/x
     });
 }
 
 Tensor pow(const Tensor& x, float exponent)
 {
     return Tensor::from_op(xt::pow(x.data(), exponent), {x}, "pow", [x, exponent](Array& grad_out, const Array&) {
-        x.accumulate_grad(grad_out * exponent * xt::pow(x.data(), exponent - 1.0f));   // p x^(p-1)
+        x.accumulate_grad(in_place(grad_out, grad_out * exponent * xt::pow(x.data(), exponent - 1.0f)));   // p x^(p-1)
     });
 }
 
@@ -108,35 +125,35 @@ Tensor pow(const Tensor& x, float exponent)
 Tensor neg(const Tensor& x)
 {
     return Tensor::from_op(-x.data(), {x}, "neg", [x](Array& grad_out, const Array&) {
-        x.accumulate_grad(-grad_out);                                 // d(-x)/dx = -1
+        x.accumulate_grad(in_place(grad_out, -grad_out));             // d(-x)/dx = -1
     });
 }
 
 Tensor exp(const Tensor& x)
 {
     return Tensor::from_op(xt::exp(x.data()), {x}, "exp", [x](Array& grad_out, const Array& y) {
-        x.accumulate_grad(grad_out * y);                              // d e^x = e^x
+        x.accumulate_grad(in_place(grad_out, grad_out * y));          // d e^x = e^x
     });
 }
 
 Tensor log(const Tensor& x)
 {
     return Tensor::from_op(xt::log(x.data()), {x}, "log", [x](Array& grad_out, const Array&) {
-        x.accumulate_grad(grad_out / x.data());                       // d log x = 1/x
+        x.accumulate_grad(in_place(grad_out, grad_out / x.data()));   // d log x = 1/x
     });
 }
 
 Tensor sqrt(const Tensor& x)
 {
     return Tensor::from_op(xt::sqrt(x.data()), {x}, "sqrt", [x](Array& grad_out, const Array& y) {
-        x.accumulate_grad(grad_out * 0.5f / y);                       // d sqrt(x) = 1 / (2 sqrt(x))
+        x.accumulate_grad(in_place(grad_out, grad_out * 0.5f / y));   // d sqrt(x) = 1 / (2 sqrt(x))
     });
 }
 
 Tensor tanh(const Tensor& x)
 {
     return Tensor::from_op(xt::tanh(x.data()), {x}, "tanh", [x](Array& grad_out, const Array& y) {
-        x.accumulate_grad(grad_out * (1.0f - y * y));                 // d tanh = 1 - tanh^2
+        x.accumulate_grad(in_place(grad_out, grad_out * (1.0f - y * y)));   // d tanh = 1 - tanh^2
     });
 }
 
@@ -144,31 +161,40 @@ Tensor sigmoid(const Tensor& x)
 {
     Array y = 1.0f / (1.0f + xt::exp(-x.data()));
     return Tensor::from_op(std::move(y), {x}, "sigmoid", [x](Array& grad_out, const Array& y) {
-        x.accumulate_grad(grad_out * y * (1.0f - y));                 // d sigmoid = s (1 - s)
+        x.accumulate_grad(in_place(grad_out, grad_out * y * (1.0f - y)));   // d sigmoid = s (1 - s)
     });
 }
 
 Tensor relu(const Tensor& x)
 {
     return Tensor::from_op(xt::maximum(x.data(), 0.0f), {x}, "relu", [x](Array& grad_out, const Array&) {
-        x.accumulate_grad(xt::where(x.data() > 0.0f, grad_out, 0.0f));   // 1 where x > 0, else 0
+        x.accumulate_grad(in_place(grad_out, xt::where(x.data() > 0.0f, grad_out, 0.0f)));   // 1 where x > 0
     });
 }
 
 // gelu(x) = x/2 (1 + tanh(u)), u = sqrt(2/pi) (x + 0.044715 x^3): PyTorch's approximate='tanh'.
-// Written as xtensor expressions so that tanh runs on xsimd's vectorised kernel; tanh(u) is kept
-// for the backward, which would otherwise compute it again.
+// Written as xtensor expressions so that tanh runs on xsimd's vectorised kernel. The backward
+// computes tanh(u) again, a block at a time, instead of keeping an array of it from the forward:
+// one more tanh costs less than holding one more activation-sized array through the whole step.
 Tensor gelu(const Tensor& x)
 {
     static constexpr float k = 0.7978845608028654f;   // sqrt(2 / pi)
     static constexpr float c = 0.044715f;
     const Array& v = x.data();
-    Array t = xt::tanh(k * (v + c * v * v * v));
-    Array y = 0.5f * v * (1.0f + t);
-    return Tensor::from_op(std::move(y), {x}, "gelu", [x, t = std::move(t)](Array& grad_out, const Array&) {
-        const Array& v = x.data();
-        // d/dx = (1 + t)/2 + x/2 (1 - t^2) du/dx,  du/dx = k (1 + 3c x^2)
-        x.accumulate_grad(grad_out * (0.5f * (1.0f + t) + 0.5f * v * (1.0f - t * t) * k * (1.0f + 3.0f * c * v * v)));
+    Array y = 0.5f * v * (1.0f + xt::tanh(k * (v + c * v * v * v)));
+    return Tensor::from_op(std::move(y), {x}, "gelu", [x](Array& grad_out, const Array&) {
+        // d/dx = (1 + t)/2 + x/2 (1 - t^2) du/dx,  t = tanh(u),  du/dx = k (1 + 3c x^2)
+        constexpr std::size_t block = 4096;
+        std::vector<float> t_block(block);
+        for (std::size_t begin = 0; begin < grad_out.size(); begin += block) {
+            const std::array<std::size_t, 1> n{std::min(block, grad_out.size() - begin)};
+            auto v = xt::adapt(x.data().data() + begin, n[0], xt::no_ownership(), n);
+            auto g = xt::adapt(grad_out.data() + begin, n[0], xt::no_ownership(), n);
+            auto t = xt::adapt(t_block.data(), n[0], xt::no_ownership(), n);
+            xt::noalias(t) = xt::tanh(k * (v + c * v * v * v));
+            xt::noalias(g) = g * (0.5f * (1.0f + t) + 0.5f * v * (1.0f - t * t) * k * (1.0f + 3.0f * c * v * v));
+        }
+        x.accumulate_grad(std::move(grad_out));
     });
 }
 

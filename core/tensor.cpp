@@ -328,6 +328,7 @@ void Tensor::backward(const Tensor& grad, bool retain_graph) const
             n.backward = nullptr;
             n.inputs.clear();      // `order` still holds every node, so nothing dies recursively here
             n.graph_freed = true;
+            it->reset();           // every op using n has run: n's output dies now unless a handle holds it
         }
     }
 }
