@@ -1,6 +1,7 @@
 // bench_compare: xgrad against libtorch on the same workloads, timed in one process, interleaved
-// (xgrad, libtorch, xgrad, libtorch, ...) after a warm-up, with the machine's limits measured in
-// the same run: DRAM copy bandwidth and OpenBLAS sgemm for the shapes used. See BENCHMARKS.md.
+// (xgrad, libtorch, xgrad, libtorch, ...) after a warm-up, with the machine's limits (limits.h)
+// measured in the same run. --torch-only times libtorch alone, for configurations whose threads
+// would disturb xgrad's timings in the same process. See BENCHMARKS.md.
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -12,12 +13,11 @@
 #include <string>
 #include <vector>
 
-#include <cblas.h>
-
 #ifdef XGRAD_BENCH_TORCH
 #include <torch/torch.h>
 #endif
 
+#include "limits.h"
 #include "workloads.h"
 #include "xgrad.h"
 
@@ -53,7 +53,7 @@ Summary summarise(std::vector<Sample> samples)
             samples[samples.size() / 2].faults};
 }
 
-// Warm-up, then `repeats` rounds of A then B, each round long enough (~40 ms) to time.
+// Warm-up, then `repeats` rounds of A then B, each round long enough (~100 ms) to time.
 std::pair<Summary, Summary> interleaved(const std::function<void()>& a, const std::function<void()>& b, int repeats)
 {
     for (int i = 0; i < 2; ++i) {
@@ -62,7 +62,7 @@ std::pair<Summary, Summary> interleaved(const std::function<void()>& a, const st
     }
     auto iterations_for = [](const std::function<void()>& fn) {
         const double once = time_iterations(fn, 1).seconds;
-        return std::max(1, static_cast<int>(0.04 / std::max(once, 1e-7)));
+        return std::max(1, static_cast<int>(0.1 / std::max(once, 1e-7)));
     };
     const int ia = iterations_for(a), ib = b ? iterations_for(b) : 1;
     std::vector<Sample> sa, sb;
@@ -71,45 +71,6 @@ std::pair<Summary, Summary> interleaved(const std::function<void()>& a, const st
         if (b) sb.push_back(time_iterations(b, ib));
     }
     return {summarise(sa), b ? summarise(sb) : Summary{}};
-}
-
-// ---- the machine's limits, measured now -----------------------------------------------------------------------
-double copy_bandwidth()   // bytes moved (read + written) per second: STREAM's copy, b[i] = a[i], over 256 MiB
-{
-    const std::size_t n = std::size_t(64) << 20;
-    std::vector<float> from(n, 1.0f), to(n, 0.0f);
-    double best = 1e30;
-    for (int r = 0; r < 5; ++r) {
-        const auto start = Clock::now();
-        parallel_for(n, n / 8, [&](std::size_t begin, std::size_t end) {
-            const float* __restrict a = from.data();
-            float* __restrict b = to.data();
-            for (std::size_t i = begin; i < end; ++i) b[i] = a[i];
-        });
-        best = std::min(best, std::chrono::duration<double>(Clock::now() - start).count());
-    }
-    return 2.0 * double(n * sizeof(float)) / best;
-}
-
-// The time OpenBLAS takes for a list of row-major products (m, n, k, transpose_a, transpose_b).
-struct Gemm {
-    std::size_t m, n, k;
-    bool ta, tb;
-};
-double sgemm_floor(const std::vector<Gemm>& gemms)
-{
-    auto products = [&] {
-        for (const auto& g : gemms) {
-            static thread_local std::vector<float> a(1), b(1), c(1);
-            if (a.size() < g.m * g.k) a.assign(g.m * g.k, 0.5f);
-            if (b.size() < g.k * g.n) b.assign(g.k * g.n, 0.25f);
-            if (c.size() < g.m * g.n) c.assign(g.m * g.n, 0.0f);
-            cblas_sgemm(CblasRowMajor, g.ta ? CblasTrans : CblasNoTrans, g.tb ? CblasTrans : CblasNoTrans, int(g.m), int(g.n),
-                        int(g.k), 1.0f, a.data(), int(g.ta ? g.m : g.k), b.data(), int(g.tb ? g.k : g.n), 0.0f, c.data(),
-                        int(g.n));
-        }
-    };
-    return interleaved(products, {}, 5).first.median;
 }
 
 // ---- the xgrad side ------------------------------------------------------------------------------------------------
@@ -187,20 +148,18 @@ struct Row {
     std::string name;
     int threads;
     Summary x, t;
-    double bound = 0;          // seconds the machine's limit allows, 0 when not applicable
-    const char* bound_kind = "";
+    double floor = 0;          // seconds the machine's limit allows, 0 when not measured
+    const char* floor_kind = "";
 };
 
-void print(const Row& r, bool torch)
+void print(const Row& r, bool xgrad_side, bool torch_side)
 {
     auto ms = [](double s) { return s * 1e3; };
-    std::printf("%-28s %2d  %9.3f ms [%7.3f-%8.3f] %7.1f", r.name.c_str(), r.threads, ms(r.x.median), ms(r.x.low),
-                ms(r.x.high), r.x.faults);
-    if (torch) {
-        std::printf("  %9.3f ms [%7.3f-%8.3f] %7.1f  %6.2fx", ms(r.t.median), ms(r.t.low), ms(r.t.high), r.t.faults,
-                    r.t.median / r.x.median);
-    }
-    if (r.bound > 0) std::printf("  %4.0f%% of %s", 100.0 * r.bound / r.x.median, r.bound_kind);
+    std::printf("%-28s %2d", r.name.c_str(), r.threads);
+    if (xgrad_side) std::printf("  %9.3f ms [%7.3f-%8.3f] %7.1f", ms(r.x.median), ms(r.x.low), ms(r.x.high), r.x.faults);
+    if (torch_side) std::printf("  %9.3f ms [%7.3f-%8.3f] %7.1f", ms(r.t.median), ms(r.t.low), ms(r.t.high), r.t.faults);
+    if (xgrad_side && torch_side) std::printf("  %6.2fx", r.t.median / r.x.median);
+    if (xgrad_side && r.floor > 0) std::printf("  %4.0f%% of %s (%.3f ms)", 100.0 * r.floor / r.x.median, r.floor_kind, ms(r.floor));
     std::printf("\n");
     std::fflush(stdout);
 }
@@ -209,17 +168,18 @@ void print(const Row& r, bool torch)
 
 int main(int argc, char** argv)
 {
-    // bench_compare [--quick] [--only W1,W4,...] [--threads 1|2]
-    bool quick = false;
+    // bench_compare [--quick] [--only W1,W4,...] [--threads 1,2] [--torch-only]
+    bool quick = false, torch_only = false;
     std::string only, threads_list = "1,2";
     for (int i = 1; i < argc; ++i) {
         const std::string arg = argv[i];
         if (arg == "--quick") quick = true;
+        else if (arg == "--torch-only") torch_only = true;
         else if (arg == "--only" && i + 1 < argc) only = argv[++i];
         else if (arg == "--threads" && i + 1 < argc) threads_list = argv[++i];
         else {
-            std::fprintf(stderr, "bench_compare: unknown argument '%s'; expected --quick, --only W1,W2,... or --threads 1,2\n",
-                         arg.c_str());
+            std::fprintf(stderr, "bench_compare: unknown argument '%s'; expected --quick, --only W1,W2,..., "
+                                 "--threads 1,2 or --torch-only\n", arg.c_str());
             return 2;
         }
     }
@@ -230,10 +190,20 @@ int main(int argc, char** argv)
 #else
     const bool torch_side = false;
     std::printf("(libtorch not found at configure time: xgrad columns only)\n");
+    if (torch_only) return 0;
 #endif
-    std::printf("%-28s %2s  %-31s %7s", "workload", "th", "xgrad median [min-max]", "flt/it");
-    if (torch_side) std::printf("  %-31s %7s  %7s", "libtorch median [min-max]", "flt/it", "ratio");
-    std::printf("  limit\n");
+    const bool xgrad_side = !torch_only;
+    std::printf("%-28s %2s", "workload", "th");
+    if (xgrad_side) std::printf("  %-31s %7s", "xgrad median [min-max]", "flt/it");
+    if (torch_side) std::printf("  %-31s %7s", "libtorch median [min-max]", "flt/it");
+    if (xgrad_side && torch_side) std::printf("  %7s", "ratio");
+    std::printf("%s\n", xgrad_side ? "  limit reached" : "");
+    // One side's step, or nothing when that side is not measured in this run.
+    auto side = [](bool on, std::function<void()> step) { return on ? std::move(step) : std::function<void()>{}; };
+    auto run = [&](const std::function<void()>& x_step, const std::function<void()>& t_step) {
+        if (!x_step) return std::pair<Summary, Summary>{Summary{}, interleaved(t_step, {}, repeats).first};
+        return interleaved(x_step, t_step, repeats);
+    };
 
     for (int threads : {1, 2}) {
         if (threads_list.find(char('0' + threads)) == std::string::npos) continue;
@@ -241,9 +211,9 @@ int main(int argc, char** argv)
 #ifdef XGRAD_BENCH_TORCH
         torch::set_num_threads(threads);
 #endif
-        const double bandwidth = copy_bandwidth();
-        std::printf("-- %d thread%s: copy bandwidth %.1f GB/s (read + write)\n", threads, threads > 1 ? "s" : "",
-                    bandwidth / 1e9);
+        std::printf("-- %d thread%s", threads, threads > 1 ? "s" : "");
+        if (xgrad_side) std::printf(": DRAM copy bandwidth %.1f GB/s (read + write, 256 MiB)", limits::copy_bandwidth() / 1e9);
+        std::printf("\n");
 
         // W1 / W2: tok(ids) + pos(arange(T)), backward with a fixed upstream, grads zeroed every iteration
         for (int which : {1, 2, 3}) {
@@ -255,12 +225,13 @@ int main(int argc, char** argv)
             const IdArray ids = workloads::random_ids(s.vocab, s.batch, s.time, 2);
             const IdArray positions = xt::arange<std::int64_t>(static_cast<std::int64_t>(s.time));
             const Tensor upstream(workloads::random_array({s.batch, s.time, s.channels}, 3));
-            auto x_step = [&] {
+            auto x_step = side(xgrad_side, [&] {
                 tok.zero_grad(false), pos.zero_grad(false);
                 (tok.forward(ids) + pos.forward(positions)).backward(upstream);
-            };
+            });
             std::function<void()> t_step;
 #ifdef XGRAD_BENCH_TORCH
+            if (which == 3 && torch_only) continue;   // the same libtorch (dense) run as the row above
             torch::nn::Embedding ttok(s.vocab, s.channels), tpos(s.positions, s.channels);
             auto tids = to_torch(ids), tpositions = to_torch(positions), tup = to_torch(upstream.data());
             t_step = [&] {
@@ -268,16 +239,10 @@ int main(int argc, char** argv)
                 (ttok(tids) + tpos(tpositions)).backward(tup);
             };
 #endif
-            auto [x, t] = interleaved(x_step, t_step, repeats);
-            // the least traffic: zero the table's grad (dense), read the used rows and write the output,
-            // read the upstream gradient, read and write each touched gradient row
-            std::vector<bool> touched(s.vocab, false);
-            for (auto id : ids) touched[static_cast<std::size_t>(id)] = true;
-            const double rows = double(std::count(touched.begin(), touched.end(), true));
-            const double n = double(s.batch * s.time), c = double(s.channels);
-            const double bytes = 4.0 * ((sparse ? 0.0 : double(s.vocab) * c) + 3.0 * n * c + 2.0 * rows * c);
+            auto [x, t] = run(x_step, t_step);
             const char* names[] = {"", "W1 seed embedding", "W2 large embedding, dense", "W2 large embedding, sparse"};
-            print({names[which], threads, x, t, which == 1 ? 0.0 : bytes / bandwidth, "traffic bound"}, torch_side);
+            print({names[which], threads, x, t, xgrad_side ? limits::embedding_floor(s, ids, sparse) : 0.0, "fused loops"},
+                  xgrad_side, torch_side);
         }
 
         // W3: one Adam (or AdamW) step over N floats with fixed random gradients
@@ -288,7 +253,7 @@ int main(int argc, char** argv)
             std::unique_ptr<optim::Optimizer> adam;
             if (decoupled) adam = std::make_unique<optim::AdamW>(std::vector<Tensor>{p});
             else adam = std::make_unique<optim::Adam>(std::vector<Tensor>{p});
-            auto x_step = [&] { adam->step(); };
+            auto x_step = side(xgrad_side, [&] { adam->step(); });
             std::function<void()> t_step;
 #ifdef XGRAD_BENCH_TORCH
             auto tp = to_torch(p.data()).requires_grad_();
@@ -298,10 +263,9 @@ int main(int argc, char** argv)
             else tadam = std::make_unique<torch::optim::Adam>(std::vector<torch::Tensor>{tp});
             t_step = [&] { tadam->step(); };
 #endif
-            auto [x, t] = interleaved(x_step, t_step, repeats);
+            auto [x, t] = run(x_step, t_step);
             const std::string name = std::string("W3 ") + (decoupled ? "AdamW" : "Adam") + " N=" + (n == 100000 ? "100k" : "10M");
-            print({name, threads, x, t, n == 100000 ? 0.0 : 7.0 * 4.0 * double(n) / bandwidth, "copy bandwidth, 7 floats/param"},
-                  torch_side);
+            print({name, threads, x, t, xgrad_side ? limits::adam_floor(n) : 0.0, "Adam's traffic"}, xgrad_side, torch_side);
         }
 
         // W4 / W5: a full training step: zero_grad, forward, loss, backward, Adam step, read the loss
@@ -315,13 +279,13 @@ int main(int argc, char** argv)
             const IdArray y_ids = workloads::random_ids(s.vocab, s.batch, s.time, 8);
             const IdArray positions = xt::arange<std::int64_t>(static_cast<std::int64_t>(s.time));
             float sink = 0;
-            auto x_step = [&] {
+            auto x_step = side(xgrad_side, [&] {
                 adam.zero_grad();
                 Tensor loss = model.loss(x_ids, positions, y_ids);
                 loss.backward();
                 adam.step();
                 sink += loss.item();
-            };
+            });
             std::function<void()> t_step;
 #ifdef XGRAD_BENCH_TORCH
             TLm tmodel(model, s);
@@ -335,20 +299,12 @@ int main(int argc, char** argv)
                 sink += loss.item<float>();
             };
 #endif
-            auto [x, t] = interleaved(x_step, t_step, repeats);
-            double floor = 0;
-            if (which == 5) {   // the step's products: 3 Linears, each 1 forward and 2 backward sgemms
-                const std::size_t rows = s.batch * s.time;
-                std::vector<Gemm> gemms;
-                for (auto [in, out] : std::vector<std::pair<std::size_t, std::size_t>>{
-                         {s.channels, s.hidden}, {s.hidden, s.channels}, {s.channels, s.vocab}}) {
-                    gemms.push_back({rows, out, in, false, true});    // y = x W^T
-                    gemms.push_back({rows, in, out, false, false});   // dx = g W
-                    gemms.push_back({out, in, rows, true, false});    // dW = g^T x
-                }
-                floor = sgemm_floor(gemms);
-            }
-            print({which == 4 ? "W4 toy LM step" : "W5 MLP LM step", threads, x, t, floor, "sgemm floor"}, torch_side);
+            auto [x, t] = run(x_step, t_step);
+            std::vector<std::pair<std::size_t, std::size_t>> layers = {{s.channels, s.vocab}};   // the head
+            if (s.hidden) layers.insert(layers.begin(), {{s.channels, s.hidden}, {s.hidden, s.channels}});
+            const double floor = xgrad_side ? limits::sgemm_floor(limits::linear_products(s.batch * s.time, layers)) : 0.0;
+            print({which == 4 ? "W4 toy LM step" : "W5 MLP LM step", threads, x, t, floor, "sgemm floor"}, xgrad_side,
+                  torch_side);
             if (sink == 12345.0f) std::printf(" ");
         }
     }

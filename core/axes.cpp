@@ -59,12 +59,15 @@ Array reduce_to_shape(const Array& grad, const Shape& shape)
     const auto first_kept = std::find_if(shape.begin(), shape.end(), [](std::size_t d) { return d != 1; });
     const auto kept = static_cast<std::size_t>(shape.end() - first_kept);
     if (std::equal(first_kept, shape.end(), gshape.end() - static_cast<std::ptrdiff_t>(kept))) {
-        const std::size_t block = out.size();
+        // each thread sums its own columns of the block, over every block in order
+        const std::size_t block = out.size(), blocks = grad.size() / block;
         const float* g = grad.data();
         float* o = out.data();
-        for (std::size_t base = 0; base < grad.size(); base += block) {
-            for (std::size_t j = 0; j < block; ++j) o[j] += g[base + j];
-        }
+        parallel_for(block, std::max<std::size_t>(1, parallel_floats / blocks), [=](std::size_t begin, std::size_t end) {
+            for (std::size_t base = 0; base < blocks * block; base += block) {
+                for (std::size_t j = begin; j < end; ++j) o[j] += g[base + j];
+            }
+        });
         return out;
     }
 

@@ -3,10 +3,12 @@
 // axis reductions cost far more than the arithmetic at the sizes xgrad works with.
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <vector>
 
 #include "core/array.h"
+#include "core/parallel.h"
 
 namespace xgrad {
 
@@ -30,6 +32,15 @@ public:
     {
     }
     std::size_t offset(std::size_t k) const { return offset_[k]; }
+    void seek(std::size_t row)   // jump to row number `row` (rows counted in order from 0)
+    {
+        offset_ = {};
+        for (std::size_t axis = shape_.size() - 1; axis-- > 0;) {
+            index_[axis] = row % shape_[axis];
+            row /= shape_[axis];
+            for (std::size_t k = 0; k < K; ++k) offset_[k] += index_[axis] * strides_[k][axis];
+        }
+    }
     std::size_t inner_stride(std::size_t k) const { return strides_[k].back(); }
     void next_row()
     {
@@ -50,6 +61,7 @@ private:
 };
 
 // out = f(a, b) element by element, with a and b broadcast to `out_shape` (their broadcast shape).
+// Large outputs are split across threads by rows.
 template <class F>
 Array broadcast_apply(const Array& a, const Array& b, const Shape& out_shape, F f)
 {
@@ -58,24 +70,30 @@ Array broadcast_apply(const Array& a, const Array& b, const Shape& out_shape, F 
     const float* pb = b.data();
     float* po = out.data();
     if (a.shape() == b.shape()) {
-        for (std::size_t i = 0; i < out.size(); ++i) po[i] = f(pa[i], pb[i]);
+        parallel_for(out.size(), parallel_floats, [=](std::size_t begin, std::size_t end) {
+            for (std::size_t i = begin; i < end; ++i) po[i] = f(pa[i], pb[i]);
+        });
         return out;
     }
     if (out.size() == 0) return out;
     const Shape sa(a.shape().begin(), a.shape().end()), sb(b.shape().begin(), b.shape().end());
-    RowWalker<2> rows(out_shape, {stretch_strides(sa, out_shape), stretch_strides(sb, out_shape)});
-    const std::size_t inner = out_shape.back();
-    const bool a_row = rows.inner_stride(0) != 0, b_row = rows.inner_stride(1) != 0;
-    for (std::size_t base = 0; base < out.size(); base += inner, rows.next_row()) {
-        const float* ra = pa + rows.offset(0);
-        const float* rb = pb + rows.offset(1);
-        float* ro = po + base;
-        // four plain loops, so that each one vectorises
-        if (a_row && b_row) for (std::size_t j = 0; j < inner; ++j) ro[j] = f(ra[j], rb[j]);
-        else if (a_row)     for (std::size_t j = 0; j < inner; ++j) ro[j] = f(ra[j], *rb);
-        else if (b_row)     for (std::size_t j = 0; j < inner; ++j) ro[j] = f(*ra, rb[j]);
-        else                for (std::size_t j = 0; j < inner; ++j) ro[j] = f(*ra, *rb);
-    }
+    const RowWalker<2> start(out_shape, {stretch_strides(sa, out_shape), stretch_strides(sb, out_shape)});
+    const std::size_t inner = out_shape.back(), rows = out.size() / inner;
+    const bool a_row = start.inner_stride(0) != 0, b_row = start.inner_stride(1) != 0;
+    parallel_for(rows, std::max<std::size_t>(1, parallel_floats / inner), [&](std::size_t first, std::size_t last) {
+        RowWalker<2> walk = start;
+        walk.seek(first);
+        for (std::size_t row = first; row < last; ++row, walk.next_row()) {
+            const float* ra = pa + walk.offset(0);
+            const float* rb = pb + walk.offset(1);
+            float* ro = po + row * inner;
+            // four plain loops, so that each one vectorises
+            if (a_row && b_row) for (std::size_t j = 0; j < inner; ++j) ro[j] = f(ra[j], rb[j]);
+            else if (a_row)     for (std::size_t j = 0; j < inner; ++j) ro[j] = f(ra[j], *rb);
+            else if (b_row)     for (std::size_t j = 0; j < inner; ++j) ro[j] = f(*ra, rb[j]);
+            else                for (std::size_t j = 0; j < inner; ++j) ro[j] = f(*ra, *rb);
+        }
+    });
     return out;
 }
 

@@ -9,10 +9,6 @@ namespace xgrad {
 
 namespace {
 
-// Below this many floats of traffic, waking a second thread costs more than it saves (on this 2-core
-// VM a wake-up is tens of microseconds), and data split across two cores' caches is slower to reuse.
-constexpr std::size_t parallel_floats = 1 << 19;
-
 // out += g and out += s * g over one row (rows of the table and of the gradient never overlap)
 void add_row(float* __restrict out, const float* __restrict g, std::size_t C)
 {
@@ -100,10 +96,11 @@ Tensor embedding_lookup(const Tensor& weight, const IdArray& ids, const LookupOp
                 row_of[v] = grad.rows.size();
                 grad.rows.push_back(static_cast<std::int64_t>(v));
             }
-            grad.values = xt::zeros<float>({grad.rows.size(), C});
+            grad.values = Array(Shape{grad.rows.size(), C});
+            parallel_zero(grad.values.data(), grad.values.size());
             scatter_add_rows(grad.values.data(), grad.rows.size(), grad_out.data(), ids, C, row_of, scale,
                              options.padding_idx);
-            weight.accumulate_grad(grad);
+            weight.accumulate_grad(std::move(grad));
             return;
         }
 

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <condition_variable>
 #include <cstdlib>
+#include <cstring>
 #include <exception>
 #include <mutex>
 #include <string>
@@ -178,6 +179,20 @@ void parallel_for(std::size_t n, std::size_t grain, const std::function<void(std
         return;
     }
     Pool::instance().run(chunks, [&](std::size_t i) { body(i * n / chunks, (i + 1) * n / chunks); });
+}
+
+void parallel_copy(float* dst, const float* src, std::size_t n)
+{
+    parallel_for(n, parallel_floats, [=](std::size_t begin, std::size_t end) {
+        std::memcpy(dst + begin, src + begin, (end - begin) * sizeof(float));
+    });
+}
+
+void parallel_zero(float* dst, std::size_t n)
+{
+    parallel_for(n, parallel_floats, [=](std::size_t begin, std::size_t end) {
+        std::memset(dst + begin, 0, (end - begin) * sizeof(float));
+    });
 }
 
 }  // namespace xgrad

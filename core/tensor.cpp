@@ -10,6 +10,7 @@
 #include <xtensor/xio.hpp>
 
 #include "core/check.h"
+#include "core/parallel.h"
 #include "core/random.h"
 
 namespace xgrad {
@@ -188,7 +189,7 @@ static RowSparse merge(const RowSparse& a, const RowSparse& b)
     return out;
 }
 
-void Tensor::accumulate_grad(const RowSparse& grad) const
+void Tensor::accumulate_grad(RowSparse grad) const
 {
     if (!requires_grad()) return;
     XGRAD_CHECK(dim() == 2 && grad.values.dimension() == 2 && grad.values.shape()[1] == node_->data.shape()[1] &&
@@ -200,7 +201,7 @@ void Tensor::accumulate_grad(const RowSparse& grad) const
     } else if (node_->sparse_grad) {
         node_->sparse_grad = merge(*node_->sparse_grad, grad);
     } else {
-        node_->sparse_grad = grad;
+        node_->sparse_grad = std::move(grad);
     }
 }
 
@@ -220,7 +221,7 @@ void Tensor::zero_grad(bool set_to_none) const
     if (set_to_none || !n.grad.defined()) {
         n.grad = Tensor();
     } else {
-        n.grad.data().fill(0.0f);
+        parallel_zero(n.grad.data().data(), n.grad.numel());
     }
 }
 
@@ -232,7 +233,9 @@ void Tensor::accumulate_grad(const Array& grad) const
     if (node_->grad.defined()) {
         node_->grad.data() += grad;
     } else {
-        node_->grad = Tensor(grad);
+        Array copy(grad.shape());
+        parallel_copy(copy.data(), grad.data(), grad.size());
+        node_->grad = Tensor(std::move(copy));
     }
     if (node_->sparse_grad) {                       // a dense gradient absorbs a sparse one
         node_->sparse_grad->add_to(node_->grad.data());

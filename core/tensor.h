@@ -64,7 +64,7 @@ public:
     void accumulate_grad(const Array& grad) const;        // grad += g (allocates it the first time)
     void accumulate_grad(Array&& grad) const;
     RowSparse* sparse_grad() const;                       // a row-sparse gradient, or nullptr
-    void accumulate_grad(const RowSparse& grad) const;    // stays sparse unless a dense grad exists
+    void accumulate_grad(RowSparse grad) const;           // stays sparse unless a dense grad exists
 
     // Backpropagates from this tensor. Without `grad`, the tensor must hold one element.
     // The graph's saved buffers are released afterwards unless retain_graph is true.

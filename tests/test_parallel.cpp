@@ -2,10 +2,13 @@
 #include <catch2/catch.hpp>
 
 #include <atomic>
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <string>
 #include <thread>
+#include <utility>
+#include <vector>
 
 #include "xgrad.h"
 
@@ -90,7 +93,7 @@ TEST_CASE("set_num_threads rejects zero")
 TEST_CASE("the embedding scatter-add is bitwise identical on 1, 2 and 4 threads")
 {
     ThreadsRestorer restore;
-    const std::size_t V = 300, C = 128, N = 4096;   // even V * C is large enough to run in parallel
+    const std::size_t V = 5000, C = 128, N = 5000;   // N * C = 640,000 floats: above parallel_floats
     Generator rng(3);
     IdArray all_equal = xt::zeros<std::int64_t>({N}), all_distinct({V}), random({N});
     for (std::size_t i = 0; i < V; ++i) all_distinct(i) = static_cast<std::int64_t>(V - 1 - i);
@@ -102,4 +105,69 @@ TEST_CASE("the embedding scatter-add is bitwise identical on 1, 2 and 4 threads"
             CHECK(std::memcmp(one.data(), many.data(), one.size() * sizeof(float)) == 0);
         }
     }
+}
+
+namespace {
+
+// a + b, a * b and their gradients for a large broadcast, run on `threads` threads
+std::vector<Array> broadcast_results(const Shape& a_shape, const Shape& b_shape, int threads)
+{
+    set_num_threads(threads);
+    manual_seed(12);
+    Tensor a = randn(a_shape, true), b = randn(b_shape, true);
+    Tensor sum = a + b, product = a * b;
+    Tensor upstream = randn(sum.shape());
+    sum.backward(upstream);
+    product.backward(upstream);
+    return {sum.data(), product.data(), a.grad().data(), b.grad().data()};
+}
+
+}  // namespace
+
+TEST_CASE("large broadcasting ops and their reductions are bitwise identical on 1, 2 and 4 threads")
+{
+    ThreadsRestorer restore;
+    REQUIRE(8 * 256 * 300 > parallel_floats);   // large enough to be split across threads
+    // a (T, C) table under a (B, T, C) batch (the block-sum path), and a middle axis stretched (rows)
+    for (const auto& [a_shape, b_shape] : std::vector<std::pair<Shape, Shape>>{{{8, 256, 300}, {256, 300}},
+                                                                              {{8, 256, 300}, {8, 1, 300}}}) {
+        const auto one = broadcast_results(a_shape, b_shape, 1);
+        for (int threads : {2, 4}) {
+            const auto many = broadcast_results(a_shape, b_shape, threads);
+            for (std::size_t k = 0; k < one.size(); ++k) {
+                INFO("result " << k << " of " << shape_str(a_shape) << " with " << shape_str(b_shape) << " on " << threads << " threads");
+                REQUIRE(one[k].shape() == many[k].shape());
+                CHECK(std::memcmp(one[k].data(), many[k].data(), one[k].size() * sizeof(float)) == 0);
+            }
+        }
+    }
+}
+
+TEST_CASE("a large broadcast add on 2 threads sums the right rows: checked against plain loops")
+{
+    ThreadsRestorer restore;
+    set_num_threads(2);
+    const std::size_t B = 8, T = 256, C = 300;
+    manual_seed(13);
+    Tensor a = randn({B, T, C}, true), b = randn({B, 1, C}, true);
+    Tensor upstream = randn({B, T, C});
+    Tensor y = a + b;
+    y.backward(upstream);
+    const float* pa = a.data().data();
+    const float* pb = b.data().data();
+    const float* pu = upstream.data().data();
+    std::size_t wrong_forward = 0, wrong_grad = 0;
+    for (std::size_t i = 0; i < B; ++i) {
+        for (std::size_t c = 0; c < C; ++c) {
+            float expected_grad = 0.0f;                     // d/db[i, 0, c] = sum over t of upstream
+            for (std::size_t t = 0; t < T; ++t) {
+                const std::size_t at = (i * T + t) * C + c;
+                if (y.data().data()[at] != pa[at] + pb[i * C + c]) ++wrong_forward;
+                expected_grad += pu[at];
+            }
+            if (std::abs(b.grad().data().data()[i * C + c] - expected_grad) > 1e-3f) ++wrong_grad;
+        }
+    }
+    CHECK(wrong_forward == 0);
+    CHECK(wrong_grad == 0);
 }
