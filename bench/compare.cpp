@@ -1,8 +1,12 @@
-// bench_compare: xgrad against libtorch on the same workloads, timed in one process, interleaved
-// (xgrad, libtorch, xgrad, libtorch, ...) after a warm-up, with the machine's limits (limits.h)
-// measured in the same run. --torch-only times libtorch alone, for configurations whose threads
-// would disturb xgrad's timings in the same process. See BENCHMARKS.md.
+// bench_compare: xgrad against libtorch on the same workloads and data, with the machine's limits
+// (limits.h) measured in the same run. Every round runs in a fresh child process of this program,
+// alternating sides (xgrad, libtorch, xgrad, libtorch, ...): libtorch's OpenMP and OpenBLAS threads
+// keep spinning or yielding after its loops, and in a shared process they slow the other side's
+// threads (and vice versa), so the two never share a process. Each child builds the workload, warms
+// up, and times one round of about 100 ms. See BENCHMARKS.md.
 #include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -10,6 +14,7 @@
 #include <cstring>
 #include <functional>
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -53,24 +58,14 @@ Summary summarise(std::vector<Sample> samples)
             samples[samples.size() / 2].faults};
 }
 
-// Warm-up, then `repeats` rounds of A then B, each round long enough (~100 ms) to time.
-std::pair<Summary, Summary> interleaved(const std::function<void()>& a, const std::function<void()>& b, int repeats)
+// A warm-up of about 50 ms (at least two calls: caches, allocator pools, optimizer state), then one
+// round of about 100 ms: seconds and page faults per iteration.
+Sample one_round(const std::function<void()>& fn)
 {
-    for (int i = 0; i < 2; ++i) {
-        a();
-        if (b) b();
-    }
-    auto iterations_for = [](const std::function<void()>& fn) {
-        const double once = time_iterations(fn, 1).seconds;
-        return std::max(1, static_cast<int>(0.1 / std::max(once, 1e-7)));
-    };
-    const int ia = iterations_for(a), ib = b ? iterations_for(b) : 1;
-    std::vector<Sample> sa, sb;
-    for (int r = 0; r < repeats; ++r) {
-        sa.push_back(time_iterations(a, ia));
-        if (b) sb.push_back(time_iterations(b, ib));
-    }
-    return {summarise(sa), b ? summarise(sb) : Summary{}};
+    fn();
+    const double once = std::max(time_iterations(fn, 1).seconds, 1e-7);
+    time_iterations(fn, std::max(1, static_cast<int>(0.05 / once)));
+    return time_iterations(fn, std::max(1, static_cast<int>(0.1 / once)));
 }
 
 // ---- the xgrad side ------------------------------------------------------------------------------------------------
@@ -144,168 +139,247 @@ struct TLmImpl : torch::nn::Module {
 TORCH_MODULE(TLm);
 #endif
 
-struct Row {
-    std::string name;
-    int threads;
-    Summary x, t;
-    double floor = 0;          // seconds the machine's limit allows, 0 when not measured
-    const char* floor_kind = "";
+// ---- one round of one workload on one side (run in a child process) --------------------------------------------
+// Workloads: W1, W2 (dense), W2s (sparse, xgrad only), W3 (Adam, 100k), W3L (Adam, 10M), W3W (AdamW,
+// 10M), W4, W5. With `floor`, the xgrad side also measures the workload's limit (limits.h).
+struct Result {
+    Sample sample;
+    double floor = 0;
 };
 
-void print(const Row& r, bool xgrad_side, bool torch_side)
+Result run_round(const std::string& side, const std::string& w, int threads, bool floor)
 {
-    auto ms = [](double s) { return s * 1e3; };
-    std::printf("%-28s %2d", r.name.c_str(), r.threads);
-    if (xgrad_side) std::printf("  %9.3f ms [%7.3f-%8.3f] %7.1f", ms(r.x.median), ms(r.x.low), ms(r.x.high), r.x.faults);
-    if (torch_side) std::printf("  %9.3f ms [%7.3f-%8.3f] %7.1f", ms(r.t.median), ms(r.t.low), ms(r.t.high), r.t.faults);
-    if (xgrad_side && torch_side) std::printf("  %6.2fx", r.t.median / r.x.median);
-    if (xgrad_side && r.floor > 0) std::printf("  %4.0f%% of %s (%.3f ms)", 100.0 * r.floor / r.x.median, r.floor_kind, ms(r.floor));
-    std::printf("\n");
-    std::fflush(stdout);
-}
-
-}  // namespace
-
-int main(int argc, char** argv)
-{
-    // bench_compare [--quick] [--only W1,W4,...] [--threads 1,2] [--torch-only]
-    bool quick = false, torch_only = false;
-    std::string only, threads_list = "1,2";
-    for (int i = 1; i < argc; ++i) {
-        const std::string arg = argv[i];
-        if (arg == "--quick") quick = true;
-        else if (arg == "--torch-only") torch_only = true;
-        else if (arg == "--only" && i + 1 < argc) only = argv[++i];
-        else if (arg == "--threads" && i + 1 < argc) threads_list = argv[++i];
-        else {
-            std::fprintf(stderr, "bench_compare: unknown argument '%s'; expected --quick, --only W1,W2,..., "
-                                 "--threads 1,2 or --torch-only\n", arg.c_str());
-            return 2;
-        }
-    }
-    const int repeats = quick ? 3 : 7;
-    auto wanted = [&](const char* workload) { return only.empty() || only.find(workload) != std::string::npos; };
+    const bool x_side = side == "xgrad";
+    set_num_threads(threads);
 #ifdef XGRAD_BENCH_TORCH
-    const bool torch_side = true;
+    torch::set_num_threads(threads);
 #else
-    const bool torch_side = false;
-    std::printf("(libtorch not found at configure time: xgrad columns only)\n");
-    if (torch_only) return 0;
+    if (!x_side) throw std::runtime_error("libtorch was not found when bench_compare was configured");
 #endif
-    const bool xgrad_side = !torch_only;
-    std::printf("%-28s %2s", "workload", "th");
-    if (xgrad_side) std::printf("  %-31s %7s", "xgrad median [min-max]", "flt/it");
-    if (torch_side) std::printf("  %-31s %7s", "libtorch median [min-max]", "flt/it");
-    if (xgrad_side && torch_side) std::printf("  %7s", "ratio");
-    std::printf("%s\n", xgrad_side ? "  limit reached" : "");
-    // One side's step, or nothing when that side is not measured in this run.
-    auto side = [](bool on, std::function<void()> step) { return on ? std::move(step) : std::function<void()>{}; };
-    auto run = [&](const std::function<void()>& x_step, const std::function<void()>& t_step) {
-        if (!x_step) return std::pair<Summary, Summary>{Summary{}, interleaved(t_step, {}, repeats).first};
-        return interleaved(x_step, t_step, repeats);
-    };
-
-    for (int threads : {1, 2}) {
-        if (threads_list.find(char('0' + threads)) == std::string::npos) continue;
-        set_num_threads(threads);
-#ifdef XGRAD_BENCH_TORCH
-        torch::set_num_threads(threads);
-#endif
-        std::printf("-- %d thread%s", threads, threads > 1 ? "s" : "");
-        if (xgrad_side) std::printf(": DRAM copy bandwidth %.1f GB/s (read + write, 256 MiB)", limits::copy_bandwidth() / 1e9);
-        std::printf("\n");
-
-        // W1 / W2: tok(ids) + pos(arange(T)), backward with a fixed upstream, grads zeroed every iteration
-        for (int which : {1, 2, 3}) {
-            if (!wanted(which == 1 ? "W1" : "W2")) continue;
-            const auto& s = which == 1 ? workloads::w1 : workloads::w2;
-            const bool sparse = which == 3;
+    Result r;
+    if (w == "W1" || w == "W2" || w == "W2s") {   // tok(ids) + pos(arange(T)), fixed upstream, grads zeroed
+        const auto& s = w == "W1" ? workloads::w1 : workloads::w2;
+        const bool sparse = w == "W2s";
+        const IdArray ids = workloads::random_ids(s.vocab, s.batch, s.time, 2);
+        const IdArray positions = xt::arange<std::int64_t>(static_cast<std::int64_t>(s.time));
+        const Array upstream = workloads::random_array({s.batch, s.time, s.channels}, 3);
+        if (x_side) {
             manual_seed(1);
             nn::Embedding tok(s.vocab, s.channels, nn::EmbeddingOptions().sparse(sparse)), pos(s.positions, s.channels);
-            const IdArray ids = workloads::random_ids(s.vocab, s.batch, s.time, 2);
-            const IdArray positions = xt::arange<std::int64_t>(static_cast<std::int64_t>(s.time));
-            const Tensor upstream(workloads::random_array({s.batch, s.time, s.channels}, 3));
-            auto x_step = side(xgrad_side, [&] {
+            const Tensor up(upstream);
+            r.sample = one_round([&] {
                 tok.zero_grad(false), pos.zero_grad(false);
-                (tok.forward(ids) + pos.forward(positions)).backward(upstream);
+                (tok.forward(ids) + pos.forward(positions)).backward(up);
             });
-            std::function<void()> t_step;
-#ifdef XGRAD_BENCH_TORCH
-            if (which == 3 && torch_only) continue;   // the same libtorch (dense) run as the row above
-            torch::nn::Embedding ttok(s.vocab, s.channels), tpos(s.positions, s.channels);
-            auto tids = to_torch(ids), tpositions = to_torch(positions), tup = to_torch(upstream.data());
-            t_step = [&] {
-                ttok->zero_grad(), tpos->zero_grad();
-                (ttok(tids) + tpos(tpositions)).backward(tup);
-            };
-#endif
-            auto [x, t] = run(x_step, t_step);
-            const char* names[] = {"", "W1 seed embedding", "W2 large embedding, dense", "W2 large embedding, sparse"};
-            print({names[which], threads, x, t, xgrad_side ? limits::embedding_floor(s, ids, sparse) : 0.0, "fused loops"},
-                  xgrad_side, torch_side);
+            if (floor) r.floor = limits::embedding_floor(s, ids, sparse);
         }
-
-        // W3: one Adam (or AdamW) step over N floats with fixed random gradients
-        for (auto [n, decoupled] : std::vector<std::pair<std::size_t, bool>>{{100000, false}, {10000000, false}, {10000000, true}}) {
-            if (!wanted("W3")) continue;
-            Tensor p(workloads::random_array({n}, 4), true);
-            p.set_grad(Tensor(workloads::random_array({n}, 5)));
+#ifdef XGRAD_BENCH_TORCH
+        else {
+            torch::nn::Embedding tok(s.vocab, s.channels), pos(s.positions, s.channels);
+            auto tids = to_torch(ids), tpositions = to_torch(positions), tup = to_torch(upstream);
+            r.sample = one_round([&] {
+                tok->zero_grad(), pos->zero_grad();
+                (tok(tids) + pos(tpositions)).backward(tup);
+            });
+        }
+#endif
+    } else if (w == "W3" || w == "W3L" || w == "W3W") {   // one Adam (AdamW) step over N floats, fixed gradients
+        const std::size_t n = w == "W3" ? 100000 : 10000000;
+        const bool decoupled = w == "W3W";
+        const Array values = workloads::random_array({n}, 4), grads = workloads::random_array({n}, 5);
+        if (x_side) {
+            Tensor p(values, true);
+            p.set_grad(Tensor(grads));
             std::unique_ptr<optim::Optimizer> adam;
             if (decoupled) adam = std::make_unique<optim::AdamW>(std::vector<Tensor>{p});
             else adam = std::make_unique<optim::Adam>(std::vector<Tensor>{p});
-            auto x_step = side(xgrad_side, [&] { adam->step(); });
-            std::function<void()> t_step;
-#ifdef XGRAD_BENCH_TORCH
-            auto tp = to_torch(p.data()).requires_grad_();
-            tp.mutable_grad() = to_torch(p.grad().data());
-            std::unique_ptr<torch::optim::Optimizer> tadam;
-            if (decoupled) tadam = std::make_unique<torch::optim::AdamW>(std::vector<torch::Tensor>{tp});
-            else tadam = std::make_unique<torch::optim::Adam>(std::vector<torch::Tensor>{tp});
-            t_step = [&] { tadam->step(); };
-#endif
-            auto [x, t] = run(x_step, t_step);
-            const std::string name = std::string("W3 ") + (decoupled ? "AdamW" : "Adam") + " N=" + (n == 100000 ? "100k" : "10M");
-            print({name, threads, x, t, xgrad_side ? limits::adam_floor(n) : 0.0, "Adam's traffic"}, xgrad_side, torch_side);
+            r.sample = one_round([&] { adam->step(); });
+            if (floor) r.floor = limits::adam_floor(n);
         }
-
-        // W4 / W5: a full training step: zero_grad, forward, loss, backward, Adam step, read the loss
-        for (int which : {4, 5}) {
-            if (!wanted(which == 4 ? "W4" : "W5")) continue;
-            const auto& s = which == 4 ? workloads::w4 : workloads::w5;
-            manual_seed(6);
-            XLm model(s);
+#ifdef XGRAD_BENCH_TORCH
+        else {
+            auto p = to_torch(values).requires_grad_();
+            p.mutable_grad() = to_torch(grads);
+            std::unique_ptr<torch::optim::Optimizer> adam;
+            if (decoupled) adam = std::make_unique<torch::optim::AdamW>(std::vector<torch::Tensor>{p});
+            else adam = std::make_unique<torch::optim::Adam>(std::vector<torch::Tensor>{p});
+            r.sample = one_round([&] { adam->step(); });
+        }
+#endif
+    } else {   // W4 / W5: zero_grad, forward, loss, backward, Adam step, read the loss
+        const auto& s = w == "W4" ? workloads::w4 : workloads::w5;
+        manual_seed(6);
+        XLm model(s);   // the torch side copies its initial weights
+        const IdArray x_ids = workloads::random_ids(s.vocab, s.batch, s.time, 7);
+        const IdArray y_ids = workloads::random_ids(s.vocab, s.batch, s.time, 8);
+        const IdArray positions = xt::arange<std::int64_t>(static_cast<std::int64_t>(s.time));
+        float sink = 0;
+        if (x_side) {
             optim::Adam adam(model.parameters());
-            const IdArray x_ids = workloads::random_ids(s.vocab, s.batch, s.time, 7);
-            const IdArray y_ids = workloads::random_ids(s.vocab, s.batch, s.time, 8);
-            const IdArray positions = xt::arange<std::int64_t>(static_cast<std::int64_t>(s.time));
-            float sink = 0;
-            auto x_step = side(xgrad_side, [&] {
+            r.sample = one_round([&] {
                 adam.zero_grad();
                 Tensor loss = model.loss(x_ids, positions, y_ids);
                 loss.backward();
                 adam.step();
                 sink += loss.item();
             });
-            std::function<void()> t_step;
+            if (floor) {
+                std::vector<std::pair<std::size_t, std::size_t>> layers = {{s.channels, s.vocab}};   // the head
+                if (s.hidden) layers.insert(layers.begin(), {{s.channels, s.hidden}, {s.hidden, s.channels}});
+                r.floor = limits::sgemm_floor(limits::linear_products(s.batch * s.time, layers));
+            }
+        }
 #ifdef XGRAD_BENCH_TORCH
+        else {
             TLm tmodel(model, s);
-            torch::optim::Adam tadam(tmodel->parameters(), torch::optim::AdamOptions(1e-3));
+            torch::optim::Adam adam(tmodel->parameters(), torch::optim::AdamOptions(1e-3));
             auto tx = to_torch(x_ids), ty = to_torch(y_ids), tpos = to_torch(positions);
-            t_step = [&] {
-                tadam.zero_grad();
+            r.sample = one_round([&] {
+                adam.zero_grad();
                 auto loss = tmodel->loss(tx, tpos, ty);
                 loss.backward();
-                tadam.step();
+                adam.step();
                 sink += loss.item<float>();
-            };
-#endif
-            auto [x, t] = run(x_step, t_step);
-            std::vector<std::pair<std::size_t, std::size_t>> layers = {{s.channels, s.vocab}};   // the head
-            if (s.hidden) layers.insert(layers.begin(), {{s.channels, s.hidden}, {s.hidden, s.channels}});
-            const double floor = xgrad_side ? limits::sgemm_floor(limits::linear_products(s.batch * s.time, layers)) : 0.0;
-            print({which == 4 ? "W4 toy LM step" : "W5 MLP LM step", threads, x, t, floor, "sgemm floor"}, xgrad_side,
-                  torch_side);
-            if (sink == 12345.0f) std::printf(" ");
+            });
         }
+#endif
+        if (sink == 12345.0f) std::fprintf(stderr, " ");
+    }
+    return r;
+}
+
+// ---- the driver: alternating child processes ---------------------------------------------------------------------
+// Runs `bench_compare --child SIDE WORKLOAD THREADS FLOOR` with OMP_WAIT_POLICY set to `omp_policy`
+// (or unset when empty) and reads its one line of results.
+Result child_round(const std::string& side, const std::string& w, int threads, bool floor, const std::string& omp_policy)
+{
+    int out[2];
+    if (::pipe(out) != 0) throw std::runtime_error("bench_compare: pipe failed");
+    const pid_t pid = ::fork();
+    if (pid == 0) {
+        ::dup2(out[1], STDOUT_FILENO);
+        ::close(out[0]);
+        ::close(out[1]);
+        if (omp_policy.empty()) ::unsetenv("OMP_WAIT_POLICY");
+        else ::setenv("OMP_WAIT_POLICY", omp_policy.c_str(), 1);
+        const std::string t = std::to_string(threads), f = floor ? "1" : "0";
+        ::execl("/proc/self/exe", "bench_compare", "--child", side.c_str(), w.c_str(), t.c_str(), f.c_str(), nullptr);
+        std::_Exit(127);
+    }
+    ::close(out[1]);
+    std::string text;
+    char buffer[256];
+    for (ssize_t got; (got = ::read(out[0], buffer, sizeof buffer)) > 0;) text.append(buffer, static_cast<std::size_t>(got));
+    ::close(out[0]);
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    Result r;
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 ||
+        std::sscanf(text.c_str(), "%lf %lf %lf", &r.sample.seconds, &r.sample.faults, &r.floor) != 3) {
+        throw std::runtime_error("bench_compare: the " + side + " round of " + w + " failed");
+    }
+    return r;
+}
+
+void print_times(const Summary& s)
+{
+    std::printf("  %9.3f ms [%7.3f-%8.3f] %7.1f", s.median * 1e3, s.low * 1e3, s.high * 1e3, s.faults);
+}
+
+}  // namespace
+
+int main(int argc, char** argv)
+{
+    if (argc == 6 && std::string(argv[1]) == "--child") {
+        try {
+            const Result r = run_round(argv[2], argv[3], std::atoi(argv[4]), std::string(argv[5]) == "1");
+            std::printf("%.9g %.9g %.9g\n", r.sample.seconds, r.sample.faults, r.floor);
+            return 0;
+        } catch (const std::exception& e) {
+            std::fprintf(stderr, "%s\n", e.what());
+            return 1;
+        }
+    }
+    // bench_compare [--quick] [--only W1,W4,...] [--threads 1,2]
+    bool quick = false;
+    std::string only, threads_list = "1,2";
+    for (int i = 1; i < argc; ++i) {
+        const std::string arg = argv[i];
+        if (arg == "--quick") quick = true;
+        else if (arg == "--only" && i + 1 < argc) only = argv[++i];
+        else if (arg == "--threads" && i + 1 < argc) threads_list = argv[++i];
+        else {
+            std::fprintf(stderr, "bench_compare: unknown argument '%s'; expected --quick, --only W1,W2,... or --threads 1,2\n",
+                         arg.c_str());
+            return 2;
+        }
+    }
+    const int repeats = quick ? 3 : 7;
+#ifdef XGRAD_BENCH_TORCH
+    const bool torch_side = true;
+#else
+    const bool torch_side = false;
+    std::printf("(libtorch not found at configure time: xgrad columns only)\n");
+#endif
+    struct Workload {
+        const char* id;
+        const char* torch_id;   // the libtorch run it is compared with (sparse: libtorch's dense)
+        const char* name;
+        const char* floor_kind;
+    };
+    const std::vector<Workload> list = {
+        {"W1", "W1", "W1 seed embedding", "fused loops"},
+        {"W2", "W2", "W2 large embedding, dense", "fused loops"},
+        {"W2s", "W2", "W2 large embedding, sparse", "fused loops"},
+        {"W3", "W3", "W3 Adam N=100k", "Adam's traffic"},
+        {"W3L", "W3L", "W3 Adam N=10M", "Adam's traffic"},
+        {"W3W", "W3W", "W3 AdamW N=10M", "Adam's traffic"},
+        {"W4", "W4", "W4 toy LM step", "sgemm floor"},
+        {"W5", "W5", "W5 MLP LM step", "sgemm floor"},
+    };
+    std::printf("%-28s %2s  %-31s %7s", "workload", "th", "xgrad median [min-max]", "flt/it");
+    if (torch_side) std::printf("  %-31s %7s  %7s", "libtorch median [min-max]", "flt/it", "ratio");
+    std::printf("  limit reached\n");
+    try {
+        for (int threads : {1, 2}) {
+            if (threads_list.find(char('0' + threads)) == std::string::npos) continue;
+            std::printf("-- %d thread%s: DRAM copy bandwidth %.1f GB/s (read + write, 256 MiB)%s\n", threads,
+                        threads > 1 ? "s" : "", (set_num_threads(threads), limits::copy_bandwidth()) / 1e9,
+                        threads > 1 && torch_side ? "; libtorch with OMP_WAIT_POLICY=passive, then its default" : "");
+            for (const auto& w : list) {
+                if (!only.empty() && only.find(std::string(w.id).substr(0, 2)) == std::string::npos) continue;
+                // at 2 threads libtorch runs twice: passive OpenMP waiting, then its default (spinning)
+                const bool both_policies = torch_side && threads > 1;
+                std::vector<Sample> xs, ts, ts_default;
+                double floor = 0;
+                for (int r = 0; r < repeats; ++r) {
+                    const Result x = child_round("xgrad", w.id, threads, r == 0, "");
+                    xs.push_back(x.sample);
+                    if (r == 0) floor = x.floor;
+                    if (torch_side) ts.push_back(child_round("torch", w.torch_id, threads, false, both_policies ? "passive" : "").sample);
+                    if (both_policies) ts_default.push_back(child_round("torch", w.torch_id, threads, false, "").sample);
+                }
+                const Summary x = summarise(xs);
+                std::printf("%-28s %2d", w.name, threads);
+                print_times(x);
+                if (torch_side) {
+                    const Summary t = summarise(ts);
+                    print_times(t);
+                    std::printf("  %6.2fx", t.median / x.median);
+                }
+                if (floor > 0) std::printf("  %4.0f%% of %s (%.3f ms)", 100.0 * floor / x.median, w.floor_kind, floor * 1e3);
+                if (both_policies) {
+                    const Summary t = summarise(ts_default);
+                    std::printf("\n%-28s %2s %40s", "", "", "libtorch, default OpenMP waiting:");
+                    print_times(t);
+                    std::printf("  %6.2fx", t.median / x.median);
+                }
+                std::printf("\n");
+                std::fflush(stdout);
+            }
+        }
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "%s\n", e.what());
+        return 1;
     }
 }

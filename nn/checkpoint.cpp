@@ -59,7 +59,8 @@ void save_safetensors(const std::string& path, const std::vector<std::pair<std::
     // any point leaves either the old file or the new one, never a torn one.
     const std::filesystem::path target(path);
     const std::filesystem::path folder = target.has_parent_path() ? target.parent_path() : ".";
-    std::string temp = (folder / ("." + target.filename().string() + ".tmp-XXXXXX")).string();
+    const std::string temp_prefix = "." + target.filename().string() + ".tmp-";
+    std::string temp = (folder / (temp_prefix + "XXXXXX")).string();
     int fd = ::mkstemp(temp.data());
     XGRAD_CHECK(fd >= 0, "save: cannot create a file in ", in_quotes(folder.string()), ": ", std::strerror(errno));
     try {
@@ -82,6 +83,14 @@ void save_safetensors(const std::string& path, const std::vector<std::pair<std::
     if (dir >= 0) {
         ::fsync(dir);
         ::close(dir);
+    }
+    // A save killed before its rename leaves its temporary behind (the target itself stays whole);
+    // the next successful save of the same file removes such leftovers. Best effort: never an error.
+    std::error_code error;
+    for (std::filesystem::directory_iterator it(folder, error), end; !error && it != end; it.increment(error)) {
+        const std::string name = it->path().filename().string();
+        std::error_code ignored;
+        if (name.size() == temp_prefix.size() + 6 && name.rfind(temp_prefix, 0) == 0) std::filesystem::remove(it->path(), ignored);
     }
 }
 

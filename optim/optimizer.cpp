@@ -1,6 +1,8 @@
 // The optimizer base: groups, zero_grad, state save and load.
 #include "optim/optimizer.h"
 
+#include <charconv>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 
@@ -15,6 +17,26 @@ std::string exact(double v)   // a decimal that reads back as exactly the same d
     char buffer[32];
     std::snprintf(buffer, sizeof buffer, "%.17g", v);
     return buffer;
+}
+
+// Numbers read back from a checkpoint's metadata: the whole text must be the number, or the error
+// names the file, the key and what it holds (a hand-edited file must not silently read as 0).
+double positive_number(const std::string& what, const std::string& key, const std::string& text)
+{
+    char* end = nullptr;
+    const double value = std::strtod(text.c_str(), &end);
+    XGRAD_CHECK(!text.empty() && *end == '\0' && std::isfinite(value) && value > 0.0, what, "has '", key, "' = '", text,
+          "', expected a positive number");
+    return value;
+}
+
+std::int64_t step_count(const std::string& what, const std::string& key, const std::string& text)
+{
+    std::int64_t value = -1;
+    const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+    XGRAD_CHECK(error == std::errc() && end == text.data() + text.size() && value >= 0, what, "has '", key, "' = '", text,
+          "', expected a whole number of steps (0 or more)");
+    return value;
 }
 
 }  // namespace
@@ -77,13 +99,16 @@ void Optimizer::load_state(const nn::Safetensors& file, const std::string& path)
 
     // Read everything into new state first; only then replace this optimizer's.
     std::vector<double> lrs;
-    for (std::size_t g = 0; g < groups_.size(); ++g) lrs.push_back(std::strtod(meta("optimizer.group." + std::to_string(g) + ".lr").c_str(), nullptr));
+    for (std::size_t g = 0; g < groups_.size(); ++g) {
+        const std::string key = "optimizer.group." + std::to_string(g) + ".lr";
+        lrs.push_back(positive_number(what, key, meta(key)));
+    }
     std::vector<State> loaded(states_.size(), State{0, std::vector<std::optional<Array>>(slot_names_.size())});
     std::size_t k = 0;
     for (const auto& group : groups_) {
         for (const auto& p : group.params) {
             const std::string prefix = "optimizer.state." + std::to_string(k) + ".";
-            loaded[k].step = std::strtoll(meta(prefix + "step").c_str(), nullptr, 10);
+            loaded[k].step = step_count(what, prefix + "step", meta(prefix + "step"));
             for (std::size_t s = 0; s < slot_names_.size(); ++s) {
                 for (const auto& [name, values] : file.tensors) {
                     if (name != prefix + slot_names_[s]) continue;

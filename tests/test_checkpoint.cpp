@@ -3,6 +3,7 @@
 
 #include <sys/resource.h>
 
+#include <algorithm>
 #include <csignal>
 #include <cstring>
 #include <filesystem>
@@ -177,5 +178,26 @@ TEST_CASE("a save that fails midway leaves the previous checkpoint intact and no
     CHECK(files == 1);                                         // the temporary file was removed
     CHECK_THROWS_WITH(nn::save(small, (dir / "no" / "such" / "folder" / "m.safetensors").string()),
                       Contains("cannot create a file in"));
+    fs::remove_all(dir);
+}
+
+TEST_CASE("the next save removes the temporary files that killed saves left behind, and nothing else")
+{
+    fs::path dir = scratch_dir();
+    const std::string path = (dir / "model.safetensors").string();
+    for (const char* name : {".model.safetensors.tmp-Ab12Cd", ".model.safetensors.tmp-zzzzzz",   // leftovers
+                             ".other.safetensors.tmp-Ab12Cd", "model.safetensors.tmp-Ab12Cd", "notes.txt"}) {
+        std::ofstream(dir / name) << "partial";
+    }
+    manual_seed(1);
+    TinyModel model;
+    nn::save(model, path);
+    std::vector<std::string> left;
+    for (const auto& entry : fs::directory_iterator(dir)) left.push_back(entry.path().filename().string());
+    std::sort(left.begin(), left.end());
+    CHECK(left == std::vector<std::string>{".other.safetensors.tmp-Ab12Cd", "model.safetensors",
+                                          "model.safetensors.tmp-Ab12Cd", "notes.txt"});
+    TinyModel reloaded;
+    nn::load(reloaded, path);
     fs::remove_all(dir);
 }

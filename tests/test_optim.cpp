@@ -4,6 +4,8 @@
 #include <cmath>
 #include <cstring>
 #include <filesystem>
+#include <tuple>
+#include <vector>
 
 #include "reference.h"
 
@@ -208,6 +210,27 @@ TEST_CASE("N steps, save, load, M more steps gives the same bits as N + M steps 
 
     optim::SGD sgd(resumed.parameters(), optim::SGDOptions(0.1));   // the wrong optimizer: refused, unchanged
     CHECK_THROWS_WITH(optim::load_checkpoint(path, resumed, sgd), Contains("holds the state of Adam, not of SGD"));
+
+    // Hand-edited numbers in the state are refused by name, leaving the model and optimizer unchanged.
+    const auto before = resumed.parameters()[0].data();
+    for (const auto& [key, bad, expected] : std::vector<std::tuple<std::string, std::string, std::string>>{
+             {"optimizer.state.0.step", "abc", "has 'optimizer.state.0.step' = 'abc', expected a whole number of steps"},
+             {"optimizer.state.1.step", "-3", "has 'optimizer.state.1.step' = '-3', expected a whole number of steps"},
+             {"optimizer.state.0.step", "5x", "= '5x', expected a whole number"},
+             {"optimizer.group.0.lr", "", "has 'optimizer.group.0.lr' = '', expected a positive number"},
+             {"optimizer.group.0.lr", "0.01abc", "= '0.01abc', expected a positive number"},
+             {"optimizer.group.0.lr", "nan", "= 'nan', expected a positive number"}}) {
+        nn::Safetensors file = nn::load_safetensors(path);
+        REQUIRE(file.metadata.count(key) == 1);
+        file.metadata[key] = bad;
+        std::vector<std::pair<std::string, const Array*>> tensors;
+        for (const auto& [name, values] : file.tensors) tensors.emplace_back(name, &values);
+        const std::string edited = path + ".edited";
+        nn::save_safetensors(edited, tensors, file.metadata);
+        CHECK_THROWS_WITH(optim::load_checkpoint(edited, resumed, resumed_opt), Contains(expected));
+        CHECK((resumed.parameters()[0].data() == before));
+        std::filesystem::remove(edited);
+    }
     std::filesystem::remove(path);
 }
 

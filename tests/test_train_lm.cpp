@@ -150,6 +150,15 @@ TEST_CASE("bad input gives a one-line message and a non-zero exit, and no half-w
     REQUIRE(train_lm(quick + " --steps 10 --out " + trained.string()).status == 0);
     const std::string checkpoint = (trained / "checkpoint.safetensors").string();
     const std::string before = read(checkpoint);
+    auto edited = [&](const std::string& key, const std::string& value) {   // the checkpoint, one metadata value changed
+        xgrad::nn::Safetensors file = xgrad::nn::load_safetensors(checkpoint);
+        file.metadata[key] = value;
+        std::vector<std::pair<std::string, const xgrad::Array*>> tensors;
+        for (const auto& [name, values] : file.tensors) tensors.emplace_back(name, &values);
+        const std::string path = (dir / (key + ".safetensors")).string();
+        xgrad::nn::save_safetensors(path, tensors, file.metadata);
+        return path;
+    };
 
     struct Case {
         std::string args, message;
@@ -167,6 +176,9 @@ TEST_CASE("bad input gives a one-line message and a non-zero exit, and no half-w
              {"--out /etc/hostname/sub", "cannot create the output folder"},
              {"--steps 20 --n-embd 32 --resume " + checkpoint + " --out " + dir.string(), "holds a model with"},
              {"--resume " + (dir / "short.txt").string() + " --out " + dir.string(), "is not a safetensors file"},
+             {"--resume " + edited("step", "abc") + " --out " + dir.string(), "has step = 'abc', expected a whole number of steps"},
+             {"--resume " + edited("train_loss", "10:x;") + " --out " + dir.string(),
+              "has an entry '10:x' in train_loss, expected step:loss"},
          }) {
         INFO(c.args);
         Run r = train_lm(c.args);

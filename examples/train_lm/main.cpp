@@ -7,6 +7,7 @@
 //   -> out/: checkpoint.safetensors, vectors.tsv, metadata.tsv, losses.csv, report.html
 #include <unistd.h>
 
+#include <charconv>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -140,13 +141,29 @@ std::string history_csv(const std::vector<std::pair<std::int64_t, double>>& hist
     return out.str();
 }
 
-std::vector<std::pair<std::int64_t, double>> parse_history(const std::string& text)
+// A step count from the checkpoint's metadata: the whole text, 0 or more, or an error naming the file.
+std::int64_t parse_step(const std::string& text, const std::string& file, const char* key)
+{
+    std::int64_t step = -1;
+    const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), step);
+    XGRAD_CHECK(error == std::errc() && end == text.data() + text.size() && step >= 0, "resume: '", file, "' has ", key,
+          " = '", text, "', expected a whole number of steps");
+    return step;
+}
+
+// "step:loss;step:loss;...", as history_csv writes it; anything else is an error naming the file.
+std::vector<std::pair<std::int64_t, double>> parse_history(const std::string& text, const std::string& file, const char* key)
 {
     std::vector<std::pair<std::int64_t, double>> out;
     std::istringstream in(text);
     for (std::string item; std::getline(in, item, ';');) {
-        auto colon = item.find(':');
-        if (colon != std::string::npos) out.emplace_back(std::stoll(item.substr(0, colon)), std::stod(item.substr(colon + 1)));
+        const auto colon = item.find(':');
+        const std::string loss_text = colon == std::string::npos ? "" : item.substr(colon + 1);
+        char* end = nullptr;
+        const double loss = std::strtod(loss_text.c_str(), &end);
+        XGRAD_CHECK(colon != std::string::npos && !loss_text.empty() && *end == '\0', "resume: '", file, "' has an entry '",
+              item, "' in ", key, ", expected step:loss");
+        out.emplace_back(parse_step(item.substr(0, colon), file, key), loss);
     }
     return out;
 }
@@ -250,9 +267,9 @@ int run(const Settings& s)
         XGRAD_CHECK(meta("vocabulary") == corpus_vocabulary(tokenizer), "resume: '", s.resume, "' was trained on another corpus ",
               "(its vocabulary differs)");
         optim::load_checkpoint(s.resume, model, adam);
-        first_step = std::stoll(meta("step"));
-        train_history = parse_history(meta("train_loss"));
-        val_history = parse_history(meta("val_loss"));
+        first_step = parse_step(meta("step"), s.resume, "step");
+        train_history = parse_history(meta("train_loss"), s.resume, "train_loss");
+        val_history = parse_history(meta("val_loss"), s.resume, "val_loss");
         XGRAD_CHECK(first_step <= s.steps, "resume: the checkpoint is at step ", first_step, ", past --steps ", s.steps);
     }
 
