@@ -1,5 +1,6 @@
 // One threading setting for the whole library. set_num_threads(n) (or XGRAD_NUM_THREADS in the
-// environment) sizes both xgrad's own parallel loops and OpenBLAS, so the two never compete for cores.
+// environment) sizes both xgrad's own parallel loops and OpenBLAS (which gets the n threads for large
+// products and one for small ones, see matmul.cpp), so the two never compete for cores.
 // xgrad's workers block on a condition variable between loops: they never spin, so they never steal
 // a core from OpenBLAS's threads, and vice versa.
 #pragma once

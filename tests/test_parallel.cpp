@@ -72,7 +72,13 @@ TEST_CASE("one thread setting governs xgrad and OpenBLAS, from XGRAD_NUM_THREADS
     const int expected = env ? std::atoi(env) : static_cast<int>(std::thread::hardware_concurrency());
     CHECK(restore.saved == expected);
     CHECK(openblas_get_num_threads() == expected);
+    // a large product runs OpenBLAS on all of xgrad's threads, a small one on one thread
+    matmul(ones({512, 512}), ones({512, 512}));   // 2^28 flops
+    CHECK(openblas_get_num_threads() == expected);
+    matmul(ones({8, 8}), ones({8, 8}));
+    CHECK(openblas_get_num_threads() == 1);
     set_num_threads(1);
+    matmul(ones({512, 512}), ones({512, 512}));
     CHECK(openblas_get_num_threads() == 1);
 }
 
