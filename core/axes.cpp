@@ -55,10 +55,11 @@ Array reduce_to_shape(const Array& grad, const Shape& shape)
     Array out = xt::zeros<float>(shape);
     if (grad.size() == 0) return out;
 
-    // Only leading axes summed away (a (T, C) table added to a (B, T, C) batch): a sum of whole blocks.
+    // Only leading axes summed away (a (T, C) table added to a (B, T, C) batch): a sum of whole blocks,
+    // when the blocks are wide enough to vectorise (a sum of everything goes by rows, below).
     const auto first_kept = std::find_if(shape.begin(), shape.end(), [](std::size_t d) { return d != 1; });
     const auto kept = static_cast<std::size_t>(shape.end() - first_kept);
-    if (std::equal(first_kept, shape.end(), gshape.end() - static_cast<std::ptrdiff_t>(kept))) {
+    if (out.size() >= 16 && std::equal(first_kept, shape.end(), gshape.end() - static_cast<std::ptrdiff_t>(kept))) {
         // each thread sums its own columns of the block, over every block in order
         const std::size_t block = out.size(), blocks = grad.size() / block;
         const float* g = grad.data();
@@ -77,9 +78,7 @@ Array reduce_to_shape(const Array& grad, const Shape& shape)
     for (std::size_t base = 0; base < grad.size(); base += inner, rows.next_row()) {
         float* o = out.data() + rows.offset(0);
         if (rows.inner_stride(0) == 0) {              // the last axis is summed away: a row total
-            float s = 0.0f;
-            for (std::size_t j = 0; j < inner; ++j) s += g[base + j];
-            *o += s;
+            *o += lane_sum(g + base, inner);
         } else {
             for (std::size_t j = 0; j < inner; ++j) o[j] += g[base + j];
         }

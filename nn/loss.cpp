@@ -9,28 +9,14 @@
 #include <xtensor/xmath.hpp>
 #include <xtensor/xnoalias.hpp>
 
+#include "core/axes.h"
 #include "core/check.h"
 
 namespace xgrad::nn::functional {
 
 namespace {
 
-// The sum of n floats in eight interleaved partial sums: one vector add per 8 values instead of a
-// chain of n dependent scalar adds.
-float row_sum(const float* v, std::size_t n)
-{
-    float lanes[8] = {};
-    std::size_t c = 0;
-    for (; c + 8 <= n; c += 8) {
-        for (std::size_t k = 0; k < 8; ++k) lanes[k] += v[c + k];
-    }
-    float total = 0.0f;
-    for (; c < n; ++c) total += v[c];
-    for (float lane : lanes) total += lane;
-    return total;
-}
-
-// The largest of n >= 1 floats, in eight lanes too.
+// The largest of n >= 1 floats, in eight interleaved lanes like lane_sum.
 float row_max(const float* v, std::size_t n)
 {
     float lanes[8];
@@ -83,11 +69,11 @@ Tensor cross_entropy(const Tensor& logits, const IdArray& targets, const CrossEn
     double total = 0.0;
     for (std::size_t r = 0; r < R; ++r) {
         const float* row = x + r * V;
-        const float sum_exp = row_sum(exps.data() + r * V, V);
+        const float sum_exp = lane_sum(exps.data() + r * V, V);
         inverse_sum[r] = 1.0f / sum_exp;
         if (target[r] == options.ignore_index_) continue;
         // sum_c (x_c - m), for the smoothing term only
-        const float sum_x = smoothing > 0.0f ? row_sum(row, V) - static_cast<float>(V) * row_max_of[r] : 0.0f;
+        const float sum_x = smoothing > 0.0f ? lane_sum(row, V) - static_cast<float>(V) * row_max_of[r] : 0.0f;
         const float log_sum = std::log(sum_exp);               // logsumexp(x) - m
         const float log_p_target = (row[target[r]] - row_max_of[r]) - log_sum;
         const float mean_log_p = sum_x / static_cast<float>(V) - log_sum;
