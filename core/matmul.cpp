@@ -3,6 +3,7 @@
 #include <cblas.h>
 
 #include <algorithm>
+#include <mutex>
 
 #include "core/check.h"
 #include "core/ops.h"
@@ -24,7 +25,11 @@ void gemm(bool transpose_a, bool transpose_b, std::size_t m, std::size_t n, std:
 {
     if (m == 0 || n == 0) return;
     const int threads = 2.0 * double(m) * double(n) * double(k) < min_flops_for_threads ? 1 : get_num_threads();
-    if (openblas_get_num_threads() != threads) openblas_set_num_threads(threads);
+    if (openblas_get_num_threads() != threads) {
+        static std::mutex switching;   // products may be called from several threads at once
+        std::lock_guard lock(switching);
+        openblas_set_num_threads(threads);
+    }
     const auto lda = static_cast<blasint>(transpose_a ? m : k);
     const auto ldb = static_cast<blasint>(transpose_b ? k : n);
     cblas_sgemm(CblasRowMajor, transpose_a ? CblasTrans : CblasNoTrans, transpose_b ? CblasTrans : CblasNoTrans,
