@@ -26,7 +26,6 @@ using namespace xgrad;
 
 namespace {
 
-
 std::string printable(char32_t c)
 {
     if (c == '\n') return "\\n";
