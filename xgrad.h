@@ -5,6 +5,7 @@
 #include "core/ops.h"
 #include "core/parallel.h"
 #include "core/random.h"
+#include "core/storage.h"
 #include "core/tensor.h"
 #include "nn/checkpoint.h"
 #include "nn/embedding.h"

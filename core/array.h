@@ -8,9 +8,12 @@
 
 #include <xtensor/xarray.hpp>
 
+#include "core/storage.h"
+
 namespace xgrad {
 
-using Array = xt::xarray<float>;             // row-major, contiguous: every Tensor's data and grad
+// row-major, contiguous: every Tensor's data and grad, its large blocks reused (core/storage.h)
+using Array = xt::xarray<float, xt::layout_type::row_major, StorageAllocator<float>>;
 using IdArray = xt::xarray<std::int64_t>;    // integer ids (token ids, positions), int64 as in PyTorch
 using Shape = std::vector<std::size_t>;
 
