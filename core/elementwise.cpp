@@ -18,13 +18,25 @@ namespace xgrad {
 
 namespace {
 
-// The backward of an element-wise op: grad_out (the walk's own buffer) overwritten, element by
-// element, with the input's gradient `expr`, and handed on without a new array.
-template <class E>
-Array&& in_place(Array& grad_out, E&& expr)
+// The backward of an element-wise op: grad_out taken and overwritten, element by element, with the
+// input's gradient grad(g), and handed on without a new array (a copy only of a caller's upstream).
+template <class F>
+Array in_place(Grad& grad_out, F&& grad)
 {
-    xt::noalias(grad_out) = std::forward<E>(expr);
-    return std::move(grad_out);
+    Array g = grad_out.take();
+    xt::noalias(g) = grad(g);
+    return g;
+}
+
+// Hands grad_out on to an input of a broadcasting op: unchanged, or summed over the broadcast axes.
+void pass_reduced(Grad& grad_out, const Tensor& input)
+{
+    const Shape shape = input.shape();
+    if (std::equal(shape.begin(), shape.end(), grad_out->shape().begin(), grad_out->shape().end())) {
+        input.accumulate_grad(grad_out);
+    } else {
+        input.accumulate_grad(reduce_to_shape(*grad_out, shape));
+    }
 }
 
 }  // namespace
@@ -35,9 +47,9 @@ Tensor add(const Tensor& a, const Tensor& b)
 {
     const Shape out = broadcast_shapes("add", a.shape(), b.shape());
     Array y = broadcast_apply(a.data(), b.data(), out, [](float u, float v) { return u + v; });
-    return Tensor::from_op(std::move(y), {a, b}, "add", [a, b](Array& grad_out, const Array&) {
-        if (b.requires_grad()) b.accumulate_grad(reduce_to_shape(grad_out, b.shape()));   // d(a + b)/db = 1
-        if (a.requires_grad()) a.accumulate_grad(reduce_to_shape(std::move(grad_out), a.shape()));   // da = 1
+    return Tensor::from_op(std::move(y), {a, b}, "add", [a, b](Grad& grad_out, const Array&) {
+        if (b.requires_grad()) b.accumulate_grad(reduce_to_shape(*grad_out, b.shape()));   // d(a + b)/db = 1
+        if (a.requires_grad()) pass_reduced(grad_out, a);                                  // d(a + b)/da = 1
     });
 }
 
@@ -45,9 +57,9 @@ Tensor sub(const Tensor& a, const Tensor& b)
 {
     const Shape out = broadcast_shapes("sub", a.shape(), b.shape());
     Array y = broadcast_apply(a.data(), b.data(), out, [](float u, float v) { return u - v; });
-    return Tensor::from_op(std::move(y), {a, b}, "sub", [a, b](Array& grad_out, const Array&) {
-        if (b.requires_grad()) b.accumulate_grad(reduce_to_shape(-grad_out, b.shape()));  // d(a - b)/db = -1
-        if (a.requires_grad()) a.accumulate_grad(reduce_to_shape(std::move(grad_out), a.shape()));   // da = 1
+    return Tensor::from_op(std::move(y), {a, b}, "sub", [a, b](Grad& grad_out, const Array&) {
+        if (b.requires_grad()) b.accumulate_grad(reduce_to_shape(-*grad_out, b.shape()));  // d(a - b)/db = -1
+        if (a.requires_grad()) pass_reduced(grad_out, a);                                  // d(a - b)/da = 1
     });
 }
 
@@ -56,12 +68,12 @@ Tensor mul(const Tensor& a, const Tensor& b)
     const Shape out = broadcast_shapes("mul", a.shape(), b.shape());
     auto times = [](float u, float v) { return u * v; };
     Array y = broadcast_apply(a.data(), b.data(), out, times);
-    return Tensor::from_op(std::move(y), {a, b}, "mul", [a, b, out, times](Array& grad_out, const Array&) {
+    return Tensor::from_op(std::move(y), {a, b}, "mul", [a, b, out, times](Grad& grad_out, const Array&) {
         if (a.requires_grad()) {
-            a.accumulate_grad(reduce_to_shape(broadcast_apply(grad_out, b.data(), out, times), a.shape()));  // b
+            a.accumulate_grad(reduce_to_shape(broadcast_apply(*grad_out, b.data(), out, times), a.shape()));  // b
         }
         if (b.requires_grad()) {
-            b.accumulate_grad(reduce_to_shape(broadcast_apply(grad_out, a.data(), out, times), b.shape()));  // a
+            b.accumulate_grad(reduce_to_shape(broadcast_apply(*grad_out, a.data(), out, times), b.shape()));  // a
         }
     });
 }
@@ -70,13 +82,13 @@ Tensor div(const Tensor& a, const Tensor& b)
 {
     const Shape out = broadcast_shapes("div", a.shape(), b.shape());
     Array y = broadcast_apply(a.data(), b.data(), out, [](float u, float v) { return u / v; });
-    return Tensor::from_op(std::move(y), {a, b}, "div", [a, b, out](Array& grad_out, const Array& y) {
+    return Tensor::from_op(std::move(y), {a, b}, "div", [a, b, out](Grad& grad_out, const Array& y) {
         if (a.requires_grad()) {                                      // d(a/b)/da = 1/b
-            Array g = broadcast_apply(grad_out, b.data(), out, [](float g, float v) { return g / v; });
+            Array g = broadcast_apply(*grad_out, b.data(), out, [](float g, float v) { return g / v; });
             a.accumulate_grad(reduce_to_shape(std::move(g), a.shape()));
         }
         if (b.requires_grad()) {                                      // d(a/b)/db = -a/b^2 = -y/b
-            Array gy = grad_out * y;
+            Array gy = *grad_out * y;
             Array g = broadcast_apply(gy, b.data(), out, [](float gy, float v) { return -gy / v; });
             b.accumulate_grad(reduce_to_shape(std::move(g), b.shape()));
         }
@@ -87,36 +99,39 @@ Tensor div(const Tensor& a, const Tensor& b)
 
 Tensor add(const Tensor& x, float s)
 {
-    return Tensor::from_op(x.data() + s, {x}, "add_scalar", [x](Array& grad_out, const Array&) {
-        x.accumulate_grad(std::move(grad_out));                       // d(x + s)/dx = 1
+    return Tensor::from_op(x.data() + s, {x}, "add_scalar", [x](Grad& grad_out, const Array&) {
+        x.accumulate_grad(grad_out);   // d(x + s)/dx = 1
     });
 }
 
 Tensor mul(const Tensor& x, float s)
 {
-    return Tensor::from_op(x.data() * s, {x}, "mul_scalar", [x, s](Array& grad_out, const Array&) {
-        x.accumulate_grad(in_place(grad_out, grad_out * s));          // d(x s)/dx = s
+    return Tensor::from_op(x.data() * s, {x}, "mul_scalar", [x, s](Grad& grad_out, const Array&) {
+        x.accumulate_grad(in_place(grad_out, [&](const Array& g) { return g * s; }));   // d(x s)/dx = s
     });
 }
 
 Tensor rsub(float s, const Tensor& x)
 {
-    return Tensor::from_op(s - x.data(), {x}, "rsub_scalar", [x](Array& grad_out, const Array&) {
-        x.accumulate_grad(in_place(grad_out, -grad_out));             // d(s - x)/dx = -1
+    return Tensor::from_op(s - x.data(), {x}, "rsub_scalar", [x](Grad& grad_out, const Array&) {
+        x.accumulate_grad(in_place(grad_out, [&](const Array& g) { return -g; }));   // d(s - x)/dx = -1
     });
 }
 
 Tensor rdiv(float s, const Tensor& x)
 {
-    return Tensor::from_op(s / x.data(), {x}, "rdiv_scalar", [x](Array& grad_out, const Array& y) {
-        x.accumulate_grad(in_place(grad_out, -grad_out * y / x.data()));   // d(s/x)/dx = -s/x^2 = -y/x
+    return Tensor::from_op(s / x.data(), {x}, "rdiv_scalar", [x](Grad& grad_out, const Array& y) {
+        // d(s/x)/dx = -s/x^2 = -y/x
+        x.accumulate_grad(in_place(grad_out, [&](const Array& g) { return -g * y / x.data(); }));
     });
 }
 
 Tensor pow(const Tensor& x, float exponent)
 {
-    return Tensor::from_op(xt::pow(x.data(), exponent), {x}, "pow", [x, exponent](Array& grad_out, const Array&) {
-        x.accumulate_grad(in_place(grad_out, grad_out * exponent * xt::pow(x.data(), exponent - 1.0f)));   // p x^(p-1)
+    return Tensor::from_op(xt::pow(x.data(), exponent), {x}, "pow", [x, exponent](Grad& grad_out, const Array&) {
+        x.accumulate_grad(in_place(grad_out, [&](const Array& g) {   // d x^p = p x^(p-1)
+            return g * exponent * xt::pow(x.data(), exponent - 1.0f);
+        }));
     });
 }
 
@@ -124,51 +139,55 @@ Tensor pow(const Tensor& x, float exponent)
 
 Tensor neg(const Tensor& x)
 {
-    return Tensor::from_op(-x.data(), {x}, "neg", [x](Array& grad_out, const Array&) {
-        x.accumulate_grad(in_place(grad_out, -grad_out));             // d(-x)/dx = -1
+    return Tensor::from_op(-x.data(), {x}, "neg", [x](Grad& grad_out, const Array&) {
+        x.accumulate_grad(in_place(grad_out, [&](const Array& g) { return -g; }));   // d(-x)/dx = -1
     });
 }
 
 Tensor exp(const Tensor& x)
 {
-    return Tensor::from_op(xt::exp(x.data()), {x}, "exp", [x](Array& grad_out, const Array& y) {
-        x.accumulate_grad(in_place(grad_out, grad_out * y));          // d e^x = e^x
+    return Tensor::from_op(xt::exp(x.data()), {x}, "exp", [x](Grad& grad_out, const Array& y) {
+        x.accumulate_grad(in_place(grad_out, [&](const Array& g) { return g * y; }));   // d e^x = e^x
     });
 }
 
 Tensor log(const Tensor& x)
 {
-    return Tensor::from_op(xt::log(x.data()), {x}, "log", [x](Array& grad_out, const Array&) {
-        x.accumulate_grad(in_place(grad_out, grad_out / x.data()));   // d log x = 1/x
+    return Tensor::from_op(xt::log(x.data()), {x}, "log", [x](Grad& grad_out, const Array&) {
+        x.accumulate_grad(in_place(grad_out, [&](const Array& g) { return g / x.data(); }));   // d log x = 1/x
     });
 }
 
 Tensor sqrt(const Tensor& x)
 {
-    return Tensor::from_op(xt::sqrt(x.data()), {x}, "sqrt", [x](Array& grad_out, const Array& y) {
-        x.accumulate_grad(in_place(grad_out, grad_out * 0.5f / y));   // d sqrt(x) = 1 / (2 sqrt(x))
+    return Tensor::from_op(xt::sqrt(x.data()), {x}, "sqrt", [x](Grad& grad_out, const Array& y) {
+        // d sqrt(x) = 1 / (2 sqrt(x))
+        x.accumulate_grad(in_place(grad_out, [&](const Array& g) { return g * 0.5f / y; }));
     });
 }
 
 Tensor tanh(const Tensor& x)
 {
-    return Tensor::from_op(xt::tanh(x.data()), {x}, "tanh", [x](Array& grad_out, const Array& y) {
-        x.accumulate_grad(in_place(grad_out, grad_out * (1.0f - y * y)));   // d tanh = 1 - tanh^2
+    return Tensor::from_op(xt::tanh(x.data()), {x}, "tanh", [x](Grad& grad_out, const Array& y) {
+        // d tanh = 1 - tanh^2
+        x.accumulate_grad(in_place(grad_out, [&](const Array& g) { return g * (1.0f - y * y); }));
     });
 }
 
 Tensor sigmoid(const Tensor& x)
 {
     Array y = 1.0f / (1.0f + xt::exp(-x.data()));
-    return Tensor::from_op(std::move(y), {x}, "sigmoid", [x](Array& grad_out, const Array& y) {
-        x.accumulate_grad(in_place(grad_out, grad_out * y * (1.0f - y)));   // d sigmoid = s (1 - s)
+    return Tensor::from_op(std::move(y), {x}, "sigmoid", [x](Grad& grad_out, const Array& y) {
+        // d sigmoid = s (1 - s)
+        x.accumulate_grad(in_place(grad_out, [&](const Array& g) { return g * y * (1.0f - y); }));
     });
 }
 
 Tensor relu(const Tensor& x)
 {
-    return Tensor::from_op(xt::maximum(x.data(), 0.0f), {x}, "relu", [x](Array& grad_out, const Array&) {
-        x.accumulate_grad(in_place(grad_out, xt::where(x.data() > 0.0f, grad_out, 0.0f)));   // 1 where x > 0
+    return Tensor::from_op(xt::maximum(x.data(), 0.0f), {x}, "relu", [x](Grad& grad_out, const Array&) {
+        // d relu = 1 where x > 0, else 0
+        x.accumulate_grad(in_place(grad_out, [&](const Array& g) { return xt::where(x.data() > 0.0f, g, 0.0f); }));
     });
 }
 
@@ -182,19 +201,20 @@ Tensor gelu(const Tensor& x)
     static constexpr float c = 0.044715f;
     const Array& v = x.data();
     Array y = 0.5f * v * (1.0f + xt::tanh(k * (v + c * v * v * v)));
-    return Tensor::from_op(std::move(y), {x}, "gelu", [x](Array& grad_out, const Array&) {
+    return Tensor::from_op(std::move(y), {x}, "gelu", [x](Grad& grad_out, const Array&) {
         // d/dx = (1 + t)/2 + x/2 (1 - t^2) du/dx,  t = tanh(u),  du/dx = k (1 + 3c x^2)
         constexpr std::size_t block = 4096;
         std::vector<float> t_block(block);
-        for (std::size_t begin = 0; begin < grad_out.size(); begin += block) {
-            const std::array<std::size_t, 1> n{std::min(block, grad_out.size() - begin)};
+        Array grad = grad_out.take();
+        for (std::size_t begin = 0; begin < grad.size(); begin += block) {
+            const std::array<std::size_t, 1> n{std::min(block, grad.size() - begin)};
             auto v = xt::adapt(x.data().data() + begin, n[0], xt::no_ownership(), n);
-            auto g = xt::adapt(grad_out.data() + begin, n[0], xt::no_ownership(), n);
+            auto g = xt::adapt(grad.data() + begin, n[0], xt::no_ownership(), n);
             auto t = xt::adapt(t_block.data(), n[0], xt::no_ownership(), n);
             xt::noalias(t) = xt::tanh(k * (v + c * v * v * v));
             xt::noalias(g) = g * (0.5f * (1.0f + t) + 0.5f * v * (1.0f - t * t) * k * (1.0f + 3.0f * c * v * v));
         }
-        x.accumulate_grad(std::move(grad_out));
+        x.accumulate_grad(std::move(grad));
     });
 }
 

@@ -74,7 +74,8 @@ Tensor embedding_lookup(const Tensor& weight, const IdArray& ids, const LookupOp
                  });
 
     // backward: grad_weight[v] += sum of grad_out[i] over the positions i with ids[i] == v
-    return Tensor::from_op(std::move(y), {weight}, "embedding_lookup", [weight, ids, options](Array& grad_out, const Array&) {
+    return Tensor::from_op(std::move(y), {weight}, "embedding_lookup", [weight, ids, options](Grad& grad_out,
+                                                                                              const Array&) {
         const std::size_t V = weight.shape()[0], C = weight.shape()[1];
         std::vector<std::size_t> count;                          // occurrences of each id
         if (options.scale_grad_by_freq || options.sparse) {
@@ -98,7 +99,7 @@ Tensor embedding_lookup(const Tensor& weight, const IdArray& ids, const LookupOp
             }
             grad.values = Array(Shape{grad.rows.size(), C});
             parallel_zero(grad.values.data(), grad.values.size());
-            scatter_add_rows(grad.values.data(), grad.rows.size(), grad_out.data(), ids, C, row_of, scale,
+            scatter_add_rows(grad.values.data(), grad.rows.size(), grad_out->data(), ids, C, row_of, scale,
                              options.padding_idx);
             weight.accumulate_grad(std::move(grad));
             return;
@@ -109,7 +110,7 @@ Tensor embedding_lookup(const Tensor& weight, const IdArray& ids, const LookupOp
             weight.accumulate_grad(Array(xt::zeros<float>({V, C})));
             grad_weight = weight.grad();
         }
-        scatter_add_rows(grad_weight.data().data(), V, grad_out.data(), ids, C, {}, scale, options.padding_idx);
+        scatter_add_rows(grad_weight.data().data(), V, grad_out->data(), ids, C, {}, scale, options.padding_idx);
     });
 }
 

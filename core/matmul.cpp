@@ -73,8 +73,8 @@ Tensor matmul(const Tensor& a, const Tensor& b)
              y.data() + i * m * n);
     }
 
-    return Tensor::from_op(std::move(y), {a, b}, "matmul", [=](const Array& grad_out, const Array&) {
-        const float* g = grad_out.data();
+    return Tensor::from_op(std::move(y), {a, b}, "matmul", [=](Grad& grad_out, const Array&) {
+        const float* g = grad_out->data();
         if (a.requires_grad()) {
             // grad_a = grad_out @ b^T; a broadcast a sums the products of every batch (beta = 1)
             Array grad_a = xt::zeros<float>(a.shape());
@@ -118,8 +118,8 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias)
 
     std::vector<Tensor> inputs = {x, weight};
     if (bias.defined()) inputs.push_back(bias);
-    return Tensor::from_op(std::move(y), inputs, "linear", [=](const Array& grad_out, const Array&) {
-        const float* g = grad_out.data();                                     // (rows, out)
+    return Tensor::from_op(std::move(y), inputs, "linear", [=](Grad& grad_out, const Array&) {
+        const float* g = grad_out->data();                                     // (rows, out)
         if (x.requires_grad()) {
             Array grad_x(x.data().shape());
             gemm(false, false, rows, in, out, g, weight.data().data(), 0.0f, grad_x.data());   // g W

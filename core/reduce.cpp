@@ -50,8 +50,8 @@ Tensor sum(const Tensor& x, std::vector<int> axes, bool keepdim)
     Reduced r = reduced_shapes("sum", x.shape(), std::move(axes));
     Array y = reduce_to_shape(x.data(), r.kept);          // summing over an axis is reducing it to 1
     if (!keepdim) y.reshape(r.dropped);
-    return Tensor::from_op(std::move(y), {x}, "sum", [x, r](Array& grad_out, const Array&) {
-        x.accumulate_grad(expand_back(grad_out, r.kept, x.shape(), 1.0f));   // d sum / dx_i = 1
+    return Tensor::from_op(std::move(y), {x}, "sum", [x, r](Grad& grad_out, const Array&) {
+        x.accumulate_grad(expand_back(*grad_out, r.kept, x.shape(), 1.0f));   // d sum / dx_i = 1
     });
 }
 
@@ -62,8 +62,8 @@ Tensor mean(const Tensor& x, std::vector<int> axes, bool keepdim)
     const float scale = 1.0f / static_cast<float>(r.count);
     Array y = reduce_to_shape(x.data(), r.kept) * scale;
     if (!keepdim) y.reshape(r.dropped);
-    return Tensor::from_op(std::move(y), {x}, "mean", [x, r, scale](Array& grad_out, const Array&) {
-        x.accumulate_grad(expand_back(grad_out, r.kept, x.shape(), scale));  // d mean / dx_i = 1/n
+    return Tensor::from_op(std::move(y), {x}, "mean", [x, r, scale](Grad& grad_out, const Array&) {
+        x.accumulate_grad(expand_back(*grad_out, r.kept, x.shape(), scale));  // d mean / dx_i = 1/n
     });
 }
 
@@ -102,10 +102,10 @@ Tensor max(const Tensor& x, int axis, bool keepdim)
         dropped.erase(dropped.begin() + static_cast<std::ptrdiff_t>(a));
         y.reshape(dropped);
     }
-    return Tensor::from_op(std::move(y), {x}, "max", [x, argmax = std::move(argmax)](Array& grad_out, const Array&) {
+    return Tensor::from_op(std::move(y), {x}, "max", [x, argmax = std::move(argmax)](Grad& grad_out, const Array&) {
         Array grad_input = xt::zeros<float>(x.shape());
         for (std::size_t j = 0; j < argmax.size(); ++j) {
-            grad_input.data()[argmax[j]] += grad_out.data()[j];   // d max / dx = 1 at the argmax, else 0
+            grad_input.data()[argmax[j]] += grad_out->data()[j];   // d max / dx = 1 at the argmax, else 0
         }
         x.accumulate_grad(std::move(grad_input));
     });
@@ -138,11 +138,11 @@ Tensor softmax(const Tensor& x)
         for (std::size_t j = 0; j < c; ++j) total += (out[j] = std::exp(in[j] - m));
         for (std::size_t j = 0; j < c; ++j) out[j] /= total;
     });
-    return Tensor::from_op(std::move(y), {x}, "softmax", [x](Array& grad_out, const Array& y) {
+    return Tensor::from_op(std::move(y), {x}, "softmax", [x](Grad& grad_out, const Array& y) {
         // dx_j = y_j (g_j - sum_k g_k y_k)
         Array grad_input(y.shape());
         for_each_row("softmax", y, [&](std::size_t start, std::size_t c) {
-            const float* g = grad_out.data() + start;
+            const float* g = grad_out->data() + start;
             const float* s = y.data() + start;
             float dot = 0.0f;
             for (std::size_t j = 0; j < c; ++j) dot += g[j] * s[j];
@@ -164,11 +164,11 @@ Tensor log_softmax(const Tensor& x)
         const float log_total = std::log(total);
         for (std::size_t j = 0; j < c; ++j) y.data()[start + j] = (in[j] - m) - log_total;
     });
-    return Tensor::from_op(std::move(y), {x}, "log_softmax", [x](Array& grad_out, const Array& y) {
+    return Tensor::from_op(std::move(y), {x}, "log_softmax", [x](Grad& grad_out, const Array& y) {
         // dx_j = g_j - softmax_j sum_k g_k,  softmax = exp(y)
         Array grad_input(y.shape());
         for_each_row("log_softmax", y, [&](std::size_t start, std::size_t c) {
-            const float* g = grad_out.data() + start;
+            const float* g = grad_out->data() + start;
             float total = std::accumulate(g, g + c, 0.0f);
             for (std::size_t j = 0; j < c; ++j) {
                 grad_input.data()[start + j] = g[j] - std::exp(y.data()[start + j]) * total;

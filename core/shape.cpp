@@ -39,9 +39,10 @@ Tensor reshape(const Tensor& x, std::vector<std::ptrdiff_t> shape)
 
     Array y = x.data();
     y.reshape(out);
-    return Tensor::from_op(std::move(y), {x}, "reshape", [x](Array& grad_out, const Array&) {
-        grad_out.reshape(x.shape());                                 // the same values, the old shape
-        x.accumulate_grad(std::move(grad_out));
+    return Tensor::from_op(std::move(y), {x}, "reshape", [x](Grad& grad_out, const Array&) {
+        Array grad = grad_out.take();
+        grad.reshape(x.shape());                                     // the same values, the old shape
+        x.accumulate_grad(std::move(grad));
     });
 }
 
@@ -61,8 +62,8 @@ Tensor permute(const Tensor& x, std::vector<int> axes)
         inverse[perm[i]] = i;
     }
     Array y = xt::transpose(x.data(), perm);
-    return Tensor::from_op(std::move(y), {x}, "permute", [x, inverse](Array& grad_out, const Array&) {
-        x.accumulate_grad(Array(xt::transpose(grad_out, inverse)));   // permuting back
+    return Tensor::from_op(std::move(y), {x}, "permute", [x, inverse](Grad& grad_out, const Array&) {
+        x.accumulate_grad(Array(xt::transpose(*grad_out, inverse)));   // permuting back
     });
 }
 
@@ -133,11 +134,11 @@ Tensor concat(const std::vector<Tensor>& xs, int axis)
         copy_along<false>(x.data(), 0, y, offset, x.shape()[a], a);
         offset += x.shape()[a];
     }
-    return Tensor::from_op(std::move(y), xs, "concat", [xs, starts, a](Array& grad_out, const Array&) {
+    return Tensor::from_op(std::move(y), xs, "concat", [xs, starts, a](Grad& grad_out, const Array&) {
         for (std::size_t i = 0; i < xs.size(); ++i) {
             if (!xs[i].requires_grad()) continue;
             Array g(xs[i].shape());
-            copy_along<false>(grad_out, starts[i], g, 0, g.shape()[a], a);   // each input's own slice
+            copy_along<false>(*grad_out, starts[i], g, 0, g.shape()[a], a);   // each input's own slice
             xs[i].accumulate_grad(std::move(g));
         }
     });
@@ -155,9 +156,9 @@ std::vector<Tensor> split(const Tensor& x, std::size_t split_size, int axis)
         piece_shape[a] = std::min(split_size, shape[a] - start);
         Array y(piece_shape);
         copy_along<false>(x.data(), start, y, 0, piece_shape[a], a);
-        pieces.push_back(Tensor::from_op(std::move(y), {x}, "split", [x, start, a](Array& grad_out, const Array&) {
+        pieces.push_back(Tensor::from_op(std::move(y), {x}, "split", [x, start, a](Grad& grad_out, const Array&) {
             Array g = xt::zeros<float>(x.shape());                   // zero outside this piece's slice
-            copy_along<true>(grad_out, 0, g, start, grad_out.shape()[a], a);
+            copy_along<true>(*grad_out, 0, g, start, grad_out->shape()[a], a);
             x.accumulate_grad(std::move(g));
         }));
     }
@@ -170,8 +171,8 @@ Tensor masked_fill(const Tensor& x, const Tensor& mask, float value)
     XGRAD_CHECK(broadcast_shapes("masked_fill", x.shape(), mask.shape()) == x.shape(), "masked_fill: mask of shape ",
           shape_str(mask.shape()), " does not broadcast to the input's shape ", shape_str(x.shape()));
     Array y = xt::where(xt::not_equal(mask.data(), 0.0f), value, x.data());
-    return Tensor::from_op(std::move(y), {x}, "masked_fill", [x, mask](Array& grad_out, const Array&) {
-        x.accumulate_grad(Array(xt::where(xt::not_equal(mask.data(), 0.0f), 0.0f, grad_out)));   // filled places get 0
+    return Tensor::from_op(std::move(y), {x}, "masked_fill", [x, mask](Grad& grad_out, const Array&) {
+        x.accumulate_grad(Array(xt::where(xt::not_equal(mask.data(), 0.0f), 0.0f, *grad_out)));   // filled places get 0
     });
 }
 

@@ -189,6 +189,16 @@ static RowSparse merge(const RowSparse& a, const RowSparse& b)
     return out;
 }
 
+// A gradient shared with the caller of backward(upstream) becomes the node's own before it is written.
+static void own_shared_grad(Node& n)
+{
+    if (n.shared_grad == nullptr) return;
+    Array copy(n.shared_grad->shape());
+    parallel_copy(copy.data(), n.shared_grad->data(), copy.size());
+    n.grad = Tensor(std::move(copy));
+    n.shared_grad = nullptr;
+}
+
 void Tensor::accumulate_grad(RowSparse grad) const
 {
     if (!requires_grad()) return;
@@ -196,6 +206,7 @@ void Tensor::accumulate_grad(RowSparse grad) const
               grad.rows.size() == grad.values.shape()[0],
           "internal: a row-sparse gradient of ", grad.rows.size(), " rows and values ", shape_str(grad.values.shape()),
           " does not fit a tensor of shape ", shape_str(node_->data.shape()));
+    own_shared_grad(*node_);
     if (node_->grad.defined()) {
         grad.add_to(node_->grad.data());
     } else if (node_->sparse_grad) {
@@ -230,6 +241,7 @@ void Tensor::accumulate_grad(const Array& grad) const
     if (!requires_grad()) return;
     XGRAD_CHECK(grad.shape() == node_->data.shape(), "internal: gradient of shape ", shape_str(grad.shape()),
           " for a tensor of shape ", shape_str(node_->data.shape()), " from '", node_->op, "'");
+    own_shared_grad(*node_);
     if (node_->grad.defined()) {
         node_->grad.data() += grad;
     } else {
@@ -246,13 +258,24 @@ void Tensor::accumulate_grad(const Array& grad) const
 void Tensor::accumulate_grad(Array&& grad) const
 {
     if (!requires_grad()) return;
-    if (node_->grad.defined() || node_->sparse_grad) {
+    if (node_->grad.defined() || node_->sparse_grad || node_->shared_grad) {
         accumulate_grad(static_cast<const Array&>(grad));
         return;
     }
     XGRAD_CHECK(grad.shape() == node_->data.shape(), "internal: gradient of shape ", shape_str(grad.shape()),
           " for a tensor of shape ", shape_str(node_->data.shape()), " from '", node_->op, "'");
     node_->grad = Tensor(std::move(grad));
+}
+
+void Tensor::accumulate_grad(Grad& grad) const
+{
+    if (grad.owned()) return accumulate_grad(grad.take());
+    if (!requires_grad()) return;
+    const bool nothing_yet = !node_->grad.defined() && !node_->sparse_grad && !node_->shared_grad;
+    if (node_->op[0] == '\0' || !nothing_yet) return accumulate_grad(*grad);   // a leaf keeps its own copy
+    XGRAD_CHECK(grad->shape() == node_->data.shape(), "internal: gradient of shape ", shape_str(grad->shape()),
+          " for a tensor of shape ", shape_str(node_->data.shape()), " from '", node_->op, "'");
+    node_->shared_grad = &*grad;
 }
 
 Tensor Tensor::detach() const
@@ -305,8 +328,21 @@ void Tensor::backward(const Tensor& grad, bool retain_graph) const
           root.op, "'); its saved buffers were freed by the first backward(). ",
           "Pass retain_graph = true to the first backward() to call it again");
     auto order = topological_order(node_);
-    accumulate_grad(grad.defined() ? grad.data() : Array(xt::ones<float>(node_->data.shape())));
+    Grad seed = grad.defined() ? Grad(&grad.data()) : Grad(Array(xt::ones<float>(node_->data.shape())));
+    accumulate_grad(seed);
+    try {
+        walk_backward(order, retain_graph);
+    } catch (...) {             // no node may keep pointing at the caller's upstream
+        for (auto& n : order) {
+            if (n) n->shared_grad = nullptr;
+        }
+        throw;
+    }
+}
 
+// Runs each node's backward, outputs before inputs, handing it the gradient its users accumulated.
+void Tensor::walk_backward(std::vector<std::shared_ptr<Node>>& order, bool retain_graph)
+{
     for (auto it = order.rbegin(); it != order.rend(); ++it) {
         Node& n = **it;
         if (n.op[0] == '\0') continue;                       // a leaf keeps what it accumulated
@@ -317,9 +353,10 @@ void Tensor::backward(const Tensor& grad, bool retain_graph) const
             n.grad = Tensor(n.sparse_grad->to_dense(n.data.shape()[0]));
             n.sparse_grad.reset();
         }
-        if (n.grad.defined()) {
-            Array grad_out = std::move(n.grad.data());       // non-leaves do not keep their grad
-            n.grad = Tensor();
+        if (n.grad.defined() || n.shared_grad) {
+            Grad grad_out = n.shared_grad ? Grad(n.shared_grad) : Grad(std::move(n.grad.data()));
+            n.grad = Tensor();                               // non-leaves do not keep their grad
+            n.shared_grad = nullptr;
             n.backward(grad_out, n.data);
             if (anomaly_enabled) {
                 for (const auto& input : n.inputs) {

@@ -21,11 +21,32 @@ namespace xgrad {
 class Tensor;
 struct Node;
 
+// The gradient of an op's output, as the backward walk hands it to the op's backward, used once.
+// Read it as `*grad_out`. To overwrite it, take() it; to pass it on unchanged (add, reshape), give it
+// to an input with input.accumulate_grad(grad_out). Usually it is the walk's own buffer, which both
+// hand on without a copy. At the root of backward(upstream) it is the caller's array, never written:
+// take() copies it, and passing it on shares it with the input until something writes to it, so a
+// backward that only reads it (an embedding's scatter-add) copies nothing.
+class Grad {
+public:
+    explicit Grad(Array&& owned) : owned_(std::move(owned)), view_(&owned_) {}
+    explicit Grad(const Array* borrowed) : view_(borrowed) {}
+    Grad(const Grad&) = delete;
+    Grad& operator=(const Grad&) = delete;
+
+    const Array& operator*() const { return *view_; }
+    const Array* operator->() const { return view_; }
+    bool owned() const { return view_ == &owned_; }
+    Array take() { return owned() ? std::move(owned_) : Array(*view_); }   // a copy of a borrowed one
+
+private:
+    Array owned_;
+    const Array* view_;
+};
+
 // An op's backward: receives the gradient of its output (same shape as y) and its output y, and
 // accumulates into its inputs with Tensor::accumulate_grad. It captures its inputs, never its output.
-// grad_out is the backward walk's own buffer, used once: an op that passes it on unchanged (add,
-// reshape) moves it into an input after its last read of it, instead of copying it.
-using BackwardFn = std::function<void(Array& grad_out, const Array& y)>;
+using BackwardFn = std::function<void(Grad& grad_out, const Array& y)>;
 
 // The gradient of a (V, C) table that is zero outside a few rows, as an embedding with sparse = true
 // makes it: row rows[k] of the full gradient is values[k]. (PyTorch's coalesced sparse COO gradient.)
@@ -63,6 +84,7 @@ public:
     void zero_grad(bool set_to_none = true) const;        // PyTorch's optimizer.zero_grad semantics
     void accumulate_grad(const Array& grad) const;        // grad += g (allocates it the first time)
     void accumulate_grad(Array&& grad) const;
+    void accumulate_grad(Grad& grad) const;               // hands grad_out on unchanged (see Grad)
     RowSparse* sparse_grad() const;                       // a row-sparse gradient, or nullptr
     void accumulate_grad(RowSparse grad) const;           // stays sparse unless a dense grad exists
 
@@ -79,6 +101,7 @@ public:
 
 private:
     explicit Tensor(std::shared_ptr<Node> node) : node_(std::move(node)) {}
+    static void walk_backward(std::vector<std::shared_ptr<Node>>& order, bool retain_graph);
     const Node& node(const char* what) const;
     std::shared_ptr<Node> node_;
 };
@@ -87,6 +110,7 @@ struct Node {
     Array data;
     Tensor grad;                        // leaves: accumulated across backward calls; others: transient
     std::optional<RowSparse> sparse_grad;   // instead of `grad`, when only sparse ops reached the node
+    const Array* shared_grad = nullptr; // instead of `grad`, during backward(upstream): the caller's upstream
     bool requires_grad = false;
     bool graph_freed = false;           // backward() ran without retain_graph and dropped the buffers
     const char* op = "";                // the op that made this node; "" for leaves

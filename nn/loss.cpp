@@ -84,11 +84,11 @@ Tensor cross_entropy(const Tensor& logits, const IdArray& targets, const CrossEn
 
     return Tensor::from_op(Array(loss), {logits}, "cross_entropy",
                            [logits, targets, exps = std::move(exps), inverse_sum = std::move(inverse_sum), options,
-                            count](Array& grad_out, const Array&) {
+                            count](Grad& grad_out, const Array&) {
         // d loss / d x[r, c] = (p[c] - q[c]) / count,  p = softmax(x),  q = (1 - s) one_hot(t) + s / V;
         // ignored rows: 0
         const std::size_t V = exps.shape()[1], R = exps.shape()[0];
-        const float s = options.label_smoothing_, scale = grad_out() / static_cast<float>(count);
+        const float s = options.label_smoothing_, scale = (*grad_out)() / static_cast<float>(count);
         const float uniform = s / static_cast<float>(V);
         Array grad(logits.data().shape());
         for (std::size_t r = 0; r < R; ++r) {

@@ -133,8 +133,8 @@ TEST_CASE("gradcheck catches a wrong backward")
     // a deliberately broken op: forward x^2, backward claims x
     Fn broken = [](In x) {
         Tensor in = x[0];
-        return Tensor::from_op(in.data() * in.data(), {in}, "broken", [in](Array& g, const Array&) {
-            in.accumulate_grad(g * in.data());
+        return Tensor::from_op(in.data() * in.data(), {in}, "broken", [in](Grad& g, const Array&) {
+            in.accumulate_grad(Array(*g * in.data()));
         });
     };
     Generator rng(7);
@@ -143,8 +143,8 @@ TEST_CASE("gradcheck catches a wrong backward")
     // a backward that swaps two output elements passes a plain sum but not the weighted one
     Fn swapped = [](In x) {
         Tensor in = x[0];
-        return Tensor::from_op(in.data() * 3.0f, {in}, "swapped", [in](Array& g, const Array&) {
-            Array grad = g * 3.0f;
+        return Tensor::from_op(in.data() * 3.0f, {in}, "swapped", [in](Grad& g, const Array&) {
+            Array grad = *g * 3.0f;
             std::swap(grad.data()[0], grad.data()[1]);
             in.accumulate_grad(grad);
         });
