@@ -60,12 +60,13 @@ private:
     std::vector<std::size_t> index_;
 };
 
-// out = f(a, b) element by element, with a and b broadcast to `out_shape` (their broadcast shape).
-// Large outputs are split across threads by rows.
+// out = f(a, b) element by element, with a and b broadcast to out's shape (their broadcast shape).
+// Large outputs are split across threads by rows. `out` may be a or b itself when it has out's shape:
+// each element is read before the same element is written.
 template <class F>
-Array broadcast_apply(const Array& a, const Array& b, const Shape& out_shape, F f)
+void broadcast_apply_into(Array& out, const Array& a, const Array& b, F f)
 {
-    Array out(out_shape);
+    const Shape out_shape(out.shape().begin(), out.shape().end());
     const float* pa = a.data();
     const float* pb = b.data();
     float* po = out.data();
@@ -73,9 +74,9 @@ Array broadcast_apply(const Array& a, const Array& b, const Shape& out_shape, F 
         parallel_for(out.size(), parallel_floats, [=](std::size_t begin, std::size_t end) {
             for (std::size_t i = begin; i < end; ++i) po[i] = f(pa[i], pb[i]);
         });
-        return out;
+        return;
     }
-    if (out.size() == 0) return out;
+    if (out.size() == 0) return;
     const Shape sa(a.shape().begin(), a.shape().end()), sb(b.shape().begin(), b.shape().end());
     const RowWalker<2> start(out_shape, {stretch_strides(sa, out_shape), stretch_strides(sb, out_shape)});
     const std::size_t inner = out_shape.back(), rows = out.size() / inner;
@@ -94,6 +95,13 @@ Array broadcast_apply(const Array& a, const Array& b, const Shape& out_shape, F 
             else                for (std::size_t j = 0; j < inner; ++j) ro[j] = f(*ra, *rb);
         }
     });
+}
+
+template <class F>
+Array broadcast_apply(const Array& a, const Array& b, const Shape& out_shape, F f)
+{
+    Array out(out_shape);
+    broadcast_apply_into(out, a, b, f);
     return out;
 }
 

@@ -39,28 +39,42 @@ void pass_reduced(Grad& grad_out, const Tensor& input)
     }
 }
 
+// f(a, b) broadcast to `out`, written over the buffer of an operand that expires here and has the
+// output's shape (a temporary, as in tok(ids) + pos(t)), or else into a fresh array. For add and sub,
+// whose backward reads neither operand's values.
+template <class F>
+Array apply_reusing_expiring(Tensor& a, Tensor& b, const Shape& out, F f)
+{
+    const bool into_a = a.expiring() && a.shape() == out;
+    const bool into_b = !into_a && b.expiring() && b.shape() == out;
+    if (!into_a && !into_b) return broadcast_apply(a.data(), b.data(), out, f);
+    Array y = into_a ? a.lend_data() : b.lend_data();
+    broadcast_apply_into(y, into_a ? y : a.data(), into_b ? y : b.data(), f);
+    return y;
+}
+
 }  // namespace
 
 // ---- binary, broadcasting ------------------------------------------------------------------------------
 
-Tensor add(const Tensor& a, const Tensor& b)
+Tensor add(Tensor a, Tensor b)
 {
     const Shape out = broadcast_shapes("add", a.shape(), b.shape());
-    Array y = broadcast_apply(a.data(), b.data(), out, [](float u, float v) { return u + v; });
+    Array y = apply_reusing_expiring(a, b, out, [](float u, float v) { return u + v; });
     return Tensor::from_op(std::move(y), {a, b}, "add", [a, b](Grad& grad_out, const Array&) {
         if (b.requires_grad()) b.accumulate_grad(reduce_to_shape(*grad_out, b.shape()));   // d(a + b)/db = 1
         if (a.requires_grad()) pass_reduced(grad_out, a);                                  // d(a + b)/da = 1
-    });
+    }, ReadsOutput::no);
 }
 
-Tensor sub(const Tensor& a, const Tensor& b)
+Tensor sub(Tensor a, Tensor b)
 {
     const Shape out = broadcast_shapes("sub", a.shape(), b.shape());
-    Array y = broadcast_apply(a.data(), b.data(), out, [](float u, float v) { return u - v; });
+    Array y = apply_reusing_expiring(a, b, out, [](float u, float v) { return u - v; });
     return Tensor::from_op(std::move(y), {a, b}, "sub", [a, b](Grad& grad_out, const Array&) {
         if (b.requires_grad()) b.accumulate_grad(reduce_to_shape(-*grad_out, b.shape()));  // d(a - b)/db = -1
         if (a.requires_grad()) pass_reduced(grad_out, a);                                  // d(a - b)/da = 1
-    });
+    }, ReadsOutput::no);
 }
 
 Tensor mul(const Tensor& a, const Tensor& b)
@@ -75,7 +89,7 @@ Tensor mul(const Tensor& a, const Tensor& b)
         if (b.requires_grad()) {
             b.accumulate_grad(reduce_to_shape(broadcast_apply(*grad_out, a.data(), out, times), b.shape()));  // a
         }
-    });
+    }, ReadsOutput::no);
 }
 
 Tensor div(const Tensor& a, const Tensor& b)
@@ -101,21 +115,21 @@ Tensor add(const Tensor& x, float s)
 {
     return Tensor::from_op(x.data() + s, {x}, "add_scalar", [x](Grad& grad_out, const Array&) {
         x.accumulate_grad(grad_out);   // d(x + s)/dx = 1
-    });
+    }, ReadsOutput::no);
 }
 
 Tensor mul(const Tensor& x, float s)
 {
     return Tensor::from_op(x.data() * s, {x}, "mul_scalar", [x, s](Grad& grad_out, const Array&) {
         x.accumulate_grad(in_place(grad_out, [&](const Array& g) { return g * s; }));   // d(x s)/dx = s
-    });
+    }, ReadsOutput::no);
 }
 
 Tensor rsub(float s, const Tensor& x)
 {
     return Tensor::from_op(s - x.data(), {x}, "rsub_scalar", [x](Grad& grad_out, const Array&) {
         x.accumulate_grad(in_place(grad_out, [&](const Array& g) { return -g; }));   // d(s - x)/dx = -1
-    });
+    }, ReadsOutput::no);
 }
 
 Tensor rdiv(float s, const Tensor& x)
@@ -132,7 +146,7 @@ Tensor pow(const Tensor& x, float exponent)
         x.accumulate_grad(in_place(grad_out, [&](const Array& g) {   // d x^p = p x^(p-1)
             return g * exponent * xt::pow(x.data(), exponent - 1.0f);
         }));
-    });
+    }, ReadsOutput::no);
 }
 
 // ---- functions -------------------------------------------------------------------------------------------
@@ -141,7 +155,7 @@ Tensor neg(const Tensor& x)
 {
     return Tensor::from_op(-x.data(), {x}, "neg", [x](Grad& grad_out, const Array&) {
         x.accumulate_grad(in_place(grad_out, [&](const Array& g) { return -g; }));   // d(-x)/dx = -1
-    });
+    }, ReadsOutput::no);
 }
 
 Tensor exp(const Tensor& x)
@@ -155,7 +169,7 @@ Tensor log(const Tensor& x)
 {
     return Tensor::from_op(xt::log(x.data()), {x}, "log", [x](Grad& grad_out, const Array&) {
         x.accumulate_grad(in_place(grad_out, [&](const Array& g) { return g / x.data(); }));   // d log x = 1/x
-    });
+    }, ReadsOutput::no);
 }
 
 Tensor sqrt(const Tensor& x)
@@ -188,7 +202,7 @@ Tensor relu(const Tensor& x)
     return Tensor::from_op(xt::maximum(x.data(), 0.0f), {x}, "relu", [x](Grad& grad_out, const Array&) {
         // d relu = 1 where x > 0, else 0
         x.accumulate_grad(in_place(grad_out, [&](const Array& g) { return xt::where(x.data() > 0.0f, g, 0.0f); }));
-    });
+    }, ReadsOutput::no);
 }
 
 // gelu(x) = x/2 (1 + tanh(u)), u = sqrt(2/pi) (x + 0.044715 x^3): PyTorch's approximate='tanh'.
@@ -215,7 +229,7 @@ Tensor gelu(const Tensor& x)
             xt::noalias(g) = g * (0.5f * (1.0f + t) + 0.5f * v * (1.0f - t * t) * k * (1.0f + 3.0f * c * v * v));
         }
         x.accumulate_grad(std::move(grad));
-    });
+    }, ReadsOutput::no);
 }
 
 }  // namespace xgrad

@@ -111,7 +111,7 @@ Tensor embedding_lookup(const Tensor& weight, const IdArray& ids, const LookupOp
             grad_weight = weight.grad();
         }
         scatter_add_rows(grad_weight.data().data(), V, grad_out->data(), ids, C, {}, scale, options.padding_idx);
-    });
+    }, ReadsOutput::no);
 }
 
 }  // namespace xgrad

@@ -93,7 +93,7 @@ Tensor matmul(const Tensor& a, const Tensor& b)
             }
             b.accumulate_grad(std::move(grad_b));
         }
-    });
+    }, ReadsOutput::no);
 }
 
 // x (..., in), weight (out, in), bias (out) -> (..., out)
@@ -137,7 +137,7 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias)
             }
             bias.accumulate_grad(std::move(grad_b));
         }
-    });
+    }, ReadsOutput::no);
 }
 
 }  // namespace xgrad

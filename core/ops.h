@@ -18,8 +18,10 @@
 namespace xgrad {
 
 // ---- element-wise, broadcasting: a (...), b (...) -> broadcast(a, b) ----------------------------------
-Tensor add(const Tensor& a, const Tensor& b);
-Tensor sub(const Tensor& a, const Tensor& b);
+// add and sub take their operands by value: one passed as a temporary that no other handle shares
+// (tok(ids) + pos(t)) lends its buffer to the result when it has the result's shape.
+Tensor add(Tensor a, Tensor b);
+Tensor sub(Tensor a, Tensor b);
 Tensor mul(const Tensor& a, const Tensor& b);
 Tensor div(const Tensor& a, const Tensor& b);
 
@@ -79,8 +81,8 @@ struct LookupOptions {
 Tensor embedding_lookup(const Tensor& weight, const IdArray& ids, const LookupOptions& options = {});
 
 // ---- operators --------------------------------------------------------------------------------------------------
-inline Tensor operator+(const Tensor& a, const Tensor& b) { return add(a, b); }
-inline Tensor operator-(const Tensor& a, const Tensor& b) { return sub(a, b); }
+inline Tensor operator+(Tensor a, Tensor b) { return add(std::move(a), std::move(b)); }
+inline Tensor operator-(Tensor a, Tensor b) { return sub(std::move(a), std::move(b)); }
 inline Tensor operator*(const Tensor& a, const Tensor& b) { return mul(a, b); }
 inline Tensor operator/(const Tensor& a, const Tensor& b) { return div(a, b); }
 inline Tensor operator-(const Tensor& x) { return neg(x); }

@@ -52,7 +52,7 @@ Tensor sum(const Tensor& x, std::vector<int> axes, bool keepdim)
     if (!keepdim) y.reshape(r.dropped);
     return Tensor::from_op(std::move(y), {x}, "sum", [x, r](Grad& grad_out, const Array&) {
         x.accumulate_grad(expand_back(*grad_out, r.kept, x.shape(), 1.0f));   // d sum / dx_i = 1
-    });
+    }, ReadsOutput::no);
 }
 
 Tensor mean(const Tensor& x, std::vector<int> axes, bool keepdim)
@@ -64,7 +64,7 @@ Tensor mean(const Tensor& x, std::vector<int> axes, bool keepdim)
     if (!keepdim) y.reshape(r.dropped);
     return Tensor::from_op(std::move(y), {x}, "mean", [x, r, scale](Grad& grad_out, const Array&) {
         x.accumulate_grad(expand_back(*grad_out, r.kept, x.shape(), scale));  // d mean / dx_i = 1/n
-    });
+    }, ReadsOutput::no);
 }
 
 Tensor sum(const Tensor& x) { return sum(x, {}, false); }
@@ -108,7 +108,7 @@ Tensor max(const Tensor& x, int axis, bool keepdim)
             grad_input.data()[argmax[j]] += grad_out->data()[j];   // d max / dx = 1 at the argmax, else 0
         }
         x.accumulate_grad(std::move(grad_input));
-    });
+    }, ReadsOutput::no);
 }
 
 // ---- softmax over the last axis: x (..., C) -> (..., C) ---------------------------------------------------

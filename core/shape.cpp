@@ -43,7 +43,7 @@ Tensor reshape(const Tensor& x, std::vector<std::ptrdiff_t> shape)
         Array grad = grad_out.take();
         grad.reshape(x.shape());                                     // the same values, the old shape
         x.accumulate_grad(std::move(grad));
-    });
+    }, ReadsOutput::no);
 }
 
 Tensor view(const Tensor& x, std::vector<std::ptrdiff_t> shape) { return reshape(x, std::move(shape)); }
@@ -64,7 +64,7 @@ Tensor permute(const Tensor& x, std::vector<int> axes)
     Array y = xt::transpose(x.data(), perm);
     return Tensor::from_op(std::move(y), {x}, "permute", [x, inverse](Grad& grad_out, const Array&) {
         x.accumulate_grad(Array(xt::transpose(*grad_out, inverse)));   // permuting back
-    });
+    }, ReadsOutput::no);
 }
 
 Tensor transpose(const Tensor& x, int axis0, int axis1)
@@ -141,7 +141,7 @@ Tensor concat(const std::vector<Tensor>& xs, int axis)
             copy_along<false>(*grad_out, starts[i], g, 0, g.shape()[a], a);   // each input's own slice
             xs[i].accumulate_grad(std::move(g));
         }
-    });
+    }, ReadsOutput::no);
 }
 
 // x (..., n, ...) -> pieces (..., split_size, ...), the last one holding what remains.
@@ -160,7 +160,7 @@ std::vector<Tensor> split(const Tensor& x, std::size_t split_size, int axis)
             Array g = xt::zeros<float>(x.shape());                   // zero outside this piece's slice
             copy_along<true>(*grad_out, 0, g, start, grad_out->shape()[a], a);
             x.accumulate_grad(std::move(g));
-        }));
+        }, ReadsOutput::no));
     }
     return pieces;
 }
@@ -173,7 +173,7 @@ Tensor masked_fill(const Tensor& x, const Tensor& mask, float value)
     Array y = xt::where(xt::not_equal(mask.data(), 0.0f), value, x.data());
     return Tensor::from_op(std::move(y), {x}, "masked_fill", [x, mask](Grad& grad_out, const Array&) {
         x.accumulate_grad(Array(xt::where(xt::not_equal(mask.data(), 0.0f), 0.0f, *grad_out)));   // filled places get 0
-    });
+    }, ReadsOutput::no);
 }
 
 }  // namespace xgrad

@@ -89,7 +89,8 @@ Tensor::Tensor(Array data, bool requires_grad) : node_(std::make_shared<Node>())
     node_->requires_grad = requires_grad;
 }
 
-Tensor Tensor::from_op(Array data, std::vector<Tensor> inputs, const char* op, BackwardFn backward)
+Tensor Tensor::from_op(Array data, std::vector<Tensor> inputs, const char* op, BackwardFn backward,
+                       ReadsOutput reads_output)
 {
     if (anomaly_enabled) check_finite(data, op, inputs, "the forward output");
     Tensor out(std::move(data));
@@ -101,8 +102,22 @@ Tensor Tensor::from_op(Array data, std::vector<Tensor> inputs, const char* op, B
         out.node_->op = op;
         out.node_->inputs = std::move(inputs);
         out.node_->backward = std::move(backward);
+        out.node_->backward_reads_output = reads_output == ReadsOutput::yes;
     }
     return out;
+}
+
+bool Tensor::expiring() const
+{
+    return node_ && node_.use_count() == 1 && !node_->backward_reads_output && !node_->data_lent;
+}
+
+Array Tensor::lend_data()
+{
+    XGRAD_CHECK(expiring(), "internal: lend_data on a tensor that other handles or its backward still read");
+    node_->lent_shape = node_->shape();
+    node_->data_lent = true;
+    return std::move(node_->data);
 }
 
 const Node& Tensor::node(const char* what) const
@@ -111,22 +126,33 @@ const Node& Tensor::node(const char* what) const
     return *node_;
 }
 
-Array& Tensor::data() const { return const_cast<Node&>(node("data")).data; }
-Shape Tensor::shape() const { return to_shape(node("shape").data.shape()); }
-std::size_t Tensor::dim() const { return node("dim").data.dimension(); }
-std::size_t Tensor::numel() const { return node("numel").data.size(); }
+Array& Tensor::data() const
+{
+    Node& n = const_cast<Node&>(node("data"));
+    XGRAD_CHECK(!n.data_lent, "internal: the buffer of this tensor was lent to a later op's output");
+    return n.data;
+}
+
+Shape Tensor::shape() const { return to_shape(node("shape").shape()); }
+std::size_t Tensor::dim() const { return node("dim").shape().size(); }
+std::size_t Tensor::numel() const
+{
+    std::size_t n = 1;
+    for (std::size_t d : node("numel").shape()) n *= d;
+    return n;
+}
 
 std::size_t Tensor::size(std::ptrdiff_t axis) const
 {
     auto n = static_cast<std::ptrdiff_t>(dim());
     XGRAD_CHECK(axis >= -n && axis < n, "size: axis ", axis, " is out of range for a ", n, "-D tensor");
-    return node_->data.shape()[static_cast<std::size_t>(axis < 0 ? axis + n : axis)];
+    return node_->shape()[static_cast<std::size_t>(axis < 0 ? axis + n : axis)];
 }
 
 float Tensor::item() const
 {
     XGRAD_CHECK(numel() == 1, "item: expected a tensor with one element, got shape ", shape_str(shape()));
-    return *node_->data.data();
+    return *data().data();
 }
 
 bool Tensor::requires_grad() const { return node_ && node_->requires_grad; }
@@ -202,10 +228,10 @@ static void own_shared_grad(Node& n)
 void Tensor::accumulate_grad(RowSparse grad) const
 {
     if (!requires_grad()) return;
-    XGRAD_CHECK(dim() == 2 && grad.values.dimension() == 2 && grad.values.shape()[1] == node_->data.shape()[1] &&
+    XGRAD_CHECK(dim() == 2 && grad.values.dimension() == 2 && grad.values.shape()[1] == node_->shape()[1] &&
               grad.rows.size() == grad.values.shape()[0],
           "internal: a row-sparse gradient of ", grad.rows.size(), " rows and values ", shape_str(grad.values.shape()),
-          " does not fit a tensor of shape ", shape_str(node_->data.shape()));
+          " does not fit a tensor of shape ", shape_str(node_->shape()));
     own_shared_grad(*node_);
     if (node_->grad.defined()) {
         grad.add_to(node_->grad.data());
@@ -239,8 +265,8 @@ void Tensor::zero_grad(bool set_to_none) const
 void Tensor::accumulate_grad(const Array& grad) const
 {
     if (!requires_grad()) return;
-    XGRAD_CHECK(grad.shape() == node_->data.shape(), "internal: gradient of shape ", shape_str(grad.shape()),
-          " for a tensor of shape ", shape_str(node_->data.shape()), " from '", node_->op, "'");
+    XGRAD_CHECK(grad.shape() == node_->shape(), "internal: gradient of shape ", shape_str(grad.shape()),
+          " for a tensor of shape ", shape_str(node_->shape()), " from '", node_->op, "'");
     own_shared_grad(*node_);
     if (node_->grad.defined()) {
         node_->grad.data() += grad;
@@ -262,8 +288,8 @@ void Tensor::accumulate_grad(Array&& grad) const
         accumulate_grad(static_cast<const Array&>(grad));
         return;
     }
-    XGRAD_CHECK(grad.shape() == node_->data.shape(), "internal: gradient of shape ", shape_str(grad.shape()),
-          " for a tensor of shape ", shape_str(node_->data.shape()), " from '", node_->op, "'");
+    XGRAD_CHECK(grad.shape() == node_->shape(), "internal: gradient of shape ", shape_str(grad.shape()),
+          " for a tensor of shape ", shape_str(node_->shape()), " from '", node_->op, "'");
     node_->grad = Tensor(std::move(grad));
 }
 
@@ -273,15 +299,15 @@ void Tensor::accumulate_grad(Grad& grad) const
     if (!requires_grad()) return;
     const bool nothing_yet = !node_->grad.defined() && !node_->sparse_grad && !node_->shared_grad;
     if (node_->op[0] == '\0' || !nothing_yet) return accumulate_grad(*grad);   // a leaf keeps its own copy
-    XGRAD_CHECK(grad->shape() == node_->data.shape(), "internal: gradient of shape ", shape_str(grad->shape()),
-          " for a tensor of shape ", shape_str(node_->data.shape()), " from '", node_->op, "'");
+    XGRAD_CHECK(grad->shape() == node_->shape(), "internal: gradient of shape ", shape_str(grad->shape()),
+          " for a tensor of shape ", shape_str(node_->shape()), " from '", node_->op, "'");
     node_->shared_grad = &*grad;
 }
 
 Tensor Tensor::detach() const
 {
     Tensor out(std::make_shared<Node>());
-    out.node_->data = node("detach").data;   // xt::xarray has value semantics: a copy of the values
+    out.node_->data = data();                // xt::xarray has value semantics: a copy of the values
     return out;
 }
 
@@ -328,7 +354,7 @@ void Tensor::backward(const Tensor& grad, bool retain_graph) const
           root.op, "'); its saved buffers were freed by the first backward(). ",
           "Pass retain_graph = true to the first backward() to call it again");
     auto order = topological_order(node_);
-    Grad seed = grad.defined() ? Grad(&grad.data()) : Grad(Array(xt::ones<float>(node_->data.shape())));
+    Grad seed = grad.defined() ? Grad(&grad.data()) : Grad(Array(xt::ones<float>(node_->shape())));
     accumulate_grad(seed);
     try {
         walk_backward(order, retain_graph);
@@ -350,7 +376,7 @@ void Tensor::walk_backward(std::vector<std::shared_ptr<Node>>& order, bool retai
               n.op, "'); its saved buffers were freed by an earlier backward(). ",
               "Pass retain_graph = true to that backward() to call it again");
         if (n.sparse_grad) {                                 // ops pass dense gradients on
-            n.grad = Tensor(n.sparse_grad->to_dense(n.data.shape()[0]));
+            n.grad = Tensor(n.sparse_grad->to_dense(n.shape()[0]));
             n.sparse_grad.reset();
         }
         if (n.grad.defined() || n.shared_grad) {

@@ -48,6 +48,10 @@ private:
 // accumulates into its inputs with Tensor::accumulate_grad. It captures its inputs, never its output.
 using BackwardFn = std::function<void(Grad& grad_out, const Array& y)>;
 
+// Whether an op's backward reads its output y. An output its backward does not read can lend its
+// buffer to the next op when it is a temporary that no handle keeps (see add).
+enum class ReadsOutput : bool { no, yes };
+
 // The gradient of a (V, C) table that is zero outside a few rows, as an embedding with sparse = true
 // makes it: row rows[k] of the full gradient is values[k]. (PyTorch's coalesced sparse COO gradient.)
 struct RowSparse {
@@ -64,7 +68,8 @@ public:
     explicit Tensor(Array data, bool requires_grad = false);
 
     // The result of an op: records inputs and backward when grad mode is on and an input needs grad.
-    static Tensor from_op(Array data, std::vector<Tensor> inputs, const char* op, BackwardFn backward);
+    static Tensor from_op(Array data, std::vector<Tensor> inputs, const char* op, BackwardFn backward,
+                          ReadsOutput reads_output = ReadsOutput::yes);
 
     bool defined() const { return node_ != nullptr; }
     Array& data() const;                                  // handle semantics: the shared storage
@@ -95,6 +100,12 @@ public:
 
     bool same(const Tensor& other) const { return node_ == other.node_; }   // the same node?
 
+    // For ops whose backward needs only this operand's shape (add, sub), when the operand was passed
+    // by value as a temporary: is this the last handle of a node whose buffer nothing will read again?
+    // Then lend_data() moves the buffer out to become the op's output; the node keeps its shape.
+    bool expiring() const;
+    Array lend_data();
+
     // The shared node itself, for the autograd machinery.
     const std::shared_ptr<Node>& impl() const { return node_; }
     std::shared_ptr<Node>& impl() { return node_; }
@@ -108,6 +119,9 @@ private:
 
 struct Node {
     Array data;
+    bool data_lent = false;             // `data` became a later op's output; only its shape is kept
+    Array::shape_type lent_shape;
+    bool backward_reads_output = false; // its op's backward reads `data`, so it is never lent
     Tensor grad;                        // leaves: accumulated across backward calls; others: transient
     std::optional<RowSparse> sparse_grad;   // instead of `grad`, when only sparse ops reached the node
     const Array* shared_grad = nullptr; // instead of `grad`, during backward(upstream): the caller's upstream
@@ -119,6 +133,7 @@ struct Node {
     std::uint64_t visit_mark = 0;       // used by the topological walk in backward()
 
     ~Node();                            // frees long chains iteratively, so deep graphs cannot overflow
+    const Array::shape_type& shape() const { return data_lent ? lent_shape : data.shape(); }
 };
 
 std::ostream& operator<<(std::ostream& out, const Tensor& t);

@@ -104,7 +104,7 @@ Tensor cross_entropy(const Tensor& logits, const IdArray& targets, const CrossEn
             g[t] -= (1.0f - s) * scale;
         }
         logits.accumulate_grad(std::move(grad));
-    });
+    }, ReadsOutput::no);
 }
 
 }  // namespace xgrad::nn::functional

@@ -256,3 +256,53 @@ TEST_CASE("a backward that throws leaves no node pointing at the upstream")
     CHECK(w.grad().data()(0) == Approx(10.0f * std::exp(1.0f)));   // not (10 + 1) e: nothing stale
     CHECK(w.grad().data()(1) == Approx(10.0f * std::exp(2.0f)));
 }
+
+TEST_CASE("add and sub write over a temporary operand's buffer, and only when nothing reads it again")
+{
+    Tensor x = tensor({1.0f, 2.0f, 3.0f}).requires_grad_();
+    Tensor b = tensor({10.0f, 20.0f, 30.0f}).requires_grad_();
+    SECTION("a temporary whose backward needs only shapes lends its buffer")
+    {
+        Tensor twice = x * 2.0f;
+        const float* buffer = twice.data().data();
+        Tensor y = std::move(twice) + b;
+        CHECK(y.data().data() == buffer);
+        CHECK(values(y) == std::vector<float>{12.0f, 24.0f, 36.0f});
+        sum(y * y).backward();
+        CHECK(values(x.grad()) == std::vector<float>{48.0f, 96.0f, 144.0f});   // 2 y * 2
+        CHECK(values(b.grad()) == std::vector<float>{24.0f, 48.0f, 72.0f});    // 2 y
+    }
+    SECTION("the right operand lends too, under sub")
+    {
+        Tensor twice = x * 2.0f;
+        const float* buffer = twice.data().data();
+        Tensor y = b - std::move(twice);
+        CHECK(y.data().data() == buffer);
+        CHECK(values(y) == std::vector<float>{8.0f, 16.0f, 24.0f});
+        sum(y).backward();
+        CHECK(values(x.grad()) == std::vector<float>{-2.0f, -2.0f, -2.0f});
+    }
+    SECTION("an output its backward reads (exp) is never written over")
+    {
+        Tensor e = exp(x);
+        const float* buffer = e.data().data();
+        Tensor y = std::move(e) + b;
+        CHECK(y.data().data() != buffer);
+        sum(y).backward();
+        for (int i = 0; i < 3; ++i) CHECK(x.grad().data()(i) == Approx(std::exp(float(i + 1))));
+    }
+    SECTION("an operand someone still holds keeps its values")
+    {
+        Tensor twice = x * 2.0f;
+        Tensor y = twice + b;
+        CHECK(values(twice) == std::vector<float>{2.0f, 4.0f, 6.0f});
+        CHECK(y.data().data() != twice.data().data());
+    }
+    SECTION("a broadcast operand smaller than the result is not reused")
+    {
+        Tensor row = tensor({{1.0f, 2.0f, 3.0f}}) * 1.0f;   // (1, 3) against (2, 3)
+        Tensor y = std::move(row) + tensor({{1.0f, 1.0f, 1.0f}, {2.0f, 2.0f, 2.0f}});
+        CHECK(y.shape() == Shape{2, 3});
+        CHECK(values(y) == std::vector<float>{2.0f, 3.0f, 4.0f, 3.0f, 4.0f, 5.0f});
+    }
+}
