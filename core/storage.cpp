@@ -1,12 +1,14 @@
 // The storage cache: large blocks are their own mappings, kept by size when freed.
 #include "core/storage.h"
 
+#include <cstdint>
 #include <cstdlib>
 #include <map>
 #include <mutex>
 #include <new>
 #include <vector>
 
+#include <malloc.h>
 #include <sys/mman.h>
 
 namespace xgrad {
@@ -28,14 +30,36 @@ constexpr bool cache_large_blocks = true;
 constexpr std::size_t alignment = 64;                  // a cache line; enough for any SIMD load
 constexpr std::size_t large_block = std::size_t(1) << 20;
 constexpr std::size_t page = 4096;
-constexpr std::size_t max_cached = std::size_t(1) << 30;
+constexpr std::size_t max_cached = std::size_t(512) << 20;
 
-// Freed blocks by size in pages. A request takes the block of its size freed last (the likeliest to be
-// in the CPU's caches still); a block that would push the cache past max_cached is unmapped instead.
+// Freed blocks by size in pages, each size's in the order they were freed. A request takes the block
+// of its size freed last (the likeliest to be in the CPU's caches still). When the cache would hold
+// more than max_cached, the blocks freed longest ago are unmapped first: a loop whose sizes keep
+// changing (generating text one token longer each step) holds at most max_cached.
+struct Cached {
+    std::uint64_t freed_at;
+    void* block;
+};
+
 struct Cache {
     std::mutex mutex;
-    std::map<std::size_t, std::vector<void*>> free_blocks;
+    std::map<std::size_t, std::vector<Cached>> free_blocks;
     std::size_t cached_bytes = 0;
+    std::uint64_t clock = 0;
+
+    void evict_oldest()
+    {
+        auto oldest = free_blocks.end();
+        for (auto it = free_blocks.begin(); it != free_blocks.end(); ++it) {
+            if (!it->second.empty() && (oldest == free_blocks.end() ||
+                                        it->second.front().freed_at < oldest->second.front().freed_at)) {
+                oldest = it;
+            }
+        }
+        munmap(oldest->second.front().block, oldest->first);
+        oldest->second.erase(oldest->second.begin());
+        cached_bytes -= oldest->first;
+    }
 };
 
 Cache& cache()
@@ -43,6 +67,14 @@ Cache& cache()
     static Cache* the_cache = new Cache;   // never destroyed: arrays in static storage may outlive it
     return *the_cache;
 }
+
+// Smaller blocks, and everything else xgrad allocates, come from glibc, which serves each allocation
+// above its mmap threshold (128 KiB at first) with a fresh mapping, faulted in page by page and
+// unmapped on free. glibc is told to keep blocks of up to 32 MiB in its heap for reuse instead, and to
+// hold up to 512 MiB of free heap before giving any back.
+const bool heap_tuned_for_reuse = [] {
+    return mallopt(M_MMAP_THRESHOLD, 32 << 20) == 1 && mallopt(M_TRIM_THRESHOLD, 512 << 20) == 1;
+}();
 
 std::size_t mapped_size(std::size_t bytes) { return (bytes + page - 1) / page * page; }
 
@@ -61,7 +93,7 @@ void* allocate_storage(std::size_t bytes)
         std::lock_guard<std::mutex> lock(c.mutex);
         auto it = c.free_blocks.find(size);
         if (it != c.free_blocks.end() && !it->second.empty()) {
-            void* block = it->second.back();
+            void* block = it->second.back().block;
             it->second.pop_back();
             c.cached_bytes -= size;
             return block;
@@ -80,16 +112,11 @@ void free_storage(void* block, std::size_t bytes) noexcept
         return;
     }
     const std::size_t size = mapped_size(bytes);
-    {
-        Cache& c = cache();
-        std::lock_guard<std::mutex> lock(c.mutex);
-        if (c.cached_bytes + size <= max_cached) {
-            c.free_blocks[size].push_back(block);
-            c.cached_bytes += size;
-            return;
-        }
-    }
-    munmap(block, size);
+    Cache& c = cache();
+    std::lock_guard<std::mutex> lock(c.mutex);
+    c.free_blocks[size].push_back({++c.clock, block});
+    c.cached_bytes += size;
+    while (c.cached_bytes > max_cached) c.evict_oldest();
 }
 
 std::size_t cached_storage_bytes()
@@ -104,7 +131,7 @@ void empty_cache()
     Cache& c = cache();
     std::lock_guard<std::mutex> lock(c.mutex);
     for (auto& [size, blocks] : c.free_blocks) {
-        for (void* block : blocks) munmap(block, size);
+        for (const Cached& cached : blocks) munmap(cached.block, size);
     }
     c.free_blocks.clear();
     c.cached_bytes = 0;

@@ -13,8 +13,8 @@ namespace xgrad {
 void* allocate_storage(std::size_t bytes);               // 64-byte aligned; throws std::bad_alloc
 void free_storage(void* block, std::size_t bytes) noexcept;
 
-// Freed large blocks held for reuse (at most 1 GiB), and how to give them back to the system, as
-// torch.cuda.empty_cache() does for PyTorch's caching allocator.
+// Freed large blocks held for reuse (at most 512 MiB; the ones freed longest ago go first), and how
+// to give them all back to the system, as torch.cuda.empty_cache() does for PyTorch's caching allocator.
 std::size_t cached_storage_bytes();
 void empty_cache();
 

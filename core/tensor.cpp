@@ -5,8 +5,6 @@
 #include <atomic>
 #include <cmath>
 
-#include <malloc.h>
-
 #include <xtensor/xio.hpp>
 
 #include "core/check.h"
@@ -18,14 +16,6 @@ namespace xgrad {
 namespace {
 
 thread_local bool grad_enabled = true;
-
-// glibc serves every allocation above its mmap threshold (128 KiB at first) with a fresh mapping that
-// is faulted in page by page (about 1.8 us per 4 KiB here) and unmapped again on free. A training step
-// allocates the same sizes every time, so xgrad keeps freed blocks of up to 32 MiB in the heap for
-// reuse, and lets the heap hold 512 MiB of free memory before it gives any back.
-const bool heap_tuned_for_reuse = [] {
-    return mallopt(M_MMAP_THRESHOLD, 32 << 20) == 1 && mallopt(M_TRIM_THRESHOLD, 512 << 20) == 1;
-}();
 
 }  // namespace
 

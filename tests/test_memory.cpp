@@ -129,3 +129,21 @@ TEST_CASE("a steady-state step over large arrays takes almost no page faults")
     INFO(per_step << " minor page faults per step (a fresh 4 MiB array alone takes 1,024)");
     if (large_blocks_cached) CHECK(per_step < 64);
 }
+
+TEST_CASE("the storage cache stays bounded when every step frees a new size")
+{
+    // Like generating text one token longer each step: no freed size is ever asked for again.
+    empty_cache();
+    for (std::size_t i = 0; i < 700; ++i) {
+        Array a(Shape{(std::size_t(1) << 18) + i * 1024});   // 1 MiB + i pages, never touched
+    }
+    CHECK(cached_storage_bytes() <= (std::size_t(512) << 20));
+    CHECK((cached_storage_bytes() > (std::size_t(500) << 20)) == large_blocks_cached);
+    const std::size_t before = cached_storage_bytes();
+    {
+        const std::size_t floats = (std::size_t(1) << 18) + 699 * 1024;   // freed last: kept, so reused
+        Array newest(Shape{floats});
+        CHECK(cached_storage_bytes() == (large_blocks_cached ? before - floats * sizeof(float) : 0));
+    }
+    empty_cache();
+}
