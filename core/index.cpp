@@ -25,18 +25,30 @@ void add_scaled_row(float* __restrict out, const float* __restrict g, float s, s
 // upstream row. With several threads, each thread owns a range of destination rows and scans all
 // ids in order, adding only into its own rows: every row sums its contributions in the same order
 // whatever the thread count, so the result is bitwise deterministic, and no two threads write the
-// same row.
+// same row. With `dst_unwritten` (the compact rows of a sparse gradient, each hit at least once),
+// dst holds no values yet: a row's first contribution is copied into it rather than added, which
+// spares a pass zeroing the rows first.
 void scatter_add_rows(float* dst, std::size_t dst_rows, const float* src, const IdArray& ids, std::size_t C,
-                      const std::vector<std::size_t>& row_of, const std::vector<float>& scale, std::int64_t padding_idx)
+                      const std::vector<std::size_t>& row_of, const std::vector<float>& scale, std::int64_t padding_idx,
+                      bool dst_unwritten = false)
 {
     const std::int64_t* id = ids.data();
+    std::vector<char> written(dst_unwritten ? dst_rows : 0, 0);   // char, not bool: threads own rows, not bits
     auto scatter_into = [&](std::size_t row_begin, std::size_t row_end) {
         for (std::size_t i = 0; i < ids.size(); ++i) {
             if (id[i] == padding_idx) continue;                       // padding rows learn nothing
             const std::size_t row = row_of.empty() ? static_cast<std::size_t>(id[i]) : row_of[id[i]];
             if (row < row_begin || row >= row_end) continue;          // another thread's row
-            if (scale.empty()) add_row(dst + row * C, src + i * C, C);   // d out[i] / d weight[id] = 1
-            else add_scaled_row(dst + row * C, src + i * C, scale[id[i]], C);
+            float* out = dst + row * C;
+            const float s = scale.empty() ? 1.0f : scale[id[i]];      // d out[i] / d weight[id] = 1 (or s)
+            if (dst_unwritten && !written[row]) {
+                written[row] = 1;
+                for (std::size_t c = 0; c < C; ++c) out[c] = s * src[i * C + c];
+            } else if (scale.empty()) {
+                add_row(out, src + i * C, C);
+            } else {
+                add_scaled_row(out, src + i * C, s, C);
+            }
         }
     };
     if (ids.size() * C < parallel_floats) {
@@ -97,10 +109,9 @@ Tensor embedding_lookup(const Tensor& weight, const IdArray& ids, const LookupOp
                 row_of[v] = grad.rows.size();
                 grad.rows.push_back(static_cast<std::int64_t>(v));
             }
-            grad.values = Array(Shape{grad.rows.size(), C});
-            parallel_zero(grad.values.data(), grad.values.size());
+            grad.values = Array(Shape{grad.rows.size(), C});                // every row gets written
             scatter_add_rows(grad.values.data(), grad.rows.size(), grad_out->data(), ids, C, row_of, scale,
-                             options.padding_idx);
+                             options.padding_idx, true);
             weight.accumulate_grad(std::move(grad));
             return;
         }

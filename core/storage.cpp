@@ -32,7 +32,7 @@ constexpr std::size_t large_block = std::size_t(1) << 20;
 constexpr std::size_t page = 4096;
 constexpr std::size_t max_cached = std::size_t(512) << 20;
 
-// Freed blocks by size in pages, each size's in the order they were freed. A request takes the block
+// Freed blocks by size in pages, each size's in the order they were freed (no size has an empty list). A request takes the block
 // of its size freed last (the likeliest to be in the CPU's caches still). When the cache would hold
 // more than max_cached, the blocks freed longest ago are unmapped first: a loop whose sizes keep
 // changing (generating text one token longer each step) holds at most max_cached.
@@ -51,14 +51,14 @@ struct Cache {
     {
         auto oldest = free_blocks.end();
         for (auto it = free_blocks.begin(); it != free_blocks.end(); ++it) {
-            if (!it->second.empty() && (oldest == free_blocks.end() ||
-                                        it->second.front().freed_at < oldest->second.front().freed_at)) {
+            if (oldest == free_blocks.end() || it->second.front().freed_at < oldest->second.front().freed_at) {
                 oldest = it;
             }
         }
         munmap(oldest->second.front().block, oldest->first);
         oldest->second.erase(oldest->second.begin());
         cached_bytes -= oldest->first;
+        if (oldest->second.empty()) free_blocks.erase(oldest);   // sizes seen once leave no entry
     }
 };
 
@@ -92,9 +92,10 @@ void* allocate_storage(std::size_t bytes)
         Cache& c = cache();
         std::lock_guard<std::mutex> lock(c.mutex);
         auto it = c.free_blocks.find(size);
-        if (it != c.free_blocks.end() && !it->second.empty()) {
+        if (it != c.free_blocks.end()) {
             void* block = it->second.back().block;
             it->second.pop_back();
+            if (it->second.empty()) c.free_blocks.erase(it);
             c.cached_bytes -= size;
             return block;
         }

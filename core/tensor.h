@@ -22,8 +22,8 @@ class Tensor;
 struct Node;
 
 // The gradient of an op's output, as the backward walk hands it to the op's backward, used once.
-// Read it as `*grad_out`. To overwrite it, take() it; to pass it on unchanged (add, reshape), give it
-// to an input with input.accumulate_grad(grad_out). Usually it is the walk's own buffer, which both
+// Read it as `*grad_out`. To overwrite it, take() it; to pass it on unchanged (add), give it to an
+// input with input.accumulate_grad(grad_out). Usually it is the walk's own buffer, which both
 // hand on without a copy. At the root of backward(upstream) it is the caller's array, never written:
 // take() copies it, and passing it on shares it with the input until something writes to it, so a
 // backward that only reads it (an embedding's scatter-add) copies nothing.
