@@ -77,6 +77,26 @@ void broadcast_apply_into(Array& out, const Array& a, const Array& b, F f)
         return;
     }
     if (out.size() == 0) return;
+    // The common broadcast, a bias or a position table over leading axes: one operand has out's shape
+    // and the other is out's trailing dimensions, 16 floats or more. Whole blocks, no walker.
+    const auto trailing = [&](const Array& small) {
+        const std::size_t d = small.dimension();
+        return d <= out_shape.size() && small.size() >= 16 &&
+               std::equal(small.shape().begin(), small.shape().end(), out_shape.end() - d);
+    };
+    const bool b_small = a.size() == out.size() && trailing(b);
+    if (b_small || (b.size() == out.size() && trailing(a))) {
+        const std::size_t block = b_small ? b.size() : a.size(), blocks = out.size() / block;
+        parallel_for(blocks, std::max<std::size_t>(1, parallel_floats / block), [=](std::size_t first, std::size_t last) {
+            for (std::size_t k = first; k < last; ++k) {
+                const float* ra = pa + (b_small ? k * block : 0);
+                const float* rb = pb + (b_small ? 0 : k * block);
+                float* ro = po + k * block;
+                for (std::size_t j = 0; j < block; ++j) ro[j] = f(ra[j], rb[j]);
+            }
+        });
+        return;
+    }
     const Shape sa(a.shape().begin(), a.shape().end()), sb(b.shape().begin(), b.shape().end());
     const RowWalker<2> start(out_shape, {stretch_strides(sa, out_shape), stretch_strides(sb, out_shape)});
     const std::size_t inner = out_shape.back(), rows = out.size() / inner;

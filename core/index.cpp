@@ -1,5 +1,6 @@
 // embedding_lookup: the row gather under nn::Embedding, and its scatter-add backward.
 #include <cstring>
+#include <type_traits>
 
 #include "core/check.h"
 #include "core/ops.h"
@@ -9,7 +10,7 @@ namespace xgrad {
 
 namespace {
 
-// out += g and out += s * g over one row (rows of the table and of the gradient never overlap)
+// out += g, out += s * g and out = s * g over one row (rows of the table and of the gradient never overlap)
 void add_row(float* __restrict out, const float* __restrict g, std::size_t C)
 {
     for (std::size_t c = 0; c < C; ++c) out[c] += g[c];
@@ -17,6 +18,10 @@ void add_row(float* __restrict out, const float* __restrict g, std::size_t C)
 void add_scaled_row(float* __restrict out, const float* __restrict g, float s, std::size_t C)
 {
     for (std::size_t c = 0; c < C; ++c) out[c] += s * g[c];
+}
+void copy_scaled_row(float* __restrict out, const float* __restrict g, float s, std::size_t C)
+{
+    for (std::size_t c = 0; c < C; ++c) out[c] = s * g[c];
 }
 
 // dst[row_of[ids[i]]] += scale[ids[i]] * src[i] for every position i whose id is not padding_idx.
@@ -34,27 +39,30 @@ void scatter_add_rows(float* dst, std::size_t dst_rows, const float* src, const 
 {
     const std::int64_t* id = ids.data();
     std::vector<char> written(dst_unwritten ? dst_rows : 0, 0);   // char, not bool: threads own rows, not bits
-    auto scatter_into = [&](std::size_t row_begin, std::size_t row_end) {
+    auto scatter_into = [&](auto unwritten, std::size_t row_begin, std::size_t row_end) {
         for (std::size_t i = 0; i < ids.size(); ++i) {
             if (id[i] == padding_idx) continue;                       // padding rows learn nothing
             const std::size_t row = row_of.empty() ? static_cast<std::size_t>(id[i]) : row_of[id[i]];
             if (row < row_begin || row >= row_end) continue;          // another thread's row
-            float* out = dst + row * C;
-            const float s = scale.empty() ? 1.0f : scale[id[i]];      // d out[i] / d weight[id] = 1 (or s)
-            if (dst_unwritten && !written[row]) {
-                written[row] = 1;
-                for (std::size_t c = 0; c < C; ++c) out[c] = s * src[i * C + c];
-            } else if (scale.empty()) {
-                add_row(out, src + i * C, C);
-            } else {
-                add_scaled_row(out, src + i * C, s, C);
+            if constexpr (decltype(unwritten)::value) {
+                if (!written[row]) {                                  // the row's first contribution
+                    written[row] = 1;
+                    copy_scaled_row(dst + row * C, src + i * C, scale.empty() ? 1.0f : scale[id[i]], C);
+                    continue;
+                }
             }
+            if (scale.empty()) add_row(dst + row * C, src + i * C, C);   // d out[i] / d weight[id] = 1
+            else add_scaled_row(dst + row * C, src + i * C, scale[id[i]], C);
         }
     };
+    auto scatter_rows = [&](std::size_t row_begin, std::size_t row_end) {
+        if (dst_unwritten) scatter_into(std::true_type{}, row_begin, row_end);
+        else scatter_into(std::false_type{}, row_begin, row_end);
+    };
     if (ids.size() * C < parallel_floats) {
-        scatter_into(0, dst_rows);
+        scatter_rows(0, dst_rows);
     } else {
-        parallel_for(dst_rows, 1, scatter_into);
+        parallel_for(dst_rows, 1, scatter_rows);
     }
 }
 

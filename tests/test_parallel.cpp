@@ -177,3 +177,27 @@ TEST_CASE("a large broadcast add on 2 threads sums the right rows: checked again
     CHECK(wrong_forward == 0);
     CHECK(wrong_grad == 0);
 }
+
+TEST_CASE("a table broadcast over leading axes, on either side and into an expiring operand: checked against plain loops")
+{
+    ThreadsRestorer restore;
+    const std::size_t B = 8, T = 256, C = 300;   // large enough to be split across threads
+    manual_seed(14);
+    const Tensor big = randn({B, T, C}), table = randn({T, C});
+    const float* pg = big.data().data();
+    const float* pt = table.data().data();
+    for (int threads : {1, 2}) {
+        set_num_threads(threads);
+        const Tensor results[] = {big - table, table - big, (big * 1.0f) - table, table - (big * 1.0f)};
+        for (std::size_t k = 0; k < 4; ++k) {
+            INFO("result " << k << " on " << threads << " threads");
+            REQUIRE(results[k].shape() == Shape{B, T, C});
+            const float sign = k % 2 == 0 ? 1.0f : -1.0f;   // big - table, or table - big
+            std::size_t wrong = 0;
+            for (std::size_t i = 0; i < B * T * C; ++i) {
+                if (results[k].data().data()[i] != sign * (pg[i] - pt[i % (T * C)])) ++wrong;
+            }
+            CHECK(wrong == 0);
+        }
+    }
+}
