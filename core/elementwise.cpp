@@ -206,28 +206,42 @@ Tensor relu(const Tensor& x)
 }
 
 // gelu(x) = x/2 (1 + tanh(u)), u = sqrt(2/pi) (x + 0.044715 x^3): PyTorch's approximate='tanh'.
-// Written as xtensor expressions so that tanh runs on xsimd's vectorised kernel. The backward
-// computes tanh(u) again, a block at a time, instead of keeping an array of it from the forward:
-// one more tanh costs less than holding one more activation-sized array through the whole step.
+// Written as xtensor expressions so that tanh runs on xsimd's vectorised kernel, over blocks of 4096
+// floats split across threads. The backward computes tanh(u) again instead of keeping an array of it
+// from the forward: one more tanh costs less than holding one more activation-sized array through
+// the whole step.
 Tensor gelu(const Tensor& x)
 {
     static constexpr float k = 0.7978845608028654f;   // sqrt(2 / pi)
     static constexpr float c = 0.044715f;
-    const Array& v = x.data();
-    Array y = 0.5f * v * (1.0f + xt::tanh(k * (v + c * v * v * v)));
-    return Tensor::from_op(std::move(y), {x}, "gelu", [x](Grad& grad_out, const Array&) {
+    static constexpr std::size_t block = 4096;
+    // body(v, out, n): a block of n inputs v and the n floats `out` to write, as 1-D xtensor views
+    const auto by_blocks = [](std::size_t size, auto body) {
+        parallel_for((size + block - 1) / block, parallel_floats / block, [&](std::size_t first, std::size_t last) {
+            for (std::size_t b = first; b < last; ++b) body(b * block, std::min(block, size - b * block));
+        });
+    };
+    const float* xd = x.data().data();
+    Array y(x.data().shape());
+    by_blocks(y.size(), [&](std::size_t begin, std::size_t n) {
+        const std::array<std::size_t, 1> shape{n};
+        auto v = xt::adapt(xd + begin, n, xt::no_ownership(), shape);
+        auto out = xt::adapt(y.data() + begin, n, xt::no_ownership(), shape);
+        xt::noalias(out) = 0.5f * v * (1.0f + xt::tanh(k * (v + c * v * v * v)));
+    });
+    return Tensor::from_op(std::move(y), {x}, "gelu", [x, by_blocks](Grad& grad_out, const Array&) {
         // d/dx = (1 + t)/2 + x/2 (1 - t^2) du/dx,  t = tanh(u),  du/dx = k (1 + 3c x^2)
-        constexpr std::size_t block = 4096;
-        std::vector<float> t_block(block);
         Array grad = grad_out.take();
-        for (std::size_t begin = 0; begin < grad.size(); begin += block) {
-            const std::array<std::size_t, 1> n{std::min(block, grad.size() - begin)};
-            auto v = xt::adapt(x.data().data() + begin, n[0], xt::no_ownership(), n);
-            auto g = xt::adapt(grad.data() + begin, n[0], xt::no_ownership(), n);
-            auto t = xt::adapt(t_block.data(), n[0], xt::no_ownership(), n);
+        const float* xd = x.data().data();
+        by_blocks(grad.size(), [&](std::size_t begin, std::size_t n) {
+            const std::array<std::size_t, 1> shape{n};
+            std::array<float, block> t_block;
+            auto v = xt::adapt(xd + begin, n, xt::no_ownership(), shape);
+            auto g = xt::adapt(grad.data() + begin, n, xt::no_ownership(), shape);
+            auto t = xt::adapt(t_block.data(), n, xt::no_ownership(), shape);
             xt::noalias(t) = xt::tanh(k * (v + c * v * v * v));
             xt::noalias(g) = g * (0.5f * (1.0f + t) + 0.5f * v * (1.0f - t * t) * k * (1.0f + 3.0f * c * v * v));
-        }
+        });
         x.accumulate_grad(std::move(grad));
     }, ReadsOutput::no);
 }
