@@ -132,9 +132,14 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias)
         }
         if (bias.defined() && bias.requires_grad()) {
             Array grad_b = xt::zeros<float>({out});                          // sum of g over rows
-            for (std::size_t r = 0; r < rows; ++r) {
-                for (std::size_t o = 0; o < out; ++o) grad_b.data()[o] += g[r * out + o];
-            }
+            float* gb = grad_b.data();
+            // threads split the columns, each summing its columns over every row in order
+            parallel_for(out, std::max<std::size_t>(1, parallel_floats / std::max<std::size_t>(rows, 1)),
+                         [=](std::size_t first, std::size_t last) {
+                             for (std::size_t r = 0; r < rows; ++r) {
+                                 for (std::size_t o = first; o < last; ++o) gb[o] += g[r * out + o];
+                             }
+                         });
             bias.accumulate_grad(std::move(grad_b));
         }
     }, ReadsOutput::no);

@@ -201,3 +201,27 @@ TEST_CASE("a table broadcast over leading axes, on either side and into an expir
         }
     }
 }
+
+TEST_CASE("a linear layer's bias gradient is the same sum on 1 and 2 threads: checked against plain loops")
+{
+    ThreadsRestorer restore;
+    const std::size_t rows = 4096, in = 8, out = 300;   // rows * out > parallel_floats: split by columns
+    manual_seed(15);
+    const Tensor x = randn({rows, in}), w = randn({out, in}, true), b = randn({out}, true);
+    const Tensor upstream = randn({rows, out});
+    std::vector<Array> grads;
+    for (int threads : {1, 2}) {
+        set_num_threads(threads);
+        b.zero_grad();
+        linear(x, w, b).backward(upstream);
+        grads.push_back(b.grad().data());
+    }
+    CHECK(std::memcmp(grads[0].data(), grads[1].data(), out * sizeof(float)) == 0);
+    std::size_t wrong = 0;
+    for (std::size_t o = 0; o < out; ++o) {
+        float expected = 0.0f;                              // rows summed in order, as the op does
+        for (std::size_t r = 0; r < rows; ++r) expected += upstream.data().data()[r * out + o];
+        if (grads[1].data()[o] != expected) ++wrong;
+    }
+    CHECK(wrong == 0);
+}
