@@ -87,7 +87,8 @@ void broadcast_apply_into(Array& out, const Array& a, const Array& b, F f)
     const bool b_small = a.size() == out.size() && trailing(b);
     if (b_small || (b.size() == out.size() && trailing(a))) {
         const std::size_t block = b_small ? b.size() : a.size(), blocks = out.size() / block;
-        parallel_for(blocks, std::max<std::size_t>(1, parallel_floats / block), [=](std::size_t first, std::size_t last) {
+        const std::size_t grain = std::max<std::size_t>(1, parallel_floats / block);
+        parallel_for(blocks, grain, [=](std::size_t first, std::size_t last) {
             for (std::size_t k = first; k < last; ++k) {
                 const float* ra = pa + (b_small ? k * block : 0);
                 const float* rb = pb + (b_small ? 0 : k * block);

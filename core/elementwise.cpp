@@ -215,7 +215,7 @@ Tensor gelu(const Tensor& x)
     static constexpr float k = 0.7978845608028654f;   // sqrt(2 / pi)
     static constexpr float c = 0.044715f;
     static constexpr std::size_t block = 4096;
-    // body(v, out, n): a block of n inputs v and the n floats `out` to write, as 1-D xtensor views
+    // body(begin, n) for the blocks [begin, begin + n) of `size` floats, n <= block, split across threads
     const auto by_blocks = [](std::size_t size, auto body) {
         parallel_for((size + block - 1) / block, parallel_floats / block, [&](std::size_t first, std::size_t last) {
             for (std::size_t b = first; b < last; ++b) body(b * block, std::min(block, size - b * block));

@@ -32,10 +32,11 @@ constexpr std::size_t large_block = std::size_t(1) << 20;
 constexpr std::size_t page = 4096;
 constexpr std::size_t max_cached = std::size_t(512) << 20;
 
-// Freed blocks by size in pages, each size's in the order they were freed (no size has an empty list). A request takes the block
-// of its size freed last (the likeliest to be in the CPU's caches still). When the cache would hold
-// more than max_cached, the blocks freed longest ago are unmapped first: a loop whose sizes keep
-// changing (generating text one token longer each step) holds at most max_cached.
+// Freed blocks by size in pages, each size's in the order they were freed (no size has an empty
+// list). A request takes the block of its size freed last (the likeliest to be in the CPU's caches
+// still). When the cache would hold more than max_cached, the blocks freed longest ago are unmapped
+// first: a loop whose sizes keep changing (generating text one token longer each step) holds at
+// most max_cached.
 struct Cached {
     std::uint64_t freed_at;
     void* block;
