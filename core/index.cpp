@@ -94,8 +94,7 @@ Tensor embedding_lookup(const Tensor& weight, const IdArray& ids, const LookupOp
                  });
 
     // backward: grad_weight[v] += sum of grad_out[i] over the positions i with ids[i] == v
-    return Tensor::from_op(std::move(y), {weight}, "embedding_lookup", [weight, ids, options](Grad& grad_out,
-                                                                                              const Array&) {
+    auto backward = [weight, ids, options](Grad& grad_out, const Array&) {
         const std::size_t V = weight.shape()[0], C = weight.shape()[1];
         std::vector<std::size_t> count;                          // occurrences of each id
         if (options.scale_grad_by_freq || options.sparse) {
@@ -130,7 +129,8 @@ Tensor embedding_lookup(const Tensor& weight, const IdArray& ids, const LookupOp
             grad_weight = weight.grad();
         }
         scatter_add_rows(grad_weight.data().data(), V, grad_out->data(), ids, C, {}, scale, options.padding_idx);
-    }, ReadsOutput::no);
+    };
+    return Tensor::from_op(std::move(y), {weight}, "embedding_lookup", std::move(backward), ReadsOutput::no);
 }
 
 }  // namespace xgrad
