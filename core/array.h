@@ -42,7 +42,9 @@ std::string position_str(std::size_t flat, const S& shape)
 
 inline Shape to_shape(const Array::shape_type& s) { return Shape(s.begin(), s.end()); }
 
-inline std::size_t shape_numel(const Shape& shape)
+// The number of elements an array of `shape` holds (a Shape or an Array's own shape type).
+template <class S>
+std::size_t shape_numel(const S& shape)
 {
     std::size_t n = 1;
     for (auto d : shape) n *= d;

@@ -125,12 +125,7 @@ Array& Tensor::data() const
 
 Shape Tensor::shape() const { return to_shape(node("shape").shape()); }
 std::size_t Tensor::dim() const { return node("dim").shape().size(); }
-std::size_t Tensor::numel() const
-{
-    std::size_t n = 1;
-    for (std::size_t d : node("numel").shape()) n *= d;
-    return n;
-}
+std::size_t Tensor::numel() const { return shape_numel(node("numel").shape()); }
 
 std::size_t Tensor::size(std::ptrdiff_t axis) const
 {

@@ -106,7 +106,12 @@ TEST_CASE("a freed large array is kept and handed out again for the same size")
 
 TEST_CASE("a steady-state step over large arrays takes almost no page faults")
 {
-    // An MLP step with (2048, 512) activations: 4 MiB arrays, each a fresh mapping without the cache.
+    // An MLP step with (2048, 512) activations: 4 MiB arrays. Both the storage cache and glibc's
+    // tuning (storage.cpp) keep them from being fresh mappings; either alone passes this test.
+    if (!large_blocks_cached) {
+        WARN("skipped under AddressSanitizer, whose allocator maps and poisons blocks its own way");
+        return;
+    }
     manual_seed(4);
     nn::Linear fc1(512, 512), fc2(512, 512);
     optim::Adam adam({fc1.weight, fc1.bias, fc2.weight, fc2.bias});
@@ -127,7 +132,7 @@ TEST_CASE("a steady-state step over large arrays takes almost no page faults")
     for (int i = 0; i < 10; ++i) step();
     const long per_step = (minor_faults() - before) / 10;
     INFO(per_step << " minor page faults per step (a fresh 4 MiB array alone takes 1,024)");
-    if (large_blocks_cached) CHECK(per_step < 64);
+    CHECK(per_step < 64);
 }
 
 TEST_CASE("the storage cache stays bounded when every step frees a new size")
