@@ -84,7 +84,7 @@ struct XLm : nn::Module {
     Tensor loss(const IdArray& x, const IdArray& positions, const IdArray& y) const
     {
         Tensor h = tok->forward(x) + pos->forward(positions);
-        if (fc1) h = h + fc2->forward(gelu(fc1->forward(h)));
+        if (fc1) h = h + fc2->forward(gelu(fc1->forward(h), "tanh"));
         return nn::functional::cross_entropy(head->forward(h), y);
     }
     std::shared_ptr<nn::Embedding> tok, pos;

@@ -75,7 +75,7 @@ int main(int argc, char** argv)
     for (int i = 0; i < steps; ++i) {
         adam.zero_grad();
         Tensor h = tok.forward(x) + pos.forward(positions);
-        if (s.hidden) h = h + fc2.forward(gelu(fc1.forward(h)));
+        if (s.hidden) h = h + fc2.forward(gelu(fc1.forward(h), "tanh"));
         Tensor loss = nn::functional::cross_entropy(head.forward(h), y);
         loss.backward();
         adam.step();

@@ -4,6 +4,7 @@
 #include <algorithm>
 
 #include "core/check.h"
+#include "core/kernels.h"
 
 namespace xgrad {
 
@@ -64,7 +65,7 @@ Array reduce_to_shape(const Array& grad, const Shape& shape)
         const std::size_t block = out.size(), blocks = grad.size() / block;
         const float* g = grad.data();
         float* o = out.data();
-        parallel_for(block, std::max<std::size_t>(1, parallel_floats / blocks), [=](std::size_t begin, std::size_t end) {
+        parallel_rows(block, blocks, [=](std::size_t begin, std::size_t end) {
             for (std::size_t base = 0; base < blocks * block; base += block) {
                 for (std::size_t j = begin; j < end; ++j) o[j] += g[base + j];
             }

@@ -71,7 +71,7 @@ void broadcast_apply_into(Array& out, const Array& a, const Array& b, F f)
     const float* pb = b.data();
     float* po = out.data();
     if (a.shape() == b.shape()) {
-        parallel_for(out.size(), parallel_floats, [=](std::size_t begin, std::size_t end) {
+        parallel_rows(out.size(), 1, [=](std::size_t begin, std::size_t end) {
             for (std::size_t i = begin; i < end; ++i) po[i] = f(pa[i], pb[i]);
         });
         return;
@@ -87,8 +87,7 @@ void broadcast_apply_into(Array& out, const Array& a, const Array& b, F f)
     const bool b_small = a.size() == out.size() && trailing(b);
     if (b_small || (b.size() == out.size() && trailing(a))) {
         const std::size_t block = b_small ? b.size() : a.size(), blocks = out.size() / block;
-        const std::size_t grain = std::max<std::size_t>(1, parallel_floats / block);
-        parallel_for(blocks, grain, [=](std::size_t first, std::size_t last) {
+        parallel_rows(blocks, block, [=](std::size_t first, std::size_t last) {
             for (std::size_t k = first; k < last; ++k) {
                 const float* ra = pa + (b_small ? k * block : 0);
                 const float* rb = pb + (b_small ? 0 : k * block);
@@ -102,7 +101,7 @@ void broadcast_apply_into(Array& out, const Array& a, const Array& b, F f)
     const RowWalker<2> start(out_shape, {stretch_strides(sa, out_shape), stretch_strides(sb, out_shape)});
     const std::size_t inner = out_shape.back(), rows = out.size() / inner;
     const bool a_row = start.inner_stride(0) != 0, b_row = start.inner_stride(1) != 0;
-    parallel_for(rows, std::max<std::size_t>(1, parallel_floats / inner), [&](std::size_t first, std::size_t last) {
+    parallel_rows(rows, inner, [&](std::size_t first, std::size_t last) {
         RowWalker<2> walk = start;
         walk.seek(first);
         for (std::size_t row = first; row < last; ++row, walk.next_row()) {
@@ -124,21 +123,6 @@ Array broadcast_apply(const Array& a, const Array& b, const Shape& out_shape, F 
     Array out(out_shape);
     broadcast_apply_into(out, a, b, f);
     return out;
-}
-
-// The sum of n floats in eight interleaved partial sums: one vector add per eight values instead of a
-// chain of n dependent scalar adds.
-inline float lane_sum(const float* v, std::size_t n)
-{
-    float lanes[8] = {};
-    std::size_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        for (std::size_t k = 0; k < 8; ++k) lanes[k] += v[i + k];
-    }
-    float total = 0.0f;
-    for (; i < n; ++i) total += v[i];
-    for (float lane : lanes) total += lane;
-    return total;
 }
 
 // x stretched to `shape` (x's shape must broadcast to it): the forward of broadcasting.

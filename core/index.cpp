@@ -1,69 +1,93 @@
 // embedding_lookup: the row gather under nn::Embedding, and its scatter-add backward.
+#include <cmath>
 #include <cstring>
-#include <type_traits>
+#include <vector>
 
-#include "core/check.h"
+#include "core/autograd.h"
+#include "core/kernels.h"
 #include "core/ops.h"
-#include "core/parallel.h"
 
 namespace xgrad {
 
 namespace {
 
-// out += g, out += s * g and out = s * g over one row (rows of the table and of the gradient never overlap)
-void add_row(float* __restrict out, const float* __restrict g, std::size_t C)
+// Every id in [0, V), or an error naming the caller, the position and the valid ids.
+void check_ids(const IdArray& ids, std::size_t V, const LookupOptions& options)
 {
-    for (std::size_t c = 0; c < C; ++c) out[c] += g[c];
-}
-void add_scaled_row(float* __restrict out, const float* __restrict g, float s, std::size_t C)
-{
-    for (std::size_t c = 0; c < C; ++c) out[c] += s * g[c];
-}
-void copy_scaled_row(float* __restrict out, const float* __restrict g, float s, std::size_t C)
-{
-    for (std::size_t c = 0; c < C; ++c) out[c] = s * g[c];
+    const auto n = static_cast<std::int64_t>(V);
+    const std::int64_t* id = ids.data();
+    for (std::size_t i = 0; i < ids.size(); ++i) {
+        if (id[i] >= 0 && id[i] < n) continue;
+        fail(options.who, ": id ", id[i], " at position ", position_str(i, ids.shape()), " is out of range for ",
+             "num_embeddings = ", V, " (valid ids are 0 to ", n - 1, ")",
+             options.position_table && id[i] >= n ? "; this is a position table, so the sequence is longer than "
+                                                    "block_size = " + std::to_string(V)
+                                                  : std::string());
+    }
 }
 
-// dst[row_of[ids[i]]] += scale[ids[i]] * src[i] for every position i whose id is not padding_idx.
-//
-// It must accumulate: an id can appear many times in one batch, and each appearance adds its own
-// upstream row. With several threads, each thread owns a range of destination rows and scans all
-// ids in order, adding only into its own rows: every row sums its contributions in the same order
-// whatever the thread count, so the result is bitwise deterministic, and no two threads write the
-// same row. With `dst_unwritten` (the compact rows of a sparse gradient, each hit at least once),
-// dst holds no values yet: a row's first contribution is copied into it rather than added, which
-// spares a pass zeroing the rows first.
-void scatter_add_rows(float* dst, std::size_t dst_rows, const float* src, const IdArray& ids, std::size_t C,
-                      const std::vector<std::size_t>& row_of, const std::vector<float>& scale, std::int64_t padding_idx,
-                      bool dst_unwritten = false)
+// max_norm: every row the ids use whose norm exceeds max_norm is scaled to max_norm / (norm + 1e-7),
+// in place and outside autograd, as torch.embedding_renorm_.
+void renormalize_rows(Array& weight, const IdArray& ids, float max_norm, float p)
 {
-    const std::int64_t* id = ids.data();
-    std::vector<char> written(dst_unwritten ? dst_rows : 0, 0);   // char, not bool: threads own rows, not bits
-    auto scatter_into = [&](auto unwritten, std::size_t row_begin, std::size_t row_end) {
-        for (std::size_t i = 0; i < ids.size(); ++i) {
-            if (id[i] == padding_idx) continue;                       // padding rows learn nothing
-            const std::size_t row = row_of.empty() ? static_cast<std::size_t>(id[i]) : row_of[id[i]];
-            if (row < row_begin || row >= row_end) continue;          // another thread's row
-            if constexpr (decltype(unwritten)::value) {
-                if (!written[row]) {                                  // the row's first contribution
-                    written[row] = 1;
-                    copy_scaled_row(dst + row * C, src + i * C, scale.empty() ? 1.0f : scale[id[i]], C);
-                    continue;
-                }
-            }
-            if (scale.empty()) add_row(dst + row * C, src + i * C, C);   // d out[i] / d weight[id] = 1
-            else add_scaled_row(dst + row * C, src + i * C, scale[id[i]], C);
+    const std::size_t C = weight.shape()[1];
+    std::vector<bool> done(weight.shape()[0], false);
+    for (std::int64_t v : ids) {
+        if (done[static_cast<std::size_t>(v)]) continue;
+        done[static_cast<std::size_t>(v)] = true;
+        float* row = weight.data() + static_cast<std::size_t>(v) * C;
+        double norm = 0.0;
+        for (std::size_t c = 0; c < C; ++c) norm += std::pow(std::abs(double(row[c])), double(p));
+        norm = std::pow(norm, 1.0 / p);
+        if (norm > max_norm) {
+            const auto scale = static_cast<float>(max_norm / (norm + 1e-7));
+            for (std::size_t c = 0; c < C; ++c) row[c] *= scale;
         }
-    };
-    auto scatter_rows = [&](std::size_t row_begin, std::size_t row_end) {
-        if (dst_unwritten) scatter_into(std::true_type{}, row_begin, row_end);
-        else scatter_into(std::false_type{}, row_begin, row_end);
-    };
-    if (ids.size() * C < parallel_floats) {
-        scatter_rows(0, dst_rows);
-    } else {
-        parallel_for(dst_rows, 1, scatter_rows);
     }
+}
+
+// Where the backward adds each position's upstream row, and with what weight: row v of the table for
+// id v, or with `compact` (a sparse gradient) the id's row among the touched ids; -1 (nothing) for
+// padding_idx, whose row learns nothing. With scale_grad_by_freq, row r's rows are weighted 1 / count.
+struct Destinations {
+    std::vector<std::int64_t> touched;   // compact: the ids the batch uses (padding aside), increasing
+    std::vector<std::int64_t> row;       // per position; empty when it is the id itself
+    std::vector<float> scale;            // per destination row; empty when all are 1
+};
+
+Destinations destinations(const IdArray& ids, std::size_t V, std::int64_t padding_idx, bool by_freq, bool compact)
+{
+    Destinations d;
+    std::vector<std::size_t> count(by_freq || compact ? V : 0, 0);      // occurrences of each id
+    if (!count.empty()) {
+        for (std::int64_t v : ids) ++count[static_cast<std::size_t>(v)];
+    }
+    std::vector<std::int64_t> row_of_id;                                  // empty: the identity
+    if (compact) {
+        row_of_id.assign(V, -1);
+        for (std::size_t v = 0; v < V; ++v) {
+            if (count[v] == 0 || static_cast<std::int64_t>(v) == padding_idx) continue;
+            row_of_id[v] = static_cast<std::int64_t>(d.touched.size());
+            d.touched.push_back(static_cast<std::int64_t>(v));
+        }
+    } else if (padding_idx >= 0) {
+        row_of_id.resize(V);
+        for (std::size_t v = 0; v < V; ++v) row_of_id[v] = static_cast<std::int64_t>(v);
+        row_of_id[static_cast<std::size_t>(padding_idx)] = -1;
+    }
+    if (!row_of_id.empty()) {
+        d.row.reserve(ids.size());
+        for (std::int64_t v : ids) d.row.push_back(row_of_id[static_cast<std::size_t>(v)]);
+    }
+    if (by_freq) {
+        const std::size_t rows = compact ? d.touched.size() : V;
+        d.scale.assign(rows, 1.0f);
+        for (std::size_t r = 0; r < rows; ++r) {
+            const std::size_t v = compact ? static_cast<std::size_t>(d.touched[r]) : r;
+            if (count[v]) d.scale[r] = 1.0f / static_cast<float>(count[v]);
+        }
+    }
+    return d;
 }
 
 }  // namespace
@@ -71,66 +95,42 @@ void scatter_add_rows(float* dst, std::size_t dst_rows, const float* src, const 
 // weight (V, C), ids (...) -> (..., C)
 Tensor embedding_lookup(const Tensor& weight, const IdArray& ids, const LookupOptions& options)
 {
-    XGRAD_CHECK(weight.dim() == 2, "embedding_lookup: expected a 2-D weight (num_embeddings, embedding_dim), got ",
-          shape_str(weight.shape()));
+    XGRAD_CHECK(weight.dim() == 2, options.who, ": expected a 2-D weight (num_embeddings, embedding_dim), got ",
+                shape_str(weight.shape()));
     const std::size_t V = weight.shape()[0], C = weight.shape()[1], N = ids.size();
-    const std::int64_t* id = ids.data();
-    for (std::size_t i = 0; i < N; ++i) {   // every id is checked before anything is made
-        XGRAD_CHECK(id[i] >= 0 && static_cast<std::size_t>(id[i]) < V, "embedding_lookup: id ", id[i], " at position ",
-              position_str(i, ids.shape()), " is out of range for num_embeddings = ", V, " (valid ids are 0 to ",
-              static_cast<std::ptrdiff_t>(V) - 1, ")");
-    }
+    check_ids(ids, V, options);
+    if (options.max_norm) renormalize_rows(weight.data(), ids, *options.max_norm, options.norm_type);
 
     // forward: a gather of whole rows
     Shape out_shape(ids.shape().begin(), ids.shape().end());
     out_shape.push_back(C);
     Array y(out_shape);                                                        // (N..., C)
     const float* w = weight.data().data();
-    parallel_for(N, std::max<std::size_t>(1, parallel_floats / std::max<std::size_t>(C, 1)),
-                 [&](std::size_t begin, std::size_t end) {
-                     for (std::size_t i = begin; i < end; ++i) {
-                         std::memcpy(y.data() + i * C, w + static_cast<std::size_t>(id[i]) * C, C * sizeof(float));
-                     }
-                 });
-
-    // backward: grad_weight[v] += sum of grad_out[i] over the positions i with ids[i] == v
-    auto backward = [weight, ids, options](Grad& grad_out, const Array&) {
-        const std::size_t V = weight.shape()[0], C = weight.shape()[1];
-        std::vector<std::size_t> count;                          // occurrences of each id
-        if (options.scale_grad_by_freq || options.sparse) {
-            count.assign(V, 0);
-            for (std::int64_t v : ids) ++count[static_cast<std::size_t>(v)];
+    const std::int64_t* id = ids.data();
+    parallel_rows(N, C, [&](std::size_t begin, std::size_t end) {
+        for (std::size_t i = begin; i < end; ++i) {
+            std::memcpy(y.data() + i * C, w + static_cast<std::size_t>(id[i]) * C, C * sizeof(float));
         }
-        std::vector<float> scale;                                // 1 / count, for scale_grad_by_freq
-        if (options.scale_grad_by_freq) {
-            scale.assign(V, 1.0f);
-            for (std::size_t v = 0; v < V; ++v) scale[v] = count[v] ? 1.0f / static_cast<float>(count[v]) : 1.0f;
-        }
+    });
 
-        if (options.sparse) {
-            // the touched rows in increasing order, and where each lands in the compact values array
-            RowSparse grad;
-            std::vector<std::size_t> row_of(V, 0);
-            for (std::size_t v = 0; v < V; ++v) {
-                if (count[v] == 0 || static_cast<std::int64_t>(v) == options.padding_idx) continue;
-                row_of[v] = grad.rows.size();
-                grad.rows.push_back(static_cast<std::int64_t>(v));
-            }
-            grad.values = Array(Shape{grad.rows.size(), C});                // every row gets written
-            scatter_add_rows(grad.values.data(), grad.rows.size(), grad_out->data(), ids, C, row_of, scale,
-                             options.padding_idx, true);
-            weight.accumulate_grad(std::move(grad));
+    // backward: grad_weight[v] += grad_out[i] for every position i with ids[i] == v, a scatter-add
+    // (scatter_add_rows in core/kernels.cpp says why it accumulates and why it is deterministic).
+    const std::int64_t padding_idx = options.padding_idx;
+    const bool by_freq = options.scale_grad_by_freq, sparse = options.sparse;
+    return from_op(std::move(y), {weight}, "embedding_lookup", [weight, ids, padding_idx, by_freq, sparse](GradOutput& grad_out) {
+        const std::size_t V = weight.shape()[0], C = weight.shape()[1], N = ids.size();
+        const Destinations d = destinations(ids, V, padding_idx, by_freq, sparse);
+        const std::int64_t* row = d.row.empty() ? ids.data() : d.row.data();
+        const float* scale = d.scale.empty() ? nullptr : d.scale.data();
+        const float* g = grad_out.read().data();                             // (N..., C)
+        if (!sparse) {
+            scatter_add_rows(weight.grad_accumulator().data(), V, g, row, N, C, scale);   // (V, C)
             return;
         }
-
-        Tensor grad_weight = weight.grad();                      // scatter straight into the existing grad
-        if (!grad_weight.defined()) {
-            weight.accumulate_grad(Array(xt::zeros<float>({V, C})));
-            grad_weight = weight.grad();
-        }
-        scatter_add_rows(grad_weight.data().data(), V, grad_out->data(), ids, C, {}, scale, options.padding_idx);
-    };
-    return Tensor::from_op(std::move(y), {weight}, "embedding_lookup", std::move(backward), ReadsOutput::no);
+        RowSparse grad{d.touched, xt::zeros<float>({d.touched.size(), C})};            // (touched, C)
+        scatter_add_rows(grad.values.data(), d.touched.size(), g, row, N, C, scale);
+        weight.accumulate_grad(std::move(grad));
+    });
 }
 
 }  // namespace xgrad

@@ -1,41 +1,14 @@
-// matmul on OpenBLAS sgemm. Transposes in the backward are passed to sgemm as flags, never copied.
-// (This file includes OpenBLAS's <cblas.h> and no xtensor-blas header: their declarations clash.)
-#include <cblas.h>
-
+// matmul and linear on sgemm (gemm in core/kernels.h). Transposes in the backward are passed to
+// sgemm as flags, never copied.
 #include <algorithm>
-#include <mutex>
 
-#include "core/check.h"
+#include "core/autograd.h"
+#include "core/kernels.h"
 #include "core/ops.h"
-#include "core/parallel.h"
 
 namespace xgrad {
 
 namespace {
-
-// C (M, N) = op(A) (M, K) @ op(B) (K, N) + beta C, all row-major and contiguous.
-// OpenBLAS gets xgrad's threads only for products of at least 2^26 flops (about 0.7 ms on one core
-// here); smaller ones run on one thread. At W4's (2048, 64) x (64, 65) two threads saved little
-// (0.18 ms against 0.20 in one measurement), and in about half of the fresh processes a W4 step on
-// two threads took 1.9-2.1 ms against 0.73-0.89 ms in the others; on one thread, 0.77-0.88 in all.
-constexpr double min_flops_for_threads = double(1 << 26);
-
-void gemm(bool transpose_a, bool transpose_b, std::size_t m, std::size_t n, std::size_t k, const float* a,
-          const float* b, float beta, float* c)
-{
-    if (m == 0 || n == 0) return;
-    const int threads = 2.0 * double(m) * double(n) * double(k) < min_flops_for_threads ? 1 : get_num_threads();
-    if (openblas_get_num_threads() != threads) {
-        static std::mutex switching;   // products may be called from several threads at once
-        std::lock_guard lock(switching);
-        openblas_set_num_threads(threads);
-    }
-    const auto lda = static_cast<blasint>(transpose_a ? m : k);
-    const auto ldb = static_cast<blasint>(transpose_b ? k : n);
-    cblas_sgemm(CblasRowMajor, transpose_a ? CblasTrans : CblasNoTrans, transpose_b ? CblasTrans : CblasNoTrans,
-                static_cast<blasint>(m), static_cast<blasint>(n), static_cast<blasint>(k), 1.0f, a, lda, b, ldb,
-                beta, c, static_cast<blasint>(n));
-}
 
 // An operand seen as a batch of matrices: (batch, rows, cols); a 2-D operand is a batch of one.
 struct Batched {
@@ -73,8 +46,8 @@ Tensor matmul(const Tensor& a, const Tensor& b)
              y.data() + i * m * n);
     }
 
-    return Tensor::from_op(std::move(y), {a, b}, "matmul", [=](Grad& grad_out, const Array&) {
-        const float* g = grad_out->data();
+    return from_op(std::move(y), {a, b}, "matmul", [=](GradOutput& grad_out) {
+        const float* g = grad_out.read().data();
         if (a.requires_grad()) {
             // grad_a = grad_out @ b^T; a broadcast a sums the products of every batch (beta = 1)
             Array grad_a = xt::zeros<float>(a.shape());
@@ -93,7 +66,7 @@ Tensor matmul(const Tensor& a, const Tensor& b)
             }
             b.accumulate_grad(std::move(grad_b));
         }
-    }, ReadsOutput::no);
+    });
 }
 
 // x (..., in), weight (out, in), bias (out) -> (..., out)
@@ -118,8 +91,8 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias)
 
     std::vector<Tensor> inputs = {x, weight};
     if (bias.defined()) inputs.push_back(bias);
-    return Tensor::from_op(std::move(y), inputs, "linear", [=](Grad& grad_out, const Array&) {
-        const float* g = grad_out->data();                                     // (rows, out)
+    return from_op(std::move(y), inputs, "linear", [=](GradOutput& grad_out) {
+        const float* g = grad_out.read().data();                               // (rows, out)
         if (x.requires_grad()) {
             Array grad_x(x.data().shape());
             gemm(false, false, rows, in, out, g, weight.data().data(), 0.0f, grad_x.data());   // g W
@@ -134,15 +107,14 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias)
             Array grad_b = xt::zeros<float>({out});                          // sum of g over rows
             float* gb = grad_b.data();
             // threads split the columns, each summing its columns over every row in order
-            parallel_for(out, std::max<std::size_t>(1, parallel_floats / std::max<std::size_t>(rows, 1)),
-                         [=](std::size_t first, std::size_t last) {
-                             for (std::size_t r = 0; r < rows; ++r) {
-                                 for (std::size_t o = first; o < last; ++o) gb[o] += g[r * out + o];
-                             }
-                         });
+            parallel_rows(out, rows, [=](std::size_t first, std::size_t last) {
+                for (std::size_t r = 0; r < rows; ++r) {
+                    for (std::size_t o = first; o < last; ++o) gb[o] += g[r * out + o];
+                }
+            });
             bias.accumulate_grad(std::move(grad_b));
         }
-    }, ReadsOutput::no);
+    });
 }
 
 }  // namespace xgrad

@@ -1,5 +1,6 @@
 // Every differentiable op in xgrad, with its shape contract. Each is defined beside its backward in
-// one of core/elementwise.cpp, reduce.cpp, shape.cpp, matmul.cpp or index.cpp.
+// one of core/elementwise.cpp, reduce.cpp, shape.cpp, matmul.cpp or index.cpp (written with
+// core/autograd.h; docs/writing-an-op.md shows how to add one).
 //
 //     Tensor x = randn({4, 3});
 //     Tensor w = randn({3, 2}).requires_grad_();
@@ -11,6 +12,9 @@
 // Axes may be negative (-1 is the last). Mistakes throw xgrad::Error naming the op and the shapes.
 #pragma once
 
+#include <optional>
+#include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/tensor.h"
@@ -40,7 +44,7 @@ Tensor sqrt(const Tensor& x);
 Tensor tanh(const Tensor& x);
 Tensor sigmoid(const Tensor& x);
 Tensor relu(const Tensor& x);
-Tensor gelu(const Tensor& x);                   // PyTorch's approximate='tanh' form
+Tensor gelu(const Tensor& x, std::string_view approximate = "none");   // "none": x Phi(x) (erf); or "tanh"
 
 // ---- reductions -------------------------------------------------------------------------------------------
 Tensor sum(const Tensor& x);                                              // (...) -> ()
@@ -52,8 +56,9 @@ Tensor softmax(const Tensor& x);                                          // ove
 Tensor log_softmax(const Tensor& x);                                      // over the last axis
 
 // ---- shape -------------------------------------------------------------------------------------------------
-Tensor reshape(const Tensor& x, std::vector<std::ptrdiff_t> shape);      // one entry may be -1 (inferred)
-Tensor view(const Tensor& x, std::vector<std::ptrdiff_t> shape);         // = reshape: storage is contiguous
+Tensor reshape(const Tensor& x, std::vector<std::ptrdiff_t> shape);      // a copy; one entry may be -1 (inferred)
+// = reshape. Unlike torch's view it copies: xgrad tensors never share storage.
+Tensor view(const Tensor& x, std::vector<std::ptrdiff_t> shape);
 Tensor transpose(const Tensor& x, int axis0, int axis1);
 Tensor permute(const Tensor& x, std::vector<int> axes);
 Tensor concat(const std::vector<Tensor>& xs, int axis);                  // sizes add up along axis
@@ -72,12 +77,17 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias = {});
 // ---- indexing ------------------------------------------------------------------------------------------------
 struct LookupOptions {
     std::int64_t padding_idx = -1;      // this row gets no gradient; -1: none (already normalised to >= 0)
+    std::optional<float> max_norm;      // rows the ids use whose norm exceeds this are first rescaled to it, in place
+    float norm_type = 2.0f;             // the p of the p-norm for max_norm
     bool scale_grad_by_freq = false;    // divide each row's gradient by its id's count in `ids`
     bool sparse = false;                // give weight a RowSparse gradient of the touched rows only
+    std::string who = "embedding_lookup";   // named in the error for an id out of range
+    bool position_table = false;        // the table holds positions: an id past its end is a sequence
+                                        // longer than block_size, and the error says so
 };
 
 // weight (V, C), ids (...) -> (..., C): out[i] = weight[ids[i]]. The backward scatter-adds the upstream
-// rows into weight's gradient. Every id must be in [0, V); the check runs before anything is made.
+// rows into weight's gradient. Every id must be in [0, V): checked before anything changes.
 Tensor embedding_lookup(const Tensor& weight, const IdArray& ids, const LookupOptions& options = {});
 
 // ---- operators --------------------------------------------------------------------------------------------------

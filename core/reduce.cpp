@@ -4,8 +4,8 @@
 #include <cmath>
 #include <numeric>
 
-#include "core/axes.h"
-#include "core/check.h"
+#include "core/autograd.h"
+#include "core/kernels.h"
 #include "core/ops.h"
 
 namespace xgrad {
@@ -50,9 +50,9 @@ Tensor sum(const Tensor& x, std::vector<int> axes, bool keepdim)
     Reduced r = reduced_shapes("sum", x.shape(), std::move(axes));
     Array y = reduce_to_shape(x.data(), r.kept);          // summing over an axis is reducing it to 1
     if (!keepdim) y.reshape(r.dropped);
-    return Tensor::from_op(std::move(y), {x}, "sum", [x, r](Grad& grad_out, const Array&) {
-        x.accumulate_grad(expand_back(*grad_out, r.kept, x.shape(), 1.0f));   // d sum / dx_i = 1
-    }, ReadsOutput::no);
+    return from_op(std::move(y), {x}, "sum", [x, r](GradOutput& grad_out) {
+        x.accumulate_grad(expand_back(grad_out.read(), r.kept, x.shape(), 1.0f));   // d sum / dx_i = 1
+    });
 }
 
 Tensor mean(const Tensor& x, std::vector<int> axes, bool keepdim)
@@ -62,9 +62,9 @@ Tensor mean(const Tensor& x, std::vector<int> axes, bool keepdim)
     const float scale = 1.0f / static_cast<float>(r.count);
     Array y = reduce_to_shape(x.data(), r.kept) * scale;
     if (!keepdim) y.reshape(r.dropped);
-    return Tensor::from_op(std::move(y), {x}, "mean", [x, r, scale](Grad& grad_out, const Array&) {
-        x.accumulate_grad(expand_back(*grad_out, r.kept, x.shape(), scale));  // d mean / dx_i = 1/n
-    }, ReadsOutput::no);
+    return from_op(std::move(y), {x}, "mean", [x, r, scale](GradOutput& grad_out) {
+        x.accumulate_grad(expand_back(grad_out.read(), r.kept, x.shape(), scale));  // d mean / dx_i = 1/n
+    });
 }
 
 Tensor sum(const Tensor& x) { return sum(x, {}, false); }
@@ -102,79 +102,66 @@ Tensor max(const Tensor& x, int axis, bool keepdim)
         dropped.erase(dropped.begin() + static_cast<std::ptrdiff_t>(a));
         y.reshape(dropped);
     }
-    return Tensor::from_op(std::move(y), {x}, "max", [x, argmax = std::move(argmax)](Grad& grad_out, const Array&) {
+    return from_op(std::move(y), {x}, "max", [x, argmax = std::move(argmax)](GradOutput& grad_out) {
         Array grad_input = xt::zeros<float>(x.shape());
-        for (std::size_t j = 0; j < argmax.size(); ++j) {
-            grad_input.data()[argmax[j]] += grad_out->data()[j];   // d max / dx = 1 at the argmax, else 0
-        }
+        const float* g = grad_out.read().data();
+        for (std::size_t j = 0; j < argmax.size(); ++j) grad_input.data()[argmax[j]] += g[j];   // 1 at the argmax
         x.accumulate_grad(std::move(grad_input));
-    }, ReadsOutput::no);
+    });
 }
 
 // ---- softmax over the last axis: x (..., C) -> (..., C) ---------------------------------------------------
+// Forward by core/kernels.h's softmax_rows; the backward's rows split across threads the same way.
 
 namespace {
 
-template <class RowFn>
-void for_each_row(const char* op, const Array& x, RowFn fn)
+std::size_t last_axis(const char* op, const Tensor& x)
 {
-    XGRAD_CHECK(x.dimension() >= 1, op, ": expected at least 1 axis, got a 0-D tensor");
-    const std::size_t c = x.shape().back();
-    if (c == 0) return;
-    for (std::size_t row = 0; row < x.size() / c; ++row) fn(row * c, c);
+    XGRAD_CHECK(x.dim() >= 1, op, ": expected at least 1 axis, got a 0-D tensor");
+    return x.shape().back();
 }
 
 }  // namespace
 
-// y = exp(x - max) / sum(exp(x - max)): subtracting the row max keeps exp from overflowing.
 Tensor softmax(const Tensor& x)
 {
+    const std::size_t C = last_axis("softmax", x), rows = C ? x.numel() / C : 0;
     Array y(x.data().shape());
-    for_each_row("softmax", x.data(), [&](std::size_t start, std::size_t c) {
-        const float* in = x.data().data() + start;
-        float* out = y.data() + start;
-        float m = *std::max_element(in, in + c);
-        float total = 0.0f;
-        for (std::size_t j = 0; j < c; ++j) total += (out[j] = std::exp(in[j] - m));
-        for (std::size_t j = 0; j < c; ++j) out[j] /= total;
-    });
-    return Tensor::from_op(std::move(y), {x}, "softmax", [x](Grad& grad_out, const Array& y) {
-        // dx_j = y_j (g_j - sum_k g_k y_k)
-        Array grad_input(y.shape());
-        for_each_row("softmax", y, [&](std::size_t start, std::size_t c) {
-            const float* g = grad_out->data() + start;
-            const float* s = y.data() + start;
-            float dot = 0.0f;
-            for (std::size_t j = 0; j < c; ++j) dot += g[j] * s[j];
-            for (std::size_t j = 0; j < c; ++j) grad_input.data()[start + j] = s[j] * (g[j] - dot);
+    softmax_rows(x.data().data(), y.data(), rows, C);
+    return from_op(std::move(y), {x}, "softmax", [x, rows, C](GradOutput& grad_out, const Array& y) {
+        Array g = grad_out.take();               // overwritten with dx_j = y_j (g_j - sum_k g_k y_k)
+        float* gd = g.data();
+        const float* yd = y.data();
+        parallel_rows(rows, C, [=](std::size_t first, std::size_t last) {
+            for (std::size_t r = first; r < last; ++r) {
+                float* gr = gd + r * C;
+                const float* s = yd + r * C;
+                float dot = 0.0f;
+                for (std::size_t j = 0; j < C; ++j) dot += gr[j] * s[j];
+                for (std::size_t j = 0; j < C; ++j) gr[j] = s[j] * (gr[j] - dot);
+            }
         });
-        x.accumulate_grad(std::move(grad_input));
+        x.accumulate_grad(std::move(g));
     });
 }
 
-// y = x - max - log(sum(exp(x - max)))
 Tensor log_softmax(const Tensor& x)
 {
+    const std::size_t C = last_axis("log_softmax", x), rows = C ? x.numel() / C : 0;
     Array y(x.data().shape());
-    for_each_row("log_softmax", x.data(), [&](std::size_t start, std::size_t c) {
-        const float* in = x.data().data() + start;
-        float m = *std::max_element(in, in + c);
-        float total = 0.0f;
-        for (std::size_t j = 0; j < c; ++j) total += std::exp(in[j] - m);
-        const float log_total = std::log(total);
-        for (std::size_t j = 0; j < c; ++j) y.data()[start + j] = (in[j] - m) - log_total;
-    });
-    return Tensor::from_op(std::move(y), {x}, "log_softmax", [x](Grad& grad_out, const Array& y) {
-        // dx_j = g_j - softmax_j sum_k g_k,  softmax = exp(y)
-        Array grad_input(y.shape());
-        for_each_row("log_softmax", y, [&](std::size_t start, std::size_t c) {
-            const float* g = grad_out->data() + start;
-            float total = std::accumulate(g, g + c, 0.0f);
-            for (std::size_t j = 0; j < c; ++j) {
-                grad_input.data()[start + j] = g[j] - std::exp(y.data()[start + j]) * total;
+    log_softmax_rows(x.data().data(), y.data(), rows, C);
+    return from_op(std::move(y), {x}, "log_softmax", [x, rows, C](GradOutput& grad_out, const Array& y) {
+        Array g = grad_out.take();               // overwritten with dx_j = g_j - softmax_j sum_k g_k, softmax = exp(y)
+        float* gd = g.data();
+        const float* yd = y.data();
+        parallel_rows(rows, C, [=](std::size_t first, std::size_t last) {
+            for (std::size_t r = first; r < last; ++r) {
+                float* gr = gd + r * C;
+                const float total = lane_sum(gr, C);
+                for (std::size_t j = 0; j < C; ++j) gr[j] -= std::exp(yd[r * C + j]) * total;
             }
         });
-        x.accumulate_grad(std::move(grad_input));
+        x.accumulate_grad(std::move(g));
     });
 }
 

@@ -6,8 +6,7 @@
 #include <xtensor/xmanipulation.hpp>
 #include <xtensor/xoperation.hpp>
 
-#include "core/axes.h"
-#include "core/check.h"
+#include "core/autograd.h"
 #include "core/ops.h"
 
 namespace xgrad {
@@ -39,11 +38,11 @@ Tensor reshape(const Tensor& x, std::vector<std::ptrdiff_t> shape)
 
     Array y = x.data();
     y.reshape(out);
-    return Tensor::from_op(std::move(y), {x}, "reshape", [x](Grad& grad_out, const Array&) {
+    return from_op(std::move(y), {x}, "reshape", [x](GradOutput& grad_out) {
         Array grad = grad_out.take();
         grad.reshape(x.shape());                                     // the same values, the old shape
         x.accumulate_grad(std::move(grad));
-    }, ReadsOutput::no);
+    });
 }
 
 Tensor view(const Tensor& x, std::vector<std::ptrdiff_t> shape) { return reshape(x, std::move(shape)); }
@@ -62,9 +61,9 @@ Tensor permute(const Tensor& x, std::vector<int> axes)
         inverse[perm[i]] = i;
     }
     Array y = xt::transpose(x.data(), perm);
-    return Tensor::from_op(std::move(y), {x}, "permute", [x, inverse](Grad& grad_out, const Array&) {
-        x.accumulate_grad(Array(xt::transpose(*grad_out, inverse)));   // permuting back
-    }, ReadsOutput::no);
+    return from_op(std::move(y), {x}, "permute", [x, inverse](GradOutput& grad_out) {
+        x.accumulate_grad(Array(xt::transpose(grad_out.read(), inverse)));   // permuting back
+    });
 }
 
 Tensor transpose(const Tensor& x, int axis0, int axis1)
@@ -134,14 +133,14 @@ Tensor concat(const std::vector<Tensor>& xs, int axis)
         copy_along<false>(x.data(), 0, y, offset, x.shape()[a], a);
         offset += x.shape()[a];
     }
-    return Tensor::from_op(std::move(y), xs, "concat", [xs, starts, a](Grad& grad_out, const Array&) {
+    return from_op(std::move(y), xs, "concat", [xs, starts, a](GradOutput& grad_out) {
         for (std::size_t i = 0; i < xs.size(); ++i) {
             if (!xs[i].requires_grad()) continue;
             Array g(xs[i].shape());
-            copy_along<false>(*grad_out, starts[i], g, 0, g.shape()[a], a);   // each input's own slice
+            copy_along<false>(grad_out.read(), starts[i], g, 0, g.shape()[a], a);   // each input's own slice
             xs[i].accumulate_grad(std::move(g));
         }
-    }, ReadsOutput::no);
+    });
 }
 
 // x (..., n, ...) -> pieces (..., split_size, ...), the last one holding what remains.
@@ -156,11 +155,12 @@ std::vector<Tensor> split(const Tensor& x, std::size_t split_size, int axis)
         piece_shape[a] = std::min(split_size, shape[a] - start);
         Array y(piece_shape);
         copy_along<false>(x.data(), start, y, 0, piece_shape[a], a);
-        pieces.push_back(Tensor::from_op(std::move(y), {x}, "split", [x, start, a](Grad& grad_out, const Array&) {
+        pieces.push_back(from_op(std::move(y), {x}, "split", [x, start, a](GradOutput& grad_out) {
+            const Array& piece = grad_out.read();
             Array g = xt::zeros<float>(x.shape());                   // zero outside this piece's slice
-            copy_along<true>(*grad_out, 0, g, start, grad_out->shape()[a], a);
+            copy_along<true>(piece, 0, g, start, piece.shape()[a], a);
             x.accumulate_grad(std::move(g));
-        }, ReadsOutput::no));
+        }));
     }
     return pieces;
 }
@@ -171,9 +171,9 @@ Tensor masked_fill(const Tensor& x, const Tensor& mask, float value)
     XGRAD_CHECK(broadcast_shapes("masked_fill", x.shape(), mask.shape()) == x.shape(), "masked_fill: mask of shape ",
           shape_str(mask.shape()), " does not broadcast to the input's shape ", shape_str(x.shape()));
     Array y = xt::where(xt::not_equal(mask.data(), 0.0f), value, x.data());
-    return Tensor::from_op(std::move(y), {x}, "masked_fill", [x, mask](Grad& grad_out, const Array&) {
-        x.accumulate_grad(Array(xt::where(xt::not_equal(mask.data(), 0.0f), 0.0f, *grad_out)));   // filled places get 0
-    }, ReadsOutput::no);
+    return from_op(std::move(y), {x}, "masked_fill", [x, mask](GradOutput& grad_out) {
+        x.accumulate_grad(Array(xt::where(xt::not_equal(mask.data(), 0.0f), 0.0f, grad_out.read())));   // filled: 0
+    });
 }
 
 }  // namespace xgrad

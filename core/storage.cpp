@@ -8,7 +8,6 @@
 #include <new>
 #include <vector>
 
-#include <malloc.h>
 #include <sys/mman.h>
 
 namespace xgrad {
@@ -28,7 +27,7 @@ constexpr bool cache_large_blocks = true;
 #endif
 
 constexpr std::size_t alignment = 64;                  // a cache line; enough for any SIMD load
-constexpr std::size_t large_block = std::size_t(1) << 20;
+constexpr std::size_t large_block = std::size_t(128) << 10;   // glibc's default mmap threshold
 constexpr std::size_t page = 4096;
 constexpr std::size_t max_cached = std::size_t(512) << 20;
 
@@ -68,14 +67,6 @@ Cache& cache()
     static Cache* the_cache = new Cache;   // never destroyed: arrays in static storage may outlive it
     return *the_cache;
 }
-
-// Smaller blocks, and everything else xgrad allocates, come from glibc, which serves each allocation
-// above its mmap threshold (128 KiB at first) with a fresh mapping, faulted in page by page and
-// unmapped on free. glibc is told to keep blocks of up to 32 MiB in its heap for reuse instead, and to
-// hold up to 512 MiB of free heap before giving any back.
-const bool heap_tuned_for_reuse = [] {
-    return mallopt(M_MMAP_THRESHOLD, 32 << 20) == 1 && mallopt(M_TRIM_THRESHOLD, 512 << 20) == 1;
-}();
 
 std::size_t mapped_size(std::size_t bytes) { return (bytes + page - 1) / page * page; }
 

@@ -1,9 +1,9 @@
-// Where every Array's floats live. Blocks of 1 MiB and more are kept when freed and handed out again
-// for the same size: a training step allocates the same sizes every step, so from the second step on it
-// maps no fresh pages (a fresh mapping is faulted in page by page, about 1.8 us per 4 KiB here) and its
-// large blocks never split one another in the heap (which grew a W5 step's heap by 28 MiB).
-// Smaller blocks come from malloc. Under AddressSanitizer every block comes from malloc, so that the
-// sanitizer sees every access.
+// Where every Array's floats live. Blocks of 128 KiB and more (those glibc would map afresh) are
+// their own mappings, kept when freed and handed out again for the same size: a training step
+// allocates the same sizes every step, so from the second on it faults in no fresh pages, and its
+// large blocks never split one another in the heap (BENCHMARKS.md, "the storage cache"). Smaller
+// blocks come from malloc, whose settings xgrad leaves alone. Under AddressSanitizer every block comes
+// from malloc, so that the sanitizer sees every access.
 #pragma once
 
 #include <cstddef>

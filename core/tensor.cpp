@@ -1,116 +1,25 @@
-// The Tensor handle, its node, and the backward walk.
+// The Tensor handle: its data, its gradient's accessors, printing, and the creation functions.
 #include "core/tensor.h"
 
 #include <algorithm>
-#include <atomic>
 #include <cmath>
 
 #include <xtensor/xio.hpp>
 
-#include "core/check.h"
-#include "core/parallel.h"
+#include "core/node.h"
 #include "core/random.h"
 
 namespace xgrad {
 
-namespace {
+using detail::Node;
 
-thread_local bool grad_enabled = true;
-
-}  // namespace
-
-bool is_grad_enabled() { return grad_enabled; }
-
-// ---- anomaly detection ----------------------------------------------------------------------------------
-namespace {
-
-thread_local bool anomaly_enabled = false;
-
-// Throws if `values` holds a NaN or an infinity, naming where it came from.
-void check_finite(const Array& values, const char* op, const std::vector<Tensor>& inputs, const char* what)
-{
-    const float* v = values.data();
-    for (std::size_t i = 0; i < values.size(); ++i) {
-        if (std::isfinite(v[i])) continue;
-        std::string shapes;
-        for (const auto& input : inputs) shapes += (shapes.empty() ? "" : ", ") + shape_str(input.shape());
-        fail("anomaly: ", what, " of '", op, "' (inputs ", shapes, ") has ", std::isnan(v[i]) ? "NaN" : "Inf",
-             " at element ", position_str(i, values.shape()), " of shape ", shape_str(values.shape()));
-    }
-}
-
-}  // namespace
-
-bool is_anomaly_enabled() { return anomaly_enabled; }
-DetectAnomalyGuard::DetectAnomalyGuard() : previous_(anomaly_enabled) { anomaly_enabled = true; }
-DetectAnomalyGuard::~DetectAnomalyGuard() { anomaly_enabled = previous_; }
-NoGradGuard::NoGradGuard() : previous_(grad_enabled) { grad_enabled = false; }
-NoGradGuard::~NoGradGuard() { grad_enabled = previous_; }
-
-// ---- node lifetime ----------------------------------------------------------------------------------
-// Dropping the last handle of a 10,000-op chain would destroy node after node recursively and overflow
-// the stack. Instead each dying node hands its inputs to a local worklist; the ones it held last die
-// here, one at a time.
-Node::~Node()
-{
-    backward = nullptr;                 // its captured inputs are also in `inputs`: nothing dies yet
-    std::vector<std::shared_ptr<Node>> pending;
-    auto adopt = [&pending](std::vector<Tensor>& tensors) {
-        for (auto& t : tensors) {
-            pending.push_back(std::move(t.impl()));
-        }
-        tensors.clear();
-    };
-    adopt(inputs);
-    while (!pending.empty()) {
-        std::shared_ptr<Node> n = std::move(pending.back());
-        pending.pop_back();
-        if (n && n.use_count() == 1) {  // we hold the last reference: take its inputs before it dies
-            n->backward = nullptr;
-            adopt(n->inputs);
-        }
-    }
-}
-
-// ---- the handle ---------------------------------------------------------------------------------------
 Tensor::Tensor(Array data, bool requires_grad) : node_(std::make_shared<Node>())
 {
     node_->data = std::move(data);
     node_->requires_grad = requires_grad;
 }
 
-Tensor Tensor::from_op(Array data, std::vector<Tensor> inputs, const char* op, BackwardFn backward,
-                       ReadsOutput reads_output)
-{
-    if (anomaly_enabled) check_finite(data, op, inputs, "the forward output");
-    Tensor out(std::move(data));
-    bool needs_grad = grad_enabled && std::any_of(inputs.begin(), inputs.end(), [](const Tensor& t) {
-        return t.requires_grad();
-    });
-    if (needs_grad) {
-        out.node_->requires_grad = true;
-        out.node_->op = op;
-        out.node_->inputs = std::move(inputs);
-        out.node_->backward = std::move(backward);
-        out.node_->backward_reads_output = reads_output == ReadsOutput::yes;
-    }
-    return out;
-}
-
-bool Tensor::expiring() const
-{
-    return node_ && node_.use_count() == 1 && !node_->backward_reads_output && !node_->data_lent;
-}
-
-Array Tensor::lend_data()
-{
-    XGRAD_CHECK(expiring(), "internal: lend_data on a tensor that other handles or its backward still read");
-    node_->lent_shape = node_->shape();
-    node_->data_lent = true;
-    return std::move(node_->data);
-}
-
-const Node& Tensor::node(const char* what) const
+Node& Tensor::node(const char* what) const
 {
     XGRAD_CHECK(node_ != nullptr, what, ": the tensor is undefined (default-constructed)");
     return *node_;
@@ -118,8 +27,8 @@ const Node& Tensor::node(const char* what) const
 
 Array& Tensor::data() const
 {
-    Node& n = const_cast<Node&>(node("data"));
-    XGRAD_CHECK(!n.data_lent, "internal: the buffer of this tensor was lent to a later op's output");
+    Node& n = node("data");
+    XGRAD_CHECK(!n.data_donated, "internal: the buffer of this tensor was donated to a later op's output");
     return n.data;
 }
 
@@ -140,9 +49,23 @@ float Tensor::item() const
     return *data().data();
 }
 
+bool Tensor::expiring() const
+{
+    return node_ && node_.use_count() == 1 && !node_->backward_reads_output && !node_->data_donated;
+}
+
+Array Tensor::donate_data()
+{
+    XGRAD_CHECK(expiring(), "internal: donate_data on a tensor that other handles or its backward still read");
+    node_->donated_shape = node_->shape();
+    node_->data_donated = true;
+    return std::move(node_->data);
+}
+
+// ---- autograd accessors -------------------------------------------------------------------------------
 bool Tensor::requires_grad() const { return node_ && node_->requires_grad; }
-bool Tensor::is_leaf() const { return node("is_leaf").op[0] == '\0'; }
-const char* Tensor::op_name() const { return node("op_name").op; }
+bool Tensor::is_leaf() const { return node("is_leaf").is_leaf(); }
+const char* Tensor::op_name() const { return is_leaf() ? "" : node_->op; }
 
 Tensor& Tensor::requires_grad_(bool requires_grad)
 {
@@ -152,12 +75,75 @@ Tensor& Tensor::requires_grad_(bool requires_grad)
     return *this;
 }
 
-Tensor Tensor::grad() const { return node("grad").grad; }
-
-RowSparse* Tensor::sparse_grad() const
+Tensor Tensor::grad() const
 {
-    Node& n = const_cast<Node&>(node("sparse_grad"));
-    return n.sparse_grad ? &*n.sparse_grad : nullptr;
+    const Tensor* dense = node("grad").grad.dense();
+    return dense ? *dense : Tensor();
+}
+
+RowSparse* Tensor::sparse_grad() const { return node("sparse_grad").grad.sparse(); }
+
+void Tensor::set_grad(Tensor grad) const
+{
+    XGRAD_CHECK(!grad.defined() || grad.shape() == shape(), "set_grad: expected a gradient of shape ",
+          shape_str(shape()), ", got ", shape_str(grad.defined() ? grad.shape() : Shape{}));
+    node("set_grad").grad.set(std::move(grad));
+}
+
+void Tensor::zero_grad(bool set_to_none) const
+{
+    Node& n = node("zero_grad");
+    const Tensor* dense = n.grad.dense();
+    if (set_to_none || dense == nullptr) {
+        n.grad.clear();   // an empty sparse gradient is all zeros too
+    } else {
+        parallel_zero(dense->data().data(), dense->numel());
+    }
+}
+
+namespace {
+
+void check_grad_shape(const Node& n, const Array::shape_type& grad_shape)
+{
+    XGRAD_CHECK(grad_shape == n.shape(), "internal: gradient of shape ", shape_str(grad_shape), " for a tensor of shape ",
+          shape_str(n.shape()), n.is_leaf() ? "" : " from '", n.is_leaf() ? "" : n.op, n.is_leaf() ? "" : "'");
+}
+
+}  // namespace
+
+void Tensor::accumulate_grad(const Array& grad) const
+{
+    if (!requires_grad()) return;
+    check_grad_shape(*node_, grad.shape());
+    node_->grad.add(grad);
+}
+
+void Tensor::accumulate_grad(Array&& grad) const
+{
+    if (!requires_grad()) return;
+    check_grad_shape(*node_, grad.shape());
+    node_->grad.add(std::move(grad));
+}
+
+void Tensor::accumulate_grad(RowSparse grad) const
+{
+    if (!requires_grad()) return;
+    XGRAD_CHECK(dim() == 2 && grad.values.dimension() == 2 && grad.values.shape()[1] == node_->shape()[1] &&
+              grad.rows.size() == grad.values.shape()[0],
+          "internal: a row-sparse gradient of ", grad.rows.size(), " rows and values ", shape_str(grad.values.shape()),
+          " does not fit a tensor of shape ", shape_str(node_->shape()));
+    node_->grad.add(std::move(grad), node_->shape());
+}
+
+Array& Tensor::grad_accumulator() const
+{
+    XGRAD_CHECK(requires_grad(), "internal: grad_accumulator of a tensor that does not require grad");
+    return node_->grad.accumulator(node_->shape());
+}
+
+Tensor Tensor::detach() const
+{
+    return Tensor(Array(data()));            // xt::xarray has value semantics: a copy of the values
 }
 
 void RowSparse::add_to(Array& dense) const
@@ -175,213 +161,6 @@ Array RowSparse::to_dense(std::size_t num_rows) const
     Array dense = xt::zeros<float>({num_rows, values.dimension() == 2 ? values.shape()[1] : std::size_t{0}});
     add_to(dense);
     return dense;
-}
-
-// Two row-sparse gradients of the same table: the union of their rows, summed where both have one.
-static RowSparse merge(const RowSparse& a, const RowSparse& b)
-{
-    const std::size_t C = a.values.shape()[1];
-    RowSparse out;
-    std::vector<std::pair<const float*, const float*>> sources;
-    std::size_t i = 0, j = 0;
-    while (i < a.rows.size() || j < b.rows.size()) {
-        bool take_a = j == b.rows.size() || (i < a.rows.size() && a.rows[i] <= b.rows[j]);
-        bool take_b = i == a.rows.size() || (j < b.rows.size() && b.rows[j] <= a.rows[i]);
-        out.rows.push_back(take_a ? a.rows[i] : b.rows[j]);
-        sources.emplace_back(take_a ? a.values.data() + i++ * C : nullptr, take_b ? b.values.data() + j++ * C : nullptr);
-    }
-    out.values = xt::zeros<float>({out.rows.size(), C});
-    for (std::size_t k = 0; k < sources.size(); ++k) {
-        for (const float* src : {sources[k].first, sources[k].second}) {
-            if (src == nullptr) continue;
-            for (std::size_t c = 0; c < C; ++c) out.values.data()[k * C + c] += src[c];
-        }
-    }
-    return out;
-}
-
-// A gradient shared with the caller of backward(upstream) becomes the node's own before it is written.
-static void own_shared_grad(Node& n)
-{
-    if (n.shared_grad == nullptr) return;
-    Array copy(n.shared_grad->shape());
-    parallel_copy(copy.data(), n.shared_grad->data(), copy.size());
-    n.grad = Tensor(std::move(copy));
-    n.shared_grad = nullptr;
-}
-
-void Tensor::accumulate_grad(RowSparse grad) const
-{
-    if (!requires_grad()) return;
-    XGRAD_CHECK(dim() == 2 && grad.values.dimension() == 2 && grad.values.shape()[1] == node_->shape()[1] &&
-              grad.rows.size() == grad.values.shape()[0],
-          "internal: a row-sparse gradient of ", grad.rows.size(), " rows and values ", shape_str(grad.values.shape()),
-          " does not fit a tensor of shape ", shape_str(node_->shape()));
-    own_shared_grad(*node_);
-    if (node_->grad.defined()) {
-        grad.add_to(node_->grad.data());
-    } else if (node_->sparse_grad) {
-        node_->sparse_grad = merge(*node_->sparse_grad, grad);
-    } else {
-        node_->sparse_grad = std::move(grad);
-    }
-}
-
-void Tensor::set_grad(Tensor grad) const
-{
-    XGRAD_CHECK(!grad.defined() || grad.shape() == shape(), "set_grad: expected a gradient of shape ",
-          shape_str(shape()), ", got ", shape_str(grad.defined() ? grad.shape() : Shape{}));
-    Node& n = const_cast<Node&>(node("set_grad"));
-    n.sparse_grad.reset();
-    n.grad = std::move(grad);
-}
-
-void Tensor::zero_grad(bool set_to_none) const
-{
-    Node& n = const_cast<Node&>(node("zero_grad"));
-    n.sparse_grad.reset();   // an empty sparse gradient is all zeros too
-    if (set_to_none || !n.grad.defined()) {
-        n.grad = Tensor();
-    } else {
-        parallel_zero(n.grad.data().data(), n.grad.numel());
-    }
-}
-
-void Tensor::accumulate_grad(const Array& grad) const
-{
-    if (!requires_grad()) return;
-    XGRAD_CHECK(grad.shape() == node_->shape(), "internal: gradient of shape ", shape_str(grad.shape()),
-          " for a tensor of shape ", shape_str(node_->shape()), " from '", node_->op, "'");
-    own_shared_grad(*node_);
-    if (node_->grad.defined()) {
-        node_->grad.data() += grad;
-    } else {
-        Array copy(grad.shape());
-        parallel_copy(copy.data(), grad.data(), grad.size());
-        node_->grad = Tensor(std::move(copy));
-    }
-    if (node_->sparse_grad) {                       // a dense gradient absorbs a sparse one
-        node_->sparse_grad->add_to(node_->grad.data());
-        node_->sparse_grad.reset();
-    }
-}
-
-void Tensor::accumulate_grad(Array&& grad) const
-{
-    if (!requires_grad()) return;
-    if (node_->grad.defined() || node_->sparse_grad || node_->shared_grad) {
-        accumulate_grad(static_cast<const Array&>(grad));
-        return;
-    }
-    XGRAD_CHECK(grad.shape() == node_->shape(), "internal: gradient of shape ", shape_str(grad.shape()),
-          " for a tensor of shape ", shape_str(node_->shape()), " from '", node_->op, "'");
-    node_->grad = Tensor(std::move(grad));
-}
-
-void Tensor::accumulate_grad(Grad& grad) const
-{
-    if (grad.owned()) return accumulate_grad(grad.take());
-    if (!requires_grad()) return;
-    const bool nothing_yet = !node_->grad.defined() && !node_->sparse_grad && !node_->shared_grad;
-    if (node_->op[0] == '\0' || !nothing_yet) return accumulate_grad(*grad);   // a leaf keeps its own copy
-    XGRAD_CHECK(grad->shape() == node_->shape(), "internal: gradient of shape ", shape_str(grad->shape()),
-          " for a tensor of shape ", shape_str(node_->shape()), " from '", node_->op, "'");
-    node_->shared_grad = &*grad;
-}
-
-Tensor Tensor::detach() const
-{
-    Tensor out(std::make_shared<Node>());
-    out.node_->data = data();                // xt::xarray has value semantics: a copy of the values
-    return out;
-}
-
-// ---- backward ---------------------------------------------------------------------------------------
-// Nodes in topological order (inputs before the ops that use them), found by an iterative
-// depth-first search so that deep graphs need no deep call stack.
-static std::vector<std::shared_ptr<Node>> topological_order(const std::shared_ptr<Node>& root)
-{
-    static std::atomic<std::uint64_t> last_mark{0};
-    const std::uint64_t mark = ++last_mark;
-    std::vector<std::shared_ptr<Node>> order;
-    std::vector<std::pair<std::shared_ptr<Node>, std::size_t>> stack{{root, 0}};
-    root->visit_mark = mark;
-    while (!stack.empty()) {
-        auto& [node, next] = stack.back();
-        if (next < node->inputs.size()) {
-            const Tensor& input = node->inputs[next++];
-            const std::shared_ptr<Node>& child = input.impl();
-            if (child->requires_grad && child->visit_mark != mark) {
-                child->visit_mark = mark;
-                stack.emplace_back(child, 0);
-            }
-        } else {
-            order.push_back(std::move(node));
-            stack.pop_back();
-        }
-    }
-    return order;
-}
-
-void Tensor::backward(const Tensor& grad, bool retain_graph) const
-{
-    const Node& root = node("backward");
-    XGRAD_CHECK(root.requires_grad, "backward: this tensor does not require grad and has no history; ",
-          "call requires_grad_() on the leaves you want gradients for");
-    if (grad.defined()) {
-        XGRAD_CHECK(grad.shape() == shape(), "backward: the gradient must have the tensor's shape ",
-              shape_str(shape()), ", got ", shape_str(grad.shape()));
-    } else {
-        XGRAD_CHECK(numel() == 1, "backward: grad can be implicitly created only for a one-element output; ",
-              "this tensor has shape ", shape_str(shape()), ", so pass backward(gradient) explicitly");
-    }
-    XGRAD_CHECK(!root.graph_freed, "backward: trying to backward through the graph a second time (after '",
-          root.op, "'); its saved buffers were freed by the first backward(). ",
-          "Pass retain_graph = true to the first backward() to call it again");
-    auto order = topological_order(node_);
-    Grad seed = grad.defined() ? Grad(&grad.data()) : Grad(Array(xt::ones<float>(node_->shape())));
-    accumulate_grad(seed);
-    try {
-        walk_backward(order, retain_graph);
-    } catch (...) {             // no node may keep pointing at the caller's upstream
-        for (auto& n : order) {
-            if (n) n->shared_grad = nullptr;
-        }
-        throw;
-    }
-}
-
-// Runs each node's backward, outputs before inputs, handing it the gradient its users accumulated.
-void Tensor::walk_backward(std::vector<std::shared_ptr<Node>>& order, bool retain_graph)
-{
-    for (auto it = order.rbegin(); it != order.rend(); ++it) {
-        Node& n = **it;
-        if (n.op[0] == '\0') continue;                       // a leaf keeps what it accumulated
-        XGRAD_CHECK(!n.graph_freed, "backward: trying to backward through the graph a second time (through '",
-              n.op, "'); its saved buffers were freed by an earlier backward(). ",
-              "Pass retain_graph = true to that backward() to call it again");
-        if (n.sparse_grad) {                                 // ops pass dense gradients on
-            n.grad = Tensor(n.sparse_grad->to_dense(n.shape()[0]));
-            n.sparse_grad.reset();
-        }
-        if (n.grad.defined() || n.shared_grad) {
-            Grad grad_out = n.shared_grad ? Grad(n.shared_grad) : Grad(std::move(n.grad.data()));
-            n.grad = Tensor();                               // non-leaves do not keep their grad
-            n.shared_grad = nullptr;
-            n.backward(grad_out, n.data);
-            if (anomaly_enabled) {
-                for (const auto& input : n.inputs) {
-                    if (input.grad().defined()) check_finite(input.grad().data(), n.op, n.inputs, "the backward gradient");
-                }
-            }
-        }
-        if (!retain_graph) {
-            n.backward = nullptr;
-            n.inputs.clear();      // `order` still holds every node, so nothing dies recursively here
-            n.graph_freed = true;
-            it->reset();           // every op using n has run: n's output dies now unless a handle holds it
-        }
-    }
 }
 
 std::ostream& operator<<(std::ostream& out, const Tensor& t)

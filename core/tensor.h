@@ -5,12 +5,11 @@
 //     Tensor y = (w * w).sum();                      // each op records its inputs and its backward
 //     y.backward();                                  // w.grad() == 2 * w
 //
+// Ops are written with core/autograd.h; the node behind a handle is core/node.h's business.
 #pragma once
 
-#include <functional>
 #include <initializer_list>
 #include <memory>
-#include <optional>
 #include <ostream>
 #include <vector>
 
@@ -18,58 +17,16 @@
 
 namespace xgrad {
 
-class Tensor;
+struct RowSparse;
+namespace detail {
 struct Node;
-
-// The gradient of an op's output, as the backward walk hands it to the op's backward, used once.
-// Read it as `*grad_out`. To overwrite it, take() it; to pass it on unchanged (add), give it to an
-// input with input.accumulate_grad(grad_out). Usually it is the walk's own buffer, which both
-// hand on without a copy. At the root of backward(upstream) it is the caller's array, never written:
-// take() copies it, and passing it on shares it with the input until something writes to it, so a
-// backward that only reads it (an embedding's scatter-add) copies nothing.
-class Grad {
-public:
-    explicit Grad(Array&& owned) : owned_(std::move(owned)), view_(&owned_) {}
-    explicit Grad(const Array* borrowed) : view_(borrowed) {}
-    Grad(const Grad&) = delete;
-    Grad& operator=(const Grad&) = delete;
-
-    const Array& operator*() const { return *view_; }
-    const Array* operator->() const { return view_; }
-    bool owned() const { return view_ == &owned_; }
-    Array take() { return owned() ? std::move(owned_) : Array(*view_); }   // a copy of a borrowed one
-
-private:
-    Array owned_;
-    const Array* view_;
-};
-
-// An op's backward: receives the gradient of its output (same shape as y) and its output y, and
-// accumulates into its inputs with Tensor::accumulate_grad. It captures its inputs, never its output.
-using BackwardFn = std::function<void(Grad& grad_out, const Array& y)>;
-
-// Whether an op's backward reads its output y. An output its backward does not read can lend its
-// buffer to the next op when it is a temporary that no handle keeps (see add).
-enum class ReadsOutput : bool { no, yes };
-
-// The gradient of a (V, C) table that is zero outside a few rows, as an embedding with sparse = true
-// makes it: row rows[k] of the full gradient is values[k]. (PyTorch's coalesced sparse COO gradient.)
-struct RowSparse {
-    std::vector<std::int64_t> rows;   // sorted, unique
-    Array values;                     // (rows.size(), C)
-
-    void add_to(Array& dense) const;  // dense[rows[k]] += values[k]
-    Array to_dense(std::size_t num_rows) const;
-};
+struct Access;
+}  // namespace detail
 
 class Tensor {
 public:
     Tensor() = default;                                   // undefined, like a default torch::Tensor
     explicit Tensor(Array data, bool requires_grad = false);
-
-    // The result of an op: records inputs and backward when grad mode is on and an input needs grad.
-    static Tensor from_op(Array data, std::vector<Tensor> inputs, const char* op, BackwardFn backward,
-                          ReadsOutput reads_output = ReadsOutput::yes);
 
     bool defined() const { return node_ != nullptr; }
     Array& data() const;                                  // handle semantics: the shared storage
@@ -82,58 +39,49 @@ public:
     // ---- autograd -------------------------------------------------------------------------------
     bool requires_grad() const;
     Tensor& requires_grad_(bool requires_grad = true);    // leaves only, as in PyTorch
-    bool is_leaf() const;                                 // made by the user, not by an op
+    bool is_leaf() const;                                 // made by the user (or with no grad), not by an op
     const char* op_name() const;                          // "mul", "matmul", ...; "" for a leaf
-    Tensor grad() const;                                  // undefined until a backward reaches it
+    Tensor grad() const;                                  // the dense gradient; undefined until one exists
+    RowSparse* sparse_grad() const;                       // a row-sparse gradient instead, or nullptr
     void set_grad(Tensor grad) const;                     // an undefined Tensor clears it
     void zero_grad(bool set_to_none = true) const;        // PyTorch's optimizer.zero_grad semantics
-    void accumulate_grad(const Array& grad) const;        // grad += g (allocates it the first time)
-    void accumulate_grad(Array&& grad) const;
-    void accumulate_grad(Grad& grad) const;               // hands grad_out on unchanged (see Grad)
-    RowSparse* sparse_grad() const;                       // a row-sparse gradient, or nullptr
-    void accumulate_grad(RowSparse grad) const;           // stays sparse unless a dense grad exists
+
+    // What a backward adds into an input (see core/node.h for what the gradient is in between).
+    // Tensors that do not require grad ignore them.
+    void accumulate_grad(const Array& grad) const;        // grad += g (a copy the first time)
+    void accumulate_grad(Array&& grad) const;             // grad += g (adopts g the first time)
+    void accumulate_grad(RowSparse grad) const;           // stays row-sparse unless a dense grad exists
+    Array& grad_accumulator() const;                      // the dense grad to add into in place (zeros at first)
 
     // Backpropagates from this tensor. Without `grad`, the tensor must hold one element.
     // The graph's saved buffers are released afterwards unless retain_graph is true.
     void backward(const Tensor& grad = {}, bool retain_graph = false) const;
-    Tensor detach() const;                                // same data, no history
+    Tensor detach() const;                                // a copy of the data, no history
 
-    bool same(const Tensor& other) const { return node_ == other.node_; }   // the same node?
+    bool is_same(const Tensor& other) const { return node_ == other.node_; }   // copies of one handle?
+    std::weak_ptr<const void> weak_ref() const { return node_; }               // to watch its lifetime
 
-    // For ops whose backward needs only this operand's shape (add, sub), when the operand was passed
-    // by value as a temporary: is this the last handle of a node whose buffer nothing will read again?
-    // Then lend_data() moves the buffer out to become the op's output; the node keeps its shape.
+    // For ops whose backward needs only an operand's shape (add, sub), when the operand was passed by
+    // value as a temporary: is this the last handle of a node whose buffer nothing will read again?
+    // Then donate_data() moves the buffer out for good, to become the op's output; the node keeps its shape.
     bool expiring() const;
-    Array lend_data();
-
-    // The shared node itself, for the autograd machinery.
-    const std::shared_ptr<Node>& impl() const { return node_; }
-    std::shared_ptr<Node>& impl() { return node_; }
+    Array donate_data();
 
 private:
-    explicit Tensor(std::shared_ptr<Node> node) : node_(std::move(node)) {}
-    static void walk_backward(std::vector<std::shared_ptr<Node>>& order, bool retain_graph);
-    const Node& node(const char* what) const;
-    std::shared_ptr<Node> node_;
+    friend struct detail::Access;                         // the autograd machinery (core/node.h)
+    explicit Tensor(std::shared_ptr<detail::Node> node) : node_(std::move(node)) {}
+    detail::Node& node(const char* what) const;
+    std::shared_ptr<detail::Node> node_;
 };
 
-struct Node {
-    Array data;
-    bool data_lent = false;             // `data` became a later op's output; only its shape is kept
-    Array::shape_type lent_shape;
-    bool backward_reads_output = false; // its op's backward reads `data`, so it is never lent
-    Tensor grad;                        // leaves: accumulated across backward calls; others: transient
-    std::optional<RowSparse> sparse_grad;   // instead of `grad`, when only sparse ops reached the node
-    const Array* shared_grad = nullptr; // instead of `grad`, during backward(upstream): the caller's upstream
-    bool requires_grad = false;
-    bool graph_freed = false;           // backward() ran without retain_graph and dropped the buffers
-    const char* op = "";                // the op that made this node; "" for leaves
-    std::vector<Tensor> inputs;
-    BackwardFn backward;
-    std::uint64_t visit_mark = 0;       // used by the topological walk in backward()
+// The gradient of a (V, C) table that is zero outside a few rows, as an embedding with sparse = true
+// makes it: row rows[k] of the full gradient is values[k]. (PyTorch's coalesced sparse COO gradient.)
+struct RowSparse {
+    std::vector<std::int64_t> rows;   // sorted, unique
+    Array values;                     // (rows.size(), C)
 
-    ~Node();                            // frees long chains iteratively, so deep graphs cannot overflow
-    const Array::shape_type& shape() const { return data_lent ? lent_shape : data.shape(); }
+    void add_to(Array& dense) const;  // dense[rows[k]] += values[k]
+    Array to_dense(std::size_t num_rows) const;
 };
 
 std::ostream& operator<<(std::ostream& out, const Tensor& t);

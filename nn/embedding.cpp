@@ -1,9 +1,10 @@
-// nn::Embedding: the module around embedding_lookup (core/index.cpp): options, checks that name the
-// module, max_norm renormalisation, and the gradient report.
+// nn::Embedding and functional::embedding around embedding_lookup (core/index.cpp): options checked
+// and named, and the gradient report.
 #include "nn/embedding.h"
 
 #include <cmath>
 #include <sstream>
+#include <string>
 
 #include "core/check.h"
 #include "core/random.h"
@@ -12,23 +13,46 @@
 
 namespace xgrad::nn {
 
-Embedding::Embedding(std::size_t num_embeddings, std::size_t embedding_dim, EmbeddingOptions options)
-    : options_(options)
-{
-    const auto V = static_cast<std::int64_t>(num_embeddings);
-    if (options_.padding_idx_) {
-        std::int64_t p = *options_.padding_idx_;
-        XGRAD_CHECK(p >= -V && p < V, "nn::Embedding: padding_idx ", p, " must be within num_embeddings = ", V,
-              " (from ", -V, " to ", V - 1, ")");
-        padding_row_ = p < 0 ? p + V : p;
-    }
-    XGRAD_CHECK(!options_.max_norm_ || *options_.max_norm_ > 0.0f, "nn::Embedding: max_norm must be positive, got ",
-          options_.max_norm_.value_or(0.0f));
-    XGRAD_CHECK(options_.norm_type_ > 0.0f, "nn::Embedding: norm_type must be positive, got ", options_.norm_type_);
+namespace {
 
+// The core op's options for a table of V rows, every option checked, padding_idx made non-negative.
+LookupOptions lookup_options(const EmbeddingOptions& options, std::size_t V, std::string who)
+{
+    const auto n = static_cast<std::int64_t>(V);
+    LookupOptions lookup;
+    if (options.padding_idx_) {
+        const std::int64_t p = *options.padding_idx_;
+        XGRAD_CHECK(p >= -n && p < n, who, ": padding_idx ", p, " must be within num_embeddings = ", n, " (from ", -n,
+              " to ", n - 1, ")");
+        lookup.padding_idx = p < 0 ? p + n : p;
+    }
+    XGRAD_CHECK(!options.max_norm_ || *options.max_norm_ > 0.0f, who, ": max_norm must be positive, got ",
+          options.max_norm_.value_or(0.0f));
+    XGRAD_CHECK(options.norm_type_ > 0.0f, who, ": norm_type must be positive, got ", options.norm_type_);
+    lookup.max_norm = options.max_norm_;
+    lookup.norm_type = options.norm_type_;
+    lookup.scale_grad_by_freq = options.scale_grad_by_freq_;
+    lookup.sparse = options.sparse_;
+    lookup.position_table = options.position_table_;
+    lookup.who = std::move(who);
+    return lookup;
+}
+
+}  // namespace
+
+Tensor functional::embedding(const IdArray& input, const Tensor& weight, const EmbeddingOptions& options)
+{
+    XGRAD_CHECK(weight.dim() == 2, "embedding: expected a 2-D weight (num_embeddings, embedding_dim), got ",
+          shape_str(weight.shape()));
+    return embedding_lookup(weight, input, lookup_options(options, weight.shape()[0], "embedding"));
+}
+
+Embedding::Embedding(std::size_t num_embeddings, std::size_t embedding_dim, EmbeddingOptions options)
+    : options_(options), lookup_(lookup_options(options, num_embeddings, "nn::Embedding"))
+{
     Array w(Shape{num_embeddings, embedding_dim});
     default_generator().normal_(w);                                  // N(0, 1), as PyTorch
-    if (padding_row_ >= 0) xt::view(w, padding_row_, xt::all()) = 0.0f;
+    if (lookup_.padding_idx >= 0) xt::view(w, lookup_.padding_idx, xt::all()) = 0.0f;
     weight = register_parameter("weight", Tensor(std::move(w)));
 }
 
@@ -42,49 +66,12 @@ std::shared_ptr<Embedding> Embedding::from_pretrained(const Tensor& weights, boo
     return table;
 }
 
-void Embedding::check_ids(const IdArray& ids) const
-{
-    const auto V = static_cast<std::int64_t>(num_embeddings());
-    const std::int64_t* id = ids.data();
-    for (std::size_t i = 0; i < ids.size(); ++i) {
-        if (id[i] >= 0 && id[i] < V) continue;
-        std::ostringstream hint;
-        if (options_.position_table_ && id[i] >= V) {
-            hint << "; this is a position table, so the sequence is longer than block_size = " << V;
-        }
-        fail("nn::Embedding", name().empty() ? "" : " '" + name() + "'", ": id ", id[i], " at position ",
-             position_str(i, ids.shape()), " is out of range for num_embeddings = ", V, " (valid ids are 0 to ", V - 1, ")",
-             hint.str());
-    }
-}
-
-// max_norm: every row the input uses whose norm exceeds max_norm is scaled to max_norm / (norm + 1e-7),
-// in place and outside autograd, as torch.embedding_renorm_.
-void Embedding::renormalize_rows(const IdArray& ids)
-{
-    const std::size_t C = embedding_dim();
-    const float max_norm = *options_.max_norm_, p = options_.norm_type_;
-    std::vector<bool> done(num_embeddings(), false);
-    for (std::int64_t v : ids) {
-        if (done[static_cast<std::size_t>(v)]) continue;
-        done[static_cast<std::size_t>(v)] = true;
-        float* row = weight.data().data() + static_cast<std::size_t>(v) * C;
-        double norm = 0.0;
-        for (std::size_t c = 0; c < C; ++c) norm += std::pow(std::abs(double(row[c])), double(p));
-        norm = std::pow(norm, 1.0 / p);
-        if (norm > max_norm) {
-            const auto scale = static_cast<float>(max_norm / (norm + 1e-7));
-            for (std::size_t c = 0; c < C; ++c) row[c] *= scale;
-        }
-    }
-}
-
 Tensor Embedding::forward(const IdArray& ids)
 {
-    check_ids(ids);
-    if (options_.max_norm_) renormalize_rows(ids);
+    lookup_.who = name().empty() ? "nn::Embedding" : "nn::Embedding '" + name() + "'";
+    Tensor out = embedding_lookup(weight, ids, lookup_);   // checks the ids before anything changes
     last_ids_ = ids;
-    return embedding_lookup(weight, ids, {padding_row_, options_.scale_grad_by_freq_, options_.sparse_});
+    return out;
 }
 
 EmbeddingGradReport Embedding::grad_report() const
@@ -122,7 +109,7 @@ std::string Embedding::describe() const
 {
     std::ostringstream out;
     out << "Embedding(" << num_embeddings() << ", " << embedding_dim();
-    if (padding_row_ >= 0) out << ", padding_idx=" << padding_row_;
+    if (lookup_.padding_idx >= 0) out << ", padding_idx=" << lookup_.padding_idx;
     if (options_.max_norm_) out << ", max_norm=" << *options_.max_norm_;
     if (options_.scale_grad_by_freq_) out << ", scale_grad_by_freq=true";
     if (options_.sparse_) out << ", sparse=true";

@@ -36,6 +36,14 @@ struct EmbeddingOptions {
     bool position_table_ = false;
 };
 
+namespace functional {
+
+// input ids (...) with weight (V, C) -> (..., C), as torch.nn.functional.embedding(input, weight,
+// padding_idx, max_norm, norm_type, scale_grad_by_freq, sparse): options as nn::Embedding's.
+Tensor embedding(const IdArray& input, const Tensor& weight, const EmbeddingOptions& options = {});
+
+}  // namespace functional
+
 // What the last backward did to the table, for studying it: which rows the last forward touched,
 // how often each, and the norm of each row's gradient.
 struct EmbeddingGradReport {
@@ -57,7 +65,8 @@ public:
     static std::shared_ptr<Embedding> from_pretrained(const Tensor& weights, bool freeze = true,
                                                       EmbeddingOptions options = {});
 
-    // ids (...) -> (..., embedding_dim). Throws, before changing anything, on an id outside [0, V).
+    // ids (...) -> (..., embedding_dim). Throws, before changing anything, on an id outside [0, V),
+    // naming this module.
     Tensor forward(const IdArray& ids);
 
     EmbeddingGradReport grad_report() const;
@@ -70,11 +79,8 @@ public:
     Tensor weight;   // (num_embeddings, embedding_dim)
 
 private:
-    void check_ids(const IdArray& ids) const;
-    void renormalize_rows(const IdArray& ids);
-
     EmbeddingOptions options_;
-    std::int64_t padding_row_ = -1;   // padding_idx made non-negative; -1 when there is none
+    LookupOptions lookup_;            // options_ for the core op, padding_idx made non-negative
     IdArray last_ids_;                // for grad_report
 };
 

@@ -1,6 +1,7 @@
 // LayerNorm, composed from primitive ops: each has its own checked backward, so this needs none.
 #include "nn/norm.h"
 
+#include <algorithm>
 #include <sstream>
 
 #include "core/check.h"
@@ -22,11 +23,33 @@ Tensor LayerNorm::forward(const Tensor& x) const
 {
     XGRAD_CHECK(x.dim() >= 1 && x.shape().back() == size_, "nn::LayerNorm", name().empty() ? "" : " '" + name() + "'",
           ": expected input with last dimension ", size_, ", got shape ", shape_str(x.shape()));
-    Tensor centered = x - mean(x, {-1}, true);                            // (..., C)
-    Tensor variance = mean(centered * centered, {-1}, true);              // (..., 1), biased as PyTorch
-    Tensor y = centered / sqrt(variance + eps_);
-    return weight.defined() ? y * weight + bias : y;
+    return functional::layer_norm(x, {size_}, weight, bias, eps_);
 }
+
+namespace functional {
+
+Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& weight, const Tensor& bias, float eps)
+{
+    const Shape shape = x.shape();
+    const std::size_t k = normalized_shape.size();
+    XGRAD_CHECK(k >= 1 && k <= shape.size() && std::equal(normalized_shape.begin(), normalized_shape.end(), shape.end() - k),
+          "layer_norm: normalized_shape ", shape_str(normalized_shape), " must be the trailing dimensions of the input, got ",
+          shape_str(shape));
+    for (const Tensor* t : {&weight, &bias}) {
+        XGRAD_CHECK(!t->defined() || t->shape() == normalized_shape, "layer_norm: expected ", t == &weight ? "weight" : "bias",
+              " of shape ", shape_str(normalized_shape), ", got ", shape_str(t->defined() ? t->shape() : Shape{}));
+    }
+    XGRAD_CHECK(eps >= 0.0f, "layer_norm: eps must be non-negative, got ", eps);
+    std::vector<int> axes;
+    for (std::size_t i = 0; i < k; ++i) axes.push_back(-1 - static_cast<int>(i));
+    Tensor centered = x - mean(x, axes, true);                            // (..., C)
+    Tensor variance = mean(centered * centered, axes, true);              // (..., 1), biased as PyTorch
+    Tensor y = centered / sqrt(variance + eps);
+    if (weight.defined()) y = y * weight;
+    return bias.defined() ? std::move(y) + bias : y;   // moved: add may write over y
+}
+
+}  // namespace functional
 
 std::string LayerNorm::describe() const
 {

@@ -1,10 +1,20 @@
-// nn::LayerNorm over the last axis, as torch.nn.LayerNorm(C).
+// nn::LayerNorm over the last axis, as torch.nn.LayerNorm(C), and functional::layer_norm.
 #pragma once
 
 #include "core/ops.h"
 #include "nn/module.h"
 
 namespace xgrad::nn {
+
+namespace functional {
+
+// x (..., *normalized_shape) -> the same: normalised over its last normalized_shape.size() axes,
+// (x - mean) / sqrt(var + eps) with the biased variance, then * weight + bias when given (each of
+// shape normalized_shape), as torch.nn.functional.layer_norm.
+Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& weight = {}, const Tensor& bias = {},
+                  float eps = 1e-5f);
+
+}  // namespace functional
 
 class LayerNorm : public Module {
 public:

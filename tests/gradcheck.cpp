@@ -4,6 +4,8 @@
 #include <cmath>
 #include <sstream>
 
+#include <catch2/catch.hpp>
+
 namespace xgrad::testing {
 
 namespace {
@@ -23,18 +25,32 @@ Gradients gradients(const Fn& f, std::vector<Tensor> inputs, float eps)
         x.zero_grad();
         x.requires_grad_(true);
     }
+    auto grads_of_inputs = [&inputs] {
+        std::vector<Array> grads;
+        for (auto& input : inputs) {
+            Tensor grad = input.grad();
+            grads.push_back(grad.defined() ? grad.data() : Array(xt::zeros<float>(input.shape())));
+            input.zero_grad();
+        }
+        return grads;
+    };
     Tensor y = f(inputs);
     Generator weight_rng(1234);
     Array weights(y.data().shape());
     weight_rng.normal_(weights);
-    sum(y * Tensor(weights)).backward();
+    const Tensor w(weights);
+    sum(y * w).backward();
 
     Gradients g;
+    g.backprop = grads_of_inputs();
+    f(inputs).backward(w);
+    g.borrowed = grads_of_inputs();
+    const bool upstream_unchanged = w.data() == weights;
+    CHECK(upstream_unchanged);   // the caller's upstream is never written
+
     NoGradGuard no_grad;
     for (auto& input : inputs) {
         Array& x = input.data();
-        Tensor grad = input.grad();
-        g.backprop.push_back(grad.defined() ? grad.data() : Array(xt::zeros<float>(x.shape())));
         Array numeric(x.shape());
         for (std::size_t i = 0; i < x.size(); ++i) {
             const float saved = x.data()[i];
@@ -55,13 +71,17 @@ GradcheckResult compare(const Gradients& g, double atol, double rtol)
     GradcheckResult result;
     std::ostringstream report;
     int shown = 0;
-    for (std::size_t k = 0; k < g.backprop.size(); ++k) {
-        for (std::size_t i = 0; i < g.backprop[k].size(); ++i) {
-            const double analytic = g.backprop[k].data()[i], numeric = g.numeric[k].data()[i];
-            if (std::abs(analytic - numeric) <= atol + rtol * std::abs(numeric)) continue;
-            result.ok = false;
-            if (shown++ < 8) {
-                report << "input " << k << " element " << i << ": backprop " << analytic << ", numeric " << numeric << "\n";
+    for (const auto* backprop : {&g.backprop, &g.borrowed}) {
+        const char* how = backprop == &g.backprop ? "backprop" : "backprop from a borrowed upstream";
+        for (std::size_t k = 0; k < backprop->size(); ++k) {
+            for (std::size_t i = 0; i < (*backprop)[k].size(); ++i) {
+                const double analytic = (*backprop)[k].data()[i], numeric = g.numeric[k].data()[i];
+                if (std::abs(analytic - numeric) <= atol + rtol * std::abs(numeric)) continue;
+                result.ok = false;
+                if (shown++ < 8) {
+                    report << "input " << k << " element " << i << ": " << how << " " << analytic << ", numeric "
+                           << numeric << "\n";
+                }
             }
         }
     }

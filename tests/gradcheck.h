@@ -14,7 +14,8 @@ namespace xgrad::testing {
 using Fn = std::function<Tensor(const std::vector<Tensor>&)>;
 
 struct Gradients {
-    std::vector<Array> backprop;   // dL/dx for each input, by backward()
+    std::vector<Array> backprop;   // dL/dx for each input, by sum(w * f(x)).backward(): the walk's own upstream
+    std::vector<Array> borrowed;   // the same by f(x).backward(w): the op gets the caller's w, read-only
     std::vector<Array> numeric;    // the same by central differences, in double precision
 };
 
@@ -26,7 +27,7 @@ struct GradcheckResult {
     std::string report;            // the first mismatches, element by element
 };
 
-// |backprop - numeric| <= atol + rtol |numeric| for every element of every input.
+// |backprop - numeric| <= atol + rtol |numeric| for every element of every input, both ways of backprop.
 GradcheckResult compare(const Gradients& g, double atol = 2e-3, double rtol = 2e-2);
 
 inline GradcheckResult gradcheck(const Fn& f, std::vector<Tensor> inputs, float eps = 1e-2f)

@@ -1,6 +1,7 @@
 // One catalogue of {op, input shapes, input domain} drives the finite-difference check over every op.
 #include <catch2/catch.hpp>
 
+#include "core/autograd.h"
 #include "gradcheck.h"
 
 using namespace xgrad;
@@ -70,6 +71,7 @@ const std::vector<Case>& catalogue()
         {"sigmoid", [](In x) { return sigmoid(x[0]); }, {{2, 3}}},
         {"relu", [](In x) { return relu(x[0]); }, {{3, 4}}, Domain::nonzero},
         {"gelu", [](In x) { return gelu(x[0]); }, {{3, 4}}},
+        {"gelu tanh", [](In x) { return gelu(x[0], "tanh"); }, {{3, 4}}},
         // reductions
         {"sum all", [](In x) { return sum(x[0]); }, {{2, 3, 4}}},
         {"mean all", [](In x) { return mean(x[0]); }, {{2, 3, 4}}},
@@ -133,8 +135,8 @@ TEST_CASE("gradcheck catches a wrong backward")
     // a deliberately broken op: forward x^2, backward claims x
     Fn broken = [](In x) {
         Tensor in = x[0];
-        return Tensor::from_op(in.data() * in.data(), {in}, "broken", [in](Grad& g, const Array&) {
-            in.accumulate_grad(Array(*g * in.data()));
+        return from_op(in.data() * in.data(), {in}, "broken", [in](GradOutput& g) {
+            in.accumulate_grad(Array(g.read() * in.data()));
         });
     };
     Generator rng(7);
@@ -143,8 +145,8 @@ TEST_CASE("gradcheck catches a wrong backward")
     // a backward that swaps two output elements passes a plain sum but not the weighted one
     Fn swapped = [](In x) {
         Tensor in = x[0];
-        return Tensor::from_op(in.data() * 3.0f, {in}, "swapped", [in](Grad& g, const Array&) {
-            Array grad = *g * 3.0f;
+        return from_op(in.data() * 3.0f, {in}, "swapped", [in](GradOutput& g) {
+            Array grad = g.read() * 3.0f;
             std::swap(grad.data()[0], grad.data()[1]);
             in.accumulate_grad(grad);
         });

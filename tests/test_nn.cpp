@@ -33,7 +33,7 @@ TEST_CASE("named_parameters recurse in registration order with dotted names")
     CHECK(model.parameters().size() == 6);
     CHECK(model.num_parameters() == 65 * 8 + 16 * 8 + 8 + 8 + 8 * 65 + 65);
     CHECK(model.tok_emb->name() == "tok_emb");
-    CHECK(model.parameters()[0].same(model.tok_emb->weight));
+    CHECK(model.parameters()[0].is_same(model.tok_emb->weight));
 }
 
 TEST_CASE("zero_grad, train and eval reach every submodule")

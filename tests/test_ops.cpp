@@ -103,10 +103,15 @@ TEST_CASE("unary functions give their closed-form values and derivatives")
     check_close(relu(x), {0, 0.5f, 2});
     check_close(grad_of([](const Tensor& t) { return relu(t); }, x, up), {0, 2, 3});
     check_close(neg(x), {1, -0.5f, -2});
-    // gelu(tanh): x/2 (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) and its derivative, evaluated in double
-    check_close(gelu(x), {-0.15880801f, 0.34571401f, 1.95459769f});
+    // gelu: x Phi(x), PyTorch's default (torch 1.13, float64: F.gelu(x) and its gradient)
+    check_close(gelu(x), {-0.15865525f, 0.34573123f, 1.95449974f});
     check_close(grad_of([](const Tensor& t) { return gelu(t); }, x, up),
+                {-0.08331547f, 2 * 0.86749512f, 3 * 1.08523180f}, 1e-4f);
+    // gelu(tanh): x/2 (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) and its derivative, evaluated in double
+    check_close(gelu(x, "tanh"), {-0.15880801f, 0.34571401f, 1.95459769f});
+    check_close(grad_of([](const Tensor& t) { return gelu(t, "tanh"); }, x, up),
                 {-0.08296408f, 2 * 0.86736990f, 3 * 1.08609926f}, 1e-4f);
+    CHECK_THROWS_WITH(gelu(x, "erf"), Contains("gelu: approximate must be \"none\" or \"tanh\", got \"erf\""));
 
     Tensor p = tensor({1.0f, 4.0f});
     check_close(log(p), {0.0f, std::log(4.0f)});

@@ -26,7 +26,7 @@ TEST_CASE("copies of a tensor share data and grad")
     sum(b * 3.0f).backward();
     REQUIRE(a.grad().defined());
     CHECK(values(a.grad()) == std::vector<float>{3.0f, 3.0f});
-    CHECK(a.same(b));
+    CHECK(a.is_same(b));
 }
 
 TEST_CASE("a value used in several places accumulates every path's gradient")
@@ -261,7 +261,7 @@ TEST_CASE("add and sub write over a temporary operand's buffer, and only when no
 {
     Tensor x = tensor({1.0f, 2.0f, 3.0f}).requires_grad_();
     Tensor b = tensor({10.0f, 20.0f, 30.0f}).requires_grad_();
-    SECTION("a temporary whose backward needs only shapes lends its buffer")
+    SECTION("a temporary whose backward needs only shapes donates its buffer")
     {
         Tensor twice = x * 2.0f;
         const float* buffer = twice.data().data();
@@ -272,7 +272,7 @@ TEST_CASE("add and sub write over a temporary operand's buffer, and only when no
         CHECK(values(x.grad()) == std::vector<float>{48.0f, 96.0f, 144.0f});   // 2 y * 2
         CHECK(values(b.grad()) == std::vector<float>{24.0f, 48.0f, 72.0f});    // 2 y
     }
-    SECTION("the right operand lends too, under sub")
+    SECTION("the right operand donates too, under sub")
     {
         Tensor twice = x * 2.0f;
         const float* buffer = twice.data().data();

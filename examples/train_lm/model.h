@@ -32,7 +32,7 @@ struct TinyLM : xgrad::nn::Module {
     {
         const auto T = static_cast<std::int64_t>(x.shape()[1]);
         xgrad::Tensor h = tok_emb->forward(x) + pos_emb->forward(xt::arange<std::int64_t>(T));   // (B, T, C)
-        if (fc1) h = h + fc2->forward(xgrad::gelu(fc1->forward(h)));                            // residual MLP
+        if (fc1) h = h + fc2->forward(xgrad::gelu(fc1->forward(h), "tanh"));                            // residual MLP
         return lm_head->forward(h);
     }
 

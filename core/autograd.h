@@ -1,0 +1,84 @@
+// What an op author needs, and nothing else: from_op, the upstream gradient's three verbs, the
+// broadcasting helpers, XGRAD_CHECK and parallel_rows. docs/writing-an-op.md walks through one op.
+//
+//     // x (...) -> (...): y = x^2
+//     Tensor square(const Tensor& x)
+//     {
+//         return from_op(x.data() * x.data(), {x}, "square", [x](GradOutput& grad_out) {
+//             Array g = grad_out.take();              // overwritten in place with the input's gradient
+//             xt::noalias(g) = 2.0f * g * x.data();   // d x^2 = 2 x
+//             x.accumulate_grad(std::move(g));
+//         });
+//     }
+#pragma once
+
+#include <functional>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "core/axes.h"
+#include "core/check.h"
+#include "core/parallel.h"
+#include "core/tensor.h"
+
+namespace xgrad {
+
+// The gradient of an op's output, as the backward walk hands it to the op's backward, once. A
+// backward does one of three things with it, each named for what it does:
+//   read()        look at the values (to compute an input's gradient from them);
+//   take()        get the buffer to overwrite in place with an input's gradient: the walk's own
+//                 buffer, or a copy when it is the caller's upstream of backward(upstream), which is
+//                 never written;
+//   pass_to(x)    hand it on to input x unchanged, summed over the axes x was broadcast along.
+// take() and pass_to() use it up: any verb after them throws an internal error, so a backward whose
+// lines were swapped (add's) fails loudly instead of reading a moved-from array.
+class GradOutput {
+public:
+    explicit GradOutput(Array&& owned) : owned_(std::move(owned)), values_(&owned_) {}
+    explicit GradOutput(const Array* borrowed) : values_(borrowed) {}
+    GradOutput(const GradOutput&) = delete;
+    GradOutput& operator=(const GradOutput&) = delete;
+
+    const Array& read() const;
+    Array take();
+    void pass_to(const Tensor& input);
+
+private:
+    bool owned() const { return values_ == &owned_; }
+    void check_unused(const char* verb) const;
+
+    Array owned_;
+    const Array* values_;   // &owned_, or the caller's upstream; nullptr once used up
+};
+
+// An op's backward, as the walk stores it: the upstream gradient and the op's output y.
+using BackwardFn = std::function<void(GradOutput& grad_out, const Array& y)>;
+
+namespace detail {
+Tensor record_op(Array y, std::vector<Tensor> inputs, const char* op, BackwardFn backward, bool reads_output);
+}  // namespace detail
+
+// The result y of an op over `inputs`. When grad mode is on and an input requires grad, it records the
+// inputs and the backward, which accumulates into each input with accumulate_grad or pass_to. The
+// backward captures its inputs, never its output (a reference cycle), and says by its signature alone
+// whether it reads the output:
+//     [..](GradOutput& grad_out)                  does not: y's buffer may become a later op's output
+//     [..](GradOutput& grad_out, const Array& y)  does: y is kept for it
+template <class Backward>
+Tensor from_op(Array y, std::vector<Tensor> inputs, const char* op, Backward backward)
+{
+    if constexpr (std::is_invocable_v<Backward&, GradOutput&>) {
+        return detail::record_op(std::move(y), std::move(inputs), op,
+                                 [backward = std::move(backward)](GradOutput& grad_out, const Array&) mutable {
+                                     backward(grad_out);
+                                 },
+                                 false);
+    } else {
+        static_assert(std::is_invocable_v<Backward&, GradOutput&, const Array&>,
+                      "a backward takes (GradOutput& grad_out) or (GradOutput& grad_out, const Array& y)");
+        return detail::record_op(std::move(y), std::move(inputs), op, std::move(backward), true);
+    }
+}
+
+}  // namespace xgrad

@@ -1,0 +1,98 @@
+// The raw-pointer kernels under the ops: matrix products, row reductions, softmax rows, element-wise
+// maps over vector blocks, and the embedding's scatter-add. Each splits its work across threads by
+// the determinism rule of core/parallel.h: bitwise the same results on any number of threads.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+
+#include <xtensor/xadapt.hpp>
+#include <xtensor/xnoalias.hpp>
+
+#include "core/array.h"
+#include "core/parallel.h"
+
+namespace xgrad {
+
+// ---- matrix products: OpenBLAS sgemm --------------------------------------------------------------------
+// c (m, n) = op(a) (m, k) @ op(b) (k, n) + beta c, all row-major and contiguous; op(x) is x^T when
+// its flag is set (the transpose is BLAS's, never a copy). Small products run OpenBLAS on one thread,
+// large ones on all of xgrad's threads.
+void gemm(bool transpose_a, bool transpose_b, std::size_t m, std::size_t n, std::size_t k, const float* a,
+          const float* b, float beta, float* c);
+
+// ---- row reductions -------------------------------------------------------------------------------------
+// The sum of n floats in eight interleaved partial sums: one vector add per eight values instead of a
+// chain of n dependent scalar adds.
+inline float lane_sum(const float* v, std::size_t n)
+{
+    float lanes[8] = {};
+    std::size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        for (std::size_t k = 0; k < 8; ++k) lanes[k] += v[i + k];
+    }
+    float total = 0.0f;
+    for (; i < n; ++i) total += v[i];
+    for (float lane : lanes) total += lane;
+    return total;
+}
+
+// The largest of n >= 1 floats, eight lanes at a time.
+float row_max(const float* v, std::size_t n);
+
+// ---- softmax over rows: x (rows, C) -> y (rows, C); y may be x ---------------------------------------------
+// y = exp(x - max) / sum(exp(x - max)); subtracting the row max keeps exp from overflowing. When
+// `log_sum_exp` is given, it receives each row's log(sum(exp(x))) (cross-entropy's normaliser).
+void softmax_rows(const float* x, float* y, std::size_t rows, std::size_t C, float* log_sum_exp = nullptr);
+// y = x - max - log(sum(exp(x - max)))
+void log_softmax_rows(const float* x, float* y, std::size_t rows, std::size_t C);
+
+// ---- element-wise maps over vector blocks -----------------------------------------------------------------
+// An element-wise map is written once as an xtensor expression, which xsimd vectorises, and run over
+// fixed blocks of `map_block` floats split across threads. The blocks do not depend on the thread
+// count, so neither does which elements take the vector path: results are bitwise the same on any.
+inline constexpr std::size_t map_block = 4096;
+
+// A block [begin, begin + size) of the arrays a map reads and writes: at(p) views the floats at
+// p + begin as a 1-D xtensor expression.
+struct Block {
+    std::size_t begin, size;
+    auto at(const float* p) const
+    {
+        return xt::adapt(p + begin, size, xt::no_ownership(), std::array<std::size_t, 1>{size});
+    }
+    auto at(float* p) const
+    {
+        return xt::adapt(p + begin, size, xt::no_ownership(), std::array<std::size_t, 1>{size});
+    }
+};
+
+// body(block) for every block of [0, n), blocks split across threads.
+template <class Body>
+void map_blocks(std::size_t n, Body body)
+{
+    parallel_rows((n + map_block - 1) / map_block, map_block, [&](std::size_t first, std::size_t last) {
+        for (std::size_t b = first; b < last; ++b) body(Block{b * map_block, std::min(map_block, n - b * map_block)});
+    });
+}
+
+// out = f(in...) element by element, f written over xtensor expressions: map(y, tanh_of, x.data()).
+// `out` may be one of the inputs (a gradient overwritten in place).
+template <class F, class... In>
+void map(Array& out, F f, const In&... in)
+{
+    float* o = out.data();
+    map_blocks(out.size(), [&](const Block& b) {
+        auto dst = b.at(o);
+        xt::noalias(dst) = f(b.at(in.data())...);
+    });
+}
+
+// ---- the embedding's scatter-add ---------------------------------------------------------------------------
+// dst[row[i]] += scale[row[i]] * src[i] for the n positions i of src (n, C), dst (dst_rows, C); a
+// position whose row is negative (padding) adds nothing; scale may be null (all ones).
+void scatter_add_rows(float* dst, std::size_t dst_rows, const float* src, const std::int64_t* row, std::size_t n,
+                      std::size_t C, const float* scale = nullptr);
+
+}  // namespace xgrad

@@ -1,0 +1,76 @@
+// The node behind every Tensor handle, and the one home of its gradient. An implementation detail of
+// core/tensor.cpp and core/autograd.cpp: ops never see it.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <variant>
+#include <vector>
+
+#include "core/autograd.h"
+
+namespace xgrad::detail {
+
+// A node's gradient, in one of four states:
+//   empty     nothing has reached the node (yet, or since zero_grad)
+//   dense     a Tensor the node owns; what grad() returns
+//   sparse    a RowSparse of a (V, C) table: only the rows that sparse ops (an embedding) wrote
+//   borrowed  the caller's upstream of backward(upstream), read-only, handed on by pass_to to a
+//             non-leaf that nothing else has reached; never written
+//
+//   state \ event   add dense g     add row-sparse s   borrow u       accumulator()
+//   empty           dense(g)        sparse(s)          borrowed(u)    dense(zeros)
+//   dense           dense += g      dense += s         dense += u     dense
+//   sparse          dense(s + g)    sparse(s + s)      dense(s + u)   dense(s)
+//   borrowed        dense(u + g)    dense(u + s)       dense(u + u')  dense(u)
+//
+// dense(u) is a copy, so the caller's array is never written. Leaves never borrow (a leaf's gradient
+// outlives the call). The backward walk releases a non-leaf's gradient, leaving it empty, once every
+// op that uses the node has added to it.
+class GradSlot {
+public:
+    bool empty() const { return std::holds_alternative<std::monostate>(state_); }
+    bool borrowed() const { return std::holds_alternative<const Array*>(state_); }
+    const Tensor* dense() const { return std::get_if<Tensor>(&state_); }
+    RowSparse* sparse() { return std::get_if<RowSparse>(&state_); }
+
+    void add(const Array& g);
+    void add(Array&& g);
+    void add(RowSparse s, const Array::shape_type& shape);
+    void borrow(const Array* upstream);
+    Array& accumulator(const Array::shape_type& shape);
+    void set(Tensor grad);                    // set_grad; an undefined Tensor empties it
+    void clear() { state_ = std::monostate{}; }
+    GradOutput release(const Array::shape_type& shape);   // for the walk: hands it over, leaves it empty
+
+private:
+    std::variant<std::monostate, Tensor, RowSparse, const Array*> state_;
+};
+
+struct Node {
+    Array data;
+    bool data_donated = false;           // `data` became a later op's output; only its shape is kept
+    Array::shape_type donated_shape;
+    bool backward_reads_output = false;  // its op's backward reads `data`, so it is never donated
+    GradSlot grad;                       // leaves: accumulated across backward calls; others: transient
+    bool requires_grad = false;
+    bool graph_freed = false;            // backward() ran without retain_graph and dropped the buffers
+    const char* op = nullptr;            // the op that made this node; nullptr for a leaf
+    std::vector<Tensor> inputs;
+    BackwardFn backward;
+    std::uint64_t visit_mark = 0;        // used by the topological walk in backward()
+
+    ~Node();                             // frees long chains iteratively, so deep graphs cannot overflow
+    bool is_leaf() const { return op == nullptr; }
+    const Array::shape_type& shape() const { return data_donated ? donated_shape : data.shape(); }
+};
+
+// The one door from a Tensor handle to its node.
+struct Access {
+    static Node& node(const Tensor& t) { return *t.node_; }
+    static const std::shared_ptr<Node>& ptr(const Tensor& t) { return t.node_; }
+    static std::shared_ptr<Node>& ptr(Tensor& t) { return t.node_; }
+    static Tensor wrap(std::shared_ptr<Node> node) { return Tensor(std::move(node)); }
+};
+
+}  // namespace xgrad::detail
