@@ -203,6 +203,11 @@ Tensor relu(const Tensor& x)
     });
 }
 
+namespace {
+constexpr float inv_sqrt2 = 0.7071067811865476f, inv_sqrt_2pi = 0.3989422804014327f;
+constexpr float k = 0.7978845608028654f, c = 0.044715f;   // gelu tanh's sqrt(2 / pi), and its cubic's weight
+}  // namespace
+
 // gelu(x) = x Phi(x), Phi the standard normal CDF: PyTorch's default, approximate = "none".
 // approximate = "tanh" (GPT-2's): x/2 (1 + tanh(u)), u = sqrt(2/pi) (x + 0.044715 x^3).
 // Neither backward keeps an array from the forward: recomputing erf or tanh costs less than holding
@@ -211,8 +216,6 @@ Tensor gelu(const Tensor& x, std::string_view approximate)
 {
     XGRAD_CHECK(approximate == "none" || approximate == "tanh", "gelu: approximate must be \"none\" or \"tanh\", got \"",
                 approximate, "\"");
-    static constexpr float inv_sqrt2 = 0.7071067811865476f, inv_sqrt_2pi = 0.3989422804014327f;
-    static constexpr float k = 0.7978845608028654f, c = 0.044715f;   // sqrt(2 / pi), and the cubic's weight
     if (approximate == "none") {
         Array y = map_of(x.data(), [](const auto& x) { return 0.5f * x * (1.0f + xt::erf(x * inv_sqrt2)); });
         return from_op(std::move(y), {x}, "gelu", [x](GradOutput& grad_out) {

@@ -4,6 +4,7 @@
 #include <sched.h>
 
 #include <algorithm>
+#include <atomic>
 #include <condition_variable>
 #include <cstdlib>
 #include <cstring>
@@ -159,6 +160,8 @@ private:
 
 thread_local bool Pool::inside_job = false;
 
+std::atomic<std::uint64_t> threaded_loop_count{0};
+
 }  // namespace
 
 void set_num_threads(int n)
@@ -178,19 +181,22 @@ void parallel_for(std::size_t n, std::size_t grain, const std::function<void(std
         body(0, n);
         return;
     }
+    threaded_loop_count.fetch_add(1, std::memory_order_relaxed);
     Pool::instance().run(chunks, [&](std::size_t i) { body(i * n / chunks, (i + 1) * n / chunks); });
 }
 
+std::uint64_t threaded_loops() { return threaded_loop_count.load(std::memory_order_relaxed); }
+
 void parallel_copy(float* dst, const float* src, std::size_t n)
 {
-    parallel_for(n, parallel_floats, [=](std::size_t begin, std::size_t end) {
+    parallel_rows(n, 1, [=](std::size_t begin, std::size_t end) {
         std::memcpy(dst + begin, src + begin, (end - begin) * sizeof(float));
     });
 }
 
 void parallel_zero(float* dst, std::size_t n)
 {
-    parallel_for(n, parallel_floats, [=](std::size_t begin, std::size_t end) {
+    parallel_rows(n, 1, [=](std::size_t begin, std::size_t end) {
         std::memset(dst + begin, 0, (end - begin) * sizeof(float));
     });
 }

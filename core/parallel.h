@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 
 namespace xgrad {
@@ -17,6 +18,10 @@ int get_num_threads();         // default: XGRAD_NUM_THREADS, else the cores thi
 // Runs body(begin, end) over [0, n) split into at most get_num_threads() contiguous chunks of at least
 // `grain` items, and returns when all are done. Small ranges and nested calls run on the caller.
 void parallel_for(std::size_t n, std::size_t grain, const std::function<void(std::size_t, std::size_t)>& body);
+
+// How many parallel_for calls so far ran on more than one thread: what a test that must exercise the
+// threaded path of an op checks.
+std::uint64_t threaded_loops();
 
 // The one grain of xgrad's loops, in floats: a thread gets at least this much (2 MiB) of work, since
 // below it waking a second thread costs more than it saves (BENCHMARKS.md has the measurements).

@@ -144,25 +144,34 @@ TEST_CASE("sparse mode gives the touched rows of the dense gradient, and accumul
 TEST_CASE("the scatter-add is bitwise identical on 1, 2 and 4 threads, dense and sparse")
 {
     const int saved = get_num_threads();
-    const std::size_t V = 500, C = 64, N = 4096;
+    const std::size_t V = 6000, C = 192, N = 8192;
     Generator rng(9);
     IdArray all_equal = xt::full_like(IdArray(Shape{N}), 7), all_distinct(Shape{V}), random(Shape{N});
     for (std::size_t i = 0; i < V; ++i) all_distinct(i) = static_cast<std::int64_t>((i * 7919) % V);
     for (auto& id : random) id = static_cast<std::int64_t>(rng.below(V));
+    for (const IdArray* ids : {&all_equal, &all_distinct, &random}) {
+        REQUIRE(ids->size() * C >= 2 * parallel_floats);   // enough upstream rows for two threads' rows
+    }
     for (bool sparse : {false, true}) {
-        for (const IdArray* ids : {&all_equal, &all_distinct, &random}) {
-            std::vector<Array> grads;
-            for (int threads : {1, 2, 4}) {
-                set_num_threads(threads);
-                manual_seed(4);
-                nn::Embedding emb(V, C, nn::EmbeddingOptions().sparse(sparse).scale_grad_by_freq(true));
-                Tensor upstream = randn({ids->size(), C});
-                emb.forward(*ids).backward(upstream);
-                grads.push_back(sparse ? emb.weight.sparse_grad()->values : emb.weight.grad().data());
-            }
-            for (std::size_t k = 1; k < grads.size(); ++k) {
-                REQUIRE(grads[k].shape() == grads[0].shape());
-                CHECK(std::memcmp(grads[k].data(), grads[0].data(), grads[0].size() * sizeof(float)) == 0);
+        for (bool by_freq : {false, true}) {
+            for (const IdArray* ids : {&all_equal, &all_distinct, &random}) {
+                INFO("sparse " << sparse << ", scale_grad_by_freq " << by_freq << ", " << ids->size() << " ids");
+                std::vector<Array> grads;
+                for (int threads : {1, 2, 4}) {
+                    set_num_threads(threads);
+                    manual_seed(4);
+                    nn::Embedding emb(V, C, nn::EmbeddingOptions().sparse(sparse).scale_grad_by_freq(by_freq).padding_idx(3));
+                    Tensor upstream = randn({ids->size(), C});
+                    Tensor out = emb.forward(*ids);
+                    const std::uint64_t before = threaded_loops();
+                    out.backward(upstream);
+                    if (threads > 1 && ids != &all_equal) REQUIRE(threaded_loops() > before);   // the scatter ran threaded
+                    grads.push_back(sparse ? emb.weight.sparse_grad()->values : emb.weight.grad().data());
+                }
+                for (std::size_t k = 1; k < grads.size(); ++k) {
+                    REQUIRE(grads[k].shape() == grads[0].shape());
+                    CHECK(std::memcmp(grads[k].data(), grads[0].data(), grads[0].size() * sizeof(float)) == 0);
+                }
             }
         }
     }

@@ -4,23 +4,16 @@
 #include <xtensor-blas/xlinalg.hpp>
 #include <xtensor/xview.hpp>
 
+#include "close.h"
 #include "xgrad.h"
 
 using namespace xgrad;
+using xgrad::testing::check_close;
 using Catch::Matchers::Contains;
 
 namespace {
 
 Array dot(const Array& a, const Array& b) { return xt::linalg::dot(a, b); }
-
-void check_close(const Array& got, const Array& expected)
-{
-    REQUIRE(got.shape() == expected.shape());
-    for (std::size_t i = 0; i < got.size(); ++i) {
-        INFO("element " << i);
-        CHECK(got.data()[i] == Approx(expected.data()[i]).margin(1e-4));
-    }
-}
 
 Array matrix(std::size_t b, std::size_t i, const Array& a)   // a[b] of a 3-D array, or a itself if 2-D
 {
@@ -54,7 +47,7 @@ TEST_CASE("matmul matches xtensor-blas for 2-D, batched and broadcast operands, 
             Array ai = matrix(sa.size() == 3 && sa[0] > 1 ? i : 0, 0, a.data());
             Array bi = matrix(sb.size() == 3 && sb[0] > 1 ? i : 0, 0, b.data());
             Array gi = matrix(i, 0, g.data());
-            check_close(y.dim() == 3 ? Array(xt::view(y.data(), i, xt::all(), xt::all())) : y.data(), dot(ai, bi));
+            check_close(y.dim() == 3 ? Array(xt::view(y.data(), i, xt::all(), xt::all())) : y.data(), dot(ai, bi), 1e-4);
             Array dai = dot(gi, xt::transpose(bi));   // dL/da = g b^T
             Array dbi = dot(xt::transpose(ai), gi);   // dL/db = a^T g
             if (sa.size() == 2) grad_a += dai;
@@ -62,8 +55,8 @@ TEST_CASE("matmul matches xtensor-blas for 2-D, batched and broadcast operands, 
             if (sb.size() == 2) grad_b += dbi;
             else xt::view(grad_b, sb[0] > 1 ? i : 0, xt::all(), xt::all()) += dbi;
         }
-        check_close(a.grad().data(), grad_a);
-        check_close(b.grad().data(), grad_b);
+        check_close(a.grad().data(), grad_a, 1e-4);
+        check_close(b.grad().data(), grad_b, 1e-4);
     }
 }
 

@@ -3,24 +3,16 @@
 
 #include <cmath>
 
+#include "close.h"
 #include "xgrad.h"
 
 using namespace xgrad;
+using xgrad::testing::check_close;
 using Catch::Matchers::Contains;
 
 namespace {
 
 std::vector<float> values(const Tensor& t) { return {t.data().begin(), t.data().end()}; }
-
-void check_close(const Tensor& t, const std::vector<float>& expected, float tolerance = 1e-5f)
-{
-    REQUIRE(t.defined());
-    REQUIRE(t.numel() == expected.size());
-    for (std::size_t i = 0; i < expected.size(); ++i) {
-        INFO("element " << i);
-        CHECK(t.data().data()[i] == Approx(expected[i]).margin(tolerance));
-    }
-}
 
 // the gradient of sum(f(x) * upstream) with respect to x
 Tensor grad_of(const std::function<Tensor(const Tensor&)>& f, Tensor x, const Tensor& upstream)

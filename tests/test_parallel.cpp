@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <string>
 #include <thread>
 #include <utility>
@@ -24,14 +25,25 @@ struct ThreadsRestorer {
     ~ThreadsRestorer() { set_num_threads(saved); }
 };
 
-// weight.grad after embedding_lookup(weight, ids).backward(upstream), run on `threads` threads
-Array scatter_add_grad(const IdArray& ids, std::size_t V, std::size_t C, int threads)
+// f() run on 1, 2 and 4 threads, each run's arrays bitwise equal to the 1-thread run's. The runs on
+// more threads must have split at least one loop across threads, or the test tests nothing.
+void check_same_on_1_2_4_threads(const std::function<std::vector<Array>()>& f)
 {
-    set_num_threads(threads);
-    manual_seed(11);
-    Tensor weight = randn({V, C}, true);
-    embedding_lookup(weight, ids).backward(randn({ids.size(), C}));   // ids are 1-D: output (N, C)
-    return weight.grad().data();
+    ThreadsRestorer restore;
+    set_num_threads(1);
+    const std::vector<Array> one = f();
+    for (int threads : {2, 4}) {
+        set_num_threads(threads);
+        const std::uint64_t before = threaded_loops();
+        const std::vector<Array> many = f();
+        REQUIRE(threaded_loops() > before);
+        REQUIRE(many.size() == one.size());
+        for (std::size_t k = 0; k < one.size(); ++k) {
+            INFO("result " << k << " on " << threads << " threads");
+            REQUIRE(many[k].shape() == one[k].shape());
+            CHECK(std::memcmp(many[k].data(), one[k].data(), one[k].size() * sizeof(float)) == 0);
+        }
+    }
 }
 
 }  // namespace
@@ -98,23 +110,6 @@ TEST_CASE("a bad XGRAD_NUM_THREADS is named in the error", "[.][environment]")
 TEST_CASE("set_num_threads rejects zero")
 {
     CHECK_THROWS_WITH(set_num_threads(0), Contains("expected at least 1 thread, got 0"));
-}
-
-TEST_CASE("the embedding scatter-add is bitwise identical on 1, 2 and 4 threads")
-{
-    ThreadsRestorer restore;
-    const std::size_t V = 5000, C = 128, N = 5000;   // N * C = 640,000 floats: above parallel_floats
-    Generator rng(3);
-    IdArray all_equal = xt::zeros<std::int64_t>({N}), all_distinct({V}), random({N});
-    for (std::size_t i = 0; i < V; ++i) all_distinct(i) = static_cast<std::int64_t>(V - 1 - i);
-    for (auto& id : random) id = static_cast<std::int64_t>(rng.below(V));
-    for (const IdArray* ids : {&all_equal, &all_distinct, &random}) {
-        Array one = scatter_add_grad(*ids, V, C, 1);
-        for (int threads : {2, 4}) {
-            Array many = scatter_add_grad(*ids, V, C, threads);
-            CHECK(std::memcmp(one.data(), many.data(), one.size() * sizeof(float)) == 0);
-        }
-    }
 }
 
 namespace {
@@ -228,4 +223,64 @@ TEST_CASE("a linear layer's bias gradient is the same sum on 1 and 2 threads: ch
         if (grads[1].data()[o] != expected) ++wrong;
     }
     CHECK(wrong == 0);
+}
+
+TEST_CASE("softmax, log_softmax and cross-entropy rows are bitwise identical on 1, 2 and 4 threads")
+{
+    const std::size_t R = 4096, V = 257;                  // an odd row length: rows straddle vector blocks
+    REQUIRE(R * V >= 2 * parallel_floats);               // large enough for two threads' rows
+    IdArray targets(Shape{R});
+    for (std::size_t r = 0; r < R; ++r) targets(r) = static_cast<std::int64_t>((r * 31) % V);
+    check_same_on_1_2_4_threads([&] {
+        manual_seed(21);
+        Tensor x = randn({R, V}, true), up = randn({R, V});
+        std::vector<Array> out;
+        for (auto op : {softmax, log_softmax}) {
+            Tensor y = op(x);
+            y.backward(up);
+            out.push_back(y.data());
+            out.push_back(x.grad().data());
+            x.zero_grad();
+        }
+        Tensor loss = nn::functional::cross_entropy(x * 3.0f, targets, nn::functional::CrossEntropyOptions().label_smoothing(0.1f));
+        loss.backward();
+        out.push_back(loss.data());
+        out.push_back(x.grad().data());
+        return out;
+    });
+}
+
+TEST_CASE("element-wise maps and their backwards are bitwise identical on 1, 2 and 4 threads")
+{
+    const std::size_t n = 2 * parallel_floats + 37;      // a partial last block
+    check_same_on_1_2_4_threads([&] {
+        manual_seed(22);
+        Tensor x = randn({n}, true), up = randn({n});
+        std::vector<Array> out;
+        for (auto op : std::vector<std::function<Tensor(const Tensor&)>>{
+                 [](const Tensor& t) { return exp(t); }, [](const Tensor& t) { return tanh(t); },
+                 [](const Tensor& t) { return sigmoid(t); }, [](const Tensor& t) { return gelu(t); },
+                 [](const Tensor& t) { return gelu(t, "tanh"); }}) {
+            Tensor y = op(x);
+            y.backward(up);
+            out.push_back(y.data());
+            out.push_back(x.grad().data());
+            x.zero_grad();
+        }
+        return out;
+    });
+}
+
+TEST_CASE("sums over leading axes, means, and gradients accumulated from two uses are bitwise identical on 1, 2 and 4 threads")
+{
+    const std::size_t B = 16, T = 256, C = 257;
+    REQUIRE(B * T * C >= 2 * parallel_floats);
+    check_same_on_1_2_4_threads([&] {
+        manual_seed(23);
+        Tensor x = randn({B, T, C}, true);
+        Tensor s = sum(x, {0}), m = mean(x, {0, 1}, true);
+        Tensor loss = sum(s * s) + sum(m) + sum(x * x);   // x's gradient: three contributions added
+        loss.backward();
+        return std::vector<Array>{s.data(), m.data(), loss.data(), x.grad().data()};
+    });
 }

@@ -134,9 +134,15 @@ TEST_CASE("resuming from a checkpoint continues bit-exactly")
 
 TEST_CASE("the same seed gives the same losses, on 1 thread and on 2")
 {
+    // (B, T, hidden) activations of 2^20 floats: the MLP's element-wise ops, bias sums and products
+    // split across two threads
+    const std::size_t B = 32, T = 128, hidden = 256;
+    REQUIRE(B * T * hidden >= 2 * xgrad::parallel_floats);
+    const std::string big = " --steps 12 --eval-interval 6 --eval-batches 2 --sample-length 20 --batch " +
+                            std::to_string(B) + " --block-size " + std::to_string(T) + " --hidden " + std::to_string(hidden);
     fs::path one = scratch("one"), two = scratch("two");
-    REQUIRE(train_lm(quick + " --threads 1 --out " + one.string()).status == 0);
-    REQUIRE(train_lm(quick + " --threads 2 --out " + two.string()).status == 0);
+    REQUIRE(train_lm(big + " --threads 1 --out " + one.string()).status == 0);
+    REQUIRE(train_lm(big + " --threads 2 --out " + two.string()).status == 0);
     CHECK(read(one / "losses.csv") == read(two / "losses.csv"));
 }
 
