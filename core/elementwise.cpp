@@ -243,4 +243,34 @@ Tensor gelu(const Tensor& x, std::string_view approximate)
     });
 }
 
+// -- softplus: the worked example of docs/writing-an-op.md, which quotes it from here --
+// x (...) -> (...): y = log(1 + exp(beta x)) / beta, or y = x where beta x > threshold (exp would
+// overflow there, and the two agree), as torch.nn.functional.softplus.
+Tensor softplus(const Tensor& x, float beta, float threshold)
+{
+    XGRAD_CHECK(beta > 0.0f, "softplus: beta must be positive, got ", beta);
+    const float* in = x.data().data();
+    Array y(x.data().shape());
+    float* out = y.data();
+    parallel_rows(y.size(), 1, [=](std::size_t begin, std::size_t end) {   // each thread its own elements
+        for (std::size_t i = begin; i < end; ++i) {
+            const float bx = beta * in[i];
+            out[i] = bx > threshold ? in[i] : std::log1p(std::exp(bx)) / beta;
+        }
+    });
+    return from_op(std::move(y), {x}, "softplus", [x, beta, threshold](GradOutput& grad_out) {
+        Array g = grad_out.take();                   // overwritten in place with the input's gradient
+        float* gd = g.data();
+        const float* in = x.data().data();
+        parallel_rows(g.size(), 1, [=](std::size_t begin, std::size_t end) {
+            for (std::size_t i = begin; i < end; ++i) {
+                const float bx = beta * in[i];
+                gd[i] *= bx > threshold ? 1.0f : 1.0f / (1.0f + std::exp(-bx));   // d/dx = sigmoid(beta x)
+            }
+        });
+        x.accumulate_grad(std::move(g));
+    });
+}
+// -- end of the worked example --
+
 }  // namespace xgrad

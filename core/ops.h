@@ -45,6 +45,7 @@ Tensor tanh(const Tensor& x);
 Tensor sigmoid(const Tensor& x);
 Tensor relu(const Tensor& x);
 Tensor gelu(const Tensor& x, std::string_view approximate = "none");   // "none": x Phi(x) (erf); or "tanh"
+Tensor softplus(const Tensor& x, float beta = 1.0f, float threshold = 20.0f);   // log(1 + e^(beta x)) / beta
 
 // ---- reductions -------------------------------------------------------------------------------------------
 Tensor sum(const Tensor& x);                                              // (...) -> ()

@@ -72,6 +72,7 @@ const std::vector<Case>& catalogue()
         {"relu", [](In x) { return relu(x[0]); }, {{3, 4}}, Domain::nonzero},
         {"gelu", [](In x) { return gelu(x[0]); }, {{3, 4}}},
         {"gelu tanh", [](In x) { return gelu(x[0], "tanh"); }, {{3, 4}}},
+        {"softplus", [](In x) { return softplus(x[0], 2.0f); }, {{3, 4}}},
         // reductions
         {"sum all", [](In x) { return sum(x[0]); }, {{2, 3, 4}}},
         {"mean all", [](In x) { return mean(x[0]); }, {{2, 3, 4}}},

@@ -2,6 +2,10 @@
 #include <catch2/catch.hpp>
 
 #include <cmath>
+#include <fstream>
+#include <iterator>
+#include <string>
+#include <vector>
 
 #include "close.h"
 #include "xgrad.h"
@@ -215,4 +219,55 @@ TEST_CASE("empty tensors: sums are zero, means and maxima over nothing are error
     CHECK_THROWS_WITH(max(zeros({2, 0}), 1), Contains("max: cannot take the max over axis 1 of size 0 in shape (2, 0)"));
     CHECK(matmul(zeros({0, 3}), zeros({3, 2})).shape() == Shape{0, 2});
     CHECK(embedding_lookup(zeros({4, 2}), IdArray(Shape{0})).shape() == Shape{0, 2});
+}
+
+namespace {
+
+std::string file_text(const std::string& path)
+{
+    std::ifstream in(path);
+    REQUIRE(in.good());
+    return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+std::string without_indentation(const std::string& text)
+{
+    std::string out;
+    for (std::size_t at = 0; at < text.size();) {
+        std::size_t end = text.find('\n', at);
+        if (end == std::string::npos) end = text.size();
+        const std::size_t first = text.find_first_not_of(' ', at);
+        if (first < end) out += text.substr(first, end - first);
+        out += '\n';
+        at = end + 1;
+    }
+    return out;
+}
+
+}  // namespace
+
+TEST_CASE("the worked example of docs/writing-an-op.md is the library's code, character for character")
+{
+    const std::string root = XGRAD_SOURCE_DIR;
+    const std::string doc = file_text(root + "/docs/writing-an-op.md");
+    // each ```cpp block of the page, and the file it must appear in (indentation aside), in the page's order
+    const std::vector<std::string> homes = {"/core/elementwise.cpp", "/core/ops.h", "/tests/test_gradcheck_catalogue.cpp",
+                                            "/core/elementwise.cpp"};
+    std::size_t at = 0;
+    for (const std::string& home : homes) {
+        at = doc.find("```cpp\n", at);
+        REQUIRE(at != std::string::npos);
+        at += 7;
+        const std::size_t end = doc.find("```", at);
+        const std::string block = doc.substr(at, end - at);
+        INFO("the block quoted from " << home << ":\n" << block);
+        CHECK(without_indentation(file_text(root + home)).find(without_indentation(block)) != std::string::npos);
+        at = end + 3;
+    }
+    CHECK(doc.find("```cpp\n", at) == std::string::npos);   // no block left unchecked
+}
+
+TEST_CASE("softplus checks beta")
+{
+    CHECK_THROWS_WITH(softplus(tensor({1.0f}), 0.0f), Contains("softplus: beta must be positive, got 0"));
 }
