@@ -64,6 +64,13 @@ TEST_CASE("Adam, AdamW and SGD follow PyTorch's trajectories step by step")
     }
 }
 
+TEST_CASE("the optim reference values say which torch made them and how to make them again")
+{
+    const auto& generator = reference("optim_reference.json").at("generator");
+    CHECK_FALSE(generator["torch"].get<std::string>().empty());   // torch.__version__, e.g. "1.13.0a0"
+    CHECK(generator["command"].get<std::string>() == "cd tests/reference && /usr/bin/python3 make_optim_reference.py");
+}
+
 TEST_CASE("sparse Adam follows SparseAdam, and untouched rows and their moments do not move")
 {
     const auto& c = reference("optim_reference.json")["sparse_adam"];
