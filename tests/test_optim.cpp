@@ -92,7 +92,7 @@ TEST_CASE("sparse Adam follows SparseAdam, and untouched rows and their moments 
     }
     // the moments of rows never touched stay zero; the others match SparseAdam's
     std::vector<std::pair<std::string, const Array*>> tensors;
-    nn::Metadata meta;
+    io::Metadata meta;
     adam.save_state(tensors, meta);
     const auto& last = c["moments"].back();
     for (const auto& [name, values] : tensors) {
@@ -123,7 +123,7 @@ TEST_CASE("a parameter without a gradient is skipped")
     CHECK(a.data()(0) != 1.0f);
     CHECK(b.data()(0) == 1.0f);
     std::vector<std::pair<std::string, const Array*>> tensors;
-    nn::Metadata meta;
+    io::Metadata meta;
     adam.save_state(tensors, meta);
     CHECK(meta.at("optimizer.state.0.step") == "1");
     CHECK(meta.at("optimizer.state.1.step") == "0");
@@ -203,12 +203,12 @@ TEST_CASE("N steps, save, load, M more steps gives the same bits as N + M steps 
     optim::Adam first_opt(first.parameters(), options);
     train(first, first_opt, 5);
     const std::string path = (std::filesystem::temp_directory_path() / "xgrad_resume_test.safetensors").string();
-    optim::save_checkpoint(path, first, first_opt, {{"step", "5"}});
+    optim::save_checkpoint(path, first.named_parameters(), first_opt, {{"step", "5"}});
 
     manual_seed(99);                                   // a different init, overwritten by the load
     Model resumed;
     optim::Adam resumed_opt(resumed.parameters(), options);
-    CHECK(optim::load_checkpoint(path, resumed, resumed_opt).at("step") == "5");
+    CHECK(optim::load_checkpoint(path, resumed.named_parameters(), resumed_opt).at("step") == "5");
     train(resumed, resumed_opt, 3);
     auto a = straight.parameters(), b = resumed.parameters();
     for (std::size_t i = 0; i < a.size(); ++i) {
@@ -216,7 +216,8 @@ TEST_CASE("N steps, save, load, M more steps gives the same bits as N + M steps 
     }
 
     optim::SGD sgd(resumed.parameters(), optim::SGDOptions(0.1));   // the wrong optimizer: refused, unchanged
-    CHECK_THROWS_WITH(optim::load_checkpoint(path, resumed, sgd), Contains("holds the state of Adam, not of SGD"));
+    CHECK_THROWS_WITH(optim::load_checkpoint(path, resumed.named_parameters(), sgd),
+                      Contains("holds the state of Adam, not of SGD"));
 
     // Hand-edited numbers in the state are refused by name, leaving the model and optimizer unchanged.
     const auto before = resumed.parameters()[0].data();
@@ -227,14 +228,14 @@ TEST_CASE("N steps, save, load, M more steps gives the same bits as N + M steps 
              {"optimizer.group.0.lr", "", "has 'optimizer.group.0.lr' = '', expected a positive number"},
              {"optimizer.group.0.lr", "0.01abc", "= '0.01abc', expected a positive number"},
              {"optimizer.group.0.lr", "nan", "= 'nan', expected a positive number"}}) {
-        nn::Safetensors file = nn::load_safetensors(path);
+        io::Safetensors file = io::load_safetensors(path);
         REQUIRE(file.metadata.count(key) == 1);
         file.metadata[key] = bad;
         std::vector<std::pair<std::string, const Array*>> tensors;
         for (const auto& [name, values] : file.tensors) tensors.emplace_back(name, &values);
         const std::string edited = path + ".edited";
-        nn::save_safetensors(edited, tensors, file.metadata);
-        CHECK_THROWS_WITH(optim::load_checkpoint(edited, resumed, resumed_opt), Contains(expected));
+        io::save_safetensors(edited, tensors, file.metadata);
+        CHECK_THROWS_WITH(optim::load_checkpoint(edited, resumed.named_parameters(), resumed_opt), Contains(expected));
         CHECK((resumed.parameters()[0].data() == before));
         std::filesystem::remove(edited);
     }
