@@ -7,6 +7,7 @@
 #include "core/random.h"
 #include "core/storage.h"
 #include "core/tensor.h"
+#include "io/safetensors.h"
 #include "nn/checkpoint.h"
 #include "nn/embedding.h"
 #include "nn/linear.h"

@@ -3,14 +3,14 @@
 #include <cstdint>
 #include <vector>
 
-#include "nn/checkpoint.h"
 #include "core/check.h"
+#include "io/safetensors.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size)
 {
     std::vector<char> bytes(data, data + size);
     try {
-        xgrad::nn::Safetensors file = xgrad::nn::parse_safetensors(bytes, "fuzz");
+        xgrad::io::Safetensors file = xgrad::io::parse_safetensors(bytes, "fuzz");
         for (const auto& [name, values] : file.tensors) {
             std::size_t n = 1;
             for (auto d : values.shape()) n *= d;

@@ -1,4 +1,4 @@
-// The fused Adam update, dense and row-sparse.
+// The fused Adam update, dense and row-sparse; AdamW and SparseAdam on top of it.
 #include "optim/adam.h"
 
 #include <algorithm>
@@ -19,7 +19,19 @@ void validate(const std::string& name, const AdamOptions& o)
     check_option(o.beta1_ >= 0.0 && o.beta1_ < 1.0, name, "beta1", o.beta1_, "in [0, 1)");
     check_option(o.beta2_ >= 0.0 && o.beta2_ < 1.0, name, "beta2", o.beta2_, "in [0, 1)");
     check_option(o.eps_ >= 0.0, name, "eps", o.eps_, "non-negative");
-    check_option(o.weight_decay_ >= 0.0, name, "weight_decay", o.weight_decay_, "non-negative");
+    check_option(*o.weight_decay_ >= 0.0, name, "weight_decay", *o.weight_decay_, "non-negative");
+}
+
+// The options with weight_decay filled in by the optimizer's default when they leave it unset.
+AdamOptions with_weight_decay(AdamOptions options, double default_weight_decay)
+{
+    if (!options.weight_decay_) options.weight_decay_ = default_weight_decay;
+    return options;
+}
+
+AdamOptions from_sparse(const SparseAdamOptions& o)
+{
+    return AdamOptions().lr(o.lr_).betas(o.beta1_, o.beta2_).eps(o.eps_).weight_decay(0.0);
 }
 
 std::vector<ParamGroup> one_group(std::vector<Tensor> params) { return {ParamGroup{std::move(params)}}; }
@@ -29,17 +41,60 @@ constexpr std::size_t parallel_floats = 1 << 18;   // below this, waking a secon
 }  // namespace
 
 Adam::Adam(std::vector<Tensor> params, AdamOptions options) : Adam(one_group(std::move(params)), options) {}
-Adam::Adam(std::vector<ParamGroup> groups, AdamOptions options) : Adam("Adam", std::move(groups), options, false) {}
 
 Adam::Adam(std::string name, std::vector<ParamGroup> groups, AdamOptions options, bool decoupled_weight_decay)
-    : Optimizer(name, std::move(groups), options.lr_, options.weight_decay_, {"exp_avg", "exp_avg_sq", "max_exp_avg_sq"}),
+    : Optimizer(name, std::move(groups), options.lr_, options.weight_decay_.value(),
+                {"exp_avg", "exp_avg_sq", "max_exp_avg_sq"}),
       options_(options), decoupled_(decoupled_weight_decay)
 {
     validate(name, options);
 }
 
-AdamW::AdamW(std::vector<Tensor> params, AdamOptions options) : AdamW(one_group(std::move(params)), options) {}
-AdamW::AdamW(std::vector<ParamGroup> groups, AdamOptions options) : Adam("AdamW", std::move(groups), options, true) {}
+Adam::Adam(std::vector<ParamGroup> groups, AdamOptions options)
+    : Adam("Adam", std::move(groups), with_weight_decay(options, 0.0), false)
+{
+}
+
+AdamW::AdamW(std::vector<Tensor> params, AdamWOptions options) : AdamW(one_group(std::move(params)), options) {}
+AdamW::AdamW(std::vector<ParamGroup> groups, AdamWOptions options)
+    : Adam("AdamW", std::move(groups), with_weight_decay(options, 0.01), true)   // torch.optim.AdamW's default
+{
+}
+
+SparseAdam::SparseAdam(std::vector<Tensor> params, SparseAdamOptions options)
+    : SparseAdam(one_group(std::move(params)), options)
+{
+}
+SparseAdam::SparseAdam(std::vector<ParamGroup> groups, SparseAdamOptions options)
+    : Adam("SparseAdam", std::move(groups), from_sparse(options), false)
+{
+    for (std::size_t g = 0; g < param_groups().size(); ++g) {
+        const double decay = param_groups()[g].weight_decay;
+        XGRAD_CHECK(decay == 0.0, "SparseAdam: group ", g, " sets weight_decay ", decay,
+                    ", which SparseAdam does not have (PyTorch's has none either); use AdamW for decayed parameters");
+    }
+}
+
+void SparseAdam::step()
+{
+    // Every gradient is checked before any parameter moves, so a refused step changes nothing.
+    for (std::size_t g = 0; g < param_groups().size(); ++g) {
+        const auto& params = param_groups()[g].params;
+        for (std::size_t i = 0; i < params.size(); ++i) {
+            XGRAD_CHECK(params[i].sparse_grad() || !params[i].grad().defined(), "SparseAdam: parameter ", i, " of group ", g,
+                        " (shape ", shape_str(params[i].shape()), ") has a dense gradient; SparseAdam takes only row-sparse ",
+                        "gradients (nn::Embedding with sparse), so use Adam for this parameter");
+        }
+    }
+    NoGradGuard no_grad;
+    std::size_t k = 0;
+    for (const Group& group : param_groups()) {
+        for (const Tensor& p : group.params) {
+            State& state = states()[k++];
+            if (p.sparse_grad()) sparse_step(group, p, state);   // no gradient this step: skipped
+        }
+    }
+}
 
 void Adam::step()
 {

@@ -72,7 +72,7 @@ void Optimizer::zero_grad(bool set_to_none)
     }
 }
 
-void Optimizer::save_state(std::vector<std::pair<std::string, const Array*>>& tensors, nn::Metadata& metadata) const
+void Optimizer::save_state(std::vector<std::pair<std::string, const Array*>>& tensors, io::Metadata& metadata) const
 {
     metadata["optimizer"] = name_;
     for (std::size_t g = 0; g < groups_.size(); ++g) {
@@ -87,7 +87,7 @@ void Optimizer::save_state(std::vector<std::pair<std::string, const Array*>>& te
     }
 }
 
-void Optimizer::load_state(const nn::Safetensors& file, const std::string& path)
+void Optimizer::load_state(const io::Safetensors& file, const std::string& path)
 {
     const std::string what = "load: " + path + " ";
     auto meta = [&](const std::string& key) -> const std::string& {

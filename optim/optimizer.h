@@ -12,7 +12,7 @@
 #include <xtensor/xbuilder.hpp>
 
 #include "core/tensor.h"
-#include "nn/checkpoint.h"
+#include "io/safetensors.h"
 
 namespace xgrad::optim {
 
@@ -49,8 +49,8 @@ public:
 
     // The state as named arrays and metadata, under "optimizer.": step counts, moments, group lrs.
     // load_state checks the file against this optimizer before changing anything.
-    void save_state(std::vector<std::pair<std::string, const Array*>>& tensors, nn::Metadata& metadata) const;
-    void load_state(const nn::Safetensors& file, const std::string& path);
+    void save_state(std::vector<std::pair<std::string, const Array*>>& tensors, io::Metadata& metadata) const;
+    void load_state(const io::Safetensors& file, const std::string& path);
 
 protected:
     // `slots`: the names of the per-parameter buffers ("exp_avg", ...), allocated on first use.

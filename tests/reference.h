@@ -21,7 +21,17 @@ inline const nlohmann::json& reference(const std::string& file)
     if (it == loaded.end()) {
         std::ifstream in(reference_path(file));
         if (!in) throw std::runtime_error("missing reference file " + reference_path(file));
-        it = loaded.emplace(file, nlohmann::json::parse(in)).first;
+        nlohmann::json values = nlohmann::json::parse(in);
+        // The scripts' outputs open with {"generator": {"torch": ..., "command": ...}} beside the cases,
+        // which tests look up by name; a generator record must say both, or the file was hand-edited.
+        if (values.is_object() && values.contains("generator")) {
+            const auto& generator = values["generator"];
+            if (!generator.is_object() || !generator.contains("torch") || !generator["torch"].is_string() ||
+                !generator.contains("command") || !generator["command"].is_string())
+                throw std::runtime_error("reference file " + reference_path(file) +
+                                         " has a generator record without a torch version and a command string");
+        }
+        it = loaded.emplace(file, std::move(values)).first;
     }
     return it->second;
 }

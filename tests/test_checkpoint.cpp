@@ -56,7 +56,7 @@ TEST_CASE("save then load restores every parameter exactly, with metadata")
     manual_seed(2);
     TinyModel b;
     nn::save(a, (dir / "model.safetensors").string(), {{"step", "42"}});
-    nn::Metadata meta = nn::load(b, (dir / "model.safetensors").string());
+    io::Metadata meta = nn::load(b, (dir / "model.safetensors").string());
     CHECK(meta.at("step") == "42");
     auto pa = a.parameters(), pb = b.parameters();
     for (std::size_t i = 0; i < pa.size(); ++i) CHECK((pa[i].data() == pb[i].data()));
@@ -78,7 +78,7 @@ TEST_CASE("save then load restores every parameter exactly, with metadata")
 TEST_CASE("a checkpoint written from PyTorch loads into the same module")
 {
     TinyModel model;
-    nn::Metadata meta = nn::load(model, reference_path("torch_model.safetensors"));
+    io::Metadata meta = nn::load(model, reference_path("torch_model.safetensors"));
     CHECK_THAT(meta.at("written_by"), Contains("pytorch"));
     const auto& expected = reference("torch_model.json");
     for (const auto& [name, p] : model.named_parameters()) {

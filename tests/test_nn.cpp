@@ -182,3 +182,10 @@ TEST_CASE("Linear, LayerNorm and cross_entropy pass the finite-difference check"
         CHECK(result.ok);
     }
 }
+
+TEST_CASE("the nn reference values say which torch made them and how to make them again")
+{
+    const auto& generator = reference("nn_reference.json").at("generator");
+    CHECK_FALSE(generator["torch"].get<std::string>().empty());   // torch.__version__, e.g. "1.13.0a0"
+    CHECK(generator["command"].get<std::string>() == "cd tests/reference && /usr/bin/python3 make_nn_reference.py");
+}

@@ -34,7 +34,8 @@ std::unique_ptr<optim::Optimizer> make(const std::string& name, Tensor p)
     if (name == "adam_amsgrad")
         return std::make_unique<Adam>(std::vector<Tensor>{p}, AdamOptions().lr(1e-2).betas(0.8, 0.95).amsgrad(true));
     if (name == "adam_maximize") return std::make_unique<Adam>(std::vector<Tensor>{p}, AdamOptions().lr(1e-2).maximize(true));
-    if (name == "adamw") return std::make_unique<AdamW>(std::vector<Tensor>{p}, AdamOptions().lr(1e-2).weight_decay(0.01));
+    // torch.optim.AdamW(lr=1e-2): its weight_decay 0.01 must come from AdamW, not from these options
+    if (name == "adamw") return std::make_unique<AdamW>(std::vector<Tensor>{p}, AdamOptions().lr(1e-2));
     if (name == "adamw_weight_decay")
         return std::make_unique<AdamW>(std::vector<Tensor>{p}, AdamOptions().lr(1e-2).weight_decay(0.1).eps(1e-6));
     if (name == "sgd") return std::make_unique<SGD>(std::vector<Tensor>{p}, SGDOptions(0.1));
@@ -64,35 +65,94 @@ TEST_CASE("Adam, AdamW and SGD follow PyTorch's trajectories step by step")
     }
 }
 
-TEST_CASE("sparse Adam follows SparseAdam, and untouched rows and their moments do not move")
+TEST_CASE("the optim reference values say which torch made them and how to make them again")
+{
+    const auto& generator = reference("optim_reference.json").at("generator");
+    CHECK_FALSE(generator["torch"].get<std::string>().empty());   // torch.__version__, e.g. "1.13.0a0"
+    CHECK(generator["command"].get<std::string>() == "cd tests/reference && /usr/bin/python3 make_optim_reference.py");
+}
+
+TEST_CASE("sparse Adam and SparseAdam follow SparseAdam, and untouched rows and their moments do not move")
 {
     const auto& c = reference("optim_reference.json")["sparse_adam"];
-    nn::Embedding emb(6, 3, nn::EmbeddingOptions().sparse(true));
-    emb.weight.data() = ref_array(c["p0"], {6, 3});
-    optim::Adam adam(emb.parameters(), optim::AdamOptions().lr(1e-2));
-    for (std::size_t t = 0; t < c["ids"].size(); ++t) {
-        INFO("step " << t + 1);
-        auto ids = c["ids"][t].get<std::vector<std::int64_t>>();
-        Array before = emb.weight.data();
-        adam.zero_grad();
-        emb.forward(text::to_ids(ids)).backward(Tensor(ref_array(c["upstreams"][t], {ids.size(), 3})));
-        adam.step();
-        check_float_close(emb.weight.data(), ref_array(c["trajectory"][t], {6, 3}));
-        for (std::size_t row = 0; row < 6; ++row) {
-            if (std::find(ids.begin(), ids.end(), static_cast<std::int64_t>(row)) != ids.end()) continue;
-            for (std::size_t j = 0; j < 3; ++j) CHECK(emb.weight.data()(row, j) == before(row, j));   // exactly
+    for (const std::string which : {"Adam", "SparseAdam"}) {
+        INFO(which);
+        nn::Embedding emb(6, 3, nn::EmbeddingOptions().sparse(true));
+        emb.weight.data() = ref_array(c["p0"], {6, 3});
+        std::unique_ptr<optim::Optimizer> adam;
+        if (which == "Adam") adam = std::make_unique<optim::Adam>(emb.parameters(), optim::AdamOptions().lr(1e-2));
+        else adam = std::make_unique<optim::SparseAdam>(emb.parameters(), optim::SparseAdamOptions().lr(1e-2));
+        for (std::size_t t = 0; t < c["ids"].size(); ++t) {
+            INFO("step " << t + 1);
+            auto ids = c["ids"][t].get<std::vector<std::int64_t>>();
+            Array before = emb.weight.data();
+            adam->zero_grad();
+            emb.forward(text::to_ids(ids)).backward(Tensor(ref_array(c["upstreams"][t], {ids.size(), 3})));
+            adam->step();
+            check_float_close(emb.weight.data(), ref_array(c["trajectory"][t], {6, 3}));
+            for (std::size_t row = 0; row < 6; ++row) {
+                if (std::find(ids.begin(), ids.end(), static_cast<std::int64_t>(row)) != ids.end()) continue;
+                for (std::size_t j = 0; j < 3; ++j) CHECK(emb.weight.data()(row, j) == before(row, j));   // exactly
+            }
+        }
+        // the moments of rows never touched stay zero; the others match SparseAdam's
+        std::vector<std::pair<std::string, const Array*>> tensors;
+        io::Metadata meta;
+        adam->save_state(tensors, meta);
+        const auto& last = c["moments"].back();
+        for (const auto& [name, values] : tensors) {
+            const std::string slot = name.substr(name.rfind('.') + 1);
+            check_float_close(*values, ref_array(last[slot], {6, 3}));
+            CHECK((*values)(4, 0) == 0.0f);
         }
     }
-    // the moments of rows never touched stay zero; the others match SparseAdam's
-    std::vector<std::pair<std::string, const Array*>> tensors;
-    nn::Metadata meta;
-    adam.save_state(tensors, meta);
-    const auto& last = c["moments"].back();
-    for (const auto& [name, values] : tensors) {
-        const std::string slot = name.substr(name.rfind('.') + 1);
-        check_float_close(*values, ref_array(last[slot], {6, 3}));
-        CHECK((*values)(4, 0) == 0.0f);
-    }
+}
+
+TEST_CASE("AdamW given only a learning rate decays weights by 0.01, as torch.optim.AdamW, however it is spelled")
+{
+    Tensor p = tensor({1.0f}).requires_grad_();
+    using optim::AdamOptions, optim::AdamWOptions;
+    auto decay_of = [](const optim::Optimizer& o) { return o.param_groups()[0].weight_decay; };
+    CHECK(decay_of(optim::AdamW({p})) == 0.01);
+    CHECK(decay_of(optim::AdamW({p}, AdamOptions().lr(1e-3))) == 0.01);
+    CHECK(decay_of(optim::AdamW({p}, AdamWOptions().lr(1e-3))) == 0.01);
+    CHECK(decay_of(optim::AdamW(std::vector<optim::ParamGroup>{{{p}, {}}}, AdamWOptions().lr(1e-3))) == 0.01);
+    CHECK(optim::AdamW({p}, AdamWOptions().lr(1e-3)).options().weight_decay_ == 0.01);
+    CHECK(decay_of(optim::AdamW({p}, AdamWOptions().lr(1e-3).weight_decay(0))) == 0.0);   // an explicit 0 stays 0
+    CHECK(decay_of(optim::AdamW({p}, AdamWOptions().weight_decay(0.1))) == 0.1);
+    CHECK(decay_of(optim::Adam({p}, AdamOptions().lr(1e-3))) == 0.0);                     // Adam's default is 0
+    CHECK(decay_of(optim::Adam({p})) == 0.0);
+}
+
+TEST_CASE("SparseAdam has PyTorch's defaults and refuses a dense gradient, naming the parameter, before moving any")
+{
+    nn::Embedding emb(6, 3, nn::EmbeddingOptions().sparse(true));
+    Tensor dense = tensor({1.0f, 2.0f}).requires_grad_();
+    optim::SparseAdam adam(std::vector<optim::ParamGroup>{{{emb.weight}, {}}, {{dense}, {}}});
+    CHECK(adam.name() == "SparseAdam");
+    CHECK(adam.param_groups()[0].lr == 1e-3);   // torch.optim.SparseAdam(lr=1e-3, betas=(0.9, 0.999), eps=1e-8)
+    CHECK(adam.options().beta1_ == 0.9);
+    CHECK(adam.options().beta2_ == 0.999);
+    CHECK(adam.options().eps_ == 1e-8);
+
+    emb.forward(text::to_ids(std::vector<std::int64_t>{1, 2})).backward(Tensor(ones({2, 3})));
+    dense.set_grad(tensor({1.0f, 1.0f}));
+    const Array before = emb.weight.data();
+    CHECK_THROWS_WITH(adam.step(), Contains("SparseAdam: parameter 0 of group 1 (shape (2,)) has a dense gradient") &&
+                                       Contains("use Adam for this parameter"));
+    CHECK((emb.weight.data() == before));
+    CHECK(dense.data()(0) == 1.0f);
+
+    dense.zero_grad();                                   // without a gradient it is skipped, as in Adam
+    adam.step();
+    CHECK(emb.weight.data()(1, 0) != before(1, 0));
+    CHECK(emb.weight.data()(0, 0) == before(0, 0));
+
+    const std::vector<optim::ParamGroup> decayed = {{{dense}, optim::GroupOptions().weight_decay(0.1)}};
+    CHECK_THROWS_WITH(optim::SparseAdam(decayed),
+                      Contains("SparseAdam: group 0 sets weight_decay 0.1, which SparseAdam does not have"));
+    CHECK_THROWS_WITH(optim::SparseAdam({dense}, optim::SparseAdamOptions().lr(0)),
+                      Contains("SparseAdam: lr must be positive, got 0"));
 }
 
 TEST_CASE("Adam's first step is lr * g / (|g| + eps) away, the closed form")
@@ -116,7 +176,7 @@ TEST_CASE("a parameter without a gradient is skipped")
     CHECK(a.data()(0) != 1.0f);
     CHECK(b.data()(0) == 1.0f);
     std::vector<std::pair<std::string, const Array*>> tensors;
-    nn::Metadata meta;
+    io::Metadata meta;
     adam.save_state(tensors, meta);
     CHECK(meta.at("optimizer.state.0.step") == "1");
     CHECK(meta.at("optimizer.state.1.step") == "0");
@@ -196,12 +256,12 @@ TEST_CASE("N steps, save, load, M more steps gives the same bits as N + M steps 
     optim::Adam first_opt(first.parameters(), options);
     train(first, first_opt, 5);
     const std::string path = (std::filesystem::temp_directory_path() / "xgrad_resume_test.safetensors").string();
-    optim::save_checkpoint(path, first, first_opt, {{"step", "5"}});
+    optim::save_checkpoint(path, first.named_parameters(), first_opt, {{"step", "5"}});
 
     manual_seed(99);                                   // a different init, overwritten by the load
     Model resumed;
     optim::Adam resumed_opt(resumed.parameters(), options);
-    CHECK(optim::load_checkpoint(path, resumed, resumed_opt).at("step") == "5");
+    CHECK(optim::load_checkpoint(path, resumed.named_parameters(), resumed_opt).at("step") == "5");
     train(resumed, resumed_opt, 3);
     auto a = straight.parameters(), b = resumed.parameters();
     for (std::size_t i = 0; i < a.size(); ++i) {
@@ -209,7 +269,8 @@ TEST_CASE("N steps, save, load, M more steps gives the same bits as N + M steps 
     }
 
     optim::SGD sgd(resumed.parameters(), optim::SGDOptions(0.1));   // the wrong optimizer: refused, unchanged
-    CHECK_THROWS_WITH(optim::load_checkpoint(path, resumed, sgd), Contains("holds the state of Adam, not of SGD"));
+    CHECK_THROWS_WITH(optim::load_checkpoint(path, resumed.named_parameters(), sgd),
+                      Contains("holds the state of Adam, not of SGD"));
 
     // Hand-edited numbers in the state are refused by name, leaving the model and optimizer unchanged.
     const auto before = resumed.parameters()[0].data();
@@ -220,14 +281,14 @@ TEST_CASE("N steps, save, load, M more steps gives the same bits as N + M steps 
              {"optimizer.group.0.lr", "", "has 'optimizer.group.0.lr' = '', expected a positive number"},
              {"optimizer.group.0.lr", "0.01abc", "= '0.01abc', expected a positive number"},
              {"optimizer.group.0.lr", "nan", "= 'nan', expected a positive number"}}) {
-        nn::Safetensors file = nn::load_safetensors(path);
+        io::Safetensors file = io::load_safetensors(path);
         REQUIRE(file.metadata.count(key) == 1);
         file.metadata[key] = bad;
         std::vector<std::pair<std::string, const Array*>> tensors;
         for (const auto& [name, values] : file.tensors) tensors.emplace_back(name, &values);
         const std::string edited = path + ".edited";
-        nn::save_safetensors(edited, tensors, file.metadata);
-        CHECK_THROWS_WITH(optim::load_checkpoint(edited, resumed, resumed_opt), Contains(expected));
+        io::save_safetensors(edited, tensors, file.metadata);
+        CHECK_THROWS_WITH(optim::load_checkpoint(edited, resumed.named_parameters(), resumed_opt), Contains(expected));
         CHECK((resumed.parameters()[0].data() == before));
         std::filesystem::remove(edited);
     }

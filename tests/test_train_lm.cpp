@@ -157,12 +157,12 @@ TEST_CASE("bad input gives a one-line message and a non-zero exit, and no half-w
     const std::string checkpoint = (trained / "checkpoint.safetensors").string();
     const std::string before = read(checkpoint);
     auto edited = [&](const std::string& key, const std::string& value) {   // the checkpoint, one metadata value changed
-        xgrad::nn::Safetensors file = xgrad::nn::load_safetensors(checkpoint);
+        xgrad::io::Safetensors file = xgrad::io::load_safetensors(checkpoint);
         file.metadata[key] = value;
         std::vector<std::pair<std::string, const xgrad::Array*>> tensors;
         for (const auto& [name, values] : file.tensors) tensors.emplace_back(name, &values);
         const std::string path = (dir / (key + ".safetensors")).string();
-        xgrad::nn::save_safetensors(path, tensors, file.metadata);
+        xgrad::io::save_safetensors(path, tensors, file.metadata);
         return path;
     };
 
@@ -234,7 +234,7 @@ TEST_CASE("SIGKILL at any moment, even during a save, loses at most the steps si
                 CHECK(reported <= every);                  // killed before its first checkpoint
                 continue;
             }
-            xgrad::nn::Safetensors file = xgrad::nn::load_safetensors(checkpoint);   // never torn
+            xgrad::io::Safetensors file = xgrad::io::load_safetensors(checkpoint);   // never torn
             const long saved = std::stol(file.metadata.at("step"));
             INFO("every " << every << ", killed after " << delay_ms << " ms: reported step " << reported
                           << ", checkpoint at step " << saved);

@@ -259,13 +259,13 @@ int run(const Settings& s)
     std::int64_t first_step = 0;
     std::vector<std::pair<std::int64_t, double>> train_history, val_history;
     if (!s.resume.empty()) {
-        nn::Safetensors peek = nn::load_safetensors(s.resume);
+        io::Safetensors peek = io::load_safetensors(s.resume);
         auto meta = [&](const char* key) { return peek.metadata.count(key) ? peek.metadata.at(key) : std::string("?"); };
         XGRAD_CHECK(meta("model") == shape, "resume: '", s.resume, "' holds a model with ", meta("model"), ", but these flags and ",
               "corpus make one with ", shape);
         XGRAD_CHECK(meta("vocabulary") == corpus_vocabulary(tokenizer), "resume: '", s.resume, "' was trained on another corpus ",
               "(its vocabulary differs)");
-        optim::load_checkpoint(s.resume, model, adam);
+        optim::load_checkpoint(s.resume, model.named_parameters(), adam);
         first_step = parse_step(meta("step"), s.resume, "step");
         train_history = parse_history(meta("train_loss"), s.resume, "train_loss");
         val_history = parse_history(meta("val_loss"), s.resume, "val_loss");
@@ -280,7 +280,7 @@ int run(const Settings& s)
     std::printf("validation loss before training: %.4f\n", evaluate(model, val_batches));
 
     auto save = [&](std::int64_t steps_done) {
-        optim::save_checkpoint(s.out + "/checkpoint.safetensors", model, adam,
+        optim::save_checkpoint(s.out + "/checkpoint.safetensors", model.named_parameters(), adam,
                                {{"step", std::to_string(steps_done)}, {"model", shape}, {"seed", std::to_string(s.seed)},
                                 {"vocabulary", corpus_vocabulary(tokenizer)}, {"train_loss", history_csv(train_history)},
                                 {"val_loss", history_csv(val_history)}});

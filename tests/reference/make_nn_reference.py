@@ -82,8 +82,10 @@ cross_entropy_case("cross_entropy_smoothing", (2, 3, 5), torch.tensor([[1, 3, 4]
 cross_entropy_case("cross_entropy_custom_ignore_smoothing", (2, 3, 5), torch.tensor([[1, 3, 4], [0, 3, 2]]),
                    ignore_index=3, label_smoothing=0.25)
 
+# Which torch made these values, and how to make them again; first in the file, so a reader sees it.
+generator = {"torch": torch.__version__, "command": "cd tests/reference && /usr/bin/python3 make_nn_reference.py"}
 with open("nn_reference.json", "w") as f:
-    json.dump(cases, f, indent=1)
+    json.dump({"generator": generator, **cases}, f, indent=1)
 
 # A checkpoint written on the Python side: the parameters of a tiny tok_emb + lm_head model, in the
 # safetensors layout (8-byte little-endian header length, JSON header, raw float32 data).

@@ -64,6 +64,8 @@ for ids in ids_per_step:
 cases["sparse_adam"] = {"shape": [V, C], "p0": flat(weight0), "ids": ids_per_step, "upstreams": upstreams,
                         "trajectory": trajectory, "moments": moments}
 
+# Which torch made these values, and how to make them again; first in the file, so a reader sees it.
+generator = {"torch": torch.__version__, "command": "cd tests/reference && /usr/bin/python3 make_optim_reference.py"}
 with open("optim_reference.json", "w") as f:
-    json.dump(cases, f, indent=1)
+    json.dump({"generator": generator, **cases}, f, indent=1)
 print("wrote optim_reference.json with", len(cases), "cases")

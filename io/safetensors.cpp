@@ -1,0 +1,200 @@
+// safetensors reading and writing, and the name/shape check that loads into parameters.
+#include "io/safetensors.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <bit>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+
+#include <nlohmann/json.hpp>
+
+#include "core/check.h"
+
+namespace xgrad::io {
+
+static_assert(std::endian::native == std::endian::little, "safetensors data is little-endian");
+
+namespace {
+
+std::string in_quotes(const std::string& s) { return "'" + s + "'"; }
+
+// Writes all of `bytes` to fd, or throws.
+void write_all(int fd, const char* bytes, std::size_t n, const std::string& path)
+{
+    while (n > 0) {
+        ssize_t written = ::write(fd, bytes, n);
+        if (written < 0 && errno == EINTR) continue;
+        XGRAD_CHECK(written > 0, "save: cannot write ", in_quotes(path), ": ", std::strerror(errno));
+        bytes += written;
+        n -= static_cast<std::size_t>(written);
+    }
+}
+
+}  // namespace
+
+void save_safetensors(const std::string& path, const std::vector<std::pair<std::string, const Array*>>& tensors,
+                      const Metadata& metadata)
+{
+    nlohmann::ordered_json header = nlohmann::ordered_json::object();
+    if (!metadata.empty()) header["__metadata__"] = metadata;
+    std::size_t offset = 0;
+    for (const auto& [name, array] : tensors) {
+        XGRAD_CHECK(name != "__metadata__" && !header.contains(name), "save: duplicate or reserved tensor name ", in_quotes(name));
+        const std::size_t bytes = array->size() * sizeof(float);
+        header[name] = {{"dtype", "F32"},
+                        {"shape", std::vector<std::size_t>(array->shape().begin(), array->shape().end())},
+                        {"data_offsets", {offset, offset + bytes}}};
+        offset += bytes;
+    }
+    std::string text = header.dump();
+    text.append((8 - text.size() % 8) % 8, ' ');   // pad so that the data starts 8-byte aligned
+    const std::uint64_t header_length = text.size();
+
+    // Write a temporary file beside the target, sync it, and rename it over the target: a crash at
+    // any point leaves either the old file or the new one, never a torn one.
+    const std::filesystem::path target(path);
+    const std::filesystem::path folder = target.has_parent_path() ? target.parent_path() : ".";
+    const std::string temp_prefix = "." + target.filename().string() + ".tmp-";
+    std::string temp = (folder / (temp_prefix + "XXXXXX")).string();
+    int fd = ::mkstemp(temp.data());
+    XGRAD_CHECK(fd >= 0, "save: cannot create a file in ", in_quotes(folder.string()), ": ", std::strerror(errno));
+    try {
+        write_all(fd, reinterpret_cast<const char*>(&header_length), 8, path);
+        write_all(fd, text.data(), text.size(), path);
+        for (const auto& [name, array] : tensors) {
+            write_all(fd, reinterpret_cast<const char*>(array->data()), array->size() * sizeof(float), path);
+        }
+        XGRAD_CHECK(::fsync(fd) == 0, "save: cannot sync ", in_quotes(path), ": ", std::strerror(errno));
+        XGRAD_CHECK(::close(fd) == 0, "save: cannot close ", in_quotes(path), ": ", std::strerror(errno));
+        fd = -1;
+        XGRAD_CHECK(::rename(temp.c_str(), path.c_str()) == 0, "save: cannot rename the temporary file to ", in_quotes(path),
+              ": ", std::strerror(errno));
+    } catch (...) {
+        if (fd >= 0) ::close(fd);
+        ::unlink(temp.c_str());
+        throw;
+    }
+    int dir = ::open(folder.c_str(), O_RDONLY | O_DIRECTORY);   // make the rename itself durable
+    if (dir >= 0) {
+        ::fsync(dir);
+        ::close(dir);
+    }
+    // A save killed before its rename leaves its temporary behind (the target itself stays whole);
+    // the next successful save of the same file removes such leftovers. Best effort: never an error.
+    std::error_code error;
+    for (std::filesystem::directory_iterator it(folder, error), end; !error && it != end; it.increment(error)) {
+        const std::string name = it->path().filename().string();
+        std::error_code ignored;
+        if (name.size() == temp_prefix.size() + 6 && name.rfind(temp_prefix, 0) == 0) std::filesystem::remove(it->path(), ignored);
+    }
+}
+
+Safetensors load_safetensors(const std::string& path)
+{
+    std::ifstream in(path, std::ios::binary);
+    XGRAD_CHECK(in.good(), "load: cannot open ", in_quotes(path), ": ", std::strerror(errno));
+    std::vector<char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    return parse_safetensors(bytes, path);
+}
+
+Safetensors parse_safetensors(const std::vector<char>& bytes, const std::string& path)
+{
+    const std::string what = "load: " + in_quotes(path) + " ";
+    XGRAD_CHECK(bytes.size() >= 8, what, "is not a safetensors file: it has ", bytes.size(),
+          " bytes, fewer than the 8-byte header length");
+    std::uint64_t header_length = 0;
+    std::memcpy(&header_length, bytes.data(), 8);
+    XGRAD_CHECK(header_length <= bytes.size() - 8, what, "is not a safetensors file or is truncated: its header length (",
+          header_length, " bytes) runs past the end of the file (", bytes.size(), " bytes)");
+
+    nlohmann::json header;
+    try {
+        header = nlohmann::json::parse(bytes.begin() + 8, bytes.begin() + 8 + static_cast<std::ptrdiff_t>(header_length));
+    } catch (const nlohmann::json::exception& e) {
+        fail(what, "is not a safetensors file: its header is not valid JSON (", e.what(), ")");
+    }
+    XGRAD_CHECK(header.is_object(), what, "is not a safetensors file: its header is not a JSON object");
+
+    const std::size_t data_size = bytes.size() - 8 - header_length;
+    const char* data = bytes.data() + 8 + header_length;
+    Safetensors file;
+    struct Span {
+        std::uint64_t begin, end;
+        std::string name;
+    };
+    std::vector<Span> spans;
+    for (const auto& [name, entry] : header.items()) {
+        if (name == "__metadata__") {
+            XGRAD_CHECK(entry.is_object(), what, "has a __metadata__ that is not a JSON object");
+            for (const auto& [key, value] : entry.items()) {
+                XGRAD_CHECK(value.is_string(), what, "has metadata ", in_quotes(key), " that is not a string");
+                file.metadata[key] = value.get<std::string>();
+            }
+            continue;
+        }
+        const std::string tensor = what + "tensor " + in_quotes(name);
+        XGRAD_CHECK(entry.is_object() && entry.contains("dtype") && entry.contains("shape") && entry.contains("data_offsets"),
+              tensor, " lacks dtype, shape or data_offsets");
+        XGRAD_CHECK(entry["dtype"].is_string(), tensor, " has a dtype that is not a string");
+        const std::string dtype = entry["dtype"].get<std::string>();
+        XGRAD_CHECK(dtype == "F32", tensor, " has dtype ", dtype, "; xgrad reads F32 only");
+        Shape shape;
+        XGRAD_CHECK(entry["shape"].is_array(), tensor, " has a shape that is not a list");
+        for (const auto& d : entry["shape"]) {
+            XGRAD_CHECK(d.is_number_unsigned(), tensor, " has a shape entry that is not a non-negative integer");
+            shape.push_back(d.get<std::size_t>());
+        }
+        const auto& offsets = entry["data_offsets"];
+        XGRAD_CHECK(offsets.is_array() && offsets.size() == 2 && offsets[0].is_number_unsigned() && offsets[1].is_number_unsigned(),
+              tensor, " has data_offsets that are not two non-negative integers");
+        const auto begin = offsets[0].get<std::uint64_t>(), end = offsets[1].get<std::uint64_t>();
+        XGRAD_CHECK(begin <= end && end <= data_size, tensor, " has data_offsets [", begin, ", ", end,
+              "] outside the data (", data_size, " bytes): the file is truncated or corrupt");
+        XGRAD_CHECK(end - begin == shape_numel(shape) * sizeof(float), tensor, " of shape ", shape_str(shape), " needs ",
+              shape_numel(shape) * sizeof(float), " bytes but its data_offsets span ", end - begin);
+        spans.push_back({begin, end, name});
+
+        Array values(shape);
+        std::memcpy(values.data(), data + begin, end - begin);
+        file.tensors.emplace_back(name, std::move(values));
+    }
+    std::sort(spans.begin(), spans.end(), [](const Span& a, const Span& b) { return a.begin < b.begin; });
+    for (std::size_t i = 1; i < spans.size(); ++i) {
+        XGRAD_CHECK(spans[i].begin >= spans[i - 1].end, what, "is corrupt: the data of tensors ", in_quotes(spans[i - 1].name),
+              " and ", in_quotes(spans[i].name), " overlap");
+    }
+    return file;
+}
+
+std::vector<std::pair<Tensor, const Array*>> match_parameters(const NamedParameters& named, const Safetensors& file,
+                                                             const std::string& path, const std::string& skip_prefix)
+{
+    const std::string what = "load: " + in_quotes(path) + " ";
+    std::vector<const Array*> source(named.size(), nullptr);
+    for (const auto& entry : file.tensors) {
+        const std::string& name = entry.first;
+        const Array& values = entry.second;
+        if (!skip_prefix.empty() && name.rfind(skip_prefix, 0) == 0) continue;
+        auto it = std::find_if(named.begin(), named.end(), [&](const auto& p) { return p.first == name; });
+        XGRAD_CHECK(it != named.end(), what, "has tensor ", in_quotes(name), ", which the module does not have");
+        const auto index = static_cast<std::size_t>(it - named.begin());
+        const Shape file_shape(values.shape().begin(), values.shape().end());
+        XGRAD_CHECK(file_shape == it->second.shape(), what, "has ", in_quotes(name), " of shape ", shape_str(file_shape),
+              ", but the module's is ", shape_str(it->second.shape()));
+        source[index] = &values;
+    }
+    std::vector<std::pair<Tensor, const Array*>> plan;
+    for (std::size_t i = 0; i < named.size(); ++i) {
+        XGRAD_CHECK(source[i] != nullptr, what, "lacks tensor ", in_quotes(named[i].first), " of shape ",
+              shape_str(named[i].second.shape()));
+        plan.emplace_back(named[i].second, source[i]);
+    }
+    return plan;
+}
+
+}  // namespace xgrad::io

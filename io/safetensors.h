@@ -1,0 +1,47 @@
+// The safetensors format (https://github.com/huggingface/safetensors), float32 tensors only:
+//   8 bytes: N, the header's length, little-endian
+//   N bytes: a JSON object {"name": {"dtype": "F32", "shape": [..], "data_offsets": [begin, end]}, ...,
+//            "__metadata__": {"key": "value"}}
+//   the raw little-endian data, each tensor at [begin, end) of this buffer
+// The layer under nn (module save/load) and optim (training checkpoints); it knows tensors, not modules.
+//
+//     io::save_safetensors("state.safetensors", {{"w", &w.data()}}, {{"step", "42"}});   // atomic
+//     io::Safetensors file = io::load_safetensors("state.safetensors");                 // validated
+#pragma once
+
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/tensor.h"
+
+namespace xgrad::io {
+
+using Metadata = std::map<std::string, std::string>;
+
+struct Safetensors {
+    std::vector<std::pair<std::string, Array>> tensors;   // in file order
+    Metadata metadata;
+};
+
+// Writes to a temporary file in the same folder, syncs it, then renames it over `path`.
+void save_safetensors(const std::string& path, const std::vector<std::pair<std::string, const Array*>>& tensors,
+                      const Metadata& metadata = {});
+
+// Reads and validates the whole file: header length, JSON, dtypes, shapes, and offsets (within the
+// data, sized to the shape, not overlapping). Throws xgrad::Error naming the file and the problem.
+Safetensors load_safetensors(const std::string& path);
+Safetensors parse_safetensors(const std::vector<char>& bytes, const std::string& path);   // the same, from memory
+
+// A model's parameters by name, as nn::Module::named_parameters() returns them: "tok_emb.weight", ...
+using NamedParameters = std::vector<std::pair<std::string, Tensor>>;
+
+// Pairs each of `named` with its values in `file`, checking that the names and shapes match
+// exactly, without changing anything; the errors speak of "the module", whose parameters these are.
+// Tensors whose names start with `skip_prefix` belong to someone else (an optimizer's state in the
+// same file) and are left out of the check.
+std::vector<std::pair<Tensor, const Array*>> match_parameters(const NamedParameters& named, const Safetensors& file,
+                                                             const std::string& path, const std::string& skip_prefix = "");
+
+}  // namespace xgrad::io
