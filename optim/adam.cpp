@@ -36,8 +36,6 @@ AdamOptions from_sparse(const SparseAdamOptions& o)
 
 std::vector<ParamGroup> one_group(std::vector<Tensor> params) { return {ParamGroup{std::move(params)}}; }
 
-constexpr std::size_t parallel_floats = 1 << 18;   // below this, waking a second thread costs more than it saves
-
 }  // namespace
 
 Adam::Adam(std::vector<Tensor> params, AdamOptions options) : Adam(one_group(std::move(params)), options) {}
@@ -139,7 +137,7 @@ void Adam::dense_step(const Group& group, const Tensor& p, State& state)
     // vectorises: read p, g, m, v once; write p, m, v once.
     auto fused = [&]<bool Maximize, bool Decoupled, bool Coupled, bool Amsgrad>() {
         // everything by value: a store through the parameter pointer must not force reloads
-        parallel_for(n, parallel_floats, [=](std::size_t begin, std::size_t end) {
+        parallel_rows(n, 1, [=](std::size_t begin, std::size_t end) {
             float* __restrict pp = param;
             const float* __restrict gp = grad;
             float* __restrict mp = m;
@@ -187,7 +185,7 @@ void Adam::sparse_step(const Group& group, const Tensor& p, State& state)
     float* param = p.data().data();
     float* m = state.buffer(exp_avg, p);
     float* v = state.buffer(exp_avg_sq, p);
-    parallel_for(g.rows.size(), std::max<std::size_t>(1, parallel_floats / C), [&](std::size_t begin, std::size_t end) {
+    parallel_rows(g.rows.size(), C, [&](std::size_t begin, std::size_t end) {
         for (std::size_t k = begin; k < end; ++k) {
             const std::size_t offset = static_cast<std::size_t>(g.rows[k]) * C;
             const float* grad = g.values.data() + k * C;

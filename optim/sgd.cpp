@@ -37,7 +37,7 @@ void SGD::step()
             const float* __restrict grad = p.grad().data().data();
             float* __restrict buffer = momentum != 0.0f ? state.buffer(0, p) : nullptr;
             const bool maximize = options_.maximize_, nesterov = options_.nesterov_;
-            parallel_for(p.numel(), 1 << 16, [&](std::size_t begin, std::size_t end) {
+            parallel_rows(p.numel(), 1, [&](std::size_t begin, std::size_t end) {
                 for (std::size_t i = begin; i < end; ++i) {
                     float g = maximize ? -grad[i] : grad[i];
                     if (weight_decay != 0.0f) g = g + weight_decay * param[i];           // g += wd p
