@@ -51,18 +51,18 @@ void renormalize_rows(Array& weight, const IdArray& ids, float max_norm, float p
 // padding_idx, whose row learns nothing. With scale_grad_by_freq, row r's rows are weighted 1 / count.
 struct Destinations {
     std::vector<std::int64_t> touched;   // compact: the ids the batch uses (padding aside), increasing
-    std::vector<std::int64_t> row;       // per position; empty when it is the id itself
-    std::vector<float> scale;            // per destination row; empty when all are 1
+    StorageVector<std::int64_t> row;     // per position; empty when it is the id itself
+    StorageVector<float> scale;          // per destination row; empty when all are 1
 };
 
 Destinations destinations(const IdArray& ids, std::size_t V, std::int64_t padding_idx, bool by_freq, bool compact)
 {
     Destinations d;
-    std::vector<std::size_t> count(by_freq || compact ? V : 0, 0);      // occurrences of each id
+    StorageVector<std::size_t> count(by_freq || compact ? V : 0, 0);    // occurrences of each id
     if (!count.empty()) {
         for (std::int64_t v : ids) ++count[static_cast<std::size_t>(v)];
     }
-    std::vector<std::int64_t> row_of_id;                                  // empty: the identity
+    StorageVector<std::int64_t> row_of_id;                                // empty: the identity
     if (compact) {
         row_of_id.assign(V, -1);
         for (std::size_t v = 0; v < V; ++v) {
@@ -127,8 +127,8 @@ Tensor embedding_lookup(const Tensor& weight, const IdArray& ids, const LookupOp
             scatter_add_rows(weight.grad_accumulator().data(), V, g, row, N, C, scale);   // (V, C)
             return;
         }
-        RowSparse grad{d.touched, xt::zeros<float>({d.touched.size(), C})};            // (touched, C)
-        scatter_add_rows(grad.values.data(), d.touched.size(), g, row, N, C, scale);
+        RowSparse grad{d.touched, Array(Shape{d.touched.size(), C})};                  // (touched, C), unwritten
+        scatter_rows_into_unwritten(grad.values.data(), d.touched.size(), g, row, N, C, scale);
         weight.accumulate_grad(std::move(grad));
     });
 }

@@ -143,4 +143,28 @@ void scatter_add_rows(float* dst, std::size_t dst_rows, const float* src, const 
     });
 }
 
+void scatter_rows_into_unwritten(float* dst, std::size_t dst_rows, const float* src, const std::int64_t* row,
+                                 std::size_t n, std::size_t C, const float* scale)
+{
+    if (dst_rows == 0) return;
+    std::vector<char> written(dst_rows, 0);                           // char, not bool: threads own rows, not bits
+    const std::size_t floats_per_dst_row = (n * C + dst_rows - 1) / dst_rows;
+    parallel_rows(dst_rows, floats_per_dst_row, [&](std::size_t first, std::size_t last) {
+        for (std::size_t i = 0; i < n; ++i) {
+            if (row[i] < 0) continue;
+            const auto r = static_cast<std::size_t>(row[i]);
+            if (r < first || r >= last) continue;                     // another thread's row
+            const float s = scale ? scale[r] : 1.0f;
+            float* __restrict out = dst + r * C;
+            const float* __restrict g = src + i * C;
+            if (written[r]) {
+                for (std::size_t c = 0; c < C; ++c) out[c] += s * g[c];
+            } else {
+                for (std::size_t c = 0; c < C; ++c) out[c] = s * g[c];   // the row's first contribution
+                written[r] = 1;
+            }
+        }
+    });
+}
+
 }  // namespace xgrad

@@ -95,4 +95,10 @@ void map(Array& out, F f, const In&... in)
 void scatter_add_rows(float* dst, std::size_t dst_rows, const float* src, const std::int64_t* row, std::size_t n,
                       std::size_t C, const float* scale = nullptr);
 
+// The same for a dst that holds nothing yet and whose every row receives at least one position (a
+// sparse gradient's compact rows): each row's first contribution is copied instead of added, which
+// spares a pass zeroing dst first.
+void scatter_rows_into_unwritten(float* dst, std::size_t dst_rows, const float* src, const std::int64_t* row,
+                                 std::size_t n, std::size_t C, const float* scale = nullptr);
+
 }  // namespace xgrad

@@ -1,6 +1,7 @@
 // The storage cache: large blocks are their own mappings, kept by size when freed.
 #include "core/storage.h"
 
+#include <atomic>
 #include <cstdint>
 #include <cstdlib>
 #include <map>
@@ -68,11 +69,11 @@ Cache& cache()
     return *the_cache;
 }
 
+std::atomic<std::size_t> live_bytes{0};
+
 std::size_t mapped_size(std::size_t bytes) { return (bytes + page - 1) / page * page; }
 
-}  // namespace
-
-void* allocate_storage(std::size_t bytes)
+void* allocate_block(std::size_t bytes)
 {
     if (!cache_large_blocks || bytes < large_block) {
         void* block = std::aligned_alloc(alignment, (bytes + alignment - 1) / alignment * alignment);
@@ -97,9 +98,19 @@ void* allocate_storage(std::size_t bytes)
     return block;
 }
 
+}  // namespace
+
+void* allocate_storage(std::size_t bytes)
+{
+    void* block = allocate_block(bytes);   // throws std::bad_alloc, counting nothing
+    live_bytes.fetch_add(bytes, std::memory_order_relaxed);
+    return block;
+}
+
 void free_storage(void* block, std::size_t bytes) noexcept
 {
     if (block == nullptr) return;
+    live_bytes.fetch_sub(bytes, std::memory_order_relaxed);
     if (!cache_large_blocks || bytes < large_block) {
         std::free(block);
         return;
@@ -111,6 +122,8 @@ void free_storage(void* block, std::size_t bytes) noexcept
     c.cached_bytes += size;
     while (c.cached_bytes > max_cached) c.evict_oldest();
 }
+
+std::size_t live_storage_bytes() { return live_bytes.load(std::memory_order_relaxed); }
 
 std::size_t cached_storage_bytes()
 {

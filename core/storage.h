@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstddef>
+#include <vector>
 
 namespace xgrad {
 
@@ -17,6 +18,9 @@ void free_storage(void* block, std::size_t bytes) noexcept;
 // to give them all back to the system, as torch.cuda.empty_cache() does for PyTorch's caching allocator.
 std::size_t cached_storage_bytes();
 void empty_cache();
+
+// The bytes of all Arrays alive now (what a test of an op's memory use measures).
+std::size_t live_storage_bytes();
 
 // The allocator of Array (core/array.h): a std::allocator-compatible front for the two calls above.
 template <class T>
@@ -32,5 +36,10 @@ struct StorageAllocator {
     template <class U>
     bool operator!=(const StorageAllocator<U>&) const noexcept { return false; }
 };
+
+// A std::vector whose buffer lives in the same storage: for an op's large temporaries (the index
+// tables of an embedding backward), which malloc would otherwise map afresh on every step.
+template <class T>
+using StorageVector = std::vector<T, StorageAllocator<T>>;
 
 }  // namespace xgrad

@@ -189,3 +189,53 @@ TEST_CASE("the nn reference values say which torch made them and how to make the
     CHECK_FALSE(generator["torch"].get<std::string>().empty());   // torch.__version__, e.g. "1.13.0a0"
     CHECK(generator["command"].get<std::string>() == "cd tests/reference && /usr/bin/python3 make_nn_reference.py");
 }
+
+TEST_CASE("nn::functional::embedding and layer_norm compute what the modules do, and check what they are given")
+{
+    manual_seed(8);
+    nn::Embedding emb(4, 3, nn::EmbeddingOptions().padding_idx(1).scale_grad_by_freq(true));
+    const IdArray ids = {{0, 1, 3}, {3, 3, 2}};
+    const Tensor up = randn({2, 3, 3});
+    Tensor by_module = emb.forward(ids);
+    by_module.backward(up);
+    const Array module_grad = emb.weight.grad().data();
+    emb.zero_grad();
+    Tensor by_function =
+        nn::functional::embedding(ids, emb.weight, nn::EmbeddingOptions().padding_idx(-3).scale_grad_by_freq(true));
+    by_function.backward(up);
+    check_close(by_function.data(), by_module.data());
+    check_close(emb.weight.grad().data(), module_grad);
+    CHECK_THROWS_WITH(nn::functional::embedding(IdArray{0, 5}, emb.weight),
+                      Contains("embedding: id 5 at position (1,) is out of range for num_embeddings = 4 (valid ids are 0 to 3)"));
+    CHECK_THROWS_WITH(nn::functional::embedding(IdArray{0}, ones({4})),
+                      Contains("embedding: expected a 2-D weight (num_embeddings, embedding_dim), got (4,)"));
+
+    nn::LayerNorm ln(4);
+    ln.weight.data() = Array{1.0f, 2.0f, 3.0f, 4.0f};
+    const Tensor x = randn({2, 4});
+    check_close(nn::functional::layer_norm(x, {4}, ln.weight, ln.bias).data(), ln.forward(x).data());
+    // over the last two axes: the mean and variance of each (3, 4) block
+    const Tensor x3 = randn({2, 3, 4});
+    const Tensor y3 = nn::functional::layer_norm(x3, {3, 4});
+    for (std::size_t b = 0; b < 2; ++b) {
+        double total = 0, squares = 0;
+        for (std::size_t i = 0; i < 12; ++i) total += y3.data().data()[b * 12 + i];
+        for (std::size_t i = 0; i < 12; ++i) squares += std::pow(y3.data().data()[b * 12 + i] - total / 12, 2);
+        CHECK(total / 12 == Approx(0.0).margin(1e-6));
+        CHECK(squares / 12 == Approx(1.0).epsilon(1e-3));   // eps = 1e-5 in the denominator
+    }
+    CHECK_THROWS_WITH(nn::functional::layer_norm(randn({2, 4}), {3}),
+                      Contains("layer_norm: normalized_shape (3,) must be the trailing dimensions of the input, got (2, 4)"));
+    CHECK_THROWS_WITH(nn::functional::layer_norm(randn({2, 4}), {4}, ones({3})),
+                      Contains("layer_norm: expected weight of shape (4,), got (3,)"));
+}
+
+TEST_CASE("softplus matches PyTorch, on both sides of the threshold")
+{
+    const auto& c = reference("nn_reference.json")["softplus"];
+    Tensor x = Tensor(ref_array(c["x"], {2, 4})).requires_grad_();
+    Tensor y = softplus(x, c["beta"].get<float>(), c["threshold"].get<float>());
+    check_close(y.data(), ref_array(c["out"], {2, 4}));
+    y.backward(Tensor(ref_array(c["upstream"], {2, 4})));
+    check_close(x.grad().data(), ref_array(c["grad_x"], {2, 4}));
+}

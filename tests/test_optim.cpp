@@ -7,6 +7,7 @@
 #include <tuple>
 #include <vector>
 
+#include "close.h"
 #include "reference.h"
 
 using namespace xgrad;
@@ -16,14 +17,7 @@ using Catch::Matchers::Contains;
 namespace {
 
 // Float precision: a few units in the last place of values around 1.
-void check_float_close(const Array& got, const Array& expected)
-{
-    REQUIRE(got.shape() == expected.shape());
-    for (std::size_t i = 0; i < got.size(); ++i) {
-        INFO("element " << i);
-        CHECK(got.data()[i] == Approx(expected.data()[i]).epsilon(1e-6).margin(1e-7));
-    }
-}
+void check_float_close(const Array& got, const Array& expected) { check_close(got, expected, 1e-7, 1e-6); }
 
 std::unique_ptr<optim::Optimizer> make(const std::string& name, Tensor p)
 {

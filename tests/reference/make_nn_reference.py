@@ -82,6 +82,15 @@ cross_entropy_case("cross_entropy_smoothing", (2, 3, 5), torch.tensor([[1, 3, 4]
 cross_entropy_case("cross_entropy_custom_ignore_smoothing", (2, 3, 5), torch.tensor([[1, 3, 4], [0, 3, 2]]),
                    ignore_index=3, label_smoothing=0.25)
 
+# softplus (docs/writing-an-op.md's example), on both sides of the threshold: beta x is 21 and 60 for
+# the last two inputs. Fixed inputs, so the random draws of the cases after it stay as they were.
+x = torch.tensor([[-3.0, -0.5, 0.0, 0.7], [2.5, 9.0, 10.5, 30.0]], requires_grad=True)
+up = torch.tensor([[1.0, -2.0, 0.5, 3.0], [-1.5, 2.0, 1.0, -0.25]])
+y = F.softplus(x, beta=2.0, threshold=20.0)
+y.backward(up)
+cases["softplus"] = {"x": flat(x), "upstream": flat(up), "beta": 2.0, "threshold": 20.0, "out": flat(y),
+                     "grad_x": flat(x.grad)}
+
 # Which torch made these values, and how to make them again; first in the file, so a reader sees it.
 generator = {"torch": torch.__version__, "command": "cd tests/reference && /usr/bin/python3 make_nn_reference.py"}
 with open("nn_reference.json", "w") as f:
