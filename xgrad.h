@@ -8,6 +8,7 @@
 #include "core/storage.h"
 #include "core/tensor.h"
 #include "io/safetensors.h"
+#include "nn/attention.h"
 #include "nn/checkpoint.h"
 #include "nn/embedding.h"
 #include "nn/linear.h"

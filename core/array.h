@@ -15,6 +15,7 @@ namespace xgrad {
 // row-major, contiguous: every Tensor's data and grad, its large blocks reused (core/storage.h)
 using Array = xt::xarray<float, xt::layout_type::row_major, StorageAllocator<float>>;
 using IdArray = xt::xarray<std::int64_t>;    // integer ids (token ids, positions), int64 as in PyTorch
+using BoolArray = xt::xarray<bool>;          // masks
 using Shape = std::vector<std::size_t>;
 
 // "(2, 3)": how shapes appear in every error message and printout.

@@ -11,6 +11,7 @@
 #include "core/autograd.h"
 #include "core/kernels.h"
 #include "core/ops.h"
+#include "core/random.h"
 
 namespace xgrad {
 
@@ -238,6 +239,30 @@ Tensor gelu(const Tensor& x, std::string_view approximate)
             auto t = Block{0, b.size}.at(t_block.data());
             xt::noalias(t) = xt::tanh(k * (v + c * v * v * v));
             xt::noalias(grad) = grad * (0.5f * (1.0f + t) + 0.5f * v * (1.0f - t * t) * k * (1.0f + 3.0f * c * v * v));
+        });
+        x.accumulate_grad(std::move(g));
+    });
+}
+
+// x (...) -> (...). The mask is drawn by counter_uniform from one seed of the default generator, and
+// recomputed in the backward rather than kept: element i is kept when counter_uniform(seed, i) >= p.
+Tensor dropout(const Tensor& x, float p, bool training)
+{
+    XGRAD_CHECK(p >= 0.0f && p < 1.0f, "dropout: p must be in [0, 1), got ", p);
+    if (p == 0.0f || !training) return x;
+    const std::uint64_t seed = default_generator().bits();
+    const float keep_scale = 1.0f / (1.0f - p);
+    const float* in = x.data().data();
+    Array y(x.data().shape());
+    float* out = y.data();
+    parallel_rows(y.size(), 1, [=](std::size_t begin, std::size_t end) {
+        for (std::size_t i = begin; i < end; ++i) out[i] = counter_uniform(seed, i) >= p ? in[i] * keep_scale : 0.0f;
+    });
+    return from_op(std::move(y), {x}, "dropout", [x, p, seed, keep_scale](GradOutput& grad_out) {
+        Array g = grad_out.take();
+        float* gd = g.data();
+        parallel_rows(g.size(), 1, [=](std::size_t begin, std::size_t end) {   // d/dx = Z / (1 - p)
+            for (std::size_t i = begin; i < end; ++i) gd[i] *= counter_uniform(seed, i) >= p ? keep_scale : 0.0f;
         });
         x.accumulate_grad(std::move(g));
     });

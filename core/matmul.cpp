@@ -1,6 +1,7 @@
 // matmul and linear on sgemm (gemm in core/kernels.h). Transposes in the backward are passed to
 // sgemm as flags, never copied.
 #include <algorithm>
+#include <vector>
 
 #include "core/autograd.h"
 #include "core/kernels.h"
@@ -10,59 +11,84 @@ namespace xgrad {
 
 namespace {
 
-// An operand seen as a batch of matrices: (batch, rows, cols); a 2-D operand is a batch of one.
-struct Batched {
-    std::size_t batch, rows, cols;
+// Which matrix of each operand every output matrix uses: the batch dims broadcast as NumPy's, and a
+// 2-D operand is one matrix for all.
+struct Batches {
+    Shape shape;                          // the output's batch dims
+    std::vector<std::size_t> a, b;        // per output matrix: the index of a's matrix and of b's
 };
 
-Batched as_batched(const char* side, const Tensor& a, const Tensor& b, const Tensor& x)
+Batches broadcast_batches(const Tensor& a, const Tensor& b)
 {
-    XGRAD_CHECK(x.dim() == 2 || x.dim() == 3, "matmul: expected 2-D or 3-D operands, got ", shape_str(a.shape()),
-          " @ ", shape_str(b.shape()), " (the ", side, " one has ", x.dim(), " axes)");
-    Shape s = x.shape();
-    return s.size() == 2 ? Batched{1, s[0], s[1]} : Batched{s[0], s[1], s[2]};
+    const Shape as = a.shape(), bs = b.shape();
+    const Shape a_batch(as.begin(), as.end() - 2), b_batch(bs.begin(), bs.end() - 2);
+    Batches out;
+    for (std::size_t i = 0; i < std::max(a_batch.size(), b_batch.size()); ++i) {   // i counts from the last batch axis
+        const std::size_t da = i < a_batch.size() ? a_batch[a_batch.size() - 1 - i] : 1;
+        const std::size_t db = i < b_batch.size() ? b_batch[b_batch.size() - 1 - i] : 1;
+        XGRAD_CHECK(da == db || da == 1 || db == 1, "matmul: batch dims ", shape_str(a_batch), " and ", shape_str(b_batch),
+                    " cannot be broadcast: ", shape_str(as), " @ ", shape_str(bs));
+        out.shape.insert(out.shape.begin(), std::max(da, db));
+    }
+    const std::vector<std::size_t> sa = stretch_strides(a_batch, out.shape), sb = stretch_strides(b_batch, out.shape);
+    for (std::size_t flat = 0; flat < shape_numel(out.shape); ++flat) {
+        std::size_t rest = flat, ia = 0, ib = 0;
+        for (std::size_t axis = out.shape.size(); axis-- > 0;) {
+            const std::size_t index = rest % out.shape[axis];
+            rest /= out.shape[axis];
+            ia += index * sa[axis];
+            ib += index * sb[axis];
+        }
+        out.a.push_back(ia);
+        out.b.push_back(ib);
+    }
+    return out;
 }
 
 }  // namespace
 
-// (M, K) @ (K, N) -> (M, N); (B, M, K) @ (B, K, N) -> (B, M, N); a batch of 1 broadcasts.
+// a (..., M, K) @ b (..., K, N) -> (..., M, N), the batch dims (...) broadcast: (B, nh, T, hs) @
+// (B, nh, hs, T), (B, T, C) @ (C, D), (1, M, K) @ (B, K, N).
 Tensor matmul(const Tensor& a, const Tensor& b)
 {
-    const Batched A = as_batched("left", a, b, a), B = as_batched("right", a, b, b);
-    XGRAD_CHECK(A.cols == B.rows, "matmul: inner dimensions differ: ", shape_str(a.shape()), " @ ", shape_str(b.shape()));
-    XGRAD_CHECK(A.batch == B.batch || A.batch == 1 || B.batch == 1, "matmul: batch sizes ", A.batch, " and ", B.batch,
-          " cannot be broadcast: ", shape_str(a.shape()), " @ ", shape_str(b.shape()));
-    const std::size_t batch = std::max(A.batch, B.batch), m = A.rows, k = A.cols, n = B.cols;
-    const bool batched_out = a.dim() == 3 || b.dim() == 3;
-    // a (B, M, K) @ b (K, N) is one (B*M, K) @ (K, N) product: one sgemm call instead of B
-    const bool fold = batch > 1 && A.batch == batch && B.batch == 1;
-    const std::size_t calls = fold ? 1 : batch, rows = fold ? batch * m : m;
+    XGRAD_CHECK(a.dim() >= 2 && b.dim() >= 2, "matmul: expected operands of at least 2 axes (..., M, K) @ (..., K, N), got ",
+                shape_str(a.shape()), " @ ", shape_str(b.shape()));
+    const Shape as = a.shape(), bs = b.shape();
+    const std::size_t m = as[as.size() - 2], k = as.back(), n = bs.back();
+    XGRAD_CHECK(bs[bs.size() - 2] == k, "matmul: inner dimensions differ: ", shape_str(as), " @ ", shape_str(bs));
+    const Batches batches = broadcast_batches(a, b);
+    const std::size_t count = batches.a.size();
+    // a (..., M, K) @ b (K, N), a's matrices one after another, is one (count M, K) @ (K, N) product
+    const bool fold = count > 1 && b.dim() == 2 && shape_numel(Shape(as.begin(), as.end() - 2)) == count;
+    const std::size_t calls = fold ? 1 : count, rows = fold ? count * m : m;
 
-    Array y(batched_out ? Shape{batch, m, n} : Shape{m, n});
+    Shape y_shape = batches.shape;
+    y_shape.push_back(m);
+    y_shape.push_back(n);
+    Array y(y_shape);
     const float* ad = a.data().data();
     const float* bd = b.data().data();
     for (std::size_t i = 0; i < calls; ++i) {
-        gemm(false, false, rows, n, k, ad + (A.batch > 1 ? i * m * k : 0), bd + (B.batch > 1 ? i * k * n : 0), 0.0f,
-             y.data() + i * m * n);
+        gemm(false, false, rows, n, k, ad + batches.a[i] * m * k, bd + batches.b[i] * k * n, 0.0f, y.data() + i * m * n);
     }
 
     return from_op(std::move(y), {a, b}, "matmul", [=](GradOutput& grad_out) {
         const float* g = grad_out.read().data();
         if (a.requires_grad()) {
-            // grad_a = grad_out @ b^T; a broadcast a sums the products of every batch (beta = 1)
+            // grad_a = grad_out @ b^T; a broadcast matrix of a sums the products of every batch it served
             Array grad_a = xt::zeros<float>(a.shape());
             for (std::size_t i = 0; i < calls; ++i) {
-                gemm(false, true, rows, k, n, g + i * m * n, b.data().data() + (B.batch > 1 ? i * k * n : 0), 1.0f,
-                     grad_a.data() + (A.batch > 1 ? i * m * k : 0));
+                gemm(false, true, rows, k, n, g + i * m * n, b.data().data() + batches.b[i] * k * n, 1.0f,
+                     grad_a.data() + batches.a[i] * m * k);
             }
             a.accumulate_grad(std::move(grad_a));
         }
         if (b.requires_grad()) {
-            // grad_b = a^T @ grad_out; folded, this is (K, B*M) @ (B*M, N) in one call
+            // grad_b = a^T @ grad_out; folded, this is (K, count M) @ (count M, N) in one call
             Array grad_b = xt::zeros<float>(b.shape());
             for (std::size_t i = 0; i < calls; ++i) {
-                gemm(true, false, k, n, rows, a.data().data() + (A.batch > 1 ? i * m * k : 0), g + i * m * n, 1.0f,
-                     grad_b.data() + (B.batch > 1 ? i * k * n : 0));
+                gemm(true, false, k, n, rows, a.data().data() + batches.a[i] * m * k, g + i * m * n, 1.0f,
+                     grad_b.data() + batches.b[i] * k * n);
             }
             b.accumulate_grad(std::move(grad_b));
         }

@@ -67,8 +67,8 @@ std::vector<Tensor> split(const Tensor& x, std::size_t split_size, int axis);   
 Tensor masked_fill(const Tensor& x, const Tensor& mask, float value);    // where mask != 0; mask broadcasts to x
 
 // ---- matrix products: OpenBLAS sgemm ----------------------------------------------------------------------
-// (M, K) @ (K, N) -> (M, N); (B, M, K) @ (B, K, N) -> (B, M, N), where a batch of 1 or a 2-D operand
-// broadcasts over the other's batch.
+// a (..., M, K) @ b (..., K, N) -> (..., M, N): the batch dims (...) broadcast as NumPy's, so
+// (B, nh, T, hs) @ (B, nh, hs, T), (B, T, C) @ (C, D) and (1, M, K) @ (B, K, N) all work.
 Tensor matmul(const Tensor& a, const Tensor& b);
 
 // x (..., in) @ weight (out, in)^T + bias (out) -> (..., out), as torch.nn.functional.linear: one sgemm
@@ -90,6 +90,37 @@ struct LookupOptions {
 // weight (V, C), ids (...) -> (..., C): out[i] = weight[ids[i]]. The backward scatter-adds the upstream
 // rows into weight's gradient. Every id must be in [0, V): checked before anything changes.
 Tensor embedding_lookup(const Tensor& weight, const IdArray& ids, const LookupOptions& options = {});
+
+// ---- attention ---------------------------------------------------------------------------------------------
+struct AttentionOptions {
+    // A float mask added to the scores, broadcast to (..., L, S); it gets no gradient.
+    AttentionOptions& attn_mask(Tensor v) { attn_mask_ = std::move(v); return *this; }
+    // A bool mask broadcast to (..., L, S): true = takes part in attention (PyTorch's SDPA convention;
+    // nn::MultiheadAttention's is the opposite).
+    AttentionOptions& attn_mask(BoolArray v) { attn_bool_mask_ = std::move(v); return *this; }
+    AttentionOptions& dropout_p(float v) { dropout_p_ = v; return *this; }   // on the weights, before @ v
+    AttentionOptions& is_causal(bool v) { is_causal_ = v; return *this; }    // query i sees keys 0..i
+    AttentionOptions& scale(float v) { scale_ = v; return *this; }           // default 1 / sqrt(E)
+
+    Tensor attn_mask_;
+    std::optional<BoolArray> attn_bool_mask_;
+    float dropout_p_ = 0.0f;
+    bool is_causal_ = false;
+    std::optional<float> scale_;
+};
+
+// q (..., L, E), k (..., S, E), v (..., S, Ev) -> (..., L, Ev): softmax(scale q k^T + mask) v, as
+// torch.nn.functional.scaled_dot_product_attention (PyTorch 2.x), in one fused kernel that keeps no
+// (L, S) array (core/attention.cpp). The batch dims (...) of q, k and v must be equal.
+Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v,
+                                    const AttentionOptions& options = {});
+
+// x (...) -> (...): each element zeroed with probability p, the others scaled by 1 / (1 - p), as
+// torch.nn.functional.dropout. p = 0 or training = false return x itself (no copy, no node).
+Tensor dropout(const Tensor& x, float p, bool training = true);
+
+// (L, S) -> the causal mask as SDPA's bool mask: true at (i, j) for j <= i (torch.tril(ones(L, S))).
+BoolArray causal_mask(std::size_t L, std::size_t S);
 
 // ---- operators --------------------------------------------------------------------------------------------------
 inline Tensor operator+(Tensor a, Tensor b) { return add(std::move(a), std::move(b)); }

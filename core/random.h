@@ -18,6 +18,7 @@ public:
     float uniform();                                    // U[0, 1), 24 random bits
     float normal();                                     // N(0, 1), Box-Muller
     std::uint64_t below(std::uint64_t n);               // uniform integer in [0, n)
+    std::uint64_t bits() { return engine_(); }          // 64 random bits: a seed for counter_uniform
 
     void uniform_(Array& a, float low = 0.0f, float high = 1.0f);   // fill with U[low, high)
     void normal_(Array& a, float mean = 0.0f, float std = 1.0f);    // fill with N(mean, std^2)
@@ -27,6 +28,18 @@ private:
     bool has_spare_ = false;                            // Box-Muller makes normals in pairs
     float spare_ = 0.0f;
 };
+
+// A uniform in [0, 1) that is a pure function of (seed, counter): the same value for the same pair on
+// any thread and at any time, so a dropout mask can be recomputed in the backward instead of kept,
+// and a fused kernel draws exactly the mask its composed twin draws. (splitmix64's finaliser.)
+inline float counter_uniform(std::uint64_t seed, std::uint64_t counter)
+{
+    std::uint64_t z = seed + (counter + 1) * 0x9e3779b97f4a7c15ull;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    z ^= z >> 31;
+    return static_cast<float>(z >> 40) * 0x1.0p-24f;
+}
 
 Generator& default_generator();                         // used by randn, rand and the nn inits
 void manual_seed(std::uint64_t seed);                   // reseeds the default generator

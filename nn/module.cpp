@@ -1,6 +1,7 @@
 // Module registration, recursive parameter walks, and the printed summary.
 #include "nn/module.h"
 
+#include <algorithm>
 #include <iomanip>
 #include <sstream>
 
@@ -64,8 +65,12 @@ void Module::collect(const std::string& prefix, std::vector<std::pair<std::strin
 
 std::vector<std::pair<std::string, Tensor>> Module::named_parameters() const
 {
-    std::vector<std::pair<std::string, Tensor>> out;
-    collect("", out);
+    std::vector<std::pair<std::string, Tensor>> all, out;
+    collect("", all);
+    for (auto& [name, p] : all) {   // a tensor shared by two modules (weight tying) once, by its first name
+        const bool seen = std::any_of(out.begin(), out.end(), [&](const auto& named) { return named.second.is_same(p); });
+        if (!seen) out.emplace_back(std::move(name), std::move(p));
+    }
     return out;
 }
 

@@ -27,7 +27,8 @@ public:
 
     // Every parameter of this module and its submodules, recursively, in registration order.
     std::vector<Tensor> parameters() const;
-    std::vector<std::pair<std::string, Tensor>> named_parameters() const;   // dotted: "tok_emb.weight"
+    // dotted: "tok_emb.weight"; a tensor registered in two modules (weight tying) once, by its first name
+    std::vector<std::pair<std::string, Tensor>> named_parameters() const;
     const std::vector<std::pair<std::string, std::shared_ptr<Module>>>& children() const { return children_; }
     std::size_t num_parameters() const;          // total number of elements
 

@@ -8,14 +8,14 @@
 
 namespace xgrad::nn {
 
-LayerNorm::LayerNorm(std::size_t normalized_shape, float eps, bool elementwise_affine)
+LayerNorm::LayerNorm(std::size_t normalized_shape, float eps, bool elementwise_affine, bool with_bias)
     : size_(normalized_shape), eps_(eps)
 {
     XGRAD_CHECK(normalized_shape > 0, "nn::LayerNorm: normalized_shape must be positive");
     XGRAD_CHECK(eps >= 0.0f, "nn::LayerNorm: eps must be non-negative, got ", eps);
     if (elementwise_affine) {
         weight = register_parameter("weight", ones({normalized_shape}));
-        bias = register_parameter("bias", zeros({normalized_shape}));
+        if (with_bias) bias = register_parameter("bias", zeros({normalized_shape}));
     }
 }
 
@@ -54,7 +54,9 @@ Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& 
 std::string LayerNorm::describe() const
 {
     std::ostringstream out;
-    out << "LayerNorm((" << size_ << ",), eps=" << eps_ << ", elementwise_affine=" << (weight.defined() ? "true" : "false") << ")";
+    out << "LayerNorm((" << size_ << ",), eps=" << eps_ << ", elementwise_affine=" << (weight.defined() ? "true" : "false");
+    if (weight.defined() && !bias.defined()) out << ", bias=false";
+    out << ")";
     return out.str();
 }
 

@@ -18,14 +18,14 @@ Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& 
 
 class LayerNorm : public Module {
 public:
-    // weight (C) = 1, bias (C) = 0 when elementwise_affine
-    explicit LayerNorm(std::size_t normalized_shape, float eps = 1e-5f, bool elementwise_affine = true);
+    // weight (C) = 1 and bias (C) = 0 when elementwise_affine (bias = false: no bias, as PyTorch 2.1's)
+    explicit LayerNorm(std::size_t normalized_shape, float eps = 1e-5f, bool elementwise_affine = true, bool bias = true);
 
     // x (..., C) -> (..., C): (x - mean) / sqrt(var + eps) * weight + bias, with the biased variance
     Tensor forward(const Tensor& x) const;
     std::string describe() const override;
 
-    Tensor weight, bias;   // (C) each, or undefined without elementwise_affine
+    Tensor weight, bias;   // (C) each, or undefined without elementwise_affine (bias: or without bias)
 
 private:
     std::size_t size_;

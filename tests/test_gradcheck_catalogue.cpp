@@ -73,6 +73,10 @@ const std::vector<Case>& catalogue()
         {"gelu", [](In x) { return gelu(x[0]); }, {{3, 4}}},
         {"gelu tanh", [](In x) { return gelu(x[0], "tanh"); }, {{3, 4}}},
         {"softplus", [](In x) { return softplus(x[0], 2.0f); }, {{3, 4}}},
+        {"dropout (its mask fixed by the seed)", [](In x) {
+             manual_seed(3);
+             return dropout(x[0], 0.4f);
+         }, {{3, 4}}},
         // reductions
         {"sum all", [](In x) { return sum(x[0]); }, {{2, 3, 4}}},
         {"mean all", [](In x) { return mean(x[0]); }, {{2, 3, 4}}},
@@ -103,6 +107,8 @@ const std::vector<Case>& catalogue()
         {"matmul 3-D @ 2-D", [](In x) { return matmul(x[0], x[1]); }, {{2, 3, 4}, {4, 5}}},
         {"matmul 2-D @ 3-D", [](In x) { return matmul(x[0], x[1]); }, {{3, 4}, {2, 4, 5}}},
         {"matmul batch 1 broadcast", [](In x) { return matmul(x[0], x[1]); }, {{1, 3, 4}, {2, 4, 5}}},
+        {"matmul 4-D, both batch dims broadcast", [](In x) { return matmul(x[0], x[1]); }, {{2, 1, 3, 4}, {1, 3, 4, 2}}},
+        {"matmul (B, nh, T, hs) @ its transpose", [](In x) { return matmul(x[0], transpose(x[0], -2, -1)); }, {{2, 2, 3, 4}}},
         {"linear (fused x W^T + b)", [](In x) { return linear(x[0], x[1], x[2]); }, {{2, 3, 4}, {5, 4}, {5}}},
         // indexing
         {"embedding_lookup, repeated ids", [](In x) {

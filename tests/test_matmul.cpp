@@ -2,6 +2,7 @@
 #include <catch2/catch.hpp>
 
 #include <xtensor-blas/xlinalg.hpp>
+#include <xtensor/xadapt.hpp>
 #include <xtensor/xview.hpp>
 
 #include "close.h"
@@ -15,12 +16,6 @@ namespace {
 
 Array dot(const Array& a, const Array& b) { return xt::linalg::dot(a, b); }
 
-Array matrix(std::size_t b, std::size_t i, const Array& a)   // a[b] of a 3-D array, or a itself if 2-D
-{
-    if (a.dimension() == 2) return a;
-    return xt::view(a, b, xt::all(), xt::all());
-}
-
 }  // namespace
 
 TEST_CASE("matmul matches xtensor-blas for 2-D, batched and broadcast operands, forward and backward")
@@ -33,27 +28,48 @@ TEST_CASE("matmul matches xtensor-blas for 2-D, batched and broadcast operands, 
                                               {{2, 3, 4}, {4, 5}},
                                               {{3, 4}, {2, 4, 5}},
                                               {{1, 3, 4}, {3, 4, 5}},
-                                              {{3, 7, 6}, {1, 6, 2}}}) {
+                                              {{3, 7, 6}, {1, 6, 2}},
+                                              {{2, 3, 4, 5}, {2, 3, 5, 6}},     // (B, nh, T, hs) @ (B, nh, hs, T)
+                                              {{2, 1, 4, 5}, {1, 3, 5, 6}},     // both batch dims broadcast
+                                              {{2, 3, 4, 5}, {5, 6}},
+                                              {{4, 5}, {2, 3, 5, 6}},
+                                              {{3, 4, 5}, {2, 1, 5, 6}}}) {     // batch ranks differ
         INFO(shape_str(sa) << " @ " << shape_str(sb));
         manual_seed(5);
         Tensor a = randn(sa, true), b = randn(sb, true);
         Tensor y = matmul(a, b);
-        std::size_t batch = y.dim() == 3 ? y.shape()[0] : 1;
         Tensor g = randn(y.shape());
         y.backward(g);
 
+        // the reference: every output matrix by xtensor-blas, from the matrices the broadcast picks
+        const Shape ys = y.shape();
+        const Shape batch(ys.begin(), ys.end() - 2);
+        const std::size_t m = sa[sa.size() - 2], k = sa.back(), n = sb.back();
+        auto matrix_of = [&](const Array& x, const Shape& xs, std::size_t flat) {   // x's matrix for output matrix `flat`
+            std::size_t index = 0, step = 1, rest = flat;
+            for (std::size_t axis = batch.size(); axis-- > 0;) {
+                const std::size_t i = rest % batch[axis];
+                rest /= batch[axis];
+                const std::size_t from_end = batch.size() - axis, x_axes = xs.size() - 2;
+                if (from_end > x_axes) continue;                  // x has no such axis: broadcast
+                const std::size_t d = xs[x_axes - from_end];
+                index += (d == 1 ? 0 : i) * step;
+                step *= d;
+            }
+            return index;
+        };
         Array grad_a = xt::zeros<float>(sa), grad_b = xt::zeros<float>(sb);
-        for (std::size_t i = 0; i < batch; ++i) {
-            Array ai = matrix(sa.size() == 3 && sa[0] > 1 ? i : 0, 0, a.data());
-            Array bi = matrix(sb.size() == 3 && sb[0] > 1 ? i : 0, 0, b.data());
-            Array gi = matrix(i, 0, g.data());
-            check_close(y.dim() == 3 ? Array(xt::view(y.data(), i, xt::all(), xt::all())) : y.data(), dot(ai, bi), 1e-4);
-            Array dai = dot(gi, xt::transpose(bi));   // dL/da = g b^T
-            Array dbi = dot(xt::transpose(ai), gi);   // dL/db = a^T g
-            if (sa.size() == 2) grad_a += dai;
-            else xt::view(grad_a, sa[0] > 1 ? i : 0, xt::all(), xt::all()) += dai;
-            if (sb.size() == 2) grad_b += dbi;
-            else xt::view(grad_b, sb[0] > 1 ? i : 0, xt::all(), xt::all()) += dbi;
+        for (std::size_t i = 0; i < shape_numel(batch); ++i) {
+            const std::size_t ia = matrix_of(a.data(), sa, i), ib = matrix_of(b.data(), sb, i);
+            auto ai = xt::adapt(a.data().data() + ia * m * k, m * k, xt::no_ownership(), std::vector<std::size_t>{m, k});
+            auto bi = xt::adapt(b.data().data() + ib * k * n, k * n, xt::no_ownership(), std::vector<std::size_t>{k, n});
+            auto gi = xt::adapt(g.data().data() + i * m * n, m * n, xt::no_ownership(), std::vector<std::size_t>{m, n});
+            auto yi = xt::adapt(y.data().data() + i * m * n, m * n, xt::no_ownership(), std::vector<std::size_t>{m, n});
+            check_close(Array(yi), dot(Array(ai), Array(bi)), 1e-4);
+            auto dai = xt::adapt(grad_a.data() + ia * m * k, m * k, xt::no_ownership(), std::vector<std::size_t>{m, k});
+            auto dbi = xt::adapt(grad_b.data() + ib * k * n, k * n, xt::no_ownership(), std::vector<std::size_t>{k, n});
+            dai += dot(Array(gi), Array(xt::transpose(Array(bi))));   // dL/da = g b^T, summed where a broadcast
+            dbi += dot(Array(xt::transpose(Array(ai))), Array(gi));   // dL/db = a^T g
         }
         check_close(a.grad().data(), grad_a, 1e-4);
         check_close(b.grad().data(), grad_b, 1e-4);
@@ -64,6 +80,7 @@ TEST_CASE("matmul names both shapes when they do not fit")
 {
     CHECK_THROWS_WITH(matmul(zeros({2, 3}), zeros({4, 5})), Contains("matmul: inner dimensions differ: (2, 3) @ (4, 5)"));
     CHECK_THROWS_WITH(matmul(zeros({2, 2, 3}), zeros({3, 3, 5})),
-                      Contains("matmul: batch sizes 2 and 3 cannot be broadcast: (2, 2, 3) @ (3, 3, 5)"));
-    CHECK_THROWS_WITH(matmul(zeros({3}), zeros({3, 5})), Contains("expected 2-D or 3-D operands"));
+                      Contains("matmul: batch dims (2,) and (3,) cannot be broadcast: (2, 2, 3) @ (3, 3, 5)"));
+    CHECK_THROWS_WITH(matmul(zeros({3}), zeros({3, 5})),
+                      Contains("matmul: expected operands of at least 2 axes (..., M, K) @ (..., K, N), got (3,) @ (3, 5)"));
 }

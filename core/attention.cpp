@@ -1,0 +1,282 @@
+// scaled_dot_product_attention as one fused, memory-efficient kernel: an online softmax over blocks
+// of keys, only each query row's log-sum-exp kept for the backward, which recomputes the scores block
+// by block. No (L, S) array of scores survives the forward.
+//
+// Shapes: q (..., L, E), k (..., S, E), v (..., S, Ev) -> (..., L, Ev); the leading dims are the
+// batch (B, nh). Per batch matrix, with P = softmax(scale q k^T + mask) and Z the dropout mask:
+//   forward   out = (P * Z) v
+//   backward  dv = (P * Z)^T dout;  dP = (dout v^T) * Z;  dS = P * (dP - rowsum(dout * out));
+//             dq = scale dS k;      dk = scale dS^T q
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#include <xtensor/xmath.hpp>
+
+#include "core/autograd.h"
+#include "core/kernels.h"
+#include "core/ops.h"
+#include "core/random.h"
+
+namespace xgrad {
+
+namespace {
+
+constexpr std::size_t query_block = 64, key_block = 64;
+constexpr float minus_infinity = -std::numeric_limits<float>::infinity();
+
+// Where the mask of batch matrix b lives: a mask broadcast to (batch..., L, S) read through strides.
+struct MaskView {
+    const float* values = nullptr;   // float mask: added to the scores
+    const bool* allowed = nullptr;   // bool mask: true = take part
+    std::vector<std::size_t> batch_strides, batch_shape;
+    std::size_t row_stride = 0, column_stride = 0;
+
+    bool empty() const { return values == nullptr && allowed == nullptr; }
+    std::size_t offset(std::size_t b) const   // of batch matrix b (flat over the batch dims)
+    {
+        std::size_t offset = 0;
+        for (std::size_t axis = batch_shape.size(); axis-- > 0;) {
+            offset += (b % batch_shape[axis]) * batch_strides[axis];
+            b /= batch_shape[axis];
+        }
+        return offset;
+    }
+};
+
+// The blocks' scores: s (rows, cols) = scale q_block k_block^T, plus the mask, -inf where a key may
+// not be seen (the bool mask's false, or above the causal diagonal).
+void block_scores(float* s, const float* q, const float* k, std::size_t rows, std::size_t cols, std::size_t E,
+                  float scale, const MaskView& mask, std::size_t mask_offset, std::size_t i0, std::size_t j0,
+                  bool causal)
+{
+    gemm(false, true, rows, cols, E, q, k, 0.0f, s);   // q k^T
+    for (std::size_t r = 0; r < rows; ++r) {
+        float* row = s + r * cols;
+        for (std::size_t c = 0; c < cols; ++c) row[c] *= scale;
+        if (!mask.empty()) {
+            const std::size_t at = mask_offset + (i0 + r) * mask.row_stride;
+            for (std::size_t c = 0; c < cols; ++c) {
+                const std::size_t m = at + (j0 + c) * mask.column_stride;
+                if (mask.values) row[c] += mask.values[m];
+                else if (!mask.allowed[m]) row[c] = minus_infinity;
+            }
+        }
+        if (causal) {
+            for (std::size_t c = i0 + r + 1 > j0 ? i0 + r + 1 - j0 : 0; c < cols; ++c) row[c] = minus_infinity;
+        }
+    }
+}
+
+// The key blocks a query block [i0, i1) sees: all of them, or under is_causal those starting at or
+// before its last row (the blocks entirely above the diagonal are skipped).
+std::size_t key_end(std::size_t i1, std::size_t S, bool causal) { return causal ? std::min(S, i1) : S; }
+
+// p *= Z / (1 - dropout_p) for the block's scores, Z drawn by counter_uniform over the flat index of
+// (batch matrix, query row, key): the mask dropout() would draw for the (..., L, S) weights.
+void apply_dropout(float* p, std::size_t rows, std::size_t cols, std::uint64_t seed, float dropout_p,
+                   std::size_t flat_of_first_row, std::size_t S, std::size_t j0)
+{
+    const float keep_scale = 1.0f / (1.0f - dropout_p);
+    for (std::size_t r = 0; r < rows; ++r) {
+        const std::size_t flat = flat_of_first_row + r * S + j0;
+        for (std::size_t c = 0; c < cols; ++c) {
+            p[r * cols + c] *= counter_uniform(seed, flat + c) >= dropout_p ? keep_scale : 0.0f;
+        }
+    }
+}
+
+struct Problem {
+    std::size_t batch, L, S, E, Ev;
+    float scale, dropout_p;
+    bool causal;
+    std::uint64_t seed;
+    MaskView mask;
+};
+
+// One query block of one batch matrix: out rows [i0, i1) and their log-sum-exp.
+void forward_block(const Problem& P, std::size_t b, std::size_t i0, std::size_t i1, const float* q, const float* k,
+                   const float* v, float* out, float* lse)
+{
+    const std::size_t rows = i1 - i0, E = P.E, Ev = P.Ev, S = P.S;
+    std::vector<float> best(rows, minus_infinity), row_sum(rows, 0.0f);   // per row: the max so far, sum of exp
+    std::vector<float> acc(rows * Ev, 0.0f);
+    Array s(Shape{rows * key_block});   // 64-byte aligned: the exp pass takes the same vector path each time
+    const std::size_t mask_offset = P.mask.empty() ? 0 : P.mask.offset(b);
+    for (std::size_t j0 = 0; j0 < key_end(i1, S, P.causal); j0 += key_block) {
+        const std::size_t cols = std::min(key_block, S - j0);
+        block_scores(s.data(), q + i0 * E, k + j0 * E, rows, cols, E, P.scale, P.mask, mask_offset, i0, j0, P.causal);
+        for (std::size_t r = 0; r < rows; ++r) {              // the online softmax: rescale what came before
+            float* row = s.data() + r * cols;
+            const float new_max = std::max(best[r], row_max(row, cols));
+            const float base = new_max == minus_infinity ? 0.0f : new_max;   // a row with nothing to see yet
+            const float rescale = std::exp(best[r] - base);
+            for (std::size_t c = 0; c < cols; ++c) row[c] -= base;
+            best[r] = new_max;
+            row_sum[r] *= rescale;
+            for (std::size_t e = 0; e < Ev; ++e) acc[r * Ev + e] *= rescale;
+        }
+        auto block = Block{0, rows * cols}.at(s.data());
+        xt::noalias(block) = xt::exp(block);                  // p = exp(s - max), one vectorised pass
+        for (std::size_t r = 0; r < rows; ++r) row_sum[r] += lane_sum(s.data() + r * cols, cols);
+        if (P.dropout_p > 0.0f) apply_dropout(s.data(), rows, cols, P.seed, P.dropout_p, (b * P.L + i0) * S, S, j0);
+        gemm(false, false, rows, Ev, cols, s.data(), v + j0 * Ev, 1.0f, acc.data());   // acc += p v
+    }
+    for (std::size_t r = 0; r < rows; ++r) {
+        const float inverse = 1.0f / row_sum[r];              // a row that sees no key: 0 / 0 = NaN, as PyTorch
+        for (std::size_t e = 0; e < Ev; ++e) out[(i0 + r) * Ev + e] = acc[r * Ev + e] * inverse;
+        lse[i0 + r] = best[r] + std::log(row_sum[r]);
+    }
+}
+
+// The whole backward of one batch matrix: its dq, dk and dv rows are this thread's alone.
+void backward_matrix(const Problem& P, std::size_t b, const float* q, const float* k, const float* v, const float* out,
+                     const float* lse, const float* dout, float* dq, float* dk, float* dv)
+{
+    const std::size_t L = P.L, S = P.S, E = P.E, Ev = P.Ev;
+    const std::size_t mask_offset = P.mask.empty() ? 0 : P.mask.offset(b);
+    std::vector<float> D(L);                                  // rowsum(dout * out)
+    for (std::size_t i = 0; i < L; ++i) {
+        float total = 0.0f;
+        for (std::size_t e = 0; e < Ev; ++e) total += dout[i * Ev + e] * out[i * Ev + e];
+        D[i] = total;
+    }
+    Array p_block(Shape{query_block * key_block}), pz_block(Shape{query_block * key_block});
+    Array dp_block(Shape{query_block * key_block});
+    float* p = p_block.data();
+    float* pz = pz_block.data();
+    float* dp = dp_block.data();
+    for (std::size_t i0 = 0; i0 < L; i0 += query_block) {
+        const std::size_t i1 = std::min(L, i0 + query_block), rows = i1 - i0;
+        for (std::size_t j0 = 0; j0 < key_end(i1, S, P.causal); j0 += key_block) {
+            const std::size_t cols = std::min(key_block, S - j0);
+            block_scores(p, q + i0 * E, k + j0 * E, rows, cols, E, P.scale, P.mask, mask_offset, i0, j0, P.causal);
+            for (std::size_t r = 0; r < rows; ++r) {
+                for (std::size_t c = 0; c < cols; ++c) p[r * cols + c] -= lse[i0 + r];
+            }
+            auto block = Block{0, rows * cols}.at(p);
+            xt::noalias(block) = xt::exp(block);              // P, recomputed
+            const float* pzd = p;
+            if (P.dropout_p > 0.0f) {
+                std::copy_n(p, rows * cols, pz);
+                apply_dropout(pz, rows, cols, P.seed, P.dropout_p, (b * L + i0) * S, S, j0);
+                pzd = pz;
+            }
+            gemm(true, false, cols, Ev, rows, pzd, dout + i0 * Ev, 1.0f, dv + j0 * Ev);   // dv += (P Z)^T dout
+            gemm(false, true, rows, cols, Ev, dout + i0 * Ev, v + j0 * Ev, 0.0f, dp);   // dP = dout v^T
+            if (P.dropout_p > 0.0f) apply_dropout(dp, rows, cols, P.seed, P.dropout_p, (b * L + i0) * S, S, j0);
+            for (std::size_t r = 0; r < rows; ++r) {          // dS = scale P (dP - D), the scale folded in
+                for (std::size_t c = 0; c < cols; ++c) {
+                    const std::size_t at = r * cols + c;
+                    dp[at] = P.scale * p[at] * (dp[at] - D[i0 + r]);
+                }
+            }
+            gemm(false, false, rows, E, cols, dp, k + j0 * E, 1.0f, dq + i0 * E);   // dq += dS k
+            gemm(true, false, cols, E, rows, dp, q + i0 * E, 1.0f, dk + j0 * E);    // dk += dS^T q
+        }
+    }
+}
+
+}  // namespace
+
+// q (..., L, E), k (..., S, E), v (..., S, Ev) -> (..., L, Ev)
+Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionOptions& options)
+{
+    const char* op = "scaled_dot_product_attention";
+    XGRAD_CHECK(q.dim() >= 2 && k.dim() == q.dim() && v.dim() == q.dim(), op, ": expected q (..., L, E), k (..., S, E) ",
+                "and v (..., S, Ev) with the same number of axes (at least 2), got q ", shape_str(q.shape()), ", k ",
+                shape_str(k.shape()), ", v ", shape_str(v.shape()));
+    const Shape qs = q.shape(), ks = k.shape(), vs = v.shape();
+    const std::size_t n = qs.size(), L = qs[n - 2], E = qs[n - 1], S = ks[n - 2], Ev = vs[n - 1];
+    const Shape batch_shape(qs.begin(), qs.end() - 2);
+    XGRAD_CHECK(Shape(ks.begin(), ks.end() - 2) == batch_shape && Shape(vs.begin(), vs.end() - 2) == batch_shape, op,
+                ": q, k and v must have the same batch dims, got q ", shape_str(qs), ", k ", shape_str(ks), ", v ",
+                shape_str(vs));
+    XGRAD_CHECK(ks[n - 1] == E, op, ": q and k must have the same feature size E, got q ", shape_str(qs), " and k ",
+                shape_str(ks));
+    XGRAD_CHECK(vs[n - 2] == S, op, ": k and v must have the same number of keys S, got k ", shape_str(ks), " and v ",
+                shape_str(vs));
+    XGRAD_CHECK(options.dropout_p_ >= 0.0f && options.dropout_p_ < 1.0f, op, ": dropout_p must be in [0, 1), got ",
+                options.dropout_p_);
+    const bool float_mask = options.attn_mask_.defined(), bool_mask = options.attn_bool_mask_.has_value();
+    XGRAD_CHECK(!(options.is_causal_ && (float_mask || bool_mask)), op,
+                ": is_causal and attn_mask cannot both be given (is_causal makes its own mask)");
+    XGRAD_CHECK(!float_mask || !options.attn_mask_.requires_grad(), op,
+                ": a float attn_mask gets no gradient here; pass attn_mask.detach()");
+
+    Problem P{shape_numel(batch_shape), L, S, E, Ev,
+              options.scale_ ? *options.scale_ : 1.0f / std::sqrt(static_cast<float>(E)), options.dropout_p_,
+              options.is_causal_, options.dropout_p_ > 0.0f ? default_generator().bits() : 0, {}};
+    if (float_mask || bool_mask) {
+        const Shape mask_shape = float_mask ? options.attn_mask_.shape()
+                                            : Shape(options.attn_bool_mask_->shape().begin(), options.attn_bool_mask_->shape().end());
+        Shape full = batch_shape;
+        full.push_back(L);
+        full.push_back(S);
+        bool fits = mask_shape.size() <= full.size();
+        for (std::size_t i = 0; fits && i < mask_shape.size(); ++i) {   // right-aligned: equal, or 1 to stretch
+            const std::size_t d = mask_shape[mask_shape.size() - 1 - i];
+            fits = d == 1 || d == full[full.size() - 1 - i];
+        }
+        XGRAD_CHECK(fits,
+                    op, ": attn_mask of shape ", shape_str(mask_shape), " does not broadcast to the scores' shape ",
+                    shape_str(full), " (..., L, S)");
+        const std::vector<std::size_t> strides = stretch_strides(mask_shape, full);
+        P.mask.batch_shape = batch_shape;
+        P.mask.batch_strides.assign(strides.begin(), strides.end() - 2);
+        P.mask.row_stride = strides[full.size() - 2];
+        P.mask.column_stride = strides[full.size() - 1];
+        if (float_mask) P.mask.values = options.attn_mask_.data().data();
+        else P.mask.allowed = options.attn_bool_mask_->data();
+    }
+
+    Shape out_shape = batch_shape;
+    out_shape.push_back(L);
+    out_shape.push_back(Ev);
+    Array y(out_shape);                                       // (..., L, Ev)
+    Array lse(Shape{P.batch, L});                             // log-sum-exp of each query row, for the backward
+    const float* qd = q.data().data();
+    const float* kd = k.data().data();
+    const float* vd = v.data().data();
+    const std::size_t blocks = (L + query_block - 1) / query_block;
+    parallel_rows(P.batch * blocks, query_block * (S + Ev), [&](std::size_t first, std::size_t last) {
+        for (std::size_t task = first; task < last; ++task) {   // each task owns its query block's rows
+            const std::size_t b = task / blocks, i0 = (task % blocks) * query_block;
+            forward_block(P, b, i0, std::min(L, i0 + query_block), qd + b * L * E, kd + b * S * E, vd + b * S * Ev,
+                          y.data() + b * L * Ev, lse.data() + b * L);
+        }
+    });
+
+    std::vector<Tensor> inputs = {q, k, v};
+    Tensor mask_keep = options.attn_mask_;                    // the mask arrays stay alive with the backward
+    std::optional<BoolArray> bool_keep = options.attn_bool_mask_;
+    return from_op(std::move(y), inputs, op, [q, k, v, P, lse = std::move(lse), mask_keep, bool_keep](GradOutput& grad_out, const Array& y) {
+        Problem p = P;
+        if (mask_keep.defined()) p.mask.values = mask_keep.data().data();
+        if (bool_keep) p.mask.allowed = bool_keep->data();
+        const std::size_t L = p.L, S = p.S, E = p.E, Ev = p.Ev;
+        Array dq = xt::zeros<float>(q.shape()), dk = xt::zeros<float>(k.shape()), dv = xt::zeros<float>(v.shape());
+        const float* g = grad_out.read().data();
+        parallel_rows(p.batch, L * S, [&](std::size_t first, std::size_t last) {
+            for (std::size_t b = first; b < last; ++b) {       // each thread owns whole batch matrices
+                backward_matrix(p, b, q.data().data() + b * L * E, k.data().data() + b * S * E,
+                                v.data().data() + b * S * Ev, y.data() + b * L * Ev, lse.data() + b * L, g + b * L * Ev,
+                                dq.data() + b * L * E, dk.data() + b * S * E, dv.data() + b * S * Ev);
+            }
+        });
+        q.accumulate_grad(std::move(dq));
+        k.accumulate_grad(std::move(dk));
+        v.accumulate_grad(std::move(dv));
+    });
+}
+
+BoolArray causal_mask(std::size_t L, std::size_t S)
+{
+    BoolArray mask(Shape{L, S});
+    for (std::size_t i = 0; i < L; ++i) {
+        for (std::size_t j = 0; j < S; ++j) mask(i, j) = j <= i;
+    }
+    return mask;
+}
+
+}  // namespace xgrad

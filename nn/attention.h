@@ -1,0 +1,139 @@
+// Attention and the transformer block, as PyTorch and nanoGPT write them:
+//   nn::MultiheadAttention    torch.nn.MultiheadAttention (its bool masks: true = masked out)
+//   nn::CausalSelfAttention   nanoGPT's: one (C, 3C) projection, heads, causal SDPA, output projection
+//   nn::MLP, nn::TransformerBlock   nanoGPT's Block: x + attn(ln_1(x)), then x + mlp(ln_2(x))
+// and the small layers they are made of: nn::Dropout, nn::GELU. Shapes: B batch, T time (L queries,
+// S keys when they differ), C channels = nh heads * hs head size.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <utility>
+
+#include "core/ops.h"
+#include "nn/linear.h"
+#include "nn/module.h"
+#include "nn/norm.h"
+
+namespace xgrad::nn {
+
+// x (...) -> (...): dropout(x, p) in training, the identity in eval, as torch.nn.Dropout.
+class Dropout : public Module {
+public:
+    explicit Dropout(float p = 0.5f);
+    Tensor forward(const Tensor& x) const { return dropout(x, p_, is_training()); }
+    std::string describe() const override;
+
+private:
+    float p_;
+};
+
+// x (...) -> (...): gelu(x, approximate), as torch.nn.GELU ("none": the erf form, PyTorch's default).
+class GELU : public Module {
+public:
+    explicit GELU(std::string approximate = "none");
+    Tensor forward(const Tensor& x) const { return gelu(x, approximate_); }
+    std::string describe() const override { return "GELU(approximate='" + approximate_ + "')"; }
+
+private:
+    std::string approximate_;
+};
+
+// ---- torch.nn.MultiheadAttention ----------------------------------------------------------------------
+struct MultiheadAttentionOptions {
+    MultiheadAttentionOptions& dropout(float v) { dropout_ = v; return *this; }   // on the attention weights
+    MultiheadAttentionOptions& bias(bool v) { bias_ = v; return *this; }
+    MultiheadAttentionOptions& batch_first(bool v) { batch_first_ = v; return *this; }   // (B, T, C), else (T, B, C)
+    float dropout_ = 0.0f;
+    bool bias_ = true, batch_first_ = false;
+};
+
+struct MultiheadAttentionForward {
+    // key_padding_mask (B, S): true = this key is padding, ignored (bool), or a float added.
+    std::optional<BoolArray> key_padding_mask;
+    // attn_mask (L, S) or (B nh, L, S): true = masked out (MultiheadAttention's convention, the opposite
+    // of scaled_dot_product_attention's), or a float mask added to the scores.
+    std::optional<BoolArray> attn_mask;
+    Tensor float_attn_mask;
+    bool need_weights = true;            // also return the attention weights (computed by the composed path)
+    bool average_attn_weights = true;    // the weights averaged over heads: (B, L, S); else (B, nh, L, S)
+    bool is_causal = false;              // a causal mask; as in PyTorch, a hint that needs no attn_mask here
+};
+
+class MultiheadAttention : public Module {
+public:
+    // in_proj_weight (3E, E) ~ xavier_uniform, in_proj_bias (3E) = 0, out_proj Linear(E, E) with bias 0
+    MultiheadAttention(std::size_t embed_dim, std::size_t num_heads, MultiheadAttentionOptions options = {});
+
+    // query (B, L, E), key (B, S, E), value (B, S, E) with batch_first, else (L, B, E) ... ->
+    // {output like query, the weights (B, L, S) or (B, nh, L, S), or undefined without need_weights}
+    std::pair<Tensor, Tensor> forward(const Tensor& query, const Tensor& key, const Tensor& value,
+                                      const MultiheadAttentionForward& args = {}) const;
+    std::string describe() const override;
+
+    std::size_t embed_dim() const { return embed_dim_; }
+    std::size_t num_heads() const { return num_heads_; }
+
+    Tensor in_proj_weight, in_proj_bias;   // (3E, E), (3E) or undefined
+    std::shared_ptr<Linear> out_proj;
+
+private:
+    std::size_t embed_dim_, num_heads_;
+    MultiheadAttentionOptions options_;
+};
+
+// ---- nanoGPT's blocks ---------------------------------------------------------------------------------------
+struct TransformerOptions {
+    TransformerOptions& n_embd(std::size_t v) { n_embd_ = v; return *this; }
+    TransformerOptions& n_head(std::size_t v) { n_head_ = v; return *this; }
+    TransformerOptions& dropout(float v) { dropout_ = v; return *this; }
+    TransformerOptions& bias(bool v) { bias_ = v; return *this; }   // in the Linears and LayerNorms
+    TransformerOptions& gelu(std::string v) { gelu_ = std::move(v); return *this; }   // the MLP's approximate
+    std::size_t n_embd_ = 128, n_head_ = 4;
+    float dropout_ = 0.0f;
+    bool bias_ = true;
+    std::string gelu_ = "none";        // nanoGPT's nn.GELU(); GPT-2 used "tanh"
+};
+
+// x (B, T, C) -> (B, T, C): causal multi-head self-attention
+class CausalSelfAttention : public Module {
+public:
+    explicit CausalSelfAttention(const TransformerOptions& options);
+    Tensor forward(const Tensor& x) const;
+    // The attention weights of every head, (B, nh, T, T), by the composed path: for looking at.
+    Tensor attention_weights(const Tensor& x) const;
+    std::string describe() const override;
+
+    std::shared_ptr<Linear> c_attn, c_proj;   // (C -> 3C): q, k, v side by side; (C -> C)
+    std::shared_ptr<Dropout> attn_dropout, resid_dropout;
+
+private:
+    std::size_t n_embd_, n_head_;
+    float dropout_;
+};
+
+// x (B, T, C) -> (B, T, C): c_proj(gelu(c_fc(x))), dropped out, with 4C hidden
+class MLP : public Module {
+public:
+    explicit MLP(const TransformerOptions& options);
+    Tensor forward(const Tensor& x) const;
+    std::string describe() const override { return "MLP"; }
+
+    std::shared_ptr<Linear> c_fc, c_proj;
+    std::shared_ptr<GELU> gelu;
+    std::shared_ptr<Dropout> dropout;
+};
+
+// x (B, T, C) -> (B, T, C): x + attn(ln_1(x)), then + mlp(ln_2(x)): pre-LayerNorm residual blocks
+class TransformerBlock : public Module {
+public:
+    explicit TransformerBlock(const TransformerOptions& options);
+    Tensor forward(const Tensor& x) const;
+    std::string describe() const override { return "TransformerBlock"; }
+
+    std::shared_ptr<LayerNorm> ln_1, ln_2;
+    std::shared_ptr<CausalSelfAttention> attn;
+    std::shared_ptr<MLP> mlp;
+};
+
+}  // namespace xgrad::nn

@@ -1,0 +1,271 @@
+// scaled_dot_product_attention against its composed twin (matmul, masked_fill, softmax, dropout,
+// matmul), PyTorch, finite differences and itself on other thread counts; dropout; causal_mask.
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <cstring>
+#include <functional>
+#include <limits>
+
+#include "close.h"
+#include "gradcheck.h"
+#include "reference.h"
+
+using namespace xgrad;
+using namespace xgrad::testing;
+using Catch::Matchers::Contains;
+
+namespace {
+
+constexpr float minus_infinity = -std::numeric_limits<float>::infinity();
+
+// The composed path, the fused kernel's oracle: nanoGPT's "slow attention".
+Tensor composed_attention(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionOptions& o)
+{
+    const std::size_t L = q.shape()[q.dim() - 2], S = k.shape()[k.dim() - 2];
+    const float scale = o.scale_ ? *o.scale_ : 1.0f / std::sqrt(static_cast<float>(q.shape().back()));
+    Tensor att = matmul(q, transpose(k, -2, -1)) * scale;                 // (..., L, S)
+    if (o.attn_mask_.defined()) att = att + o.attn_mask_;
+    auto excluded = [](const BoolArray& allowed) {                        // masked_fill's mask: 1 where not allowed
+        Array out(Shape(allowed.shape().begin(), allowed.shape().end()));
+        for (std::size_t i = 0; i < out.size(); ++i) out.data()[i] = allowed.data()[i] ? 0.0f : 1.0f;
+        return Tensor(std::move(out));
+    };
+    if (o.attn_bool_mask_) att = masked_fill(att, excluded(*o.attn_bool_mask_), minus_infinity);
+    if (o.is_causal_) att = masked_fill(att, excluded(causal_mask(L, S)), minus_infinity);
+    att = dropout(softmax(att), o.dropout_p_);
+    return matmul(att, v);
+}
+
+struct Inputs {
+    Tensor q, k, v, up;
+};
+
+Inputs make_inputs(const Shape& batch, std::size_t L, std::size_t S, std::size_t E, std::size_t Ev, std::uint64_t seed)
+{
+    manual_seed(seed);
+    auto with = [&](std::size_t rows, std::size_t cols) {
+        Shape s = batch;
+        s.push_back(rows);
+        s.push_back(cols);
+        return s;
+    };
+    return {randn(with(L, E), true), randn(with(S, E), true), randn(with(S, Ev), true), randn(with(L, Ev))};
+}
+
+// out, dq, dk, dv of one forward and backward
+std::vector<Array> run(const std::function<Tensor(const Tensor&, const Tensor&, const Tensor&)>& attention, Inputs in,
+                       std::uint64_t dropout_seed)
+{
+    for (Tensor* t : {&in.q, &in.k, &in.v}) t->zero_grad();
+    manual_seed(dropout_seed);                                            // the same dropout mask for both paths
+    Tensor out = attention(in.q, in.k, in.v);
+    out.backward(in.up);
+    return {out.data(), in.q.grad().data(), in.k.grad().data(), in.v.grad().data()};
+}
+
+}  // namespace
+
+TEST_CASE("fused attention equals the composed path at T = 1, 7, 64 and 257, with every option")
+{
+    struct Variant {
+        const char* name;
+        std::function<AttentionOptions(std::size_t L, std::size_t S)> options;
+    };
+    const std::vector<Variant> variants = {
+        {"plain", [](std::size_t, std::size_t) { return AttentionOptions(); }},
+        {"causal", [](std::size_t, std::size_t) { return AttentionOptions().is_causal(true); }},
+        {"custom scale", [](std::size_t, std::size_t) { return AttentionOptions().scale(0.3f); }},
+        {"bool mask (L, S): a band", [](std::size_t L, std::size_t S) {
+             BoolArray m(Shape{L, S});
+             for (std::size_t i = 0; i < L; ++i) {
+                 for (std::size_t j = 0; j < S; ++j) m(i, j) = j + 3 >= i || j == 0;   // every row sees a key
+             }
+             return AttentionOptions().attn_mask(m);
+         }},
+        {"float mask (2, 1, L, S) broadcast over heads", [](std::size_t L, std::size_t S) {
+             Generator rng(5);
+             Array m(Shape{2, 1, L, S});
+             rng.normal_(m);
+             return AttentionOptions().attn_mask(Tensor(m));
+         }},
+        {"causal with dropout", [](std::size_t, std::size_t) { return AttentionOptions().is_causal(true).dropout_p(0.3f); }},
+    };
+    for (std::size_t T : {1, 7, 64, 257}) {
+        for (const auto& variant : variants) {
+            for (std::size_t S : {T, T + 5}) {                            // L != S too
+                if (std::string(variant.name).find("causal") != std::string::npos && S != T) continue;
+                INFO(variant.name << ", L = " << T << ", S = " << S);
+                const AttentionOptions o = variant.options(T, S);
+                const Inputs in = make_inputs({2, 3}, T, S, 16, 8, 100 + T);
+                const auto fused = run([&](const Tensor& q, const Tensor& k, const Tensor& v) {
+                    return scaled_dot_product_attention(q, k, v, o);
+                }, in, 7);
+                const auto composed = run([&](const Tensor& q, const Tensor& k, const Tensor& v) {
+                    return composed_attention(q, k, v, o);
+                }, in, 7);
+                for (std::size_t r = 0; r < fused.size(); ++r) {
+                    INFO("result " << r << " (out, dq, dk, dv)");
+                    check_close(fused[r], composed[r], 2e-5, 1e-4);
+                }
+            }
+        }
+    }
+}
+
+TEST_CASE("scaled_dot_product_attention matches PyTorch's composed attention")
+{
+    for (const char* name : {"sdpa_plain", "sdpa_causal", "sdpa_bool_mask", "sdpa_float_mask", "sdpa_scale", "sdpa_l_ne_s"}) {
+        INFO(name);
+        const auto& c = reference("attention_reference.json")[name];
+        const Shape qs = c["q_shape"].get<Shape>(), ks = c["k_shape"].get<Shape>(), vs = c["v_shape"].get<Shape>();
+        Tensor q = Tensor(ref_array(c["q"], qs)).requires_grad_(), k = Tensor(ref_array(c["k"], ks)).requires_grad_();
+        Tensor v = Tensor(ref_array(c["v"], vs)).requires_grad_();
+        AttentionOptions o;
+        if (c.contains("is_causal")) o.is_causal(true);
+        if (c.contains("scale")) o.scale(c["scale"].get<float>());
+        if (c.contains("bool_mask")) {
+            const Shape ms = c["mask_shape"].get<Shape>();
+            BoolArray m(ms);
+            for (std::size_t i = 0; i < m.size(); ++i) m.data()[i] = c["bool_mask"][i].get<bool>();
+            o.attn_mask(m);
+        }
+        if (c.contains("float_mask")) o.attn_mask(Tensor(ref_array(c["float_mask"], c["mask_shape"].get<Shape>())));
+        Shape out_shape = qs;
+        out_shape.back() = vs.back();
+        Tensor out = scaled_dot_product_attention(q, k, v, o);
+        check_close(out.data(), ref_array(c["out"], out_shape), 1e-5, 1e-4);
+        out.backward(Tensor(ref_array(c["upstream"], out_shape)));
+        check_close(q.grad().data(), ref_array(c["grad_q"], qs), 1e-5, 1e-4);
+        check_close(k.grad().data(), ref_array(c["grad_k"], ks), 1e-5, 1e-4);
+        check_close(v.grad().data(), ref_array(c["grad_v"], vs), 1e-5, 1e-4);
+    }
+}
+
+TEST_CASE("attention and dropout pass the finite-difference check")
+{
+    Generator rng(3);
+    auto input = [&](const Shape& s) {
+        Array a(s);
+        rng.normal_(a);
+        return Tensor(a);
+    };
+    using In = const std::vector<Tensor>&;
+    const BoolArray band = {{true, false, false, true}, {true, true, false, false}, {false, true, true, true}};
+    const std::vector<std::pair<const char*, xgrad::testing::Fn>> cases = {
+        {"causal", [](In x) { return scaled_dot_product_attention(x[0], x[1], x[2], AttentionOptions().is_causal(true)); }},
+        {"bool mask, scale", [&](In x) {
+             return scaled_dot_product_attention(x[0], x[1], x[2], AttentionOptions().attn_mask(band).scale(0.7f));
+         }},
+        {"causal, dropout 0.25 (one mask: the seed is fixed)", [](In x) {
+             manual_seed(11);
+             return scaled_dot_product_attention(x[0], x[1], x[2], AttentionOptions().is_causal(true).dropout_p(0.25f));
+         }},
+        {"dropout", [](In x) {
+             manual_seed(12);
+             return dropout(x[0] * x[1], 0.5f);
+         }},
+    };
+    for (const auto& [name, fn] : cases) {
+        INFO(name);
+        const bool masked = std::string(name).find("bool") != std::string::npos;
+        const std::size_t S = masked ? 4 : 3;
+        auto result = gradcheck(fn, {input({2, 3, 5}), input({2, S, 5}), input({2, S, 4})});
+        INFO(result.report);
+        CHECK(result.ok);
+    }
+}
+
+TEST_CASE("attention is bitwise identical on 1, 2 and 4 threads, forward and backward")
+{
+    const int saved = get_num_threads();
+    const Inputs in = make_inputs({4, 4}, 200, 200, 32, 32, 9);
+    std::vector<std::vector<Array>> runs;
+    for (int threads : {1, 2, 4}) {
+        set_num_threads(threads);
+        const std::uint64_t before = threaded_loops();
+        runs.push_back(run([](const Tensor& q, const Tensor& k, const Tensor& v) {
+            return scaled_dot_product_attention(q, k, v, AttentionOptions().is_causal(true).dropout_p(0.1f));
+        }, in, 3));
+        if (threads > 1) REQUIRE(threaded_loops() >= before + 2);   // the forward and the backward both threaded
+    }
+    set_num_threads(saved);
+    for (std::size_t t = 1; t < runs.size(); ++t) {
+        for (std::size_t r = 0; r < runs[0].size(); ++r) {
+            INFO("result " << r << " on " << (t == 1 ? 2 : 4) << " threads");
+            CHECK(std::memcmp(runs[t][r].data(), runs[0][r].data(), runs[0][r].size() * sizeof(float)) == 0);
+        }
+    }
+}
+
+TEST_CASE("the fused forward keeps no (L, S) array: only the output and one log-sum-exp per query row")
+{
+    const std::size_t B = 2, nh = 4, T = 512, hs = 16;
+    const Inputs in = make_inputs({B, nh}, T, T, hs, hs, 4);
+    const std::size_t before = live_storage_bytes();
+    Tensor out = scaled_dot_product_attention(in.q, in.k, in.v, AttentionOptions().is_causal(true));
+    const std::size_t held = live_storage_bytes() - before;
+    INFO(held << " bytes held after the forward; one (B, nh, T, T) array would be " << B * nh * T * T * 4);
+    CHECK(held <= (B * nh * T * hs + B * nh * T) * sizeof(float) + 4096);
+}
+
+TEST_CASE("fully masked rows are NaN, as PyTorch's")
+{
+    const Inputs in = make_inputs({1}, 2, 3, 4, 4, 6);
+    const BoolArray none_for_row_0 = {{false, false, false}, {true, false, true}};
+    Tensor out = scaled_dot_product_attention(in.q, in.k, in.v, AttentionOptions().attn_mask(none_for_row_0));
+    CHECK(std::isnan(out.data()(0, 0, 0)));
+    CHECK(std::isfinite(out.data()(0, 1, 0)));
+}
+
+TEST_CASE("attention explains bad input")
+{
+    const Inputs in = make_inputs({2, 3}, 4, 5, 8, 6, 1);
+    const char* op = "scaled_dot_product_attention";
+    CHECK_THROWS_WITH(scaled_dot_product_attention(in.q, in.k, randn({2, 3, 4, 6})),
+                      Contains(std::string(op) + ": k and v must have the same number of keys S, got k (2, 3, 5, 8) and v (2, 3, 4, 6)"));
+    CHECK_THROWS_WITH(scaled_dot_product_attention(in.q, randn({2, 3, 5, 7}), in.v),
+                      Contains("q and k must have the same feature size E, got q (2, 3, 4, 8) and k (2, 3, 5, 7)"));
+    CHECK_THROWS_WITH(scaled_dot_product_attention(in.q, randn({2, 4, 5, 8}), randn({2, 4, 5, 6})),
+                      Contains("q, k and v must have the same batch dims, got q (2, 3, 4, 8), k (2, 4, 5, 8), v (2, 4, 5, 6)"));
+    CHECK_THROWS_WITH(scaled_dot_product_attention(in.q, in.k, in.v, AttentionOptions().attn_mask(BoolArray(Shape{4, 4}))),
+                      Contains("attn_mask of shape (4, 4) does not broadcast to the scores' shape (2, 3, 4, 5) (..., L, S)"));
+    CHECK_THROWS_WITH(scaled_dot_product_attention(in.q, in.k, in.v, AttentionOptions().dropout_p(1.0f)),
+                      Contains("dropout_p must be in [0, 1), got 1"));
+    CHECK_THROWS_WITH(scaled_dot_product_attention(in.q, in.k, in.v,
+                                                   AttentionOptions().is_causal(true).attn_mask(causal_mask(4, 5))),
+                      Contains("is_causal and attn_mask cannot both be given"));
+    CHECK_THROWS_WITH(dropout(in.q, -0.1f), Contains("dropout: p must be in [0, 1), got -0.1"));
+}
+
+TEST_CASE("dropout: the identity at p = 0 and in eval, p of the elements zeroed, the same mask in the backward")
+{
+    Tensor x = randn({1000, 100}, true);
+    CHECK(dropout(x, 0.0f).is_same(x));
+    CHECK(dropout(x, 0.5f, /*training=*/false).is_same(x));
+    manual_seed(2);
+    Tensor y = dropout(x, 0.3f);
+    std::size_t zeros = 0, scaled = 0;
+    for (std::size_t i = 0; i < y.numel(); ++i) {
+        const float out = y.data().data()[i], in = x.data().data()[i];
+        if (out == 0.0f) ++zeros;
+        else if (std::abs(out - in / 0.7f) <= 1e-6f * std::abs(in) + 1e-7f) ++scaled;
+    }
+    CHECK(zeros + scaled == y.numel());
+    CHECK(static_cast<double>(zeros) / double(y.numel()) == Approx(0.3).margin(0.01));   // 100,000 draws
+    y.backward(ones({1000, 100}));
+    for (std::size_t i = 0; i < y.numel(); ++i) {
+        const bool kept = y.data().data()[i] != 0.0f || x.data().data()[i] == 0.0f;
+        if (x.grad().data().data()[i] != (kept ? 1.0f / 0.7f : 0.0f)) FAIL("element " << i << " has another mask in the backward");
+    }
+    manual_seed(2);
+    const bool same_seed_same_mask = dropout(x, 0.3f).data() == y.data();
+    CHECK(same_seed_same_mask);
+}
+
+TEST_CASE("causal_mask is tril(ones(L, S))")
+{
+    const BoolArray m = causal_mask(2, 3);
+    const bool expected = m == BoolArray{{true, false, false}, {true, true, false}};
+    CHECK(expected);
+}

@@ -1,0 +1,153 @@
+// nn::MultiheadAttention and nanoGPT's blocks against PyTorch; Dropout, GELU; weight tying.
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <cstdio>
+
+#include "close.h"
+#include "gradcheck.h"
+#include "reference.h"
+
+using namespace xgrad;
+using namespace xgrad::testing;
+using Catch::Matchers::Contains;
+
+namespace {
+
+// Sets every parameter of `module` from the reference's {"name": values}, which must name them all.
+void load_params(const nn::Module& module, const nlohmann::json& params)
+{
+    std::size_t loaded = 0;
+    for (auto& [name, p] : module.named_parameters()) {
+        INFO(name);
+        REQUIRE(params.contains(name));
+        p.data() = ref_array(params[name], p.shape());
+        ++loaded;
+    }
+    CHECK(loaded == params.size());
+}
+
+void check_grads(const nn::Module& module, const nlohmann::json& grads, double margin = 1e-5)
+{
+    for (auto& [name, p] : module.named_parameters()) {
+        INFO(name);
+        REQUIRE(p.grad().defined());
+        check_close(p.grad().data(), ref_array(grads[name], p.shape()), margin, 1e-4);
+    }
+}
+
+BoolArray ref_bools(const nlohmann::json& values, const Shape& shape)
+{
+    BoolArray a(shape);
+    for (std::size_t i = 0; i < a.size(); ++i) a.data()[i] = values[i].get<bool>();
+    return a;
+}
+
+}  // namespace
+
+TEST_CASE("MultiheadAttention matches PyTorch: masks, weights, gradients, and both layouts")
+{
+    const auto& c = reference("attention_reference.json")["mha"];
+    nn::MultiheadAttention mha(8, 2, nn::MultiheadAttentionOptions().batch_first(true));
+    load_params(mha, c["params"]);
+    Tensor query = Tensor(ref_array(c["query"], {2, 5, 8})).requires_grad_();
+    const Tensor key(ref_array(c["key"], {2, 6, 8})), value(ref_array(c["value"], {2, 6, 8}));
+    nn::MultiheadAttentionForward args;
+    args.attn_mask = ref_bools(c["attn_mask"], {5, 6});
+    args.key_padding_mask = ref_bools(c["key_padding_mask"], {2, 6});
+    auto [out, weights] = mha.forward(query, key, value, args);
+    check_close(out.data(), ref_array(c["out"], {2, 5, 8}), 1e-5, 1e-4);
+    check_close(weights.data(), ref_array(c["weights"], {2, 5, 6}), 1e-5, 1e-4);
+    out.backward(Tensor(ref_array(c["upstream"], {2, 5, 8})));
+    check_grads(mha, c["grads"]);
+    check_close(query.grad().data(), ref_array(c["grad_query"], {2, 5, 8}), 1e-5, 1e-4);
+
+    SECTION("without the weights, the fused kernel gives the same output")
+    {
+        args.need_weights = false;
+        auto [fused, none] = mha.forward(query, key, value, args);
+        CHECK_FALSE(none.defined());
+        check_close(fused.data(), out.data(), 1e-5, 1e-4);
+    }
+    SECTION("sequence first, a float mask, weights per head")
+    {
+        const auto& s = reference("attention_reference.json")["mha_seq_first"];
+        nn::MultiheadAttention seq_first(8, 2);
+        load_params(seq_first, c["params"]);
+        const Tensor q(ref_array(s["query"], {5, 2, 8}));
+        nn::MultiheadAttentionForward a;
+        a.float_attn_mask = Tensor(ref_array(s["float_mask"], {5, 5}));
+        a.average_attn_weights = false;
+        auto [o, w] = seq_first.forward(q, q, q, a);
+        check_close(o.data(), ref_array(s["out"], {5, 2, 8}), 1e-5, 1e-4);
+        check_close(w.data(), ref_array(s["weights"], {2, 2, 5, 5}), 1e-5, 1e-4);
+    }
+}
+
+TEST_CASE("MultiheadAttention names PyTorch's parameters and checks what it is given")
+{
+    nn::MultiheadAttention mha(8, 2);
+    std::vector<std::string> names;
+    for (auto& [name, p] : mha.named_parameters()) names.push_back(name);
+    CHECK(names == std::vector<std::string>{"in_proj_weight", "in_proj_bias", "out_proj.weight", "out_proj.bias"});
+    CHECK_THROWS_WITH(nn::MultiheadAttention(10, 3), Contains("nn::MultiheadAttention: embed_dim 10 must be a positive multiple of num_heads 3"));
+    const Tensor x = randn({5, 2, 8});
+    CHECK_THROWS_WITH(mha.forward(randn({5, 2, 6}), x, x), Contains("expected query of shape (T, B, 8) (embed_dim = 8), got (5, 2, 6)"));
+    nn::MultiheadAttentionForward bad;
+    bad.attn_mask = BoolArray(Shape{4, 5});
+    CHECK_THROWS_WITH(mha.forward(x, x, x, bad), Contains("attn_mask must be (L, S) = (5, 5) or (B nh, L, S) = (4, 5, 5), got (4, 5)"));
+    bad.attn_mask.reset();
+    bad.key_padding_mask = BoolArray(Shape{5, 2});
+    CHECK_THROWS_WITH(mha.forward(x, x, x, bad), Contains("key_padding_mask must be (B, S) = (2, 5), got (5, 2)"));
+}
+
+TEST_CASE("TransformerBlock matches nanoGPT's Block, forward and backward")
+{
+    const auto& c = reference("attention_reference.json")["transformer_block"];
+    nn::TransformerBlock block(nn::TransformerOptions().n_embd(16).n_head(4));
+    load_params(block, c["params"]);
+    Tensor x = Tensor(ref_array(c["x"], {2, 9, 16})).requires_grad_();
+    Tensor y = block.forward(x);
+    check_close(y.data(), ref_array(c["out"], {2, 9, 16}), 1e-5, 1e-4);
+    y.backward(Tensor(ref_array(c["upstream"], {2, 9, 16})));
+    check_grads(block, c["grads"], 1e-4);
+    check_close(x.grad().data(), ref_array(c["grad_x"], {2, 9, 16}), 1e-4, 1e-4);
+}
+
+TEST_CASE("a tensor shared by two modules (weight tying) is one parameter: listed, counted, trained and saved once")
+{
+    struct Head : nn::Module {   // an LM head that registers the token embedding's table as its weight
+        explicit Head(const Tensor& shared) { weight = register_parameter("weight", shared); }
+        Tensor weight;
+    };
+    struct Tied : nn::Module {
+        std::shared_ptr<nn::Embedding> wte = register_module("wte", std::make_shared<nn::Embedding>(5, 3));
+        std::shared_ptr<Head> lm_head = register_module("lm_head", std::make_shared<Head>(wte->weight));
+    } model;
+    const auto named = model.named_parameters();
+    REQUIRE(named.size() == 1);
+    CHECK(named[0].first == "wte.weight");
+    CHECK(model.num_parameters() == 15);
+    // both uses add into the one gradient: the scatter-add and the head's product
+    Tensor h = model.wte->forward(IdArray{2});                             // (1, 3)
+    Tensor logits = linear(h, model.lm_head->weight);                      // (1, 5)
+    sum(logits).backward();
+    optim::Adam adam(model.parameters());
+    adam.step();                                                           // one parameter, one update
+    const std::string path = "tied.safetensors";
+    nn::save(model, path);
+    CHECK(io::load_safetensors(path).tensors.size() == 1);
+    std::remove(path.c_str());
+}
+
+TEST_CASE("nn::Dropout and nn::GELU: training and eval, and their checks")
+{
+    nn::Dropout drop(0.5f);
+    const Tensor x = ones({100, 100});
+    CHECK_FALSE(drop.forward(x).is_same(x));
+    drop.eval();
+    CHECK(drop.forward(x).is_same(x));
+    CHECK_THROWS_WITH(nn::Dropout(1.0f), Contains("nn::Dropout: p must be in [0, 1), got 1"));
+    CHECK_THROWS_WITH(nn::GELU("fast"), Contains("nn::GELU: approximate must be \"none\" or \"tanh\", got \"fast\""));
+    check_close(nn::GELU("tanh").forward(x).data(), gelu(x, "tanh").data(), 0.0);
+}
