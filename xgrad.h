@@ -10,6 +10,7 @@
 #include "io/safetensors.h"
 #include "nn/attention.h"
 #include "nn/checkpoint.h"
+#include "nn/container.h"
 #include "nn/embedding.h"
 #include "nn/linear.h"
 #include "nn/loss.h"

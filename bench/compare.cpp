@@ -142,7 +142,7 @@ TORCH_MODULE(TLm);
 
 // ---- one round of one workload on one side (run in a child process) --------------------------------------------
 // Workloads: W1, W2 (dense), W2s (sparse, xgrad only), W3 (Adam, 100k), W3L (Adam, 10M), W3W (AdamW,
-// 10M), W4, W5. With `floor`, the xgrad side also measures the workload's limit (machine_limits.h); the
+// 10M), W4, W5, W6 (attention: xgrad's fused kernel against libtorch's composed path). With `floor`, the xgrad side also measures the workload's limit (machine_limits.h); the
 // driver keeps the best floor of all rounds, since a limit is what the machine can do at its best.
 struct Result {
     Sample sample;
@@ -206,6 +206,44 @@ Result run_round(const std::string& side, const std::string& w, int threads, boo
             if (decoupled) adam = std::make_unique<torch::optim::AdamW>(std::vector<torch::Tensor>{p});
             else adam = std::make_unique<torch::optim::Adam>(std::vector<torch::Tensor>{p});
             r.sample = one_round([&] { adam->step(); });
+        }
+#endif
+    } else if (w == "W6") {   // attention core: causal softmax(q k^T / sqrt(hs)) v, forward and backward
+        const auto& s = workloads::w6;
+        const Shape shape{s.batch, s.heads, s.time, s.head_size};
+        const Array q = workloads::random_array(shape, 9), k = workloads::random_array(shape, 10);
+        const Array v = workloads::random_array(shape, 11), upstream = workloads::random_array(shape, 12);
+        if (x_side) {
+            Tensor tq(q, true), tk(k, true), tv(v, true);
+            const Tensor up(upstream);
+            r.sample = one_round([&] {
+                tq.zero_grad(false), tk.zero_grad(false), tv.zero_grad(false);
+                scaled_dot_product_attention(tq, tk, tv, AttentionOptions().is_causal(true)).backward(up);
+            });
+            if (floor) {   // the six products of the composed path, over the whole (T, T), per (batch, head)
+                const std::size_t T = s.time, hs = s.head_size;
+                std::vector<limits::Gemm> gemms;
+                for (std::size_t i = 0; i < s.batch * s.heads; ++i) {
+                    gemms.insert(gemms.end(), {{T, T, hs, false, true}, {T, hs, T, false, false},    // q k^T, att v
+                                               {T, T, hs, false, true}, {T, hs, T, true, false},     // g v^T, att^T g
+                                               {T, hs, T, false, false}, {T, hs, T, true, false}});  // dS k, dS^T q
+                }
+                r.floor = limits::sgemm_floor(gemms);
+            }
+        }
+#ifdef XGRAD_BENCH_TORCH
+        else {   // nanoGPT's slow path, all libtorch 1.13 has on CPU for training
+            auto tq = to_torch(q).requires_grad_(), tk = to_torch(k).requires_grad_(), tv = to_torch(v).requires_grad_();
+            auto tup = to_torch(upstream);
+            const auto T = static_cast<std::int64_t>(s.time);
+            auto mask = torch::ones({T, T}).tril();
+            const double scale = 1.0 / std::sqrt(double(s.head_size));
+            r.sample = one_round([&] {
+                tq.mutable_grad() = torch::Tensor(), tk.mutable_grad() = torch::Tensor(), tv.mutable_grad() = torch::Tensor();
+                auto att = torch::matmul(tq, tk.transpose(-2, -1)) * scale;
+                att = torch::softmax(att.masked_fill(mask == 0, -INFINITY), -1);
+                torch::matmul(att, tv).backward(tup);
+            });
         }
 #endif
     } else {   // W4 / W5: zero_grad, forward, loss, backward, Adam step, read the loss
@@ -338,6 +376,7 @@ int main(int argc, char** argv)
         {"W3W", "W3W", "W3 AdamW N=10M", "Adam's traffic"},
         {"W4", "W4", "W4 toy LM step", "sgemm floor"},
         {"W5", "W5", "W5 MLP LM step", "sgemm floor"},
+        {"W6", "W6", "W6 attention core, causal", "6 products"},
     };
     std::printf("%-28s %2s  %-31s %7s", "workload", "th", "xgrad median [min-max]", "flt/it");
     if (torch_side) std::printf("  %-31s %7s  %7s", "libtorch median [min-max]", "flt/it", "ratio");

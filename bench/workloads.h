@@ -38,6 +38,12 @@ struct LmSizes {
     std::size_t vocab, channels, hidden, batch, time;
 };
 inline const LmSizes w4 = {65, 64, 0, 32, 64};
+
+// W6: the attention core, fwd + bwd, causal: q, k, v (B, nh, T, hs)
+struct AttentionSizes {
+    std::size_t batch, heads, time, head_size;
+};
+inline const AttentionSizes w6 = {16, 8, 256, 32};
 inline const LmSizes w5 = {256, 256, 1024, 16, 256};
 
 }  // namespace workloads

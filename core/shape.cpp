@@ -47,6 +47,39 @@ Tensor reshape(const Tensor& x, std::vector<std::ptrdiff_t> shape)
 
 Tensor view(const Tensor& x, std::vector<std::ptrdiff_t> shape) { return reshape(x, std::move(shape)); }
 
+namespace {
+
+// a with its axes reordered, out.shape[i] = a.shape[perm[i]]. When the last axis stays last (the heads
+// of attention: (B, T, nh, hs) <-> (B, nh, T, hs)), whole rows are copied, split across threads;
+// otherwise xtensor's strided copy.
+Array permuted(const Array& a, const std::vector<std::size_t>& perm)
+{
+    const std::size_t n = perm.size();
+    if (n < 2 || perm.back() != n - 1) return xt::transpose(a, perm);
+    const Shape in = to_shape(a.shape());
+    Shape out(n);
+    std::vector<std::size_t> in_strides(n, 1), stride_of_out_axis(n);
+    for (std::size_t i = n - 1; i-- > 0;) in_strides[i] = in_strides[i + 1] * in[i + 1];
+    for (std::size_t i = 0; i < n; ++i) out[i] = in[perm[i]], stride_of_out_axis[i] = in_strides[perm[i]];
+    Array y(out);
+    const std::size_t inner = in.back(), rows = inner ? a.size() / inner : 0;
+    const float* src = a.data();
+    float* dst = y.data();
+    parallel_rows(rows, inner, [&](std::size_t first, std::size_t last) {
+        for (std::size_t row = first; row < last; ++row) {   // out row -> its source row
+            std::size_t rest = row, offset = 0;
+            for (std::size_t axis = n - 1; axis-- > 0;) {
+                offset += (rest % out[axis]) * stride_of_out_axis[axis];
+                rest /= out[axis];
+            }
+            std::memcpy(dst + row * inner, src + offset, inner * sizeof(float));
+        }
+    });
+    return y;
+}
+
+}  // namespace
+
 // x with its axes reordered: out.shape[i] = x.shape[axes[i]].
 Tensor permute(const Tensor& x, std::vector<int> axes)
 {
@@ -60,9 +93,9 @@ Tensor permute(const Tensor& x, std::vector<int> axes)
         seen[perm[i]] = true;
         inverse[perm[i]] = i;
     }
-    Array y = xt::transpose(x.data(), perm);
+    Array y = permuted(x.data(), perm);
     return from_op(std::move(y), {x}, "permute", [x, inverse](GradOutput& grad_out) {
-        x.accumulate_grad(Array(xt::transpose(grad_out.read(), inverse)));   // permuting back
+        x.accumulate_grad(permuted(grad_out.read(), inverse));   // permuting back
     });
 }
 

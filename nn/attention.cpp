@@ -193,6 +193,20 @@ Tensor CausalSelfAttention::forward(const Tensor& x) const
     return resid_dropout->forward(c_proj->forward(merge_heads(y)));     // (B, T, C)
 }
 
+Tensor CausalSelfAttention::forward(const Tensor& x, KVCache& cache) const
+{
+    XGRAD_CHECK(x.dim() == 3 && x.shape()[1] == 1 && x.shape()[2] == n_embd_, module_name("nn::CausalSelfAttention", name()),
+                ": a cached step takes one position, x of shape (B, 1, ", n_embd_, "), got ", shape_str(x.shape()));
+    const std::vector<Tensor> qkv = split(c_attn->forward(x), n_embd_, 2);
+    const Tensor k = split_heads(qkv[1], n_head_), v = split_heads(qkv[2], n_head_);   // (B, nh, 1, hs)
+    cache.k = cache.k.defined() ? concat({cache.k, k}, 2) : k;                      // (B, nh, t + 1, hs)
+    cache.v = cache.v.defined() ? concat({cache.v, v}, 2) : v;
+    // the newest position may see every cached one: no mask
+    const Tensor y = scaled_dot_product_attention(split_heads(qkv[0], n_head_), cache.k, cache.v,
+                                                  AttentionOptions().dropout_p(is_training() ? dropout_ : 0.0f));
+    return resid_dropout->forward(c_proj->forward(merge_heads(y)));
+}
+
 Tensor CausalSelfAttention::attention_weights(const Tensor& x) const
 {
     NoGradGuard no_grad;
@@ -231,6 +245,13 @@ Tensor TransformerBlock::forward(const Tensor& x) const
     Tensor h = x + attn->forward(ln_1->forward(x));                     // (B, T, C)
     Tensor m = mlp->forward(ln_2->forward(h));
     return std::move(h) + std::move(m);                                 // moved: add may write over m
+}
+
+Tensor TransformerBlock::forward(const Tensor& x, KVCache& cache) const
+{
+    Tensor h = x + attn->forward(ln_1->forward(x), cache);
+    Tensor m = mlp->forward(ln_2->forward(h));
+    return std::move(h) + std::move(m);
 }
 
 }  // namespace xgrad::nn

@@ -95,11 +95,21 @@ struct TransformerOptions {
     std::string gelu_ = "none";        // nanoGPT's nn.GELU(); GPT-2 used "tanh"
 };
 
+// The keys and values (B, nh, t, hs) of the positions one attention layer has seen, for generating
+// one token at a time without recomputing the past.
+struct KVCache {
+    Tensor k, v;
+    std::size_t length() const { return k.defined() ? k.shape()[2] : 0; }
+};
+
 // x (B, T, C) -> (B, T, C): causal multi-head self-attention
 class CausalSelfAttention : public Module {
 public:
     explicit CausalSelfAttention(const TransformerOptions& options);
     Tensor forward(const Tensor& x) const;
+    // x (B, 1, C), the next position -> (B, 1, C): it attends to every position in `cache` and itself,
+    // and is appended to the cache. The same result as forward() on the whole sequence, last row.
+    Tensor forward(const Tensor& x, KVCache& cache) const;
     // The attention weights of every head, (B, nh, T, T), by the composed path: for looking at.
     Tensor attention_weights(const Tensor& x) const;
     std::string describe() const override;
@@ -129,6 +139,7 @@ class TransformerBlock : public Module {
 public:
     explicit TransformerBlock(const TransformerOptions& options);
     Tensor forward(const Tensor& x) const;
+    Tensor forward(const Tensor& x, KVCache& cache) const;   // x (B, 1, C): the next position (see above)
     std::string describe() const override { return "TransformerBlock"; }
 
     std::shared_ptr<LayerNorm> ln_1, ln_2;

@@ -1,8 +1,11 @@
 // nn::MultiheadAttention and nanoGPT's blocks against PyTorch; Dropout, GELU; weight tying.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
+
+#include <xtensor/xview.hpp>
 
 #include "close.h"
 #include "gradcheck.h"
@@ -150,4 +153,42 @@ TEST_CASE("nn::Dropout and nn::GELU: training and eval, and their checks")
     CHECK_THROWS_WITH(nn::Dropout(1.0f), Contains("nn::Dropout: p must be in [0, 1), got 1"));
     CHECK_THROWS_WITH(nn::GELU("fast"), Contains("nn::GELU: approximate must be \"none\" or \"tanh\", got \"fast\""));
     check_close(nn::GELU("tanh").forward(x).data(), gelu(x, "tanh").data(), 0.0);
+}
+
+TEST_CASE("ModuleList and Sequential name their modules 0, 1, ... as PyTorch does")
+{
+    struct Gpt : nn::Module {
+        std::shared_ptr<nn::ModuleList> h = register_module("h", std::make_shared<nn::ModuleList>());
+    } gpt;
+    for (int i = 0; i < 2; ++i) gpt.h->push_back(std::make_shared<nn::TransformerBlock>(nn::TransformerOptions().n_embd(8).n_head(2)));
+    const auto named = gpt.named_parameters();
+    CHECK(named[0].first == "h.0.ln_1.weight");
+    CHECK(std::any_of(named.begin(), named.end(), [](const auto& p) { return p.first == "h.1.attn.c_attn.weight"; }));
+    CHECK(gpt.h->at<nn::TransformerBlock>(1)->attn->c_attn->weight.shape() == Shape{24, 8});
+    CHECK_THROWS_WITH(gpt.h->at(2), Contains("nn::ModuleList: index 2 is out of range for 2 modules"));
+    CHECK_THROWS_WITH(gpt.h->at<nn::Linear>(0), Contains("nn::ModuleList: module 0 is a TransformerBlock, not the type asked for"));
+
+    manual_seed(3);
+    auto fc1 = std::make_shared<nn::Linear>(4, 6), fc2 = std::make_shared<nn::Linear>(6, 2);
+    nn::Sequential mlp(fc1, std::make_shared<nn::GELU>(), fc2);
+    CHECK(mlp.named_parameters()[2].first == "2.weight");
+    const Tensor x = randn({3, 4});
+    check_close(mlp.forward(x).data(), fc2->forward(gelu(fc1->forward(x))).data(), 0.0);
+}
+
+TEST_CASE("a transformer block fed one position at a time through a KV cache gives the full forward's rows")
+{
+    manual_seed(9);
+    nn::TransformerBlock block(nn::TransformerOptions().n_embd(16).n_head(4));
+    const std::size_t T = 70;                                  // past one 64-key block
+    const Tensor x = randn({2, T, 16});
+    const Tensor full = block.forward(x);                      // (2, T, 16)
+    nn::KVCache cache;
+    for (std::size_t t = 0; t < T; ++t) {
+        const Tensor step = block.forward(Tensor(Array(xt::view(x.data(), xt::all(), xt::range(t, t + 1), xt::all()))), cache);
+        INFO("position " << t);
+        REQUIRE(cache.length() == t + 1);
+        check_close(step.data(), Array(xt::view(full.data(), xt::all(), xt::range(t, t + 1), xt::all())), 1e-5, 1e-4);
+    }
+    CHECK_THROWS_WITH(block.attn->forward(randn({2, 2, 16}), cache), Contains("a cached step takes one position"));
 }
