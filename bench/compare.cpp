@@ -23,6 +23,7 @@
 #endif
 
 #include "machine_limits.h"
+#include "train_gpt/model.h"
 #include "workloads.h"
 #include "xgrad.h"
 
@@ -138,6 +139,81 @@ struct TLmImpl : torch::nn::Module {
     torch::nn::Linear fc1{nullptr}, fc2{nullptr}, head{nullptr};
 };
 TORCH_MODULE(TLm);
+
+// nanoGPT's model.py with its slow attention path (all libtorch 1.13 has on CPU for training), the
+// xgrad model's weights copied in by name.
+struct TBlockImpl : torch::nn::Module {
+    TBlockImpl(std::size_t C, std::size_t nh) : heads(static_cast<std::int64_t>(nh))
+    {
+        const auto c = static_cast<std::int64_t>(C);
+        ln_1 = register_module("ln_1", torch::nn::LayerNorm(torch::nn::LayerNormOptions({c})));
+        c_attn = register_module("c_attn", torch::nn::Linear(c, 3 * c));
+        attn_proj = register_module("c_proj", torch::nn::Linear(c, c));
+        ln_2 = register_module("ln_2", torch::nn::LayerNorm(torch::nn::LayerNormOptions({c})));
+        c_fc = register_module("c_fc", torch::nn::Linear(c, 4 * c));
+        mlp_proj = register_module("mlp_c_proj", torch::nn::Linear(4 * c, c));
+    }
+    torch::Tensor forward(torch::Tensor x, const torch::Tensor& mask)
+    {
+        const auto B = x.size(0), T = x.size(1), C = x.size(2);
+        auto qkv = c_attn(ln_1(x)).split(C, 2);
+        auto heads_of = [&](const torch::Tensor& t) { return t.view({B, T, heads, C / heads}).transpose(1, 2); };
+        auto q = heads_of(qkv[0]), k = heads_of(qkv[1]), v = heads_of(qkv[2]);
+        auto att = torch::matmul(q, k.transpose(-2, -1)) * (1.0 / std::sqrt(double(C / heads)));
+        att = torch::softmax(att.masked_fill(mask.slice(0, 0, T).slice(1, 0, T) == 0, -INFINITY), -1);
+        x = x + attn_proj(torch::matmul(att, v).transpose(1, 2).contiguous().view({B, T, C}));
+        return x + mlp_proj(torch::gelu(c_fc(ln_2(x))));
+    }
+    std::int64_t heads;
+    torch::nn::LayerNorm ln_1{nullptr}, ln_2{nullptr};
+    torch::nn::Linear c_attn{nullptr}, attn_proj{nullptr}, c_fc{nullptr}, mlp_proj{nullptr};
+};
+TORCH_MODULE(TBlock);
+
+struct TGptImpl : torch::nn::Module {
+    TGptImpl(const Gpt& x, const workloads::GptSizes& s)
+    {
+        const auto C = static_cast<std::int64_t>(s.channels);
+        wte = register_module("wte", torch::nn::Embedding(static_cast<std::int64_t>(s.vocab), C));
+        wpe = register_module("wpe", torch::nn::Embedding(static_cast<std::int64_t>(s.time), C));
+        for (std::size_t i = 0; i < s.layers; ++i) blocks.push_back(register_module("h" + std::to_string(i), TBlock(s.channels, s.heads)));
+        ln_f = register_module("ln_f", torch::nn::LayerNorm(torch::nn::LayerNormOptions({C})));
+        mask = torch::ones({static_cast<std::int64_t>(s.time), static_cast<std::int64_t>(s.time)}).tril();
+        torch::NoGradGuard no_grad;                    // xgrad's initial weights, by name
+        auto named = x.named_parameters();
+        auto take = [&](const std::string& name, torch::Tensor t) {
+            for (auto& [n, p] : named) {
+                if (n == name) return t.copy_(to_torch(p.data()));
+            }
+            throw std::runtime_error("W7: no xgrad parameter " + name);
+        };
+        take("wte.weight", wte->weight), take("wpe.weight", wpe->weight);
+        take("ln_f.weight", ln_f->weight), take("ln_f.bias", ln_f->bias);
+        for (std::size_t i = 0; i < s.layers; ++i) {
+            const std::string h = "h." + std::to_string(i) + ".";
+            auto& b = blocks[i];
+            take(h + "ln_1.weight", b->ln_1->weight), take(h + "ln_1.bias", b->ln_1->bias);
+            take(h + "attn.c_attn.weight", b->c_attn->weight), take(h + "attn.c_attn.bias", b->c_attn->bias);
+            take(h + "attn.c_proj.weight", b->attn_proj->weight), take(h + "attn.c_proj.bias", b->attn_proj->bias);
+            take(h + "ln_2.weight", b->ln_2->weight), take(h + "ln_2.bias", b->ln_2->bias);
+            take(h + "mlp.c_fc.weight", b->c_fc->weight), take(h + "mlp.c_fc.bias", b->c_fc->bias);
+            take(h + "mlp.c_proj.weight", b->mlp_proj->weight), take(h + "mlp.c_proj.bias", b->mlp_proj->bias);
+        }
+    }
+    torch::Tensor loss(const torch::Tensor& idx, const torch::Tensor& targets)
+    {
+        const auto T = idx.size(1);
+        auto x = wte(idx) + wpe(torch::arange(T));
+        for (auto& b : blocks) x = b->forward(x, mask);
+        auto logits = torch::matmul(ln_f(x), wte->weight.t());   // tied head
+        return torch::nn::functional::cross_entropy(logits.view({-1, logits.size(-1)}), targets.view({-1}));
+    }
+    torch::nn::Embedding wte{nullptr}, wpe{nullptr};
+    std::vector<TBlock> blocks;
+    torch::nn::LayerNorm ln_f{nullptr};
+    torch::Tensor mask;
+};
+TORCH_MODULE(TGpt);
 #endif
 
 // ---- one round of one workload on one side (run in a child process) --------------------------------------------
@@ -246,6 +322,62 @@ Result run_round(const std::string& side, const std::string& w, int threads, boo
             });
         }
 #endif
+    } else if (w == "W7" || w == "W7L") {   // a GPT training step: zero_grad, forward, loss, backward, clip, AdamW
+        const auto& s = w == "W7" ? workloads::w7 : workloads::w7l;
+        manual_seed(13);
+        Gpt model({s.vocab, s.time, s.layers, s.heads, s.channels, 0.0f});
+        const IdArray x_ids = workloads::random_ids(s.vocab, s.batch, s.time, 14);
+        const IdArray y_ids = workloads::random_ids(s.vocab, s.batch, s.time, 15);
+        float sink = 0;
+        if (x_side) {
+            std::vector<Tensor> decay, no_decay;
+            for (const auto& p : model.parameters()) (p.dim() >= 2 ? decay : no_decay).push_back(p);
+            optim::AdamW adamw({{decay, {}}, {no_decay, optim::GroupOptions().weight_decay(0.0)}},
+                               optim::AdamWOptions().lr(1e-3).betas(0.9, 0.99).weight_decay(0.1));
+            r.sample = one_round([&] {
+                adamw.zero_grad();
+                Tensor loss = nn::functional::cross_entropy(model.forward(x_ids), y_ids);
+                loss.backward();
+                optim::clip_grad_norm(model.parameters(), 1.0);
+                adamw.step();
+                sink += loss.item();
+            });
+            if (floor) {   // per block: c_attn, c_proj, c_fc, mlp c_proj; the tied head; and attention's four
+                const std::size_t rows = s.batch * s.time, C = s.channels, T = s.time, hs = C / s.heads;
+                std::vector<std::pair<std::size_t, std::size_t>> layers;
+                for (std::size_t l = 0; l < s.layers; ++l) layers.insert(layers.end(), {{C, 3 * C}, {C, C}, {C, 4 * C}, {4 * C, C}});
+                layers.push_back({C, s.vocab});
+                std::vector<limits::Gemm> gemms = limits::linear_products(rows, layers);
+                for (std::size_t i = 0; i < s.layers * s.batch * s.heads; ++i) {
+                    gemms.insert(gemms.end(), {{T, T, hs, false, true}, {T, hs, T, false, false}, {T, T, hs, false, true},
+                                               {T, hs, T, true, false}, {T, hs, T, false, false}, {T, hs, T, true, false}});
+                }
+                r.floor = limits::sgemm_floor(gemms);
+            }
+        }
+#ifdef XGRAD_BENCH_TORCH
+        else {
+            TGpt tmodel(model, s);
+            std::vector<torch::Tensor> decay, no_decay;
+            for (auto& p : tmodel->parameters()) (p.dim() >= 2 ? decay : no_decay).push_back(p);
+            std::vector<torch::optim::OptimizerParamGroup> groups;
+            groups.emplace_back(decay, std::make_unique<torch::optim::AdamWOptions>(
+                                           torch::optim::AdamWOptions(1e-3).betas({0.9, 0.99}).weight_decay(0.1)));
+            groups.emplace_back(no_decay, std::make_unique<torch::optim::AdamWOptions>(
+                                              torch::optim::AdamWOptions(1e-3).betas({0.9, 0.99}).weight_decay(0.0)));
+            torch::optim::AdamW adamw(std::move(groups));
+            auto tx = to_torch(x_ids), ty = to_torch(y_ids);
+            r.sample = one_round([&] {
+                adamw.zero_grad();
+                auto loss = tmodel->loss(tx, ty);
+                loss.backward();
+                torch::nn::utils::clip_grad_norm_(tmodel->parameters(), 1.0);
+                adamw.step();
+                sink += loss.item<float>();
+            });
+        }
+#endif
+        if (sink == 12345.0f) std::fprintf(stderr, " ");
     } else {   // W4 / W5: zero_grad, forward, loss, backward, Adam step, read the loss
         const auto& s = w == "W4" ? workloads::w4 : workloads::w5;
         manual_seed(6);
@@ -377,6 +509,8 @@ int main(int argc, char** argv)
         {"W4", "W4", "W4 toy LM step", "sgemm floor"},
         {"W5", "W5", "W5 MLP LM step", "sgemm floor"},
         {"W6", "W6", "W6 attention core, causal", "6 products"},
+        {"W7", "W7", "W7 GPT step (nanoGPT CPU)", "sgemm floor"},
+        {"W7L", "W7L", "W7 GPT step, T 128 B 32", "sgemm floor"},
     };
     std::printf("%-28s %2s  %-31s %7s", "workload", "th", "xgrad median [min-max]", "flt/it");
     if (torch_side) std::printf("  %-31s %7s  %7s", "libtorch median [min-max]", "flt/it", "ratio");

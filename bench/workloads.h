@@ -44,6 +44,14 @@ struct AttentionSizes {
     std::size_t batch, heads, time, head_size;
 };
 inline const AttentionSizes w6 = {16, 8, 256, 32};
+
+// W7: one training step of nanoGPT's CPU recipe (examples/train_gpt): V 96, n_layer 4, n_head 4,
+// n_embd 128, block_size 64, batch 12, AdamW, clip 1.0. W7L: the same model at T 128, B 32.
+struct GptSizes {
+    std::size_t vocab, layers, heads, channels, time, batch;
+};
+inline const GptSizes w7 = {96, 4, 4, 128, 64, 12};
+inline const GptSizes w7l = {96, 4, 4, 128, 128, 32};
 inline const LmSizes w5 = {256, 256, 1024, 16, 256};
 
 }  // namespace workloads

@@ -57,9 +57,11 @@ Tensor softmax(const Tensor& x);                                          // ove
 Tensor log_softmax(const Tensor& x);                                      // over the last axis
 
 // ---- shape -------------------------------------------------------------------------------------------------
-Tensor reshape(const Tensor& x, std::vector<std::ptrdiff_t> shape);      // a copy; one entry may be -1 (inferred)
-// = reshape. Unlike torch's view it copies: xgrad tensors never share storage.
-Tensor view(const Tensor& x, std::vector<std::ptrdiff_t> shape);
+// One entry may be -1 (inferred). The result has its own buffer: x's values copied, or x's buffer
+// itself when x is a temporary no other handle keeps (passed by value, as add's operands are).
+Tensor reshape(Tensor x, std::vector<std::ptrdiff_t> shape);
+// = reshape. Unlike torch's view it never shares storage with a tensor that lives on.
+Tensor view(Tensor x, std::vector<std::ptrdiff_t> shape);
 Tensor transpose(const Tensor& x, int axis0, int axis1);
 Tensor permute(const Tensor& x, std::vector<int> axes);
 Tensor concat(const std::vector<Tensor>& xs, int axis);                  // sizes add up along axis

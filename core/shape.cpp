@@ -12,7 +12,7 @@
 namespace xgrad {
 
 // x (...) -> shape with the same number of elements; one -1 entry is inferred.
-Tensor reshape(const Tensor& x, std::vector<std::ptrdiff_t> shape)
+Tensor reshape(Tensor x, std::vector<std::ptrdiff_t> shape)
 {
     const std::size_t n = x.numel();
     std::size_t known = 1;
@@ -36,7 +36,7 @@ Tensor reshape(const Tensor& x, std::vector<std::ptrdiff_t> shape)
     XGRAD_CHECK(shape_numel(out) == n, "reshape: shape ", shape_str(out), " holds ", shape_numel(out),
           " elements, but the input ", shape_str(x.shape()), " has ", n);
 
-    Array y = x.data();
+    Array y = x.expiring() ? x.donate_data() : x.data();   // a temporary's buffer is taken over, not copied
     y.reshape(out);
     return from_op(std::move(y), {x}, "reshape", [x](GradOutput& grad_out) {
         Array grad = grad_out.take();
@@ -45,7 +45,7 @@ Tensor reshape(const Tensor& x, std::vector<std::ptrdiff_t> shape)
     });
 }
 
-Tensor view(const Tensor& x, std::vector<std::ptrdiff_t> shape) { return reshape(x, std::move(shape)); }
+Tensor view(Tensor x, std::vector<std::ptrdiff_t> shape) { return reshape(std::move(x), std::move(shape)); }
 
 namespace {
 

@@ -14,13 +14,14 @@ namespace {
 
 constexpr float minus_infinity = -std::numeric_limits<float>::infinity();
 
-// x (B, T, nh * hs) -> (B, nh, T, hs): the heads side by side become a batch axis
-Tensor split_heads(const Tensor& x, std::size_t heads)
+// x (B, T, nh * hs) -> (B, nh, T, hs): the heads side by side become a batch axis (x by value: a
+// temporary's buffer becomes the view's)
+Tensor split_heads(Tensor x, std::size_t heads)
 {
     const Shape s = x.shape();
     const auto B = static_cast<std::ptrdiff_t>(s[0]), T = static_cast<std::ptrdiff_t>(s[1]);
     const auto hs = static_cast<std::ptrdiff_t>(s[2] / heads);
-    return transpose(view(x, {B, T, static_cast<std::ptrdiff_t>(heads), hs}), 1, 2);
+    return transpose(view(std::move(x), {B, T, static_cast<std::ptrdiff_t>(heads), hs}), 1, 2);
 }
 
 // y (B, nh, T, hs) -> (B, T, nh * hs)
@@ -186,9 +187,9 @@ Tensor CausalSelfAttention::forward(const Tensor& x) const
 {
     XGRAD_CHECK(x.dim() == 3 && x.shape()[2] == n_embd_, module_name("nn::CausalSelfAttention", name()),
                 ": expected x of shape (B, T, ", n_embd_, ") (n_embd = ", n_embd_, "), got ", shape_str(x.shape()));
-    const std::vector<Tensor> qkv = split(c_attn->forward(x), n_embd_, 2);   // 3 x (B, T, C)
-    const Tensor y = scaled_dot_product_attention(split_heads(qkv[0], n_head_), split_heads(qkv[1], n_head_),
-                                                  split_heads(qkv[2], n_head_),
+    std::vector<Tensor> qkv = split(c_attn->forward(x), n_embd_, 2);   // 3 x (B, T, C)
+    const Tensor y = scaled_dot_product_attention(split_heads(std::move(qkv[0]), n_head_), split_heads(std::move(qkv[1]), n_head_),
+                                                  split_heads(std::move(qkv[2]), n_head_),
                                                   AttentionOptions().is_causal(true).dropout_p(is_training() ? dropout_ : 0.0f));
     return resid_dropout->forward(c_proj->forward(merge_heads(y)));     // (B, T, C)
 }
