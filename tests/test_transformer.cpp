@@ -10,6 +10,7 @@
 #include "close.h"
 #include "gradcheck.h"
 #include "reference.h"
+#include "train_gpt/model.h"
 
 using namespace xgrad;
 using namespace xgrad::testing;
@@ -191,4 +192,26 @@ TEST_CASE("a transformer block fed one position at a time through a KV cache giv
         check_close(step.data(), Array(xt::view(full.data(), xt::all(), xt::range(t, t + 1), xt::all())), 1e-5, 1e-4);
     }
     CHECK_THROWS_WITH(block.attn->forward(randn({2, 2, 16}), cache), Contains("a cached step takes one position"));
+}
+
+TEST_CASE("train_gpt's model: logits through the KV cache equal the recomputing forward's, and generate checks its arguments")
+{
+    manual_seed(21);
+    Gpt model({11, 16, 2, 2, 8, 0.0f});
+    const std::vector<std::int64_t> prompt = {3, 1, 4, 1, 5, 9, 2, 6, 5, 3};
+    NoGradGuard no_grad;
+    std::vector<nn::KVCache> cache;
+    for (std::size_t t = 0; t < prompt.size(); ++t) {
+        const Tensor cached = model.next_logits(prompt[t], cache);                        // (V,)
+        const Tensor full = model.forward(text::to_ids({prompt.begin(), prompt.begin() + static_cast<std::ptrdiff_t>(t + 1)}, true));
+        INFO("prefix of " << t + 1);
+        check_close(cached.data(), Array(xt::view(full.data(), 0, t, xt::all())), 1e-5, 1e-4);
+    }
+    Generator rng(1);
+    const auto out = model.generate(prompt, 30, 0.8f, 5, rng);                           // past block_size 16: the cache restarts
+    CHECK(out.size() == prompt.size() + 30);
+    CHECK(std::all_of(out.begin(), out.end(), [](std::int64_t id) { return id >= 0 && id < 11; }));
+    CHECK_THROWS_WITH(model.generate({}, 5, 1.0f, std::nullopt, rng), Contains("generate: the prompt is empty"));
+    CHECK_THROWS_WITH(model.generate(prompt, 5, 0.0f, std::nullopt, rng), Contains("generate: temperature must be positive, got 0"));
+    CHECK_THROWS_WITH(model.generate(prompt, 5, 1.0f, 0, rng), Contains("generate: top_k must be at least 1, got 0"));
 }

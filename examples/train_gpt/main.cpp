@@ -93,8 +93,9 @@ std::string fortunes_text()
             if (line == "%") continue;
             std::string clean;
             for (char c : line) {
-                if (c == '\b') {
-                    if (!clean.empty()) clean.pop_back();   // "_\bx": the x alone
+                if (c == '\b') {                          // "_\bx": the x alone; a character may be several bytes
+                    while (!clean.empty() && (static_cast<unsigned char>(clean.back()) & 0xC0) == 0x80) clean.pop_back();
+                    if (!clean.empty()) clean.pop_back();
                 } else if (c == '\t' || static_cast<unsigned char>(c) >= 32) {
                     clean += c;
                 }
