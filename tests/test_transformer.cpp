@@ -215,3 +215,38 @@ TEST_CASE("train_gpt's model: logits through the KV cache equal the recomputing 
     CHECK_THROWS_WITH(model.generate(prompt, 5, 0.0f, std::nullopt, rng), Contains("generate: temperature must be positive, got 0"));
     CHECK_THROWS_WITH(model.generate(prompt, 5, 1.0f, 0, rng), Contains("generate: top_k must be at least 1, got 0"));
 }
+
+TEST_CASE("train_gpt's model trains as PyTorch's: a 10-step AdamW trajectory from the same weights, to 1e-4")
+{
+    const auto& c = reference("attention_reference.json")["gpt_trajectory"];
+    const auto& k = c["config"];
+    const std::size_t V = k["vocab"], T = k["block_size"], B = k["batch"];
+    Gpt model({V, T, k["n_layer"].get<std::size_t>(), k["n_head"].get<std::size_t>(), k["n_embd"].get<std::size_t>(), 0.0f});
+    load_params(model, c["params"]);
+    std::vector<Tensor> decay, no_decay;
+    for (const auto& p : model.parameters()) (p.dim() >= 2 ? decay : no_decay).push_back(p);
+    optim::AdamW adamw({{decay, {}}, {no_decay, optim::GroupOptions().weight_decay(0.0)}},
+                       optim::AdamWOptions().lr(1e-2).betas(0.9, 0.99).weight_decay(0.1));
+    for (std::size_t step = 0; step < 10; ++step) {
+        INFO("step " << step);
+        const IdArray x = ref_ids(c["x"][step], {B, T}), y = ref_ids(c["y"][step], {B, T});
+        adamw.zero_grad();
+        Tensor loss = nn::functional::cross_entropy(model.forward(x), y);
+        loss.backward();
+        optim::clip_grad_norm(model.parameters(), 1.0);
+        adamw.step();
+        CHECK(loss.item() == Approx(c["losses"][step].get<float>()).margin(1e-4));
+    }
+    // The weights after 10 steps too, except the key bias (the middle third of c_attn.bias): adding a
+    // constant to every key adds the same q . b to every score of a row, which softmax ignores, so its
+    // gradient is zero but for float noise, and Adam turns that noise into steps of about lr either way.
+    const std::size_t C = k["n_embd"];
+    for (auto& [name, p] : model.named_parameters()) {
+        INFO(name);
+        Array got = p.data(), expected = ref_array(c["final"][name], p.shape());
+        if (name.ends_with("attn.c_attn.bias")) {
+            for (std::size_t i = C; i < 2 * C; ++i) got(i) = expected(i);
+        }
+        check_close(got, expected, 1e-4, 1e-3);
+    }
+}

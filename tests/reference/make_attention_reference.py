@@ -10,6 +10,7 @@ import json
 import math
 
 import torch
+import torch.nn.functional as F
 
 torch.manual_seed(0)
 cases = {}
@@ -146,6 +147,48 @@ upstream = torch.randn(*y.shape)
 y.backward(upstream)
 cases["transformer_block"] = {"params": named(block), "x": flat(x), "out": flat(y), "upstream": flat(upstream),
                               "grads": grads(block), "grad_x": flat(x.grad)}
+
+
+
+# A 10-step training trajectory of train_gpt's model (examples/train_gpt/model.h), nanoGPT's GPT with
+# its head tied to wte: the initial weights, the batches and the loss of every step, under AdamW
+# (decay on the 2-D weights) with clip_grad_norm 1.0.
+class Gpt(torch.nn.Module):
+    def __init__(self, V, T, n_layer, C, nh):
+        super().__init__()
+        self.wte, self.wpe = torch.nn.Embedding(V, C), torch.nn.Embedding(T, C)
+        self.h = torch.nn.ModuleList([Block(C, nh) for _ in range(n_layer)])
+        self.ln_f = torch.nn.LayerNorm(C)
+
+    def forward(self, idx):
+        x = self.wte(idx) + self.wpe(torch.arange(idx.shape[1]))
+        for block in self.h:
+            x = block(x)
+        return self.ln_f(x) @ self.wte.weight.t()
+
+
+V, T, B = 13, 16, 3
+gpt = Gpt(V, T, 2, 16, 2)
+with torch.no_grad():
+    for name, p in gpt.named_parameters():
+        if "ln" not in name:
+            p.normal_(0.0, 0.02)
+initial = named(gpt)
+decay = [p for p in gpt.parameters() if p.dim() >= 2]
+no_decay = [p for p in gpt.parameters() if p.dim() < 2]
+adamw = torch.optim.AdamW([{"params": decay, "weight_decay": 0.1}, {"params": no_decay, "weight_decay": 0.0}],
+                          lr=1e-2, betas=(0.9, 0.99))
+xs, ys, losses = [], [], []
+for step in range(10):
+    x, y = torch.randint(0, V, (B, T)), torch.randint(0, V, (B, T))
+    adamw.zero_grad()
+    loss = F.cross_entropy(gpt(x).view(-1, V), y.view(-1))
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(gpt.parameters(), 1.0)
+    adamw.step()
+    xs.append(x.reshape(-1).tolist()), ys.append(y.reshape(-1).tolist()), losses.append(float(loss))
+cases["gpt_trajectory"] = {"config": {"vocab": V, "block_size": T, "n_layer": 2, "n_embd": 16, "n_head": 2, "batch": B},
+                           "params": initial, "x": xs, "y": ys, "losses": losses, "final": named(gpt)}
 
 generator = {"torch": torch.__version__, "command": "cd tests/reference && /usr/bin/python3 make_attention_reference.py"}
 with open("attention_reference.json", "w") as f:
