@@ -483,7 +483,7 @@ TEST_CASE("a text without line breaks gets no newline token, so its windows star
     CHECK(read(dir / "metadata.tsv").find("\\n\t") == std::string::npos);
 }
 
-TEST_CASE("--threads 1 needs no valid XGRAD_NUM_THREADS, which is only the fallback")
+TEST_CASE("with --threads 1 a bad XGRAD_NUM_THREADS is no error: the variable is only the fallback")
 {
     fs::path out = scratch("threads_env");
     Run given = train_lm(tiny + " --threads 1 --out " + out.string(), "XGRAD_NUM_THREADS=abc");
