@@ -8,6 +8,7 @@
 
 #include <xtensor/xarray.hpp>
 
+#include "core/check.h"
 #include "core/storage.h"
 
 namespace xgrad {
@@ -43,12 +44,25 @@ std::string position_str(std::size_t flat, const S& shape)
 
 inline Shape to_shape(const Array::shape_type& s) { return Shape(s.begin(), s.end()); }
 
-// The number of elements an array of `shape` holds (a Shape or an Array's own shape type).
+// The number of elements an array of `shape` holds (a Shape or an Array's own shape type). Every
+// shape the library is handed goes through here before anything is allocated for it: a product past
+// 2^64 would otherwise wrap around (zeros({2^40, 2^40}) would hold 0 elements, an embedding table
+// too few rows), so it is refused, naming `op` and the shape. A shape with a 0 holds 0 elements.
 template <class S>
-std::size_t shape_numel(const S& shape)
+std::size_t shape_numel(const S& shape, const char* op = "shape")
 {
+    for (auto d : shape) {
+        if (d == 0) return 0;
+    }
     std::size_t n = 1;
-    for (auto d : shape) n *= d;
+    for (auto d : shape) {
+        if (__builtin_mul_overflow(n, static_cast<std::size_t>(d), &n)) {
+            long double product = 1;
+            for (auto e : shape) product *= static_cast<long double>(e);
+            fail(op, ": shape ", shape_str(shape), " has about ", static_cast<double>(product),
+                 " elements, more than a size_t can count (", static_cast<double>(SIZE_MAX), ")");
+        }
+    }
     return n;
 }
 

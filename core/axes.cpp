@@ -25,6 +25,8 @@ Shape broadcast_shapes(const char* op, const Shape& a, const Shape& b)
               " cannot be broadcast: sizes ", da, " and ", db, " differ at axis -", i + 1);
         out[out.size() - 1 - i] = da == 1 ? db : da;
     }
+    // (2^32, 1) and (1, 2^32) broadcast to a shape no array can have
+    shape_numel(out, op);
     return out;
 }
 

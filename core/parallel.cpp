@@ -50,9 +50,15 @@ public:
         return pool;
     }
 
+    // XGRAD_NUM_THREADS is only the fallback: it is read the first time the count is needed and no
+    // set_num_threads() came first, so a bad value does not stand in the way of an explicit setting.
     int threads()
     {
         std::lock_guard lock(mutex_);
+        if (threads_ == 0) {
+            threads_ = threads_from_environment();   // throws on a bad value, and is asked again next time
+            openblas_set_num_threads(threads_);
+        }
         return threads_;
     }
 
@@ -88,7 +94,7 @@ public:
     static thread_local bool inside_job;
 
 private:
-    Pool() : threads_(threads_from_environment()) { openblas_set_num_threads(threads_); }
+    Pool() = default;
     ~Pool() { stop_workers(); }
 
     void start_workers(std::size_t needed)   // called with mutex_ held
@@ -150,7 +156,7 @@ private:
     std::mutex error_mutex_;
     std::condition_variable wake_, done_;
     std::vector<std::thread> workers_;
-    int threads_;
+    int threads_ = 0;          // 0 until set_num_threads or the first threads() reads the environment
     bool stopping_ = false;
     std::uint64_t generation_ = 0;
     std::size_t active_chunks_ = 0, pending_ = 0;

@@ -23,7 +23,10 @@ Tensor reshape(Tensor x, std::vector<std::ptrdiff_t> shape)
             inferred = static_cast<std::ptrdiff_t>(i);
         } else {
             XGRAD_CHECK(shape[i] >= 0, "reshape: invalid size ", shape[i], " at axis ", i);
-            known *= static_cast<std::size_t>(shape[i]);
+            // a product that wraps around could match the input's size: (2^32, 2^32, 6) "holds" 6
+            XGRAD_CHECK(!__builtin_mul_overflow(known, static_cast<std::size_t>(shape[i]), &known), "reshape: shape ",
+                  shape_str(shape), " has more elements than a size_t can count, but the input ", shape_str(x.shape()),
+                  " has ", n);
         }
     }
     Shape out(shape.size());
@@ -33,8 +36,9 @@ Tensor reshape(Tensor x, std::vector<std::ptrdiff_t> shape)
               shape_str(x.shape()), " do not divide into blocks of ", known);
         out[static_cast<std::size_t>(inferred)] = n / known;
     }
-    XGRAD_CHECK(shape_numel(out) == n, "reshape: shape ", shape_str(out), " holds ", shape_numel(out),
-          " elements, but the input ", shape_str(x.shape()), " has ", n);
+    const std::size_t out_numel = shape_numel(out, "reshape");
+    XGRAD_CHECK(out_numel == n, "reshape: shape ", shape_str(out), " holds ", out_numel, " elements, but the input ",
+          shape_str(x.shape()), " has ", n);
 
     Array y = x.expiring() ? x.donate_data() : x.data();   // a temporary's buffer is taken over, not copied
     y.reshape(out);
@@ -158,6 +162,7 @@ Tensor concat(const std::vector<Tensor>& xs, int axis)
               shape_str(first), " outside axis ", axis);
         out[a] += s[a];
     }
+    shape_numel(out, "concat");
     Array y(out);
     std::vector<std::size_t> starts;                       // where each input begins along the axis
     std::size_t offset = 0;

@@ -3,6 +3,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <map>
 #include <mutex>
@@ -71,13 +72,28 @@ Cache& cache()
 
 std::atomic<std::size_t> live_bytes{0};
 
+// std::bad_alloc that says how much was asked for: "storage: cannot allocate 51.2 GB for an array (12.0 MB live)"
+class StorageExhausted : public std::bad_alloc {
+public:
+    explicit StorageExhausted(std::size_t bytes)
+    {
+        std::snprintf(what_, sizeof what_, "storage: cannot allocate %.3g GB for an array (%.3g GB held by live arrays)",
+                      double(bytes) / 1e9, double(live_bytes.load(std::memory_order_relaxed)) / 1e9);
+    }
+    const char* what() const noexcept override { return what_; }
+
+private:
+    char what_[128];
+};
+
 std::size_t mapped_size(std::size_t bytes) { return (bytes + page - 1) / page * page; }
 
 void* allocate_block(std::size_t bytes)
 {
+    if (bytes > SIZE_MAX - page) throw StorageExhausted(bytes);   // rounding it up below would wrap around
     if (!cache_large_blocks || bytes < large_block) {
         void* block = std::aligned_alloc(alignment, (bytes + alignment - 1) / alignment * alignment);
-        if (block == nullptr && bytes != 0) throw std::bad_alloc();
+        if (block == nullptr && bytes != 0) throw StorageExhausted(bytes);
         return block;
     }
     const std::size_t size = mapped_size(bytes);
@@ -94,7 +110,7 @@ void* allocate_block(std::size_t bytes)
         }
     }
     void* block = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (block == MAP_FAILED) throw std::bad_alloc();
+    if (block == MAP_FAILED) throw StorageExhausted(bytes);
     return block;
 }
 

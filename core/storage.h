@@ -7,6 +7,8 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
+#include <new>
 #include <vector>
 
 namespace xgrad {
@@ -29,7 +31,12 @@ struct StorageAllocator {
     StorageAllocator() = default;
     template <class U>
     StorageAllocator(const StorageAllocator<U>&) noexcept {}
-    T* allocate(std::size_t n) { return static_cast<T*>(allocate_storage(n * sizeof(T))); }
+    T* allocate(std::size_t n)
+    {
+        // n * sizeof(T) must not wrap around to a small block that the caller then writes past
+        if (n > SIZE_MAX / sizeof(T)) throw std::bad_array_new_length();
+        return static_cast<T*>(allocate_storage(n * sizeof(T)));
+    }
     void deallocate(T* p, std::size_t n) noexcept { free_storage(p, n * sizeof(T)); }
     template <class U>
     bool operator==(const StorageAllocator<U>&) const noexcept { return true; }

@@ -172,11 +172,21 @@ std::ostream& operator<<(std::ostream& out, const Tensor& t)
 }
 
 // ---- creation ---------------------------------------------------------------------------------------
-Tensor zeros(const Shape& shape, bool requires_grad) { return full(shape, 0.0f, requires_grad); }
-Tensor ones(const Shape& shape, bool requires_grad) { return full(shape, 1.0f, requires_grad); }
+Tensor zeros(const Shape& shape, bool requires_grad)
+{
+    shape_numel(shape, "zeros");
+    return full(shape, 0.0f, requires_grad);
+}
+
+Tensor ones(const Shape& shape, bool requires_grad)
+{
+    shape_numel(shape, "ones");
+    return full(shape, 1.0f, requires_grad);
+}
 
 Tensor full(const Shape& shape, float value, bool requires_grad)
 {
+    shape_numel(shape, "full");                 // refuses a shape whose element count overflows
     Array data(shape);
     data.fill(value);
     return Tensor(std::move(data), requires_grad);
@@ -196,6 +206,7 @@ Tensor arange(float start, float end, float step)
 
 Tensor randn(const Shape& shape, bool requires_grad)
 {
+    shape_numel(shape, "randn");
     Array data(shape);
     default_generator().normal_(data);
     return Tensor(std::move(data), requires_grad);
@@ -203,6 +214,7 @@ Tensor randn(const Shape& shape, bool requires_grad)
 
 Tensor rand(const Shape& shape, bool requires_grad)
 {
+    shape_numel(shape, "rand");
     Array data(shape);
     default_generator().uniform_(data);
     return Tensor(std::move(data), requires_grad);
@@ -210,8 +222,9 @@ Tensor rand(const Shape& shape, bool requires_grad)
 
 Tensor from_vector(const std::vector<float>& values, const Shape& shape)
 {
-    XGRAD_CHECK(values.size() == shape_numel(shape), "from_vector: ", values.size(),
-          " values do not fill shape ", shape_str(shape), " (", shape_numel(shape), " elements)");
+    const std::size_t numel = shape_numel(shape, "from_vector");
+    XGRAD_CHECK(values.size() == numel, "from_vector: ", values.size(), " values do not fill shape ", shape_str(shape),
+          " (", numel, " elements)");
     Array data(shape);
     std::copy(values.begin(), values.end(), data.begin());
     return Tensor(std::move(data));

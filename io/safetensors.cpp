@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/check.h"
+#include "io/atomic_file.h"
 
 namespace xgrad::io {
 
@@ -23,22 +24,13 @@ namespace {
 
 std::string in_quotes(const std::string& s) { return "'" + s + "'"; }
 
-// Writes all of `bytes` to fd, or throws.
-void write_all(int fd, const char* bytes, std::size_t n, const std::string& path)
-{
-    while (n > 0) {
-        ssize_t written = ::write(fd, bytes, n);
-        if (written < 0 && errno == EINTR) continue;
-        XGRAD_CHECK(written > 0, "save: cannot write ", in_quotes(path), ": ", std::strerror(errno));
-        bytes += written;
-        n -= static_cast<std::size_t>(written);
-    }
-}
-
 }  // namespace
 
-void save_safetensors(const std::string& path, const std::vector<std::pair<std::string, const Array*>>& tensors,
-                      const Metadata& metadata)
+namespace {
+
+// The 8-byte length and the JSON header, padded so that the data starts 8-byte aligned.
+std::string header_bytes(const std::vector<std::pair<std::string, const Array*>>& tensors, const Metadata& metadata,
+                         const std::string& path)
 {
     nlohmann::ordered_json header = nlohmann::ordered_json::object();
     if (!metadata.empty()) header["__metadata__"] = metadata;
@@ -51,51 +43,62 @@ void save_safetensors(const std::string& path, const std::vector<std::pair<std::
                         {"data_offsets", {offset, offset + bytes}}};
         offset += bytes;
     }
-    std::string text = header.dump();
-    text.append((8 - text.size() % 8) % 8, ' ');   // pad so that the data starts 8-byte aligned
-    const std::uint64_t header_length = text.size();
-
-    // Write a temporary file beside the target, sync it, and rename it over the target: a crash at
-    // any point leaves either the old file or the new one, never a torn one.
-    const std::filesystem::path target(path);
-    const std::filesystem::path folder = target.has_parent_path() ? target.parent_path() : ".";
-    const std::string temp_prefix = "." + target.filename().string() + ".tmp-";
-    std::string temp = (folder / (temp_prefix + "XXXXXX")).string();
-    int fd = ::mkstemp(temp.data());
-    XGRAD_CHECK(fd >= 0, "save: cannot create a file in ", in_quotes(folder.string()), ": ", std::strerror(errno));
+    std::string text;
     try {
-        write_all(fd, reinterpret_cast<const char*>(&header_length), 8, path);
-        write_all(fd, text.data(), text.size(), path);
-        for (const auto& [name, array] : tensors) {
-            write_all(fd, reinterpret_cast<const char*>(array->data()), array->size() * sizeof(float), path);
+        text = header.dump();
+    } catch (const nlohmann::json::type_error&) {   // JSON strings must be UTF-8: name the one that is not
+        auto utf8 = [](const std::string& t) {
+            try {
+                (void)nlohmann::json(t).dump();
+                return true;
+            } catch (const nlohmann::json::type_error&) {
+                return false;
+            }
+        };
+        for (const auto& [key, value] : metadata) {
+            XGRAD_CHECK(utf8(key) && utf8(value), "save: metadata ", in_quotes(key), " of ", in_quotes(path),
+                  " is not valid UTF-8 text (safetensors headers are JSON)");
         }
-        XGRAD_CHECK(::fsync(fd) == 0, "save: cannot sync ", in_quotes(path), ": ", std::strerror(errno));
-        XGRAD_CHECK(::close(fd) == 0, "save: cannot close ", in_quotes(path), ": ", std::strerror(errno));
-        fd = -1;
-        XGRAD_CHECK(::rename(temp.c_str(), path.c_str()) == 0, "save: cannot rename the temporary file to ", in_quotes(path),
-              ": ", std::strerror(errno));
-    } catch (...) {
-        if (fd >= 0) ::close(fd);
-        ::unlink(temp.c_str());
-        throw;
+        fail("save: a tensor name of ", in_quotes(path), " is not valid UTF-8 text (safetensors headers are JSON)");
     }
-    int dir = ::open(folder.c_str(), O_RDONLY | O_DIRECTORY);   // make the rename itself durable
-    if (dir >= 0) {
-        ::fsync(dir);
-        ::close(dir);
+    text.append((8 - text.size() % 8) % 8, ' ');
+    const std::uint64_t header_length = text.size();
+    return std::string(reinterpret_cast<const char*>(&header_length), 8) + text;
+}
+
+}  // namespace
+
+void save_safetensors(const std::string& path, const std::vector<std::pair<std::string, const Array*>>& tensors,
+                      const Metadata& metadata)
+{
+    const std::string header = header_bytes(tensors, metadata, path);
+    // io::AtomicFile: a crash at any point leaves either the old file or the new one, never a torn one
+    AtomicFile file(path, "save");
+    file.write(header.data(), header.size());
+    for (const auto& [name, array] : tensors) {
+        file.write(reinterpret_cast<const char*>(array->data()), array->size() * sizeof(float));
     }
-    // A save killed before its rename leaves its temporary behind (the target itself stays whole);
-    // the next successful save of the same file removes such leftovers. Best effort: never an error.
-    std::error_code error;
-    for (std::filesystem::directory_iterator it(folder, error), end; !error && it != end; it.increment(error)) {
-        const std::string name = it->path().filename().string();
-        std::error_code ignored;
-        if (name.size() == temp_prefix.size() + 6 && name.rfind(temp_prefix, 0) == 0) std::filesystem::remove(it->path(), ignored);
+    file.commit();
+}
+
+std::string safetensors_bytes(const std::vector<std::pair<std::string, const Array*>>& tensors, const Metadata& metadata,
+                              const std::string& path)
+{
+    std::string bytes = header_bytes(tensors, metadata, path);
+    for (const auto& [name, array] : tensors) {
+        bytes.append(reinterpret_cast<const char*>(array->data()), array->size() * sizeof(float));
     }
+    return bytes;
 }
 
 Safetensors load_safetensors(const std::string& path)
 {
+    // a FIFO or a device would block open() or read forever: only a regular file is a checkpoint
+    std::error_code error;
+    const auto status = std::filesystem::status(path, error);
+    XGRAD_CHECK(status.type() != std::filesystem::file_type::not_found, "load: cannot open ", in_quotes(path), ": ",
+          std::strerror(ENOENT));
+    XGRAD_CHECK(error || std::filesystem::is_regular_file(status), "load: ", in_quotes(path), " is not a regular file");
     std::ifstream in(path, std::ios::binary);
     XGRAD_CHECK(in.good(), "load: cannot open ", in_quotes(path), ": ", std::strerror(errno));
     std::vector<char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
@@ -155,8 +158,11 @@ Safetensors parse_safetensors(const std::vector<char>& bytes, const std::string&
         const auto begin = offsets[0].get<std::uint64_t>(), end = offsets[1].get<std::uint64_t>();
         XGRAD_CHECK(begin <= end && end <= data_size, tensor, " has data_offsets [", begin, ", ", end,
               "] outside the data (", data_size, " bytes): the file is truncated or corrupt");
-        XGRAD_CHECK(end - begin == shape_numel(shape) * sizeof(float), tensor, " of shape ", shape_str(shape), " needs ",
-              shape_numel(shape) * sizeof(float), " bytes but its data_offsets span ", end - begin);
+        const std::size_t numel = shape_numel(shape, tensor.c_str());   // a product that wraps is refused
+        XGRAD_CHECK(numel <= SIZE_MAX / sizeof(float), tensor, " of shape ", shape_str(shape), " has ", numel,
+              " elements, whose bytes a size_t cannot count");
+        XGRAD_CHECK(end - begin == numel * sizeof(float), tensor, " of shape ", shape_str(shape), " needs ",
+              numel * sizeof(float), " bytes but its data_offsets span ", end - begin);
         spans.push_back({begin, end, name});
 
         Array values(shape);

@@ -25,9 +25,14 @@ struct Safetensors {
     Metadata metadata;
 };
 
-// Writes to a temporary file in the same folder, syncs it, then renames it over `path`.
+// Writes to a temporary file in the same folder, syncs it, then renames it over `path` (io::AtomicFile).
 void save_safetensors(const std::string& path, const std::vector<std::pair<std::string, const Array*>>& tensors,
                       const Metadata& metadata = {});
+
+// The bytes save_safetensors would write, for a caller that commits them together with other files;
+// `path` only names the file in messages.
+std::string safetensors_bytes(const std::vector<std::pair<std::string, const Array*>>& tensors, const Metadata& metadata,
+                              const std::string& path);
 
 // Reads and validates the whole file: header length, JSON, dtypes, shapes, and offsets (within the
 // data, sized to the shape, not overlapping). Throws xgrad::Error naming the file and the problem.

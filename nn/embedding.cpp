@@ -50,6 +50,7 @@ Tensor functional::embedding(const IdArray& input, const Tensor& weight, const E
 Embedding::Embedding(std::size_t num_embeddings, std::size_t embedding_dim, EmbeddingOptions options)
     : options_(options), lookup_(lookup_options(options, num_embeddings, "nn::Embedding"))
 {
+    shape_numel(Shape{num_embeddings, embedding_dim}, "nn::Embedding");   // before xtensor's product can wrap
     Array w(Shape{num_embeddings, embedding_dim});
     default_generator().normal_(w);                                  // N(0, 1), as PyTorch
     if (lookup_.padding_idx >= 0) xt::view(w, lookup_.padding_idx, xt::all()) = 0.0f;

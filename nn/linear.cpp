@@ -15,6 +15,7 @@ Linear::Linear(std::size_t in_features, std::size_t out_features, bool with_bias
           in_features, " and ", out_features);
     // kaiming_uniform_(a = sqrt(5)) for the weight and PyTorch's bias init both come to U(-1/sqrt(in), 1/sqrt(in))
     const float bound = 1.0f / std::sqrt(static_cast<float>(in_features));
+    shape_numel(Shape{out_features, in_features}, "nn::Linear");   // before xtensor's product can wrap
     Array w(Shape{out_features, in_features});
     default_generator().uniform_(w, -bound, bound);
     weight = register_parameter("weight", Tensor(std::move(w)));

@@ -57,12 +57,25 @@ Optimizer::Optimizer(std::string name, std::vector<ParamGroup> groups, double lr
         check_option(group_lr > 0.0, who(groups[g].options.lr_.has_value()), "lr", group_lr, "positive");
         check_option(group_decay >= 0.0, who(groups[g].options.weight_decay_.has_value()), "weight_decay", group_decay,
                      "non-negative");
-        for (const auto& p : groups[g].params) {
+        for (std::size_t i = 0; i < groups[g].params.size(); ++i) {
+            const Tensor& p = groups[g].params[i];
             XGRAD_CHECK(p.defined() && p.is_leaf(), name_, ": group ", g, " holds a tensor that is not a leaf parameter");
+            // A tensor listed twice would be stepped twice per step(), with two sets of moments.
+            for (std::size_t h = 0; h <= g; ++h) {
+                const auto& earlier = h < g ? groups_[h].params : groups[g].params;
+                const std::size_t until = h < g ? earlier.size() : i;
+                for (std::size_t j = 0; j < until; ++j) {
+                    XGRAD_CHECK(!earlier[j].is_same(p), name_, ": parameter ", i, " of group ", g,
+                          " is the same tensor as parameter ", j, " of group ", h,
+                          "; each parameter may appear only once (PyTorch refuses it too)");
+                }
+            }
         }
         groups_.push_back({std::move(groups[g].params), group_lr, group_decay, group_lr});
         for (std::size_t i = 0; i < groups_.back().params.size(); ++i) states_.push_back({0, std::vector<std::optional<Array>>(slot_names_.size())});
     }
+    XGRAD_CHECK(!states_.empty(), name_, ": got an empty parameter list (", groups_.size(),
+          " groups, no parameters); there is nothing to optimize");
 }
 
 void Optimizer::zero_grad(bool set_to_none)
@@ -118,6 +131,19 @@ void Optimizer::load_state(const io::Safetensors& file, const std::string& path)
                 }
             }
             ++k;
+        }
+    }
+    // A state saved before any step() has step counts but no moment tensors: its parameter and group
+    // counts show in the metadata keys alone, so those are checked too.
+    for (const auto& [key, value] : file.metadata) {
+        if (key.rfind("optimizer.state.", 0) == 0) {
+            const std::size_t index = std::strtoull(key.c_str() + 16, nullptr, 10);
+            XGRAD_CHECK(index < states_.size(), what, "has optimizer state ", key, " for parameter ", index, ", but ", name_,
+                  " has ", states_.size(), " parameters");
+        } else if (key.rfind("optimizer.group.", 0) == 0) {
+            const std::size_t index = std::strtoull(key.c_str() + 16, nullptr, 10);
+            XGRAD_CHECK(index < groups_.size(), what, "has optimizer settings ", key, " for group ", index, ", but ", name_,
+                  " has ", groups_.size(), " groups");
         }
     }
     for (const auto& [name, values] : file.tensors) {

@@ -1,9 +1,15 @@
 // Checkpoints: round trip, a file written by PyTorch, every load error (module unchanged), atomic saves.
 #include <catch2/catch.hpp>
 
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
+#include <thread>
 #include <csignal>
 #include <cstring>
 #include <filesystem>
@@ -199,5 +205,89 @@ TEST_CASE("the next save removes the temporary files that killed saves left behi
                                           "model.safetensors.tmp-Ab12Cd", "notes.txt"});
     TinyModel reloaded;
     nn::load(reloaded, path);
+    fs::remove_all(dir);
+}
+
+TEST_CASE("a header shape whose element count overflows size_t is refused, not read as 0 bytes")
+{
+    fs::path dir = scratch_dir();
+    const fs::path path = dir / "huge.safetensors";
+    // 2^40 * 2^40 floats wrap to 0 elements, which data_offsets [0, 0] would match
+    write_raw(path, R"({"w":{"dtype":"F32","shape":[1099511627776,1099511627776],"data_offsets":[0,0]}})", 0);
+    CHECK_THROWS_WITH(io::load_safetensors(path.string()),
+                      Contains("tensor 'w': shape (1099511627776, 1099511627776) has about") &&
+                          Contains("more than a size_t can count"));
+    // 2^62 floats: the count fits, their bytes do not
+    write_raw(path, R"({"w":{"dtype":"F32","shape":[4611686018427387904],"data_offsets":[0,0]}})", 0);
+    CHECK_THROWS_WITH(io::load_safetensors(path.string()), Contains("whose bytes a size_t cannot count"));
+    fs::remove_all(dir);
+}
+
+TEST_CASE("a save leaves alone a temporary that a live writer holds, and removes the ones whose writer died")
+{
+    fs::path dir = scratch_dir();
+    const std::string path = (dir / "model.safetensors").string();
+    const fs::path live = dir / ".model.safetensors.tmp-Live01", dead = dir / ".model.safetensors.tmp-Dead01";
+    std::ofstream(live) << "being written";
+    std::ofstream(dead) << "partial";
+    const int fd = ::open(live.c_str(), O_RDONLY);   // as the AtomicFile of another run holds its temporary
+    REQUIRE(fd >= 0);
+    REQUIRE(::flock(fd, LOCK_EX) == 0);
+    manual_seed(1);
+    TinyModel model;
+    nn::save(model, path);
+    CHECK(fs::exists(live));
+    CHECK(!fs::exists(dead));
+    ::close(fd);
+    nn::save(model, path);                           // its writer gone, the next save removes it
+    CHECK(!fs::exists(live));
+    fs::remove_all(dir);
+}
+
+TEST_CASE("saved files get the mode a plain open would give them, 0666 less the umask, not mkstemp's 0600")
+{
+    fs::path dir = scratch_dir();
+    const std::string path = (dir / "model.safetensors").string();
+    const mode_t old_mask = ::umask(022);
+    TinyModel model;
+    nn::save(model, path);
+    io::write_file_atomic((dir / "notes.txt").string(), "hello\n");
+    ::umask(old_mask);
+    struct stat st {};
+    REQUIRE(::stat(path.c_str(), &st) == 0);
+    CHECK((st.st_mode & 0777) == 0644);
+    REQUIRE(::stat((dir / "notes.txt").c_str(), &st) == 0);
+    CHECK((st.st_mode & 0777) == 0644);
+    fs::remove_all(dir);
+}
+
+TEST_CASE("metadata that is not UTF-8 is refused at save, naming its key; the previous file stays")
+{
+    fs::path dir = scratch_dir();
+    const std::string path = (dir / "model.safetensors").string();
+    TinyModel model;
+    nn::save(model, path, {{"note", "fine"}});
+    CHECK_THROWS_WITH(nn::save(model, path, {{"note", "caf\xe9"}}),
+                      Contains("save: metadata 'note' of '" + path + "' is not valid UTF-8 text"));
+    CHECK(nn::load(model, path).at("note") == "fine");
+    fs::remove_all(dir);
+}
+
+TEST_CASE("a FIFO or a folder given as a checkpoint is refused without opening it")
+{
+    fs::path dir = scratch_dir();
+    const fs::path fifo = dir / "pipe.safetensors";
+    REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+    // Opening a FIFO for reading blocks until a writer comes, and reading until it leaves. A writer
+    // held here for a second (O_RDWR does not block on Linux) bounds this test where the check is missing.
+    const int keep = ::open(fifo.c_str(), O_RDWR | O_NONBLOCK);
+    REQUIRE(keep >= 0);
+    std::thread writer([keep] {
+        std::this_thread::sleep_for(std::chrono::seconds(1));
+        ::close(keep);
+    });
+    CHECK_THROWS_WITH(io::load_safetensors(fifo.string()), Contains("is not a regular file"));
+    writer.join();
+    CHECK_THROWS_WITH(io::load_safetensors(dir.string()), Contains("is not a regular file"));
     fs::remove_all(dir);
 }

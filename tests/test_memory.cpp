@@ -152,3 +152,16 @@ TEST_CASE("the storage cache stays bounded when every step frees a new size")
     }
     empty_cache();
 }
+
+// Not under AddressSanitizer, whose allocator stops the process on a request this size instead of failing it.
+#if !defined(__SANITIZE_ADDRESS__)
+TEST_CASE("an allocation the system refuses is a std::bad_alloc that says how much was asked for")
+{
+    try {
+        Tensor t = zeros({std::size_t(1) << 60});   // 4 EiB: refused at once, nothing is touched
+        FAIL("allocated 4 EiB");
+    } catch (const std::bad_alloc& e) {
+        CHECK_THAT(e.what(), Catch::Matchers::Contains("storage: cannot allocate 4.61e+09 GB for an array"));
+    }
+}
+#endif

@@ -305,3 +305,34 @@ TEST_CASE("invalid options throw naming the option and its value")
     Tensor q = p * 2.0f;
     CHECK_THROWS_WITH(optim::Adam({q}), Contains("not a leaf parameter"));
 }
+
+TEST_CASE("a parameter given twice, in one group or in two, and an empty parameter list are refused, as PyTorch does")
+{
+    Tensor p = tensor({1.0f}).requires_grad_(), q = tensor({2.0f}).requires_grad_();
+    CHECK_THROWS_WITH(optim::Adam({p, q, p}), Contains("Adam: parameter 2 of group 0 is the same tensor as parameter 0 of group 0"));
+    CHECK_THROWS_WITH(optim::SGD(std::vector<optim::ParamGroup>{{{p}, {}}, {{q, p}, {}}}, optim::SGDOptions(0.1)),
+                      Contains("SGD: parameter 1 of group 1 is the same tensor as parameter 0 of group 0"));
+    CHECK_THROWS_WITH(optim::Adam(std::vector<Tensor>{}), Contains("Adam: got an empty parameter list"));
+    CHECK_THROWS_WITH(optim::AdamW(std::vector<optim::ParamGroup>{{{}, {}}, {{}, {}}}), Contains("AdamW: got an empty parameter list"));
+    // the copy of a handle is the same tensor; an equal-valued tensor is not
+    Tensor p_again = p;
+    CHECK_THROWS_WITH(optim::Adam({p, p_again}), Contains("is the same tensor"));
+    CHECK_NOTHROW(optim::Adam({p, tensor({1.0f}).requires_grad_()}));
+}
+
+TEST_CASE("a state saved before any step loads only into an optimizer over as many parameters and groups")
+{
+    const std::string path = (std::filesystem::temp_directory_path() / "xgrad_optim_before_step.safetensors").string();
+    Tensor a = tensor({1.0f}).requires_grad_(), b = tensor({2.0f}).requires_grad_();
+    optim::Adam two({a, b});                         // no step(): step counts, but no moment tensors
+    optim::save_checkpoint(path, {{"a", a}}, two);
+    optim::Adam one({a});
+    CHECK_THROWS_WITH(optim::load_checkpoint(path, {{"a", a}}, one),
+                      Contains("has optimizer state optimizer.state.1.step for parameter 1, but Adam has 1 parameters"));
+    optim::Adam two_groups(std::vector<optim::ParamGroup>{{{a}, {}}, {{b}, {}}});
+    optim::save_checkpoint(path, {{"a", a}}, two_groups);
+    optim::Adam one_group({a, b});
+    CHECK_THROWS_WITH(optim::load_checkpoint(path, {{"a", a}}, one_group),
+                      Contains("has optimizer settings optimizer.group.1.lr for group 1, but Adam has 1 groups"));
+    std::filesystem::remove(path);
+}

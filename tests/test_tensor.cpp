@@ -3,6 +3,7 @@
 
 #include <pthread.h>
 
+#include "core/axes.h"
 #include "xgrad.h"
 
 using namespace xgrad;
@@ -305,4 +306,26 @@ TEST_CASE("add and sub write over a temporary operand's buffer, and only when no
         CHECK(y.shape() == Shape{2, 3});
         CHECK(values(y) == std::vector<float>{2.0f, 3.0f, 4.0f, 3.0f, 4.0f, 5.0f});
     }
+}
+
+TEST_CASE("a shape whose element count overflows size_t is refused, naming the op and the shape")
+{
+    const std::size_t huge = std::size_t(1) << 40;   // (2^40, 2^40) holds 2^80 elements, which wraps to 0
+    CHECK_THROWS_WITH(zeros({huge, huge}), Contains("zeros: shape (1099511627776, 1099511627776)") &&
+                                               Contains("more than a size_t can count"));
+    CHECK_THROWS_WITH(ones({huge, huge}), Contains("ones: shape (1099511627776, 1099511627776)"));
+    CHECK_THROWS_WITH(full({huge, huge, 2}, 1.0f), Contains("full: shape (1099511627776, 1099511627776, 2)"));
+    CHECK_THROWS_WITH(randn({huge, huge}), Contains("randn: shape"));
+    CHECK_THROWS_WITH(rand({huge, huge}), Contains("rand: shape"));
+    CHECK_THROWS_WITH(from_vector({}, {huge, huge}), Contains("from_vector: shape (1099511627776, 1099511627776)"));
+    CHECK(zeros({huge, huge, 0}).numel() == 0);      // a 0 anywhere: no elements, no overflow
+    // 2^33 x 2^31 = 2^64 rows' worth wraps to 0: a table that reads past its end at the first lookup
+    CHECK_THROWS_WITH(nn::Embedding(std::size_t(1) << 33, std::size_t(1) << 31),
+                      Contains("nn::Embedding: shape (8589934592, 2147483648)"));
+    CHECK_THROWS_WITH(nn::Linear(std::size_t(1) << 33, std::size_t(1) << 31), Contains("nn::Linear: shape (2147483648, 8589934592)"));
+    // a product that wraps to exactly the input's 6 elements: 4294967298 * 4611686011984936963 = 2^65 * 3 + 6
+    CHECK_THROWS_WITH(reshape(zeros({2, 3}), {4294967298, 4611686011984936963}),
+                      Contains("reshape: shape (4294967298, 4611686011984936963) has more elements than a size_t can count"));
+    CHECK_THROWS_WITH(broadcast_shapes("add", {std::size_t(1) << 32, 1}, {1, std::size_t(1) << 32}),
+                      Contains("add: shape (4294967296, 4294967296) has about"));
 }

@@ -1,5 +1,7 @@
-// The character tokenizer and UTF-8 decoding.
+// The character tokenizer and UTF-8 decoding, and the corpus text helpers.
 #include <catch2/catch.hpp>
+
+#include <algorithm>
 
 #include "xgrad.h"
 
@@ -42,4 +44,22 @@ TEST_CASE("invalid UTF-8 is an error naming the byte offset")
     CHECK_THROWS_WITH(text::decode_utf8("\xc0\xaf"), Contains("byte offset 0: an overlong encoding"));
     CHECK_THROWS_WITH(text::decode_utf8("\xed\xa0\x80"), Contains("not a Unicode scalar value"));
     CHECK(text::decode_utf8("\xf0\x9f\x99\x82") == std::vector<char32_t>{0x1F642});
+}
+
+TEST_CASE("shuffling lines keeps every character, and adds no line break where the text has none")
+{
+    CHECK(text::shuffle_lines("no line breaks here", 1) == "no line breaks here");
+    CHECK(text::shuffle_lines("a", 1) == "a");                  // one character stays one character
+    const std::string shuffled = text::shuffle_lines("one\ntwo\nthree", 3);
+    CHECK(shuffled.size() == std::string("one\ntwo\nthree").size());
+    CHECK(std::count(shuffled.begin(), shuffled.end(), '\n') == 2);
+    const std::string ended = text::shuffle_lines("one\ntwo\n", 3);
+    CHECK((ended == "one\ntwo\n" || ended == "two\none\n"));
+}
+
+TEST_CASE("Windows line ends read as line breaks; a carriage return on its own stays")
+{
+    CHECK(text::normalize_line_ends("ab\r\ncd\r\n") == "ab\ncd\n");
+    CHECK(text::normalize_line_ends("a\rb\r") == "a\rb\r");
+    CHECK(text::normalize_line_ends("\r\r\n") == "\r\n");
 }

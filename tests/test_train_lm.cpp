@@ -1,16 +1,23 @@
 // The training example, run as a user runs it: short runs, resume, determinism, outputs, bad input.
 #include <catch2/catch.hpp>
 
+#include <fcntl.h>
 #include <signal.h>
+#include <sys/file.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <thread>
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
+#include <cmath>
 #include <fstream>
+#include <map>
 #include <regex>
 #include <sstream>
 
@@ -26,9 +33,9 @@ struct Run {
     std::string output;   // stdout and stderr together
 };
 
-Run train_lm(const std::string& args)
+Run train_lm(const std::string& args, const std::string& environment = "")
 {
-    const std::string command = std::string(XGRAD_TRAIN_LM) + " " + args + " 2>&1";
+    const std::string command = environment + " " + std::string(XGRAD_TRAIN_LM) + " " + args + " 2>&1";
     FILE* pipe = ::popen(command.c_str(), "r");
     REQUIRE(pipe != nullptr);
     std::string output;
@@ -62,6 +69,46 @@ double number_after(const std::string& text, const std::string& label)
 }
 
 const std::string quick = " --steps 200 --eval-interval 100 --eval-batches 4 --batch 16 --sample-length 20";
+const std::string tiny = " --steps 10 --eval-interval 5 --eval-batches 1 --batch 8 --sample-length 5";
+
+// Starts train_lm with `args`, stdout and stderr into `log`; `in_child` runs in the child first (to
+// set a limit, say). Returns its process id: exec replaces the shell, so signals reach train_lm.
+pid_t spawn(const std::string& args, const fs::path& log, void (*in_child)() = nullptr)
+{
+    const std::string command = "exec " + std::string(XGRAD_TRAIN_LM) + " " + args + " > " + log.string() + " 2>&1";
+    const pid_t pid = ::fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+        if (in_child) in_child();
+        ::execl("/bin/sh", "sh", "-c", command.c_str(), static_cast<char*>(nullptr));
+        ::_exit(127);
+    }
+    return pid;
+}
+
+// Its exit status, waiting at most `limit`: past it, the process is killed and the status is -1
+// (a hang must fail the test, not stall the suite).
+int wait_at_most(pid_t pid, std::chrono::seconds limit)
+{
+    const auto deadline = std::chrono::steady_clock::now() + limit;
+    int status = 0;
+    while (std::chrono::steady_clock::now() < deadline) {
+        if (::waitpid(pid, &status, WNOHANG) == pid) return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    ::kill(pid, SIGKILL);
+    ::waitpid(pid, &status, 0);
+    return -1;
+}
+
+// The files of a folder (its hidden ones too), by name.
+std::vector<std::string> listing(const fs::path& dir)
+{
+    std::vector<std::string> names;
+    for (const auto& entry : fs::directory_iterator(dir)) names.push_back(entry.path().filename().string());
+    std::sort(names.begin(), names.end());
+    return names;
+}
 
 }  // namespace
 
@@ -152,6 +199,7 @@ TEST_CASE("bad input gives a one-line message and a non-zero exit, and no half-w
     std::ofstream(dir / "empty.txt").close();
     std::ofstream(dir / "short.txt") << "abc\ndef\n";
     std::ofstream(dir / "latin1.txt") << "caf\xe9\n";
+    std::ofstream(dir / "one.txt") << "a";
     fs::path trained = scratch("trained");
     REQUIRE(train_lm(quick + " --steps 10 --out " + trained.string()).status == 0);
     const std::string checkpoint = (trained / "checkpoint.safetensors").string();
@@ -185,6 +233,25 @@ TEST_CASE("bad input gives a one-line message and a non-zero exit, and no half-w
              {"--resume " + edited("step", "abc") + " --out " + dir.string(), "has step = 'abc', expected a whole number of steps"},
              {"--resume " + edited("train_loss", "10:x;") + " --out " + dir.string(),
               "has an entry '10:x' in train_loss, expected step:loss"},
+             // flags that parse as numbers but train nothing, and integers out of range
+             {"--lr inf", "--lr: expected a finite number, got inf"},
+             {"--lr nan", "--lr: expected a finite number, got nan"},
+             {"--init-std inf", "--init-std: expected a finite number, got inf"},
+             {"--init-std 1e39", "--init-std: must be at most"},
+             {"--min-lr-ratio nan", "--min-lr-ratio: expected a finite number, got nan"},
+             {"--seed -1", "--seed: must be 0 or more, got -1"},
+             {"--seed 99999999999999999999", "--seed: must be at most 18446744073709551615, got 99999999999999999999"},
+             {"--steps 99999999999999999999", "--steps: must be at most 9223372036854775807"},
+             {"--batch 2.5", "--batch: expected a whole number, got 2.5"},
+             {"--sample-length -1", "--sample-length: must be 0 or more, got -1"},
+             // configurations too large for the memory: the figure and the flag to lower, not std::bad_alloc
+             {"--batch 100000000 --out " + dir.string(), "lower --batch"},
+             {"--n-embd 100000000 --out " + dir.string(), "lower --batch or --n-embd"},
+             {"--corpus " + (dir / "one.txt").string() + " --out " + dir.string(), "has 1 character, too few"},
+             // resuming with a seed or batch size other than the checkpoint's
+             {"--seed 7 --resume " + checkpoint + " --out " + dir.string(),
+              "was trained with --seed 1337, and this run gives --seed 7; it cannot change on resume"},
+             {"--batch 8 --resume " + checkpoint + " --out " + dir.string(), "was trained with --batch 16"},
          }) {
         INFO(c.args);
         Run r = train_lm(c.args);
@@ -247,4 +314,182 @@ TEST_CASE("SIGKILL at any moment, even during a save, loses at most the steps si
         REQUIRE(finish.status == 0);
         CHECK(read(straight / "losses.csv") == read(crashed / "losses.csv"));   // as if it had never stopped
     }
+}
+
+TEST_CASE("a FIFO as --corpus or --resume is refused at once, not waited on forever")
+{
+    fs::path dir = scratch("fifo");
+    REQUIRE(::mkfifo((dir / "corpus").c_str(), 0600) == 0);
+    REQUIRE(::mkfifo((dir / "checkpoint").c_str(), 0600) == 0);
+    for (const std::string& args : {"--corpus " + (dir / "corpus").string(), "--resume " + (dir / "checkpoint").string()}) {
+        INFO(args);
+        const pid_t pid = spawn(tiny + " " + args + " --out " + (dir / "out").string(), dir / "log.txt");
+        CHECK(wait_at_most(pid, std::chrono::seconds(20)) == 1);
+        CHECK_THAT(read(dir / "log.txt"), Contains("is not a regular file"));
+    }
+}
+
+TEST_CASE("an output folder that cannot take files is refused before training, even where access() says yes")
+{
+    // /proc/self takes no new files, and for root access(W_OK) says it is writable; nothing is changed there
+    Run r = train_lm(tiny + " --out /proc/self");
+    INFO(r.output);
+    CHECK(r.status != 0);
+    CHECK_THAT(r.output, Contains("the output folder '/proc/self' is not writable: cannot create a file in it"));
+    CHECK(r.output.find("training:") == std::string::npos);
+}
+
+namespace {
+
+void limit_file_size()   // in the child: writes past 256 KiB fail with EFBIG, as on a full disk
+{
+    ::signal(SIGXFSZ, SIG_IGN);   // an ignored signal stays ignored across exec
+    rlimit limit{256 * 1024, 256 * 1024};
+    ::setrlimit(RLIMIT_FSIZE, &limit);
+}
+
+}  // namespace
+
+TEST_CASE("a full disk at the end leaves the previous checkpoint and report whole, and says why")
+{
+    fs::path out = scratch("full_disk");
+    REQUIRE(train_lm(tiny + " --out " + out.string()).status == 0);
+    std::map<std::string, std::string> before;
+    for (const auto& name : listing(out)) before[name] = read(out / name);
+    REQUIRE(fs::file_size(out / "checkpoint.safetensors") < 256 * 1024);   // this fits under the limit,
+    REQUIRE(fs::file_size(out / "report.html") > 256 * 1024);              // this does not
+    const pid_t pid = spawn(tiny + " --steps 20 --seed 3 --out " + out.string(), out / "../full_disk.log", limit_file_size);
+    CHECK(wait_at_most(pid, std::chrono::seconds(60)) == 1);
+    const std::string log = read(out / "../full_disk.log");
+    INFO(log);
+    CHECK_THAT(log, Contains("cannot write '" + (out / "report.html").string() + "': File too large"));
+    CHECK(listing(out) == std::vector<std::string>{".train_lm.lock", "checkpoint.safetensors", "losses.csv", "metadata.tsv",
+                                                   "report.html", "vectors.tsv"});   // no temporary left
+    before.erase(".train_lm.lock");                                              // (it holds the process id)
+    for (const auto& [name, content] : before) CHECK(read(out / name) == content);   // all of the first run's
+}
+
+TEST_CASE("a second run on the same --out is refused, naming the process that holds it")
+{
+    fs::path out = scratch("locked");
+    const int fd = ::open((out / ".train_lm.lock").c_str(), O_RDWR | O_CREAT, 0666);   // as a live run holds it
+    REQUIRE(fd >= 0);
+    REQUIRE(::flock(fd, LOCK_EX) == 0);
+    const std::string pid = std::to_string(::getpid()) + "\n";
+    REQUIRE(::write(fd, pid.data(), pid.size()) == static_cast<ssize_t>(pid.size()));
+    Run r = train_lm(tiny + " --out " + out.string());
+    CHECK(r.status != 0);
+    CHECK_THAT(r.output, Contains("the output folder '" + out.string() + "' is in use by another train_lm run (process " +
+                                  std::to_string(::getpid())));
+    CHECK(!fs::exists(out / "checkpoint.safetensors"));
+    ::close(fd);
+    CHECK(train_lm(tiny + " --out " + out.string()).status == 0);   // the lock goes with its process
+}
+
+TEST_CASE("SIGINT ends the run after its step with a checkpoint, losses and report of that step, and exit 130")
+{
+    fs::path out = scratch("interrupted");
+    const pid_t pid = spawn(quick + " --steps 1000000 --eval-interval 10 --out " + out.string(), out / "../interrupted.log");
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (read(out / "../interrupted.log").find("step     20 ") == std::string::npos &&
+           std::chrono::steady_clock::now() < deadline) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    ::kill(pid, SIGINT);
+    CHECK(wait_at_most(pid, std::chrono::seconds(30)) == 130);
+    const std::string log = read(out / "../interrupted.log");
+    INFO(log);
+    std::smatch m;
+    REQUIRE(std::regex_search(log, m, std::regex("stopped by SIGINT after step ([0-9]+) of 1000000: wrote checkpoint")));
+    const long step = std::stol(m[1]);
+    CHECK(step >= 20);
+    const xgrad::io::Safetensors file = xgrad::io::load_safetensors((out / "checkpoint.safetensors").string());
+    CHECK(std::stol(file.metadata.at("step")) == step);                 // the checkpoint, the losses and the
+    const std::string losses = read(out / "losses.csv");                // report all describe that step
+    CHECK(std::count(losses.begin(), losses.end(), '\n') == step + 1);
+    CHECK(losses.find("\n" + std::to_string(step - 1) + ",") != std::string::npos);
+    CHECK(fs::exists(out / "report.html"));
+}
+
+TEST_CASE("a run whose loss becomes NaN stops naming the step, exits non-zero, and keeps the last good checkpoint")
+{
+    fs::path out = scratch("diverged");
+    Run r = train_lm(tiny + " --steps 50 --lr 1e30 --checkpoint-every 1 --out " + out.string());
+    INFO(r.output);
+    CHECK(r.status == 1);
+    std::smatch m;
+    REQUIRE(std::regex_search(r.output, m, std::regex("training diverged: the (training loss is [-a-z]+ at step|weights hold "
+                                                      "NaN or Inf after step) ([0-9]+)")));
+    const long step = std::stol(m[2]);
+    REQUIRE(fs::exists(out / "checkpoint.safetensors"));
+    const xgrad::io::Safetensors file = xgrad::io::load_safetensors((out / "checkpoint.safetensors").string());
+    CHECK(std::stol(file.metadata.at("step")) < step);
+    CHECK_THAT(r.output, Contains("the last good checkpoint, of step " + file.metadata.at("step")));
+    for (const auto& [name, values] : file.tensors) {
+        for (float v : values) REQUIRE(std::isfinite(v));
+    }
+    CHECK(!fs::exists(out / "report.html"));
+}
+
+TEST_CASE("on --resume the flags left out are the checkpoint's, a changed --lr is applied and said")
+{
+    fs::path out = scratch("resume_flags");
+    REQUIRE(train_lm(tiny + " --seed 5 --lr 0.002 --out " + out.string()).status == 0);
+    const std::string checkpoint = (out / "checkpoint.safetensors").string();
+    Run same = train_lm(tiny + " --steps 15 --resume " + checkpoint + " --out " + out.string());   // no --seed, no --lr
+    INFO(same.output);
+    REQUIRE(same.status == 0);
+    CHECK_THAT(same.output, Contains("from the checkpoint: --seed 5 --init-std 0.02 --lr 0.002") && Contains("Adam lr 0.002"));
+    CHECK(xgrad::io::load_safetensors(checkpoint).metadata.at("seed") == "5");   // the split stayed the checkpoint's
+    Run changed = train_lm(tiny + " --steps 20 --lr 0.01 --resume " + checkpoint + " --out " + out.string());
+    INFO(changed.output);
+    REQUIRE(changed.status == 0);
+    CHECK_THAT(changed.output, Contains("changed from here on: --lr 0.01 (was 0.002") && Contains("Adam lr 0.01"));
+    const auto metadata = xgrad::io::load_safetensors(checkpoint).metadata;
+    CHECK(metadata.at("optimizer.group.0.lr") == "0.01");                    // what training used
+    CHECK(metadata.at("optimizer.group.1.lr") == "0.01");
+}
+
+TEST_CASE("CRLF line ends are line breaks, and tabs and other control characters are escaped in metadata.tsv")
+{
+    fs::path dir = scratch("crlf");
+    std::ofstream corpus(dir / "crlf.txt", std::ios::binary);
+    for (int i = 0; i < 300; ++i) corpus << "word\t" << i << "\r\n" << "\x1b" << "esc\r\n";
+    corpus.close();
+    Run r = train_lm(tiny + " --block-size 8 --corpus " + (dir / "crlf.txt").string() + " --out " + dir.string());
+    INFO(r.output);
+    REQUIRE(r.status == 0);
+    std::istringstream metadata(read(dir / "metadata.tsv"));
+    std::vector<std::string> labels;
+    for (std::string line; std::getline(metadata, line);) {
+        CHECK(std::count(line.begin(), line.end(), '\t') == 1);   // two columns, always
+        labels.push_back(line.substr(0, line.find('\t')));
+    }
+    CHECK(std::find(labels.begin(), labels.end(), "\\t") != labels.end());
+    CHECK(std::find(labels.begin(), labels.end(), "\\u001B") != labels.end());
+    CHECK(std::find(labels.begin(), labels.end(), "\\r") == labels.end());   // CRLF is one line break, not a token
+}
+
+TEST_CASE("a text without line breaks gets no newline token, so its windows start anywhere")
+{
+    fs::path dir = scratch("no_newline");
+    std::string text;
+    for (int i = 0; i < 400; ++i) text += "the cat sat on the mat ";
+    std::ofstream(dir / "one_line.txt") << text;
+    Run r = train_lm(tiny + " --corpus " + (dir / "one_line.txt").string() + " --out " + dir.string());
+    INFO(r.output);
+    REQUIRE(r.status == 0);
+    CHECK_THAT(r.output, Contains("8280 train / 920 validation characters, vocabulary of 10"));   // t h e c a s o n m ␠
+    CHECK(read(dir / "metadata.tsv").find("\\n\t") == std::string::npos);
+}
+
+TEST_CASE("with --threads 1 a bad XGRAD_NUM_THREADS is no error: the variable is only the fallback")
+{
+    fs::path out = scratch("threads_env");
+    Run given = train_lm(tiny + " --threads 1 --out " + out.string(), "XGRAD_NUM_THREADS=abc");
+    INFO(given.output);
+    CHECK(given.status == 0);
+    Run fallback = train_lm(tiny + " --out " + out.string(), "XGRAD_NUM_THREADS=abc");
+    CHECK(fallback.status == 1);
+    CHECK_THAT(fallback.output, Contains("XGRAD_NUM_THREADS must be a whole number from 1 to 1024, got 'abc'"));
 }

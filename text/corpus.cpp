@@ -14,10 +14,14 @@ namespace xgrad::text {
 
 std::string read_text_file(const std::string& path)
 {
+    // Checked before opening: opening a FIFO blocks until a writer comes, which may be never.
+    std::error_code error;
+    const auto status = std::filesystem::status(path, error);
+    XGRAD_CHECK(status.type() != std::filesystem::file_type::not_found, "corpus: cannot open '", path, "': ",
+          std::strerror(ENOENT));
+    XGRAD_CHECK(error || std::filesystem::is_regular_file(status), "corpus: '", path, "' is not a regular file");
     std::ifstream in(path, std::ios::binary);
     XGRAD_CHECK(in.good(), "corpus: cannot open '", path, "': ", std::strerror(errno));
-    std::error_code error;
-    XGRAD_CHECK(std::filesystem::is_regular_file(path, error), "corpus: '", path, "' is not a regular file");
     std::ostringstream content;
     content << in.rdbuf();
     XGRAD_CHECK(!in.bad(), "corpus: cannot read '", path, "'");
@@ -38,8 +42,21 @@ std::string shuffle_lines(const std::string& text, std::uint64_t seed)
     for (std::string line; std::getline(in, line);) lines.push_back(line);
     Generator rng(seed);
     for (std::size_t i = lines.size(); i > 1; --i) std::swap(lines[i - 1], lines[rng.below(i)]);   // Fisher-Yates
+    // The same characters as `text`, newlines included: a text that does not end with one gets none
+    // (a text without line breaks stays one line, which train_lm then cuts at any offset).
     std::string out;
-    for (const auto& line : lines) out += line + "\n";
+    for (std::size_t i = 0; i < lines.size(); ++i) out += (i ? "\n" : "") + lines[i];
+    if (!text.empty() && text.back() == '\n') out += '\n';
+    return out;
+}
+
+std::string normalize_line_ends(const std::string& text)
+{
+    std::string out;
+    out.reserve(text.size());
+    for (std::size_t i = 0; i < text.size(); ++i) {
+        if (!(text[i] == '\r' && i + 1 < text.size() && text[i + 1] == '\n')) out += text[i];
+    }
     return out;
 }
 

@@ -15,8 +15,13 @@ namespace xgrad::text {
 std::string read_text_file(const std::string& path);
 
 // The lines of `text` in an order drawn from `seed` (a sorted word list would otherwise put every
-// word starting with 'z' in the validation split), joined again with '\n'.
+// word starting with 'z' in the validation split), joined again with '\n': the same characters,
+// ending in '\n' only where `text` does.
 std::string shuffle_lines(const std::string& text, std::uint64_t seed);
+
+// `text` with every "\r\n" made "\n" (Windows line ends read as line breaks, not as a '\r' character
+// before each); a '\r' on its own stays.
+std::string normalize_line_ends(const std::string& text);
 
 // x (B, T): windows of `tokens` at offsets drawn from `rng`; y (B, T): the same windows shifted by
 // one, so y[b, t] is the token that follows x[b, t]. With `starts`, windows begin only at those

@@ -4,16 +4,28 @@
 //   text file -> shuffled lines -> characters -> ids -> random (B, T) windows, targets shifted by one
 //   -> TinyLM -> cross_entropy -> Adam -> every N steps: validation loss
 //   -> neighbours, structure score and position similarity, before vs after
-//   -> out/: checkpoint.safetensors, vectors.tsv, metadata.tsv, losses.csv, report.html
+//   -> out/: checkpoint.safetensors, vectors.tsv, metadata.tsv, losses.csv, report.html, written together
+//
+// A run locks its output folder (out/.train_lm.lock). Ctrl-C (SIGINT) or SIGTERM ends it after the
+// step in progress, with the checkpoint and the report of that step; a second Ctrl-C quits at once.
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/file.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <charconv>
 #include <chrono>
 #include <cmath>
+#include <csignal>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <map>
+#include <new>
+#include <optional>
 #include <sstream>
 
 #include "analysis.h"
@@ -26,11 +38,278 @@ using namespace xgrad;
 
 namespace {
 
+// A character as a label: in the console, the report, and metadata.tsv, whose columns a raw tab or
+// line break would break. So every control character is escaped (and the backslash that starts an escape).
 std::string printable(char32_t c)
 {
-    if (c == '\n') return "\\n";
-    if (c == ' ') return "␠";
+    switch (c) {
+    case '\n': return "\\n";
+    case '\t': return "\\t";
+    case '\r': return "\\r";
+    case '\\': return "\\\\";
+    case ' ': return "␠";
+    default: break;
+    }
+    if (c < 0x20 || (c >= 0x7F && c < 0xA0)) {
+        char buffer[16];
+        std::snprintf(buffer, sizeof buffer, "\\u%04X", static_cast<unsigned>(c));
+        return buffer;
+    }
     return text::encode_utf8(c);
+}
+
+// ---- the output folder ------------------------------------------------------------------------
+// Made if need be, proven able to take files, and locked for this run until it exits.
+class OutputFolder {
+public:
+    explicit OutputFolder(const std::string& path) : lock_path_(path + "/.train_lm.lock")
+    {
+        std::error_code error;
+        std::filesystem::create_directories(path, error);
+        XGRAD_CHECK(!error, "cannot create the output folder '", path, "': ", error.message());
+        // access(W_OK) is no proof: for root it says yes to /sys/kernel, which takes no files, and the
+        // whole run would train only to be discarded. A real file, made and removed, is.
+        std::string probe = path + "/.train_lm-probe-XXXXXX";
+        const int probe_fd = ::mkstemp(probe.data());
+        XGRAD_CHECK(probe_fd >= 0, "the output folder '", path, "' is not writable: cannot create a file in it: ",
+              std::strerror(errno));
+        ::close(probe_fd);
+        XGRAD_CHECK(::unlink(probe.c_str()) == 0, "the output folder '", path, "' is not writable: cannot remove a file from it: ",
+              std::strerror(errno));
+        // One run per folder: two would write over each other's files. The lock dies with the process.
+        fd_ = ::open(lock_path_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+        XGRAD_CHECK(fd_ >= 0, "cannot open the lock file '", lock_path_, "': ", std::strerror(errno));
+        if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+            const int reason = errno;
+            std::ifstream in(lock_path_);
+            std::string holder;
+            std::getline(in, holder);
+            ::close(fd_);
+            fd_ = -1;
+            XGRAD_CHECK(reason == EWOULDBLOCK, "cannot lock '", lock_path_, "': ", std::strerror(reason));
+            fail("the output folder '", path, "' is in use by another train_lm run (process ",
+                 holder.empty() ? std::string("unknown") : holder, ", which holds ", lock_path_,
+                 "); wait for it to end, or give another --out");
+        }
+        const std::string pid = std::to_string(::getpid()) + "\n";   // for the message a second run prints
+        if (::ftruncate(fd_, 0) != 0 || ::pwrite(fd_, pid.data(), pid.size(), 0) < 0) {
+            // the lock holds without it; only the second run's message would lack the process id
+        }
+    }
+    ~OutputFolder()
+    {
+        if (fd_ >= 0) ::close(fd_);
+    }
+    OutputFolder(const OutputFolder&) = delete;
+    OutputFolder& operator=(const OutputFolder&) = delete;
+
+private:
+    std::string lock_path_;
+    int fd_ = -1;
+};
+
+// Files committed together: each is written and synced before any is renamed into place, so that a
+// full disk leaves the previous set whole, never a new checkpoint beside an old report or a torn file.
+void write_together(const std::vector<std::pair<std::string, std::string>>& files)
+{
+    std::vector<std::unique_ptr<io::AtomicFile>> open;
+    for (const auto& [path, content] : files) {
+        open.push_back(std::make_unique<io::AtomicFile>(path, "save"));
+        open.back()->write(content.data(), content.size());
+    }
+    for (auto& file : open) file->sync();
+    for (auto& file : open) file->commit();
+}
+
+// ---- memory ---------------------------------------------------------------------------------------
+// The memory this process may still take: MemAvailable, or the cgroup's limit if lower; 0 if unknown.
+long double available_memory()
+{
+    long double available = 0;
+    std::ifstream meminfo("/proc/meminfo");
+    for (std::string line; std::getline(meminfo, line);) {
+        if (line.rfind("MemAvailable:", 0) == 0) available = std::strtold(line.c_str() + 13, nullptr) * 1024;
+    }
+    std::ifstream max_file("/sys/fs/cgroup/memory.max"), current_file("/sys/fs/cgroup/memory.current");
+    std::string max_text, current_text;
+    if (max_file >> max_text && max_text != "max" && current_file >> current_text) {
+        const long double room = std::strtold(max_text.c_str(), nullptr) - std::strtold(current_text.c_str(), nullptr);
+        if (room > 0 && (available == 0 || room < available)) available = room;
+    }
+    return available;
+}
+
+std::string gib(long double bytes)
+{
+    char buffer[48];
+    std::snprintf(buffer, sizeof buffer, "%.3Lg GiB", bytes / (1024.0L * 1024 * 1024));
+    return buffer;
+}
+
+// Roughly what a configuration holds at its peak, by what it scales with; checked before anything of
+// that size is allocated, so that a typo (--batch 100000000) is refused with the figure and the flag
+// to lower, instead of ending in std::bad_alloc (or in swapping).
+void check_memory(const Settings& s, std::size_t vocab_size, std::size_t corpus_characters)
+{
+    const long double B = s.batch, T = s.block_size, C = s.n_embd, H = s.hidden, V = vocab_size, f = sizeof(float);
+    struct Part {
+        long double bytes;
+        std::string what, lower;
+    };
+    const std::vector<Part> parts = {
+        // weights, gradients, Adam's two moments, the snapshots and the checkpoint's bytes
+        {(2 * V * C + V + T * C) * f * 6, "the embeddings and the head", "--n-embd"},
+        {(2 * C * H + H + C) * f * 6, "the MLP block", "--hidden"},
+        // per step: (B, T, V) logits, probabilities and their gradients; (B, T, C) and (B, T, H) activations
+        {B * T * V * f * 4 + B * T * 16, "the logits of a step", "--batch (or --block-size)"},
+        {B * T * C * f * 8, "the activations of a step", "--batch or --n-embd"},
+        {B * T * H * f * 6, "the MLP activations of a step", "--batch or --hidden"},
+        {static_cast<long double>(s.eval_batches) * B * T * 16, "the validation batches", "--eval-batches or --batch"},
+        {static_cast<long double>(corpus_characters) * 8 * 3, "the corpus as ids", "the corpus"},
+        {T * T * f * 4, "the position similarity maps", "--block-size"},
+    };
+    long double total = 0;
+    const Part* largest = &parts[0];
+    for (const auto& part : parts) {
+        total += part.bytes;
+        if (part.bytes > largest->bytes) largest = &part;
+    }
+    const long double available = available_memory();
+    XGRAD_CHECK(available == 0 || total <= available, "these flags need about ", gib(total), " of memory, more than the ",
+          gib(available), " available; most of it (", gib(largest->bytes), ") is ", largest->what, ": lower ",
+          largest->lower);
+}
+
+// ---- resuming -------------------------------------------------------------------------------------
+// The flags a checkpoint records (its metadata key, the flag, its value as text). On --resume a flag
+// left out takes the checkpoint's value; one given with another value is applied and said, or, where
+// a change would break the run, refused. The rest (--steps, --eval-interval, --out, ...) are this run's.
+struct RecordedFlag {
+    const char* key;
+    const char* flag;
+    std::string value;
+    bool may_change;
+    const char* why_not;   // for the flags that may not
+};
+
+// The shortest decimal that reads back as exactly the same double (0.003, not 0.0030000000000000001).
+std::string exact(double v)
+{
+    char buffer[32];
+    for (int digits = 1; digits <= 17; ++digits) {
+        std::snprintf(buffer, sizeof buffer, "%.*g", digits, v);
+        if (std::strtod(buffer, nullptr) == v) break;
+    }
+    return buffer;
+}
+
+std::string exact(float v)   // the same for a float: 0.02, not 0.019999999552965164
+{
+    char buffer[32];
+    for (int digits = 1; digits <= 9; ++digits) {
+        std::snprintf(buffer, sizeof buffer, "%.*g", digits, static_cast<double>(v));
+        if (std::strtof(buffer, nullptr) == v) break;
+    }
+    return buffer;
+}
+
+std::vector<RecordedFlag> recorded_flags(const Settings& s)
+{
+    return {
+        {"seed", "--seed", std::to_string(s.seed), false, "it fixed the train/validation split and the batches"},
+        {"batch", "--batch", std::to_string(s.batch), false, "the batches of the steps to come follow from it"},
+        {"init_std", "--init-std", exact(s.init_std), false, "it only set the initial weights, which the checkpoint replaces"},
+        {"lr", "--lr", exact(s.lr), true, ""},
+        {"weight_decay", "--weight-decay", exact(s.weight_decay), true, ""},
+        {"clip", "--clip", exact(s.clip), true, ""},
+        {"warmup", "--warmup", std::to_string(s.warmup), true, ""},
+        {"min_lr_ratio", "--min-lr-ratio", exact(s.min_lr_ratio), true, ""},
+    };
+}
+
+// Sets flag `flag` of `s` from a checkpoint's text, which must be what recorded_flags wrote.
+void set_recorded_flag(Settings& s, const std::string& flag, const std::string& text, const std::string& file)
+{
+    char* end = nullptr;
+    const double value = std::strtod(text.c_str(), &end);
+    XGRAD_CHECK(!text.empty() && *end == '\0' && std::isfinite(value) && value >= 0, "resume: '", file, "' records ", flag,
+          " = '", text, "', expected a number");
+    if (flag == "--seed") {
+        const auto [stop, error] = std::from_chars(text.data(), text.data() + text.size(), s.seed);
+        XGRAD_CHECK(error == std::errc() && stop == text.data() + text.size(), "resume: '", file, "' records --seed = '",
+              text, "', expected a whole number");
+    } else if (flag == "--batch") {
+        XGRAD_CHECK(value >= 1 && value == std::floor(value), "resume: '", file, "' records --batch = '", text,
+              "', expected a whole number");
+        s.batch = static_cast<std::size_t>(value);
+    } else if (flag == "--init-std") {
+        s.init_std = static_cast<float>(value);
+    } else if (flag == "--lr") {
+        XGRAD_CHECK(value > 0, "resume: '", file, "' records --lr = '", text, "', expected a positive number");
+        s.lr = value;
+    } else if (flag == "--weight-decay") {
+        s.weight_decay = value;
+    } else if (flag == "--clip") {
+        s.clip = value;
+    } else if (flag == "--warmup") {
+        s.warmup = static_cast<std::int64_t>(value);
+    } else if (flag == "--min-lr-ratio") {
+        s.min_lr_ratio = std::min(value, 1.0);
+    }
+}
+
+// Resolves `s` against the checkpoint's flags (see RecordedFlag); returns the line that says what
+// came from where.
+std::string resolve_resumed_flags(Settings& s, const io::Metadata& metadata)
+{
+    std::string taken, changed, unrecorded;
+    for (const RecordedFlag& f : recorded_flags(s)) {
+        const auto it = metadata.find(f.key);
+        if (it == metadata.end()) {   // a checkpoint from before this flag was recorded
+            unrecorded += std::string(" ") + f.flag;
+            continue;
+        }
+        if (!s.given.count(f.flag)) {
+            set_recorded_flag(s, f.flag, it->second, s.resume);
+            taken += std::string(" ") + f.flag + " " + it->second;
+        } else if (it->second != f.value) {
+            XGRAD_CHECK(f.may_change, "resume: '", s.resume, "' was trained with ", f.flag, " ", it->second, ", and this run gives ",
+                  f.flag, " ", f.value, "; it cannot change on resume, since ", f.why_not, " (leave ", f.flag,
+                  " out to continue with ", it->second, ")");
+            changed += std::string(" ") + f.flag + " " + f.value + " (was " + it->second + ")";
+        }
+    }
+    std::string line = "resume: continuing '" + s.resume + "'";
+    if (!taken.empty()) line += "; from the checkpoint:" + taken;
+    if (!changed.empty()) line += "; changed from here on:" + changed;
+    if (!unrecorded.empty()) line += "; not recorded in it, so this run's:" + unrecorded;
+    return line;
+}
+
+// ---- stopping on a signal -------------------------------------------------------------------------
+volatile std::sig_atomic_t stop_signal = 0;
+
+void on_stop_signal(int signal) { stop_signal = signal; }
+
+// SIGINT and SIGTERM end the run after the step in progress. SA_RESETHAND: a second one kills at once.
+void catch_stop_signals()
+{
+    struct sigaction action {};
+    action.sa_handler = on_stop_signal;
+    action.sa_flags = SA_RESETHAND;
+    sigemptyset(&action.sa_mask);
+    ::sigaction(SIGINT, &action, nullptr);
+    ::sigaction(SIGTERM, &action, nullptr);
+}
+
+bool all_finite(const TinyLM& model)
+{
+    for (const auto& p : model.parameters()) {
+        for (float v : p.data()) {
+            if (!std::isfinite(v)) return false;
+        }
+    }
+    return true;
 }
 
 // The vocabulary as one UTF-8 string: a resumed run must see the same one.
@@ -202,27 +481,37 @@ private:
     double shown_ = -1.0;
 };
 
-int run(const Settings& s)
+int run(Settings s)
 {
     const auto start = std::chrono::steady_clock::now();
-    if (s.threads > 0) set_num_threads(s.threads);
-    manual_seed(s.seed);
+    if (s.threads > 0) {
+        set_num_threads(s.threads);
+    } else {
+        get_num_threads();   // a bad XGRAD_NUM_THREADS fails here, before anything is read or written
+    }
 
     // the output folder first: fail before training, not after
-    std::error_code error;
-    std::filesystem::create_directories(s.out, error);
-    XGRAD_CHECK(!error, "cannot create the output folder '", s.out, "': ", error.message());
-    XGRAD_CHECK(access(s.out.c_str(), W_OK) == 0, "the output folder '", s.out, "' is not writable");
+    const OutputFolder folder(s.out);
+
+    // --resume: the checkpoint's flags first, since its seed fixes the split
+    std::optional<io::Safetensors> peek;
+    std::string resume_line;
+    if (!s.resume.empty()) {
+        peek = io::load_safetensors(s.resume);
+        resume_line = resolve_resumed_flags(s, peek->metadata);
+    }
+    manual_seed(s.seed);
 
     // data: a shuffled word list (or any UTF-8 text), characters as tokens, a 90/10 split
-    const std::string raw = text::read_text_file(s.corpus);
+    const std::string raw = text::normalize_line_ends(text::read_text_file(s.corpus));   // CRLF: a line break
     const std::string corpus = text::shuffle_lines(raw, s.seed);
     text::CharTokenizer tokenizer(corpus);
     const std::vector<std::int64_t> tokens = tokenizer.encode(corpus);
     const std::size_t split = tokens.size() * 9 / 10;
     XGRAD_CHECK(split > s.block_size + 1 && tokens.size() - split > s.block_size + 1, "corpus: '", s.corpus, "' has ",
-          tokens.size(), " characters, too few for block_size ", s.block_size,
+          tokens.size(), tokens.size() == 1 ? " character" : " characters", ", too few for block_size ", s.block_size,
           ": the train and validation splits (90% and 10%) each need more than block_size + 1");
+    check_memory(s, tokenizer.vocab_size(), tokens.size());
     const std::vector<std::int64_t> train(tokens.begin(), tokens.begin() + static_cast<std::ptrdiff_t>(split));
     const std::vector<std::int64_t> val(tokens.begin() + static_cast<std::ptrdiff_t>(split), tokens.end());
     const double entropy = unigram_entropy(train, tokenizer.vocab_size());
@@ -258,18 +547,21 @@ int run(const Settings& s)
                               " block_size=" + std::to_string(s.block_size) + " hidden=" + std::to_string(s.hidden);
     std::int64_t first_step = 0;
     std::vector<std::pair<std::int64_t, double>> train_history, val_history;
-    if (!s.resume.empty()) {
-        io::Safetensors peek = io::load_safetensors(s.resume);
-        auto meta = [&](const char* key) { return peek.metadata.count(key) ? peek.metadata.at(key) : std::string("?"); };
+    if (peek) {
+        auto meta = [&](const char* key) { return peek->metadata.count(key) ? peek->metadata.at(key) : std::string("?"); };
         XGRAD_CHECK(meta("model") == shape, "resume: '", s.resume, "' holds a model with ", meta("model"), ", but these flags and ",
               "corpus make one with ", shape);
         XGRAD_CHECK(meta("vocabulary") == corpus_vocabulary(tokenizer), "resume: '", s.resume, "' was trained on another corpus ",
               "(its vocabulary differs)");
         optim::load_checkpoint(s.resume, model.named_parameters(), adam);
+        // The checkpoint holds the lr its last step used; from here on it is this run's --lr (the
+        // checkpoint's unless given), which the schedule, if any, scales step by step.
+        for (auto& group : adam.param_groups()) group.lr = group.initial_lr;
         first_step = parse_step(meta("step"), s.resume, "step");
         train_history = parse_history(meta("train_loss"), s.resume, "train_loss");
         val_history = parse_history(meta("val_loss"), s.resume, "val_loss");
         XGRAD_CHECK(first_step <= s.steps, "resume: the checkpoint is at step ", first_step, ", past --steps ", s.steps);
+        std::printf("%s\n", resume_line.c_str());
     }
 
     std::printf("xgrad train_lm: %s, %zu train / %zu validation characters, vocabulary of %zu\n", s.corpus.c_str(),
@@ -279,11 +571,27 @@ int run(const Settings& s)
     const Snapshot before = look_at(model, tokenizer, first_step == 0 ? "before" : "at the resumed step, before more");
     std::printf("validation loss before training: %.4f\n", evaluate(model, val_batches));
 
+    const std::string checkpoint_path = s.out + "/checkpoint.safetensors";
+    std::int64_t saved_step = -1;   // the step of the last checkpoint this run wrote
+    auto checkpoint_metadata = [&](std::int64_t steps_done) {
+        io::Metadata metadata = {{"step", std::to_string(steps_done)}, {"model", shape},
+                                 {"vocabulary", corpus_vocabulary(tokenizer)}, {"train_loss", history_csv(train_history)},
+                                 {"val_loss", history_csv(val_history)}};
+        for (const RecordedFlag& f : recorded_flags(s)) metadata[f.key] = f.value;
+        return metadata;
+    };
+    // Weights that hold a NaN or an Inf are not a checkpoint (--resume would train nothing from them).
+    auto check_finite = [&](std::int64_t steps_done) {
+        XGRAD_CHECK(all_finite(model), "training diverged: the weights hold NaN or Inf after step ", steps_done,
+              " (lower --lr", s.clip > 0 ? "" : ", or set --clip", "); ",
+              saved_step >= 0 ? "the last good checkpoint, of step " + std::to_string(saved_step) + ", is kept in '" +
+                                    checkpoint_path + "'"
+                              : std::string("no checkpoint was written"));
+    };
     auto save = [&](std::int64_t steps_done) {
-        optim::save_checkpoint(s.out + "/checkpoint.safetensors", model.named_parameters(), adam,
-                               {{"step", std::to_string(steps_done)}, {"model", shape}, {"seed", std::to_string(s.seed)},
-                                {"vocabulary", corpus_vocabulary(tokenizer)}, {"train_loss", history_csv(train_history)},
-                                {"val_loss", history_csv(val_history)}});
+        check_finite(steps_done);
+        optim::save_checkpoint(checkpoint_path, model.named_parameters(), adam, checkpoint_metadata(steps_done));
+        saved_step = steps_done;
     };
 
     std::printf("\ntraining: %lld steps of (B, T) = (%zu, %zu), Adam lr %g, %d threads\n", static_cast<long long>(s.steps),
@@ -292,16 +600,24 @@ int run(const Settings& s)
     double recent = 0.0, last_val = std::nan("");
     std::int64_t recent_count = 0;
     std::vector<std::pair<std::int64_t, double>> final_off_interval;
+    std::int64_t steps_done = s.steps;
+    catch_stop_signals();
     for (std::int64_t step = first_step; step < s.steps; ++step) {
         if (schedule) schedule->apply(adam, step);
         const text::Batch batch = batch_for_step(train, train_starts, s, step);
         adam.zero_grad();
         Tensor loss = nn::functional::cross_entropy(model.forward(batch.x), batch.y);
+        const double value = loss.item();
+        // A NaN or Inf loss poisons every weight at the next step: stop here, before it does.
+        XGRAD_CHECK(std::isfinite(value), "training diverged: the training loss is ", value, " at step ", step + 1,
+              " (lower --lr", s.clip > 0 ? "" : ", or set --clip", "); ",
+              saved_step >= 0 ? "the last good checkpoint, of step " + std::to_string(saved_step) + ", is kept in '" +
+                                    checkpoint_path + "'"
+                              : std::string("no checkpoint was written"));
         loss.backward();
         if (s.clip > 0) optim::clip_grad_norm(model.parameters(), s.clip);
         adam.step();
 
-        const double value = loss.item();
         train_history.emplace_back(step, value);
         recent += value, ++recent_count;
         progress.update(step, value, false);
@@ -319,9 +635,13 @@ int run(const Settings& s)
             progress.line(line);
             recent = 0.0, recent_count = 0;
         }
+        if (stop_signal != 0 && !last) {   // the step is done: end with its checkpoint and report
+            steps_done = step + 1;
+            break;
+        }
         if (s.checkpoint_every > 0 && (step + 1) % s.checkpoint_every == 0 && !last) save(step + 1);
     }
-    save(s.steps);
+    check_finite(steps_done);
 
     const Snapshot after = look_at(model, tokenizer, "after");
     std::printf("\nstructure score: %.0f%% before, %.0f%% after (chance %.0f%%)\n", 100 * before.structure.score,
@@ -345,7 +665,26 @@ int run(const Settings& s)
     report.val_loss.insert(report.val_loss.end(), final_off_interval.begin(), final_off_interval.end());
     report.unigram_entropy = entropy;
     report.structure_before = before.structure, report.structure_after = after.structure;
-    write_report(s.out, report);
+
+    // the checkpoint and the report files, all together or none
+    std::vector<std::pair<std::string, const Array*>> tensors;
+    io::Metadata metadata = checkpoint_metadata(steps_done);
+    const auto named = model.named_parameters();
+    for (const auto& [name, p] : named) tensors.emplace_back(name, &p.data());
+    adam.save_state(tensors, metadata);
+    std::vector<std::pair<std::string, std::string>> files = {
+        {checkpoint_path, io::safetensors_bytes(tensors, metadata, checkpoint_path)}};
+    for (auto& [name, content] : report_files(report)) files.emplace_back(s.out + "/" + name, std::move(content));
+    write_together(files);
+    const int stopped_by = stop_signal;
+    if (stopped_by != 0 && steps_done < s.steps) {
+        std::fflush(stdout);
+        std::fprintf(stderr, "\ntrain_lm: stopped by %s after step %lld of %lld: wrote checkpoint.safetensors, vectors.tsv, "
+                     "metadata.tsv, losses.csv and report.html of that step to %s/ (--resume %s continues)\n",
+                     stopped_by == SIGINT ? "SIGINT" : "SIGTERM", static_cast<long long>(steps_done),
+                     static_cast<long long>(s.steps), s.out.c_str(), checkpoint_path.c_str());
+        return 128 + stopped_by;
+    }
     std::printf("\nwrote %s/: checkpoint.safetensors, vectors.tsv, metadata.tsv, losses.csv, report.html (%.1f s in all)\n",
                 s.out.c_str(), std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
     return 0;
@@ -359,7 +698,12 @@ int main(int argc, char** argv)
     if (int exit_code = parse_settings(argc, argv, s); exit_code >= 0) return exit_code;   // --help, or a bad flag
     try {
         return run(s);
+    } catch (const std::bad_alloc& e) {
+        std::fflush(stdout);   // what was printed so far comes before the message, in a log too
+        std::fprintf(stderr, "\ntrain_lm: out of memory: %s; lower --batch, --block-size, --n-embd or --hidden\n", e.what());
+        return 1;
     } catch (const std::exception& e) {
+        std::fflush(stdout);
         std::fprintf(stderr, "\ntrain_lm: %s\n", e.what());
         return 1;
     }

@@ -4,7 +4,6 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
-#include <fstream>
 #include <sstream>
 
 #include <xtensor/xview.hpp>
@@ -12,14 +11,6 @@
 using xgrad::Array;
 
 namespace {
-
-void write_file(const std::string& path, const std::string& content)
-{
-    std::ofstream out(path, std::ios::binary);
-    out << content;
-    out.close();
-    XGRAD_CHECK(out.good(), "cannot write '", path, "'");
-}
 
 std::string escape_html(const std::string& s)
 {
@@ -137,7 +128,7 @@ std::string heatmap(const Array& cosines, const std::string& caption)
 
 }  // namespace
 
-void write_report(const std::string& folder, const ReportData& d)
+std::vector<std::pair<std::string, std::string>> report_files(const ReportData& d)
 {
     const std::size_t V = d.labels.size(), C = d.tok_after.shape()[1];
     std::ostringstream vectors, metadata, losses;
@@ -155,9 +146,6 @@ void write_report(const std::string& folder, const ReportData& d)
         if (v < d.val_loss.size() && d.val_loss[v].first == step) losses << fmt(d.val_loss[v].second, "%.9g");
         losses << "\n";
     }
-    write_file(folder + "/vectors.tsv", vectors.str());
-    write_file(folder + "/metadata.tsv", metadata.str());
-    write_file(folder + "/losses.csv", losses.str());
 
     auto structure = [](const analysis::Structure& s) {
         return fmt(100 * s.score, "%.0f") + "% (chance " + fmt(100 * s.chance, "%.0f") + "%)";
@@ -182,5 +170,6 @@ void write_report(const std::string& folder, const ReportData& d)
          << "position t is the t-th character of a word, or of the words after it.</p>"
          << heatmap(d.pos_cos_before, "before training") << heatmap(d.pos_cos_after, "after training")
          << "<p>Red: similar, white: unrelated, blue: opposite. Top left is the start of the window.</p></body></html>\n";
-    write_file(folder + "/report.html", html.str());
+    return {{"vectors.tsv", vectors.str()}, {"metadata.tsv", metadata.str()}, {"losses.csv", losses.str()},
+            {"report.html", html.str()}};
 }

@@ -19,5 +19,7 @@ struct ReportData {
     analysis::Structure structure_before, structure_after;
 };
 
-// Writes the four files into `folder` (which must exist); throws xgrad::Error if one cannot be written.
-void write_report(const std::string& folder, const ReportData& data);
+// The four files, as (name, content): vectors.tsv, metadata.tsv, losses.csv, report.html. train_lm
+// writes them together with the checkpoint, all or none (io::AtomicFile). The labels must hold no
+// tab or line break (train_lm escapes every control character), or the TSV columns would break.
+std::vector<std::pair<std::string, std::string>> report_files(const ReportData& data);

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <set>
 #include <string>
 
 struct Settings {   // the defaults are the flags' defaults
@@ -17,6 +18,7 @@ struct Settings {   // the defaults are the flags' defaults
     std::size_t sample_length = 300;
     double temperature = 0.8;
     float init_std = 0.02f;
+    std::set<std::string> given;   // the flags on the command line ("--lr", ...): on --resume the others come from the checkpoint
 };
 
 // Fills `s` from the command line. Returns -1 to go on, or the exit code to end with: 0 after
