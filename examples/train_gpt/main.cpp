@@ -5,11 +5,9 @@
 #include <sys/stat.h>
 
 #include <algorithm>
-#include <cerrno>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
-#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -192,22 +190,6 @@ std::string loss_svg(const std::vector<std::pair<std::int64_t, double>>& train,
     return svg.str();
 }
 
-// Writes `text` to `path` through a temporary file in the same folder and a rename: a crash or a full
-// disk leaves the previous file whole.
-void write_atomically(const std::string& path, const std::string& text)
-{
-    const std::string temporary = path + ".tmp";
-    {
-        std::ofstream out(temporary, std::ios::binary);
-        out << text;
-        out.flush();
-        XGRAD_CHECK(out.good(), "cannot write '", temporary, "': ", std::strerror(errno));
-    }
-    std::error_code error;
-    std::filesystem::rename(temporary, path, error);
-    XGRAD_CHECK(!error, "cannot rename '", temporary, "' to '", path, "': ", error.message());
-}
-
 int run(const Settings& s)
 {
     const auto start = std::chrono::steady_clock::now();
@@ -330,11 +312,11 @@ int run(const Settings& s)
         }
     }
     html << "<h2>Samples</h2><pre>" << escape_html(samples) << "</pre></body></html>\n";
-    write_atomically(s.out + "/report.html", html.str());
+    io::write_file_atomic(s.out + "/report.html", html.str(), "report");
     std::ostringstream csv;
     csv << "step,train_loss\n";
     for (const auto& [step, l] : train_history) csv << step << "," << l << "\n";
-    write_atomically(s.out + "/losses.csv", csv.str());
+    io::write_file_atomic(s.out + "/losses.csv", csv.str(), "report");
     std::printf("\nwrote %s/: checkpoint.safetensors, losses.csv, report.html (%.1f s in all)\n", s.out.c_str(),
                 std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
     return 0;
