@@ -67,9 +67,10 @@ std::vector<std::pair<std::string, Tensor>> Module::named_parameters() const
 {
     std::vector<std::pair<std::string, Tensor>> all, out;
     collect("", all);
-    for (auto& [name, p] : all) {   // a tensor shared by two modules (weight tying) once, by its first name
-        const bool seen = std::any_of(out.begin(), out.end(), [&](const auto& named) { return named.second.is_same(p); });
-        if (!seen) out.emplace_back(std::move(name), std::move(p));
+    for (auto& named : all) {   // a tensor shared by two modules (weight tying) once, by its first name
+        const Tensor& p = named.second;
+        const bool seen = std::any_of(out.begin(), out.end(), [&](const auto& kept) { return kept.second.is_same(p); });
+        if (!seen) out.push_back(std::move(named));
     }
     return out;
 }
