@@ -84,43 +84,32 @@ std::string line_chart(const std::vector<Series>& series, const std::string& y_l
     return s.str();
 }
 
-// Each layer's histogram at one step, as a density over the values, lines overlaid.
-std::string histogram_chart(const std::vector<const LayerStat*>& layers)
+// One small histogram per layer at one step, each over its own range (an lm_head's logits span far
+// more than a GELU's outputs): the bar heights are counts, scaled to the panel.
+std::string histogram_panels(const std::vector<const LayerStat*>& layers)
 {
-    const double w = 720, h = 240, left = 40, right = 250, top = 10, bottom = 25;
-    double x0 = 1e300, x1 = -1e300, top_density = 0;
-    for (const auto* l : layers) {
-        x0 = std::min(x0, l->lo), x1 = std::max(x1, l->hi);
-        double n = 0;
-        for (auto c : l->histogram) n += double(c);
-        const double width = (l->hi - l->lo) / double(l->histogram.size());
-        for (auto c : l->histogram) top_density = std::max(top_density, width > 0 ? double(c) / n / width : 0.0);
-    }
-    if (x1 <= x0) x1 = x0 + 1;
-    top_density = std::max(top_density, 1e-9);
-    auto X = [&](double x) { return left + (w - left - right) * (x - x0) / (x1 - x0); };
-    auto Y = [&](double d) { return top + (h - top - bottom) * (1.0 - std::min(d / top_density, 1.0)); };
+    const double w = 200, h = 110, pad = 4, top = 30, bottom = 16;
     std::ostringstream s;
-    s << "<svg width='" << w << "' height='" << h << "' xmlns='http://www.w3.org/2000/svg' font-size='11'>"
-      << "<rect x='" << left << "' y='" << top << "' width='" << w - left - right << "' height='" << h - top - bottom
-      << "' fill='white' stroke='#ccc'/><text x='" << left << "' y='" << h - 8 << "'>" << fmt(x0) << "</text><text x='"
-      << w - right << "' y='" << h - 8 << "' text-anchor='end'>" << fmt(x1) << "</text>";
     for (std::size_t i = 0; i < layers.size(); ++i) {
         const LayerStat& l = *layers[i];
-        const char* colour = palette[i % std::size(palette)];
-        double n = 0;
-        for (auto c : l.histogram) n += double(c);
-        const double width = (l.hi - l.lo) / double(l.histogram.size());
-        s << "<polyline fill='none' stroke='" << colour << "' stroke-width='1.3' points='";
-        for (std::size_t k = 0; k < l.histogram.size() && width > 0; ++k) {
-            s << fmt(X(l.lo + (double(k) + 0.5) * width), "%.1f") << "," << fmt(Y(double(l.histogram[k]) / n / width), "%.1f") << " ";
+        std::size_t most = 1;
+        for (auto c : l.histogram) most = std::max(most, c);
+        const double bar = (w - 2 * pad) / double(l.histogram.size());
+        s << "<svg width='" << w << "' height='" << h << "' xmlns='http://www.w3.org/2000/svg' font-size='10'>"
+          << "<rect width='" << w << "' height='" << h << "' fill='white' stroke='#ccc'/>"
+          << "<text x='" << pad << "' y='12'>" << escape(l.name) << "</text><text x='" << pad << "' y='24' fill='#555'>mean "
+          << fmt(l.mean, "%+.2f") << ", std " << fmt(l.std, "%.2f");
+        if (!std::isnan(l.saturated)) s << ", saturated " << fmt(100 * l.saturated, "%.1f") << "%";
+        s << "</text>";
+        for (std::size_t k = 0; k < l.histogram.size(); ++k) {
+            const double bh = (h - top - bottom) * double(l.histogram[k]) / double(most);
+            s << "<rect x='" << fmt(pad + bar * double(k), "%.1f") << "' y='" << fmt(h - bottom - bh, "%.1f") << "' width='"
+              << fmt(std::max(bar - 0.5, 0.5), "%.1f") << "' height='" << fmt(bh, "%.1f") << "' fill='"
+              << palette[i % std::size(palette)] << "'/>";
         }
-        std::string label = l.name + ": mean " + fmt(l.mean, "%+.2f") + ", std " + fmt(l.std, "%.2f");
-        if (!std::isnan(l.saturated)) label += ", saturated " + fmt(100 * l.saturated, "%.1f") + "%";
-        s << "'/><text x='" << w - right + 8 << "' y='" << top + 12 + 13 * double(i) << "' fill='" << colour << "'>"
-          << escape(label) << "</text>";
+        s << "<text x='" << pad << "' y='" << h - 4 << "'>" << fmt(l.lo) << "</text><text x='" << w - pad << "' y='" << h - 4
+          << "' text-anchor='end'>" << fmt(l.hi) << "</text></svg> ";
     }
-    s << "</svg>";
     return s.str();
 }
 
@@ -154,7 +143,7 @@ std::string Diagnostics::html() const
         if (steps.empty() || steps.back() != l.step) steps.push_back(l.step);
     }
     if (!steps.empty()) {
-        s << "<h3>Layer outputs</h3><p>Histograms of each layer's output (density over its values); for GELU the "
+        s << "<h3>Layer outputs</h3><p>Histograms of each layer's output, each over its own range; for GELU the "
           << "saturated share is the inputs where its slope is under 0.01, whose gradient hardly flows.</p>";
         std::vector<std::int64_t> shown = {steps.front(), steps[steps.size() / 2], steps.back()};
         shown.erase(std::unique(shown.begin(), shown.end()), shown.end());
@@ -163,7 +152,7 @@ std::string Diagnostics::html() const
             for (const auto& l : *layers_) {
                 if (l.step == step) at.push_back(&l);
             }
-            s << "<h4>step " << step << "</h4>" << histogram_chart(at);
+            s << "<h4>step " << step << "</h4>" << histogram_panels(at);
         }
     }
 
