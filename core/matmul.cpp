@@ -51,6 +51,7 @@ Batches broadcast_batches(const Tensor& a, const Tensor& b)
 // (B, nh, hs, T), (B, T, C) @ (C, D), (1, M, K) @ (B, K, N).
 Tensor matmul(const Tensor& a, const Tensor& b)
 {
+    const OpScope scope("matmul");
     XGRAD_CHECK(a.dim() >= 2 && b.dim() >= 2, "matmul: expected operands of at least 2 axes (..., M, K) @ (..., K, N), got ",
                 shape_str(a.shape()), " @ ", shape_str(b.shape()));
     const Shape as = a.shape(), bs = b.shape();
@@ -98,6 +99,7 @@ Tensor matmul(const Tensor& a, const Tensor& b)
 // x (..., in), weight (out, in), bias (out) -> (..., out)
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias)
 {
+    const OpScope scope("linear");
     XGRAD_CHECK(weight.dim() == 2, "linear: expected a 2-D weight (out_features, in_features), got ", shape_str(weight.shape()));
     const std::size_t out = weight.shape()[0], in = weight.shape()[1];
     XGRAD_CHECK(x.dim() >= 1 && x.shape().back() == in, "linear: expected input with last dimension ", in,

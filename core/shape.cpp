@@ -14,6 +14,7 @@ namespace xgrad {
 // x (...) -> shape with the same number of elements; one -1 entry is inferred.
 Tensor reshape(Tensor x, std::vector<std::ptrdiff_t> shape)
 {
+    const OpScope scope("reshape");
     const std::size_t n = x.numel();
     std::size_t known = 1;
     std::ptrdiff_t inferred = -1;
@@ -87,6 +88,7 @@ Array permuted(const Array& a, const std::vector<std::size_t>& perm)
 // x with its axes reordered: out.shape[i] = x.shape[axes[i]].
 Tensor permute(const Tensor& x, std::vector<int> axes)
 {
+    const OpScope scope("permute");
     const std::size_t n = x.dim();
     XGRAD_CHECK(axes.size() == n, "permute: expected ", n, " axes for shape ", shape_str(x.shape()), ", got ", axes.size());
     std::vector<std::size_t> perm(n), inverse(n);
@@ -105,6 +107,7 @@ Tensor permute(const Tensor& x, std::vector<int> axes)
 
 Tensor transpose(const Tensor& x, int axis0, int axis1)
 {
+    const OpScope scope("transpose");
     std::vector<int> axes(x.dim());
     std::iota(axes.begin(), axes.end(), 0);
     std::swap(axes[normalize_axis("transpose", axis0, x.dim())], axes[normalize_axis("transpose", axis1, x.dim())]);
@@ -149,6 +152,7 @@ void copy_along(const Array& src, std::size_t src_start, Array& dst, std::size_t
 // xs[i] (..., n_i, ...) -> (..., sum n_i, ...)
 Tensor concat(const std::vector<Tensor>& xs, int axis)
 {
+    const OpScope scope("concat");
     XGRAD_CHECK(!xs.empty(), "concat: expected at least one tensor");
     const Shape first = xs[0].shape();
     const std::size_t a = normalize_axis("concat", axis, first.size());
@@ -184,6 +188,7 @@ Tensor concat(const std::vector<Tensor>& xs, int axis)
 // x (..., n, ...) -> pieces (..., split_size, ...), the last one holding what remains.
 std::vector<Tensor> split(const Tensor& x, std::size_t split_size, int axis)
 {
+    const OpScope scope("split");
     XGRAD_CHECK(split_size > 0, "split: split_size must be positive");
     const Shape shape = x.shape();
     const std::size_t a = normalize_axis("split", axis, shape.size());
@@ -206,6 +211,7 @@ std::vector<Tensor> split(const Tensor& x, std::size_t split_size, int axis)
 // ---- masked_fill: x (...), mask broadcastable to x -> (...) ---------------------------------------------------
 Tensor masked_fill(const Tensor& x, const Tensor& mask, float value)
 {
+    const OpScope scope("masked_fill");
     XGRAD_CHECK(broadcast_shapes("masked_fill", x.shape(), mask.shape()) == x.shape(), "masked_fill: mask of shape ",
           shape_str(mask.shape()), " does not broadcast to the input's shape ", shape_str(x.shape()));
     Array y = xt::where(xt::not_equal(mask.data(), 0.0f), value, x.data());

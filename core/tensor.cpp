@@ -6,6 +6,7 @@
 
 #include <xtensor/xio.hpp>
 
+#include "core/autograd.h"
 #include "core/node.h"
 #include "core/random.h"
 
@@ -21,7 +22,13 @@ Tensor::Tensor(Array data, bool requires_grad) : node_(std::make_shared<Node>())
 
 Node& Tensor::node(const char* what) const
 {
-    XGRAD_CHECK(node_ != nullptr, what, ": the tensor is undefined (default-constructed)");
+    if (node_ == nullptr) {
+        if (const char* op = OpScope::current()) {
+            fail(op, OpScope::in_backward() ? " (backward)" : "", ": an input tensor is undefined (a default-constructed ",
+                 "Tensor(), or one moved from); its ", what, "() was read");
+        }
+        fail(what, ": the tensor is undefined (a default-constructed Tensor(), or one moved from)");
+    }
     return *node_;
 }
 
