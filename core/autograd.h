@@ -77,6 +77,10 @@ private:
     static inline thread_local bool backward_ = false;
 };
 
+// t made by transpose(x, -2, -1) (either order of the last two axes) and not yet read: x, whose
+// matrices t's are the transposes of, for a product to read with a transpose flag; else undefined.
+Tensor lazy_transpose_source(const Tensor& t);
+
 // An op's backward, as the walk stores it: the upstream gradient and the op's output y.
 using BackwardFn = std::function<void(GradOutput& grad_out, const Array& y)>;
 

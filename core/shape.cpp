@@ -7,6 +7,7 @@
 #include <xtensor/xoperation.hpp>
 
 #include "core/autograd.h"
+#include "core/node.h"   // the lazy transpose's fields
 #include "core/ops.h"
 
 namespace xgrad {
@@ -83,6 +84,15 @@ Array permuted(const Array& a, const std::vector<std::size_t>& perm)
     return y;
 }
 
+// a with its last two axes swapped
+Array swap_last_axes(const Array& a)
+{
+    std::vector<std::size_t> perm(a.dimension());
+    std::iota(perm.begin(), perm.end(), 0);
+    std::swap(perm[perm.size() - 2], perm[perm.size() - 1]);
+    return permuted(a, perm);
+}
+
 }  // namespace
 
 // x with its axes reordered: out.shape[i] = x.shape[axes[i]].
@@ -105,13 +115,38 @@ Tensor permute(const Tensor& x, std::vector<int> axes)
     });
 }
 
+// Swapping the last two axes (k.transpose(-2, -1)) copies nothing until the values are read: a matmul
+// reads x with sgemm's transpose flag instead (lazy_transpose_source). Other axes: permute.
 Tensor transpose(const Tensor& x, int axis0, int axis1)
 {
     const OpScope scope("transpose");
-    std::vector<int> axes(x.dim());
+    const std::size_t d = x.dim(), a0 = normalize_axis("transpose", axis0, d), a1 = normalize_axis("transpose", axis1, d);
+    std::vector<int> axes(d);
     std::iota(axes.begin(), axes.end(), 0);
-    std::swap(axes[normalize_axis("transpose", axis0, x.dim())], axes[normalize_axis("transpose", axis1, x.dim())]);
-    return permute(x, axes);
+    std::swap(axes[a0], axes[a1]);
+    const bool last_two = d >= 2 && std::min(a0, a1) == d - 2 && std::max(a0, a1) == d - 1;
+    if (!last_two) return permute(x, axes);
+    Tensor y = from_op(Array(Array::shape_type{0}), {x}, "transpose", [x](GradOutput& grad_out) {   // no values yet
+        x.accumulate_grad(swap_last_axes(grad_out.read()));
+    });
+    detail::Node& n = detail::Access::node(y);
+    const Shape shape = x.shape();
+    n.donated_shape = Array::shape_type(shape.begin(), shape.end());
+    std::swap(n.donated_shape[d - 2], n.donated_shape[d - 1]);
+    n.lazy_transpose_of = x;
+    return y;
+}
+
+Tensor lazy_transpose_source(const Tensor& t)
+{
+    return t.defined() ? detail::Access::node(t).lazy_transpose_of : Tensor();
+}
+
+void detail::materialize_transpose(Node& n)
+{
+    Tensor source = std::move(n.lazy_transpose_of);
+    n.lazy_transpose_of = Tensor();
+    n.data = swap_last_axes(source.data());
 }
 
 // ---- concat and split ---------------------------------------------------------------------------------------

@@ -36,6 +36,7 @@ Array& Tensor::data() const
 {
     Node& n = node("data");
     XGRAD_CHECK(!n.data_donated, "internal: the buffer of this tensor was donated to a later op's output");
+    if (n.lazy_transpose_of.defined()) [[unlikely]] detail::materialize_transpose(n);
     return n.data;
 }
 
@@ -58,7 +59,8 @@ float Tensor::item() const
 
 bool Tensor::expiring() const
 {
-    return node_ && node_.use_count() == 1 && !node_->backward_reads_output && !node_->data_donated;
+    return node_ && node_.use_count() == 1 && !node_->backward_reads_output && !node_->data_donated &&
+           !node_->lazy_transpose_of.defined();
 }
 
 Array Tensor::donate_data()
