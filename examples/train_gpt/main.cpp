@@ -16,6 +16,10 @@
 #include <sstream>
 
 #include <CLI/CLI.hpp>
+
+#include "../cli_checks.h"
+#include "../memory_check.h"
+#include "../output_folder.h"
 #include <xtensor/xview.hpp>
 
 #include "model.h"
@@ -38,33 +42,37 @@ int parse_settings(int argc, char** argv, Settings& s)
 {
     CLI::App app{"Train a character-level GPT (nanoGPT's model and CPU recipe) and show what its attention learns."};
     app.option_defaults()->always_capture_default()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+    using namespace cli_checks;
+    const CLI::Validator positive = number_above_zero(false), non_negative = number_above_zero(true);
+    const CLI::Validator count = whole_number<std::int64_t>(1), count_or_zero = whole_number<std::int64_t>(0);
+    const CLI::Validator size = whole_number<std::size_t>(1);
     app.add_option("--corpus", s.corpus, "UTF-8 text file, or 'fortunes' for the fortunes package's prose");
-    app.add_option("--steps", s.steps, "training steps")->check(CLI::PositiveNumber);
-    app.add_option("--batch", s.batch, "sequences per batch (B)")->check(CLI::PositiveNumber);
-    app.add_option("--block-size", s.block_size, "context length T")->check(CLI::PositiveNumber);
-    app.add_option("--n-layer", s.n_layer, "transformer blocks")->check(CLI::PositiveNumber);
-    app.add_option("--n-head", s.n_head, "attention heads per block")->check(CLI::PositiveNumber);
-    app.add_option("--n-embd", s.n_embd, "channels C (a multiple of --n-head)")->check(CLI::PositiveNumber);
-    app.add_option("--dropout", s.dropout, "dropout probability")->check(CLI::Range(0.0, 0.999));
-    app.add_option("--lr", s.lr, "peak learning rate (AdamW)")->check(CLI::PositiveNumber);
-    app.add_option("--min-lr", s.min_lr, "the cosine decay's floor")->check(CLI::NonNegativeNumber);
-    app.add_option("--warmup", s.warmup, "linear warmup steps")->check(CLI::NonNegativeNumber);
-    app.add_option("--weight-decay", s.weight_decay, "AdamW's decay, on the 2-D weights only")->check(CLI::NonNegativeNumber);
-    app.add_option("--beta2", s.beta2, "AdamW's beta2")->check(CLI::Range(0.0, 0.999999));
-    app.add_option("--clip", s.clip, "clip the gradient norm to this; 0: no clipping")->check(CLI::NonNegativeNumber);
-    app.add_option("--eval-interval", s.eval_interval, "steps between validation losses")->check(CLI::PositiveNumber);
-    app.add_option("--eval-iters", s.eval_iters, "validation batches per evaluation")->check(CLI::PositiveNumber);
-    app.add_option("--seed", s.seed, "seed for the weights, the split and the batches");
-    app.add_option("--threads", s.threads, "threads; 0: XGRAD_NUM_THREADS or all cores")->check(CLI::Range(0, 1024));
-    app.add_option("--out", s.out, "output folder");
+    app.add_option("--steps", s.steps, "training steps")->check(count);
+    app.add_option("--batch", s.batch, "sequences per batch (B)")->check(size);
+    app.add_option("--block-size", s.block_size, "context length T")->check(size);
+    app.add_option("--n-layer", s.n_layer, "transformer blocks")->check(size);
+    app.add_option("--n-head", s.n_head, "attention heads per block")->check(size);
+    app.add_option("--n-embd", s.n_embd, "channels C (a multiple of --n-head)")->check(size);
+    app.add_option("--dropout", s.dropout, "dropout probability")->check(finite_number())->check(CLI::Range(0.0, 0.999));
+    app.add_option("--lr", s.lr, "peak learning rate (AdamW)")->check(positive);
+    app.add_option("--min-lr", s.min_lr, "the cosine decay's floor")->check(non_negative);
+    app.add_option("--warmup", s.warmup, "linear warmup steps")->check(count_or_zero);
+    app.add_option("--weight-decay", s.weight_decay, "AdamW's decay, on the 2-D weights only")->check(non_negative);
+    app.add_option("--beta2", s.beta2, "AdamW's beta2")->check(finite_number())->check(CLI::Range(0.0, 0.999999));
+    app.add_option("--clip", s.clip, "clip the gradient norm to this; 0: no clipping")->check(non_negative);
+    app.add_option("--eval-interval", s.eval_interval, "steps between validation losses")->check(count);
+    app.add_option("--eval-iters", s.eval_iters, "validation batches per evaluation")->check(count);
+    app.add_option("--seed", s.seed, "seed for the weights, the split and the batches")->check(whole_number<std::uint64_t>(0));
+    app.add_option("--threads", s.threads, "threads; 0: XGRAD_NUM_THREADS or all cores")->check(whole_number<int>(0, 1024));
+    app.add_option("--out", s.out, "output folder (one run at a time: a run locks it)");
     app.add_option("--resume", s.resume, "continue from this checkpoint (same flags and corpus)")->check(CLI::ExistingFile);
-    app.add_option("--prompt", s.prompt, "the start of the samples");
+    app.add_option("--prompt", s.prompt, "the start of the samples (characters of the corpus)");
     app.add_option("--diagnostics-every", s.diagnostics_every, "record gradient norms, update-to-data ratios and layer "
                                                                "histograms every this many steps into the report; 0: off")
-        ->check(CLI::NonNegativeNumber);
-    app.add_option("--max-new-tokens", s.max_new_tokens, "characters per sample");
-    app.add_option("--temperature", s.temperature, "sampling temperature")->check(CLI::PositiveNumber);
-    app.add_option("--top-k", s.top_k, "sample from the k most likely characters")->check(CLI::PositiveNumber);
+        ->check(count_or_zero);
+    app.add_option("--max-new-tokens", s.max_new_tokens, "characters per sample")->check(whole_number<std::size_t>(0, 1000000));
+    app.add_option("--temperature", s.temperature, "sampling temperature")->check(positive);
+    app.add_option("--top-k", s.top_k, "sample from the k most likely characters")->check(size);
     try {
         app.parse(argc, argv);
     } catch (const CLI::Success& e) {
@@ -195,15 +203,30 @@ std::string loss_svg(const std::vector<std::pair<std::int64_t, double>>& train,
     return svg.str();
 }
 
+// What a configuration holds at its peak, roughly, by what it scales with; refused before it is
+// allocated, with the figure and the flag to lower (instead of a bare std::bad_alloc, or swapping).
+void check_memory(const Settings& s, std::size_t vocab_size)
+{
+    const long double B = s.batch, T = s.block_size, C = s.n_embd, L = s.n_layer, V = vocab_size, f = sizeof(float);
+    const long double weights = (V * C + T * C + L * 12 * C * C) * f * 5;   // weights, grads, Adam's moments, a copy
+    const long double activations = B * T * (L * 24 * C + 4 * V) * f;       // what a step's backward keeps
+    const long double evaluation = static_cast<long double>(s.eval_iters) * B * T * 16;
+    const long double total = weights + activations + evaluation, available = available_memory();
+    const bool most_weights = weights >= activations && weights >= evaluation;
+    XGRAD_CHECK(available == 0 || total <= available, "these flags need about ", gib(total), " of memory, more than the ",
+                gib(available), " available; most of it (", gib(std::max({weights, activations, evaluation})), ") is ",
+                most_weights ? "the weights and their optimizer state: lower --n-embd or --n-layer"
+                : activations >= evaluation ? "the activations of a step: lower --batch, --block-size or --n-embd"
+                                            : "the validation batches: lower --eval-iters or --batch");
+}
+
 int run(const Settings& s)
 {
     const auto start = std::chrono::steady_clock::now();
     if (s.threads > 0) set_num_threads(s.threads);
     manual_seed(s.seed);
     XGRAD_CHECK(s.n_embd % s.n_head == 0, "--n-embd ", s.n_embd, " must be a multiple of --n-head ", s.n_head);
-    std::error_code error;
-    std::filesystem::create_directories(s.out, error);
-    XGRAD_CHECK(!error, "cannot create the output folder '", s.out, "': ", error.message());
+    const OutputFolder folder(s.out, "train_gpt");   // fail before training, not after
 
     // data: characters as tokens, the lines shuffled by the seed, a 90/10 split
     const std::string raw = s.corpus == "fortunes" ? fortunes_text() : text::read_text_file(s.corpus);
@@ -213,6 +236,8 @@ int run(const Settings& s)
     const std::size_t split = tokens.size() * 9 / 10;
     XGRAD_CHECK(split > s.block_size + 1 && tokens.size() - split > s.block_size + 1, "corpus: '", s.corpus, "' has ",
                 tokens.size(), " characters, too few for --block-size ", s.block_size);
+    tokenizer.encode(s.prompt);   // a prompt outside the corpus's characters fails now, not after training
+    check_memory(s, tokenizer.vocab_size());
     const std::vector<std::int64_t> train(tokens.begin(), tokens.begin() + static_cast<std::ptrdiff_t>(split));
     const std::vector<std::int64_t> val(tokens.begin() + static_cast<std::ptrdiff_t>(split), tokens.end());
     Generator val_rng(s.seed + 1);
@@ -360,6 +385,10 @@ int main(int argc, char** argv)
     if (int exit_code = parse_settings(argc, argv, s); exit_code >= 0) return exit_code;
     try {
         return run(s);
+    } catch (const std::bad_alloc& e) {
+        std::fflush(stdout);
+        std::fprintf(stderr, "\ntrain_gpt: out of memory: %s; lower --batch, --block-size, --n-embd or --n-layer\n", e.what());
+        return 1;
     } catch (const std::exception& e) {
         std::fprintf(stderr, "\ntrain_gpt: %s\n", e.what());
         return 1;

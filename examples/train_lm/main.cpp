@@ -29,6 +29,8 @@
 #include <optional>
 #include <sstream>
 
+#include "../memory_check.h"
+#include "../output_folder.h"
 #include "analysis.h"
 #include "model.h"
 #include "report.h"
@@ -59,56 +61,6 @@ std::string printable(char32_t c)
     return text::encode_utf8(c);
 }
 
-// ---- the output folder ------------------------------------------------------------------------
-// Made if need be, proven able to take files, and locked for this run until it exits.
-class OutputFolder {
-public:
-    explicit OutputFolder(const std::string& path) : lock_path_(path + "/.train_lm.lock")
-    {
-        std::error_code error;
-        std::filesystem::create_directories(path, error);
-        XGRAD_CHECK(!error, "cannot create the output folder '", path, "': ", error.message());
-        // access(W_OK) is no proof: for root it says yes to /sys/kernel, which takes no files, and the
-        // whole run would train only to be discarded. A real file, made and removed, is.
-        std::string probe = path + "/.train_lm-probe-XXXXXX";
-        const int probe_fd = ::mkstemp(probe.data());
-        XGRAD_CHECK(probe_fd >= 0, "the output folder '", path, "' is not writable: cannot create a file in it: ",
-              std::strerror(errno));
-        ::close(probe_fd);
-        XGRAD_CHECK(::unlink(probe.c_str()) == 0, "the output folder '", path, "' is not writable: cannot remove a file from it: ",
-              std::strerror(errno));
-        // One run per folder: two would write over each other's files. The lock dies with the process.
-        fd_ = ::open(lock_path_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0666);
-        XGRAD_CHECK(fd_ >= 0, "cannot open the lock file '", lock_path_, "': ", std::strerror(errno));
-        if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
-            const int reason = errno;
-            std::ifstream in(lock_path_);
-            std::string holder;
-            std::getline(in, holder);
-            ::close(fd_);
-            fd_ = -1;
-            XGRAD_CHECK(reason == EWOULDBLOCK, "cannot lock '", lock_path_, "': ", std::strerror(reason));
-            fail("the output folder '", path, "' is in use by another train_lm run (process ",
-                 holder.empty() ? std::string("unknown") : holder, ", which holds ", lock_path_,
-                 "); wait for it to end, or give another --out");
-        }
-        const std::string pid = std::to_string(::getpid()) + "\n";   // for the message a second run prints
-        if (::ftruncate(fd_, 0) != 0 || ::pwrite(fd_, pid.data(), pid.size(), 0) < 0) {
-            // the lock holds without it; only the second run's message would lack the process id
-        }
-    }
-    ~OutputFolder()
-    {
-        if (fd_ >= 0) ::close(fd_);
-    }
-    OutputFolder(const OutputFolder&) = delete;
-    OutputFolder& operator=(const OutputFolder&) = delete;
-
-private:
-    std::string lock_path_;
-    int fd_ = -1;
-};
-
 // Files committed together: each is written and synced before any is renamed into place, so that a
 // full disk leaves the previous set whole, never a new checkpoint beside an old report or a torn file.
 void write_together(const std::vector<std::pair<std::string, std::string>>& files)
@@ -123,30 +75,6 @@ void write_together(const std::vector<std::pair<std::string, std::string>>& file
 }
 
 // ---- memory ---------------------------------------------------------------------------------------
-// The memory this process may still take: MemAvailable, or the cgroup's limit if lower; 0 if unknown.
-long double available_memory()
-{
-    long double available = 0;
-    std::ifstream meminfo("/proc/meminfo");
-    for (std::string line; std::getline(meminfo, line);) {
-        if (line.rfind("MemAvailable:", 0) == 0) available = std::strtold(line.c_str() + 13, nullptr) * 1024;
-    }
-    std::ifstream max_file("/sys/fs/cgroup/memory.max"), current_file("/sys/fs/cgroup/memory.current");
-    std::string max_text, current_text;
-    if (max_file >> max_text && max_text != "max" && current_file >> current_text) {
-        const long double room = std::strtold(max_text.c_str(), nullptr) - std::strtold(current_text.c_str(), nullptr);
-        if (room > 0 && (available == 0 || room < available)) available = room;
-    }
-    return available;
-}
-
-std::string gib(long double bytes)
-{
-    char buffer[48];
-    std::snprintf(buffer, sizeof buffer, "%.3Lg GiB", bytes / (1024.0L * 1024 * 1024));
-    return buffer;
-}
-
 // Roughly what a configuration holds at its peak, by what it scales with; checked before anything of
 // that size is allocated, so that a typo (--batch 100000000) is refused with the figure and the flag
 // to lower, instead of ending in std::bad_alloc (or in swapping).
@@ -506,7 +434,7 @@ int run(Settings s)
     }
 
     // the output folder first: fail before training, not after
-    const OutputFolder folder(s.out);
+    const OutputFolder folder(s.out, "train_lm");
 
     // --resume: the checkpoint's flags first, since its seed fixes the split
     std::optional<io::Safetensors> peek;
