@@ -13,6 +13,7 @@
 #include <iostream>
 #include <memory>
 #include <optional>
+#include <set>
 #include <sstream>
 
 #include <CLI/CLI.hpp>
@@ -36,6 +37,7 @@ struct Settings {   // defaults: nanoGPT's shakespeare_char recipe for CPU
     float dropout = 0.0f;
     std::uint64_t seed = 1337;
     int threads = 0;
+    std::set<std::string> given;   // the flags on the command line: on --resume the others come from the checkpoint
 };
 
 int parse_settings(int argc, char** argv, Settings& s)
@@ -65,7 +67,9 @@ int parse_settings(int argc, char** argv, Settings& s)
     app.add_option("--seed", s.seed, "seed for the weights, the split and the batches")->check(whole_number<std::uint64_t>(0));
     app.add_option("--threads", s.threads, "threads; 0: XGRAD_NUM_THREADS or all cores")->check(whole_number<int>(0, 1024));
     app.add_option("--out", s.out, "output folder (one run at a time: a run locks it)");
-    app.add_option("--resume", s.resume, "continue from this checkpoint (same flags and corpus)")->check(CLI::ExistingFile);
+    app.add_option("--resume", s.resume, "continue from this checkpoint (same corpus and model): the flags left out are "
+                                         "the checkpoint's, and a changed --seed or --batch is refused")
+        ->check(CLI::ExistingFile);
     app.add_option("--prompt", s.prompt, "the start of the samples (characters of the corpus)");
     app.add_option("--diagnostics-every", s.diagnostics_every, "record gradient norms, update-to-data ratios and layer "
                                                                "histograms every this many steps into the report; 0: off")
@@ -80,6 +84,9 @@ int parse_settings(int argc, char** argv, Settings& s)
     } catch (const CLI::ParseError& e) {
         std::fprintf(stderr, "train_gpt: %s (see --help)\n", e.what());
         return e.get_exit_code();
+    }
+    for (const CLI::Option* option : app.get_options()) {
+        if (option->count() > 0) s.given.insert(option->get_name());
     }
     return -1;
 }
@@ -220,10 +227,91 @@ void check_memory(const Settings& s, std::size_t vocab_size)
                                             : "the validation batches: lower --eval-iters or --batch");
 }
 
-int run(const Settings& s)
+// ---- resuming ------------------------------------------------------------------------------------
+// The training flags a checkpoint records: on --resume one left out takes the checkpoint's value, one
+// given with another value is applied and said, or refused where it would break the run.
+struct RecordedFlag {
+    const char* flag;
+    std::string value;
+    const char* why_fixed;   // nullptr: it may change on resume
+};
+
+std::string text_of(double v)   // the shortest text that reads back as v
+{
+    char buffer[32];
+    for (int digits = 1; digits <= 17; ++digits) {
+        std::snprintf(buffer, sizeof buffer, "%.*g", digits, v);
+        if (std::strtod(buffer, nullptr) == v) break;
+    }
+    return buffer;
+}
+
+std::vector<RecordedFlag> recorded_flags(const Settings& s)
+{
+    return {{"--seed", std::to_string(s.seed), "it fixed the train/validation split and the batches"},
+            {"--batch", std::to_string(s.batch), "the batches of the steps to come follow from it"},
+            {"--lr", text_of(s.lr), nullptr},
+            {"--min-lr", text_of(s.min_lr), nullptr},
+            {"--warmup", std::to_string(s.warmup), nullptr},
+            {"--weight-decay", text_of(s.weight_decay), nullptr},
+            {"--beta2", text_of(s.beta2), nullptr},
+            {"--clip", text_of(s.clip), nullptr},
+            {"--dropout", text_of(s.dropout), nullptr}};
+}
+
+io::Metadata flags_metadata(const Settings& s)
+{
+    io::Metadata out;
+    for (const auto& f : recorded_flags(s)) out[f.flag + 2] = f.value;   // "seed", "lr", ...
+    return out;
+}
+
+void set_flag(Settings& s, const std::string& flag, const std::string& text, const std::string& file)
+{
+    char* end = nullptr;
+    const double v = std::strtod(text.c_str(), &end);
+    XGRAD_CHECK(!text.empty() && *end == '\0' && std::isfinite(v) && v >= 0, "resume: '", file, "' records ", flag, " = '",
+                text, "', expected a number");
+    if (flag == "--seed") s.seed = std::stoull(text);
+    else if (flag == "--batch") s.batch = static_cast<std::size_t>(v);
+    else if (flag == "--lr") s.lr = v;
+    else if (flag == "--min-lr") s.min_lr = v;
+    else if (flag == "--warmup") s.warmup = static_cast<std::int64_t>(v);
+    else if (flag == "--weight-decay") s.weight_decay = v;
+    else if (flag == "--beta2") s.beta2 = v;
+    else if (flag == "--clip") s.clip = v;
+    else if (flag == "--dropout") s.dropout = static_cast<float>(v);
+}
+
+// Resolves s against the checkpoint's flags; returns the line that says what came from where.
+std::string resolve_resumed_flags(Settings& s, const io::Metadata& metadata)
+{
+    std::string taken, changed;
+    for (const RecordedFlag& f : recorded_flags(s)) {
+        const auto it = metadata.find(f.flag + 2);
+        if (it == metadata.end()) continue;   // a checkpoint from before the flag was recorded: this run's
+        if (!s.given.count(f.flag)) {
+            if (it->second != f.value) taken += std::string(" ") + f.flag + " " + it->second;
+            set_flag(s, f.flag, it->second, s.resume);
+        } else if (it->second != f.value) {
+            XGRAD_CHECK(f.why_fixed == nullptr, "resume: '", s.resume, "' was trained with ", f.flag, " ", it->second,
+                        ", and this run gives ", f.flag, " ", f.value, "; it cannot change on resume, since ", f.why_fixed,
+                        " (leave ", f.flag, " out to continue with ", it->second, ")");
+            changed += std::string(" ") + f.flag + " " + f.value + " (was " + it->second + ")";
+        }
+    }
+    std::string line = "resume: continuing '" + s.resume + "'";
+    if (!taken.empty()) line += "; from the checkpoint:" + taken;
+    if (!changed.empty()) line += "; changed from here on:" + changed;
+    return line;
+}
+
+int run(Settings s)
 {
     const auto start = std::chrono::steady_clock::now();
     if (s.threads > 0) set_num_threads(s.threads);
+    std::string resume_line;
+    if (!s.resume.empty()) resume_line = resolve_resumed_flags(s, io::load_safetensors(s.resume).metadata);   // its seed fixes the split
     manual_seed(s.seed);
     XGRAD_CHECK(s.n_embd % s.n_head == 0, "--n-embd ", s.n_embd, " must be a multiple of --n-head ", s.n_head);
     const OutputFolder folder(s.out, "train_gpt");   // fail before training, not after
@@ -264,6 +352,7 @@ int run(const Settings& s)
         optim::load_checkpoint(s.resume, model.named_parameters(), adamw);
         first_step = std::stoll(step_it->second);
         XGRAD_CHECK(first_step <= s.steps, "resume: the checkpoint is at step ", first_step, ", past --steps ", s.steps);
+        std::printf("%s\n", resume_line.c_str());
     }
 
     std::printf("xgrad train_gpt: %s, %zu train / %zu validation characters, vocabulary of %zu\n", s.corpus.c_str(),
@@ -318,7 +407,11 @@ int run(const Settings& s)
         }
     }
     optim::save_checkpoint(s.out + "/checkpoint.safetensors", model.named_parameters(), adamw,
-                           {{"step", std::to_string(s.steps)}, {"model", shape}, {"seed", std::to_string(s.seed)}});
+                           [&] {
+                               io::Metadata metadata = flags_metadata(s);
+                               metadata["step"] = std::to_string(s.steps), metadata["model"] = shape;
+                               return metadata;
+                           }());
     std::printf("final validation loss %.4f\n", last_val);
 
     Generator sample_rng(s.seed + 2);
