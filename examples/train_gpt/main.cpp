@@ -21,6 +21,7 @@
 #include "../cli_checks.h"
 #include "../memory_check.h"
 #include "../output_folder.h"
+#include "../stop_signal.h"
 #include <xtensor/xview.hpp>
 
 #include "model.h"
@@ -371,6 +372,8 @@ int run(Settings s)
     std::unique_ptr<inspect::Diagnostics> diagnostics;   // off by default: then no hook is registered
     if (s.diagnostics_every > 0) diagnostics = std::make_unique<inspect::Diagnostics>(model, s.diagnostics_every);
     std::string graph_svg;                               // the first step's graph, its 60 nodes nearest the loss
+    std::int64_t steps_done = s.steps;
+    catch_stop_signals();   // Ctrl-C: end after this step, with its checkpoint and report
     for (std::int64_t step = first_step; step < s.steps; ++step) {
         schedule.apply(adamw, step);
         // the batch and the dropout masks drawn from the seed and the step alone: --resume is bit-exact
@@ -380,6 +383,11 @@ int run(Settings s)
         adamw.zero_grad();
         if (diagnostics) diagnostics->begin_step(step);
         Tensor loss = nn::functional::cross_entropy(model.forward(batch.x), batch.y);
+        const double value = loss.item();
+        // a NaN or Inf loss poisons every weight at the next step: stop before it does
+        XGRAD_CHECK(std::isfinite(value), "training diverged: the training loss is ", value, " at step ", step + 1, " (lower --lr",
+                    s.clip > 0 ? "" : ", or set --clip", "); no checkpoint was written",
+                    s.resume.empty() ? "" : " (the one resumed from is untouched)");
         std::optional<inspect::Graph> graph;
         if (step == first_step) graph.emplace(loss, inspect::GraphOptions{.names = model.named_parameters()});
         loss.backward();
@@ -394,8 +402,8 @@ int run(Settings s)
         if (diagnostics) diagnostics->after_backward();
         adamw.step();
         if (diagnostics) diagnostics->after_update();
-        train_history.emplace_back(step, loss.item());
-        recent += loss.item(), ++recent_count;
+        train_history.emplace_back(step, value);
+        recent += value, ++recent_count;
         if ((step + 1) % s.eval_interval == 0 || step + 1 == s.steps) {
             last_val = evaluate(model, val_batches);
             val_history.emplace_back(step + 1, last_val);
@@ -405,11 +413,15 @@ int run(Settings s)
             std::fflush(stdout);
             recent = 0, recent_count = 0;
         }
+        if (stop_signal != 0 && step + 1 < s.steps) {
+            steps_done = step + 1;
+            break;
+        }
     }
     optim::save_checkpoint(s.out + "/checkpoint.safetensors", model.named_parameters(), adamw,
                            [&] {
                                io::Metadata metadata = flags_metadata(s);
-                               metadata["step"] = std::to_string(s.steps), metadata["model"] = shape;
+                               metadata["step"] = std::to_string(steps_done), metadata["model"] = shape;
                                return metadata;
                            }());
     std::printf("final validation loss %.4f\n", last_val);
@@ -433,7 +445,7 @@ int run(Settings s)
     std::ostringstream html;
     html << "<!doctype html><html><head><meta charset='utf-8'><title>train_gpt report</title><style>body{font-family:sans-serif;"
             "margin:20px} .heads{display:flex;flex-wrap:wrap;gap:8px} figure{margin:0} figcaption{font-size:11px}</style></head><body>"
-         << "<h1>train_gpt: what the attention learned</h1><p>" << escape_html(s.corpus) << "; " << shape << "; " << s.steps
+         << "<h1>train_gpt: what the attention learned</h1><p>" << escape_html(s.corpus) << "; " << shape << "; " << steps_done
          << " steps. Validation loss " << val_before << " before, " << last_val << " after.</p><h2>Losses</h2>"
          << loss_svg(train_history, val_history, s.steps)
          << "<h2>Attention on a validation string</h2><p>Each heatmap is one head: row i is query position i, "
@@ -465,6 +477,14 @@ int run(Settings s)
     csv << "step,train_loss\n";
     for (const auto& [step, l] : train_history) csv << step << "," << l << "\n";
     io::write_file_atomic(s.out + "/losses.csv", csv.str(), "report");
+    if (const int stopped_by = stop_signal; stopped_by != 0 && steps_done < s.steps) {
+        std::fflush(stdout);
+        std::fprintf(stderr, "\ntrain_gpt: stopped by %s after step %lld of %lld: wrote checkpoint.safetensors, losses.csv and "
+                     "report.html of that step to %s/ (--resume %s/checkpoint.safetensors continues)\n",
+                     stopped_by == SIGINT ? "SIGINT" : "SIGTERM", static_cast<long long>(steps_done),
+                     static_cast<long long>(s.steps), s.out.c_str(), s.out.c_str());
+        return 128 + stopped_by;
+    }
     std::printf("\nwrote %s/: checkpoint.safetensors, losses.csv, report.html (%.1f s in all)\n", s.out.c_str(),
                 std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
     return 0;

@@ -31,6 +31,7 @@
 
 #include "../memory_check.h"
 #include "../output_folder.h"
+#include "../stop_signal.h"
 #include "analysis.h"
 #include "model.h"
 #include "report.h"
@@ -216,22 +217,6 @@ std::string resolve_resumed_flags(Settings& s, const io::Metadata& metadata)
     if (!changed.empty()) line += "; changed from here on:" + changed;
     if (!unrecorded.empty()) line += "; not recorded in it, so this run's:" + unrecorded;
     return line;
-}
-
-// ---- stopping on a signal -------------------------------------------------------------------------
-volatile std::sig_atomic_t stop_signal = 0;
-
-void on_stop_signal(int signal) { stop_signal = signal; }
-
-// SIGINT and SIGTERM end the run after the step in progress. SA_RESETHAND: a second one kills at once.
-void catch_stop_signals()
-{
-    struct sigaction action {};
-    action.sa_handler = on_stop_signal;
-    action.sa_flags = SA_RESETHAND;
-    sigemptyset(&action.sa_mask);
-    ::sigaction(SIGINT, &action, nullptr);
-    ::sigaction(SIGTERM, &action, nullptr);
 }
 
 bool all_finite(const TinyLM& model)
