@@ -21,6 +21,7 @@
 #include "../cli_checks.h"
 #include "../memory_check.h"
 #include "../output_folder.h"
+#include "../progress.h"
 #include "../stop_signal.h"
 #include <xtensor/xview.hpp>
 
@@ -373,6 +374,7 @@ int run(Settings s)
     if (s.diagnostics_every > 0) diagnostics = std::make_unique<inspect::Diagnostics>(model, s.diagnostics_every);
     std::string graph_svg;                               // the first step's graph, its 60 nodes nearest the loss
     std::int64_t steps_done = s.steps;
+    Progress progress(first_step, s.steps, s.batch * s.block_size);
     catch_stop_signals();   // Ctrl-C: end after this step, with its checkpoint and report
     for (std::int64_t step = first_step; step < s.steps; ++step) {
         schedule.apply(adamw, step);
@@ -404,13 +406,14 @@ int run(Settings s)
         if (diagnostics) diagnostics->after_update();
         train_history.emplace_back(step, value);
         recent += value, ++recent_count;
+        progress.update(step, value, false);
         if ((step + 1) % s.eval_interval == 0 || step + 1 == s.steps) {
             last_val = evaluate(model, val_batches);
             val_history.emplace_back(step + 1, last_val);
-            std::printf("step %5lld  train %.4f  val %.4f  (%.1f s)\n", static_cast<long long>(step + 1),
-                        recent / double(recent_count), last_val,
-                        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
-            std::fflush(stdout);
+            char line[128];
+            std::snprintf(line, sizeof line, "step %5lld  train %.4f  val %.4f  (%.1f s, %.0fk tok/s)", static_cast<long long>(step + 1),
+                          recent / double(recent_count), last_val, progress.seconds(), progress.tokens_per_second(step) / 1e3);
+            progress.line(line);
             recent = 0, recent_count = 0;
         }
         if (stop_signal != 0 && step + 1 < s.steps) {
