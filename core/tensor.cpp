@@ -115,6 +115,7 @@ void Tensor::accumulate_grad(const Array& grad) const
 {
     if (!requires_grad()) return;
     check_grad_shape(*node_, grad.shape());
+    ++node_->grad_writes;
     node_->grad.add(grad);
 }
 
@@ -122,6 +123,7 @@ void Tensor::accumulate_grad(Array&& grad) const
 {
     if (!requires_grad()) return;
     check_grad_shape(*node_, grad.shape());
+    ++node_->grad_writes;
     node_->grad.add(std::move(grad));
 }
 
@@ -132,12 +134,14 @@ void Tensor::accumulate_grad(RowSparse grad) const
               grad.rows.size() == grad.values.shape()[0],
           "internal: a row-sparse gradient of ", grad.rows.size(), " rows and values ", shape_str(grad.values.shape()),
           " does not fit a tensor of shape ", shape_str(node_->shape()));
+    ++node_->grad_writes;
     node_->grad.add(std::move(grad), node_->shape());
 }
 
 Array& Tensor::grad_accumulator() const
 {
     XGRAD_CHECK(requires_grad(), "internal: grad_accumulator of a tensor that does not require grad");
+    ++node_->grad_writes;
     return node_->grad.accumulator(node_->shape());
 }
 
