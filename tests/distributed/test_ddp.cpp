@@ -313,6 +313,128 @@ void zero_equals_ddp()
                 zero_live, plain_live);
 }
 
+// Buckets finish while the backward is still running: the trace of one step shows the first buckets
+// (the last layers) completed before the last gradient (the first layer's) was ready.
+void overlap_is_real()
+{
+    const GptConfig config = {13, 16, 4, 4, 64, 0.0f};
+    manual_seed(5);
+    Gpt model(config);
+    dist::DistributedDataParallel ddp(model, dist::DdpOptions().bucket_cap_mb(0.05).first_bucket_mb(0.05).trace(true));
+    check(ddp.num_buckets() >= 4, "expected at least 4 buckets, got ", ddp.num_buckets());
+    Generator rng(9 + static_cast<std::uint64_t>(dist::rank()));
+    IdArray x(Shape{8, config.block_size}), y(Shape{8, config.block_size});
+    for (auto& id : x) id = static_cast<std::int64_t>(rng.below(config.vocab));
+    for (auto& id : y) id = static_cast<std::int64_t>(rng.below(config.vocab));
+    std::size_t early = 0;
+    for (int step = 0; step < 3; ++step) {   // the last of three steps, warm
+        model.zero_grad();
+        nn::functional::cross_entropy(model.forward(x), y).backward();   // synchronizes inside, at the last hook
+        ddp.synchronize();                                              // a no-op now
+    }
+    const dist::StepTrace& t = ddp.trace();
+    check(t.buckets.size() == ddp.num_buckets(), "the trace holds ", t.buckets.size(), " buckets of ", ddp.num_buckets());
+    for (const auto& b : t.buckets) early += b.completed < t.last_gradient_ready;
+    if (dist::rank() == 0) {
+        std::printf("overlap_is_real: %zu buckets; times in ms from the first gradient; the last gradient was ready at %.3f, "
+                    "synchronize returned at %.3f\n", t.buckets.size(), 1e3 * t.last_gradient_ready, 1e3 * t.synchronized);
+        for (const auto& b : t.buckets) {
+            std::printf("  bucket %zu  %7zu bytes  started %.3f  completed %.3f%s\n", b.bucket, b.bytes, 1e3 * b.started,
+                        1e3 * b.completed, b.completed < t.last_gradient_ready ? "  (before the backward ended)" : "");
+        }
+    }
+    check(early >= 1, "no bucket completed before the last gradient was ready: communication did not overlap the backward");
+}
+
+// no_sync(): the first micro-batch only accumulates locally; the second backward averages the sum
+void no_sync_accumulates()
+{
+    const int N = dist::world_size();
+    manual_seed(7);
+    Gpt model(tiny), single(tiny);
+    for (std::size_t i = 0; i < model.parameters().size(); ++i) single.parameters()[i].data() = model.parameters()[i].data();
+    dist::DistributedDataParallel ddp(model);
+    {
+        auto guard = ddp.no_sync();
+        const text::Batch b = batch_of(0, dist::rank());
+        nn::functional::cross_entropy(model.forward(b.x), b.y).backward();
+        ddp.synchronize();   // does nothing inside no_sync
+        const auto grads = dist::all_gather(model.wte->weight.grad());
+        check(std::memcmp(grads[0].data().data(), grads[1].data().data(), grads[0].numel() * sizeof(float)) != 0,
+              "inside no_sync the ranks' gradients are already equal: something synchronized them");
+    }
+    const text::Batch b = batch_of(1, dist::rank());
+    nn::functional::cross_entropy(model.forward(b.x), b.y).backward();
+    ddp.synchronize();
+    for (int r = 0; r < N; ++r) {   // the oracle: every rank's two micro-batches, each loss / N
+        for (std::size_t micro = 0; micro < 2; ++micro) {
+            const text::Batch part = batch_of(micro, r);
+            (nn::functional::cross_entropy(single.forward(part.x), part.y) * (1.0f / static_cast<float>(N))).backward();
+        }
+    }
+    const auto ours = model.named_parameters(), theirs = single.named_parameters();
+    for (std::size_t i = 0; i < ours.size(); ++i) {
+        const Array &g = ours[i].second.grad().data(), &expected = theirs[i].second.grad().data();
+        float diff = 0, largest = 0;
+        for (std::size_t j = 0; j < g.size(); ++j) {
+            diff = std::max(diff, std::abs(g.data()[j] - expected.data()[j])), largest = std::max(largest, std::abs(expected.data()[j]));
+        }
+        check(diff <= 1e-6f * largest, ours[i].first, ": the accumulated, averaged gradient is off by ", diff, " (largest ", largest, ")");
+    }
+    if (dist::rank() == 0) std::printf("no_sync_accumulates: two micro-batches, one synchronization, %d ranks: equals the oracle\n", N);
+}
+
+// A training loop with a checkpoint from rank 0 after every step, in which rank `who` fails at step 4:
+// "throw" (the exception reaches main, which aborts the job) or "kill" (SIGKILL, as the OOM killer
+// would; rank 0 is killed halfway through writing its next checkpoint).
+void fault(const std::string& mode, int who, const std::string& folder)
+{
+    manual_seed(7);
+    Gpt model(tiny);
+    dist::DistributedDataParallel ddp(model);
+    auto opt = adamw_for(model);
+    const std::string path = folder + "/checkpoint.safetensors";
+    for (std::size_t step = 0; step < 1000; ++step) {
+        if (step == 4 && dist::rank() == who) {
+            if (mode == "throw") throw std::runtime_error("an injected failure at step 4");
+            if (dist::rank() == 0) {   // a torn write: half of the next checkpoint, then death
+                std::vector<std::pair<std::string, const Array*>> tensors;
+                const auto named = model.named_parameters();
+                for (const auto& [name, p] : named) tensors.emplace_back(name, &p.data());
+                const std::string bytes = io::safetensors_bytes(tensors, {{"step", "999"}}, path);
+                io::AtomicFile file(path, "checkpoint");
+                file.write(bytes.data(), bytes.size() / 2);
+                std::raise(SIGKILL);
+            }
+            std::raise(SIGKILL);
+        }
+        const text::Batch b = batch_of(step, dist::rank());
+        opt->zero_grad();
+        nn::functional::cross_entropy(model.forward(b.x), b.y).backward();
+        ddp.synchronize();
+        opt->step();
+        if (dist::rank() == 0) optim::save_checkpoint(path, model.named_parameters(), *opt, {{"step", std::to_string(step + 1)}});
+    }
+}
+
+// After a fault: the checkpoint is whole, and of step 4 or 3: rank 0 writes step 4's while rank 1 may
+// already fail at step 4, so the abort may reach rank 0 during that write (run without mpirun).
+int verify_checkpoint(const std::string& path)
+{
+    manual_seed(7);
+    Gpt model(tiny);
+    auto opt = adamw_for(model);
+    const io::Metadata metadata = optim::load_checkpoint(path, model.named_parameters(), *opt);   // throws if torn
+    const std::string step = metadata.at("step");
+    if (step != "4" && step != "3") {
+        std::fprintf(stderr, "verify_checkpoint: '%s' is of step %s, expected 4 or 3 (the last before the fault)\n", path.c_str(),
+                     step.c_str());
+        return 1;
+    }
+    std::printf("verify_checkpoint: '%s' is whole and of step %s, before the fault\n", path.c_str(), step.c_str());
+    return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv)
@@ -324,7 +446,11 @@ int main(int argc, char** argv)
         {"bitwise_twice", bitwise_twice},
         {"sparse_agrees_with_dense", sparse_agrees_with_dense},
         {"zero_equals_ddp", zero_equals_ddp},
+        {"overlap_is_real", overlap_is_real},
+        {"no_sync_accumulates", no_sync_accumulates},
+        {"fault", [&] { fault(argc > 2 ? argv[2] : "", argc > 3 ? std::atoi(argv[3]) : 0, argc > 4 ? argv[4] : "."); }},
     };
+    if (scenario == "verify_checkpoint" && argc > 2) return verify_checkpoint(argv[2]);   // one process, no MPI
     if (!scenarios.count(scenario)) {
         std::fprintf(stderr, "test_ddp: unknown scenario '%s'\n", scenario.c_str());
         return 2;
