@@ -97,7 +97,8 @@ void check_same_on_every_rank(const nn::Module& model, const char* when)
 // k DDP steps of the tiny GPT (AdamW, clip 1.0): returns the model. Ranks start from different
 // weights on purpose: the constructor's broadcast must make them rank 0's.
 std::unique_ptr<Gpt> train_ddp(std::size_t steps, dist::DdpOptions options, bool zero = false,
-                               std::size_t* state_bytes = nullptr, std::size_t* live_after_step = nullptr)
+                               std::size_t* state_bytes = nullptr, std::size_t* live_after_step = nullptr,
+                               const std::string& save_to = "")
 {
     manual_seed(7 + static_cast<std::uint64_t>(dist::rank()));
     auto model = std::make_unique<Gpt>(tiny);
@@ -126,6 +127,14 @@ std::unique_ptr<Gpt> train_ddp(std::size_t steps, dist::DdpOptions options, bool
     }
     if (state_bytes) {
         *state_bytes = zero ? static_cast<dist::ZeroRedundancyOptimizer&>(*opt).local_state_bytes() : 0;
+    }
+    if (!save_to.empty()) {   // every rank calls save_state (ZeRO's gathers); rank 0 writes
+        std::vector<std::pair<std::string, const Array*>> tensors;
+        io::Metadata metadata;
+        const auto named = model->named_parameters();
+        for (const auto& [name, p] : named) tensors.emplace_back(name, &p.data());
+        opt->save_state(tensors, metadata);
+        if (dist::rank() == 0) io::save_safetensors(save_to, tensors, metadata);
     }
     return model;
 }
@@ -298,8 +307,8 @@ void zero_equals_ddp()
 {
     const auto options = dist::DdpOptions().bucket_cap_mb(0.004).first_bucket_mb(0.002);
     std::size_t zero_bytes = 0, zero_live = 0, plain_live = 0;
-    const auto plain = train_ddp(4, options, false, nullptr, &plain_live);
-    const auto sharded = train_ddp(4, options, true, &zero_bytes, &zero_live);
+    const auto plain = train_ddp(4, options, false, nullptr, &plain_live, "zero_test_plain.safetensors");
+    const auto sharded = train_ddp(4, options, true, &zero_bytes, &zero_live, "zero_test_sharded.safetensors");
     const float diff = max_difference(*plain, *sharded);
     check(diff == 0.0f, "ZeRO-1 and plain DDP differ by ", diff, " after 4 steps; the step is AdamW's own, so they must not");
     const std::size_t full_bytes = 2 * sizeof(float) * plain->num_parameters();   // AdamW's exp_avg and exp_avg_sq
@@ -308,6 +317,22 @@ void zero_equals_ddp()
     for (auto b : all_bytes) total += b;
     check(total == static_cast<std::int64_t>(full_bytes), "the ranks' ZeRO state adds to ", total, " bytes, AdamW's is ", full_bytes);
     check(zero_bytes < full_bytes, "rank ", dist::rank(), " holds all of the optimizer state");
+    if (dist::rank() == 0) {   // the gathered state is AdamW's own: the same file as plain DDP's, tensor for tensor
+        const io::Safetensors a = io::load_safetensors("zero_test_plain.safetensors");
+        const io::Safetensors b = io::load_safetensors("zero_test_sharded.safetensors");
+        check(a.metadata == b.metadata, "the ZeRO checkpoint's metadata differs from plain AdamW's");
+        std::map<std::string, const Array*> theirs;
+        for (const auto& [name, values] : b.tensors) theirs[name] = &values;
+        check(a.tensors.size() == b.tensors.size(), "the ZeRO checkpoint holds ", b.tensors.size(), " tensors, plain AdamW's ",
+              a.tensors.size());
+        for (const auto& [name, values] : a.tensors) {
+            check(theirs.count(name) && *theirs[name] == values, "the ZeRO checkpoint's ", name, " differs from plain AdamW's");
+        }
+        manual_seed(7);   // and one process with a plain AdamW loads it
+        Gpt model(tiny);
+        auto adamw = adamw_for(model);
+        optim::load_checkpoint("zero_test_sharded.safetensors", model.named_parameters(), *adamw);
+    }
     std::printf("zero_equals_ddp: rank %d holds %zu of %zu bytes of AdamW state (%.0f%%); its first step allocated %zu bytes "
                 "against %zu for plain AdamW\n", dist::rank(), zero_bytes, full_bytes, 100.0 * double(zero_bytes) / double(full_bytes),
                 zero_live, plain_live);
