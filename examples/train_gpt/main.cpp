@@ -16,6 +16,7 @@
 #include <CLI/CLI.hpp>
 #include <xtensor/xview.hpp>
 
+#include "data_parallel.h"
 #include "model.h"
 
 using namespace xgrad;
@@ -30,6 +31,7 @@ struct Settings {   // defaults: nanoGPT's shakespeare_char recipe for CPU
     float dropout = 0.0f;
     std::uint64_t seed = 1337;
     int threads = 0;
+    bool zero = false;
 };
 
 int parse_settings(int argc, char** argv, Settings& s)
@@ -60,6 +62,7 @@ int parse_settings(int argc, char** argv, Settings& s)
     app.add_option("--max-new-tokens", s.max_new_tokens, "characters per sample");
     app.add_option("--temperature", s.temperature, "sampling temperature")->check(CLI::PositiveNumber);
     app.add_option("--top-k", s.top_k, "sample from the k most likely characters")->check(CLI::PositiveNumber);
+    app.add_flag("--zero", s.zero, "under mpirun: shard AdamW's state over the ranks (ZeRO stage 1)");
     try {
         app.parse(argc, argv);
     } catch (const CLI::Success& e) {
@@ -190,7 +193,7 @@ std::string loss_svg(const std::vector<std::pair<std::int64_t, double>>& train,
     return svg.str();
 }
 
-int run(const Settings& s)
+int run(const Settings& s, DataParallel& dp)
 {
     const auto start = std::chrono::steady_clock::now();
     if (s.threads > 0) set_num_threads(s.threads);
@@ -218,8 +221,10 @@ int run(const Settings& s)
     // weight decay on the 2-D weights (matmuls and embeddings, the tied table once), not on biases and LayerNorms
     std::vector<Tensor> decay, no_decay;
     for (const auto& p : model.parameters()) (p.dim() >= 2 ? decay : no_decay).push_back(p);
-    optim::AdamW adamw({{decay, {}}, {no_decay, optim::GroupOptions().weight_decay(0.0)}},
-                       optim::AdamWOptions().lr(s.lr).betas(0.9, s.beta2).weight_decay(s.weight_decay));
+    dp.wrap(model);   // under mpirun: rank 0's weights to every rank, gradients averaged
+    const auto optimizer = dp.adamw({{decay, {}}, {no_decay, optim::GroupOptions().weight_decay(0.0)}},
+                                    optim::AdamWOptions().lr(s.lr).betas(0.9, s.beta2).weight_decay(s.weight_decay), s.zero);
+    optim::Optimizer& adamw = *optimizer;
     const optim::WarmupCosine schedule(s.warmup, std::max<std::int64_t>(s.steps, s.warmup + 1), s.min_lr / s.lr);
 
     const std::string shape = "vocab=" + std::to_string(tokenizer.vocab_size()) + " block_size=" + std::to_string(s.block_size) +
@@ -227,11 +232,11 @@ int run(const Settings& s)
                               " n_embd=" + std::to_string(s.n_embd);
     std::int64_t first_step = 0;
     if (!s.resume.empty()) {
-        const io::Safetensors peek = io::load_safetensors(s.resume);
+        const io::Safetensors peek = dp.read_checkpoint(s.resume);
         const auto model_it = peek.metadata.find("model"), step_it = peek.metadata.find("step");
         XGRAD_CHECK(model_it != peek.metadata.end() && model_it->second == shape && step_it != peek.metadata.end(),
                     "resume: '", s.resume, "' is not a checkpoint of this model (", shape, ")");
-        optim::load_checkpoint(s.resume, model.named_parameters(), adamw);
+        dp.load_checkpoint(s.resume, model.named_parameters(), adamw);
         first_step = std::stoll(step_it->second);
         XGRAD_CHECK(first_step <= s.steps, "resume: the checkpoint is at step ", first_step, ", past --steps ", s.steps);
     }
@@ -240,11 +245,15 @@ int run(const Settings& s)
                 train.size(), val.size(), tokenizer.vocab_size());
     std::cout << model;
     const std::string probe = tokenizer.decode(std::vector<std::int64_t>(val.begin(), val.begin() + std::min<std::ptrdiff_t>(32, static_cast<std::ptrdiff_t>(val.size()))));
-    const auto maps_before = attention_maps(model, tokenizer, probe);
-    const double val_before = evaluate(model, val_batches);
+    const auto maps_before = dp.is_main() ? attention_maps(model, tokenizer, probe) : decltype(attention_maps(model, tokenizer, probe)){};
+    const double val_before = dp.is_main() ? evaluate(model, val_batches) : 0.0;
     std::printf("validation loss before training: %.4f\n", val_before);
     std::printf("training: %lld steps of (B, T) = (%zu, %zu), AdamW lr %g, %d threads\n", static_cast<long long>(s.steps),
                 s.batch, s.block_size, s.lr, get_num_threads());
+    if (dp.world_size > 1) {
+        std::printf("data-parallel: %d ranks, a global batch of %zu sequences%s\n", dp.world_size, s.batch * std::size_t(dp.world_size),
+                    s.zero ? ", AdamW's state sharded (ZeRO-1)" : "");
+    }
 
     std::vector<std::pair<std::int64_t, double>> train_history, val_history{{first_step, val_before}};
     double recent = 0, last_val = val_before;
@@ -252,17 +261,19 @@ int run(const Settings& s)
     for (std::int64_t step = first_step; step < s.steps; ++step) {
         schedule.apply(adamw, step);
         // the batch and the dropout masks drawn from the seed and the step alone: --resume is bit-exact
-        Generator batch_rng(s.seed * 1000003 + static_cast<std::uint64_t>(step));
-        manual_seed(s.seed * 1000033 + static_cast<std::uint64_t>(step));
+        Generator batch_rng(dp.batch_seed(s.seed) * 1000003 + static_cast<std::uint64_t>(step));   // seed + rank
+        manual_seed(dp.batch_seed(s.seed) * 1000033 + static_cast<std::uint64_t>(step));
         const text::Batch batch = text::sample_batch(train, s.batch, s.block_size, batch_rng);
         adamw.zero_grad();
         Tensor loss = nn::functional::cross_entropy(model.forward(batch.x), batch.y);
         loss.backward();
+        dp.synchronize();
         if (s.clip > 0) optim::clip_grad_norm(model.parameters(), s.clip);
         adamw.step();
-        train_history.emplace_back(step, loss.item());
-        recent += loss.item(), ++recent_count;
-        if ((step + 1) % s.eval_interval == 0 || step + 1 == s.steps) {
+        const double global_loss = dp.mean(loss.item());   // the global batch's loss
+        train_history.emplace_back(step, global_loss);
+        recent += global_loss, ++recent_count;
+        if (((step + 1) % s.eval_interval == 0 || step + 1 == s.steps) && dp.is_main()) {
             last_val = evaluate(model, val_batches);
             val_history.emplace_back(step + 1, last_val);
             std::printf("step %5lld  train %.4f  val %.4f  (%.1f s)\n", static_cast<long long>(step + 1),
@@ -272,8 +283,9 @@ int run(const Settings& s)
             recent = 0, recent_count = 0;
         }
     }
-    optim::save_checkpoint(s.out + "/checkpoint.safetensors", model.named_parameters(), adamw,
-                           {{"step", std::to_string(s.steps)}, {"model", shape}, {"seed", std::to_string(s.seed)}});
+    dp.save_checkpoint(s.out + "/checkpoint.safetensors", model.named_parameters(), adamw,
+                       {{"step", std::to_string(s.steps)}, {"model", shape}, {"seed", std::to_string(s.seed)}});
+    if (!dp.is_main()) return 0;   // rank 0 alone samples and writes the report
     std::printf("final validation loss %.4f\n", last_val);
 
     Generator sample_rng(s.seed + 2);
@@ -329,7 +341,12 @@ int main(int argc, char** argv)
     Settings s;
     if (int exit_code = parse_settings(argc, argv, s); exit_code >= 0) return exit_code;
     try {
-        return run(s);
+        DataParallel dp;
+        try {
+            return run(s, dp);
+        } catch (const std::exception& e) {
+            return dp.fail("train_gpt", e.what());   // under mpirun: ends every rank
+        }
     } catch (const std::exception& e) {
         std::fprintf(stderr, "\ntrain_gpt: %s\n", e.what());
         return 1;
