@@ -58,6 +58,10 @@ public:
         if (ddp_) ddp_->synchronize();
 #endif
     }
+    bool any(bool flag) const   // true on every rank if it is true on one: a stop all ranks agree on
+    {
+        return mean(flag ? 1.0 : 0.0) > 0.0;
+    }
     double mean(double value) const   // over the ranks: the loss rank 0 prints is the global batch's
     {
 #ifdef XGRAD_DISTRIBUTED
@@ -112,7 +116,10 @@ public:
     {
         std::fflush(stdout);
         if (world_size > 1) {
-            std::fprintf(stderr, "\n%s: rank %d of %d: %s\n", program, rank, world_size, message.c_str());
+            // xgrad::distributed's own errors name the rank already
+            const bool named = message.rfind("rank ", 0) == 0;
+            std::fprintf(stderr, "\n%s: %s%s\n", program, named ? "" : ("rank " + std::to_string(rank) + " of " +
+                         std::to_string(world_size) + ": ").c_str(), message.c_str());
             std::fflush(stderr);
 #ifdef XGRAD_DISTRIBUTED
             xgrad::distributed::abort(1);
