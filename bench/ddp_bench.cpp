@@ -10,7 +10,8 @@
 // backward and clip. Printed by rank 0: the median step time over --steps steps after 5 warm-up
 // steps [min-max], the samples per second, and the time the step spent waiting for communication
 // after its backward (what overlap did not hide). Then, with --allreduce, MPI_Allreduce of 4 KiB to
-// 16 MiB of floats: the median of 20 calls each.
+// 16 MiB of floats: the median of 20 calls each. --local leaves DDP out: N processes each training
+// alone, the compute of the data-parallel step without its communication.
 #include <mpi.h>
 
 #include <algorithm>
@@ -21,6 +22,7 @@
 
 #include "distributed/ddp.h"
 #include "distributed/distributed.h"
+#include "distributed/zero.h"
 #include "train_gpt/model.h"
 #include "workloads.h"
 
@@ -46,13 +48,15 @@ int main(int argc, char** argv)
 {
     std::size_t steps = 30;
     double bucket_mb = 25.0;
-    bool allreduce = false;
+    bool allreduce = false, local = false, zero = false;
     for (int i = 1; i < argc; ++i) {
         if (!std::strcmp(argv[i], "--steps") && i + 1 < argc) steps = std::stoul(argv[++i]);
         else if (!std::strcmp(argv[i], "--bucket-mb") && i + 1 < argc) bucket_mb = std::stod(argv[++i]);
         else if (!std::strcmp(argv[i], "--allreduce")) allreduce = true;
+        else if (!std::strcmp(argv[i], "--local")) local = true;   // no DDP: the ranks' compute alone
+        else if (!std::strcmp(argv[i], "--zero")) zero = true;     // ZeRO-1: AdamW's state sharded
         else {
-            std::fprintf(stderr, "ddp_bench: unknown argument '%s' (--steps N, --bucket-mb MB, --allreduce)\n", argv[i]);
+            std::fprintf(stderr, "ddp_bench: unknown argument '%s' (--steps N, --bucket-mb MB, --allreduce, --local, --zero)\n", argv[i]);
             return 2;
         }
     }
@@ -67,10 +71,20 @@ int main(int argc, char** argv)
     const IdArray y = workloads::random_ids(s.vocab, s.batch, s.time, 15 + 100 * static_cast<std::uint64_t>(rank));
     std::vector<Tensor> decay, no_decay;
     for (const auto& p : model.parameters()) (p.dim() >= 2 ? decay : no_decay).push_back(p);
-    optim::AdamW adamw({{decay, {}}, {no_decay, optim::GroupOptions().weight_decay(0.0)}},
-                       optim::AdamWOptions().lr(1e-3).betas(0.9, 0.99).weight_decay(0.1));
+    const std::vector<optim::ParamGroup> groups = {{decay, {}}, {no_decay, optim::GroupOptions().weight_decay(0.0)}};
+    const auto options = optim::AdamWOptions().lr(1e-3).betas(0.9, 0.99).weight_decay(0.1);
+    std::unique_ptr<optim::Optimizer> optimizer;
+    if (zero && distributed) {
+        optimizer = std::make_unique<dist::ZeroRedundancyOptimizer>(groups, [&](std::vector<optim::ParamGroup> mine) {
+            return std::make_unique<optim::AdamW>(std::move(mine), options);
+        });
+    } else {
+        optimizer = std::make_unique<optim::AdamW>(groups, options);
+    }
+    optim::Optimizer& adamw = *optimizer;
+    const std::size_t live_at_start = live_storage_bytes();
     std::unique_ptr<dist::DistributedDataParallel> ddp;
-    if (distributed) ddp = std::make_unique<dist::DistributedDataParallel>(model, dist::DdpOptions().bucket_cap_mb(bucket_mb));
+    if (distributed && !local) ddp = std::make_unique<dist::DistributedDataParallel>(model, dist::DdpOptions().bucket_cap_mb(bucket_mb));
 
     std::vector<double> step_times, wait_times;
     float sink = 0;
@@ -99,6 +113,27 @@ int main(int argc, char** argv)
                     1e3 * *std::max_element(step_times.begin(), step_times.end()), double(N * s.batch) / step_s,
                     ddp ? ddp->num_buckets() : 0, ddp && ddp->num_buckets() == 1 ? "" : "s", double(bytes) / 1e6,
                     1e3 * median(wait_times), sink);
+    }
+    // The optimizer's state: what ZeRO-1 divides among the ranks (AdamW: exp_avg and exp_avg_sq)
+    std::vector<std::pair<std::string, const Array*>> state;
+    io::Metadata metadata;
+    std::size_t state_bytes = 0;
+    if (zero && distributed) {
+        state_bytes = static_cast<dist::ZeroRedundancyOptimizer&>(adamw).local_state_bytes();
+    } else {
+        adamw.save_state(state, metadata);
+        for (const auto& [name, a] : state) state_bytes += a->size() * sizeof(float);
+    }
+    const auto states = distributed ? dist::all_gather(static_cast<std::int64_t>(state_bytes))
+                                    : std::vector<std::int64_t>{static_cast<std::int64_t>(state_bytes)};
+    const auto live = distributed ? dist::all_gather(static_cast<std::int64_t>(live_storage_bytes()))
+                                  : std::vector<std::int64_t>{static_cast<std::int64_t>(live_storage_bytes())};
+    if (rank == 0) {
+        std::printf("  optimizer state per rank (%s):", zero && distributed ? "ZeRO-1" : "AdamW");
+        for (auto b : states) std::printf(" %.2f MB", double(b) / 1e6);
+        std::printf("; xgrad's live arrays per rank after the steps:");
+        for (auto b : live) std::printf(" %.2f MB", double(b) / 1e6);
+        std::printf(" (%.2f MB before the first step)\n", double(live_at_start) / 1e6);
     }
     if (allreduce && distributed) {
         if (rank == 0) std::printf("MPI_Allreduce (sum, in place) on %d ranks, median of 20:\n", N);
