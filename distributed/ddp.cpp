@@ -201,10 +201,11 @@ void DistributedDataParallel::synchronize()
             if (options_.trace_) b.completed_at = now();
         }
         for (std::size_t k : b.params) {        // the mean, written back as each parameter's gradient
-            const std::size_t offset = where_[k].second, n = params_[k].numel();
-            Array mean = Array::from_shape(params_[k].shape());
-            for (std::size_t i = 0; i < n; ++i) mean.data()[i] = b.values[offset + i] / N;
-            params_[k].set_grad(Tensor(std::move(mean)));
+            const Tensor& p = params_[k];
+            const float* sum = b.values.data() + where_[k].second;
+            if (!p.grad().defined() || p.sparse_grad()) p.set_grad(Tensor(Array::from_shape(p.shape())));
+            float* grad = p.grad().data().data();   // in place: no new array per step
+            for (std::size_t i = 0, n = p.numel(); i < n; ++i) grad[i] = sum[i] / N;
         }
         if (options_.trace_) trace_.buckets.push_back({i, b.values.size() * sizeof(float), b.started, b.completed_at});
         b.launched = b.completed = false;
