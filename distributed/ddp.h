@@ -21,9 +21,10 @@
 // values are all-gathered and summed into one row-sparse gradient over the union of the rows. So the
 // gradient stays what one process on the union of the batches would get (densified, SparseAdam
 // would refuse it, and Adam would move the untouched rows' moments), and the bytes moved scale with
-// the rows touched (N x rows x C), not with the table (V x C): for GPT-2's 50,257-row table and a
-// batch of 8 x 1024 tokens, gathering moves less than densifying up to about 6 ranks, and its
-// update touches only those rows. These gathers run at synchronize(), after the buckets.
+// the rows touched, not with the table: each rank receives (N - 1) x rows x C floats, against the
+// ring all-reduce's 2 (N - 1) / N x V x C, so gathering moves less while N x rows < 2 V (for GPT-2's
+// V = 50,257 and 8 x 1024 tokens per rank, at most 8,192 distinct rows: up to 12 ranks). These
+// gathers run at synchronize(), after the buckets.
 #pragma once
 
 #include <chrono>
