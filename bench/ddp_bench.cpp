@@ -86,21 +86,24 @@ int main(int argc, char** argv)
     std::unique_ptr<dist::DistributedDataParallel> ddp;
     if (distributed && !local) ddp = std::make_unique<dist::DistributedDataParallel>(model, dist::DdpOptions().bucket_cap_mb(bucket_mb));
 
-    std::vector<double> step_times, wait_times;
+    std::vector<double> step_times, wait_times, forward_times, backward_times;
     float sink = 0;
     for (std::size_t step = 0; step < steps + 5; ++step) {
         if (distributed) dist::barrier();   // every rank starts the step together
         const auto start = std::chrono::steady_clock::now();
         adamw.zero_grad();
         Tensor loss = nn::functional::cross_entropy(model.forward(x), y);
-        loss.backward();
+        const double forward_s = seconds_since(start);
+        loss.backward();                       // with DDP: the buckets' all-reduces start in here
         if (ddp) ddp->synchronize();
+        const double backward_s = seconds_since(start) - forward_s;
         optim::clip_grad_norm(model.parameters(), 1.0);
         adamw.step();
         sink += loss.item();
         if (step >= 5) {
             step_times.push_back(seconds_since(start));
             wait_times.push_back(ddp ? ddp->last_communication_seconds() : 0.0);
+            forward_times.push_back(forward_s), backward_times.push_back(backward_s);
         }
     }
     const double step_s = median(step_times);
@@ -113,6 +116,9 @@ int main(int argc, char** argv)
                     1e3 * *std::max_element(step_times.begin(), step_times.end()), double(N * s.batch) / step_s,
                     ddp ? ddp->num_buckets() : 0, ddp && ddp->num_buckets() == 1 ? "" : "s", double(bytes) / 1e6,
                     1e3 * median(wait_times), sink);
+        std::printf("  forward + loss %.2f ms, backward (and synchronize) %.2f ms, clip + AdamW %.2f ms (medians)\n",
+                    1e3 * median(forward_times), 1e3 * median(backward_times),
+                    1e3 * (step_s - median(forward_times) - median(backward_times)));
     }
     // The optimizer's state: what ZeRO-1 divides among the ranks (AdamW: exp_avg and exp_avg_sq)
     std::vector<std::pair<std::string, const Array*>> state;
