@@ -442,6 +442,16 @@ void fault(const std::string& mode, int who, const std::string& folder)
     }
 }
 
+// Rank 1 builds a wider model: DDP's constructor refuses it on every rank before any training
+void mismatched_model()
+{
+    GptConfig config = tiny;
+    if (dist::rank() == 1) config.n_embd = 24;
+    Gpt model(config);
+    dist::DistributedDataParallel ddp(model);   // throws, and main aborts the job with the message
+    check(false, "DistributedDataParallel accepted a rank whose model differs from rank 0's");
+}
+
 // After a fault: the checkpoint is whole, and of step 4 or 3: rank 0 writes step 4's while rank 1 may
 // already fail at step 4, so the abort may reach rank 0 during that write (run without mpirun).
 int verify_checkpoint(const std::string& path)
@@ -473,6 +483,7 @@ int main(int argc, char** argv)
         {"zero_equals_ddp", zero_equals_ddp},
         {"overlap_is_real", overlap_is_real},
         {"no_sync_accumulates", no_sync_accumulates},
+        {"mismatched_model", mismatched_model},
         {"fault", [&] { fault(argc > 2 ? argv[2] : "", argc > 3 ? std::atoi(argv[3]) : 0, argc > 4 ? argv[4] : "."); }},
     };
     if (scenario == "verify_checkpoint" && argc > 2) return verify_checkpoint(argv[2]);   // one process, no MPI
@@ -486,7 +497,9 @@ int main(int argc, char** argv)
         scenarios.at(scenario)();
         dist::finalize();
     } catch (const std::exception& e) {
-        std::fprintf(stderr, "test_ddp %s: %s: %s\n", scenario.c_str(), dist::rank_name().c_str(), e.what());
+        const std::string message = e.what();   // xgrad::distributed's own messages name the rank already
+        std::fprintf(stderr, "test_ddp %s: %s%s\n", scenario.c_str(), message.rfind("rank ", 0) == 0 ? "" : (dist::rank_name() + ": ").c_str(),
+                     message.c_str());
         dist::abort(1);
     }
     return 0;
