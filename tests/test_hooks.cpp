@@ -184,3 +184,40 @@ TEST_CASE("a backward that throws in a hook gives a leaf back its earlier gradie
     CHECK_THROWS_WITH(sum(y).backward(), Contains("hook failed"));
     check_close(x.grad(), {1.0f, 1.0f});
 }
+
+TEST_CASE("a module's forward hook sees its inputs and output, may replace the output, and is removable", "[hooks]")
+{
+    manual_seed(1);
+    nn::Linear layer(3, 2);
+    Tensor x = randn({4, 3});
+    const Tensor plain = layer.forward(x);
+    std::vector<std::string> seen;
+    HookHandle watch = layer.register_forward_hook([&](const nn::Module& m, const std::vector<Tensor>& in, const Tensor& out) {
+        CHECK(&m == &layer);
+        REQUIRE(in.size() == 1);
+        CHECK(in[0].is_same(x));
+        seen.push_back(shape_str(out.shape()));
+    });
+    CHECK(bitwise_equal(layer.forward(x), plain));   // returning nothing changes nothing
+    HookHandle twice = layer.register_forward_hook(
+        [](const nn::Module&, const std::vector<Tensor>&, const Tensor& out) { return out * 2.0f; });
+    check_close(layer.forward(x).data(), (plain * 2.0f).data());
+    watch.remove();
+    twice.remove();
+    CHECK(bitwise_equal(layer.forward(x), plain));
+    CHECK(seen == std::vector<std::string>{"(4, 2)", "(4, 2)"});
+
+    // every layer of a block calls its hooks, inner modules before the ones that contain them
+    nn::TransformerBlock block(nn::TransformerOptions().n_embd(8).n_head(2));
+    std::vector<std::string> order;
+    std::vector<HookHandle> handles;
+    for (auto& [name, child] : std::vector<std::pair<std::string, std::shared_ptr<nn::Module>>>{
+             {"ln_1", block.ln_1}, {"attn", block.attn}, {"ln_2", block.ln_2}, {"mlp", block.mlp}, {"gelu", block.mlp->gelu}}) {
+        handles.push_back(child->register_forward_hook(
+            [&order, name](const nn::Module&, const std::vector<Tensor>&, const Tensor&) { order.push_back(name); }));
+    }
+    handles.push_back(block.register_forward_hook(
+        [&order](const nn::Module&, const std::vector<Tensor>&, const Tensor&) { order.push_back("block"); }));
+    block.forward(randn({1, 3, 8}));
+    CHECK(order == std::vector<std::string>{"ln_1", "attn", "ln_2", "gelu", "mlp", "block"});
+}

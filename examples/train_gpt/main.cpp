@@ -11,6 +11,8 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <memory>
+#include <optional>
 #include <sstream>
 
 #include <CLI/CLI.hpp>
@@ -25,7 +27,7 @@ namespace {
 
 struct Settings {   // defaults: nanoGPT's shakespeare_char recipe for CPU
     std::string corpus = "fortunes", out = "out-gpt", resume, prompt = "\n";
-    std::int64_t steps = 2000, warmup = 100, eval_interval = 250, eval_iters = 20;
+    std::int64_t steps = 2000, warmup = 100, eval_interval = 250, eval_iters = 20, diagnostics_every = 0;
     std::size_t batch = 12, block_size = 64, n_layer = 4, n_head = 4, n_embd = 128, max_new_tokens = 300, top_k = 200;
     double lr = 1e-3, min_lr = 1e-4, weight_decay = 0.1, beta2 = 0.99, clip = 1.0, temperature = 0.8;
     float dropout = 0.0f;
@@ -59,6 +61,9 @@ int parse_settings(int argc, char** argv, Settings& s)
     app.add_option("--out", s.out, "output folder");
     app.add_option("--resume", s.resume, "continue from this checkpoint (same flags and corpus)")->check(CLI::ExistingFile);
     app.add_option("--prompt", s.prompt, "the start of the samples");
+    app.add_option("--diagnostics-every", s.diagnostics_every, "record gradient norms, update-to-data ratios and layer "
+                                                               "histograms every this many steps into the report; 0: off")
+        ->check(CLI::NonNegativeNumber);
     app.add_option("--max-new-tokens", s.max_new_tokens, "characters per sample");
     app.add_option("--temperature", s.temperature, "sampling temperature")->check(CLI::PositiveNumber);
     app.add_option("--top-k", s.top_k, "sample from the k most likely characters")->check(CLI::PositiveNumber);
@@ -258,6 +263,9 @@ int run(const Settings& s, DataParallel& dp)
     std::vector<std::pair<std::int64_t, double>> train_history, val_history{{first_step, val_before}};
     double recent = 0, last_val = val_before;
     std::int64_t recent_count = 0;
+    std::unique_ptr<inspect::Diagnostics> diagnostics;   // off by default: then no hook is registered
+    if (s.diagnostics_every > 0) diagnostics = std::make_unique<inspect::Diagnostics>(model, s.diagnostics_every);
+    std::string graph_svg;                               // the first step's graph, its 60 nodes nearest the loss
     for (std::int64_t step = first_step; step < s.steps; ++step) {
         schedule.apply(adamw, step);
         // the batch and the dropout masks drawn from the seed and the step alone: --resume is bit-exact
@@ -265,11 +273,23 @@ int run(const Settings& s, DataParallel& dp)
         manual_seed(dp.batch_seed(s.seed) * 1000033 + static_cast<std::uint64_t>(step));
         const text::Batch batch = text::sample_batch(train, s.batch, s.block_size, batch_rng);
         adamw.zero_grad();
+        if (diagnostics) diagnostics->begin_step(step);
         Tensor loss = nn::functional::cross_entropy(model.forward(batch.x), batch.y);
+        std::optional<inspect::Graph> graph;
+        if (step == first_step) graph.emplace(loss, inspect::GraphOptions{.names = model.named_parameters()});
         loss.backward();
         dp.synchronize();
+        if (graph && dp.is_main()) {
+            try {
+                graph_svg = inspect::render_svg(graph->dot());
+            } catch (const Error& e) {
+                std::fprintf(stderr, "train_gpt: the graph is left out of the report: %s\n", e.what());
+            }
+        }
         if (s.clip > 0) optim::clip_grad_norm(model.parameters(), s.clip);
+        if (diagnostics) diagnostics->after_backward();
         adamw.step();
+        if (diagnostics) diagnostics->after_update();
         const double global_loss = dp.mean(loss.item());   // the global batch's loss
         train_history.emplace_back(step, global_loss);
         recent += global_loss, ++recent_count;
@@ -323,7 +343,17 @@ int run(const Settings& s, DataParallel& dp)
             html << "</div>";
         }
     }
-    html << "<h2>Samples</h2><pre>" << escape_html(samples) << "</pre></body></html>\n";
+    html << "<h2>Samples</h2><pre>" << escape_html(samples) << "</pre>";
+    if (!graph_svg.empty()) {
+        html << "<h2>The autograd graph of the first step, nearest the loss</h2><div style='overflow-x:auto'>"
+             << graph_svg.substr(std::min(graph_svg.find("<svg"), graph_svg.size())) << "</div>";
+    }
+    if (diagnostics) {
+        html << diagnostics->html();
+        io::write_file_atomic(s.out + "/diagnostics_params.csv", diagnostics->params_csv(), "report");
+        io::write_file_atomic(s.out + "/diagnostics_layers.csv", diagnostics->layers_csv(), "report");
+    }
+    html << "</body></html>\n";
     io::write_file_atomic(s.out + "/report.html", html.str(), "report");
     std::ostringstream csv;
     csv << "step,train_loss\n";

@@ -4,7 +4,8 @@
 //   text file -> shuffled lines -> characters -> ids -> random (B, T) windows, targets shifted by one
 //   -> TinyLM -> cross_entropy -> Adam -> every N steps: validation loss
 //   -> neighbours, structure score and position similarity, before vs after
-//   -> out/: checkpoint.safetensors, vectors.tsv, metadata.tsv, losses.csv, report.html, written together
+//   -> out/: checkpoint.safetensors, vectors.tsv, metadata.tsv, losses.csv, report.html, graph.svg (the
+//      autograd graph of the first step), with --diagnostics-every diagnostics_*.csv, written together
 //
 // A run locks its output folder (out/.train_lm.lock). Ctrl-C (SIGINT) or SIGTERM ends it after the
 // step in progress, with the checkpoint and the report of that step; a second Ctrl-C quits at once.
@@ -225,6 +226,7 @@ std::vector<RecordedFlag> recorded_flags(const Settings& s)
         {"clip", "--clip", exact(s.clip), true, ""},
         {"warmup", "--warmup", std::to_string(s.warmup), true, ""},
         {"min_lr_ratio", "--min-lr-ratio", exact(s.min_lr_ratio), true, ""},
+        {"sparse", "--sparse", s.sparse ? "1" : "0", true, ""},
     };
 }
 
@@ -256,6 +258,8 @@ void set_recorded_flag(Settings& s, const std::string& flag, const std::string& 
         s.warmup = static_cast<std::int64_t>(value);
     } else if (flag == "--min-lr-ratio") {
         s.min_lr_ratio = std::min(value, 1.0);
+    } else if (flag == "--sparse") {
+        s.sparse = value != 0;
     }
 }
 
@@ -319,6 +323,17 @@ std::string corpus_vocabulary(const text::CharTokenizer& tokenizer)
     std::string out;
     for (char32_t c : tokenizer.vocabulary()) out += text::encode_utf8(c);
     return out;
+}
+
+// The graph of a step as SVG, or, without Graphviz, nothing and a note saying so (the run goes on).
+std::string render_graph(const inspect::Graph& graph)
+{
+    try {
+        return inspect::render_svg(graph.dot());
+    } catch (const Error& e) {
+        std::fprintf(stderr, "train_lm: graph.svg is left out: %s\n", e.what());
+        return "";
+    }
 }
 
 // The batch of step `step`: drawn from its own generator, so a resumed run draws the same batches.
@@ -532,7 +547,7 @@ int run(Settings s, DataParallel& dp)
         val_batches.push_back(text::sample_batch(val, s.batch, s.block_size, val_rng, val_starts));
     }
 
-    TinyLM model(tokenizer.vocab_size(), s.n_embd, s.block_size, s.hidden, s.init_std);
+    TinyLM model(tokenizer.vocab_size(), s.n_embd, s.block_size, s.hidden, s.init_std, s.sparse);
     // weight decay (when asked for) applies to the Linear weights only, not embeddings or biases
     std::vector<Tensor> decay, no_decay;
     for (const auto& [name, p] : model.named_parameters()) {
@@ -601,6 +616,9 @@ int run(Settings s, DataParallel& dp)
     std::printf("\ntraining: %lld steps of (B, T) = (%zu, %zu), Adam lr %g, %d threads\n", static_cast<long long>(s.steps),
                 s.batch, s.block_size, s.lr, get_num_threads());
     Progress progress(first_step, s.steps, s.batch * s.block_size * static_cast<std::size_t>(dp.world_size));   // the global batch
+    std::unique_ptr<inspect::Diagnostics> diagnostics;   // off by default: then no hook is registered
+    if (s.diagnostics_every > 0) diagnostics = std::make_unique<inspect::Diagnostics>(model, s.diagnostics_every);
+    std::string graph_svg;                               // the graph of this run's first step
     double recent = 0.0, last_val = std::nan("");
     std::int64_t recent_count = 0;
     std::vector<std::pair<std::int64_t, double>> final_off_interval;
@@ -610,6 +628,7 @@ int run(Settings s, DataParallel& dp)
         if (schedule) schedule->apply(adam, step);
         const text::Batch batch = batch_for_step(train, train_starts, s, dp.batch_seed(s.seed), step);
         adam.zero_grad();
+        if (diagnostics) diagnostics->begin_step(step);
         Tensor loss = nn::functional::cross_entropy(model.forward(batch.x), batch.y);
         const double value = dp.mean(loss.item());   // the global batch's loss: every rank stops together on a NaN
         // A NaN or Inf loss poisons every weight at the next step: stop here, before it does.
@@ -618,10 +637,15 @@ int run(Settings s, DataParallel& dp)
               saved_step >= 0 ? "the last good checkpoint, of step " + std::to_string(saved_step) + ", is kept in '" +
                                     checkpoint_path + "'"
                               : std::string("no checkpoint was written"));
+        std::optional<inspect::Graph> graph;   // hooks that record the gradient norms, this step only
+        if (step == first_step) graph.emplace(loss, inspect::GraphOptions{.names = model.named_parameters()});
         loss.backward();
         dp.synchronize();
+        if (graph && dp.is_main()) graph_svg = render_graph(*graph);
         if (s.clip > 0) optim::clip_grad_norm(model.parameters(), s.clip);
+        if (diagnostics) diagnostics->after_backward();
         adam.step();
+        if (diagnostics) diagnostics->after_update();
 
         train_history.emplace_back(step, value);
         recent += value, ++recent_count;
@@ -671,6 +695,8 @@ int run(Settings s, DataParallel& dp)
     report.val_loss.insert(report.val_loss.end(), final_off_interval.begin(), final_off_interval.end());
     report.unigram_entropy = entropy;
     report.structure_before = before.structure, report.structure_after = after.structure;
+    report.graph_svg = graph_svg;
+    if (diagnostics) report.diagnostics_html = diagnostics->html();
 
     // the checkpoint and the report files, all together or none
     std::vector<std::pair<std::string, const Array*>> tensors;
@@ -681,18 +707,23 @@ int run(Settings s, DataParallel& dp)
     std::vector<std::pair<std::string, std::string>> files = {
         {checkpoint_path, io::safetensors_bytes(tensors, metadata, checkpoint_path)}};
     for (auto& [name, content] : report_files(report)) files.emplace_back(s.out + "/" + name, std::move(content));
+    if (diagnostics) {
+        files.emplace_back(s.out + "/diagnostics_params.csv", diagnostics->params_csv());
+        files.emplace_back(s.out + "/diagnostics_layers.csv", diagnostics->layers_csv());
+        files.emplace_back(s.out + "/diagnostics_embeddings.csv", diagnostics->embeddings_csv());
+    }
     write_together(files);
     const int stopped_by = stop_signal;
     if (stopped_by != 0 && steps_done < s.steps) {
         std::fflush(stdout);
         std::fprintf(stderr, "\ntrain_lm: stopped by %s after step %lld of %lld: wrote checkpoint.safetensors, vectors.tsv, "
-                     "metadata.tsv, losses.csv and report.html of that step to %s/ (--resume %s continues)\n",
+                     "metadata.tsv, losses.csv and report.html (and graph.svg) of that step to %s/ (--resume %s continues)\n",
                      stopped_by == SIGINT ? "SIGINT" : "SIGTERM", static_cast<long long>(steps_done),
                      static_cast<long long>(s.steps), s.out.c_str(), checkpoint_path.c_str());
         return 128 + stopped_by;
     }
-    std::printf("\nwrote %s/: checkpoint.safetensors, vectors.tsv, metadata.tsv, losses.csv, report.html (%.1f s in all)\n",
-                s.out.c_str(), std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    std::printf("\nwrote %s/: checkpoint.safetensors, vectors.tsv, metadata.tsv, losses.csv, report.html%s%s (%.1f s in all)\n",
+                s.out.c_str(), graph_svg.empty() ? "" : ", graph.svg", diagnostics ? ", diagnostics_*.csv" : "", std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
     return 0;
 }
 

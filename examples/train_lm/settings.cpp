@@ -110,6 +110,12 @@ int parse_settings(int argc, const char* const* argv, Settings& s)
     app.add_option("--resume", s.resume, "continue from this checkpoint up to --steps: the flags left out are the "
                                          "checkpoint's, and a changed --seed, --batch or --init-std is refused")
         ->check(CLI::ExistingFile);
+    app.add_flag("--sparse", s.sparse, "give the embeddings row-sparse gradients, so that Adam moves only the rows a "
+                                       "step used (as nn.Embedding(sparse=True) with SparseAdam)");
+    app.add_option("--diagnostics-every", s.diagnostics_every, "record gradient norms, update-to-data ratios, layer "
+                                                               "histograms and embedding drift every this many steps "
+                                                               "into the report and diagnostics_*.csv; 0: off")
+        ->check(count_or_zero);
     app.add_option("--sample-length", s.sample_length, "characters to sample at the end")
         ->check(whole_number<std::size_t>(0, 1000000));
     app.add_option("--temperature", s.temperature, "sampling temperature")->check(positive);
