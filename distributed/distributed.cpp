@@ -120,7 +120,8 @@ void all_reduce(double* values, std::size_t count, ReduceOp op)
     check_mpi(MPI_Allreduce(MPI_IN_PLACE, values, count_of(count, "all_reduce"), MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD),
               "all_reduce (MPI_Allreduce)");
     if (op == ReduceOp::AVG) {
-        for (std::size_t i = 0; i < count; ++i) values[i] /= world_size();
+        const double n = world_size();
+        for (std::size_t i = 0; i < count; ++i) values[i] /= n;
     }
 }
 
