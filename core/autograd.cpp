@@ -289,8 +289,10 @@ void walk_backward(std::vector<std::shared_ptr<Node>>& order, bool retain_graph)
             GradOutput grad_out = n.grad.release(n.shape());
             if (n.hooks && !n.hooks->grad.empty()) {
                 GradOutput hooked(detail::run_grad_hooks(n, grad_out));
+                const OpScope scope(n.op, /*backward=*/true);
                 n.backward(hooked, n.data);
             } else {
+                const OpScope scope(n.op, /*backward=*/true);
                 n.backward(grad_out, n.data);
             }
             if (anomaly_enabled) {
