@@ -4,8 +4,10 @@
 // VLDB 2020, "PyTorch Distributed"):
 //
 //     distributed::DistributedDataParallel ddp(model);      // rank 0's weights broadcast to all
-//     loss.backward();                                      // buckets all-reduced while it runs
-//     ddp.synchronize();                                    // waits for the last ones (PyTorch: at the end of backward)
+//     loss.backward();                                      // buckets all-reduced while it runs; the last
+//                                                           // parameter's hook waits for them, as PyTorch's
+//                                                           // end-of-backward callback does
+//     ddp.synchronize();                                    // a no-op then; needed when a parameter got no gradient
 //     adamw.step();                                         // the same step on every rank
 //
 // Buckets: the parameters, in the reverse order of model.parameters() (the order a backward finishes
@@ -66,8 +68,9 @@ public:
 
     // Waits for every bucket (starting any not yet started, as when a parameter got no gradient on this
     // rank: it contributes zeros), then writes the averaged gradients into the parameters' grad().
-    // Call it after backward() and before clipping or stepping; a second call is a no-op. Inside
-    // no_sync() it does nothing.
+    // The last gradient's hook calls it inside backward(); call it yourself after backward() when some
+    // parameter may get no gradient (PyTorch's find_unused_parameters case). A second call is a
+    // no-op; inside no_sync() it does nothing.
     void synchronize();
 
     // PyTorch's no_sync(): while the guard lives, backward() only accumulates locally; the first

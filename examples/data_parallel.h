@@ -8,8 +8,11 @@
 //   - a failure on any rank ends the whole job (MPI_Abort) with a message naming that rank
 #pragma once
 
+#include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <exception>
+#include <string>
 #include <memory>
 #include <optional>
 
