@@ -338,8 +338,12 @@ void zero_equals_ddp()
                 zero_live, plain_live);
 }
 
-// Buckets finish while the backward is still running: the trace of one step shows the first buckets
-// (the last layers) completed before the last gradient (the first layer's) was ready.
+// Buckets finish while the backward is still running: a step's trace shows the first buckets (the
+// last layers) completed before the last gradient (the first layer's) was ready. A bucket completes
+// only once every rank has started it, so a rank that runs ahead (the other one descheduled, on a
+// loaded machine) waits for it at the end of its backward, while the rank behind sees it done at
+// once. So the test takes five steps, each started together (a barrier), and asks for a bucket done
+// early on some rank in some step; it prints that step's trace.
 void overlap_is_real()
 {
     const GptConfig config = {13, 16, 4, 4, 64, 0.0f};
@@ -348,27 +352,40 @@ void overlap_is_real()
     dist::DistributedDataParallel ddp(model, dist::DdpOptions().bucket_cap_mb(0.05).first_bucket_mb(0.05).trace(true));
     check(ddp.num_buckets() >= 4, "expected at least 4 buckets, got ", ddp.num_buckets());
     Generator rng(9 + static_cast<std::uint64_t>(dist::rank()));
-    IdArray x(Shape{8, config.block_size}), y(Shape{8, config.block_size});
+    IdArray x(Shape{16, config.block_size}), y(Shape{16, config.block_size});
     for (auto& id : x) id = static_cast<std::int64_t>(rng.below(config.vocab));
     for (auto& id : y) id = static_cast<std::int64_t>(rng.below(config.vocab));
-    std::size_t early = 0;
-    for (int step = 0; step < 3; ++step) {   // the last of three steps, warm
+    std::size_t best = 0;
+    dist::StepTrace best_trace;
+    for (int step = 0; step < 6; ++step) {   // the first is a warm-up
         model.zero_grad();
+        dist::barrier();
         nn::functional::cross_entropy(model.forward(x), y).backward();   // synchronizes inside, at the last hook
         ddp.synchronize();                                              // a no-op now
+        const dist::StepTrace& t = ddp.trace();
+        check(t.buckets.size() == ddp.num_buckets(), "the trace holds ", t.buckets.size(), " buckets of ", ddp.num_buckets());
+        std::size_t early = 0;
+        for (const auto& b : t.buckets) early += b.completed < t.last_gradient_ready;
+        if (step > 0 && (early > best || best_trace.buckets.empty())) best = early, best_trace = t;
     }
-    const dist::StepTrace& t = ddp.trace();
-    check(t.buckets.size() == ddp.num_buckets(), "the trace holds ", t.buckets.size(), " buckets of ", ddp.num_buckets());
-    for (const auto& b : t.buckets) early += b.completed < t.last_gradient_ready;
-    if (dist::rank() == 0) {
-        std::printf("overlap_is_real: %zu buckets; times in ms from the first gradient; the last gradient was ready at %.3f, "
-                    "synchronize returned at %.3f\n", t.buckets.size(), 1e3 * t.last_gradient_ready, 1e3 * t.synchronized);
+    const auto early_by_rank = dist::all_gather(static_cast<std::int64_t>(best));
+    std::int64_t most = 0;
+    int where = 0;
+    for (int r = 0; r < dist::world_size(); ++r) {
+        if (early_by_rank[static_cast<std::size_t>(r)] > most) most = early_by_rank[static_cast<std::size_t>(r)], where = r;
+    }
+    if (dist::rank() == where) {
+        const dist::StepTrace& t = best_trace;
+        std::printf("overlap_is_real: rank %d's best of 5 steps: %zu of %zu buckets done before the last gradient was ready "
+                    "(%.3f ms after the first; synchronize returned at %.3f ms)\n", where, best, t.buckets.size(),
+                    1e3 * t.last_gradient_ready, 1e3 * t.synchronized);
         for (const auto& b : t.buckets) {
             std::printf("  bucket %zu  %7zu bytes  started %.3f  completed %.3f%s\n", b.bucket, b.bytes, 1e3 * b.started,
                         1e3 * b.completed, b.completed < t.last_gradient_ready ? "  (before the backward ended)" : "");
         }
     }
-    check(early >= 1, "no bucket completed before the last gradient was ready: communication did not overlap the backward");
+    check(most >= 1, "in 5 steps no bucket completed before the last gradient was ready on any rank: communication did not "
+                     "overlap the backward");
 }
 
 // no_sync(): the first micro-batch only accumulates locally; the second backward averages the sum
