@@ -25,6 +25,7 @@
 #include "../stop_signal.h"
 #include <xtensor/xview.hpp>
 
+#include "data_parallel.h"
 #include "model.h"
 
 using namespace xgrad;
@@ -39,6 +40,7 @@ struct Settings {   // defaults: nanoGPT's shakespeare_char recipe for CPU
     float dropout = 0.0f;
     std::uint64_t seed = 1337;
     int threads = 0;
+    bool zero = false;
     std::set<std::string> given;   // the flags on the command line: on --resume the others come from the checkpoint
 };
 
@@ -79,6 +81,7 @@ int parse_settings(int argc, char** argv, Settings& s)
     app.add_option("--max-new-tokens", s.max_new_tokens, "characters per sample")->check(whole_number<std::size_t>(0, 1000000));
     app.add_option("--temperature", s.temperature, "sampling temperature")->check(positive);
     app.add_option("--top-k", s.top_k, "sample from the k most likely characters")->check(size);
+    app.add_flag("--zero", s.zero, "under mpirun: shard AdamW's state over the ranks (ZeRO stage 1)");
     try {
         app.parse(argc, argv);
     } catch (const CLI::Success& e) {
@@ -308,15 +311,16 @@ std::string resolve_resumed_flags(Settings& s, const io::Metadata& metadata)
     return line;
 }
 
-int run(Settings s)
+int run(Settings s, DataParallel& dp)
 {
     const auto start = std::chrono::steady_clock::now();
     if (s.threads > 0) set_num_threads(s.threads);
     std::string resume_line;
-    if (!s.resume.empty()) resume_line = resolve_resumed_flags(s, io::load_safetensors(s.resume).metadata);   // its seed fixes the split
+    if (!s.resume.empty()) resume_line = resolve_resumed_flags(s, dp.read_checkpoint(s.resume).metadata);   // its seed fixes the split
     manual_seed(s.seed);
     XGRAD_CHECK(s.n_embd % s.n_head == 0, "--n-embd ", s.n_embd, " must be a multiple of --n-head ", s.n_head);
-    const OutputFolder folder(s.out, "train_gpt");   // fail before training, not after
+    std::optional<OutputFolder> folder;   // rank 0's, the only writer: fail before training, not after
+    if (dp.is_main()) folder.emplace(s.out, "train_gpt");
 
     // data: characters as tokens, the lines shuffled by the seed, a 90/10 split
     const std::string raw = s.corpus == "fortunes" ? fortunes_text() : text::read_text_file(s.corpus);
@@ -326,6 +330,10 @@ int run(Settings s)
     const std::size_t split = tokens.size() * 9 / 10;
     XGRAD_CHECK(split > s.block_size + 1 && tokens.size() - split > s.block_size + 1, "corpus: '", s.corpus, "' has ",
                 tokens.size(), " characters, too few for --block-size ", s.block_size);
+    const auto& vocabulary = tokenizer.vocabulary();   // the default prompt, "\n", for a corpus without line breaks:
+    if (!s.given.count("--prompt") && !std::binary_search(vocabulary.begin(), vocabulary.end(), U'\n')) {
+        s.prompt = tokenizer.decode({tokens.front()});   // its first character
+    }
     tokenizer.encode(s.prompt);   // a prompt outside the corpus's characters fails now, not after training
     check_memory(s, tokenizer.vocab_size());
     const std::vector<std::int64_t> train(tokens.begin(), tokens.begin() + static_cast<std::ptrdiff_t>(split));
@@ -338,8 +346,10 @@ int run(Settings s)
     // weight decay on the 2-D weights (matmuls and embeddings, the tied table once), not on biases and LayerNorms
     std::vector<Tensor> decay, no_decay;
     for (const auto& p : model.parameters()) (p.dim() >= 2 ? decay : no_decay).push_back(p);
-    optim::AdamW adamw({{decay, {}}, {no_decay, optim::GroupOptions().weight_decay(0.0)}},
-                       optim::AdamWOptions().lr(s.lr).betas(0.9, s.beta2).weight_decay(s.weight_decay));
+    dp.wrap(model);   // under mpirun: rank 0's weights to every rank, gradients averaged
+    const auto optimizer = dp.adamw({{decay, {}}, {no_decay, optim::GroupOptions().weight_decay(0.0)}},
+                                    optim::AdamWOptions().lr(s.lr).betas(0.9, s.beta2).weight_decay(s.weight_decay), s.zero);
+    optim::Optimizer& adamw = *optimizer;
     const optim::WarmupCosine schedule(s.warmup, std::max<std::int64_t>(s.steps, s.warmup + 1), s.min_lr / s.lr);
 
     const std::string shape = "vocab=" + std::to_string(tokenizer.vocab_size()) + " block_size=" + std::to_string(s.block_size) +
@@ -347,11 +357,11 @@ int run(Settings s)
                               " n_embd=" + std::to_string(s.n_embd);
     std::int64_t first_step = 0;
     if (!s.resume.empty()) {
-        const io::Safetensors peek = io::load_safetensors(s.resume);
+        const io::Safetensors peek = dp.read_checkpoint(s.resume);
         const auto model_it = peek.metadata.find("model"), step_it = peek.metadata.find("step");
         XGRAD_CHECK(model_it != peek.metadata.end() && model_it->second == shape && step_it != peek.metadata.end(),
                     "resume: '", s.resume, "' is not a checkpoint of this model (", shape, ")");
-        optim::load_checkpoint(s.resume, model.named_parameters(), adamw);
+        dp.load_checkpoint(s.resume, model.named_parameters(), adamw);
         first_step = std::stoll(step_it->second);
         XGRAD_CHECK(first_step <= s.steps, "resume: the checkpoint is at step ", first_step, ", past --steps ", s.steps);
         std::printf("%s\n", resume_line.c_str());
@@ -361,11 +371,15 @@ int run(Settings s)
                 train.size(), val.size(), tokenizer.vocab_size());
     std::cout << model;
     const std::string probe = tokenizer.decode(std::vector<std::int64_t>(val.begin(), val.begin() + std::min<std::ptrdiff_t>(32, static_cast<std::ptrdiff_t>(val.size()))));
-    const auto maps_before = attention_maps(model, tokenizer, probe);
-    const double val_before = evaluate(model, val_batches);
+    const auto maps_before = dp.is_main() ? attention_maps(model, tokenizer, probe) : decltype(attention_maps(model, tokenizer, probe)){};
+    const double val_before = dp.is_main() ? evaluate(model, val_batches) : 0.0;
     std::printf("validation loss before training: %.4f\n", val_before);
     std::printf("training: %lld steps of (B, T) = (%zu, %zu), AdamW lr %g, %d threads\n", static_cast<long long>(s.steps),
                 s.batch, s.block_size, s.lr, get_num_threads());
+    if (dp.world_size > 1) {
+        std::printf("data-parallel: %d ranks, a global batch of %zu sequences%s\n", dp.world_size, s.batch * std::size_t(dp.world_size),
+                    s.zero ? ", AdamW's state sharded (ZeRO-1)" : "");
+    }
 
     std::vector<std::pair<std::int64_t, double>> train_history, val_history{{first_step, val_before}};
     double recent = 0, last_val = val_before;
@@ -379,8 +393,8 @@ int run(Settings s)
     for (std::int64_t step = first_step; step < s.steps; ++step) {
         schedule.apply(adamw, step);
         // the batch and the dropout masks drawn from the seed and the step alone: --resume is bit-exact
-        Generator batch_rng(s.seed * 1000003 + static_cast<std::uint64_t>(step));
-        manual_seed(s.seed * 1000033 + static_cast<std::uint64_t>(step));
+        Generator batch_rng(dp.batch_seed(s.seed) * 1000003 + static_cast<std::uint64_t>(step));   // seed + rank
+        manual_seed(dp.batch_seed(s.seed) * 1000033 + static_cast<std::uint64_t>(step));
         const text::Batch batch = text::sample_batch(train, s.batch, s.block_size, batch_rng);
         adamw.zero_grad();
         if (diagnostics) diagnostics->begin_step(step);
@@ -393,7 +407,8 @@ int run(Settings s)
         std::optional<inspect::Graph> graph;
         if (step == first_step) graph.emplace(loss, inspect::GraphOptions{.names = model.named_parameters()});
         loss.backward();
-        if (graph) {
+        dp.synchronize();
+        if (graph && dp.is_main()) {
             try {
                 graph_svg = inspect::render_svg(graph->dot());
             } catch (const Error& e) {
@@ -404,10 +419,11 @@ int run(Settings s)
         if (diagnostics) diagnostics->after_backward();
         adamw.step();
         if (diagnostics) diagnostics->after_update();
-        train_history.emplace_back(step, value);
-        recent += value, ++recent_count;
-        progress.update(step, value, false);
-        if ((step + 1) % s.eval_interval == 0 || step + 1 == s.steps) {
+        const double global_loss = dp.mean(value);   // the global batch's loss
+        train_history.emplace_back(step, global_loss);
+        recent += global_loss, ++recent_count;
+        progress.update(step, global_loss, false);
+        if (((step + 1) % s.eval_interval == 0 || step + 1 == s.steps) && dp.is_main()) {
             last_val = evaluate(model, val_batches);
             val_history.emplace_back(step + 1, last_val);
             char line[128];
@@ -416,17 +432,17 @@ int run(Settings s)
             progress.line(line);
             recent = 0, recent_count = 0;
         }
-        if (stop_signal != 0 && step + 1 < s.steps) {
+        if (dp.any(stop_signal != 0) && step + 1 < s.steps) {   // the step is done on every rank
             steps_done = step + 1;
             break;
         }
     }
-    optim::save_checkpoint(s.out + "/checkpoint.safetensors", model.named_parameters(), adamw,
-                           [&] {
-                               io::Metadata metadata = flags_metadata(s);
-                               metadata["step"] = std::to_string(steps_done), metadata["model"] = shape;
-                               return metadata;
-                           }());
+    dp.save_checkpoint(s.out + "/checkpoint.safetensors", model.named_parameters(), adamw, [&] {
+        io::Metadata metadata = flags_metadata(s);
+        metadata["step"] = std::to_string(steps_done), metadata["model"] = shape;
+        return metadata;
+    }());
+    if (!dp.is_main()) return steps_done < s.steps ? 128 + (stop_signal != 0 ? stop_signal : SIGINT) : 0;   // rank 0 alone reports
     std::printf("final validation loss %.4f\n", last_val);
 
     Generator sample_rng(s.seed + 2);
@@ -500,11 +516,15 @@ int main(int argc, char** argv)
     Settings s;
     if (int exit_code = parse_settings(argc, argv, s); exit_code >= 0) return exit_code;
     try {
-        return run(s);
-    } catch (const std::bad_alloc& e) {
-        std::fflush(stdout);
-        std::fprintf(stderr, "\ntrain_gpt: out of memory: %s; lower --batch, --block-size, --n-embd or --n-layer\n", e.what());
-        return 1;
+        DataParallel dp;
+        try {
+            return run(s, dp);
+        } catch (const std::bad_alloc& e) {   // under mpirun, dp.fail ends every rank
+            return dp.fail("train_gpt", std::string("out of memory: ") + e.what() +
+                                            "; lower --batch, --block-size, --n-embd or --n-layer");
+        } catch (const std::exception& e) {
+            return dp.fail("train_gpt", e.what());
+        }
     } catch (const std::exception& e) {
         std::fprintf(stderr, "\ntrain_gpt: %s\n", e.what());
         return 1;

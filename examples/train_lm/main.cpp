@@ -34,6 +34,7 @@
 #include "../progress.h"
 #include "../stop_signal.h"
 #include "analysis.h"
+#include "data_parallel.h"
 #include "model.h"
 #include "report.h"
 #include "settings.h"
@@ -250,10 +251,11 @@ std::string render_graph(const inspect::Graph& graph)
 }
 
 // The batch of step `step`: drawn from its own generator, so a resumed run draws the same batches.
+// Under mpirun `seed` is --seed + rank: each rank draws its own.
 text::Batch batch_for_step(const std::vector<std::int64_t>& tokens, const std::vector<std::size_t>& starts,
-                           const Settings& s, std::int64_t step)
+                           const Settings& s, std::uint64_t seed, std::int64_t step)
 {
-    Generator rng(s.seed * 0x9E3779B97F4A7C15ull + static_cast<std::uint64_t>(step));
+    Generator rng(seed * 0x9E3779B97F4A7C15ull + static_cast<std::uint64_t>(step));
     return text::sample_batch(tokens, s.batch, s.block_size, rng, starts);
 }
 
@@ -375,7 +377,7 @@ std::vector<std::pair<std::int64_t, double>> parse_history(const std::string& te
     return out;
 }
 
-int run(Settings s)
+int run(Settings s, DataParallel& dp)
 {
     const auto start = std::chrono::steady_clock::now();
     if (s.threads > 0) {
@@ -385,13 +387,14 @@ int run(Settings s)
     }
 
     // the output folder first: fail before training, not after
-    const OutputFolder folder(s.out, "train_lm");
+    std::optional<OutputFolder> folder;   // rank 0's: the only writer
+    if (dp.is_main()) folder.emplace(s.out, "train_lm");
 
     // --resume: the checkpoint's flags first, since its seed fixes the split
     std::optional<io::Safetensors> peek;
     std::string resume_line;
     if (!s.resume.empty()) {
-        peek = io::load_safetensors(s.resume);
+        peek = dp.read_checkpoint(s.resume);
         resume_line = resolve_resumed_flags(s, peek->metadata);
     }
     manual_seed(s.seed);
@@ -430,6 +433,7 @@ int run(Settings s)
         const bool linear_weight = name.ends_with(".weight") && (name.starts_with("fc") || name.starts_with("lm_head"));
         (linear_weight ? decay : no_decay).push_back(p);
     }
+    dp.wrap(model);   // under mpirun: rank 0's weights to every rank, gradients averaged
     optim::AdamW adam({{decay, {}}, {no_decay, optim::GroupOptions().weight_decay(0.0)}},
                       optim::AdamOptions().lr(s.lr).weight_decay(s.weight_decay));
     std::unique_ptr<optim::Schedule> schedule;
@@ -447,7 +451,7 @@ int run(Settings s)
               "corpus make one with ", shape);
         XGRAD_CHECK(meta("vocabulary") == corpus_vocabulary(tokenizer), "resume: '", s.resume, "' was trained on another corpus ",
               "(its vocabulary differs)");
-        optim::load_checkpoint(s.resume, model.named_parameters(), adam);
+        dp.load_checkpoint(s.resume, model.named_parameters(), adam);
         // The checkpoint holds the lr its last step used; from here on it is this run's --lr (the
         // checkpoint's unless given), which the schedule, if any, scales step by step.
         for (auto& group : adam.param_groups()) group.lr = group.initial_lr;
@@ -463,7 +467,7 @@ int run(Settings s)
     std::cout << model;
     std::printf("unigram entropy of the training characters: %.3f nats (a model that knows only their frequencies)\n", entropy);
     const Snapshot before = look_at(model, tokenizer, first_step == 0 ? "before" : "at the resumed step, before more");
-    std::printf("validation loss before training: %.4f\n", evaluate(model, val_batches));
+    if (dp.is_main()) std::printf("validation loss before training: %.4f\n", evaluate(model, val_batches));
 
     const std::string checkpoint_path = s.out + "/checkpoint.safetensors";
     std::int64_t saved_step = -1;   // the step of the last checkpoint this run wrote
@@ -484,13 +488,13 @@ int run(Settings s)
     };
     auto save = [&](std::int64_t steps_done) {
         check_finite(steps_done);
-        optim::save_checkpoint(checkpoint_path, model.named_parameters(), adam, checkpoint_metadata(steps_done));
+        dp.save_checkpoint(checkpoint_path, model.named_parameters(), adam, checkpoint_metadata(steps_done));
         saved_step = steps_done;
     };
 
     std::printf("\ntraining: %lld steps of (B, T) = (%zu, %zu), Adam lr %g, %d threads\n", static_cast<long long>(s.steps),
                 s.batch, s.block_size, s.lr, get_num_threads());
-    Progress progress(first_step, s.steps, s.batch * s.block_size);
+    Progress progress(first_step, s.steps, s.batch * s.block_size * static_cast<std::size_t>(dp.world_size));   // the global batch
     std::unique_ptr<inspect::Diagnostics> diagnostics;   // off by default: then no hook is registered
     if (s.diagnostics_every > 0) diagnostics = std::make_unique<inspect::Diagnostics>(model, s.diagnostics_every);
     std::string graph_svg;                               // the graph of this run's first step
@@ -501,11 +505,11 @@ int run(Settings s)
     catch_stop_signals();
     for (std::int64_t step = first_step; step < s.steps; ++step) {
         if (schedule) schedule->apply(adam, step);
-        const text::Batch batch = batch_for_step(train, train_starts, s, step);
+        const text::Batch batch = batch_for_step(train, train_starts, s, dp.batch_seed(s.seed), step);
         adam.zero_grad();
         if (diagnostics) diagnostics->begin_step(step);
         Tensor loss = nn::functional::cross_entropy(model.forward(batch.x), batch.y);
-        const double value = loss.item();
+        const double value = dp.mean(loss.item());   // the global batch's loss: every rank stops together on a NaN
         // A NaN or Inf loss poisons every weight at the next step: stop here, before it does.
         XGRAD_CHECK(std::isfinite(value), "training diverged: the training loss is ", value, " at step ", step + 1,
               " (lower --lr", s.clip > 0 ? "" : ", or set --clip", "); ",
@@ -515,7 +519,8 @@ int run(Settings s)
         std::optional<inspect::Graph> graph;   // hooks that record the gradient norms, this step only
         if (step == first_step) graph.emplace(loss, inspect::GraphOptions{.names = model.named_parameters()});
         loss.backward();
-        if (graph) graph_svg = render_graph(*graph);
+        dp.synchronize();
+        if (graph && dp.is_main()) graph_svg = render_graph(*graph);
         if (s.clip > 0) optim::clip_grad_norm(model.parameters(), s.clip);
         if (diagnostics) diagnostics->after_backward();
         adam.step();
@@ -525,7 +530,7 @@ int run(Settings s)
         recent += value, ++recent_count;
         progress.update(step, value, false);
         const bool last = step + 1 == s.steps, on_interval = (step + 1) % s.eval_interval == 0;
-        if (on_interval || last) {
+        if ((on_interval || last) && dp.is_main()) {
             const double val_loss = evaluate(model, val_batches);
             // Only evaluations on the interval go into the history that checkpoints carry, so that a
             // run resumed from a checkpoint writes the same history as one that never stopped.
@@ -538,13 +543,14 @@ int run(Settings s)
             progress.line(line);
             recent = 0.0, recent_count = 0;
         }
-        if (stop_signal != 0 && !last) {   // the step is done: end with its checkpoint and report
+        if (dp.any(stop_signal != 0) && !last) {   // the step is done on every rank: end with its checkpoint and report
             steps_done = step + 1;
             break;
         }
         if (s.checkpoint_every > 0 && (step + 1) % s.checkpoint_every == 0 && !last) save(step + 1);
     }
     check_finite(steps_done);
+    if (!dp.is_main()) return 0;   // rank 0 alone writes the report and the final checkpoint
 
     const Snapshot after = look_at(model, tokenizer, "after");
     std::printf("\nstructure score: %.0f%% before, %.0f%% after (chance %.0f%%)\n", 100 * before.structure.score,
@@ -606,14 +612,17 @@ int main(int argc, char** argv)
 {
     Settings s;
     if (int exit_code = parse_settings(argc, argv, s); exit_code >= 0) return exit_code;   // --help, or a bad flag
+    std::optional<DataParallel> dp;   // under mpirun: a failure on any rank ends every rank (dp->fail)
     try {
-        return run(s);
+        dp.emplace();
+        return run(s, *dp);
     } catch (const std::bad_alloc& e) {
-        std::fflush(stdout);   // what was printed so far comes before the message, in a log too
-        std::fprintf(stderr, "\ntrain_lm: out of memory: %s; lower --batch, --block-size, --n-embd or --hidden\n", e.what());
+        const std::string message = std::string("out of memory: ") + e.what() + "; lower --batch, --block-size, --n-embd or --hidden";
+        if (dp) return dp->fail("train_lm", message);
+        std::fprintf(stderr, "\ntrain_lm: %s\n", message.c_str());
         return 1;
     } catch (const std::exception& e) {
-        std::fflush(stdout);
+        if (dp) return dp->fail("train_lm", e.what());   // flushes stdout first, so the message comes last in a log
         std::fprintf(stderr, "\ntrain_lm: %s\n", e.what());
         return 1;
     }
