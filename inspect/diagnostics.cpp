@@ -199,4 +199,26 @@ std::string Diagnostics::embeddings_csv() const
     return out.str();
 }
 
+std::vector<EmbeddingStat> Diagnostics::read_embeddings_csv(const std::string& csv, const std::string& source)
+{
+    std::vector<EmbeddingStat> out;
+    std::istringstream in(csv);
+    std::string line;
+    XGRAD_CHECK(std::getline(in, line) && line == "step,table,touched_fraction,touched_row_drift,untouched_row_drift",
+                "read_embeddings_csv: '", source, "' does not start with diagnostics_embeddings.csv's header");
+    for (int number = 2; std::getline(in, line); ++number) {
+        std::istringstream row(line);
+        std::string field[5];
+        for (auto& f : field) std::getline(row, f, ',');
+        char* end[4] = {};
+        EmbeddingStat e{std::strtoll(field[0].c_str(), &end[0], 10), field[1], std::strtod(field[2].c_str(), &end[1]),
+                        std::strtod(field[3].c_str(), &end[2]), std::strtod(field[4].c_str(), &end[3])};
+        bool ok = !field[4].empty() && !field[1].empty();
+        for (int k = 0; k < 4; ++k) ok = ok && end[k] != nullptr && *end[k] == '\0' && end[k] != field[k == 0 ? 0 : k + 1].c_str();
+        XGRAD_CHECK(ok, "read_embeddings_csv: line ", number, " of '", source, "' is not step,table,fraction,drift,drift: '", line, "'");
+        out.push_back(std::move(e));
+    }
+    return out;
+}
+
 }  // namespace xgrad::inspect

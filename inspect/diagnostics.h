@@ -69,7 +69,12 @@ public:
     std::string embeddings_csv() const;
     // A self-contained HTML section (inline SVG): the update-to-data ratios over training with the
     // rule-of-thumb band near -3, gradient norms, layer histograms at a few steps, embedding drift.
-    std::string html() const;
+    // `other`, another run's embedding figures (read_embeddings_csv), is drawn beside this run's,
+    // each run named by its label ("dense Adam", "--sparse"): PyTorch issue 18404 side by side.
+    std::string html(const std::vector<EmbeddingStat>& other = {}, const std::string& this_label = "this run",
+                     const std::string& other_label = "other run") const;
+    // embeddings_csv()'s text back; throws naming the line that is not one of its rows
+    static std::vector<EmbeddingStat> read_embeddings_csv(const std::string& csv, const std::string& source);
 
 private:
     struct Watched {

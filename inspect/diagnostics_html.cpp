@@ -43,7 +43,10 @@ struct Series {
 std::string line_chart(const std::vector<Series>& series, const std::string& y_label, double band_lo = NAN,
                        double band_hi = NAN, double band_line = NAN)
 {
-    const double w = 720, h = 300, left = 55, right = 190, top = 10, bottom = 30;
+    std::size_t longest = 0;
+    for (const auto& s : series) longest = std::max(longest, s.label.size());
+    const double right = std::max(190.0, 12.0 + 6.0 * double(longest)), w = 530 + right, h = 300, left = 55, top = 10,
+                 bottom = 30;
     double x0 = 1e300, x1 = -1e300, y0 = 1e300, y1 = -1e300;
     for (const auto& s : series) {
         for (const auto& [x, y] : s.points) x0 = std::min(x0, x), x1 = std::max(x1, x), y0 = std::min(y0, y), y1 = std::max(y1, y);
@@ -115,7 +118,8 @@ std::string histogram_panels(const std::vector<const LayerStat*>& layers)
 
 }  // namespace
 
-std::string Diagnostics::html() const
+std::string Diagnostics::html(const std::vector<EmbeddingStat>& other, const std::string& this_label,
+                              const std::string& other_label) const
 {
     std::ostringstream s;
     s << "<h2>Diagnostics</h2><p>Recorded every " << every_ << " steps (CSV beside this report: diagnostics_params.csv, "
@@ -157,25 +161,31 @@ std::string Diagnostics::html() const
     }
 
     if (!embeddings_.empty()) {
-        std::map<std::string, Series> touched, untouched, fraction;
-        std::vector<std::string> tables;
-        for (const auto& e : embeddings_) {
-            if (!touched.count(e.name)) {
-                tables.push_back(e.name);
-                touched[e.name].label = e.name + " touched rows";
-                untouched[e.name].label = e.name + " untouched rows";
-                fraction[e.name].label = e.name;
-            }
-            touched[e.name].points.emplace_back(double(e.step), e.touched_drift);
-            untouched[e.name].points.emplace_back(double(e.step), e.untouched_drift);
-            fraction[e.name].points.emplace_back(double(e.step), e.touched_fraction);
-        }
+        // one series per (run, table, touched or not); the other run's, if given, beside this one's
         std::vector<Series> drift, fractions;
-        for (const auto& t : tables) drift.push_back(touched[t]), drift.push_back(untouched[t]), fractions.push_back(fraction[t]);
+        auto add_run = [&](const std::vector<EmbeddingStat>& stats, const std::string& run) {
+            std::map<std::string, std::size_t> index;   // table -> its first series in drift
+            for (const auto& e : stats) {
+                if (!index.count(e.name)) {
+                    index[e.name] = drift.size();
+                    const std::string who = other.empty() ? e.name : run + ": " + e.name;
+                    drift.push_back({who + " touched rows", {}});
+                    drift.push_back({who + " untouched rows", {}});
+                    fractions.push_back({who, {}});
+                }
+                const std::size_t k = index[e.name];
+                drift[k].points.emplace_back(double(e.step), e.touched_drift);
+                drift[k + 1].points.emplace_back(double(e.step), e.untouched_drift);
+                fractions[k / 2].points.emplace_back(double(e.step), e.touched_fraction);
+            }
+        };
+        add_run(embeddings_, this_label);
+        if (!other.empty()) add_run(other, other_label);
         s << "<h3>Embedding rows</h3><p>How far a step moved the rows its ids used, and the rows they did not "
           << "(mean L2 norm of a row's update). With dense Adam the untouched rows still move, by the momentum of "
-          << "earlier steps (PyTorch issue 18404); with <code>--sparse</code> and SparseAdam they stay put.</p>"
-          << line_chart(drift, "row update norm") << "<p>Fraction of rows a step touched:</p>"
+          << "earlier steps (PyTorch issue 18404); with <code>--sparse</code> they stay put"
+          << (other.empty() ? " (give <code>--compare-diagnostics</code> another run's folder to draw both)." : ": both runs here.")
+          << "</p>" << line_chart(drift, "row update norm") << "<p>Fraction of rows a step touched:</p>"
           << line_chart(fractions, "touched fraction");
     }
     return s.str();

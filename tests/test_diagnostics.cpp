@@ -112,6 +112,16 @@ TEST_CASE("diagnostics are recorded at the right steps and match a direct comput
     CHECK(e.touched_drift == Approx(touched).epsilon(1e-6));
     CHECK_THAT(diag.params_csv(), Contains("step,parameter,grad_norm,update_to_data_log10\n0,emb.weight,"));
     CHECK_THAT(diag.embeddings_csv(), Contains("2,emb.weight,0.5,"));
+    const auto back = inspect::Diagnostics::read_embeddings_csv(diag.embeddings_csv(), "here");   // the CSV reads back
+    REQUIRE(back.size() == diag.embeddings().size());
+    CHECK(back[1].step == 2);
+    CHECK(back[1].touched_drift == Approx(e.touched_drift).epsilon(1e-5));
+    CHECK_THROWS_WITH(inspect::Diagnostics::read_embeddings_csv("step,table\n", "x.csv"), Contains("'x.csv' does not start"));
+    CHECK_THROWS_WITH(inspect::Diagnostics::read_embeddings_csv(
+                          "step,table,touched_fraction,touched_row_drift,untouched_row_drift\n2,emb,0.5,oops,0\n", "x.csv"),
+                      Contains("line 2 of 'x.csv'") && Contains("'2,emb,0.5,oops,0'"));
+    CHECK_THAT(diag.html(diag.embeddings(), "dense", "sparse"), Contains("sparse: emb.weight untouched rows") &&
+                                                                   Contains("dense: emb.weight touched rows"));
     CHECK_THAT(diag.html(), Contains("Update-to-data ratio") && Contains("<svg") && Contains("emb.weight untouched rows"));
 }
 

@@ -45,6 +45,11 @@ Run train_lm(const std::string& args, const std::string& environment = "")
     return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, output};
 }
 
+fs::path scratch_path(const std::string& name)   // scratch's folder, left as it is
+{
+    return fs::temp_directory_path() / ("xgrad_train_lm_" + std::to_string(::getpid())) / name;
+}
+
 fs::path scratch(const std::string& name)
 {
     fs::path dir = fs::temp_directory_path() / ("xgrad_train_lm_" + std::to_string(::getpid())) / name;
@@ -500,7 +505,9 @@ TEST_CASE("train_lm --diagnostics-every writes the diagnostics and the first ste
     std::map<bool, std::string> embeddings_csv;
     for (bool sparse : {false, true}) {
         fs::path out = scratch(sparse ? "diagnostics_sparse" : "diagnostics_dense");
-        Run run = train_lm(tiny + " --hidden 16 --diagnostics-every 5" + (sparse ? " --sparse" : "") + " --out " + out.string());
+        // the sparse run draws the dense one's embedding figures beside its own
+        const std::string compare = sparse ? " --sparse --compare-diagnostics " + scratch_path("diagnostics_dense").string() : "";
+        Run run = train_lm(tiny + " --hidden 16 --diagnostics-every 5" + compare + " --out " + out.string());
         INFO(run.output);
         REQUIRE(run.status == 0);
         const std::string params = read(out / "diagnostics_params.csv");
@@ -513,6 +520,10 @@ TEST_CASE("train_lm --diagnostics-every writes the diagnostics and the first ste
         CHECK(html.find("<?xml") == std::string::npos);   // Graphviz's SVG inline, without its prolog
         CHECK_THAT(read(out / "graph.svg"), Contains("<svg") && Contains("embedding_lookup") && Contains("cross_entropy"));
         embeddings_csv[sparse] = read(out / "diagnostics_embeddings.csv");
+        if (sparse) {
+            CHECK_THAT(html, Contains("--sparse (this run): tok_emb.weight untouched rows") &&
+                                 Contains("dense (" + scratch_path("diagnostics_dense").string() + "): tok_emb.weight untouched rows"));
+        }
     }
     // step 5's token table: the untouched rows' drift, the last column
     auto untouched_drift = [](const std::string& csv) {

@@ -239,6 +239,31 @@ std::string corpus_vocabulary(const text::CharTokenizer& tokenizer)
     return out;
 }
 
+// --compare-diagnostics: another run's embedding figures, and what it was (read from its checkpoint)
+struct ComparedRun {
+    std::vector<inspect::EmbeddingStat> embeddings;
+    std::string label;
+};
+
+ComparedRun read_compared_run(const Settings& s)
+{
+    if (s.compare_diagnostics.empty()) return {};
+    XGRAD_CHECK(s.diagnostics_every > 0, "--compare-diagnostics draws another run beside this one's diagnostics: give "
+                                         "--diagnostics-every too");
+    const std::string csv = s.compare_diagnostics + "/diagnostics_embeddings.csv";
+    std::ifstream in(csv, std::ios::binary);
+    XGRAD_CHECK(in.good(), "--compare-diagnostics: cannot read '", csv, "': ", std::strerror(errno),
+                " (run train_lm --diagnostics-every N --out ", s.compare_diagnostics, " first)");
+    const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    ComparedRun run{inspect::Diagnostics::read_embeddings_csv(text, csv), s.compare_diagnostics};
+    try {   // its mode, from its checkpoint; without one the folder names it
+        const io::Metadata m = io::load_safetensors(s.compare_diagnostics + "/checkpoint.safetensors").metadata;
+        if (auto it = m.find("sparse"); it != m.end()) run.label = (it->second == "1" ? "--sparse (" : "dense (") + s.compare_diagnostics + ")";
+    } catch (const Error&) {
+    }
+    return run;
+}
+
 // The graph of a step as SVG, or, without Graphviz, nothing and a note saying so (the run goes on).
 std::string render_graph(const inspect::Graph& graph)
 {
@@ -496,6 +521,7 @@ int run(Settings s, DataParallel& dp)
                 s.batch, s.block_size, s.lr, get_num_threads());
     Progress progress(first_step, s.steps, s.batch * s.block_size * static_cast<std::size_t>(dp.world_size));   // the global batch
     std::unique_ptr<inspect::Diagnostics> diagnostics;   // off by default: then no hook is registered
+    const ComparedRun compared = read_compared_run(s);
     if (s.diagnostics_every > 0) diagnostics = std::make_unique<inspect::Diagnostics>(model, s.diagnostics_every);
     std::string graph_svg;                               // the graph of this run's first step
     double recent = 0.0, last_val = std::nan("");
@@ -575,7 +601,10 @@ int run(Settings s, DataParallel& dp)
     report.unigram_entropy = entropy;
     report.structure_before = before.structure, report.structure_after = after.structure;
     report.graph_svg = graph_svg;
-    if (diagnostics) report.diagnostics_html = diagnostics->html();
+    if (diagnostics) {
+        report.diagnostics_html = diagnostics->html(compared.embeddings, s.sparse ? "--sparse (this run)" : "dense (this run)",
+                                                    compared.label);
+    }
 
     // the checkpoint and the report files, all together or none
     std::vector<std::pair<std::string, const Array*>> tensors;

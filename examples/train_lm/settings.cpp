@@ -53,6 +53,9 @@ int parse_settings(int argc, const char* const* argv, Settings& s)
                                                                "histograms and embedding drift every this many steps "
                                                                "into the report and diagnostics_*.csv; 0: off")
         ->check(count_or_zero);
+    app.add_option("--compare-diagnostics", s.compare_diagnostics, "another run's --out folder (run with --diagnostics-every): "
+                                                                   "its embedding-row figures are drawn beside this run's "
+                                                                   "(dense Adam against --sparse, say)");
     app.add_option("--sample-length", s.sample_length, "characters to sample at the end")
         ->check(whole_number<std::size_t>(0, 1000000));
     app.add_option("--temperature", s.temperature, "sampling temperature")->check(positive);
