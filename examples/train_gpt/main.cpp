@@ -228,7 +228,7 @@ void check_memory(const Settings& s, std::size_t vocab_size)
     XGRAD_CHECK(available == 0 || total <= available, "these flags need about ", gib(total), " of memory, more than the ",
                 gib(available), " available; most of it (", gib(std::max({weights, activations, evaluation})), ") is ",
                 most_weights ? "the weights and their optimizer state: lower --n-embd or --n-layer"
-                : activations >= evaluation ? "the activations of a step: lower --batch, --block-size or --n-embd"
+                : activations >= evaluation ? "the activations of a step: lower --batch, --block-size, --n-embd or --n-layer"
                                             : "the validation batches: lower --eval-iters or --batch");
 }
 
@@ -311,6 +311,9 @@ std::string resolve_resumed_flags(Settings& s, const io::Metadata& metadata)
     return line;
 }
 
+// n > block_size + 1, without the sum wrapping around for a block_size near SIZE_MAX
+bool more_than_one_past(std::size_t n, std::size_t block_size) { return n > block_size && n - block_size > 1; }
+
 int run(Settings s, DataParallel& dp)
 {
     const auto start = std::chrono::steady_clock::now();
@@ -328,7 +331,7 @@ int run(Settings s, DataParallel& dp)
     const text::CharTokenizer tokenizer(corpus);
     const std::vector<std::int64_t> tokens = tokenizer.encode(corpus);
     const std::size_t split = tokens.size() * 9 / 10;
-    XGRAD_CHECK(split > s.block_size + 1 && tokens.size() - split > s.block_size + 1, "corpus: '", s.corpus, "' has ",
+    XGRAD_CHECK(more_than_one_past(split, s.block_size) && more_than_one_past(tokens.size() - split, s.block_size), "corpus: '", s.corpus, "' has ",
                 tokens.size(), " characters, too few for --block-size ", s.block_size);
     const auto& vocabulary = tokenizer.vocabulary();   // the default prompt, "\n", for a corpus without line breaks:
     if (!s.given.count("--prompt") && !std::binary_search(vocabulary.begin(), vocabulary.end(), U'\n')) {

@@ -402,6 +402,9 @@ std::vector<std::pair<std::int64_t, double>> parse_history(const std::string& te
     return out;
 }
 
+// n > block_size + 1, without the sum wrapping around for a block_size near SIZE_MAX
+bool more_than_one_past(std::size_t n, std::size_t block_size) { return n > block_size && n - block_size > 1; }
+
 int run(Settings s, DataParallel& dp)
 {
     const auto start = std::chrono::steady_clock::now();
@@ -430,7 +433,7 @@ int run(Settings s, DataParallel& dp)
     text::CharTokenizer tokenizer(corpus);
     const std::vector<std::int64_t> tokens = tokenizer.encode(corpus);
     const std::size_t split = tokens.size() * 9 / 10;
-    XGRAD_CHECK(split > s.block_size + 1 && tokens.size() - split > s.block_size + 1, "corpus: '", s.corpus, "' has ",
+    XGRAD_CHECK(more_than_one_past(split, s.block_size) && more_than_one_past(tokens.size() - split, s.block_size), "corpus: '", s.corpus, "' has ",
           tokens.size(), tokens.size() == 1 ? " character" : " characters", ", too few for block_size ", s.block_size,
           ": the train and validation splits (90% and 10%) each need more than block_size + 1");
     check_memory(s, tokenizer.vocab_size(), tokens.size());
