@@ -1,7 +1,8 @@
 # Shared by scripts/run and scripts/test: install what is missing from Debian, then configure and build.
 # Sourced, not run.
 
-XGRAD_PACKAGES=(cmake g++ make pkg-config xtensor-dev libxsimd-dev libxtensor-blas-dev libopenblas-dev catch2 nlohmann-json3-dev libcli11-dev wamerican fortunes)
+XGRAD_PACKAGES=(cmake g++ make pkg-config xtensor-dev libxsimd-dev libxtensor-blas-dev libopenblas-dev catch2 nlohmann-json3-dev libcli11-dev wamerican fortunes
+                python3-dev pybind11-dev python3-numpy python3-pytest)   # the last four: the Python package and its tests
 
 ensure_packages() {
     local missing=()
