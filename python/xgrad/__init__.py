@@ -25,7 +25,7 @@ from ._xgrad import (Tensor, dtype, manual_seed, set_num_threads, get_num_thread
                      multinomial, empty_cache)
 from ._repr import tensor_repr as _tensor_repr
 
-dtype.__repr__ = dtype.__str__ = lambda self: "xgrad." + self.name
+dtype.__repr__ = dtype.__str__ = lambda self: "xgrad." + ("float32", "int64", "bool")[int(self)]
 float32 = float = dtype.float32
 int64 = long = dtype.int64
 bool = dtype.bool          # as torch.bool (it shadows the builtin inside this module only)

@@ -34,7 +34,7 @@ def tensor_repr(t):
     extras = []
     if a.size == 0 and a.ndim != 1:
         extras.append(f"size={tuple(a.shape)}")
-    if t.dtype.__repr__() == "xgrad.int64" and a.size == 0:
+    if a.dtype == np.int64 and a.size == 0:
         extras.append("dtype=xgrad.int64")
     if t.grad_fn is not None:
         extras.append(f"grad_fn={t.grad_fn!r}")
