@@ -112,7 +112,7 @@ std::pair<Tensor, IdArray> topk(const Tensor& x, std::size_t k, bool largest)
 {
     XGRAD_CHECK(x.dim() >= 1, "topk: expected a tensor of at least 1 dimension, got a 0-d one");
     const std::size_t N = x.size(-1);
-    XGRAD_CHECK(k <= N, "topk: k (", k, ") is out of range for the last dimension of size ", N);
+    XGRAD_CHECK(k <= N, "topk: selected k (", k, ") is larger than the last dimension of size ", N);
     Shape out_shape = x.shape();
     out_shape.back() = k;
     const std::size_t rows = N ? x.numel() / N : 0;

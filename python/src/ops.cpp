@@ -181,14 +181,18 @@ enum class Bin { add, sub, mul, div, pow, floordiv, mod };
 // A Python number (int, float, bool, numpy scalar), as the scalar operand of an op.
 struct Number {
     double value;
-    bool integral;
+    bool integral;   // and within int64's range
 };
 std::optional<Number> number(py::handle h)
 {
     if (py::isinstance<PyTensor>(h) || py::isinstance<py::array>(h)) return std::nullopt;
     if (PyFloat_Check(h.ptr())) return Number{PyFloat_AsDouble(h.ptr()), false};
-    if (PyLong_Check(h.ptr())) return Number{static_cast<double>(PyLong_AsLongLong(h.ptr())), true};
-    if (PyIndex_Check(h.ptr())) return Number{py::int_(py::reinterpret_borrow<py::object>(h)).cast<double>(), true};   // numpy integers
+    if (PyLong_Check(h.ptr())) {
+        const double v = PyLong_AsDouble(h.ptr());   // a Python int of any size: an OverflowError past a double
+        if (v == -1.0 && PyErr_Occurred()) throw py::error_already_set();
+        return Number{v, std::fabs(v) < 9.2e18};
+    }
+    if (PyIndex_Check(h.ptr())) return Number{py::int_(py::reinterpret_borrow<py::object>(h)).cast<double>(), true};   // numpy ints fit int64   // numpy integers
     if (PyNumber_Check(h.ptr()) && py::hasattr(h, "__float__")) return Number{py::float_(py::reinterpret_borrow<py::object>(h)).cast<double>(), false};
     return std::nullopt;
 }
