@@ -8,6 +8,7 @@
 // The result is a list of flat offsets into x and the result's shape, which take (reading, with
 // gradients) and index_put (writing) use; every index pattern is the same gather.
 #include <algorithm>
+#include <optional>
 
 #include "python/src/pytensor.h"
 
@@ -16,10 +17,10 @@ namespace xgrad::python {
 namespace {
 
 struct Item {
-    enum Kind { integer, slice, new_axis, ellipsis, array } kind;
-    std::int64_t value = 0;   // integer
-    py::slice range{0, 0, 1};
-    IdArray ids;              // array (masks are turned into one array per axis they cover)
+    enum Kind { integer, slice, new_axis, ellipsis, array } kind = integer;
+    std::int64_t value = 0;   // integer; the size of a new axis (1, or 0 for a false 0-d mask)
+    py::object range;         // slice
+    std::optional<IdArray> ids;   // array (masks are turned into one array per axis they cover)
 };
 
 [[noreturn]] void index_error(const std::string& message) { throw py::index_error(message); }
@@ -28,18 +29,20 @@ struct Item {
 // nonzero positions), so from here on only integer arrays remain.
 void classify(py::handle obj, const Shape& shape, std::size_t dim, std::vector<Item>& out, std::size_t& consumed)
 {
-    Item item{Item::integer};
+    Item item;
     if (obj.is_none()) {
-        out.push_back({Item::new_axis, 1});
+        item.kind = Item::new_axis, item.value = 1;
+        out.push_back(item);
         return;
     }
     if (obj.ptr() == Py_Ellipsis) {
-        out.push_back({Item::ellipsis});
+        item.kind = Item::ellipsis;
+        out.push_back(item);
         return;
     }
     if (py::isinstance<py::slice>(obj)) {
         item.kind = Item::slice;
-        item.range = py::reinterpret_borrow<py::slice>(obj);
+        item.range = py::reinterpret_borrow<py::object>(obj);
         out.push_back(item), ++consumed;
         return;
     }
@@ -89,12 +92,14 @@ void classify(py::handle obj, const Shape& shape, std::size_t dim, std::vector<I
         ++j;
     }
     for (auto& ids : axes) {
-        Item a{Item::array};
+        Item a;
+        a.kind = Item::array;
         a.ids = std::move(ids);
-        out.push_back(a), ++consumed;
+        out.push_back(std::move(a)), ++consumed;
     }
     if (k == 0) {   // a 0-d mask: a new axis of 1 (true) or 0 (false), as NumPy's x[True]
-        Item a{Item::new_axis};
+        Item a;
+        a.kind = Item::new_axis;
         a.value = mask() ? 1 : 0;
         out.push_back(a);
     }
@@ -114,6 +119,15 @@ std::int64_t in_range(std::int64_t i, std::size_t size, std::size_t dim)
 
 Selection select(const Shape& shape, py::handle index)
 {
+    // the common x[i]: one int, a contiguous block of rows
+    if (PyLong_CheckExact(index.ptr()) && !shape.empty()) {
+        const auto i = static_cast<std::size_t>(in_range(index.cast<std::int64_t>(), shape[0], 0));
+        Selection out{{}, Shape(shape.begin() + 1, shape.end())};
+        const std::size_t block = shape_numel(out.shape);
+        out.flat.resize(block);
+        for (std::size_t k = 0; k < block; ++k) out.flat[k] = i * block + k;
+        return out;
+    }
     std::vector<Item> items;
     std::size_t consumed = 0;
     if (py::isinstance<py::tuple>(index)) {
@@ -152,7 +166,7 @@ Selection select(const Shape& shape, py::handle index)
             break;
         case Item::slice: {
             py::ssize_t start = 0, stop = 0, step = 0, length = 0;
-            if (!item.range.compute(static_cast<py::ssize_t>(shape[dim]), &start, &stop, &step, &length)) {
+            if (!py::reinterpret_borrow<py::slice>(item.range).compute(static_cast<py::ssize_t>(shape[dim]), &start, &stop, &step, &length)) {
                 throw py::error_already_set();
             }
             if (step <= 0) throw py::value_error("step must be greater than zero");
@@ -169,7 +183,7 @@ Selection select(const Shape& shape, py::handle index)
             }
             [[fallthrough]];   // beside advanced indices an int is one of them (a 0-d array), as in NumPy
         case Item::array: {
-            IdArray ids = item.kind == Item::array ? item.ids : IdArray(item.value);
+            IdArray ids = item.kind == Item::array ? *item.ids : IdArray(item.value);
             if (adv_at < 0) {
                 adv_at = static_cast<std::ptrdiff_t>(axes.size());
                 axes.push_back({0, 0, true});

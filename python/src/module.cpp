@@ -40,6 +40,7 @@ PYBIND11_MODULE(_xgrad, m)
     bind_nn(m);
     bind_optim(m);
     bind_text(m);
+    bind_bench(m);
 
     py::class_<Scoped<NoGradGuard>>(m, "_NoGrad")
         .def(py::init<>())

@@ -75,5 +75,6 @@ void bind_ops(py::module_& m);
 void bind_nn(py::module_& m);
 void bind_optim(py::module_& m);
 void bind_text(py::module_& m);
+void bind_bench(py::module_& m);
 
 }  // namespace xgrad::python

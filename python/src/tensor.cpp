@@ -160,7 +160,12 @@ void bind_tensor(py::module_& m)
         .def_property_readonly("itemsize", [](DType d) { return d == DType::float32 ? 4 : d == DType::int64 ? 8 : 1; });
 
     py::class_<PyTensor>(m, "Tensor", py::buffer_protocol())
-        .def(py::init([](py::object data) { return to_tensor(data); }), py::arg("data"))
+        // Tensor(t) shares t's node (nn.Parameter(t) is made this way), as a tensor of its own, not a .data view
+        .def(py::init([](py::object data) {
+                 PyTensor t = to_tensor(data);
+                 t.data_view = false;
+                 return t;
+             }), py::arg("data"))
         .def_buffer([](PyTensor& t) { return buffer(t); })
         .def("numpy", &numpy, py::arg("force") = false,
              "The tensor's own buffer as a numpy array: writes show through both ways, as torch's numpy()")
