@@ -72,7 +72,7 @@ std::size_t size_arg(const char* op, py::handle obj)
         throw py::type_error(std::string(op) + "(): sizes must be ints, got " +
                              std::string(py::str(py::type::of(obj).attr("__name__"))));
     }
-    const auto v = py::reinterpret_steal<py::int_>(PyNumber_Index(obj.ptr())).cast<std::int64_t>();
+    const auto v = index_value(obj);
     if (v < 0) throw std::runtime_error(std::string(op) + "(): trying to create a tensor with negative dimension " + std::to_string(v));
     return static_cast<std::size_t>(v);
 }

@@ -51,7 +51,7 @@ void classify(py::handle obj, const Shape& shape, std::size_t dim, std::vector<I
     }
     const bool is_tensor = py::isinstance<PyTensor>(obj);
     if (!is_tensor && !py::isinstance<py::array>(obj) && PyIndex_Check(obj.ptr())) {   // int, numpy integer
-        item.value = py::reinterpret_steal<py::int_>(PyNumber_Index(obj.ptr())).cast<std::int64_t>();
+        item.value = index_value(obj);
         out.push_back(item), ++consumed;
         return;
     }

@@ -68,7 +68,16 @@ struct Selection {
 };
 Selection select(const Shape& shape, py::handle index);
 
-void check_device(py::handle device);                // None, "cpu", or a device whose type is cpu
+void check_device(py::handle device);
+
+// obj.__index__() as an int64 (an int, a numpy integer, a one-element long tensor); its own error if
+// it has none or it fails (a TypeError, an OverflowError past int64).
+inline std::int64_t index_value(py::handle obj)
+{
+    PyObject* i = PyNumber_Index(obj.ptr());
+    if (i == nullptr) throw py::error_already_set();
+    return py::reinterpret_steal<py::int_>(i).cast<std::int64_t>();
+}                // None, "cpu", or a device whose type is cpu
 
 void bind_tensor(py::module_& m);
 void bind_ops(py::module_& m);

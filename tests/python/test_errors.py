@@ -97,3 +97,27 @@ def test_the_interpreter_survives_odd_arguments():
             t[0] = bad
         except (TypeError, ValueError, RuntimeError, IndexError, OverflowError):
             pass
+
+
+def test_no_function_or_method_crashes_on_odd_arguments():
+    """Every public function of xgrad and xgrad.nn.functional, and every Tensor method, called with one
+    and two odd arguments: each call returns or raises, and the process survives (a crash fails the
+    CTest test)."""
+    odd = [None, -1, 2 ** 70, 1.5, "x", [], [[1], [2, 3]], xgrad.ones(2, 3), xgrad.tensor([1, 5]),
+           xgrad.tensor([True]), xgrad.zeros(0), xgrad.ones(()), np.ones(2), float("nan"), 2 ** 40]
+    skip = {"set_num_threads", "save", "load", "manual_seed", "empty_cache"}
+    calls = [(n, getattr(xgrad, n)) for n in dir(xgrad) if not n.startswith("_") and n not in skip]
+    calls += [(n, getattr(F, n)) for n in dir(F) if not n.startswith("_")]
+    t = xgrad.ones(2, 3)
+    calls += [(n, getattr(t, n)) for n in dir(t) if not n.startswith("__") and n != "backward"]
+    made = 0
+    for name, fn in calls:
+        if not callable(fn) or isinstance(fn, type):
+            continue
+        for args in [(a,) for a in odd] + [(a, b) for a in odd for b in odd]:
+            try:
+                fn(*args)
+            except Exception:
+                pass
+            made += 1
+    assert made > 20000
