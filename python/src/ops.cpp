@@ -683,8 +683,10 @@ void bind_ops(py::module_& m)
         if (a != last) values = transpose(values, a, last), ids = transpose_any(ids, a, last);
         return return_types("topk")(T(values), ids);
     }, A("k"), A("dim") = -1, A("largest") = true, A("sorted") = true);
-    both("multinomial", [](const PyTensor& probs, std::size_t num_samples, bool replacement, py::object) {
-        return PyTensor::of(multinomial(probs.f(), num_samples, replacement, default_generator()));
+    // A generator= argument (an xgrad.Generator) draws from it, else from the default generator
+    auto gen = [](py::handle g) -> Generator& { return g.is_none() ? default_generator() : g.cast<Generator&>(); };
+    both("multinomial", [gen](const PyTensor& probs, std::size_t num_samples, bool replacement, py::object generator) {
+        return PyTensor::of(multinomial(probs.f(), num_samples, replacement, gen(generator)));
     }, A("num_samples"), A("replacement") = false, A("generator") = py::none());
 
     // ---- creation, for the Python wrappers in xgrad/__init__.py ----
@@ -698,18 +700,28 @@ void bind_ops(py::module_& m)
         if (d == DType::bool_) return PyTensor::of(BoolArray(xt::ones<bool>(s) && (v != 0.0)));
         return T(full(s, static_cast<float>(v)));
     });
-    m.def("_randn", [](const Shape& s) { return T(randn(s)); });
-    m.def("_rand", [](const Shape& s) { return T(rand(s)); });
-    m.def("_randint", [](std::int64_t low, std::int64_t high, const Shape& s) {
+    m.def("_randn", [gen](const Shape& s, py::object g) {
+        Array a = Array::from_shape(s);
+        gen(g).normal_(a);
+        return T(Tensor(std::move(a)));
+    });
+    m.def("_rand", [gen](const Shape& s, py::object g) {
+        Array a = Array::from_shape(s);
+        gen(g).uniform_(a);
+        return T(Tensor(std::move(a)));
+    });
+    m.def("_randint", [gen](std::int64_t low, std::int64_t high, const Shape& s, py::object g) {
         XGRAD_CHECK(high > low, "random_ expects 'from' to be less than 'to', but got from=", low, " >= to=", high);
+        Generator& rng = gen(g);
         IdArray out = IdArray::from_shape(s);
-        for (auto& v : out) v = low + static_cast<std::int64_t>(default_generator().below(static_cast<std::uint64_t>(high - low)));
+        for (auto& v : out) v = low + static_cast<std::int64_t>(rng.below(static_cast<std::uint64_t>(high - low)));
         return PyTensor::of(std::move(out));
     });
-    m.def("_randperm", [](std::size_t n) {
+    m.def("_randperm", [gen](std::size_t n, py::object g) {
+        Generator& rng = gen(g);
         IdArray out = IdArray::from_shape({n});
         for (std::size_t i = 0; i < n; ++i) out(i) = static_cast<std::int64_t>(i);
-        for (std::size_t i = n; i-- > 1;) std::swap(out(i), out(default_generator().below(i + 1)));   // Fisher-Yates
+        for (std::size_t i = n; i-- > 1;) std::swap(out(i), out(rng.below(i + 1)));   // Fisher-Yates
         return PyTensor::of(std::move(out));
     });
     m.def("_arange", [](double start, double end, double step, DType d) {

@@ -228,11 +228,20 @@ void bind_tensor(py::module_& m)
                  t.value.backward(g, retain_graph.value_or(false));
              }, py::arg("gradient") = py::none(), py::arg("retain_graph") = py::none(), py::arg("create_graph") = false)
         .def("detach", [](const PyTensor& t) { return t.is_float() ? PyTensor::of(t.value.detach()) : t; })
-        .def_property_readonly("data", [](const PyTensor& t) {
-            PyTensor view = t;
-            view.data_view = t.is_float();
-            return view;
-        })
+        // p.data: the same storage without autograd; `p.data = v` (and so `p.data += v`) sets the values
+        .def_property("data",
+                      [](const PyTensor& t) {
+                          PyTensor view = t;
+                          view.data_view = t.is_float();
+                          return view;
+                      },
+                      [](PyTensor& t, const PyTensor& v) {
+                          if (v.is_float() && t.is_float() && v.value.is_same(t.value)) return;   // x.data += ...: done in place
+                          if (!t.is_float() || !v.is_float()) {
+                              throw py::type_error("xgrad: .data can only be set on float tensors, from a float tensor");
+                          }
+                          t.value.data() = v.value.data();   // a copy of the values (and of the shape, as torch's)
+                      })
         .def("_is_same", [](const PyTensor& a, const PyTensor& b) {
             return a.is_float() && b.is_float() ? a.value.is_same(b.value)
                    : a.dtype == DType::int64    ? a.ints == b.ints

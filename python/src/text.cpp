@@ -8,9 +8,16 @@ void bind_text(py::module_& m)
 {
     using A = py::arg;
     py::module_ t = m.def_submodule("text", "character tokenizer and corpus batches, as examples/train_lm uses them");
+    // xgrad.Generator, as torch.Generator: g = xgrad.Generator().manual_seed(42); randn(3, generator=g)
     py::class_<Generator>(t, "Generator")
-        .def(py::init<std::uint64_t>(), A("seed") = 0)
-        .def("manual_seed", &Generator::manual_seed)
+        .def(py::init([](std::uint64_t seed, py::object device) {
+                 check_device(device);
+                 return Generator(seed);
+             }), A("seed") = 0, A("device") = py::none())
+        .def("manual_seed", [](Generator& g, std::uint64_t seed) -> Generator& {
+            g.manual_seed(seed);
+            return g;
+        }, py::return_value_policy::reference_internal)
         .def("uniform", &Generator::uniform);
     t.def("read_text_file", [](const std::string& path) { return py::bytes(text::read_text_file(path)); });
     t.def("normalize_line_ends", [](const py::bytes& s) { return py::bytes(text::normalize_line_ends(s)); });

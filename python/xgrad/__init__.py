@@ -124,16 +124,18 @@ empty = _creator(lambda s, d: _xgrad._zeros(s, _as_dtype(d) or float32), "empty"
 ones = _creator(lambda s, d: _xgrad._full(s, 1.0, _as_dtype(d) or float32), "ones")
 
 
-def _float_only(make, name):
-    def make_checked(s, d):
-        if d is not None and _as_dtype(d) != float32:
-            raise TypeError(f"{name}(): xgrad draws float32 values only, got dtype={d!r}")
-        return make(s)
-    return make_checked
+def _random(make, name):
+    def create(*size, generator=None, dtype=None, device=None, requires_grad=False, out=None, layout=None,
+               pin_memory=False):
+        if dtype is not None and _as_dtype(dtype) != float32:
+            raise TypeError(f"{name}(): xgrad draws float32 values only, got dtype={dtype!r}")
+        return _finish(make(_xgrad._shape(name, *size), generator), None, device, requires_grad)
+    create.__name__ = name
+    return create
 
 
-randn = _creator(_float_only(_xgrad._randn, "randn"), "randn")
-rand = _creator(_float_only(_xgrad._rand, "rand"), "rand")
+randn = _random(_xgrad._randn, "randn")
+rand = _random(_xgrad._rand, "rand")
 
 
 def full(size, fill_value, dtype=None, device=None, requires_grad=False):
@@ -151,12 +153,40 @@ def randint(low, high=None, size=None, dtype=None, device=None, requires_grad=Fa
         low, high, size = 0, low, high
     elif high is None:
         low, high = 0, low
-    t = _xgrad._randint(int(low), int(high), _xgrad._shape("randint", size))
+    t = _xgrad._randint(int(low), int(high), _xgrad._shape("randint", size), generator)
     return _finish(t, dtype, device, requires_grad)
 
 
-def randperm(n, dtype=None, device=None, requires_grad=False):
-    return _finish(_xgrad._randperm(int(n)), dtype, device, requires_grad)
+def randperm(n, generator=None, dtype=None, device=None, requires_grad=False):
+    return _finish(_xgrad._randperm(int(n), generator), dtype, device, requires_grad)
+
+
+def linspace(start, end, steps, dtype=None, device=None, requires_grad=False):
+    return _finish(_xgrad._tensor(_np.linspace(start, end, int(steps), dtype=_np.float32), None), dtype, device,
+                   requires_grad)
+
+
+def unbind(input, dim=0):
+    """The slices of input along dim, as a tuple (each differentiable)."""
+    n = input.shape[dim]
+    index = [slice(None)] * (dim % input.dim())
+    return tuple(input[tuple(index + [i])] for i in range(n))
+
+
+def log10(input):
+    return log(input) * (1.0 / _math.log(10.0))
+
+
+def log2(input):
+    return log(input) * (1.0 / _math.log(2.0))
+
+
+def log1p(input):
+    return log(input + 1.0)
+
+
+def std(input, dim=None, unbiased=True, keepdim=False):
+    return input.var(dim, unbiased, keepdim).sqrt()
 
 
 def arange(start, end=None, step=1, dtype=None, device=None, requires_grad=False):
@@ -359,6 +389,8 @@ for _name, _fn in {
     "__iadd__": lambda self, other: self.add_(other), "__isub__": lambda self, other: self.sub_(other),
     "__imul__": lambda self, other: self.mul_(other), "__itruediv__": lambda self, other: self.div_(other),
     "__repr__": _tensor_repr, "__array__": lambda self, dtype=None: _np.asarray(self.numpy(), dtype=dtype),
+    "unbind": unbind, "std": std, "log10": log10, "log2": log2, "log1p": log1p, "nelement": lambda self: self.numel(),
+    "select": lambda self, dim, index: self[(slice(None),) * (dim % self.dim()) + (index,)],
     "all": _all, "any": _any, "norm": _norm, "expand": _expand, "type_as": _type_as,
     "is_floating_point": lambda self: self.dtype == float32, "element_size": lambda self: self.dtype.itemsize,
     "numpy_copy": lambda self: self.numpy(force=True).copy(),
@@ -371,5 +403,6 @@ from . import autograd  # noqa: E402
 from . import nn  # noqa: E402
 from . import optim  # noqa: E402
 from ._xgrad import text  # noqa: E402
+from ._xgrad.text import Generator  # noqa: E402
 
 __all__ = [n for n in dir() if not n.startswith("_")]
