@@ -38,6 +38,22 @@ def per_call(fn, calls, rounds=7):
     return statistics.median(samples)
 
 
+def alternating(fns, calls, rounds=7):
+    """per_call for each of fns, their rounds interleaved (a, b, a, b, ...) so that the machine's drift
+    (it is shared and noisy) reaches every side alike; the median per side, in microseconds."""
+    for fn in fns:
+        for _ in range(max(10, calls // 10)):
+            fn()
+    samples = [[] for _ in fns]
+    for _ in range(rounds):
+        for fn, out in zip(fns, samples):
+            start = time.perf_counter()
+            for _ in range(calls):
+                fn()
+            out.append((time.perf_counter() - start) / calls * 1e6)
+    return [statistics.median(s) for s in samples]
+
+
 def small_ops(lib, calls):
     a, b = lib.randn(4, 4), lib.randn(4, 4)
     w = lib.randn(4, 4, requires_grad=True)
@@ -57,7 +73,7 @@ def small_ops(lib, calls):
         "w * a (graph)": lambda: w * a,
         "(w * a).sum().backward()": lambda: (w * a).sum().backward(),
     }
-    return {name: per_call(fn, calls) for name, fn in ops.items()}
+    return ops
 
 
 def w1_step(lib, nn):
@@ -107,35 +123,50 @@ def main():
     print(f"threads {args.threads}; torch {'%s' % torch.__version__ if torch else 'not importable: xgrad alone'}")
 
     print(f"\nsmall ops on (4, 4) tensors, microseconds per call (median of 7 rounds of {calls})")
-    mine = small_ops(xgrad, calls)
-    theirs = small_ops(torch, calls) if torch else {}
+    mine, theirs = small_ops(xgrad, calls), small_ops(torch, calls) if torch else {}
     met = 0
-    for name, us in mine.items():
+    for name in mine:
         if name in theirs:
-            ratio = theirs[name] / us
+            us, them = alternating([mine[name], theirs[name]], calls)
+            theirs[name] = them
+            ratio = them / us
             met += ratio >= 1.5
             print(f"  {name:28s} xgrad {us:7.2f}   torch {theirs[name]:7.2f}   {ratio:5.2f}x {'met' if ratio >= 1.5 else 'MISSED'}")
         else:
-            print(f"  {name:28s} xgrad {us:7.2f}")
+            print(f"  {name:28s} xgrad {per_call(mine[name], calls):7.2f}")
     if theirs:
         print(f"  target 1.5x torch: met by {met} of {len(mine)} ops")
 
     steps = 20 if args.quick else 200
-    print(f"\nworkloads, ms per step (median of 7 rounds of {steps // 4 if steps >= 40 else steps} steps)")
+    print(f"\nworkloads, ms per step (median of 7 rounds of {max(5, steps // 4)} steps, the sides interleaved)")
     n = max(5, steps // 4)
-    w1 = per_call(w1_step(xgrad, xgrad.nn), n) / 1e3
-    line = f"  W1 seed embedding   xgrad from Python {w1:.3f}"
+    sides = [w1_step(xgrad, xgrad.nn)] + ([w1_step(torch, torch.nn)] if torch else [])
+    w1 = [t / 1e3 for t in alternating(sides, n)]
+    line = f"  W1 seed embedding   xgrad from Python {w1[0]:.3f}"
     if torch:
-        t1 = per_call(w1_step(torch, torch.nn), n) / 1e3
-        line += f"   torch from Python {t1:.3f}   {t1 / w1:.2f}x"
+        line += f"   torch from Python {w1[1]:.3f}   {w1[1] / w1[0]:.2f}x"
     print(line)
-    w4 = per_call(w4_step(xgrad, xgrad.nn, xgrad.nn.functional, xgrad.optim), n) / 1e3
-    cpp, _ = xgrad._xgrad._bench_w4_cpp(n, 7)
-    line = f"  W4 toy LM step      xgrad from Python {w4:.3f}   xgrad from C++ {cpp * 1e3:.3f}   " \
-           f"Python / C++ {w4 / (cpp * 1e3):.2f} (target <= 1.2: {'met' if w4 / (cpp * 1e3) <= 1.2 else 'MISSED'})"
+    # W4 rounds interleaved by hand: Python n steps, C++ n steps (timed by its own loop), torch n steps
+    python_step = w4_step(xgrad, xgrad.nn, xgrad.nn.functional, xgrad.optim)
+    torch_step = w4_step(torch, torch.nn, torch.nn.functional, torch.optim) if torch else None
+    rounds = {"python": [], "cpp": [], "torch": []}
+    for _ in range(8):
+        start = time.perf_counter()
+        for _ in range(n):
+            python_step()
+        rounds["python"].append((time.perf_counter() - start) / n * 1e3)
+        rounds["cpp"].append(xgrad._xgrad._bench_w4_cpp(n, 1)[0] * 1e3)
+        if torch_step:
+            start = time.perf_counter()
+            for _ in range(n):
+                torch_step()
+            rounds["torch"].append((time.perf_counter() - start) / n * 1e3)
+    w4 = [statistics.median(rounds[k][1:]) for k in ("python", "cpp", "torch") if rounds[k]]   # round 1: warm-up
+    cpp = w4[1]
+    line = f"  W4 toy LM step      xgrad from Python {w4[0]:.3f}   xgrad from C++ {cpp:.3f}   " \
+           f"Python / C++ {w4[0] / cpp:.2f} (target <= 1.2: {'met' if w4[0] / cpp <= 1.2 else 'MISSED'})"
     if torch:
-        t4 = per_call(w4_step(torch, torch.nn, torch.nn.functional, torch.optim), n) / 1e3
-        line += f"   torch from Python {t4:.3f} ({t4 / w4:.2f}x)"
+        line += f"   torch from Python {w4[2]:.3f} ({w4[2] / w4[0]:.2f}x)"
     print(line)
 
 
