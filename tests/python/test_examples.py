@@ -48,3 +48,20 @@ def test_train_lm_matches_the_cpp_example_weights(tmp_path):
     for name, t in py.items():
         np.testing.assert_allclose(t.numpy(), cpp[name].numpy(), atol=1e-6, rtol=0, err_msg=name)
     assert np.abs(py["tok_emb.weight"].numpy()).max() > 0.0
+
+
+def test_gpt_py_is_pytorch_code_but_for_its_imports(tmp_path):
+    """With its three import lines swapped for torch's, gpt.py runs on PyTorch (where installed)."""
+    pytest.importorskip("torch")
+    import sys
+    source = open(os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+                               "examples", "python", "gpt.py")).read()
+    swapped = source.replace("import xgrad as torch", "import torch").replace("import xgrad.nn as nn", "import torch.nn as nn") \
+                    .replace("from xgrad.nn import functional as F", "from torch.nn import functional as F")
+    assert "xgrad" not in swapped.split('"""', 2)[2]
+    script = tmp_path / "gpt_torch.py"
+    script.write_text(swapped)
+    result = subprocess.run([sys.executable, str(script), "--iters", "4", "--eval-interval", "2", "--eval-iters", "1",
+                             "--max-new-tokens", "4"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "step 4:" in result.stdout and "sample:" in result.stdout
