@@ -185,7 +185,7 @@ struct Number {
 };
 std::optional<Number> number(py::handle h)
 {
-    if (py::isinstance<PyTensor>(h) || py::isinstance<py::array>(h)) return std::nullopt;
+    if (tensor_of(h) || py::isinstance<py::array>(h)) return std::nullopt;
     if (PyFloat_Check(h.ptr())) return Number{PyFloat_AsDouble(h.ptr()), false};
     if (PyLong_Check(h.ptr())) {
         const double v = PyLong_AsDouble(h.ptr());   // a Python int of any size: an OverflowError past a double
@@ -260,6 +260,11 @@ Tensor float_scalar(const Tensor& x, float s, Bin op, bool reflected)
 
 py::object binary(const PyTensor& a, py::handle other, Bin op, bool reflected)
 {
+    if (const PyTensor* b = tensor_of(other); b && a.is_float() && b->is_float() && op != Bin::pow && op != Bin::floordiv &&
+                                              op != Bin::mod && !a.data_view && !b->data_view) {
+        // the common case, two float tensors: straight to the op
+        return py::cast(T(reflected ? float_binary(b->value, a.value, op) : float_binary(a.value, b->value, op)));
+    }
     const bool int_op_ok = op == Bin::add || op == Bin::sub || op == Bin::mul || op == Bin::floordiv || op == Bin::mod;
     if (auto n = number(other)) {
         if (a.dtype == DType::int64 && n->integral && int_op_ok) {

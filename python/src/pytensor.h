@@ -50,6 +50,17 @@ struct PyTensor {
 };
 
 // ---- helpers shared by the binding files ------------------------------------------------------------
+// The PyTensor inside a Python object, or nullptr if it is no xgrad.Tensor (a subclass counts): one
+// type check against a cached type, where py::isinstance and cast each look the type up by name,
+// which is a good part of a tiny op's cost from Python.
+inline const PyTensor* tensor_of(py::handle h)
+{
+    static py::detail::type_info* info = py::detail::get_type_info(typeid(PyTensor));
+    if (!PyObject_TypeCheck(h.ptr(), info->type)) return nullptr;
+    auto* inst = reinterpret_cast<py::detail::instance*>(h.ptr());
+    return static_cast<const PyTensor*>(inst->get_value_and_holder(info).value_ptr());
+}
+
 // A Python shape: a tuple/list of ints, torch.Size, or the ints themselves (zeros(2, 3)). Negative
 // sizes are a RuntimeError naming the op, as PyTorch's.
 Shape shape_arg(const char* op, const py::args& args);
