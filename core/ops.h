@@ -142,7 +142,8 @@ std::pair<Tensor, IdArray> topk(const Tensor& x, std::size_t k, bool largest = t
 // probs (N) or (B, N) of non-negative weights -> (num_samples) or (B, num_samples) ids, as torch.multinomial
 class Generator;
 IdArray multinomial(const Tensor& probs, std::size_t num_samples, bool replacement, Generator& rng);
-// condition, a, b broadcast together -> a where condition is true, else b, as torch.where
+// condition, a, b broadcast together -> a where condition is true, else b, as torch.where. Call it as
+// xgrad::where: with a BoolArray argument, ADL also finds xt::where, which binds a non-const Tensor better.
 Tensor where(const BoolArray& condition, const Tensor& a, const Tensor& b);
 
 enum class Comparison { eq, ne, lt, le, gt, ge };
