@@ -196,10 +196,10 @@ def arange(start, end=None, step=1, dtype=None, device=None, requires_grad=False
     bounds = [b.item() if isinstance(b, Tensor) else b for b in (start, end, step)]
     if dtype is None:
         dtype = long if all(isinstance(b, int) for b in bounds) else float32
-    return _finish(_xgrad._arange(*[builtins_float(b) for b in bounds], _as_dtype(dtype)), None, device, requires_grad)
+    return _finish(_xgrad._arange(*[_builtin_float(b) for b in bounds], _as_dtype(dtype)), None, device, requires_grad)
 
 
-builtins_float = __builtins__["float"] if isinstance(__builtins__, dict) else __builtins__.float
+_builtin_float = __builtins__["float"] if isinstance(__builtins__, dict) else __builtins__.float
 
 
 def _like(make):
@@ -384,7 +384,7 @@ for _name, _fn in {
     "to": _to, "cpu": lambda self: self, "cuda": lambda self, *a, **k: _to(self, "cuda"),
     "float": _float_method, "long": _long_method, "bool": _bool_method, "int": _long_method,
     "tolist": lambda self: self.numpy(force=True).tolist(),
-    "__iter__": _iter, "__bool__": _truth, "__float__": lambda self: _scalar_of(self, builtins_float),
+    "__iter__": _iter, "__bool__": _truth, "__float__": lambda self: _scalar_of(self, _builtin_float),
     "__int__": lambda self: _scalar_of(self, int), "__index__": _index,
     "__iadd__": lambda self, other: self.add_(other), "__isub__": lambda self, other: self.sub_(other),
     "__imul__": lambda self, other: self.mul_(other), "__itruediv__": lambda self, other: self.div_(other),
@@ -393,7 +393,6 @@ for _name, _fn in {
     "select": lambda self, dim, index: self[(slice(None),) * (dim % self.dim()) + (index,)],
     "all": _all, "any": _any, "norm": _norm, "expand": _expand, "type_as": _type_as,
     "is_floating_point": lambda self: self.dtype == float32, "element_size": lambda self: self.dtype.itemsize,
-    "numpy_copy": lambda self: self.numpy(force=True).copy(),
 }.items():
     setattr(Tensor, _name, _fn)
 Tensor.grad_fn = property(_grad_fn)
