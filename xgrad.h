@@ -7,6 +7,8 @@
 #include "core/random.h"
 #include "core/storage.h"
 #include "core/tensor.h"
+#include "inspect/diagnostics.h"
+#include "inspect/graph.h"
 #include "io/atomic_file.h"
 #include "io/safetensors.h"
 #include "nn/attention.h"

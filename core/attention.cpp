@@ -182,6 +182,7 @@ void backward_matrix(const Problem& P, std::size_t b, const float* q, const floa
 // q (..., L, E), k (..., S, E), v (..., S, Ev) -> (..., L, Ev)
 Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionOptions& options)
 {
+    const OpScope scope("scaled_dot_product_attention");
     const char* op = "scaled_dot_product_attention";
     XGRAD_CHECK(q.dim() >= 2 && k.dim() == q.dim() && v.dim() == q.dim(), op, ": expected q (..., L, E), k (..., S, E) ",
                 "and v (..., S, Ev) with the same number of axes (at least 2), got q ", shape_str(q.shape()), ", k ",

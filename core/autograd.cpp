@@ -265,6 +265,7 @@ std::vector<std::shared_ptr<Node>> topological_order(const std::shared_ptr<Node>
                 stack.emplace_back(child, 0);
             }
         } else {
+            if (node->hooks) detail::hooks_before_backward(*node);
             order.push_back(std::move(node));
             stack.pop_back();
         }
@@ -277,13 +278,23 @@ void walk_backward(std::vector<std::shared_ptr<Node>>& order, bool retain_graph)
 {
     for (auto it = order.rbegin(); it != order.rend(); ++it) {
         Node& n = **it;
-        if (n.is_leaf()) continue;                           // a leaf keeps what it accumulated
+        if (n.is_leaf()) {                                   // a leaf keeps what it accumulated
+            if (n.hooks) detail::run_leaf_hooks(n, Access::wrap(*it));
+            continue;
+        }
         XGRAD_CHECK(!n.graph_freed, "backward: trying to backward through the graph a second time (through '",
               n.op, "'); its saved buffers were freed by an earlier backward(). ",
               "Pass retain_graph = true to that backward() to call it again");
         if (!n.grad.empty()) {
             GradOutput grad_out = n.grad.release(n.shape());
-            n.backward(grad_out, n.data);
+            if (n.hooks && !n.hooks->grad.empty()) {
+                GradOutput hooked(detail::run_grad_hooks(n, grad_out));
+                const OpScope scope(n.op, /*backward=*/true);
+                n.backward(hooked, n.data);
+            } else {
+                const OpScope scope(n.op, /*backward=*/true);
+                n.backward(grad_out, n.data);
+            }
             if (anomaly_enabled) {
                 for (const auto& input : n.inputs) {
                     const Tensor* g = Access::node(input).grad.dense();
@@ -325,6 +336,7 @@ void Tensor::backward(const Tensor& grad, bool retain_graph) const
     } catch (...) {             // no node may keep pointing at the caller's upstream
         for (auto& n : order) {
             if (n && n->grad.borrowed()) n->grad.clear();
+            if (n && n->hooks) detail::hooks_after_failure(*n);
         }
         throw;
     }

@@ -52,6 +52,35 @@ private:
     const Array* values_;   // &owned_, or the caller's upstream; nullptr once used up
 };
 
+// Names the op a user called while it runs, for the errors raised below it that cannot know it: an
+// accessor reading an undefined input ("matmul: an input tensor is undefined"), an allocation that
+// fails ("... for the output of 'matmul'"). Each op's first line. The outermost op wins: linear, not
+// the matmul inside it. The backward walk sets it to the op whose backward runs.
+class OpScope {
+public:
+    explicit OpScope(const char* op, bool backward = false) noexcept : set_(current_ == nullptr)
+    {
+        if (set_) current_ = op, backward_ = backward;
+    }
+    ~OpScope()
+    {
+        if (set_) current_ = nullptr;
+    }
+    OpScope(const OpScope&) = delete;
+    OpScope& operator=(const OpScope&) = delete;
+    static const char* current() noexcept { return current_; }   // nullptr outside any op
+    static bool in_backward() noexcept { return backward_; }
+
+private:
+    bool set_;
+    static inline thread_local const char* current_ = nullptr;
+    static inline thread_local bool backward_ = false;
+};
+
+// t made by transpose(x, -2, -1) (either order of the last two axes) and not yet read: x, whose
+// matrices t's are the transposes of, for a product to read with a transpose flag; else undefined.
+Tensor lazy_transpose_source(const Tensor& t);
+
 // An op's backward, as the walk stores it: the upstream gradient and the op's output y.
 using BackwardFn = std::function<void(GradOutput& grad_out, const Array& y)>;
 

@@ -56,6 +56,7 @@ Array apply_reusing_expiring(Tensor& a, Tensor& b, const Shape& out, F f)
 
 Tensor add(Tensor a, Tensor b)
 {
+    const OpScope scope("add");
     const Shape out = broadcast_shapes("add", a.shape(), b.shape());
     Array y = apply_reusing_expiring(a, b, out, [](float u, float v) { return u + v; });
     return from_op(std::move(y), {a, b}, "add", [a, b](GradOutput& grad_out) {
@@ -66,6 +67,7 @@ Tensor add(Tensor a, Tensor b)
 
 Tensor sub(Tensor a, Tensor b)
 {
+    const OpScope scope("sub");
     const Shape out = broadcast_shapes("sub", a.shape(), b.shape());
     Array y = apply_reusing_expiring(a, b, out, [](float u, float v) { return u - v; });
     return from_op(std::move(y), {a, b}, "sub", [a, b](GradOutput& grad_out) {
@@ -76,6 +78,7 @@ Tensor sub(Tensor a, Tensor b)
 
 Tensor mul(const Tensor& a, const Tensor& b)
 {
+    const OpScope scope("mul");
     const Shape out = broadcast_shapes("mul", a.shape(), b.shape());
     auto times = [](float u, float v) { return u * v; };
     Array y = broadcast_apply(a.data(), b.data(), out, times);
@@ -88,6 +91,7 @@ Tensor mul(const Tensor& a, const Tensor& b)
 
 Tensor div(const Tensor& a, const Tensor& b)
 {
+    const OpScope scope("div");
     const Shape out = broadcast_shapes("div", a.shape(), b.shape());
     Array y = broadcast_apply(a.data(), b.data(), out, [](float u, float v) { return u / v; });
     return from_op(std::move(y), {a, b}, "div", [a, b, out](GradOutput& grad_out, const Array& y) {
@@ -108,6 +112,7 @@ Tensor div(const Tensor& a, const Tensor& b)
 
 Tensor add(const Tensor& x, float s)
 {
+    const OpScope scope("add");
     return from_op(x.data() + s, {x}, "add_scalar", [x](GradOutput& grad_out) {
         grad_out.pass_to(x);   // d(x + s)/dx = 1
     });
@@ -115,6 +120,7 @@ Tensor add(const Tensor& x, float s)
 
 Tensor mul(const Tensor& x, float s)
 {
+    const OpScope scope("mul");
     return from_op(x.data() * s, {x}, "mul_scalar", [x, s](GradOutput& grad_out) {
         x.accumulate_grad(overwrite(grad_out, [s](const auto& g) { return g * s; }));   // d(x s)/dx = s
     });
@@ -122,6 +128,7 @@ Tensor mul(const Tensor& x, float s)
 
 Tensor rsub(float s, const Tensor& x)
 {
+    const OpScope scope("rsub");
     return from_op(s - x.data(), {x}, "rsub_scalar", [x](GradOutput& grad_out) {
         x.accumulate_grad(overwrite(grad_out, [](const auto& g) { return -g; }));   // d(s - x)/dx = -1
     });
@@ -129,6 +136,7 @@ Tensor rsub(float s, const Tensor& x)
 
 Tensor rdiv(float s, const Tensor& x)
 {
+    const OpScope scope("rdiv");
     return from_op(s / x.data(), {x}, "rdiv_scalar", [x](GradOutput& grad_out, const Array& y) {
         // d(s/x)/dx = -s/x^2 = -y/x
         x.accumulate_grad(overwrite(grad_out, [](const auto& g, const auto& y, const auto& x) { return -g * y / x; },
@@ -138,6 +146,7 @@ Tensor rdiv(float s, const Tensor& x)
 
 Tensor pow(const Tensor& x, float exponent)
 {
+    const OpScope scope("pow");
     return from_op(xt::pow(x.data(), exponent), {x}, "pow", [x, exponent](GradOutput& grad_out) {
         x.accumulate_grad(overwrite(grad_out, [exponent](const auto& g, const auto& x) {   // d x^p = p x^(p-1)
             return g * exponent * xt::pow(x, exponent - 1.0f);
@@ -149,6 +158,7 @@ Tensor pow(const Tensor& x, float exponent)
 
 Tensor neg(const Tensor& x)
 {
+    const OpScope scope("neg");
     return from_op(-x.data(), {x}, "neg", [x](GradOutput& grad_out) {
         x.accumulate_grad(overwrite(grad_out, [](const auto& g) { return -g; }));   // d(-x)/dx = -1
     });
@@ -156,6 +166,7 @@ Tensor neg(const Tensor& x)
 
 Tensor exp(const Tensor& x)
 {
+    const OpScope scope("exp");
     Array y = map_of(x.data(), [](const auto& x) { return xt::exp(x); });
     return from_op(std::move(y), {x}, "exp", [x](GradOutput& grad_out, const Array& y) {
         x.accumulate_grad(overwrite(grad_out, [](const auto& g, const auto& y) { return g * y; }, y));   // d e^x = e^x
@@ -164,6 +175,7 @@ Tensor exp(const Tensor& x)
 
 Tensor log(const Tensor& x)
 {
+    const OpScope scope("log");
     return from_op(xt::log(x.data()), {x}, "log", [x](GradOutput& grad_out) {
         x.accumulate_grad(overwrite(grad_out, [](const auto& g, const auto& x) { return g / x; }, x.data()));   // 1/x
     });
@@ -171,6 +183,7 @@ Tensor log(const Tensor& x)
 
 Tensor sqrt(const Tensor& x)
 {
+    const OpScope scope("sqrt");
     return from_op(xt::sqrt(x.data()), {x}, "sqrt", [x](GradOutput& grad_out, const Array& y) {
         // d sqrt(x) = 1 / (2 sqrt(x))
         x.accumulate_grad(overwrite(grad_out, [](const auto& g, const auto& y) { return g * 0.5f / y; }, y));
@@ -179,6 +192,7 @@ Tensor sqrt(const Tensor& x)
 
 Tensor tanh(const Tensor& x)
 {
+    const OpScope scope("tanh");
     Array y = map_of(x.data(), [](const auto& x) { return xt::tanh(x); });
     return from_op(std::move(y), {x}, "tanh", [x](GradOutput& grad_out, const Array& y) {
         // d tanh = 1 - tanh^2
@@ -188,6 +202,7 @@ Tensor tanh(const Tensor& x)
 
 Tensor sigmoid(const Tensor& x)
 {
+    const OpScope scope("sigmoid");
     Array y = map_of(x.data(), [](const auto& x) { return 1.0f / (1.0f + xt::exp(-x)); });
     return from_op(std::move(y), {x}, "sigmoid", [x](GradOutput& grad_out, const Array& y) {
         // d sigmoid = s (1 - s)
@@ -197,6 +212,7 @@ Tensor sigmoid(const Tensor& x)
 
 Tensor relu(const Tensor& x)
 {
+    const OpScope scope("relu");
     return from_op(xt::maximum(x.data(), 0.0f), {x}, "relu", [x](GradOutput& grad_out) {
         // d relu = 1 where x > 0, else 0
         x.accumulate_grad(overwrite(grad_out, [](const auto& g, const auto& x) { return xt::where(x > 0.0f, g, 0.0f); },
@@ -215,6 +231,7 @@ constexpr float k = 0.7978845608028654f, c = 0.044715f;   // gelu tanh's sqrt(2 
 // one more activation-sized array through the whole step.
 Tensor gelu(const Tensor& x, std::string_view approximate)
 {
+    const OpScope scope("gelu");
     XGRAD_CHECK(approximate == "none" || approximate == "tanh", "gelu: approximate must be \"none\" or \"tanh\", got \"",
                 approximate, "\"");
     if (approximate == "none") {
@@ -248,6 +265,7 @@ Tensor gelu(const Tensor& x, std::string_view approximate)
 // recomputed in the backward rather than kept: element i is kept when counter_uniform(seed, i) >= p.
 Tensor dropout(const Tensor& x, float p, bool training)
 {
+    const OpScope scope("dropout");
     XGRAD_CHECK(p >= 0.0f && p < 1.0f, "dropout: p must be in [0, 1), got ", p);
     if (p == 0.0f || !training) return x;
     const std::uint64_t seed = default_generator().bits();
@@ -273,6 +291,7 @@ Tensor dropout(const Tensor& x, float p, bool training)
 // overflow there, and the two agree), as torch.nn.functional.softplus.
 Tensor softplus(const Tensor& x, float beta, float threshold)
 {
+    const OpScope scope("softplus");
     XGRAD_CHECK(beta > 0.0f, "softplus: beta must be positive, got ", beta);
     const float* in = x.data().data();
     Array y(x.data().shape());

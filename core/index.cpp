@@ -95,6 +95,7 @@ Destinations destinations(const IdArray& ids, std::size_t V, std::int64_t paddin
 // weight (V, C), ids (...) -> (..., C)
 Tensor embedding_lookup(const Tensor& weight, const IdArray& ids, const LookupOptions& options)
 {
+    const OpScope scope("embedding_lookup");
     XGRAD_CHECK(weight.dim() == 2, options.who, ": expected a 2-D weight (num_embeddings, embedding_dim), got ",
                 shape_str(weight.shape()));
     const std::size_t V = weight.shape()[0], C = weight.shape()[1], N = ids.size();

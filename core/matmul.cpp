@@ -1,5 +1,5 @@
-// matmul and linear on sgemm (gemm in core/kernels.h). Transposes in the backward are passed to
-// sgemm as flags, never copied.
+// matmul and linear on sgemm (gemm in core/kernels.h). Transposes, in the backward and of an operand
+// made by transpose(x, -2, -1), are passed to sgemm as flags, never copied.
 #include <algorithm>
 #include <vector>
 
@@ -51,6 +51,7 @@ Batches broadcast_batches(const Tensor& a, const Tensor& b)
 // (B, nh, hs, T), (B, T, C) @ (C, D), (1, M, K) @ (B, K, N).
 Tensor matmul(const Tensor& a, const Tensor& b)
 {
+    const OpScope scope("matmul");
     XGRAD_CHECK(a.dim() >= 2 && b.dim() >= 2, "matmul: expected operands of at least 2 axes (..., M, K) @ (..., K, N), got ",
                 shape_str(a.shape()), " @ ", shape_str(b.shape()));
     const Shape as = a.shape(), bs = b.shape();
@@ -58,27 +59,33 @@ Tensor matmul(const Tensor& a, const Tensor& b)
     XGRAD_CHECK(bs[bs.size() - 2] == k, "matmul: inner dimensions differ: ", shape_str(as), " @ ", shape_str(bs));
     const Batches batches = broadcast_batches(a, b);
     const std::size_t count = batches.a.size();
+    // An operand made by transpose(x, -2, -1) is read from x with sgemm's transpose flag: never copied.
+    const Tensor a_source = lazy_transpose_source(a), b_source = lazy_transpose_source(b);
+    const bool ta = a_source.defined(), tb = b_source.defined();
+    const Tensor& a_stored = ta ? a_source : a;
+    const Tensor& b_stored = tb ? b_source : b;
     // a (..., M, K) @ b (K, N), a's matrices one after another, is one (count M, K) @ (K, N) product
-    const bool fold = count > 1 && b.dim() == 2 && shape_numel(Shape(as.begin(), as.end() - 2)) == count;
+    const bool fold = !ta && count > 1 && b.dim() == 2 && shape_numel(Shape(as.begin(), as.end() - 2)) == count;
     const std::size_t calls = fold ? 1 : count, rows = fold ? count * m : m;
 
     Shape y_shape = batches.shape;
     y_shape.push_back(m);
     y_shape.push_back(n);
     Array y(y_shape);
-    const float* ad = a.data().data();
-    const float* bd = b.data().data();
+    const float* ad = a_stored.data().data();
+    const float* bd = b_stored.data().data();
     for (std::size_t i = 0; i < calls; ++i) {
-        gemm(false, false, rows, n, k, ad + batches.a[i] * m * k, bd + batches.b[i] * k * n, 0.0f, y.data() + i * m * n);
+        gemm(ta, tb, rows, n, k, ad + batches.a[i] * m * k, bd + batches.b[i] * k * n, 0.0f, y.data() + i * m * n);
     }
 
-    return from_op(std::move(y), {a, b}, "matmul", [=](GradOutput& grad_out) {
+    // the backward reads the stored operands too, flags flipped: grad_a = g b^T, grad_b = a^T g
+    return from_op(std::move(y), {a, b}, "matmul", [=, a_stored = a_stored, b_stored = b_stored](GradOutput& grad_out) {
         const float* g = grad_out.read().data();
         if (a.requires_grad()) {
             // grad_a = grad_out @ b^T; a broadcast matrix of a sums the products of every batch it served
             Array grad_a = xt::zeros<float>(a.shape());
             for (std::size_t i = 0; i < calls; ++i) {
-                gemm(false, true, rows, k, n, g + i * m * n, b.data().data() + batches.b[i] * k * n, 1.0f,
+                gemm(false, !tb, rows, k, n, g + i * m * n, b_stored.data().data() + batches.b[i] * k * n, 1.0f,
                      grad_a.data() + batches.a[i] * m * k);
             }
             a.accumulate_grad(std::move(grad_a));
@@ -87,7 +94,7 @@ Tensor matmul(const Tensor& a, const Tensor& b)
             // grad_b = a^T @ grad_out; folded, this is (K, count M) @ (count M, N) in one call
             Array grad_b = xt::zeros<float>(b.shape());
             for (std::size_t i = 0; i < calls; ++i) {
-                gemm(true, false, k, n, rows, a.data().data() + batches.a[i] * m * k, g + i * m * n, 1.0f,
+                gemm(!ta, false, k, n, rows, a_stored.data().data() + batches.a[i] * m * k, g + i * m * n, 1.0f,
                      grad_b.data() + batches.b[i] * k * n);
             }
             b.accumulate_grad(std::move(grad_b));
@@ -98,6 +105,7 @@ Tensor matmul(const Tensor& a, const Tensor& b)
 // x (..., in), weight (out, in), bias (out) -> (..., out)
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias)
 {
+    const OpScope scope("linear");
     XGRAD_CHECK(weight.dim() == 2, "linear: expected a 2-D weight (out_features, in_features), got ", shape_str(weight.shape()));
     const std::size_t out = weight.shape()[0], in = weight.shape()[1];
     XGRAD_CHECK(x.dim() >= 1 && x.shape().back() == in, "linear: expected input with last dimension ", in,

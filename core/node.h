@@ -1,8 +1,9 @@
 // The node behind every Tensor handle, and the one home of its gradient. An implementation detail of
-// core/tensor.cpp and core/autograd.cpp: ops never see it.
+// core/tensor.cpp, core/autograd.cpp and core/hooks.cpp (and of transpose's laziness): ops never see it.
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <variant>
 #include <vector>
@@ -47,10 +48,24 @@ private:
     std::variant<std::monostate, Tensor, RowSparse, const Array*> state_;
 };
 
+// The hooks registered on a node (core/hooks.cpp). Most nodes have none and pay one null test.
+struct Hooks {
+    std::uint64_t next_id = 0;
+    std::vector<std::pair<std::uint64_t, GradHook>> grad;                 // register_hook, in order
+    std::vector<std::pair<std::uint64_t, PostAccumulateHook>> post_accumulate;
+    // During a backward, a leaf with grad hooks keeps its gradient from earlier calls here, so that its
+    // slot sums only this call's contributions for the hooks to see (PyTorch's semantics).
+    GradSlot earlier;
+    std::uint64_t writes_at_start = 0;  // Node::grad_writes when this backward began
+};
+
 struct Node {
     Array data;
     bool data_donated = false;           // `data` became a later op's output; only its shape is kept
-    Array::shape_type donated_shape;
+    Array::shape_type donated_shape;     // the shape while `data` is donated, or not yet made (below)
+    // transpose(x, -2, -1) made lazily: `data` is empty until something reads it (Tensor::data copies
+    // it then), and matmul reads the source with sgemm's transpose flag instead, never copying.
+    Tensor lazy_transpose_of;
     bool backward_reads_output = false;  // its op's backward reads `data`, so it is never donated
     GradSlot grad;                       // leaves: accumulated across backward calls; others: transient
     bool requires_grad = false;
@@ -59,11 +74,25 @@ struct Node {
     std::vector<Tensor> inputs;
     BackwardFn backward;
     std::uint64_t visit_mark = 0;        // used by the topological walk in backward()
+    std::uint64_t grad_writes = 0;       // counts the accumulations into `grad`: did a backward reach it?
+    std::unique_ptr<Hooks> hooks;        // null unless a hook was registered
 
     ~Node();                             // frees long chains iteratively, so deep graphs cannot overflow
     bool is_leaf() const { return op == nullptr; }
-    const Array::shape_type& shape() const { return data_donated ? donated_shape : data.shape(); }
+    const Array::shape_type& shape() const
+    {
+        return data_donated || lazy_transpose_of.defined() ? donated_shape : data.shape();
+    }
 };
+
+// The backward walk's calls into core/hooks.cpp, made only for nodes whose `hooks` is set.
+void hooks_before_backward(Node& n);                        // before the seed gradient is passed in
+Array run_grad_hooks(Node& n, GradOutput& grad_out);        // a non-leaf, before its op's backward
+void run_leaf_hooks(Node& leaf, const Tensor& handle);      // a leaf, once every op using it has run
+void hooks_after_failure(Node& n);                          // the walk threw: earlier gradients back
+
+// Copies a lazy transpose's values into its `data` (core/shape.cpp), once something reads them.
+void materialize_transpose(Node& n);
 
 // The one door from a Tensor handle to its node.
 struct Access {

@@ -47,6 +47,7 @@ Array expand_back(const Array& grad_out, const Shape& kept, const Shape& shape, 
 
 Tensor sum(const Tensor& x, std::vector<int> axes, bool keepdim)
 {
+    const OpScope scope("sum");
     Reduced r = reduced_shapes("sum", x.shape(), std::move(axes));
     Array y = reduce_to_shape(x.data(), r.kept);          // summing over an axis is reducing it to 1
     if (!keepdim) y.reshape(r.dropped);
@@ -57,6 +58,7 @@ Tensor sum(const Tensor& x, std::vector<int> axes, bool keepdim)
 
 Tensor mean(const Tensor& x, std::vector<int> axes, bool keepdim)
 {
+    const OpScope scope("mean");
     Reduced r = reduced_shapes("mean", x.shape(), std::move(axes));
     XGRAD_CHECK(r.count > 0, "mean: cannot average over an empty axis of shape ", shape_str(x.shape()));
     const float scale = 1.0f / static_cast<float>(r.count);
@@ -74,6 +76,7 @@ Tensor mean(const Tensor& x) { return mean(x, {}, false); }
 // position that holds the maximum.
 Tensor max(const Tensor& x, int axis, bool keepdim)
 {
+    const OpScope scope("max");
     const Shape shape = x.shape();
     const std::size_t a = normalize_axis("max", axis, shape.size());
     const std::size_t n = shape[a];
@@ -125,6 +128,7 @@ std::size_t last_axis(const char* op, const Tensor& x)
 
 Tensor softmax(const Tensor& x)
 {
+    const OpScope scope("softmax");
     const std::size_t C = last_axis("softmax", x), rows = C ? x.numel() / C : 0;
     Array y(x.data().shape());
     softmax_rows(x.data().data(), y.data(), rows, C);
@@ -147,6 +151,7 @@ Tensor softmax(const Tensor& x)
 
 Tensor log_softmax(const Tensor& x)
 {
+    const OpScope scope("log_softmax");
     const std::size_t C = last_axis("log_softmax", x), rows = C ? x.numel() / C : 0;
     Array y(x.data().shape());
     log_softmax_rows(x.data().data(), y.data(), rows, C);

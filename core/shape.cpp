@@ -7,6 +7,7 @@
 #include <xtensor/xoperation.hpp>
 
 #include "core/autograd.h"
+#include "core/node.h"   // the lazy transpose's fields
 #include "core/ops.h"
 
 namespace xgrad {
@@ -14,6 +15,7 @@ namespace xgrad {
 // x (...) -> shape with the same number of elements; one -1 entry is inferred.
 Tensor reshape(Tensor x, std::vector<std::ptrdiff_t> shape)
 {
+    const OpScope scope("reshape");
     const std::size_t n = x.numel();
     std::size_t known = 1;
     std::ptrdiff_t inferred = -1;
@@ -82,11 +84,21 @@ Array permuted(const Array& a, const std::vector<std::size_t>& perm)
     return y;
 }
 
+// a with its last two axes swapped
+Array swap_last_axes(const Array& a)
+{
+    std::vector<std::size_t> perm(a.dimension());
+    std::iota(perm.begin(), perm.end(), 0);
+    std::swap(perm[perm.size() - 2], perm[perm.size() - 1]);
+    return permuted(a, perm);
+}
+
 }  // namespace
 
 // x with its axes reordered: out.shape[i] = x.shape[axes[i]].
 Tensor permute(const Tensor& x, std::vector<int> axes)
 {
+    const OpScope scope("permute");
     const std::size_t n = x.dim();
     XGRAD_CHECK(axes.size() == n, "permute: expected ", n, " axes for shape ", shape_str(x.shape()), ", got ", axes.size());
     std::vector<std::size_t> perm(n), inverse(n);
@@ -103,12 +115,38 @@ Tensor permute(const Tensor& x, std::vector<int> axes)
     });
 }
 
+// Swapping the last two axes (k.transpose(-2, -1)) copies nothing until the values are read: a matmul
+// reads x with sgemm's transpose flag instead (lazy_transpose_source). Other axes: permute.
 Tensor transpose(const Tensor& x, int axis0, int axis1)
 {
-    std::vector<int> axes(x.dim());
+    const OpScope scope("transpose");
+    const std::size_t d = x.dim(), a0 = normalize_axis("transpose", axis0, d), a1 = normalize_axis("transpose", axis1, d);
+    std::vector<int> axes(d);
     std::iota(axes.begin(), axes.end(), 0);
-    std::swap(axes[normalize_axis("transpose", axis0, x.dim())], axes[normalize_axis("transpose", axis1, x.dim())]);
-    return permute(x, axes);
+    std::swap(axes[a0], axes[a1]);
+    const bool last_two = d >= 2 && std::min(a0, a1) == d - 2 && std::max(a0, a1) == d - 1;
+    if (!last_two) return permute(x, axes);
+    Tensor y = from_op(Array(Array::shape_type{0}), {x}, "transpose", [x](GradOutput& grad_out) {   // no values yet
+        x.accumulate_grad(swap_last_axes(grad_out.read()));
+    });
+    detail::Node& n = detail::Access::node(y);
+    const Shape shape = x.shape();
+    n.donated_shape = Array::shape_type(shape.begin(), shape.end());
+    std::swap(n.donated_shape[d - 2], n.donated_shape[d - 1]);
+    n.lazy_transpose_of = x;
+    return y;
+}
+
+Tensor lazy_transpose_source(const Tensor& t)
+{
+    return t.defined() ? detail::Access::node(t).lazy_transpose_of : Tensor();
+}
+
+void detail::materialize_transpose(Node& n)
+{
+    Tensor source = std::move(n.lazy_transpose_of);
+    n.lazy_transpose_of = Tensor();
+    n.data = swap_last_axes(source.data());
 }
 
 // ---- concat and split ---------------------------------------------------------------------------------------
@@ -149,6 +187,7 @@ void copy_along(const Array& src, std::size_t src_start, Array& dst, std::size_t
 // xs[i] (..., n_i, ...) -> (..., sum n_i, ...)
 Tensor concat(const std::vector<Tensor>& xs, int axis)
 {
+    const OpScope scope("concat");
     XGRAD_CHECK(!xs.empty(), "concat: expected at least one tensor");
     const Shape first = xs[0].shape();
     const std::size_t a = normalize_axis("concat", axis, first.size());
@@ -184,6 +223,7 @@ Tensor concat(const std::vector<Tensor>& xs, int axis)
 // x (..., n, ...) -> pieces (..., split_size, ...), the last one holding what remains.
 std::vector<Tensor> split(const Tensor& x, std::size_t split_size, int axis)
 {
+    const OpScope scope("split");
     XGRAD_CHECK(split_size > 0, "split: split_size must be positive");
     const Shape shape = x.shape();
     const std::size_t a = normalize_axis("split", axis, shape.size());
@@ -206,6 +246,7 @@ std::vector<Tensor> split(const Tensor& x, std::size_t split_size, int axis)
 // ---- masked_fill: x (...), mask broadcastable to x -> (...) ---------------------------------------------------
 Tensor masked_fill(const Tensor& x, const Tensor& mask, float value)
 {
+    const OpScope scope("masked_fill");
     XGRAD_CHECK(broadcast_shapes("masked_fill", x.shape(), mask.shape()) == x.shape(), "masked_fill: mask of shape ",
           shape_str(mask.shape()), " does not broadcast to the input's shape ", shape_str(x.shape()));
     Array y = xt::where(xt::not_equal(mask.data(), 0.0f), value, x.data());

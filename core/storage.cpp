@@ -1,6 +1,8 @@
 // The storage cache: large blocks are their own mappings, kept by size when freed.
 #include "core/storage.h"
 
+#include "core/autograd.h"
+
 #include <atomic>
 #include <cstdint>
 #include <cstdio>
@@ -77,13 +79,15 @@ class StorageExhausted : public std::bad_alloc {
 public:
     explicit StorageExhausted(std::size_t bytes)
     {
-        std::snprintf(what_, sizeof what_, "storage: cannot allocate %.3g GB for an array (%.3g GB held by live arrays)",
-                      double(bytes) / 1e9, double(live_bytes.load(std::memory_order_relaxed)) / 1e9);
+        const char* op = OpScope::current();
+        std::snprintf(what_, sizeof what_, "storage: cannot allocate %.3g GB for an array%s%s%s%s (%.3g GB held by live arrays)",
+                      double(bytes) / 1e9, op ? " in '" : "", op ? op : "", op ? "'" : "",
+                      op && OpScope::in_backward() ? "'s backward" : "", double(live_bytes.load(std::memory_order_relaxed)) / 1e9);
     }
     const char* what() const noexcept override { return what_; }
 
 private:
-    char what_[128];
+    char what_[192];
 };
 
 std::size_t mapped_size(std::size_t bytes) { return (bytes + page - 1) / page * page; }

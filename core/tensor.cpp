@@ -6,6 +6,7 @@
 
 #include <xtensor/xio.hpp>
 
+#include "core/autograd.h"
 #include "core/node.h"
 #include "core/random.h"
 
@@ -21,7 +22,13 @@ Tensor::Tensor(Array data, bool requires_grad) : node_(std::make_shared<Node>())
 
 Node& Tensor::node(const char* what) const
 {
-    XGRAD_CHECK(node_ != nullptr, what, ": the tensor is undefined (default-constructed)");
+    if (node_ == nullptr) {
+        if (const char* op = OpScope::current()) {
+            fail(op, OpScope::in_backward() ? " (backward)" : "", ": an input tensor is undefined (a default-constructed ",
+                 "Tensor(), or one moved from); its ", what, "() was read");
+        }
+        fail(what, ": the tensor is undefined (a default-constructed Tensor(), or one moved from)");
+    }
     return *node_;
 }
 
@@ -29,6 +36,7 @@ Array& Tensor::data() const
 {
     Node& n = node("data");
     XGRAD_CHECK(!n.data_donated, "internal: the buffer of this tensor was donated to a later op's output");
+    if (n.lazy_transpose_of.defined()) [[unlikely]] detail::materialize_transpose(n);
     return n.data;
 }
 
@@ -51,7 +59,8 @@ float Tensor::item() const
 
 bool Tensor::expiring() const
 {
-    return node_ && node_.use_count() == 1 && !node_->backward_reads_output && !node_->data_donated;
+    return node_ && node_.use_count() == 1 && !node_->backward_reads_output && !node_->data_donated &&
+           !node_->lazy_transpose_of.defined();
 }
 
 Array Tensor::donate_data()
@@ -115,6 +124,7 @@ void Tensor::accumulate_grad(const Array& grad) const
 {
     if (!requires_grad()) return;
     check_grad_shape(*node_, grad.shape());
+    ++node_->grad_writes;
     node_->grad.add(grad);
 }
 
@@ -122,6 +132,7 @@ void Tensor::accumulate_grad(Array&& grad) const
 {
     if (!requires_grad()) return;
     check_grad_shape(*node_, grad.shape());
+    ++node_->grad_writes;
     node_->grad.add(std::move(grad));
 }
 
@@ -132,12 +143,14 @@ void Tensor::accumulate_grad(RowSparse grad) const
               grad.rows.size() == grad.values.shape()[0],
           "internal: a row-sparse gradient of ", grad.rows.size(), " rows and values ", shape_str(grad.values.shape()),
           " does not fit a tensor of shape ", shape_str(node_->shape()));
+    ++node_->grad_writes;
     node_->grad.add(std::move(grad), node_->shape());
 }
 
 Array& Tensor::grad_accumulator() const
 {
     XGRAD_CHECK(requires_grad(), "internal: grad_accumulator of a tensor that does not require grad");
+    ++node_->grad_writes;
     return node_->grad.accumulator(node_->shape());
 }
 

@@ -8,8 +8,10 @@
 // Ops are written with core/autograd.h; the node behind a handle is core/node.h's business.
 #pragma once
 
+#include <functional>
 #include <initializer_list>
 #include <memory>
+#include <type_traits>
 #include <ostream>
 #include <vector>
 
@@ -22,6 +24,23 @@ namespace detail {
 struct Node;
 struct Access;
 }  // namespace detail
+
+class Tensor;
+
+// What a registered hook returns: remove() unregisters it (again is a no-op), as torch's
+// RemovableHandle. Dropping the handle keeps the hook.
+class HookHandle {
+public:
+    HookHandle() = default;
+    explicit HookHandle(std::function<void()> remove) : remove_(std::move(remove)) {}
+    void remove();
+
+private:
+    std::function<void()> remove_;
+};
+
+using GradHook = std::function<Tensor(const Tensor& grad)>;
+using PostAccumulateHook = std::function<void(const Tensor& leaf)>;
 
 class Tensor {
 public:
@@ -52,6 +71,25 @@ public:
     void accumulate_grad(Array&& grad) const;             // grad += g (adopts g the first time)
     void accumulate_grad(RowSparse grad) const;           // stays row-sparse unless a dense grad exists
     Array& grad_accumulator() const;                      // the dense grad to add into in place (zeros at first)
+
+    // ---- hooks (core/hooks.cpp), as torch.Tensor's -----------------------------------------------------
+    // fn sees the gradient flowing into this tensor during backward() and may return a replacement of
+    // the same shape; returning an undefined Tensor (or void) keeps it. On a non-leaf it runs before the
+    // op's backward; on a leaf it sees the sum of this backward's contributions before they are added
+    // to grad(). Hooks run in registration order, with grad mode off, and survive retain_graph.
+    HookHandle register_hook(GradHook fn) const;
+    template <class F>
+        requires std::is_void_v<std::invoke_result_t<F&, const Tensor&>>
+    HookHandle register_hook(F fn) const
+    {
+        return register_hook(GradHook([fn = std::move(fn)](const Tensor& grad) mutable {
+            fn(grad);
+            return Tensor();
+        }));
+    }
+    // A leaf's fn(leaf) runs once per backward() that reached it, right after its gradient for that
+    // call was accumulated into grad(): the moment data-parallel training can send it.
+    HookHandle register_post_accumulate_grad_hook(PostAccumulateHook fn) const;
 
     // Backpropagates from this tensor. Without `grad`, the tensor must hold one element.
     // The graph's saved buffers are released afterwards unless retain_graph is true.

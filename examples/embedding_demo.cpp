@@ -97,6 +97,7 @@ int main()
     // 3. backward: an embedding's gradient is a scatter-add of the upstream rows
     std::printf("\n3. one backward pass through tok(x) + pos(arange(T))\n");
     Tensor upstream = randn(out.shape());                       // dL/d out, as a loss would send back
+    inspect::Graph graph(out, {.names = {{"tok.weight", tok.weight}, {"pos.weight", pos.weight}}});   // before backward
     out.backward(upstream);
     const Array& g = tok.weight.grad().data();                  // (V, C)
     const std::int64_t l = tokenizer.encode("l")[0];
@@ -116,6 +117,10 @@ int main()
     std::printf("\n");
     claim("every position row 0..4 got exactly its own upstream row",
           xt::view(pos.weight.grad().data(), xt::range(0, 5), xt::all()) == xt::view(upstream.data(), 0, xt::all(), xt::all()));
+
+    std::printf("\n  the graph and the gradient norms that reached each node, as Graphviz DOT\n"
+                "  (embedding_lookup's backward is the scatter-add; `dot -Tsvg` draws it):\n%s",
+                graph.dot().c_str());
 
     std::printf("\n%s\n", all_claims_hold ? "all claims hold" : "SOME CLAIMS DO NOT HOLD");
     return all_claims_hold ? 0 : 1;

@@ -160,7 +160,7 @@ std::pair<Tensor, Tensor> MultiheadAttention::forward(const Tensor& query, const
     Tensor out = out_proj->forward(merge_heads(y));                    // (B, L, E)
     if (!options_.batch_first_) out = transpose(out, 0, 1);
     if (weights.defined() && args.average_attn_weights) weights = mean(weights, {1});   // (B, L, S)
-    return {out, weights};
+    return {forward_hooks(std::move(out), query, key, value), weights};   // hooks see the output, not the weights
 }
 
 std::string MultiheadAttention::describe() const
@@ -191,7 +191,7 @@ Tensor CausalSelfAttention::forward(const Tensor& x) const
     const Tensor y = scaled_dot_product_attention(split_heads(std::move(qkv[0]), n_head_), split_heads(std::move(qkv[1]), n_head_),
                                                   split_heads(std::move(qkv[2]), n_head_),
                                                   AttentionOptions().is_causal(true).dropout_p(is_training() ? dropout_ : 0.0f));
-    return resid_dropout->forward(c_proj->forward(merge_heads(y)));     // (B, T, C)
+    return forward_hooks(resid_dropout->forward(c_proj->forward(merge_heads(y))), x);   // (B, T, C)
 }
 
 Tensor CausalSelfAttention::forward(const Tensor& x, KVCache& cache) const
@@ -205,7 +205,7 @@ Tensor CausalSelfAttention::forward(const Tensor& x, KVCache& cache) const
     // the newest position may see every cached one: no mask
     const Tensor y = scaled_dot_product_attention(split_heads(qkv[0], n_head_), cache.k, cache.v,
                                                   AttentionOptions().dropout_p(is_training() ? dropout_ : 0.0f));
-    return resid_dropout->forward(c_proj->forward(merge_heads(y)));
+    return forward_hooks(resid_dropout->forward(c_proj->forward(merge_heads(y))), x);
 }
 
 Tensor CausalSelfAttention::attention_weights(const Tensor& x) const
@@ -231,7 +231,10 @@ MLP::MLP(const TransformerOptions& o)
     dropout = register_module("dropout", std::make_shared<Dropout>(o.dropout_));
 }
 
-Tensor MLP::forward(const Tensor& x) const { return dropout->forward(c_proj->forward(gelu->forward(c_fc->forward(x)))); }
+Tensor MLP::forward(const Tensor& x) const
+{
+    return forward_hooks(dropout->forward(c_proj->forward(gelu->forward(c_fc->forward(x)))), x);
+}
 
 TransformerBlock::TransformerBlock(const TransformerOptions& o)
 {
@@ -245,14 +248,14 @@ Tensor TransformerBlock::forward(const Tensor& x) const
 {
     Tensor h = x + attn->forward(ln_1->forward(x));                     // (B, T, C)
     Tensor m = mlp->forward(ln_2->forward(h));
-    return std::move(h) + std::move(m);                                 // moved: add may write over m
+    return forward_hooks(std::move(h) + std::move(m), x);               // moved: add may write over m
 }
 
 Tensor TransformerBlock::forward(const Tensor& x, KVCache& cache) const
 {
     Tensor h = x + attn->forward(ln_1->forward(x), cache);
     Tensor m = mlp->forward(ln_2->forward(h));
-    return std::move(h) + std::move(m);
+    return forward_hooks(std::move(h) + std::move(m), x);
 }
 
 }  // namespace xgrad::nn

@@ -21,7 +21,7 @@ namespace xgrad::nn {
 class Dropout : public Module {
 public:
     explicit Dropout(float p = 0.5f);
-    Tensor forward(const Tensor& x) const { return dropout(x, p_, is_training()); }
+    Tensor forward(const Tensor& x) const { return forward_hooks(dropout(x, p_, is_training()), x); }
     std::string describe() const override;
 
 private:
@@ -32,7 +32,7 @@ private:
 class GELU : public Module {
 public:
     explicit GELU(std::string approximate = "none");
-    Tensor forward(const Tensor& x) const { return gelu(x, approximate_); }
+    Tensor forward(const Tensor& x) const { return forward_hooks(gelu(x, approximate_), x); }
     std::string describe() const override { return "GELU(approximate='" + approximate_ + "')"; }
 
 private:

@@ -64,7 +64,7 @@ public:
     {
         Tensor h = x;
         for (const auto& step : steps_) h = step(h);
-        return h;
+        return forward_hooks(std::move(h), x);
     }
     std::string describe() const override { return "Sequential"; }
 

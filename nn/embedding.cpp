@@ -72,7 +72,7 @@ Tensor Embedding::forward(const IdArray& ids)
     lookup_.who = name().empty() ? "nn::Embedding" : "nn::Embedding '" + name() + "'";
     Tensor out = embedding_lookup(weight, ids, lookup_);   // checks the ids before anything changes
     last_ids_ = ids;
-    return out;
+    return forward_hooks(std::move(out));
 }
 
 EmbeddingGradReport Embedding::grad_report() const

@@ -75,6 +75,7 @@ public:
     std::size_t num_embeddings() const { return weight.shape()[0]; }
     std::size_t embedding_dim() const { return weight.shape()[1]; }
     const EmbeddingOptions& options() const { return options_; }
+    const IdArray& last_ids() const { return last_ids_; }   // the ids of the last forward
 
     Tensor weight;   // (num_embeddings, embedding_dim)
 

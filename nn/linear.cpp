@@ -31,7 +31,7 @@ Tensor Linear::forward(const Tensor& x) const
     const std::size_t in = weight.shape()[1];
     XGRAD_CHECK(x.dim() >= 1 && x.shape().back() == in, "nn::Linear", name().empty() ? "" : " '" + name() + "'",
           ": expected input with last dimension ", in, " (in_features), got shape ", shape_str(x.shape()));
-    return linear(x, weight, bias);
+    return forward_hooks(linear(x, weight, bias), x);
 }
 
 std::string Linear::describe() const

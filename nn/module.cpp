@@ -49,6 +49,28 @@ Tensor& Module::register_parameter(std::string name, Tensor tensor, bool require
     return parameters_.back().second;
 }
 
+HookHandle Module::register_forward_hook(ForwardHook fn)
+{
+    XGRAD_CHECK(fn != nullptr, "register_forward_hook: the hook is an empty function");
+    if (!forward_hooks_) forward_hooks_ = std::make_shared<ForwardHooks>();
+    const std::uint64_t id = forward_hooks_->next_id++;
+    forward_hooks_->hooks.emplace_back(id, std::move(fn));
+    std::weak_ptr<ForwardHooks> list = forward_hooks_;
+    return HookHandle([list, id] {
+        if (auto hooks = list.lock()) std::erase_if(hooks->hooks, [id](const auto& entry) { return entry.first == id; });
+    });
+}
+
+Tensor Module::run_forward_hooks(Tensor output, const std::vector<Tensor>& inputs) const
+{
+    const auto hooks = forward_hooks_->hooks;   // a copy: a hook may remove itself while running
+    for (const auto& [id, hook] : hooks) {
+        Tensor replaced = hook(*this, inputs, output);
+        if (replaced.defined()) output = std::move(replaced);
+    }
+    return output;
+}
+
 void Module::add_child(std::string name, std::shared_ptr<Module> module)
 {
     XGRAD_CHECK(module != nullptr, "Module: register_module('", name, "') got a null module");

@@ -8,8 +8,11 @@
 //
 #pragma once
 
+#include <cstdint>
+#include <functional>
 #include <memory>
 #include <ostream>
+#include <type_traits>
 #include <string>
 #include <utility>
 #include <vector>
@@ -42,7 +45,32 @@ public:
     // One line about this module alone: "Embedding(65, 64)". Subclasses say what they are.
     virtual std::string describe() const { return "Module"; }
 
+    // ---- forward hooks, as torch.nn.Module.register_forward_hook ---------------------------------------
+    // fn(module, inputs, output) runs after this module's forward, in registration order; a defined
+    // return replaces the output. Inputs are the forward's tensor arguments (an Embedding's ids are not
+    // tensors: none). The handle removes it.
+    using ForwardHook = std::function<Tensor(const Module& module, const std::vector<Tensor>& inputs, const Tensor& output)>;
+    HookHandle register_forward_hook(ForwardHook fn);
+    template <class F>
+        requires std::is_void_v<std::invoke_result_t<F&, const Module&, const std::vector<Tensor>&, const Tensor&>>
+    HookHandle register_forward_hook(F fn)
+    {
+        return register_forward_hook(ForwardHook([fn = std::move(fn)](const Module& m, const std::vector<Tensor>& in,
+                                                                      const Tensor& out) mutable {
+            fn(m, in, out);
+            return Tensor();
+        }));
+    }
+
 protected:
+    // Every forward ends with `return forward_hooks(output, inputs...)`: a null test when none is registered.
+    template <class... Inputs>
+    Tensor forward_hooks(Tensor output, const Inputs&... inputs) const
+    {
+        if (!forward_hooks_ || forward_hooks_->hooks.empty()) return output;
+        return run_forward_hooks(std::move(output), {inputs...});
+    }
+
     Tensor& register_parameter(std::string name, Tensor tensor, bool requires_grad = true);
     template <class M>
     std::shared_ptr<M> register_module(std::string name, std::shared_ptr<M> module)
@@ -55,6 +83,13 @@ private:
     void add_child(std::string name, std::shared_ptr<Module> module);
     void collect(const std::string& prefix, std::vector<std::pair<std::string, Tensor>>& out) const;
 
+    Tensor run_forward_hooks(Tensor output, const std::vector<Tensor>& inputs) const;
+
+    struct ForwardHooks {
+        std::uint64_t next_id = 0;
+        std::vector<std::pair<std::uint64_t, ForwardHook>> hooks;
+    };
+    std::shared_ptr<ForwardHooks> forward_hooks_;   // shared with the handles, which may outlive the module
     std::vector<std::pair<std::string, Tensor>> parameters_;
     std::vector<std::pair<std::string, std::shared_ptr<Module>>> children_;
     std::string name_;

@@ -23,7 +23,7 @@ Tensor LayerNorm::forward(const Tensor& x) const
 {
     XGRAD_CHECK(x.dim() >= 1 && x.shape().back() == size_, "nn::LayerNorm", name().empty() ? "" : " '" + name() + "'",
           ": expected input with last dimension ", size_, ", got shape ", shape_str(x.shape()));
-    return functional::layer_norm(x, {size_}, weight, bias, eps_);
+    return forward_hooks(functional::layer_norm(x, {size_}, weight, bias, eps_), x);
 }
 
 namespace functional {

@@ -169,7 +169,7 @@ void Adam::dense_step(const Group& group, const Tensor& p, State& state)
 
 void Adam::sparse_step(const Group& group, const Tensor& p, State& state)
 {
-    XGRAD_CHECK(!options_.amsgrad_ && !options_.maximize_ && group.weight_decay == 0.0 && !decoupled_, name(),
+    XGRAD_CHECK(!options_.amsgrad_ && !options_.maximize_ && group.weight_decay == 0.0, name(),   // AdamW without decay is Adam
           ": a sparse gradient (nn::Embedding with sparse) takes PyTorch's SparseAdam update, which has no ",
           "amsgrad, maximize or weight_decay; turn those off for this parameter's group");
     const std::int64_t t = ++state.step;

@@ -48,9 +48,10 @@ public:
     const std::string& name() const { return name_; }
 
     // The state as named arrays and metadata, under "optimizer.": step counts, moments, group lrs.
-    // load_state checks the file against this optimizer before changing anything.
-    void save_state(std::vector<std::pair<std::string, const Array*>>& tensors, io::Metadata& metadata) const;
-    void load_state(const io::Safetensors& file, const std::string& path);
+    // load_state checks the file against this optimizer before changing anything. Virtual for an
+    // optimizer whose state lives elsewhere (distributed::ZeroRedundancyOptimizer, sharded over ranks).
+    virtual void save_state(std::vector<std::pair<std::string, const Array*>>& tensors, io::Metadata& metadata) const;
+    virtual void load_state(const io::Safetensors& file, const std::string& path);
 
 protected:
     // `slots`: the names of the per-parameter buffers ("exp_avg", ...), allocated on first use.

@@ -1,5 +1,5 @@
 # Runs a program and checks that it exits with 0 and that its output matches every regular expression.
-# cmake -DPROGRAM=<path> "-DARGS=a;b" "-DEXPECT=regex1;regex2" -P check_output.cmake
+# cmake -DPROGRAM=<path> "-DARGS=a;b" "-DEXPECT=regex1;regex2" [-DFILE=<path> "-DFILE_EXPECT=..."] -P check_output.cmake
 execute_process(COMMAND ${PROGRAM} ${ARGS} OUTPUT_VARIABLE out ERROR_VARIABLE err RESULT_VARIABLE rc)
 message("${out}${err}")
 if(NOT rc EQUAL 0)
@@ -10,3 +10,12 @@ foreach(pattern IN LISTS EXPECT)
     message(FATAL_ERROR "the output of ${PROGRAM} does not match: ${pattern}")
   endif()
 endforeach()
+# Optionally, a file the program wrote must match every regular expression of FILE_EXPECT too.
+if(DEFINED FILE)
+  file(READ "${FILE}" content)
+  foreach(pattern IN LISTS FILE_EXPECT)
+    if(NOT content MATCHES "${pattern}")
+      message(FATAL_ERROR "${FILE} does not match: ${pattern}")
+    endif()
+  endforeach()
+endif()

@@ -9,6 +9,8 @@
 
 using namespace xgrad;
 using Catch::Matchers::Contains;
+using Catch::Matchers::StartsWith;
+using Catch::Matchers::Equals;
 using xgrad::testing::check_close;
 
 namespace {
@@ -128,4 +130,16 @@ TEST_CASE("a borrowed upstream is never written, whether it is read, copied or a
     }
     const bool unchanged = up.data() == before;
     CHECK(unchanged);
+}
+
+TEST_CASE("an undefined input is reported by the op the user called, not by the accessor that read it")
+{
+    const Tensor x = randn({2, 3}), undefined;
+    CHECK_THROWS_WITH(matmul(x, undefined), Contains("matmul: an input tensor is undefined") && Contains("Tensor()"));
+    CHECK_THROWS_WITH(linear(x, undefined), Equals("linear: an input tensor is undefined (a default-constructed Tensor(), or one moved from); its dim() was read"));   // not the matmul inside
+    CHECK_THROWS_WITH(x + undefined, StartsWith("add: an input tensor is undefined"));
+    CHECK_THROWS_WITH(softmax(undefined), StartsWith("softmax: an input tensor is undefined"));
+    CHECK_THROWS_WITH(concat({x, undefined}, 0), StartsWith("concat: an input tensor is undefined"));
+    CHECK_THROWS_WITH(undefined.dim(), StartsWith("dim: the tensor is undefined"));   // outside an op: the accessor
+    CHECK(OpScope::current() == nullptr);                                              // every scope ended
 }

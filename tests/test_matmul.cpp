@@ -6,10 +6,13 @@
 #include <xtensor/xview.hpp>
 
 #include "close.h"
+#include "core/autograd.h"
+#include "gradcheck.h"
 #include "xgrad.h"
 
 using namespace xgrad;
 using xgrad::testing::check_close;
+using xgrad::testing::gradcheck;
 using Catch::Matchers::Contains;
 
 namespace {
@@ -83,4 +86,47 @@ TEST_CASE("matmul names both shapes when they do not fit")
                       Contains("matmul: batch dims (2,) and (3,) cannot be broadcast: (2, 2, 3) @ (3, 3, 5)"));
     CHECK_THROWS_WITH(matmul(zeros({3}), zeros({3, 5})),
                       Contains("matmul: expected operands of at least 2 axes (..., M, K) @ (..., K, N), got (3,) @ (3, 5)"));
+}
+
+TEST_CASE("transpose(k, -2, -1) feeding a product is read with sgemm's flag: no copy, forward or backward")
+{
+    manual_seed(5);
+    const Tensor q = randn({2, 3, 64, 16}, true), k = randn({2, 3, 64, 16}, true);
+    const std::size_t before = live_storage_bytes();
+    const Tensor kt = transpose(k, -2, -1);                                  // (2, 3, 16, 64)
+    CHECK(kt.shape() == Shape{2, 3, 16, 64});
+    CHECK(lazy_transpose_source(kt).is_same(k));
+    CHECK(live_storage_bytes() == before);                                   // nothing copied
+    Tensor scores = matmul(q, kt);                                           // (2, 3, 64, 64)
+    CHECK(live_storage_bytes() == before + scores.numel() * sizeof(float));  // only the product
+    const Tensor upstream = randn(scores.shape());
+    scores.backward(upstream);
+    CHECK(lazy_transpose_source(kt).defined());                              // the backward read k, not kt
+
+    // the same as the product with a copied transpose (permute always copies)
+    const Tensor q2 = Tensor(Array(q.data()), true), k2 = Tensor(Array(k.data()), true);
+    Tensor copied = matmul(q2, permute(k2, {0, 1, 3, 2}));
+    copied.backward(upstream);
+    check_close(scores.data(), copied.data(), 1e-5);
+    check_close(q.grad().data(), q2.grad().data(), 1e-4);
+    check_close(k.grad().data(), k2.grad().data(), 1e-4);
+
+    // reading it makes the copy, once, with the transposed values
+    CHECK(kt.data()(1, 2, 3, 4) == k.data()(1, 2, 4, 3));
+    CHECK(!lazy_transpose_source(kt).defined());
+}
+
+TEST_CASE("products of lazy transposes on either side, broadcast and folded, pass gradcheck")
+{
+    manual_seed(6);
+    const auto t = [](const Tensor& x) { return transpose(x, -1, -2); };
+    // a^T @ b with a 3-D a: the batched path
+    CHECK(gradcheck([&](const std::vector<Tensor>& x) { return matmul(t(x[0]), x[1]); }, {randn({2, 4, 3}), randn({2, 4, 5})}).ok);
+    // a @ w^T with a 2-D w under batched a: the folded path
+    CHECK(gradcheck([&](const std::vector<Tensor>& x) { return matmul(x[0], t(x[1])); }, {randn({2, 3, 4}), randn({5, 4})}).ok);
+    // both transposed, a broadcast over b's batch
+    CHECK(gradcheck([&](const std::vector<Tensor>& x) { return matmul(t(x[0]), t(x[1])); }, {randn({4, 3}), randn({2, 5, 4})}).ok);
+    // a transpose of other axes is a plain (copying) permute, and still right
+    CHECK(gradcheck([&](const std::vector<Tensor>& x) { return matmul(transpose(x[0], 0, 1), x[1]); },
+                    {randn({3, 2, 4}), randn({4, 2})}).ok);
 }

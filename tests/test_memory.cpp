@@ -6,6 +6,7 @@
 
 #include <fstream>
 
+#include "core/autograd.h"
 #include "xgrad.h"
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -162,6 +163,26 @@ TEST_CASE("an allocation the system refuses is a std::bad_alloc that says how mu
         FAIL("allocated 4 EiB");
     } catch (const std::bad_alloc& e) {
         CHECK_THAT(e.what(), Catch::Matchers::Contains("storage: cannot allocate 4.61e+09 GB for an array"));
+    }
+}
+
+TEST_CASE("an allocation refused inside an op names the op, and its backward")
+{
+    const Tensor column = ones({std::size_t(1) << 21, 1}), row = ones({1, std::size_t(1) << 21});   // 8 MiB each
+    try {
+        Tensor outer = matmul(column, row);   // (2^21, 2^21): 16 TiB
+        FAIL("allocated 16 TiB");
+    } catch (const std::bad_alloc& e) {
+        CHECK_THAT(e.what(), Catch::Matchers::Contains("cannot allocate 1.76e+04 GB for an array in 'matmul' ("));
+    }
+    // an op whose backward asks for too much
+    const Tensor x = ones({2}, true);
+    Tensor y = from_op(Array(x.data()), {x}, "greedy", [](GradOutput&) { Array huge(Shape{std::size_t(1) << 60}); });
+    try {
+        sum(y).backward();
+        FAIL("allocated 4 EiB");
+    } catch (const std::bad_alloc& e) {
+        CHECK_THAT(e.what(), Catch::Matchers::Contains("for an array in 'greedy''s backward ("));
     }
 }
 #endif

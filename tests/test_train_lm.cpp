@@ -363,8 +363,8 @@ TEST_CASE("a full disk at the end leaves the previous checkpoint and report whol
     const std::string log = read(out / "../full_disk.log");
     INFO(log);
     CHECK_THAT(log, Contains("cannot write '" + (out / "report.html").string() + "': File too large"));
-    CHECK(listing(out) == std::vector<std::string>{".train_lm.lock", "checkpoint.safetensors", "losses.csv", "metadata.tsv",
-                                                   "report.html", "vectors.tsv"});   // no temporary left
+    CHECK(listing(out) == std::vector<std::string>{".train_lm.lock", "checkpoint.safetensors", "graph.svg", "losses.csv",
+                                                   "metadata.tsv", "report.html", "vectors.tsv"});   // no temporary left
     before.erase(".train_lm.lock");                                              // (it holds the process id)
     for (const auto& [name, content] : before) CHECK(read(out / name) == content);   // all of the first run's
 }
@@ -492,4 +492,42 @@ TEST_CASE("with --threads 1 a bad XGRAD_NUM_THREADS is no error: the variable is
     Run fallback = train_lm(tiny + " --out " + out.string(), "XGRAD_NUM_THREADS=abc");
     CHECK(fallback.status == 1);
     CHECK_THAT(fallback.output, Contains("XGRAD_NUM_THREADS must be a whole number from 1 to 1024, got 'abc'"));
+}
+
+TEST_CASE("train_lm --diagnostics-every writes the diagnostics and the first step's graph into the report, and --sparse keeps "
+          "untouched embedding rows still")
+{
+    std::map<bool, std::string> embeddings_csv;
+    for (bool sparse : {false, true}) {
+        fs::path out = scratch(sparse ? "diagnostics_sparse" : "diagnostics_dense");
+        Run run = train_lm(tiny + " --hidden 16 --diagnostics-every 5" + (sparse ? " --sparse" : "") + " --out " + out.string());
+        INFO(run.output);
+        REQUIRE(run.status == 0);
+        const std::string params = read(out / "diagnostics_params.csv");
+        CHECK_THAT(params, Contains("step,parameter,grad_norm,update_to_data_log10\n0,tok_emb.weight,") &&
+                               Contains("\n5,lm_head.bias,") && !Contains("\n1,"));   // steps 0 and 5 only
+        CHECK_THAT(read(out / "diagnostics_layers.csv"), Contains("\n5,act,GELU(approximate='tanh'),"));
+        const std::string html = read(out / "report.html");
+        CHECK_THAT(html, Contains("The autograd graph of the first step") && Contains("tok_emb.weight") &&
+                             Contains("Update-to-data ratio") && Contains("Layer outputs") && Contains("Embedding rows"));
+        CHECK(html.find("<?xml") == std::string::npos);   // Graphviz's SVG inline, without its prolog
+        CHECK_THAT(read(out / "graph.svg"), Contains("<svg") && Contains("embedding_lookup") && Contains("cross_entropy"));
+        embeddings_csv[sparse] = read(out / "diagnostics_embeddings.csv");
+    }
+    // step 5's token table: the untouched rows' drift, the last column
+    auto untouched_drift = [](const std::string& csv) {
+        std::smatch m;
+        REQUIRE(std::regex_search(csv, m, std::regex("\n5,tok_emb.weight,[^,]+,[^,]+,([^\n]+)")));
+        return std::stod(m[1]);
+    };
+    CHECK(untouched_drift(embeddings_csv[false]) > 0.0);    // dense Adam: momentum moves them
+    CHECK(untouched_drift(embeddings_csv[true]) == 0.0);    // sparse: they stay put
+}
+
+TEST_CASE("without --diagnostics-every no diagnostics file is written")
+{
+    fs::path out = scratch("no_diagnostics");
+    REQUIRE(train_lm(tiny + " --out " + out.string()).status == 0);
+    CHECK(!fs::exists(out / "diagnostics_params.csv"));
+    CHECK(read(out / "report.html").find("Update-to-data ratio") == std::string::npos);
 }

@@ -11,11 +11,21 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <memory>
+#include <optional>
+#include <set>
 #include <sstream>
 
 #include <CLI/CLI.hpp>
+
+#include "../cli_checks.h"
+#include "../memory_check.h"
+#include "../output_folder.h"
+#include "../progress.h"
+#include "../stop_signal.h"
 #include <xtensor/xview.hpp>
 
+#include "data_parallel.h"
 #include "model.h"
 
 using namespace xgrad;
@@ -24,42 +34,54 @@ namespace {
 
 struct Settings {   // defaults: nanoGPT's shakespeare_char recipe for CPU
     std::string corpus = "fortunes", out = "out-gpt", resume, prompt = "\n";
-    std::int64_t steps = 2000, warmup = 100, eval_interval = 250, eval_iters = 20;
+    std::int64_t steps = 2000, warmup = 100, eval_interval = 250, eval_iters = 20, diagnostics_every = 0;
     std::size_t batch = 12, block_size = 64, n_layer = 4, n_head = 4, n_embd = 128, max_new_tokens = 300, top_k = 200;
     double lr = 1e-3, min_lr = 1e-4, weight_decay = 0.1, beta2 = 0.99, clip = 1.0, temperature = 0.8;
     float dropout = 0.0f;
     std::uint64_t seed = 1337;
     int threads = 0;
+    bool zero = false;
+    std::set<std::string> given;   // the flags on the command line: on --resume the others come from the checkpoint
 };
 
 int parse_settings(int argc, char** argv, Settings& s)
 {
     CLI::App app{"Train a character-level GPT (nanoGPT's model and CPU recipe) and show what its attention learns."};
     app.option_defaults()->always_capture_default()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+    using namespace cli_checks;
+    const CLI::Validator positive = number_above_zero(false), non_negative = number_above_zero(true);
+    const CLI::Validator count = whole_number<std::int64_t>(1), count_or_zero = whole_number<std::int64_t>(0);
+    const CLI::Validator size = whole_number<std::size_t>(1);
     app.add_option("--corpus", s.corpus, "UTF-8 text file, or 'fortunes' for the fortunes package's prose");
-    app.add_option("--steps", s.steps, "training steps")->check(CLI::PositiveNumber);
-    app.add_option("--batch", s.batch, "sequences per batch (B)")->check(CLI::PositiveNumber);
-    app.add_option("--block-size", s.block_size, "context length T")->check(CLI::PositiveNumber);
-    app.add_option("--n-layer", s.n_layer, "transformer blocks")->check(CLI::PositiveNumber);
-    app.add_option("--n-head", s.n_head, "attention heads per block")->check(CLI::PositiveNumber);
-    app.add_option("--n-embd", s.n_embd, "channels C (a multiple of --n-head)")->check(CLI::PositiveNumber);
-    app.add_option("--dropout", s.dropout, "dropout probability")->check(CLI::Range(0.0, 0.999));
-    app.add_option("--lr", s.lr, "peak learning rate (AdamW)")->check(CLI::PositiveNumber);
-    app.add_option("--min-lr", s.min_lr, "the cosine decay's floor")->check(CLI::NonNegativeNumber);
-    app.add_option("--warmup", s.warmup, "linear warmup steps")->check(CLI::NonNegativeNumber);
-    app.add_option("--weight-decay", s.weight_decay, "AdamW's decay, on the 2-D weights only")->check(CLI::NonNegativeNumber);
-    app.add_option("--beta2", s.beta2, "AdamW's beta2")->check(CLI::Range(0.0, 0.999999));
-    app.add_option("--clip", s.clip, "clip the gradient norm to this; 0: no clipping")->check(CLI::NonNegativeNumber);
-    app.add_option("--eval-interval", s.eval_interval, "steps between validation losses")->check(CLI::PositiveNumber);
-    app.add_option("--eval-iters", s.eval_iters, "validation batches per evaluation")->check(CLI::PositiveNumber);
-    app.add_option("--seed", s.seed, "seed for the weights, the split and the batches");
-    app.add_option("--threads", s.threads, "threads; 0: XGRAD_NUM_THREADS or all cores")->check(CLI::Range(0, 1024));
-    app.add_option("--out", s.out, "output folder");
-    app.add_option("--resume", s.resume, "continue from this checkpoint (same flags and corpus)")->check(CLI::ExistingFile);
-    app.add_option("--prompt", s.prompt, "the start of the samples");
-    app.add_option("--max-new-tokens", s.max_new_tokens, "characters per sample");
-    app.add_option("--temperature", s.temperature, "sampling temperature")->check(CLI::PositiveNumber);
-    app.add_option("--top-k", s.top_k, "sample from the k most likely characters")->check(CLI::PositiveNumber);
+    app.add_option("--steps", s.steps, "training steps")->check(count);
+    app.add_option("--batch", s.batch, "sequences per batch (B)")->check(size);
+    app.add_option("--block-size", s.block_size, "context length T")->check(size);
+    app.add_option("--n-layer", s.n_layer, "transformer blocks")->check(size);
+    app.add_option("--n-head", s.n_head, "attention heads per block")->check(size);
+    app.add_option("--n-embd", s.n_embd, "channels C (a multiple of --n-head)")->check(size);
+    app.add_option("--dropout", s.dropout, "dropout probability")->check(finite_number())->check(CLI::Range(0.0, 0.999));
+    app.add_option("--lr", s.lr, "peak learning rate (AdamW)")->check(positive);
+    app.add_option("--min-lr", s.min_lr, "the cosine decay's floor")->check(non_negative);
+    app.add_option("--warmup", s.warmup, "linear warmup steps")->check(count_or_zero);
+    app.add_option("--weight-decay", s.weight_decay, "AdamW's decay, on the 2-D weights only")->check(non_negative);
+    app.add_option("--beta2", s.beta2, "AdamW's beta2")->check(finite_number())->check(CLI::Range(0.0, 0.999999));
+    app.add_option("--clip", s.clip, "clip the gradient norm to this; 0: no clipping")->check(non_negative);
+    app.add_option("--eval-interval", s.eval_interval, "steps between validation losses")->check(count);
+    app.add_option("--eval-iters", s.eval_iters, "validation batches per evaluation")->check(count);
+    app.add_option("--seed", s.seed, "seed for the weights, the split and the batches")->check(whole_number<std::uint64_t>(0));
+    app.add_option("--threads", s.threads, "threads; 0: XGRAD_NUM_THREADS or all cores")->check(whole_number<int>(0, 1024));
+    app.add_option("--out", s.out, "output folder (one run at a time: a run locks it)");
+    app.add_option("--resume", s.resume, "continue from this checkpoint (same corpus and model): the flags left out are "
+                                         "the checkpoint's, and a changed --seed or --batch is refused")
+        ->check(CLI::ExistingFile);
+    app.add_option("--prompt", s.prompt, "the start of the samples (characters of the corpus)");
+    app.add_option("--diagnostics-every", s.diagnostics_every, "record gradient norms, update-to-data ratios and layer "
+                                                               "histograms every this many steps into the report; 0: off")
+        ->check(count_or_zero);
+    app.add_option("--max-new-tokens", s.max_new_tokens, "characters per sample")->check(whole_number<std::size_t>(0, 1000000));
+    app.add_option("--temperature", s.temperature, "sampling temperature")->check(positive);
+    app.add_option("--top-k", s.top_k, "sample from the k most likely characters")->check(size);
+    app.add_flag("--zero", s.zero, "under mpirun: shard AdamW's state over the ranks (ZeRO stage 1)");
     try {
         app.parse(argc, argv);
     } catch (const CLI::Success& e) {
@@ -67,6 +89,9 @@ int parse_settings(int argc, char** argv, Settings& s)
     } catch (const CLI::ParseError& e) {
         std::fprintf(stderr, "train_gpt: %s (see --help)\n", e.what());
         return e.get_exit_code();
+    }
+    for (const CLI::Option* option : app.get_options()) {
+        if (option->count() > 0) s.given.insert(option->get_name());
     }
     return -1;
 }
@@ -190,15 +215,112 @@ std::string loss_svg(const std::vector<std::pair<std::int64_t, double>>& train,
     return svg.str();
 }
 
-int run(const Settings& s)
+// What a configuration holds at its peak, roughly, by what it scales with; refused before it is
+// allocated, with the figure and the flag to lower (instead of a bare std::bad_alloc, or swapping).
+void check_memory(const Settings& s, std::size_t vocab_size)
+{
+    const long double B = s.batch, T = s.block_size, C = s.n_embd, L = s.n_layer, V = vocab_size, f = sizeof(float);
+    const long double weights = (V * C + T * C + L * 12 * C * C) * f * 5;   // weights, grads, Adam's moments, a copy
+    const long double activations = B * T * (L * 24 * C + 4 * V) * f;       // what a step's backward keeps
+    const long double evaluation = static_cast<long double>(s.eval_iters) * B * T * 16;
+    const long double total = weights + activations + evaluation, available = available_memory();
+    const bool most_weights = weights >= activations && weights >= evaluation;
+    XGRAD_CHECK(available == 0 || total <= available, "these flags need about ", gib(total), " of memory, more than the ",
+                gib(available), " available; most of it (", gib(std::max({weights, activations, evaluation})), ") is ",
+                most_weights ? "the weights and their optimizer state: lower --n-embd or --n-layer"
+                : activations >= evaluation ? "the activations of a step: lower --batch, --block-size or --n-embd"
+                                            : "the validation batches: lower --eval-iters or --batch");
+}
+
+// ---- resuming ------------------------------------------------------------------------------------
+// The training flags a checkpoint records: on --resume one left out takes the checkpoint's value, one
+// given with another value is applied and said, or refused where it would break the run.
+struct RecordedFlag {
+    const char* flag;
+    std::string value;
+    const char* why_fixed;   // nullptr: it may change on resume
+};
+
+std::string text_of(double v)   // the shortest text that reads back as v
+{
+    char buffer[32];
+    for (int digits = 1; digits <= 17; ++digits) {
+        std::snprintf(buffer, sizeof buffer, "%.*g", digits, v);
+        if (std::strtod(buffer, nullptr) == v) break;
+    }
+    return buffer;
+}
+
+std::vector<RecordedFlag> recorded_flags(const Settings& s)
+{
+    return {{"--seed", std::to_string(s.seed), "it fixed the train/validation split and the batches"},
+            {"--batch", std::to_string(s.batch), "the batches of the steps to come follow from it"},
+            {"--lr", text_of(s.lr), nullptr},
+            {"--min-lr", text_of(s.min_lr), nullptr},
+            {"--warmup", std::to_string(s.warmup), nullptr},
+            {"--weight-decay", text_of(s.weight_decay), nullptr},
+            {"--beta2", text_of(s.beta2), nullptr},
+            {"--clip", text_of(s.clip), nullptr},
+            {"--dropout", text_of(s.dropout), nullptr}};
+}
+
+io::Metadata flags_metadata(const Settings& s)
+{
+    io::Metadata out;
+    for (const auto& f : recorded_flags(s)) out[f.flag + 2] = f.value;   // "seed", "lr", ...
+    return out;
+}
+
+void set_flag(Settings& s, const std::string& flag, const std::string& text, const std::string& file)
+{
+    char* end = nullptr;
+    const double v = std::strtod(text.c_str(), &end);
+    XGRAD_CHECK(!text.empty() && *end == '\0' && std::isfinite(v) && v >= 0, "resume: '", file, "' records ", flag, " = '",
+                text, "', expected a number");
+    if (flag == "--seed") s.seed = std::stoull(text);
+    else if (flag == "--batch") s.batch = static_cast<std::size_t>(v);
+    else if (flag == "--lr") s.lr = v;
+    else if (flag == "--min-lr") s.min_lr = v;
+    else if (flag == "--warmup") s.warmup = static_cast<std::int64_t>(v);
+    else if (flag == "--weight-decay") s.weight_decay = v;
+    else if (flag == "--beta2") s.beta2 = v;
+    else if (flag == "--clip") s.clip = v;
+    else if (flag == "--dropout") s.dropout = static_cast<float>(v);
+}
+
+// Resolves s against the checkpoint's flags; returns the line that says what came from where.
+std::string resolve_resumed_flags(Settings& s, const io::Metadata& metadata)
+{
+    std::string taken, changed;
+    for (const RecordedFlag& f : recorded_flags(s)) {
+        const auto it = metadata.find(f.flag + 2);
+        if (it == metadata.end()) continue;   // a checkpoint from before the flag was recorded: this run's
+        if (!s.given.count(f.flag)) {
+            if (it->second != f.value) taken += std::string(" ") + f.flag + " " + it->second;
+            set_flag(s, f.flag, it->second, s.resume);
+        } else if (it->second != f.value) {
+            XGRAD_CHECK(f.why_fixed == nullptr, "resume: '", s.resume, "' was trained with ", f.flag, " ", it->second,
+                        ", and this run gives ", f.flag, " ", f.value, "; it cannot change on resume, since ", f.why_fixed,
+                        " (leave ", f.flag, " out to continue with ", it->second, ")");
+            changed += std::string(" ") + f.flag + " " + f.value + " (was " + it->second + ")";
+        }
+    }
+    std::string line = "resume: continuing '" + s.resume + "'";
+    if (!taken.empty()) line += "; from the checkpoint:" + taken;
+    if (!changed.empty()) line += "; changed from here on:" + changed;
+    return line;
+}
+
+int run(Settings s, DataParallel& dp)
 {
     const auto start = std::chrono::steady_clock::now();
     if (s.threads > 0) set_num_threads(s.threads);
+    std::string resume_line;
+    if (!s.resume.empty()) resume_line = resolve_resumed_flags(s, dp.read_checkpoint(s.resume).metadata);   // its seed fixes the split
     manual_seed(s.seed);
     XGRAD_CHECK(s.n_embd % s.n_head == 0, "--n-embd ", s.n_embd, " must be a multiple of --n-head ", s.n_head);
-    std::error_code error;
-    std::filesystem::create_directories(s.out, error);
-    XGRAD_CHECK(!error, "cannot create the output folder '", s.out, "': ", error.message());
+    std::optional<OutputFolder> folder;   // rank 0's, the only writer: fail before training, not after
+    if (dp.is_main()) folder.emplace(s.out, "train_gpt");
 
     // data: characters as tokens, the lines shuffled by the seed, a 90/10 split
     const std::string raw = s.corpus == "fortunes" ? fortunes_text() : text::read_text_file(s.corpus);
@@ -208,6 +330,12 @@ int run(const Settings& s)
     const std::size_t split = tokens.size() * 9 / 10;
     XGRAD_CHECK(split > s.block_size + 1 && tokens.size() - split > s.block_size + 1, "corpus: '", s.corpus, "' has ",
                 tokens.size(), " characters, too few for --block-size ", s.block_size);
+    const auto& vocabulary = tokenizer.vocabulary();   // the default prompt, "\n", for a corpus without line breaks:
+    if (!s.given.count("--prompt") && !std::binary_search(vocabulary.begin(), vocabulary.end(), U'\n')) {
+        s.prompt = tokenizer.decode({tokens.front()});   // its first character
+    }
+    tokenizer.encode(s.prompt);   // a prompt outside the corpus's characters fails now, not after training
+    check_memory(s, tokenizer.vocab_size());
     const std::vector<std::int64_t> train(tokens.begin(), tokens.begin() + static_cast<std::ptrdiff_t>(split));
     const std::vector<std::int64_t> val(tokens.begin() + static_cast<std::ptrdiff_t>(split), tokens.end());
     Generator val_rng(s.seed + 1);
@@ -218,8 +346,10 @@ int run(const Settings& s)
     // weight decay on the 2-D weights (matmuls and embeddings, the tied table once), not on biases and LayerNorms
     std::vector<Tensor> decay, no_decay;
     for (const auto& p : model.parameters()) (p.dim() >= 2 ? decay : no_decay).push_back(p);
-    optim::AdamW adamw({{decay, {}}, {no_decay, optim::GroupOptions().weight_decay(0.0)}},
-                       optim::AdamWOptions().lr(s.lr).betas(0.9, s.beta2).weight_decay(s.weight_decay));
+    dp.wrap(model);   // under mpirun: rank 0's weights to every rank, gradients averaged
+    const auto optimizer = dp.adamw({{decay, {}}, {no_decay, optim::GroupOptions().weight_decay(0.0)}},
+                                    optim::AdamWOptions().lr(s.lr).betas(0.9, s.beta2).weight_decay(s.weight_decay), s.zero);
+    optim::Optimizer& adamw = *optimizer;
     const optim::WarmupCosine schedule(s.warmup, std::max<std::int64_t>(s.steps, s.warmup + 1), s.min_lr / s.lr);
 
     const std::string shape = "vocab=" + std::to_string(tokenizer.vocab_size()) + " block_size=" + std::to_string(s.block_size) +
@@ -227,53 +357,92 @@ int run(const Settings& s)
                               " n_embd=" + std::to_string(s.n_embd);
     std::int64_t first_step = 0;
     if (!s.resume.empty()) {
-        const io::Safetensors peek = io::load_safetensors(s.resume);
+        const io::Safetensors peek = dp.read_checkpoint(s.resume);
         const auto model_it = peek.metadata.find("model"), step_it = peek.metadata.find("step");
         XGRAD_CHECK(model_it != peek.metadata.end() && model_it->second == shape && step_it != peek.metadata.end(),
                     "resume: '", s.resume, "' is not a checkpoint of this model (", shape, ")");
-        optim::load_checkpoint(s.resume, model.named_parameters(), adamw);
+        dp.load_checkpoint(s.resume, model.named_parameters(), adamw);
         first_step = std::stoll(step_it->second);
         XGRAD_CHECK(first_step <= s.steps, "resume: the checkpoint is at step ", first_step, ", past --steps ", s.steps);
+        std::printf("%s\n", resume_line.c_str());
     }
 
     std::printf("xgrad train_gpt: %s, %zu train / %zu validation characters, vocabulary of %zu\n", s.corpus.c_str(),
                 train.size(), val.size(), tokenizer.vocab_size());
     std::cout << model;
     const std::string probe = tokenizer.decode(std::vector<std::int64_t>(val.begin(), val.begin() + std::min<std::ptrdiff_t>(32, static_cast<std::ptrdiff_t>(val.size()))));
-    const auto maps_before = attention_maps(model, tokenizer, probe);
-    const double val_before = evaluate(model, val_batches);
+    const auto maps_before = dp.is_main() ? attention_maps(model, tokenizer, probe) : decltype(attention_maps(model, tokenizer, probe)){};
+    const double val_before = dp.is_main() ? evaluate(model, val_batches) : 0.0;
     std::printf("validation loss before training: %.4f\n", val_before);
     std::printf("training: %lld steps of (B, T) = (%zu, %zu), AdamW lr %g, %d threads\n", static_cast<long long>(s.steps),
                 s.batch, s.block_size, s.lr, get_num_threads());
+    if (dp.world_size > 1) {
+        std::printf("data-parallel: %d ranks, a global batch of %zu sequences%s\n", dp.world_size, s.batch * std::size_t(dp.world_size),
+                    s.zero ? ", AdamW's state sharded (ZeRO-1)" : "");
+    }
 
     std::vector<std::pair<std::int64_t, double>> train_history, val_history{{first_step, val_before}};
     double recent = 0, last_val = val_before;
     std::int64_t recent_count = 0;
+    std::unique_ptr<inspect::Diagnostics> diagnostics;   // off by default: then no hook is registered
+    if (s.diagnostics_every > 0) diagnostics = std::make_unique<inspect::Diagnostics>(model, s.diagnostics_every);
+    std::string graph_svg;                               // the first step's graph, its 60 nodes nearest the loss
+    std::int64_t steps_done = s.steps;
+    Progress progress(first_step, s.steps, s.batch * s.block_size);
+    catch_stop_signals();   // Ctrl-C: end after this step, with its checkpoint and report
     for (std::int64_t step = first_step; step < s.steps; ++step) {
         schedule.apply(adamw, step);
         // the batch and the dropout masks drawn from the seed and the step alone: --resume is bit-exact
-        Generator batch_rng(s.seed * 1000003 + static_cast<std::uint64_t>(step));
-        manual_seed(s.seed * 1000033 + static_cast<std::uint64_t>(step));
+        Generator batch_rng(dp.batch_seed(s.seed) * 1000003 + static_cast<std::uint64_t>(step));   // seed + rank
+        manual_seed(dp.batch_seed(s.seed) * 1000033 + static_cast<std::uint64_t>(step));
         const text::Batch batch = text::sample_batch(train, s.batch, s.block_size, batch_rng);
         adamw.zero_grad();
+        if (diagnostics) diagnostics->begin_step(step);
         Tensor loss = nn::functional::cross_entropy(model.forward(batch.x), batch.y);
+        const double value = loss.item();
+        // a NaN or Inf loss poisons every weight at the next step: stop before it does
+        XGRAD_CHECK(std::isfinite(value), "training diverged: the training loss is ", value, " at step ", step + 1, " (lower --lr",
+                    s.clip > 0 ? "" : ", or set --clip", "); no checkpoint was written",
+                    s.resume.empty() ? "" : " (the one resumed from is untouched)");
+        std::optional<inspect::Graph> graph;
+        if (step == first_step) graph.emplace(loss, inspect::GraphOptions{.names = model.named_parameters()});
         loss.backward();
+        dp.synchronize();
+        if (graph && dp.is_main()) {
+            try {
+                graph_svg = inspect::render_svg(graph->dot());
+            } catch (const Error& e) {
+                std::fprintf(stderr, "train_gpt: the graph is left out of the report: %s\n", e.what());
+            }
+        }
         if (s.clip > 0) optim::clip_grad_norm(model.parameters(), s.clip);
+        if (diagnostics) diagnostics->after_backward();
         adamw.step();
-        train_history.emplace_back(step, loss.item());
-        recent += loss.item(), ++recent_count;
-        if ((step + 1) % s.eval_interval == 0 || step + 1 == s.steps) {
+        if (diagnostics) diagnostics->after_update();
+        const double global_loss = dp.mean(value);   // the global batch's loss
+        train_history.emplace_back(step, global_loss);
+        recent += global_loss, ++recent_count;
+        progress.update(step, global_loss, false);
+        if (((step + 1) % s.eval_interval == 0 || step + 1 == s.steps) && dp.is_main()) {
             last_val = evaluate(model, val_batches);
             val_history.emplace_back(step + 1, last_val);
-            std::printf("step %5lld  train %.4f  val %.4f  (%.1f s)\n", static_cast<long long>(step + 1),
-                        recent / double(recent_count), last_val,
-                        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
-            std::fflush(stdout);
+            char line[128];
+            std::snprintf(line, sizeof line, "step %5lld  train %.4f  val %.4f  (%.1f s, %.0fk tok/s)", static_cast<long long>(step + 1),
+                          recent / double(recent_count), last_val, progress.seconds(), progress.tokens_per_second(step) / 1e3);
+            progress.line(line);
             recent = 0, recent_count = 0;
         }
+        if (dp.any(stop_signal != 0) && step + 1 < s.steps) {   // the step is done on every rank
+            steps_done = step + 1;
+            break;
+        }
     }
-    optim::save_checkpoint(s.out + "/checkpoint.safetensors", model.named_parameters(), adamw,
-                           {{"step", std::to_string(s.steps)}, {"model", shape}, {"seed", std::to_string(s.seed)}});
+    dp.save_checkpoint(s.out + "/checkpoint.safetensors", model.named_parameters(), adamw, [&] {
+        io::Metadata metadata = flags_metadata(s);
+        metadata["step"] = std::to_string(steps_done), metadata["model"] = shape;
+        return metadata;
+    }());
+    if (!dp.is_main()) return steps_done < s.steps ? 128 + (stop_signal != 0 ? stop_signal : SIGINT) : 0;   // rank 0 alone reports
     std::printf("final validation loss %.4f\n", last_val);
 
     Generator sample_rng(s.seed + 2);
@@ -295,7 +464,7 @@ int run(const Settings& s)
     std::ostringstream html;
     html << "<!doctype html><html><head><meta charset='utf-8'><title>train_gpt report</title><style>body{font-family:sans-serif;"
             "margin:20px} .heads{display:flex;flex-wrap:wrap;gap:8px} figure{margin:0} figcaption{font-size:11px}</style></head><body>"
-         << "<h1>train_gpt: what the attention learned</h1><p>" << escape_html(s.corpus) << "; " << shape << "; " << s.steps
+         << "<h1>train_gpt: what the attention learned</h1><p>" << escape_html(s.corpus) << "; " << shape << "; " << steps_done
          << " steps. Validation loss " << val_before << " before, " << last_val << " after.</p><h2>Losses</h2>"
          << loss_svg(train_history, val_history, s.steps)
          << "<h2>Attention on a validation string</h2><p>Each heatmap is one head: row i is query position i, "
@@ -311,12 +480,30 @@ int run(const Settings& s)
             html << "</div>";
         }
     }
-    html << "<h2>Samples</h2><pre>" << escape_html(samples) << "</pre></body></html>\n";
+    html << "<h2>Samples</h2><pre>" << escape_html(samples) << "</pre>";
+    if (!graph_svg.empty()) {
+        html << "<h2>The autograd graph of the first step, nearest the loss</h2><div style='overflow-x:auto'>"
+             << graph_svg.substr(std::min(graph_svg.find("<svg"), graph_svg.size())) << "</div>";
+    }
+    if (diagnostics) {
+        html << diagnostics->html();
+        io::write_file_atomic(s.out + "/diagnostics_params.csv", diagnostics->params_csv(), "report");
+        io::write_file_atomic(s.out + "/diagnostics_layers.csv", diagnostics->layers_csv(), "report");
+    }
+    html << "</body></html>\n";
     io::write_file_atomic(s.out + "/report.html", html.str(), "report");
     std::ostringstream csv;
     csv << "step,train_loss\n";
     for (const auto& [step, l] : train_history) csv << step << "," << l << "\n";
     io::write_file_atomic(s.out + "/losses.csv", csv.str(), "report");
+    if (const int stopped_by = stop_signal; stopped_by != 0 && steps_done < s.steps) {
+        std::fflush(stdout);
+        std::fprintf(stderr, "\ntrain_gpt: stopped by %s after step %lld of %lld: wrote checkpoint.safetensors, losses.csv and "
+                     "report.html of that step to %s/ (--resume %s/checkpoint.safetensors continues)\n",
+                     stopped_by == SIGINT ? "SIGINT" : "SIGTERM", static_cast<long long>(steps_done),
+                     static_cast<long long>(s.steps), s.out.c_str(), s.out.c_str());
+        return 128 + stopped_by;
+    }
     std::printf("\nwrote %s/: checkpoint.safetensors, losses.csv, report.html (%.1f s in all)\n", s.out.c_str(),
                 std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
     return 0;
@@ -329,7 +516,15 @@ int main(int argc, char** argv)
     Settings s;
     if (int exit_code = parse_settings(argc, argv, s); exit_code >= 0) return exit_code;
     try {
-        return run(s);
+        DataParallel dp;
+        try {
+            return run(s, dp);
+        } catch (const std::bad_alloc& e) {   // under mpirun, dp.fail ends every rank
+            return dp.fail("train_gpt", std::string("out of memory: ") + e.what() +
+                                            "; lower --batch, --block-size, --n-embd or --n-layer");
+        } catch (const std::exception& e) {
+            return dp.fail("train_gpt", e.what());
+        }
     } catch (const std::exception& e) {
         std::fprintf(stderr, "\ntrain_gpt: %s\n", e.what());
         return 1;

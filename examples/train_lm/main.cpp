@@ -4,7 +4,8 @@
 //   text file -> shuffled lines -> characters -> ids -> random (B, T) windows, targets shifted by one
 //   -> TinyLM -> cross_entropy -> Adam -> every N steps: validation loss
 //   -> neighbours, structure score and position similarity, before vs after
-//   -> out/: checkpoint.safetensors, vectors.tsv, metadata.tsv, losses.csv, report.html, written together
+//   -> out/: checkpoint.safetensors, vectors.tsv, metadata.tsv, losses.csv, report.html, graph.svg (the
+//      autograd graph of the first step), with --diagnostics-every diagnostics_*.csv, written together
 //
 // A run locks its output folder (out/.train_lm.lock). Ctrl-C (SIGINT) or SIGTERM ends it after the
 // step in progress, with the checkpoint and the report of that step; a second Ctrl-C quits at once.
@@ -28,7 +29,12 @@
 #include <optional>
 #include <sstream>
 
+#include "../memory_check.h"
+#include "../output_folder.h"
+#include "../progress.h"
+#include "../stop_signal.h"
 #include "analysis.h"
+#include "data_parallel.h"
 #include "model.h"
 #include "report.h"
 #include "settings.h"
@@ -58,56 +64,6 @@ std::string printable(char32_t c)
     return text::encode_utf8(c);
 }
 
-// ---- the output folder ------------------------------------------------------------------------
-// Made if need be, proven able to take files, and locked for this run until it exits.
-class OutputFolder {
-public:
-    explicit OutputFolder(const std::string& path) : lock_path_(path + "/.train_lm.lock")
-    {
-        std::error_code error;
-        std::filesystem::create_directories(path, error);
-        XGRAD_CHECK(!error, "cannot create the output folder '", path, "': ", error.message());
-        // access(W_OK) is no proof: for root it says yes to /sys/kernel, which takes no files, and the
-        // whole run would train only to be discarded. A real file, made and removed, is.
-        std::string probe = path + "/.train_lm-probe-XXXXXX";
-        const int probe_fd = ::mkstemp(probe.data());
-        XGRAD_CHECK(probe_fd >= 0, "the output folder '", path, "' is not writable: cannot create a file in it: ",
-              std::strerror(errno));
-        ::close(probe_fd);
-        XGRAD_CHECK(::unlink(probe.c_str()) == 0, "the output folder '", path, "' is not writable: cannot remove a file from it: ",
-              std::strerror(errno));
-        // One run per folder: two would write over each other's files. The lock dies with the process.
-        fd_ = ::open(lock_path_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0666);
-        XGRAD_CHECK(fd_ >= 0, "cannot open the lock file '", lock_path_, "': ", std::strerror(errno));
-        if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
-            const int reason = errno;
-            std::ifstream in(lock_path_);
-            std::string holder;
-            std::getline(in, holder);
-            ::close(fd_);
-            fd_ = -1;
-            XGRAD_CHECK(reason == EWOULDBLOCK, "cannot lock '", lock_path_, "': ", std::strerror(reason));
-            fail("the output folder '", path, "' is in use by another train_lm run (process ",
-                 holder.empty() ? std::string("unknown") : holder, ", which holds ", lock_path_,
-                 "); wait for it to end, or give another --out");
-        }
-        const std::string pid = std::to_string(::getpid()) + "\n";   // for the message a second run prints
-        if (::ftruncate(fd_, 0) != 0 || ::pwrite(fd_, pid.data(), pid.size(), 0) < 0) {
-            // the lock holds without it; only the second run's message would lack the process id
-        }
-    }
-    ~OutputFolder()
-    {
-        if (fd_ >= 0) ::close(fd_);
-    }
-    OutputFolder(const OutputFolder&) = delete;
-    OutputFolder& operator=(const OutputFolder&) = delete;
-
-private:
-    std::string lock_path_;
-    int fd_ = -1;
-};
-
 // Files committed together: each is written and synced before any is renamed into place, so that a
 // full disk leaves the previous set whole, never a new checkpoint beside an old report or a torn file.
 void write_together(const std::vector<std::pair<std::string, std::string>>& files)
@@ -122,30 +78,6 @@ void write_together(const std::vector<std::pair<std::string, std::string>>& file
 }
 
 // ---- memory ---------------------------------------------------------------------------------------
-// The memory this process may still take: MemAvailable, or the cgroup's limit if lower; 0 if unknown.
-long double available_memory()
-{
-    long double available = 0;
-    std::ifstream meminfo("/proc/meminfo");
-    for (std::string line; std::getline(meminfo, line);) {
-        if (line.rfind("MemAvailable:", 0) == 0) available = std::strtold(line.c_str() + 13, nullptr) * 1024;
-    }
-    std::ifstream max_file("/sys/fs/cgroup/memory.max"), current_file("/sys/fs/cgroup/memory.current");
-    std::string max_text, current_text;
-    if (max_file >> max_text && max_text != "max" && current_file >> current_text) {
-        const long double room = std::strtold(max_text.c_str(), nullptr) - std::strtold(current_text.c_str(), nullptr);
-        if (room > 0 && (available == 0 || room < available)) available = room;
-    }
-    return available;
-}
-
-std::string gib(long double bytes)
-{
-    char buffer[48];
-    std::snprintf(buffer, sizeof buffer, "%.3Lg GiB", bytes / (1024.0L * 1024 * 1024));
-    return buffer;
-}
-
 // Roughly what a configuration holds at its peak, by what it scales with; checked before anything of
 // that size is allocated, so that a typo (--batch 100000000) is refused with the figure and the flag
 // to lower, instead of ending in std::bad_alloc (or in swapping).
@@ -224,6 +156,7 @@ std::vector<RecordedFlag> recorded_flags(const Settings& s)
         {"clip", "--clip", exact(s.clip), true, ""},
         {"warmup", "--warmup", std::to_string(s.warmup), true, ""},
         {"min_lr_ratio", "--min-lr-ratio", exact(s.min_lr_ratio), true, ""},
+        {"sparse", "--sparse", s.sparse ? "1" : "0", true, ""},
     };
 }
 
@@ -255,6 +188,8 @@ void set_recorded_flag(Settings& s, const std::string& flag, const std::string& 
         s.warmup = static_cast<std::int64_t>(value);
     } else if (flag == "--min-lr-ratio") {
         s.min_lr_ratio = std::min(value, 1.0);
+    } else if (flag == "--sparse") {
+        s.sparse = value != 0;
     }
 }
 
@@ -286,22 +221,6 @@ std::string resolve_resumed_flags(Settings& s, const io::Metadata& metadata)
     return line;
 }
 
-// ---- stopping on a signal -------------------------------------------------------------------------
-volatile std::sig_atomic_t stop_signal = 0;
-
-void on_stop_signal(int signal) { stop_signal = signal; }
-
-// SIGINT and SIGTERM end the run after the step in progress. SA_RESETHAND: a second one kills at once.
-void catch_stop_signals()
-{
-    struct sigaction action {};
-    action.sa_handler = on_stop_signal;
-    action.sa_flags = SA_RESETHAND;
-    sigemptyset(&action.sa_mask);
-    ::sigaction(SIGINT, &action, nullptr);
-    ::sigaction(SIGTERM, &action, nullptr);
-}
-
 bool all_finite(const TinyLM& model)
 {
     for (const auto& p : model.parameters()) {
@@ -320,11 +239,23 @@ std::string corpus_vocabulary(const text::CharTokenizer& tokenizer)
     return out;
 }
 
-// The batch of step `step`: drawn from its own generator, so a resumed run draws the same batches.
-text::Batch batch_for_step(const std::vector<std::int64_t>& tokens, const std::vector<std::size_t>& starts,
-                           const Settings& s, std::int64_t step)
+// The graph of a step as SVG, or, without Graphviz, nothing and a note saying so (the run goes on).
+std::string render_graph(const inspect::Graph& graph)
 {
-    Generator rng(s.seed * 0x9E3779B97F4A7C15ull + static_cast<std::uint64_t>(step));
+    try {
+        return inspect::render_svg(graph.dot());
+    } catch (const Error& e) {
+        std::fprintf(stderr, "train_lm: graph.svg is left out: %s\n", e.what());
+        return "";
+    }
+}
+
+// The batch of step `step`: drawn from its own generator, so a resumed run draws the same batches.
+// Under mpirun `seed` is --seed + rank: each rank draws its own.
+text::Batch batch_for_step(const std::vector<std::int64_t>& tokens, const std::vector<std::size_t>& starts,
+                           const Settings& s, std::uint64_t seed, std::int64_t step)
+{
+    Generator rng(seed * 0x9E3779B97F4A7C15ull + static_cast<std::uint64_t>(step));
     return text::sample_batch(tokens, s.batch, s.block_size, rng, starts);
 }
 
@@ -446,42 +377,7 @@ std::vector<std::pair<std::int64_t, double>> parse_history(const std::string& te
     return out;
 }
 
-class Progress {
-public:
-    Progress(std::int64_t first, std::int64_t last, std::size_t tokens_per_step)
-        : first_(first), last_(last), tokens_(tokens_per_step), start_(clock::now()), terminal_(isatty(STDOUT_FILENO))
-    {
-    }
-    void update(std::int64_t step, double loss, bool force)
-    {
-        const double elapsed = seconds();
-        if (!terminal_ || (!force && elapsed - shown_ < 0.1)) return;
-        shown_ = elapsed;
-        const double done = double(step + 1 - first_) / double(std::max<std::int64_t>(1, last_ - first_));
-        const int width = 24, filled = static_cast<int>(done * width);
-        std::printf("\r[%s%s] step %lld/%lld  loss %.3f  %.0fk tok/s  ETA %.0fs   ", std::string(filled, '#').c_str(),
-                    std::string(width - filled, '.').c_str(), static_cast<long long>(step + 1), static_cast<long long>(last_),
-                    loss, tokens_per_second(step) / 1e3, elapsed / std::max(done, 1e-9) - elapsed);
-        std::fflush(stdout);
-    }
-    void line(const std::string& text)   // a line that stays, above the bar
-    {
-        std::printf(terminal_ ? "\r%-90s\n" : "%s\n", text.c_str());
-        std::fflush(stdout);
-    }
-    double tokens_per_second(std::int64_t step) const { return double(step + 1 - first_) * double(tokens_) / seconds(); }
-    double seconds() const { return std::chrono::duration<double>(clock::now() - start_).count(); }
-
-private:
-    using clock = std::chrono::steady_clock;
-    std::int64_t first_, last_;
-    std::size_t tokens_;
-    clock::time_point start_;
-    bool terminal_;
-    double shown_ = -1.0;
-};
-
-int run(Settings s)
+int run(Settings s, DataParallel& dp)
 {
     const auto start = std::chrono::steady_clock::now();
     if (s.threads > 0) {
@@ -491,13 +387,14 @@ int run(Settings s)
     }
 
     // the output folder first: fail before training, not after
-    const OutputFolder folder(s.out);
+    std::optional<OutputFolder> folder;   // rank 0's: the only writer
+    if (dp.is_main()) folder.emplace(s.out, "train_lm");
 
     // --resume: the checkpoint's flags first, since its seed fixes the split
     std::optional<io::Safetensors> peek;
     std::string resume_line;
     if (!s.resume.empty()) {
-        peek = io::load_safetensors(s.resume);
+        peek = dp.read_checkpoint(s.resume);
         resume_line = resolve_resumed_flags(s, peek->metadata);
     }
     manual_seed(s.seed);
@@ -529,13 +426,14 @@ int run(Settings s)
         val_batches.push_back(text::sample_batch(val, s.batch, s.block_size, val_rng, val_starts));
     }
 
-    TinyLM model(tokenizer.vocab_size(), s.n_embd, s.block_size, s.hidden, s.init_std);
+    TinyLM model(tokenizer.vocab_size(), s.n_embd, s.block_size, s.hidden, s.init_std, s.sparse);
     // weight decay (when asked for) applies to the Linear weights only, not embeddings or biases
     std::vector<Tensor> decay, no_decay;
     for (const auto& [name, p] : model.named_parameters()) {
         const bool linear_weight = name.ends_with(".weight") && (name.starts_with("fc") || name.starts_with("lm_head"));
         (linear_weight ? decay : no_decay).push_back(p);
     }
+    dp.wrap(model);   // under mpirun: rank 0's weights to every rank, gradients averaged
     optim::AdamW adam({{decay, {}}, {no_decay, optim::GroupOptions().weight_decay(0.0)}},
                       optim::AdamOptions().lr(s.lr).weight_decay(s.weight_decay));
     std::unique_ptr<optim::Schedule> schedule;
@@ -553,7 +451,7 @@ int run(Settings s)
               "corpus make one with ", shape);
         XGRAD_CHECK(meta("vocabulary") == corpus_vocabulary(tokenizer), "resume: '", s.resume, "' was trained on another corpus ",
               "(its vocabulary differs)");
-        optim::load_checkpoint(s.resume, model.named_parameters(), adam);
+        dp.load_checkpoint(s.resume, model.named_parameters(), adam);
         // The checkpoint holds the lr its last step used; from here on it is this run's --lr (the
         // checkpoint's unless given), which the schedule, if any, scales step by step.
         for (auto& group : adam.param_groups()) group.lr = group.initial_lr;
@@ -569,7 +467,7 @@ int run(Settings s)
     std::cout << model;
     std::printf("unigram entropy of the training characters: %.3f nats (a model that knows only their frequencies)\n", entropy);
     const Snapshot before = look_at(model, tokenizer, first_step == 0 ? "before" : "at the resumed step, before more");
-    std::printf("validation loss before training: %.4f\n", evaluate(model, val_batches));
+    if (dp.is_main()) std::printf("validation loss before training: %.4f\n", evaluate(model, val_batches));
 
     const std::string checkpoint_path = s.out + "/checkpoint.safetensors";
     std::int64_t saved_step = -1;   // the step of the last checkpoint this run wrote
@@ -590,13 +488,16 @@ int run(Settings s)
     };
     auto save = [&](std::int64_t steps_done) {
         check_finite(steps_done);
-        optim::save_checkpoint(checkpoint_path, model.named_parameters(), adam, checkpoint_metadata(steps_done));
+        dp.save_checkpoint(checkpoint_path, model.named_parameters(), adam, checkpoint_metadata(steps_done));
         saved_step = steps_done;
     };
 
     std::printf("\ntraining: %lld steps of (B, T) = (%zu, %zu), Adam lr %g, %d threads\n", static_cast<long long>(s.steps),
                 s.batch, s.block_size, s.lr, get_num_threads());
-    Progress progress(first_step, s.steps, s.batch * s.block_size);
+    Progress progress(first_step, s.steps, s.batch * s.block_size * static_cast<std::size_t>(dp.world_size));   // the global batch
+    std::unique_ptr<inspect::Diagnostics> diagnostics;   // off by default: then no hook is registered
+    if (s.diagnostics_every > 0) diagnostics = std::make_unique<inspect::Diagnostics>(model, s.diagnostics_every);
+    std::string graph_svg;                               // the graph of this run's first step
     double recent = 0.0, last_val = std::nan("");
     std::int64_t recent_count = 0;
     std::vector<std::pair<std::int64_t, double>> final_off_interval;
@@ -604,25 +505,32 @@ int run(Settings s)
     catch_stop_signals();
     for (std::int64_t step = first_step; step < s.steps; ++step) {
         if (schedule) schedule->apply(adam, step);
-        const text::Batch batch = batch_for_step(train, train_starts, s, step);
+        const text::Batch batch = batch_for_step(train, train_starts, s, dp.batch_seed(s.seed), step);
         adam.zero_grad();
+        if (diagnostics) diagnostics->begin_step(step);
         Tensor loss = nn::functional::cross_entropy(model.forward(batch.x), batch.y);
-        const double value = loss.item();
+        const double value = dp.mean(loss.item());   // the global batch's loss: every rank stops together on a NaN
         // A NaN or Inf loss poisons every weight at the next step: stop here, before it does.
         XGRAD_CHECK(std::isfinite(value), "training diverged: the training loss is ", value, " at step ", step + 1,
               " (lower --lr", s.clip > 0 ? "" : ", or set --clip", "); ",
               saved_step >= 0 ? "the last good checkpoint, of step " + std::to_string(saved_step) + ", is kept in '" +
                                     checkpoint_path + "'"
                               : std::string("no checkpoint was written"));
+        std::optional<inspect::Graph> graph;   // hooks that record the gradient norms, this step only
+        if (step == first_step) graph.emplace(loss, inspect::GraphOptions{.names = model.named_parameters()});
         loss.backward();
+        dp.synchronize();
+        if (graph && dp.is_main()) graph_svg = render_graph(*graph);
         if (s.clip > 0) optim::clip_grad_norm(model.parameters(), s.clip);
+        if (diagnostics) diagnostics->after_backward();
         adam.step();
+        if (diagnostics) diagnostics->after_update();
 
         train_history.emplace_back(step, value);
         recent += value, ++recent_count;
         progress.update(step, value, false);
         const bool last = step + 1 == s.steps, on_interval = (step + 1) % s.eval_interval == 0;
-        if (on_interval || last) {
+        if ((on_interval || last) && dp.is_main()) {
             const double val_loss = evaluate(model, val_batches);
             // Only evaluations on the interval go into the history that checkpoints carry, so that a
             // run resumed from a checkpoint writes the same history as one that never stopped.
@@ -635,13 +543,14 @@ int run(Settings s)
             progress.line(line);
             recent = 0.0, recent_count = 0;
         }
-        if (stop_signal != 0 && !last) {   // the step is done: end with its checkpoint and report
+        if (dp.any(stop_signal != 0) && !last) {   // the step is done on every rank: end with its checkpoint and report
             steps_done = step + 1;
             break;
         }
         if (s.checkpoint_every > 0 && (step + 1) % s.checkpoint_every == 0 && !last) save(step + 1);
     }
     check_finite(steps_done);
+    if (!dp.is_main()) return 0;   // rank 0 alone writes the report and the final checkpoint
 
     const Snapshot after = look_at(model, tokenizer, "after");
     std::printf("\nstructure score: %.0f%% before, %.0f%% after (chance %.0f%%)\n", 100 * before.structure.score,
@@ -665,6 +574,8 @@ int run(Settings s)
     report.val_loss.insert(report.val_loss.end(), final_off_interval.begin(), final_off_interval.end());
     report.unigram_entropy = entropy;
     report.structure_before = before.structure, report.structure_after = after.structure;
+    report.graph_svg = graph_svg;
+    if (diagnostics) report.diagnostics_html = diagnostics->html();
 
     // the checkpoint and the report files, all together or none
     std::vector<std::pair<std::string, const Array*>> tensors;
@@ -675,18 +586,23 @@ int run(Settings s)
     std::vector<std::pair<std::string, std::string>> files = {
         {checkpoint_path, io::safetensors_bytes(tensors, metadata, checkpoint_path)}};
     for (auto& [name, content] : report_files(report)) files.emplace_back(s.out + "/" + name, std::move(content));
+    if (diagnostics) {
+        files.emplace_back(s.out + "/diagnostics_params.csv", diagnostics->params_csv());
+        files.emplace_back(s.out + "/diagnostics_layers.csv", diagnostics->layers_csv());
+        files.emplace_back(s.out + "/diagnostics_embeddings.csv", diagnostics->embeddings_csv());
+    }
     write_together(files);
     const int stopped_by = stop_signal;
     if (stopped_by != 0 && steps_done < s.steps) {
         std::fflush(stdout);
         std::fprintf(stderr, "\ntrain_lm: stopped by %s after step %lld of %lld: wrote checkpoint.safetensors, vectors.tsv, "
-                     "metadata.tsv, losses.csv and report.html of that step to %s/ (--resume %s continues)\n",
+                     "metadata.tsv, losses.csv and report.html (and graph.svg) of that step to %s/ (--resume %s continues)\n",
                      stopped_by == SIGINT ? "SIGINT" : "SIGTERM", static_cast<long long>(steps_done),
                      static_cast<long long>(s.steps), s.out.c_str(), checkpoint_path.c_str());
         return 128 + stopped_by;
     }
-    std::printf("\nwrote %s/: checkpoint.safetensors, vectors.tsv, metadata.tsv, losses.csv, report.html (%.1f s in all)\n",
-                s.out.c_str(), std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    std::printf("\nwrote %s/: checkpoint.safetensors, vectors.tsv, metadata.tsv, losses.csv, report.html%s%s (%.1f s in all)\n",
+                s.out.c_str(), graph_svg.empty() ? "" : ", graph.svg", diagnostics ? ", diagnostics_*.csv" : "", std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
     return 0;
 }
 
@@ -696,14 +612,17 @@ int main(int argc, char** argv)
 {
     Settings s;
     if (int exit_code = parse_settings(argc, argv, s); exit_code >= 0) return exit_code;   // --help, or a bad flag
+    std::optional<DataParallel> dp;   // under mpirun: a failure on any rank ends every rank (dp->fail)
     try {
-        return run(s);
+        dp.emplace();
+        return run(s, *dp);
     } catch (const std::bad_alloc& e) {
-        std::fflush(stdout);   // what was printed so far comes before the message, in a log too
-        std::fprintf(stderr, "\ntrain_lm: out of memory: %s; lower --batch, --block-size, --n-embd or --hidden\n", e.what());
+        const std::string message = std::string("out of memory: ") + e.what() + "; lower --batch, --block-size, --n-embd or --hidden";
+        if (dp) return dp->fail("train_lm", message);
+        std::fprintf(stderr, "\ntrain_lm: %s\n", message.c_str());
         return 1;
     } catch (const std::exception& e) {
-        std::fflush(stdout);
+        if (dp) return dp->fail("train_lm", e.what());   // flushes stdout first, so the message comes last in a log
         std::fprintf(stderr, "\ntrain_lm: %s\n", e.what());
         return 1;
     }

@@ -12,14 +12,17 @@
 struct TinyLM : xgrad::nn::Module {
     // init_std: the embeddings start as N(0, init_std^2). GPT-2 and nanoGPT use 0.02 rather than
     // nn.Embedding's N(0, 1), so that what training writes into them is not drowned by the start.
-    TinyLM(std::size_t vocab_size, std::size_t n_embd, std::size_t block_size, std::size_t hidden, float init_std)
+    // sparse: the embeddings' gradients are row-sparse (nn.Embedding(sparse=True)).
+    TinyLM(std::size_t vocab_size, std::size_t n_embd, std::size_t block_size, std::size_t hidden, float init_std,
+           bool sparse = false)
     {
         using namespace xgrad::nn;
-        tok_emb = register_module("tok_emb", std::make_shared<Embedding>(vocab_size, n_embd));
+        tok_emb = register_module("tok_emb", std::make_shared<Embedding>(vocab_size, n_embd, EmbeddingOptions().sparse(sparse)));
         pos_emb = register_module("pos_emb", std::make_shared<Embedding>(block_size, n_embd,
-                                                                          EmbeddingOptions().position_table(true)));
+                                                                          EmbeddingOptions().position_table(true).sparse(sparse)));
         if (hidden > 0) {
             fc1 = register_module("fc1", std::make_shared<Linear>(n_embd, hidden));
+            act = register_module("act", std::make_shared<GELU>("tanh"));
             fc2 = register_module("fc2", std::make_shared<Linear>(hidden, n_embd));
         }
         lm_head = register_module("lm_head", std::make_shared<Linear>(n_embd, vocab_size));
@@ -32,7 +35,7 @@ struct TinyLM : xgrad::nn::Module {
     {
         const auto T = static_cast<std::int64_t>(x.shape()[1]);
         xgrad::Tensor h = tok_emb->forward(x) + pos_emb->forward(xt::arange<std::int64_t>(T));   // (B, T, C)
-        if (fc1) h = h + fc2->forward(xgrad::gelu(fc1->forward(h), "tanh"));                            // residual MLP
+        if (fc1) h = h + fc2->forward(act->forward(fc1->forward(h)));                                   // residual MLP
         return lm_head->forward(h);
     }
 
@@ -40,4 +43,5 @@ struct TinyLM : xgrad::nn::Module {
 
     std::shared_ptr<xgrad::nn::Embedding> tok_emb, pos_emb;
     std::shared_ptr<xgrad::nn::Linear> fc1, fc2, lm_head;
+    std::shared_ptr<xgrad::nn::GELU> act;
 };

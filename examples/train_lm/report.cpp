@@ -154,7 +154,7 @@ std::vector<std::pair<std::string, std::string>> report_files(const ReportData& 
     html << "<!DOCTYPE html><html><head><meta charset='utf-8'><title>xgrad: embeddings being learned</title><style>"
          << "body{font-family:sans-serif;max-width:1100px;margin:20px auto;color:#222}"
          << "figure{display:inline-block;margin:8px 16px 8px 0;vertical-align:top}figcaption{font-size:13px;color:#555}"
-         << ".legend span{margin-right:14px}</style></head><body>"
+         << ".legend span{margin-right:14px}.graph svg{max-width:100%;height:auto}</style></head><body>"
          << "<h1>Token and position embeddings, before and after training</h1><p>" << escape_html(d.title) << "</p>"
          << "<h2>Loss</h2>" << loss_chart(d)
          << "<p>The validation loss (nats per character) against the unigram entropy of the corpus: below it, the model "
@@ -169,7 +169,16 @@ std::vector<std::pair<std::string, std::string>> report_files(const ReportData& 
          << "which acts as a bias, does not hide how they differ. Windows start at the beginning of a word, so "
          << "position t is the t-th character of a word, or of the words after it.</p>"
          << heatmap(d.pos_cos_before, "before training") << heatmap(d.pos_cos_after, "after training")
-         << "<p>Red: similar, white: unrelated, blue: opposite. Top left is the start of the window.</p></body></html>\n";
-    return {{"vectors.tsv", vectors.str()}, {"metadata.tsv", metadata.str()}, {"losses.csv", losses.str()},
-            {"report.html", html.str()}};
+         << "<p>Red: similar, white: unrelated, blue: opposite. Top left is the start of the window.</p>";
+    if (!d.graph_svg.empty()) {   // inline, without Graphviz's XML prolog and doctype
+        html << "<h2>The autograd graph of the first step</h2><p>Each op and parameter with its shape and the norm "
+             << "of the gradient that reached it. The embedding lookups' backward is a scatter-add: a repeated "
+             << "character adds its rows' gradients into one row.</p>"
+             << "<div class='graph'>" << d.graph_svg.substr(std::min(d.graph_svg.find("<svg"), d.graph_svg.size())) << "</div>";
+    }
+    html << d.diagnostics_html << "</body></html>\n";
+    std::vector<std::pair<std::string, std::string>> files = {
+        {"vectors.tsv", vectors.str()}, {"metadata.tsv", metadata.str()}, {"losses.csv", losses.str()}, {"report.html", html.str()}};
+    if (!d.graph_svg.empty()) files.emplace_back("graph.svg", d.graph_svg);
+    return files;
 }

@@ -17,9 +17,12 @@ struct ReportData {
     std::vector<std::pair<std::int64_t, double>> train_loss, val_loss;   // (step, loss)
     double unigram_entropy = 0.0;
     analysis::Structure structure_before, structure_after;
+    std::string graph_svg;                   // the first step's autograd graph (Graphviz's SVG); may be empty
+    std::string diagnostics_html;            // inspect::Diagnostics::html(), with --diagnostics-every
 };
 
-// The four files, as (name, content): vectors.tsv, metadata.tsv, losses.csv, report.html. train_lm
+// The files, as (name, content): vectors.tsv, metadata.tsv, losses.csv, report.html, and graph.svg when
+// there is one. train_lm
 // writes them together with the checkpoint, all or none (io::AtomicFile). The labels must hold no
 // tab or line break (train_lm escapes every control character), or the TSV columns would break.
 std::vector<std::pair<std::string, std::string>> report_files(const ReportData& data);

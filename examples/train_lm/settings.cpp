@@ -1,77 +1,14 @@
 // The command line of train_lm.
 #include "settings.h"
 
-#include <cfloat>
-#include <charconv>
-#include <cmath>
 #include <cstdio>
-#include <cstdlib>
-#include <limits>
 #include <string>
 
 #include <CLI/CLI.hpp>
 
-namespace {
+#include "../cli_checks.h"
 
-// A number above (or, with allow_zero, at least) zero, and finite: "inf" and "nan" parse as numbers
-// but train nothing. `largest` keeps a float flag within what a float holds (1e39 would become inf).
-CLI::Validator number_above_zero(bool allow_zero, double largest = DBL_MAX)
-{
-    return CLI::Validator(
-        [allow_zero, largest](std::string& text) -> std::string {
-            char* end = nullptr;
-            const double value = std::strtod(text.c_str(), &end);
-            if (end == text.c_str() || *end != '\0') return "expected a number, got '" + text + "'";
-            if (!std::isfinite(value)) return "expected a finite number, got " + text;
-            if (allow_zero ? !(value >= 0) : !(value > 0)) {
-                return std::string("must be ") + (allow_zero ? "zero or more" : "positive") + ", got " + text;
-            }
-            if (value > largest) return "must be at most " + std::to_string(largest) + ", got " + text;
-            return "";
-        },
-        allow_zero ? "NUMBER >= 0" : "NUMBER > 0");
-}
-
-// A finite number (what CLI::Range lets through: it compares, and NaN compares false).
-CLI::Validator finite_number()
-{
-    return CLI::Validator(
-        [](std::string& text) -> std::string {
-            char* end = nullptr;
-            const double value = std::strtod(text.c_str(), &end);
-            if (end == text.c_str() || *end != '\0') return "expected a number, got '" + text + "'";
-            if (!std::isfinite(value)) return "expected a finite number, got " + text;
-            return "";
-        },
-        "NUMBER");
-}
-
-// A whole number in [smallest, largest], the whole text: CLI11 alone reads "-1" into an unsigned flag
-// as 2^64 - 1 and saturates "99999999999999999999", without a word.
-template <class Int>
-CLI::Validator whole_number(Int smallest, Int largest = std::numeric_limits<Int>::max())
-{
-    return CLI::Validator(
-        [smallest, largest](std::string& text) -> std::string {
-            char* end = nullptr;
-            const long double value = std::strtold(text.c_str(), &end);
-            if (end == text.c_str() || *end != '\0') return "expected a number, got '" + text + "'";
-            if (value < static_cast<long double>(smallest)) {
-                return (smallest == 1 ? "must be positive, got " : "must be " + std::to_string(smallest) + " or more, got ") + text;
-            }
-            if (value > static_cast<long double>(largest)) return "must be at most " + std::to_string(largest) + ", got " + text;
-            Int parsed{};
-            const auto [stop, error] = std::from_chars(text.data(), text.data() + text.size(), parsed);
-            if (error == std::errc::result_out_of_range || (error == std::errc() && parsed > largest)) {
-                return "must be at most " + std::to_string(largest) + ", got " + text;
-            }
-            if (error != std::errc() || stop != text.data() + text.size()) return "expected a whole number, got " + text;
-            return "";
-        },
-        smallest == 1 ? "INTEGER > 0" : "INTEGER >= 0");
-}
-
-}  // namespace
+using namespace cli_checks;
 
 int parse_settings(int argc, const char* const* argv, Settings& s)
 {
@@ -110,6 +47,12 @@ int parse_settings(int argc, const char* const* argv, Settings& s)
     app.add_option("--resume", s.resume, "continue from this checkpoint up to --steps: the flags left out are the "
                                          "checkpoint's, and a changed --seed, --batch or --init-std is refused")
         ->check(CLI::ExistingFile);
+    app.add_flag("--sparse", s.sparse, "give the embeddings row-sparse gradients, so that Adam moves only the rows a "
+                                       "step used (as nn.Embedding(sparse=True) with SparseAdam)");
+    app.add_option("--diagnostics-every", s.diagnostics_every, "record gradient norms, update-to-data ratios, layer "
+                                                               "histograms and embedding drift every this many steps "
+                                                               "into the report and diagnostics_*.csv; 0: off")
+        ->check(count_or_zero);
     app.add_option("--sample-length", s.sample_length, "characters to sample at the end")
         ->check(whole_number<std::size_t>(0, 1000000));
     app.add_option("--temperature", s.temperature, "sampling temperature")->check(positive);

@@ -18,6 +18,8 @@ struct Settings {   // the defaults are the flags' defaults
     std::size_t sample_length = 300;
     double temperature = 0.8;
     float init_std = 0.02f;
+    bool sparse = false;                   // row-sparse embedding gradients: Adam then moves only the touched rows
+    std::int64_t diagnostics_every = 0;    // record inspect::Diagnostics every this many steps; 0: off
     std::set<std::string> given;   // the flags on the command line ("--lr", ...): on --resume the others come from the checkpoint
 };
 

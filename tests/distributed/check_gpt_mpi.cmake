@@ -1,0 +1,58 @@
+# train_gpt under mpirun: on 2 ranks, 8 steps straight and 4 + 4 resumed end with byte-identical
+# checkpoints (plain DDP, and ZeRO-1 with --zero); the 2-rank checkpoint resumes in one process
+# (no mpirun) and on 3 ranks; a bad --resume file ends both ranks with rank 0's reason.
+# cmake "-DMPIRUN=mpirun;..." -DPROGRAM=<train_gpt> -DWORK=<folder> -P check_gpt_mpi.cmake
+set(common --n-layer 2 --eval-interval 4 --eval-iters 2 --max-new-tokens 5 --dropout 0.1)
+file(REMOVE_RECURSE ${WORK})
+function(run_gpt ranks)
+  if(ranks EQUAL 0)
+    set(launch)
+  else()
+    set(launch ${MPIRUN} -np ${ranks})
+  endif()
+  execute_process(COMMAND ${launch} ${PROGRAM} ${common} ${ARGN} OUTPUT_VARIABLE out ERROR_VARIABLE err
+                  RESULT_VARIABLE rc TIMEOUT 60)
+  if(NOT rc EQUAL 0)
+    message(FATAL_ERROR "train_gpt ${ARGN} on ${ranks} ranks exited with ${rc}:\n${out}${err}")
+  endif()
+  set(out "${out}" PARENT_SCOPE)
+endfunction()
+foreach(name plain zero)
+  set(flags)
+  if(name STREQUAL "zero")
+    set(flags --zero)
+  endif()
+  run_gpt(2 ${flags} --steps 8 --out ${WORK}/${name}-straight)
+  if(NOT out MATCHES "data-parallel: 2 ranks, a global batch of 24 sequences")
+    message(FATAL_ERROR "train_gpt on 2 ranks did not say so:\n${out}")
+  endif()
+  run_gpt(2 ${flags} --steps 4 --out ${WORK}/${name}-first)
+  run_gpt(2 ${flags} --steps 8 --resume ${WORK}/${name}-first/checkpoint.safetensors --out ${WORK}/${name}-resumed)
+  execute_process(COMMAND ${CMAKE_COMMAND} -E compare_files ${WORK}/${name}-straight/checkpoint.safetensors
+                          ${WORK}/${name}-resumed/checkpoint.safetensors RESULT_VARIABLE differ)
+  if(differ)
+    message(FATAL_ERROR "${name}: the resumed 2-rank run's checkpoint differs from the straight run's")
+  endif()
+endforeach()
+# ZeRO's gathered checkpoint is plain DDP's, byte for byte
+execute_process(COMMAND ${CMAKE_COMMAND} -E compare_files ${WORK}/plain-straight/checkpoint.safetensors
+                        ${WORK}/zero-straight/checkpoint.safetensors RESULT_VARIABLE differ)
+if(differ)
+  message(FATAL_ERROR "the ZeRO-1 run's checkpoint differs from the plain DDP run's")
+endif()
+run_gpt(0 --steps 10 --resume ${WORK}/plain-straight/checkpoint.safetensors --out ${WORK}/one-process)
+run_gpt(3 --zero --steps 10 --resume ${WORK}/plain-straight/checkpoint.safetensors --out ${WORK}/three-ranks)
+# a bad file: every rank ends, with rank 0's reason
+file(WRITE ${WORK}/bad.safetensors "not a checkpoint")
+string(TIMESTAMP start "%s" UTC)
+execute_process(COMMAND ${MPIRUN} -np 2 ${PROGRAM} ${common} --steps 8 --resume ${WORK}/bad.safetensors --out ${WORK}/bad
+                OUTPUT_VARIABLE out ERROR_VARIABLE err RESULT_VARIABLE rc TIMEOUT 30)
+string(TIMESTAMP stop "%s" UTC)
+math(EXPR seconds "${stop} - ${start}")
+if(rc EQUAL 0 OR rc MATCHES "timeout" OR seconds GREATER 10)
+  message(FATAL_ERROR "a bad --resume file: exit status ${rc} after ${seconds} s, expected a failure within 10 s:\n${out}${err}")
+endif()
+if(NOT err MATCHES "train_gpt: rank [01] of 2: .*bad.safetensors")
+  message(FATAL_ERROR "a bad --resume file: the message does not name the rank and the file:\n${err}")
+endif()
+message("${err}")
