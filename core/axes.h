@@ -70,7 +70,7 @@ void broadcast_apply_into(Array& out, const Array& a, const Array& b, F f)
     const float* pa = a.data();
     const float* pb = b.data();
     float* po = out.data();
-    if (a.shape() == b.shape()) {
+    if (a.shape() == b.shape() && a.size() == out.size()) {   // not two 0-D operands stretched to out
         parallel_rows(out.size(), 1, [=](std::size_t begin, std::size_t end) {
             for (std::size_t i = begin; i < end; ++i) po[i] = f(pa[i], pb[i]);
         });

@@ -124,6 +124,33 @@ Tensor dropout(const Tensor& x, float p, bool training = true);
 // (L, S) -> the causal mask as SDPA's bool mask: true at (i, j) for j <= i (torch.tril(ones(L, S))).
 BoolArray causal_mask(std::size_t L, std::size_t S);
 
+// ---- selection and comparison (core/select.cpp, core/compare.cpp) ------------------------------------------
+// x (...) -> shape: out.flat[i] = x.flat[flat[i]], as torch.take; the backward adds into each offset
+// (an offset may repeat). Python's x[index] reads: the bindings turn an index into offsets.
+Tensor take(const Tensor& x, const std::vector<std::size_t>& flat, const Shape& shape);
+// x (...) -> (...): a copy of x with x.flat[flat[i]] = values[i], values broadcast to `shape` (flat.size()
+// elements); the gradient reaches values at those offsets and x everywhere else. x[index] = values.
+Tensor index_put(const Tensor& x, const std::vector<std::size_t>& flat, const Shape& shape, const Tensor& values);
+// n tensors (...) of one shape -> (..., n, ...) with the new axis at `axis`, as torch.stack
+Tensor stack(const std::vector<Tensor>& xs, int axis = 0);
+// (..., M, N) -> (..., M, N): zero above (tril) or below (triu) the `diagonal`-th diagonal, as torch.tril
+Tensor tril(const Tensor& x, std::int64_t diagonal = 0);
+Tensor triu(const Tensor& x, std::int64_t diagonal = 0);
+BoolArray triangle_mask(std::size_t M, std::size_t N, std::int64_t diagonal, bool lower);   // true where kept
+// x (..., N) -> the k largest (or smallest) of each row, sorted, (..., k), and their indices (..., k)
+std::pair<Tensor, IdArray> topk(const Tensor& x, std::size_t k, bool largest = true);
+// probs (N) or (B, N) of non-negative weights -> (num_samples) or (B, num_samples) ids, as torch.multinomial
+class Generator;
+IdArray multinomial(const Tensor& probs, std::size_t num_samples, bool replacement, Generator& rng);
+// condition, a, b broadcast together -> a where condition is true, else b, as torch.where. Call it as
+// xgrad::where: with a BoolArray argument, ADL also finds xt::where, which binds a non-const Tensor better.
+Tensor where(const BoolArray& condition, const Tensor& a, const Tensor& b);
+
+enum class Comparison { eq, ne, lt, le, gt, ge };
+// a (...) op b (...) broadcast -> a mask; no gradient, as PyTorch's comparisons
+BoolArray compare(const Tensor& a, const Tensor& b, Comparison op);
+BoolArray compare(const Tensor& a, float s, Comparison op);
+
 // ---- operators --------------------------------------------------------------------------------------------------
 inline Tensor operator+(Tensor a, Tensor b) { return add(std::move(a), std::move(b)); }
 inline Tensor operator-(Tensor a, Tensor b) { return sub(std::move(a), std::move(b)); }

@@ -1,7 +1,8 @@
 # Shared by scripts/run and scripts/test: install what is missing from Debian, then configure and build.
 # Sourced, not run.
 
-XGRAD_PACKAGES=(cmake g++ make pkg-config xtensor-dev libxsimd-dev libxtensor-blas-dev libopenblas-dev catch2 nlohmann-json3-dev libcli11-dev wamerican fortunes graphviz libopenmpi-dev openmpi-bin)
+XGRAD_PACKAGES=(cmake g++ make pkg-config xtensor-dev libxsimd-dev libxtensor-blas-dev libopenblas-dev catch2 nlohmann-json3-dev libcli11-dev wamerican fortunes graphviz libopenmpi-dev openmpi-bin
+                python3-dev pybind11-dev python3-numpy python3-pytest)   # the last four: the Python package and its tests
 
 # The test suite's own: a real browser renders the reports.
 XGRAD_TEST_PACKAGES=(chromium)

@@ -1,0 +1,197 @@
+// Selecting elements: take and index_put (what Python's x[...] reads and writes), stack, tril/triu,
+// topk, multinomial and where. The Python bindings turn any index (integers, slices, None, lists,
+// boolean masks) into flat offsets, so one gather and one scatter carry every indexing pattern.
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+
+#include "core/autograd.h"
+#include "core/ops.h"
+#include "core/random.h"
+
+namespace xgrad {
+
+namespace {
+
+void check_offsets(const char* op, const std::vector<std::size_t>& flat, const Shape& shape, std::size_t numel)
+{
+    XGRAD_CHECK(flat.size() == shape_numel(shape, op), op, ": ", flat.size(), " offsets for an output of shape ",
+                shape_str(shape));
+    for (std::size_t i = 0; i < flat.size(); ++i) {
+        XGRAD_CHECK(flat[i] < numel, op, ": offset ", flat[i], " is out of range for a tensor of ", numel, " elements");
+    }
+}
+
+}  // namespace
+
+// x (...), flat (n) -> shape (n elements): out.flat[i] = x.flat[flat[i]]
+Tensor take(const Tensor& x, const std::vector<std::size_t>& flat, const Shape& shape)
+{
+    check_offsets("take", flat, shape, x.numel());
+    Array y(shape);
+    const float* px = x.data().data();
+    for (std::size_t i = 0; i < flat.size(); ++i) y.data()[i] = px[flat[i]];
+    return from_op(std::move(y), {x}, "take", [x, flat](GradOutput& grad_out) {
+        // An offset may repeat (x[[0, 0]]): its element's gradient is the sum of both reads, so the
+        // upstream values are added, never assigned. One thread, in order: deterministic.
+        const float* g = grad_out.read().data();
+        Array& grad = x.grad_accumulator();
+        for (std::size_t i = 0; i < flat.size(); ++i) grad.data()[flat[i]] += g[i];
+    });
+}
+
+// x (...), flat (n), values broadcast to `shape` (n elements) -> x with out.flat[flat[i]] = values[i]
+Tensor index_put(const Tensor& x, const std::vector<std::size_t>& flat, const Shape& shape, const Tensor& values)
+{
+    check_offsets("index_put", flat, shape, x.numel());
+    const Array v = broadcast_to(values.data(), shape);
+    Array y = x.data();
+    for (std::size_t i = 0; i < flat.size(); ++i) y.data()[flat[i]] = v.data()[i];
+    return from_op(std::move(y), {x, values}, "index_put", [x, values, flat, shape](GradOutput& grad_out) {
+        const Array& g = grad_out.read();
+        if (values.requires_grad()) {   // d out[flat[i]] / d values[i] = 1, summed where values broadcast
+            Array gv(shape);
+            for (std::size_t i = 0; i < flat.size(); ++i) gv.data()[i] = g.data()[flat[i]];
+            values.accumulate_grad(reduce_to_shape(std::move(gv), values.shape()));
+        }
+        if (x.requires_grad()) {        // the overwritten elements of x no longer reach the output
+            Array gx = g;
+            for (std::size_t f : flat) gx.data()[f] = 0.0f;
+            x.accumulate_grad(std::move(gx));
+        }
+    });
+}
+
+// xs: n tensors of one shape (...) -> (..., n, ...) with the new axis at `axis`
+Tensor stack(const std::vector<Tensor>& xs, int axis)
+{
+    XGRAD_CHECK(!xs.empty(), "stack: expected a non-empty list of tensors");
+    const Shape shape = xs[0].shape();
+    const std::size_t at = normalize_axis("stack", axis, shape.size() + 1);
+    std::vector<std::ptrdiff_t> expanded(shape.begin(), shape.end());
+    expanded.insert(expanded.begin() + static_cast<std::ptrdiff_t>(at), 1);
+    std::vector<Tensor> parts;
+    for (std::size_t i = 0; i < xs.size(); ++i) {
+        XGRAD_CHECK(xs[i].shape() == shape, "stack: expects each tensor to be equal size, but got ", shape_str(shape),
+                    " at entry 0 and ", shape_str(xs[i].shape()), " at entry ", i);
+        parts.push_back(reshape(xs[i], expanded));
+    }
+    return concat(parts, static_cast<int>(at));
+}
+
+// (..., M, N) -> (..., M, N): the entries with j - i <= diagonal kept (tril) or j - i >= diagonal (triu), others 0
+BoolArray triangle_mask(std::size_t M, std::size_t N, std::int64_t diagonal, bool lower)
+{
+    BoolArray keep = BoolArray::from_shape({M, N});
+    for (std::size_t i = 0; i < M; ++i) {
+        for (std::size_t j = 0; j < N; ++j) {
+            const auto d = static_cast<std::int64_t>(j) - static_cast<std::int64_t>(i);
+            keep(i, j) = lower ? d <= diagonal : d >= diagonal;
+        }
+    }
+    return keep;
+}
+
+namespace {
+
+Tensor triangle(const char* op, const Tensor& x, std::int64_t diagonal, bool lower)
+{
+    XGRAD_CHECK(x.dim() >= 2, op, ": input tensor must have at least 2 dimensions, got ", shape_str(x.shape()));
+    const BoolArray keep = triangle_mask(x.size(-2), x.size(-1), diagonal, lower);
+    Array mask = xt::cast<float>(keep);
+    return mul(x, Tensor(std::move(mask)));   // d (x * mask) = mask: the zeroed entries get no gradient
+}
+
+}  // namespace
+
+Tensor tril(const Tensor& x, std::int64_t diagonal) { return triangle("tril", x, diagonal, true); }
+Tensor triu(const Tensor& x, std::int64_t diagonal) { return triangle("triu", x, diagonal, false); }
+
+// x (..., N) -> values (..., k) with their gradient, and indices (..., k) along the last axis
+std::pair<Tensor, IdArray> topk(const Tensor& x, std::size_t k, bool largest)
+{
+    XGRAD_CHECK(x.dim() >= 1, "topk: expected a tensor of at least 1 dimension, got a 0-d one");
+    const std::size_t N = x.size(-1);
+    XGRAD_CHECK(k <= N, "topk: selected k (", k, ") is larger than the last dimension of size ", N);
+    Shape out_shape = x.shape();
+    out_shape.back() = k;
+    const std::size_t rows = N ? x.numel() / N : 0;
+    IdArray indices = IdArray::from_shape(out_shape);
+    std::vector<std::size_t> flat(rows * k);
+    std::vector<std::size_t> order(N);
+    const float* px = x.data().data();
+    for (std::size_t r = 0; r < rows; ++r) {
+        const float* row = px + r * N;
+        std::iota(order.begin(), order.end(), 0);
+        // ties keep the lower index first, and NaN counts as larger than any number, as in PyTorch
+        auto before = [row, largest](std::size_t a, std::size_t b) {
+            const float va = row[a], vb = row[b];
+            const bool nan_a = std::isnan(va), nan_b = std::isnan(vb);
+            if (nan_a != nan_b) return largest ? nan_a : nan_b;
+            if (!nan_a && va != vb) return largest ? va > vb : va < vb;
+            return a < b;
+        };
+        std::partial_sort(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(k), order.end(), before);
+        for (std::size_t j = 0; j < k; ++j) {
+            indices.data()[r * k + j] = static_cast<std::int64_t>(order[j]);
+            flat[r * k + j] = r * N + order[j];
+        }
+    }
+    return {take(x, flat, out_shape), std::move(indices)};
+}
+
+// probs (N) or (B, N), non-negative weights -> ids (num_samples) or (B, num_samples), as torch.multinomial
+IdArray multinomial(const Tensor& probs, std::size_t num_samples, bool replacement, Generator& rng)
+{
+    XGRAD_CHECK(probs.dim() == 1 || probs.dim() == 2, "multinomial: prob_dist must be 1 or 2 dim, got ",
+                shape_str(probs.shape()));
+    const std::size_t N = probs.size(-1), rows = probs.dim() == 2 ? probs.size(0) : 1;
+    XGRAD_CHECK(N > 0, "multinomial: the number of categories cannot be 0");
+    XGRAD_CHECK(num_samples > 0, "multinomial: cannot sample n_sample <= 0 samples");
+    XGRAD_CHECK(replacement || num_samples <= N, "multinomial: cannot sample n_sample > prob_dist.size(-1) samples ",
+                "without replacement (", num_samples, " > ", N, ")");
+    IdArray out = IdArray::from_shape(probs.dim() == 2 ? Shape{rows, num_samples} : Shape{num_samples});
+    std::vector<double> weight(N);
+    for (std::size_t r = 0; r < rows; ++r) {
+        const float* p = probs.data().data() + r * N;
+        double total = 0.0;
+        for (std::size_t j = 0; j < N; ++j) {
+            XGRAD_CHECK(std::isfinite(p[j]) && p[j] >= 0.0f, "multinomial: probability tensor contains either inf, nan ",
+                        "or element < 0 (", p[j], " at row ", r, ", column ", j, ")");
+            total += weight[j] = p[j];
+        }
+        for (std::size_t s = 0; s < num_samples; ++s) {
+            XGRAD_CHECK(total > 0.0, "multinomial: invalid multinomial distribution (sum of probabilities <= 0) at row ", r);
+            // inverse CDF of one uniform draw; rounding past the top lands on the last category with weight
+            double u = rng.uniform() * total;
+            std::size_t pick = 0;
+            for (std::size_t j = 0; j < N; ++j) {
+                if (weight[j] <= 0.0) continue;
+                pick = j;
+                if (u < weight[j]) break;
+                u -= weight[j];
+            }
+            out.data()[r * num_samples + s] = static_cast<std::int64_t>(pick);
+            if (!replacement) total -= weight[pick], weight[pick] = 0.0;   // each category at most once
+        }
+    }
+    return out;
+}
+
+// condition (...), a (...), b (...) broadcast together -> a where condition, else b
+Tensor where(const BoolArray& condition, const Tensor& a, const Tensor& b)
+{
+    const Shape cond_shape(condition.shape().begin(), condition.shape().end());
+    const Shape shape = broadcast_shapes("where", broadcast_shapes("where", cond_shape, a.shape()), b.shape());
+    const Array keep = broadcast_to(Array(xt::cast<float>(condition)), shape);
+    const Array va = broadcast_to(a.data(), shape), vb = broadcast_to(b.data(), shape);
+    Array y(shape);
+    for (std::size_t i = 0; i < y.size(); ++i) y.data()[i] = keep.data()[i] != 0.0f ? va.data()[i] : vb.data()[i];
+    return from_op(std::move(y), {a, b}, "where", [a, b, keep](GradOutput& grad_out) {
+        const Array& g = grad_out.read();   // d/da = keep, d/db = 1 - keep, each summed to its shape
+        if (a.requires_grad()) a.accumulate_grad(reduce_to_shape(Array(g * keep), a.shape()));
+        if (b.requires_grad()) b.accumulate_grad(reduce_to_shape(Array(g * (1.0f - keep)), b.shape()));
+    });
+}
+
+}  // namespace xgrad

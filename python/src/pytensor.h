@@ -1,0 +1,100 @@
+// PyTensor: what a Python xgrad.Tensor holds. Float tensors are xgrad::Tensor handles (autograd and
+// all); integer ids (xgrad.long) and masks (xgrad.bool) are plain arrays without gradients, which is
+// all PyTorch scripts do with them: index, embed, compare, concatenate.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include "core/axes.h"
+#include "xgrad.h"
+
+namespace xgrad::python {
+
+namespace py = pybind11;
+
+enum class DType { float32, int64, bool_ };
+
+const char* dtype_name(DType d);   // "float32", "int64", "bool"
+
+struct PyTensor {
+    DType dtype = DType::float32;
+    Tensor value;                      // float32
+    std::shared_ptr<IdArray> ints;     // int64
+    std::shared_ptr<BoolArray> bools;  // bool
+    // `.data` of a tensor: the same node, seen without autograd. Reads detach it, in-place writes
+    // go to the node's data: as torch's `.data`, which shares storage and records nothing.
+    bool data_view = false;
+
+    static PyTensor of(Tensor t) { PyTensor p; p.value = std::move(t); return p; }
+    static PyTensor of(IdArray a) { PyTensor p; p.dtype = DType::int64; p.ints = std::make_shared<IdArray>(std::move(a)); return p; }
+    static PyTensor of(BoolArray a) { PyTensor p; p.dtype = DType::bool_; p.bools = std::make_shared<BoolArray>(std::move(a)); return p; }
+
+    bool is_float() const { return dtype == DType::float32; }
+    Shape shape() const;
+    std::size_t numel() const;
+    bool requires_grad() const { return is_float() && !data_view && value.requires_grad(); }
+
+    // The float tensor for a differentiable op: itself, or its values converted (ids, masks: as
+    // PyTorch promotes them), or detached for a `.data` view.
+    Tensor f() const;
+    // ids for an embedding or a loss: an int64 tensor; a float tensor is refused naming `who`.
+    const IdArray& ids(const char* who) const;
+    // a mask: a bool tensor, or any tensor read as != 0
+    BoolArray mask() const;
+};
+
+// ---- helpers shared by the binding files ------------------------------------------------------------
+// The PyTensor inside a Python object, or nullptr if it is no xgrad.Tensor (a subclass counts): one
+// type check against a cached type, where py::isinstance and cast each look the type up by name,
+// which is a good part of a tiny op's cost from Python.
+inline const PyTensor* tensor_of(py::handle h)
+{
+    static py::detail::type_info* info = py::detail::get_type_info(typeid(PyTensor));
+    if (!PyObject_TypeCheck(h.ptr(), info->type)) return nullptr;
+    auto* inst = reinterpret_cast<py::detail::instance*>(h.ptr());
+    return static_cast<const PyTensor*>(inst->get_value_and_holder(info).value_ptr());
+}
+
+// A Python shape: a tuple/list of ints, torch.Size, or the ints themselves (zeros(2, 3)). Negative
+// sizes are a RuntimeError naming the op, as PyTorch's.
+Shape shape_arg(const char* op, const py::args& args);
+Shape shape_from(const char* op, py::handle sizes);
+
+// Anything Python may hand where a tensor is expected: a Tensor, a number, a list, a numpy array.
+PyTensor to_tensor(py::handle data, std::optional<DType> dtype = std::nullopt);
+PyTensor as_dtype(const PyTensor& t, DType dtype);   // a copy converted, or t itself if already of it
+DType dtype_arg(py::handle dtype);                   // xgrad.float32 / xgrad.long / "float32" / None
+
+// The flat offsets an index (int, slice, None, Ellipsis, list, tensor, mask, or a tuple of them)
+// selects in a row-major array of `shape`, and the shape of the result, with NumPy's and PyTorch's rules.
+struct Selection {
+    std::vector<std::size_t> flat;
+    Shape shape;
+};
+Selection select(const Shape& shape, py::handle index);
+
+void check_device(py::handle device);
+
+// obj.__index__() as an int64 (an int, a numpy integer, a one-element long tensor); its own error if
+// it has none or it fails (a TypeError, an OverflowError past int64).
+inline std::int64_t index_value(py::handle obj)
+{
+    PyObject* i = PyNumber_Index(obj.ptr());
+    if (i == nullptr) throw py::error_already_set();
+    return py::reinterpret_steal<py::int_>(i).cast<std::int64_t>();
+}                // None, "cpu", or a device whose type is cpu
+
+void bind_tensor(py::module_& m);
+void bind_ops(py::module_& m);
+void bind_nn(py::module_& m);
+void bind_optim(py::module_& m);
+void bind_text(py::module_& m);
+void bind_bench(py::module_& m);
+
+}  // namespace xgrad::python

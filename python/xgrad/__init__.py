@@ -1,0 +1,407 @@
+"""xgrad from Python: PyTorch's everyday API over xgrad's C++ tensors, autograd, nn and optim.
+
+    import xgrad as torch
+    import xgrad.nn as nn
+    tok, pos = nn.Embedding(65, 64), nn.Embedding(64, 64)
+    h = tok(torch.tensor([[1, 0, 2, 2, 3]])) + pos(torch.arange(5))     # (1, 5, 64)
+
+Tensors are float32 (with autograd), int64 (``xgrad.long``: ids) or bool (masks). Everything runs on
+the CPU; ``device="cpu"`` is accepted so that ported code runs. Where xgrad differs from PyTorch:
+``view``/``reshape``/indexing copy (xgrad tensors never share storage with each other), ``from_numpy``
+copies, while ``t.numpy()`` and ``np.asarray(t)`` share the tensor's buffer.
+"""
+import contextlib as _contextlib
+import functools as _functools
+import math as _math
+
+import numpy as _np
+
+from . import _xgrad
+from ._xgrad import (Tensor, dtype, manual_seed, set_num_threads, get_num_threads, is_grad_enabled,
+                     exp, log, sqrt, rsqrt, tanh, sigmoid, relu, neg, square, abs, clamp, clip, masked_fill, where,
+                     add, sub, mul, div, pow, eq, ne, lt, le, gt, ge, matmul, mm, bmm,
+                     reshape, permute, transpose, unsqueeze, squeeze, flatten, clone, cat, concat, concatenate, stack,
+                     split, chunk, tril, triu, sum, mean, max, min, argmax, argmin, var, softmax, log_softmax, topk,
+                     multinomial, empty_cache)
+from ._repr import tensor_repr as _tensor_repr
+
+dtype.__repr__ = dtype.__str__ = lambda self: "xgrad." + ("float32", "int64", "bool")[int(self)]
+float32 = float = dtype.float32
+int64 = long = dtype.int64
+bool = dtype.bool          # as torch.bool (it shadows the builtin inside this module only)
+_builtin_bool = __builtins__["bool"] if isinstance(__builtins__, dict) else __builtins__.bool
+
+
+class device:
+    """torch.device for the one device xgrad has: device("cpu")."""
+
+    def __init__(self, type="cpu", index=None):
+        _xgrad._check_device(type if not isinstance(type, device) else type.type)
+        self.type, self.index = "cpu", None
+
+    def __repr__(self):
+        return "device(type='cpu')"
+
+    def __str__(self):
+        return "cpu"
+
+    def __eq__(self, other):
+        return isinstance(other, (device, str)) and str(other) == "cpu"
+
+    def __hash__(self):
+        return hash("cpu")
+
+
+class _Cuda:
+    """torch.cuda, as far as CPU-only scripts ask it: nothing is available."""
+
+    @staticmethod
+    def is_available():
+        return False
+
+    @staticmethod
+    def device_count():
+        return 0
+
+    @staticmethod
+    def manual_seed(seed):
+        pass
+
+    manual_seed_all = manual_seed
+
+    @staticmethod
+    def is_bf16_supported():
+        return False
+
+
+cuda = _Cuda()
+
+
+# ---- creation ------------------------------------------------------------------------------------
+def _finish(t, dtype, device, requires_grad):
+    _xgrad._check_device(device)
+    if dtype is not None and t.dtype != _as_dtype(dtype):
+        t = t._to_dtype(dtype)
+    if requires_grad:
+        t.requires_grad_(True)
+    return t
+
+
+def _as_dtype(d):
+    return _xgrad._dtype(d) if d is not None else None
+
+
+def tensor(data, dtype=None, device=None, requires_grad=False):
+    """A new tensor holding a copy of data (a number, nested lists, a numpy array or a tensor)."""
+    t = _xgrad._tensor(data.detach() if isinstance(data, Tensor) else data, dtype)
+    if isinstance(data, Tensor) and t._is_same(data):
+        t = t.clone()
+    return _finish(t, None, device, requires_grad)
+
+
+as_tensor = tensor
+
+
+def from_numpy(array):
+    """A tensor with a copy of a numpy array's values: float32 stays float32 (float64 and float16 are
+    converted to it), integers become int64, bools bool; other dtypes are a TypeError. (PyTorch shares
+    the array's memory; xgrad tensors own theirs. t.numpy() does share, the other way.)"""
+    if not isinstance(array, _np.ndarray):
+        raise TypeError(f"expected np.ndarray (got {type(array).__name__})")
+    return _xgrad._tensor(array, None)
+
+
+def _creator(make_float, name):
+    def create(*size, dtype=None, device=None, requires_grad=False, out=None, layout=None, pin_memory=False):
+        shape = _xgrad._shape(name, *size)
+        return _finish(make_float(shape, dtype), None, device, requires_grad)
+    create.__name__ = name
+    return create
+
+
+zeros = _creator(lambda s, d: _xgrad._zeros(s, _as_dtype(d) or float32), "zeros")
+empty = _creator(lambda s, d: _xgrad._zeros(s, _as_dtype(d) or float32), "empty")
+ones = _creator(lambda s, d: _xgrad._full(s, 1.0, _as_dtype(d) or float32), "ones")
+
+
+def _random(make, name):
+    def create(*size, generator=None, dtype=None, device=None, requires_grad=False, out=None, layout=None,
+               pin_memory=False):
+        if dtype is not None and _as_dtype(dtype) != float32:
+            raise TypeError(f"{name}(): xgrad draws float32 values only, got dtype={dtype!r}")
+        return _finish(make(_xgrad._shape(name, *size), generator), None, device, requires_grad)
+    create.__name__ = name
+    return create
+
+
+randn = _random(_xgrad._randn, "randn")
+rand = _random(_xgrad._rand, "rand")
+
+
+def full(size, fill_value, dtype=None, device=None, requires_grad=False):
+    shape = _xgrad._shape("full", size)
+    if dtype is None:
+        dtype = long if isinstance(fill_value, int) and not isinstance(fill_value, _builtin_bool) else float32
+    return _finish(_xgrad._full(shape, fill_value, _as_dtype(dtype)), None, device, requires_grad)
+
+
+def randint(low, high=None, size=None, dtype=None, device=None, requires_grad=False, generator=None):
+    """Uniform integers in [low, high) (or [0, low) with one bound), as int64: torch.randint."""
+    if size is None:
+        if high is None or not isinstance(high, (tuple, list)):
+            raise TypeError("randint() missing required argument 'size'")
+        low, high, size = 0, low, high
+    elif high is None:
+        low, high = 0, low
+    t = _xgrad._randint(int(low), int(high), _xgrad._shape("randint", size), generator)
+    return _finish(t, dtype, device, requires_grad)
+
+
+def randperm(n, generator=None, dtype=None, device=None, requires_grad=False):
+    return _finish(_xgrad._randperm(int(n), generator), dtype, device, requires_grad)
+
+
+def linspace(start, end, steps, dtype=None, device=None, requires_grad=False):
+    return _finish(_xgrad._tensor(_np.linspace(start, end, int(steps), dtype=_np.float32), None), dtype, device,
+                   requires_grad)
+
+
+def unbind(input, dim=0):
+    """The slices of input along dim, as a tuple (each differentiable)."""
+    n = input.shape[dim]
+    index = [slice(None)] * (dim % input.dim())
+    return tuple(input[tuple(index + [i])] for i in range(n))
+
+
+def log10(input):
+    return log(input) * (1.0 / _math.log(10.0))
+
+
+def log2(input):
+    return log(input) * (1.0 / _math.log(2.0))
+
+
+def log1p(input):
+    return log(input + 1.0)
+
+
+def std(input, dim=None, unbiased=True, keepdim=False):
+    return input.var(dim, unbiased, keepdim).sqrt()
+
+
+def arange(start, end=None, step=1, dtype=None, device=None, requires_grad=False):
+    """[start, start + step, ...) below end, as torch.arange: int64 when all bounds are ints."""
+    if end is None:
+        start, end = 0, start
+    bounds = [b.item() if isinstance(b, Tensor) else b for b in (start, end, step)]
+    if dtype is None:
+        dtype = long if all(isinstance(b, int) for b in bounds) else float32
+    return _finish(_xgrad._arange(*[_builtin_float(b) for b in bounds], _as_dtype(dtype)), None, device, requires_grad)
+
+
+_builtin_float = __builtins__["float"] if isinstance(__builtins__, dict) else __builtins__.float
+
+
+def _like(make):
+    def like(input, dtype=None, device=None, requires_grad=False, **unused):
+        return make(*input.shape, dtype=dtype if dtype is not None else input.dtype, requires_grad=requires_grad)
+    return like
+
+
+zeros_like = _like(zeros)
+ones_like = _like(ones)
+empty_like = _like(empty)
+randn_like = _like(lambda *s, dtype=None, requires_grad=False: randn(*s, requires_grad=requires_grad))
+rand_like = _like(lambda *s, dtype=None, requires_grad=False: rand(*s, requires_grad=requires_grad))
+
+
+def full_like(input, fill_value, dtype=None, device=None, requires_grad=False):
+    return full(input.shape, fill_value, dtype=dtype if dtype is not None else input.dtype, requires_grad=requires_grad)
+
+
+def is_tensor(obj):
+    return isinstance(obj, Tensor)
+
+
+def numel(input):
+    return input.numel()
+
+
+def allclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
+    return _builtin_bool(_np.allclose(input.numpy(force=True), _np.asarray(other.numpy(force=True)
+                                      if isinstance(other, Tensor) else other), rtol, atol, equal_nan))
+
+
+def equal(input, other):
+    return input.shape == other.shape and _builtin_bool((input == other).all())
+
+
+# ---- grad mode ------------------------------------------------------------------------------------
+class no_grad(_contextlib.ContextDecorator):
+    """Records no graph inside: `with xgrad.no_grad():`, or `@xgrad.no_grad()` on a function."""
+
+    def __enter__(self):
+        guard = _xgrad._NoGrad()
+        guard.enter()
+        self._guards = getattr(self, "_guards", []) + [guard]   # re-entrant: a decorated recursive call
+        return None
+
+    def __exit__(self, *exc):
+        self._guards.pop().exit()
+        return False
+
+
+inference_mode = no_grad
+
+
+class set_grad_enabled(_contextlib.ContextDecorator):
+    """set_grad_enabled(False) as no_grad; set_grad_enabled(True) keeps the current mode."""
+
+    def __init__(self, mode):
+        self._mode = mode
+        self._guard = None
+
+    def __enter__(self):
+        if not self._mode:
+            self._guard = _xgrad._NoGrad()
+            self._guard.enter()
+
+    def __exit__(self, *exc):
+        if self._guard is not None:
+            self._guard.exit()
+        return False
+
+
+# ---- saving --------------------------------------------------------------------------------------
+def save(obj, f, metadata=None):
+    """Writes a {name: Tensor} dict (a state_dict) as a safetensors file, atomically."""
+    if hasattr(obj, "state_dict") and not isinstance(obj, dict):
+        obj = obj.state_dict()
+    if not isinstance(obj, dict) or not all(isinstance(k, str) and isinstance(v, Tensor) for k, v in obj.items()):
+        raise TypeError("xgrad.save: expected a dict of str -> Tensor (a state_dict), got " + type(obj).__name__)
+    _xgrad._save_safetensors(str(f), list(obj.items()), dict(metadata or {}))
+
+
+def load(f, map_location=None, weights_only=None):
+    """The {name: Tensor} dict of a safetensors file, as xgrad.save (or nn::save in C++) writes it."""
+    named, _ = _xgrad._load_safetensors(str(f))
+    return dict(named)
+
+
+# ---- Tensor methods written in Python ------------------------------------------------------------
+def _to(self, *args, **kwargs):
+    """x.to("cpu"), x.to(xgrad.long), x.to(other), x.to(device, dtype)."""
+    target = kwargs.get("dtype")
+    for a in list(args) + [kwargs.get("device")]:
+        if isinstance(a, dtype):
+            target = a
+        elif isinstance(a, Tensor):
+            target = a.dtype
+        elif a is not None:
+            _xgrad._check_device(a)
+    return self if target is None or target == self.dtype else self._to_dtype(target)
+
+
+def _float_method(self):
+    return self if self.dtype == float32 else self._to_dtype(float32)
+
+
+def _long_method(self):
+    return self if self.dtype == long else self._to_dtype(long)
+
+
+def _bool_method(self):
+    return self if self.dtype == bool else self._to_dtype(bool)
+
+
+def _iter(self):
+    if self.dim() == 0:
+        raise TypeError("iteration over a 0-d tensor")
+    return (self[i] for i in range(len(self)))
+
+
+def _scalar_of(self, kind):
+    if self.numel() != 1:
+        raise RuntimeError(f"a Tensor with {self.numel()} elements cannot be converted to Scalar")
+    return kind(self.item())
+
+
+def _truth(self):
+    if self.numel() != 1:
+        raise RuntimeError("Boolean value of Tensor with more than one value is ambiguous")
+    return _builtin_bool(self.item())
+
+
+def _index(self):
+    if self.dtype == float32 or self.numel() != 1:
+        raise TypeError("only integer tensors of a single element can be converted to an index")
+    return int(self.item())
+
+
+def _all(self, dim=None):
+    return _xgrad._tensor(_np.all(self.numpy(force=True), axis=dim), None)
+
+
+def _any(self, dim=None):
+    return _xgrad._tensor(_np.any(self.numpy(force=True), axis=dim), None)
+
+
+def _norm(self, p=2, dim=None, keepdim=False):
+    if p == 2:
+        return (self * self).sum(dim=dim, keepdim=keepdim).sqrt()
+    return (self.abs() ** p).sum(dim=dim, keepdim=keepdim) ** (1.0 / p)
+
+
+def _expand(self, *sizes):
+    sizes = sizes[0] if len(sizes) == 1 and isinstance(sizes[0], (tuple, list)) else sizes
+    shape = [s if n == -1 else n for s, n in zip((1,) * (len(sizes) - self.dim()) + tuple(self.shape), sizes)]
+    return self + zeros(*shape) if self.dtype == float32 else self + zeros(*shape, dtype=self.dtype)
+
+
+def _type_as(self, other):
+    return _to(self, other.dtype)
+
+
+def _grad_fn(self):
+    name = self._op_name
+    if not name:
+        return None
+    return _GradFn(name)
+
+
+class _GradFn:
+    def __init__(self, op):
+        self._op = op
+
+    def name(self):
+        return "".join(part.capitalize() for part in self._op.split("_")) + "Backward0"
+
+    def __repr__(self):
+        return f"<{self.name()}>"
+
+
+for _name, _fn in {
+    "to": _to, "cpu": lambda self: self, "cuda": lambda self, *a, **k: _to(self, "cuda"),
+    "float": _float_method, "long": _long_method, "bool": _bool_method, "int": _long_method,
+    "tolist": lambda self: self.numpy(force=True).tolist(),
+    "__iter__": _iter, "__bool__": _truth, "__float__": lambda self: _scalar_of(self, _builtin_float),
+    "__int__": lambda self: _scalar_of(self, int), "__index__": _index,
+    "__iadd__": lambda self, other: self.add_(other), "__isub__": lambda self, other: self.sub_(other),
+    "__imul__": lambda self, other: self.mul_(other), "__itruediv__": lambda self, other: self.div_(other),
+    "__repr__": _tensor_repr, "__array__": lambda self, dtype=None: _np.asarray(self.numpy(), dtype=dtype),
+    "unbind": unbind, "std": std, "log10": log10, "log2": log2, "log1p": log1p, "nelement": lambda self: self.numel(),
+    "select": lambda self, dim, index: self[(slice(None),) * (dim % self.dim()) + (index,)],
+    "all": _all, "any": _any, "norm": _norm, "expand": _expand, "type_as": _type_as,
+    "is_floating_point": lambda self: self.dtype == float32, "element_size": lambda self: self.dtype.itemsize,
+}.items():
+    setattr(Tensor, _name, _fn)
+Tensor.grad_fn = property(_grad_fn)
+Tensor.__format__ = lambda self, spec: format(self.item(), spec) if self.dim() == 0 else repr(self)
+
+from . import autograd  # noqa: E402
+from . import nn  # noqa: E402
+from . import optim  # noqa: E402
+from ._xgrad import text  # noqa: E402
+from ._xgrad.text import Generator  # noqa: E402
+
+__all__ = [n for n in dir() if not n.startswith("_")]

@@ -1,0 +1,123 @@
+"""Whatever Python passes, an exception of PyTorch's kind with xgrad's message, never a crash."""
+import numpy as np
+import pytest
+
+import xgrad
+import xgrad.nn as nn
+import xgrad.nn.functional as F
+
+
+def test_an_out_of_range_id_is_an_index_error():
+    emb = nn.Embedding(65, 8)
+    with pytest.raises(IndexError, match="id 70 .* out of range for num_embeddings = 65"):
+        emb(xgrad.tensor([[1, 70]]))
+
+
+def test_a_shape_mismatch_is_a_runtime_error_with_xgrads_text():
+    with pytest.raises(RuntimeError, match=r"matmul: .*\(2, 3\) @ \(4, 5\)"):
+        xgrad.randn(2, 3) @ xgrad.randn(4, 5)
+    with pytest.raises(RuntimeError, match="cannot be broadcast"):
+        xgrad.ones(2, 3) + xgrad.ones(4)
+    with pytest.raises(RuntimeError, match="invalid for input of size"):
+        xgrad.arange(6).view(4, 2)
+    with pytest.raises(RuntimeError):
+        xgrad.ones(6).view(4, -1)
+
+
+def test_none_and_wrong_types_are_type_errors():
+    with pytest.raises(TypeError):
+        xgrad.ones(2) @ None
+    with pytest.raises(TypeError):
+        xgrad.exp(None)
+    with pytest.raises(TypeError):
+        xgrad.zeros("a")
+    with pytest.raises(TypeError):
+        xgrad.tensor(None)
+    with pytest.raises(TypeError):
+        xgrad.tensor(["a", "b"])
+    with pytest.raises(TypeError):
+        xgrad.ones(2) + "a"
+    with pytest.raises(TypeError, match="xgrad.long"):
+        nn.Embedding(4, 2)(xgrad.tensor([0.0, 1.0]))
+    with pytest.raises(TypeError):
+        F.cross_entropy(xgrad.randn(2, 3), xgrad.tensor([0.0, 1.0]))
+
+
+def test_negative_and_huge_sizes_are_refused_cleanly():
+    with pytest.raises(RuntimeError, match="negative dimension -1"):
+        xgrad.zeros(-1)
+    with pytest.raises(RuntimeError, match="size_t"):
+        xgrad.zeros(2 ** 40, 2 ** 40)
+    with pytest.raises((MemoryError, RuntimeError)):
+        xgrad.zeros(2 ** 45)
+    with pytest.raises((OverflowError, TypeError, RuntimeError)):
+        xgrad.zeros(2 ** 70)
+    with pytest.raises(RuntimeError):
+        nn.Linear(2 ** 40, 2 ** 40)
+
+
+def test_bad_values_of_the_functions():
+    with pytest.raises(RuntimeError, match="cannot be converted to Scalar"):
+        xgrad.ones(2).item()
+    with pytest.raises(RuntimeError, match="ambiguous"):
+        bool(xgrad.ones(2))
+    with pytest.raises(ValueError, match="Invalid learning rate"):
+        xgrad.optim.Adam([nn.Parameter(xgrad.ones(1))], lr=-1)
+    with pytest.raises(ValueError, match="empty parameter list"):
+        xgrad.optim.SGD([], lr=0.1)
+    with pytest.raises(ValueError, match="dropout probability"):
+        F.dropout(xgrad.ones(2), p=2.0)
+    with pytest.raises(RuntimeError, match="does not require grad"):
+        xgrad.ones(2).sum().backward()
+    with pytest.raises(RuntimeError, match="multinomial"):
+        xgrad.multinomial(xgrad.tensor([-1.0, 1.0]), 1)
+    with pytest.raises(RuntimeError, match="xgrad runs on the CPU"):
+        xgrad.zeros(2, device="cuda")
+    with pytest.raises(RuntimeError, match="topk"):
+        xgrad.topk(xgrad.ones(3), 5)
+    with pytest.raises(IndexError):
+        xgrad.ones(2, 3).sum(dim=5)
+
+
+def test_module_assignment_errors_match_torch():
+    m = nn.Linear(2, 2)
+    with pytest.raises(TypeError, match="cannot assign"):
+        m.weight = xgrad.ones(2, 2)
+    with pytest.raises(AttributeError, match="has no attribute"):
+        m.nothing
+    with pytest.raises(NotImplementedError, match="forward"):
+        nn.Module()(1)
+
+
+def test_the_interpreter_survives_odd_arguments():
+    t = xgrad.ones(2, 2)
+    for bad in (None, "x", object(), [[1, 2], [3]], np.ones((2, 2), dtype=object), float("nan"), 2 ** 100):
+        try:
+            t + bad
+            t[0] = bad
+        except (TypeError, ValueError, RuntimeError, IndexError, OverflowError):
+            pass
+
+
+def test_no_function_or_method_crashes_on_odd_arguments():
+    """Every public function of xgrad and xgrad.nn.functional, and every Tensor method, called with one
+    and two odd arguments: each call returns or raises, and the process survives (a crash fails the
+    CTest test)."""
+    odd = [None, -1, 2 ** 70, 1.5, "x", [], [[1], [2, 3]], xgrad.ones(2, 3), xgrad.tensor([1, 5]),
+           xgrad.tensor([True]), xgrad.zeros(0), xgrad.ones(()), np.ones(2), float("nan"), 2 ** 40]
+    skip = {"set_num_threads", "save", "load", "manual_seed", "empty_cache"}
+    calls = [(n, getattr(xgrad, n)) for n in dir(xgrad) if not n.startswith("_") and n not in skip]
+    calls += [(n, getattr(F, n)) for n in dir(F) if not n.startswith("_")]
+    t = xgrad.ones(2, 3)
+    calls += [(n, getattr(t, n)) for n in dir(t) if not n.startswith("__") and n != "backward"]
+    made = 0
+    for name, fn in calls:
+        if not callable(fn) or isinstance(fn, type):
+            continue
+        for args in [(a,) for a in odd] + [(a, b) for a in odd for b in odd]:
+            try:
+                fn(*args)
+            except Exception:
+                pass
+            made += 1
+    assert made > 20000

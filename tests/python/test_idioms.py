@@ -1,0 +1,51 @@
+"""Idioms of other PyTorch scripts (makemore's MLP with batch norm by hand): generators, p.data
+updates, unbind, std, linspace, one_hot."""
+import numpy as np
+
+import xgrad as torch
+import xgrad.nn.functional as F
+
+
+def test_a_generator_is_its_own_stream():
+    g = torch.Generator().manual_seed(2147483647)
+    a = torch.randn((3, 4), generator=g)
+    torch.randn(5)                                   # the default generator does not disturb g
+    b = torch.randint(0, 10, (6,), generator=g)
+    g2 = torch.Generator().manual_seed(2147483647)
+    assert torch.randn((3, 4), generator=g2).tolist() == a.tolist()
+    assert torch.randint(0, 10, (6,), generator=g2).tolist() == b.tolist()
+    p = torch.tensor([0.1, 0.2, 0.7])
+    assert torch.multinomial(p, 5, replacement=True, generator=g).tolist() == \
+        torch.multinomial(p, 5, replacement=True, generator=g2).tolist()
+
+
+def test_makemore_mlp_trains_by_hand():
+    g = torch.Generator().manual_seed(1)
+    X = torch.randint(0, 27, (200, 3), generator=g)
+    Y = (X[:, 0] + X[:, 1]) % 27                     # a learnable rule
+    C = torch.randn((27, 10), generator=g)
+    W1 = torch.randn((30, 64), generator=g) * (5 / 3) / 30 ** 0.5
+    W2 = torch.randn((64, 27), generator=g) * 0.01
+    b2 = torch.randn(27, generator=g) * 0
+    bngain, bnbias = torch.ones((1, 64)), torch.zeros((1, 64))
+    parameters = [C, W1, W2, b2, bngain, bnbias]
+    for p in parameters:
+        p.requires_grad = True
+    assert sum(p.nelement() for p in parameters) == 27 * 10 + 30 * 64 + 64 * 27 + 27 + 128
+    losses = []
+    for i in range(60):
+        ix = torch.randint(0, X.shape[0], (32,), generator=g)
+        emb = C[X[ix]]                                            # (32, 3, 10)
+        hpreact = torch.cat(torch.unbind(emb, 1), 1) @ W1          # (32, 64)
+        hpreact = bngain * (hpreact - hpreact.mean(0, keepdim=True)) / hpreact.std(0, keepdim=True) + bnbias
+        loss = F.cross_entropy(torch.tanh(hpreact) @ W2 + b2, Y[ix])
+        for p in parameters:
+            p.grad = None
+        loss.backward()
+        for p in parameters:
+            p.data += -0.1 * p.grad                                # in place, outside the graph
+        losses.append(loss.log10().item())
+    assert np.mean(losses[-10:]) < np.mean(losses[:10]) - 0.05
+    assert all(p.is_leaf and p.requires_grad for p in parameters)
+    assert F.one_hot(Y[:4], num_classes=27).float().shape == (4, 27)
+    assert torch.linspace(-3, 0, 4).tolist() == [-3.0, -2.0, -1.0, 0.0]

@@ -1,0 +1,139 @@
+"""optim: PyTorch's keywords and param_groups, the updates against numpy, state_dict, schedules."""
+import numpy as np
+import pytest
+
+import xgrad
+import xgrad.nn as nn
+
+
+def quadratic_grads(p, target):
+    loss = ((p - target) * (p - target)).sum()
+    loss.backward()
+
+
+def adam_reference(p, grads, lr, betas, eps, weight_decay, decoupled):
+    p = p.astype(np.float64)
+    m, v = np.zeros_like(p), np.zeros_like(p)
+    for t, g in enumerate(grads, start=1):
+        if decoupled:
+            p = p * (1 - lr * weight_decay)
+        else:
+            g = g + weight_decay * p
+        m = betas[0] * m + (1 - betas[0]) * g
+        v = betas[1] * v + (1 - betas[1]) * g * g
+        p = p - lr / (1 - betas[0] ** t) * m / (np.sqrt(v) / np.sqrt(1 - betas[1] ** t) + eps)
+    return p
+
+
+@pytest.mark.parametrize("cls,decoupled,wd", [(xgrad.optim.Adam, False, 0.1), (xgrad.optim.AdamW, True, 0.1)])
+def test_adam_and_adamw_follow_pytorchs_update(cls, decoupled, wd):
+    p = nn.Parameter(xgrad.tensor([1.0, -2.0, 0.5]))
+    target = xgrad.tensor([0.0, 1.0, 2.0])
+    opt = cls([p], lr=0.05, betas=(0.8, 0.95), eps=1e-6, weight_decay=wd)
+    start, grads = p.detach().numpy().copy(), []
+    for _ in range(6):
+        opt.zero_grad()
+        quadratic_grads(p, target)
+        grads.append(p.grad.numpy().astype(np.float64).copy())
+        opt.step()
+    expected = adam_reference(start, grads, 0.05, (0.8, 0.95), 1e-6, wd, decoupled)
+    np.testing.assert_allclose(p.detach().numpy(), expected, atol=1e-6)
+
+
+def test_sgd_momentum_nesterov():
+    p = nn.Parameter(xgrad.tensor([1.0, 2.0]))
+    opt = xgrad.optim.SGD([p], lr=0.1, momentum=0.9, nesterov=True)
+    ref, b = np.array([1.0, 2.0]), None
+    for _ in range(4):
+        opt.zero_grad()
+        (p * p).sum().backward()
+        g = 2 * ref
+        b = g if b is None else 0.9 * b + g
+        ref = ref - 0.1 * (g + 0.9 * b)
+        opt.step()
+    np.testing.assert_allclose(p.detach().numpy(), ref, rtol=1e-6)
+    with pytest.raises(TypeError, match="learning rate is required"):
+        xgrad.optim.SGD([p])
+
+
+def test_param_groups_lr_changes_take_effect():
+    a, b = nn.Parameter(xgrad.ones(1)), nn.Parameter(xgrad.ones(1))
+    opt = xgrad.optim.SGD([{"params": [a]}, {"params": [b], "lr": 0.5}], lr=0.1)
+    assert [g["lr"] for g in opt.param_groups] == [0.1, 0.5]
+    (a + b).sum().backward()
+    opt.step()
+    assert a.item() == pytest.approx(0.9) and b.item() == pytest.approx(0.5)
+    for g in opt.param_groups:
+        g["lr"] = 0.0
+    opt.step()
+    assert a.item() == pytest.approx(0.9)
+    with pytest.raises(ValueError, match="betas"):
+        xgrad.optim.Adam([{"params": [a], "betas": (0.5, 0.5)}])
+    with pytest.raises(ValueError, match="more than one parameter group"):
+        xgrad.optim.Adam([{"params": [a]}, {"params": [a]}])
+
+
+def test_state_dict_resumes_exactly():
+    def run(opt_state=None, steps=3):
+        xgrad.manual_seed(3)
+        model = nn.Linear(3, 2)
+        opt = xgrad.optim.AdamW(model.parameters(), lr=0.01)
+        x = xgrad.randn(4, 3)
+        return model, opt, x
+
+    model, opt, x = run()
+    for _ in range(4):
+        opt.zero_grad()
+        model(x).square().sum().backward()
+        opt.step()
+    expected = model.weight.detach().numpy().copy()
+
+    model2, opt2, _ = run()
+    for _ in range(2):
+        opt2.zero_grad()
+        model2(x).square().sum().backward()
+        opt2.step()
+    saved_model, saved_opt = model2.state_dict(), opt2.state_dict()
+    assert saved_opt["state"][0]["step"].item() == 2 and set(saved_opt["state"][0]) == {"step", "exp_avg", "exp_avg_sq"}
+    model3, opt3, _ = run()
+    model3.load_state_dict(saved_model)
+    opt3.load_state_dict(saved_opt)
+    for _ in range(2):
+        opt3.zero_grad()
+        model3(x).square().sum().backward()
+        opt3.step()
+    np.testing.assert_array_equal(model3.weight.detach().numpy(), expected)
+
+
+def test_schedules():
+    p = nn.Parameter(xgrad.ones(1))
+    opt = xgrad.optim.SGD([p], lr=1.0)
+    sched = xgrad.optim.lr_scheduler.StepLR(opt, step_size=2, gamma=0.5)
+    lrs = []
+    for _ in range(5):
+        lrs.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    assert lrs == [1.0, 1.0, 0.5, 0.5, 0.25] and sched.get_last_lr() == [0.25]
+    opt = xgrad.optim.SGD([p], lr=1.0)
+    cos = xgrad.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=4)
+    for _ in range(2):
+        cos.step()
+    assert opt.param_groups[0]["lr"] == pytest.approx(0.5)
+    opt = xgrad.optim.SGD([p], lr=1.0)
+    warm = xgrad.optim.lr_scheduler.WarmupCosineLR(opt, warmup_steps=3, decay_steps=10, min_lr_ratio=0.1)
+    assert opt.param_groups[0]["lr"] == pytest.approx(1 / 4)
+    opt = xgrad.optim.SGD([p], lr=1.0)
+    xgrad.optim.lr_scheduler.LambdaLR(opt, lambda step: 0.5 ** step).step()
+    assert opt.param_groups[0]["lr"] == 0.5
+    assert warm.last_epoch == 0
+
+
+def test_sparse_adam_moves_only_the_touched_rows():
+    e = nn.Embedding(5, 2, sparse=True)
+    before = e.weight.detach().numpy().copy()
+    opt = xgrad.optim.SparseAdam(e.parameters(), lr=0.1)
+    e(xgrad.tensor([1, 3])).sum().backward()
+    opt.step()
+    after = e.weight.detach().numpy()
+    assert (after[[0, 2, 4]] == before[[0, 2, 4]]).all() and (after[[1, 3]] != before[[1, 3]]).all()

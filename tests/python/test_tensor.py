@@ -1,0 +1,180 @@
+"""Tensors: creation, dtypes, numpy sharing both ways, repr, autograd basics, grad mode."""
+import numpy as np
+import pytest
+
+import xgrad
+
+
+def test_creation_functions_take_torch_arguments():
+    assert xgrad.zeros(2, 3).shape == (2, 3)
+    assert xgrad.ones((2, 3)).numpy().sum() == 6
+    assert xgrad.full((2,), 7).dtype == xgrad.long and xgrad.full((2,), 7.5).dtype == xgrad.float32
+    assert xgrad.randn(4, 5, device="cpu").shape == (4, 5)
+    assert xgrad.rand(3).numpy().min() >= 0
+    r = xgrad.randint(3, 9, (100,))
+    assert r.dtype == xgrad.long and 3 <= r.min().item() and r.max().item() < 9
+    assert xgrad.arange(5).tolist() == [0, 1, 2, 3, 4] and xgrad.arange(5).dtype == xgrad.long
+    assert xgrad.arange(0, 1, 0.25).tolist() == [0.0, 0.25, 0.5, 0.75]
+    assert xgrad.arange(0, 4, dtype=xgrad.long, device="cpu").dtype == xgrad.int64
+    assert sorted(xgrad.randperm(6).tolist()) == list(range(6))
+    assert xgrad.zeros_like(xgrad.ones(2, 2)).tolist() == [[0, 0], [0, 0]]
+
+
+def test_tensor_infers_dtype_as_torch():
+    assert xgrad.tensor([1, 2]).dtype == xgrad.long
+    assert xgrad.tensor([1.0, 2]).dtype == xgrad.float32
+    assert xgrad.tensor([True, False]).dtype == xgrad.bool
+    assert xgrad.tensor([1, 2], dtype=xgrad.float32).tolist() == [1.0, 2.0]
+    assert xgrad.tensor(np.arange(3, dtype=np.int32)).dtype == xgrad.long
+    assert xgrad.tensor(3.5).item() == 3.5 and xgrad.tensor(3.5).dim() == 0
+
+
+def test_manual_seed_makes_draws_repeat():
+    xgrad.manual_seed(5)
+    a = xgrad.randn(3).tolist()
+    xgrad.manual_seed(5)
+    assert xgrad.randn(3).tolist() == a
+
+
+def test_numpy_shares_memory_both_ways():
+    t = xgrad.zeros(2, 3)
+    a = t.numpy()
+    a[0, 1] = 5.0                      # numpy writes show in the tensor
+    assert t[0, 1].item() == 5.0
+    t[1, 2] = 7.0                      # tensor writes show in numpy
+    assert a[1, 2] == 7.0
+    t.add_(1.0)                        # in place: the same buffer
+    assert a[1, 2] == 8.0
+    b = np.asarray(t)                  # the buffer protocol
+    assert np.shares_memory(a, b)
+    ids = xgrad.tensor([1, 2, 3])
+    ids.numpy()[0] = 9
+    assert ids.tolist() == [9, 2, 3] and ids.numpy().dtype == np.int64
+
+
+def test_from_numpy_copies_and_converts():
+    a = np.arange(6, dtype=np.float32).reshape(2, 3)
+    t = xgrad.from_numpy(a)
+    a[0, 0] = 100
+    assert t[0, 0].item() == 0.0       # a copy, as documented
+    assert xgrad.from_numpy(np.ones(2)).dtype == xgrad.float32          # float64 converted
+    assert xgrad.from_numpy(np.ones(2, dtype=np.int16)).dtype == xgrad.long
+    assert xgrad.from_numpy(np.asfortranarray(a)).tolist() == a.tolist()
+    with pytest.raises(TypeError, match="complex128"):
+        xgrad.from_numpy(np.ones(2, dtype=np.complex128))
+    with pytest.raises(TypeError):
+        xgrad.from_numpy([1, 2])
+
+
+def test_numpy_refuses_a_tensor_that_requires_grad_as_torch():
+    w = xgrad.randn(2, requires_grad=True)
+    with pytest.raises(RuntimeError, match="requires grad"):
+        w.numpy()
+    assert w.detach().numpy().shape == (2,)
+
+
+def test_repr_looks_like_torch():
+    assert repr(xgrad.tensor([1.0, 2.0])) == "tensor([1., 2.])"
+    assert repr(xgrad.tensor([[0.5, -1.25]])) == "tensor([[ 0.5000, -1.2500]])"
+    assert repr(xgrad.tensor([1, 2])) == "tensor([1, 2])"
+    assert repr(xgrad.ones(2, requires_grad=True)) == "tensor([1., 1.], requires_grad=True)"
+    assert repr(xgrad.ones(2, requires_grad=True) * 2) == "tensor([2., 2.], grad_fn=<MulScalarBackward0>)"  # xgrad's op name
+    assert repr(xgrad.tensor(True)) == "tensor(True)"
+    assert repr(xgrad.long) == "xgrad.int64"
+
+
+def test_shape_size_dim_item_tolist():
+    t = xgrad.zeros(2, 3, 4)
+    assert t.shape == (2, 3, 4) and t.size() == (2, 3, 4) and t.size(-1) == 4 and t.dim() == 3
+    assert t.numel() == 24 and len(t) == 2 and t.ndim == 3
+    assert xgrad.tensor([[1, 2]]).tolist() == [[1, 2]]
+    assert xgrad.tensor([4]).item() == 4 and isinstance(xgrad.tensor([4]).item(), int)
+    assert t.device == xgrad.device("cpu") and str(t.device) == "cpu" and not t.is_cuda
+    assert [r.shape for r in t] == [(3, 4), (3, 4)]
+    assert int(xgrad.tensor(3)) == 3 and float(xgrad.tensor(2.5)) == 2.5
+
+
+def test_backward_with_gradient_and_retain_graph():
+    x = xgrad.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    y = x * x
+    y.backward(xgrad.tensor([1.0, 1.0, 1.0]), retain_graph=True)
+    assert x.grad.tolist() == [2.0, 4.0, 6.0]
+    y.sum().backward()                          # the graph was kept: gradients accumulate
+    assert x.grad.tolist() == [4.0, 8.0, 12.0]
+    x.grad = None
+    assert x.grad is None
+    assert x.is_leaf and not y.is_leaf and y.grad_fn is not None and x.grad_fn is None
+
+
+def test_detach_requires_grad_and_zero():
+    x = xgrad.ones(2, requires_grad=True)
+    d = x.detach()
+    assert not d.requires_grad and d.is_leaf
+    z = xgrad.ones(3).requires_grad_()
+    assert z.requires_grad
+    z.requires_grad = False
+    assert not z.requires_grad
+    with xgrad.no_grad():
+        x.zero_()
+    assert x.tolist() == [0.0, 0.0]
+    with pytest.raises(RuntimeError, match="leaf Variable"):
+        x.zero_()
+
+
+def test_no_grad_as_context_manager_and_decorator():
+    w = xgrad.ones(2, requires_grad=True)
+    with xgrad.no_grad():
+        assert not (w * 2).requires_grad
+        assert not xgrad.is_grad_enabled()
+    assert xgrad.is_grad_enabled() and (w * 2).requires_grad
+
+    @xgrad.no_grad()
+    def f():
+        return (w * 2).requires_grad
+
+    assert f() is False and xgrad.is_grad_enabled()
+
+
+def test_detect_anomaly_names_the_op():
+    x = xgrad.tensor([-1.0], requires_grad=True)
+    with pytest.raises(RuntimeError, match="log"):
+        with xgrad.autograd.detect_anomaly():
+            xgrad.log(x)
+    xgrad.log(x)   # off again: no error
+
+
+def test_set_num_threads():
+    before = xgrad.get_num_threads()
+    xgrad.set_num_threads(1)
+    assert xgrad.get_num_threads() == 1
+    xgrad.set_num_threads(before)
+    with pytest.raises(ValueError):
+        xgrad.set_num_threads(0)
+
+
+def test_inplace_methods_and_operators():
+    t = xgrad.ones(3)
+    t += 1
+    t *= 3
+    t -= xgrad.tensor([1.0, 2.0, 3.0])
+    t /= 2
+    assert t.tolist() == [2.5, 2.0, 1.5]
+    assert t.fill_(4).tolist() == [4, 4, 4]
+    src = xgrad.tensor([1.0, 2.0, 3.0])
+    assert t.copy_(src).tolist() == [1, 2, 3]
+    m = t.masked_fill_(xgrad.tensor([True, False, False]), 0.0)
+    assert m is t and t.tolist() == [0, 2, 3]
+
+
+def test_parameter_updates_by_hand_as_micrograd_does():
+    w = xgrad.tensor([1.0, 2.0], requires_grad=True)
+    (w * w).sum().backward()
+    with xgrad.no_grad():
+        w -= 0.1 * w.grad          # in place: the same leaf, updated
+    assert np.allclose(w.detach().numpy(), [0.8, 1.6]) and w.requires_grad and w.is_leaf
+
+
+def test_autograd_grad_leaves_grad_untouched():
+    x = xgrad.tensor([3.0], requires_grad=True)
+    (g,) = xgrad.autograd.grad((x * x).sum(), x)
+    assert g.tolist() == [6.0] and x.grad is None

@@ -1,0 +1,106 @@
+// take / index_put (what Python's x[...] reads and writes), stack, tril/triu, topk, multinomial, where
+// and the comparisons (core/select.cpp, core/compare.cpp): hand-computed values and gradchecks.
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <limits>
+
+#include "close.h"
+#include "gradcheck.h"
+#include "xgrad.h"
+
+using namespace xgrad;
+using xgrad::testing::check_close;
+using xgrad::testing::gradcheck;
+
+TEST_CASE("take gathers offsets and sums the gradient of an offset read twice")
+{
+    Tensor x = tensor({{1, 2, 3}, {4, 5, 6}}).requires_grad_();
+    Tensor y = take(x, {5, 0, 0}, {3});
+    check_close(y, {6, 1, 1});
+    y.backward(tensor({1, 2, 3}));
+    check_close(x.grad(), {5, 0, 0, 0, 0, 1});   // offset 0 read twice: 2 + 3
+    CHECK_THROWS_WITH(take(x, {6}, {1}), "take: offset 6 is out of range for a tensor of 6 elements");
+    auto g = gradcheck([](const std::vector<Tensor>& in) { return take(in[0], {4, 1, 1, 3}, {2, 2}); },
+                       {randn({2, 3})});
+    CHECK(g.ok);
+}
+
+TEST_CASE("index_put writes values, which get the gradient there, and x gets it everywhere else")
+{
+    Tensor x = tensor({1, 2, 3, 4}).requires_grad_();
+    Tensor v = tensor({10}).requires_grad_();          // broadcast to the two offsets
+    Tensor y = index_put(x, {1, 3}, {2}, v);
+    check_close(y, {1, 10, 3, 10});
+    y.backward(tensor({1, 2, 3, 4}));
+    check_close(x.grad(), {1, 0, 3, 0});
+    check_close(v.grad(), {6});                         // 2 + 4, summed over the broadcast
+    CHECK(x.data()(1) == 2.0f);                         // out of place: x is unchanged
+}
+
+TEST_CASE("stack adds an axis; tril and triu keep a triangle and its gradient")
+{
+    Tensor s = stack({tensor({1, 2}), tensor({3, 4})}, 1);
+    CHECK(s.shape() == Shape{2, 2});
+    check_close(s, {1, 3, 2, 4});
+    CHECK_THROWS_WITH(stack({tensor({1, 2}), tensor({1})}), Catch::Contains("stack: expects each tensor to be equal size"));
+    Tensor x = ones({2, 3}).requires_grad_();
+    check_close(tril(x), {1, 0, 0, 1, 1, 0});
+    check_close(triu(x, 1), {0, 1, 1, 0, 0, 1});
+    tril(x).backward(ones({2, 3}));
+    check_close(x.grad(), {1, 0, 0, 1, 1, 0});
+}
+
+TEST_CASE("topk sorts each row, first index first among ties, NaN as the largest")
+{
+    const float nan = std::numeric_limits<float>::quiet_NaN();
+    auto [v, i] = topk(tensor({{1, 3, 3, 2}, {nan, 0, 5, 1}}), 2);
+    CHECK(v.data()(0, 0) == 3.0f);
+    CHECK(i(0, 0) == 1);
+    CHECK(i(0, 1) == 2);
+    CHECK(std::isnan(v.data()(1, 0)));
+    CHECK(i(1, 0) == 0);
+    CHECK(i(1, 1) == 2);
+    auto [smallest, j] = topk(tensor({3, 1, 2}), 2, false);
+    check_close(smallest, {1, 2});
+    CHECK_THROWS_WITH(topk(tensor({1, 2}), 3), "topk: selected k (3) is larger than the last dimension of size 2");
+}
+
+TEST_CASE("multinomial draws by weight, each category once without replacement")
+{
+    Generator rng(0);
+    IdArray draws = multinomial(tensor({0, 1, 3}), 4000, true, rng);
+    std::size_t twos = 0;
+    for (auto d : draws) {
+        CHECK(d != 0);
+        twos += d == 2;
+    }
+    CHECK(std::abs(double(twos) / 4000 - 0.75) < 0.03);
+    IdArray all = multinomial(tensor({{1, 1, 1}}), 3, false, rng);
+    CHECK(all(0, 0) + all(0, 1) + all(0, 2) == 3);
+    CHECK(all(0, 0) != all(0, 1));
+    CHECK_THROWS_WITH(multinomial(tensor({1, -1}), 1, true, rng), Catch::Contains("multinomial: probability tensor contains"));
+    CHECK_THROWS_WITH(multinomial(tensor({1, 1}), 3, false, rng), Catch::Contains("without replacement"));
+}
+
+TEST_CASE("where selects by a mask, -inf included, and routes the gradient by it")
+{
+    Tensor a = tensor({1, 2, 3}).requires_grad_();
+    Tensor b = full({}, -std::numeric_limits<float>::infinity()).requires_grad_();
+    Tensor y = xgrad::where(compare(a, 2.0f, Comparison::ge), a, b);
+    CHECK(y.data()(0) == -std::numeric_limits<float>::infinity());
+    CHECK(y.data()(2) == 3.0f);
+    y.backward(tensor({1, 1, 1}));
+    check_close(a.grad(), {0, 1, 1});
+    check_close(b.grad(), {1});
+}
+
+TEST_CASE("comparisons broadcast, with a tensor or a scalar")
+{
+    // a scalar compared with every element: the 0-D operand stretched to the whole shape
+    BoolArray m = compare(tensor({{1, 5, 3}, {4, 0, 6}}), 3.0f, Comparison::gt);
+    CHECK((m == BoolArray{{false, true, false}, {true, false, true}}));
+    BoolArray e = compare(tensor({{1, 2}, {3, 4}}), tensor({1, 4}), Comparison::eq);
+    CHECK((e == BoolArray{{true, false}, {false, true}}));
+    CHECK_THROWS_WITH(compare(ones({2}), ones({3}), Comparison::lt), Catch::Contains("cannot be broadcast"));
+}
