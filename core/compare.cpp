@@ -19,6 +19,7 @@ BoolArray compare_with(const Array& a, const Array& b, const Shape& shape, F f)
 
 BoolArray compare(const Tensor& a, const Tensor& b, Comparison op)
 {
+    const OpScope scope("compare");
     const Shape shape = broadcast_shapes("compare", a.shape(), b.shape());
     switch (op) {
     case Comparison::eq: return compare_with(a.data(), b.data(), shape, [](float x, float y) { return x == y; });
@@ -33,6 +34,7 @@ BoolArray compare(const Tensor& a, const Tensor& b, Comparison op)
 
 BoolArray compare(const Tensor& a, float s, Comparison op)
 {
+    const OpScope scope("compare");
     Array scalar = Array::from_shape({});
     scalar() = s;
     return compare(a, Tensor(std::move(scalar)), op);

@@ -27,6 +27,7 @@ void check_offsets(const char* op, const std::vector<std::size_t>& flat, const S
 // x (...), flat (n) -> shape (n elements): out.flat[i] = x.flat[flat[i]]
 Tensor take(const Tensor& x, const std::vector<std::size_t>& flat, const Shape& shape)
 {
+    const OpScope scope("take");
     check_offsets("take", flat, shape, x.numel());
     Array y(shape);
     const float* px = x.data().data();
@@ -43,6 +44,7 @@ Tensor take(const Tensor& x, const std::vector<std::size_t>& flat, const Shape& 
 // x (...), flat (n), values broadcast to `shape` (n elements) -> x with out.flat[flat[i]] = values[i]
 Tensor index_put(const Tensor& x, const std::vector<std::size_t>& flat, const Shape& shape, const Tensor& values)
 {
+    const OpScope scope("index_put");
     check_offsets("index_put", flat, shape, x.numel());
     const Array v = broadcast_to(values.data(), shape);
     Array y = x.data();
@@ -65,6 +67,7 @@ Tensor index_put(const Tensor& x, const std::vector<std::size_t>& flat, const Sh
 // xs: n tensors of one shape (...) -> (..., n, ...) with the new axis at `axis`
 Tensor stack(const std::vector<Tensor>& xs, int axis)
 {
+    const OpScope scope("stack");
     XGRAD_CHECK(!xs.empty(), "stack: expected a non-empty list of tensors");
     const Shape shape = xs[0].shape();
     const std::size_t at = normalize_axis("stack", axis, shape.size() + 1);
@@ -96,6 +99,7 @@ namespace {
 
 Tensor triangle(const char* op, const Tensor& x, std::int64_t diagonal, bool lower)
 {
+    const OpScope scope(op);
     XGRAD_CHECK(x.dim() >= 2, op, ": input tensor must have at least 2 dimensions, got ", shape_str(x.shape()));
     const BoolArray keep = triangle_mask(x.size(-2), x.size(-1), diagonal, lower);
     Array mask = xt::cast<float>(keep);
@@ -110,6 +114,7 @@ Tensor triu(const Tensor& x, std::int64_t diagonal) { return triangle("triu", x,
 // x (..., N) -> values (..., k) with their gradient, and indices (..., k) along the last axis
 std::pair<Tensor, IdArray> topk(const Tensor& x, std::size_t k, bool largest)
 {
+    const OpScope scope("topk");
     XGRAD_CHECK(x.dim() >= 1, "topk: expected a tensor of at least 1 dimension, got a 0-d one");
     const std::size_t N = x.size(-1);
     XGRAD_CHECK(k <= N, "topk: selected k (", k, ") is larger than the last dimension of size ", N);
@@ -143,6 +148,7 @@ std::pair<Tensor, IdArray> topk(const Tensor& x, std::size_t k, bool largest)
 // probs (N) or (B, N), non-negative weights -> ids (num_samples) or (B, num_samples), as torch.multinomial
 IdArray multinomial(const Tensor& probs, std::size_t num_samples, bool replacement, Generator& rng)
 {
+    const OpScope scope("multinomial");
     XGRAD_CHECK(probs.dim() == 1 || probs.dim() == 2, "multinomial: prob_dist must be 1 or 2 dim, got ",
                 shape_str(probs.shape()));
     const std::size_t N = probs.size(-1), rows = probs.dim() == 2 ? probs.size(0) : 1;
@@ -181,6 +187,7 @@ IdArray multinomial(const Tensor& probs, std::size_t num_samples, bool replaceme
 // condition (...), a (...), b (...) broadcast together -> a where condition, else b
 Tensor where(const BoolArray& condition, const Tensor& a, const Tensor& b)
 {
+    const OpScope scope("where");
     const Shape cond_shape(condition.shape().begin(), condition.shape().end());
     const Shape shape = broadcast_shapes("where", broadcast_shapes("where", cond_shape, a.shape()), b.shape());
     const Array keep = broadcast_to(Array(xt::cast<float>(condition)), shape);

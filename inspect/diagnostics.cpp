@@ -79,12 +79,12 @@ Diagnostics::Diagnostics(nn::Module& model, std::int64_t every, std::size_t hist
         }
         const bool is_gelu = dynamic_cast<const nn::GELU*>(module) != nullptr;
         hooks_.push_back(module->register_forward_hook(
-            [armed = armed_, step = hook_step_, layers = layers_, path, is_gelu, histogram_bins](
+            [armed = armed_, step = hook_step_, layers = layers_, name = path, is_gelu, histogram_bins](
                 const nn::Module& m, const std::vector<Tensor>& inputs, const Tensor& output) {
                 if (!*armed) return;
                 const float* v = output.data().data();
                 const std::size_t n = output.numel();
-                LayerStat stat{*step, path, m.describe(), 0.0, 0.0, std::nan(""), 0.0, 0.0, std::vector<std::size_t>(histogram_bins)};
+                LayerStat stat{*step, name, m.describe(), 0.0, 0.0, std::nan(""), 0.0, 0.0, std::vector<std::size_t>(histogram_bins)};
                 const Moments mo = moments(v, n);
                 stat.mean = mo.mean, stat.std = mo.std;
                 if (n > 0) {
