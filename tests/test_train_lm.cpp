@@ -267,7 +267,7 @@ TEST_CASE("bad input gives a one-line message and a non-zero exit, and no half-w
     CHECK(read(checkpoint) == before);
 }
 
-TEST_CASE("SIGKILL at any moment, even during a save, loses at most the steps since the last checkpoint")
+TEST_CASE("SIGKILL at any moment, even during a save, loses at most the steps since the last checkpoint", "[kill]")
 {
     const std::string args = quick + " --steps 1500 --eval-interval 10";
     fs::path straight = scratch("uninterrupted");
