@@ -200,6 +200,24 @@ Tensor tanh(const Tensor& x)
     });
 }
 
+Tensor sin(const Tensor& x)
+{
+    const OpScope scope("sin");
+    Array y = map_of(x.data(), [](const auto& x) { return xt::sin(x); });
+    return from_op(std::move(y), {x}, "sin", [x](GradOutput& grad_out) {
+        x.accumulate_grad(overwrite(grad_out, [](const auto& g, const auto& x) { return g * xt::cos(x); }, x.data()));   // cos
+    });
+}
+
+Tensor cos(const Tensor& x)
+{
+    const OpScope scope("cos");
+    Array y = map_of(x.data(), [](const auto& x) { return xt::cos(x); });
+    return from_op(std::move(y), {x}, "cos", [x](GradOutput& grad_out) {
+        x.accumulate_grad(overwrite(grad_out, [](const auto& g, const auto& x) { return -g * xt::sin(x); }, x.data()));   // -sin
+    });
+}
+
 Tensor sigmoid(const Tensor& x)
 {
     const OpScope scope("sigmoid");

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <limits>
 #include <sstream>
+#include <tuple>
 
 #include "core/check.h"
 #include "core/random.h"
@@ -85,13 +86,30 @@ MultiheadAttention::MultiheadAttention(std::size_t embed_dim, std::size_t num_he
     XGRAD_CHECK(options.dropout_ >= 0.0f && options.dropout_ < 1.0f, "nn::MultiheadAttention: dropout must be in [0, 1), got ",
                 options.dropout_);
     out_proj = register_module("out_proj", std::make_shared<Linear>(embed_dim, embed_dim, options.bias_));
-    const float bound = std::sqrt(6.0f / static_cast<float>(embed_dim + 3 * embed_dim));   // xavier_uniform_
-    Array w(Shape{3 * embed_dim, embed_dim});
-    default_generator().uniform_(w, -bound, bound);
-    in_proj_weight = register_parameter("in_proj_weight", Tensor(std::move(w)));
+    auto xavier_uniform = [](std::size_t rows, std::size_t cols) {
+        const float bound = std::sqrt(6.0f / static_cast<float>(rows + cols));
+        Array w(Shape{rows, cols});
+        default_generator().uniform_(w, -bound, bound);
+        return Tensor(std::move(w));
+    };
+    const std::size_t kdim = options.kdim_ ? options.kdim_ : embed_dim, vdim = options.vdim_ ? options.vdim_ : embed_dim;
+    if (kdim == embed_dim && vdim == embed_dim) {
+        in_proj_weight = register_parameter("in_proj_weight", xavier_uniform(3 * embed_dim, embed_dim));
+    } else {                                                   // PyTorch's names when the widths differ
+        q_proj_weight = register_parameter("q_proj_weight", xavier_uniform(embed_dim, embed_dim));
+        k_proj_weight = register_parameter("k_proj_weight", xavier_uniform(embed_dim, kdim));
+        v_proj_weight = register_parameter("v_proj_weight", xavier_uniform(embed_dim, vdim));
+    }
     if (options.bias_) {
         in_proj_bias = register_parameter("in_proj_bias", zeros({3 * embed_dim}));
         out_proj->bias.data().fill(0.0f);
+    }
+    if (options.add_bias_kv_) {                                // xavier_normal_ of (1, 1, E): std sqrt(1 / E)
+        for (auto [name, t] : {std::pair{"bias_k", &bias_k}, std::pair{"bias_v", &bias_v}}) {
+            Array b(Shape{1, 1, embed_dim});
+            default_generator().normal_(b, 0.0f, std::sqrt(1.0f / static_cast<float>(embed_dim)));
+            *t = register_parameter(name, Tensor(std::move(b)));
+        }
     }
 }
 
@@ -100,9 +118,14 @@ std::pair<Tensor, Tensor> MultiheadAttention::forward(const Tensor& query, const
 {
     const std::string who = module_name("nn::MultiheadAttention", name());
     const std::size_t E = embed_dim_, nh = num_heads_;
-    for (const auto& [what, t] : {std::pair<const char*, const Tensor*>{"query", &query}, {"key", &key}, {"value", &value}}) {
-        XGRAD_CHECK(t->dim() == 3 && t->shape()[2] == E, who, ": expected ", what, " of shape ",
-                    options_.batch_first_ ? "(B, T, " : "(T, B, ", E, ") (embed_dim = ", E, "), got ", shape_str(t->shape()));
+    const std::size_t kdim = k_proj_weight.defined() ? k_proj_weight.shape()[1] : E;
+    const std::size_t vdim = v_proj_weight.defined() ? v_proj_weight.shape()[1] : E;
+    for (const auto& [what, t, width, name] : {std::tuple{"query", &query, E, "embed_dim"}, std::tuple{"key", &key, kdim,
+                                               kdim == E ? "embed_dim" : "kdim"},
+                                               std::tuple{"value", &value, vdim, vdim == E ? "embed_dim" : "vdim"}}) {
+        XGRAD_CHECK(t->dim() == 3 && t->shape()[2] == width, who, ": expected ", what, " of shape ",
+                    options_.batch_first_ ? "(B, T, " : "(T, B, ", width, ") (", name, " = ", width, "), got ",
+                    shape_str(t->shape()));
     }
     // everything below is batch first: (B, L, E)
     const Tensor q_in = options_.batch_first_ ? query : transpose(query, 0, 1);
@@ -139,13 +162,32 @@ std::pair<Tensor, Tensor> MultiheadAttention::forward(const Tensor& query, const
         mask = mask.defined() ? mask + Tensor(std::move(m)) : Tensor(std::move(m));
     }
     const bool causal = args.is_causal && !has_attn_mask;   // with a mask, is_causal is only a hint, as PyTorch's
+    const std::size_t extra_keys = (bias_k.defined() ? 1 : 0) + (options_.add_zero_attn_ ? 1 : 0);
+    XGRAD_CHECK(!causal || extra_keys == 0, who, ": is_causal without an attn_mask cannot place the keys that ",
+                "add_bias_kv / add_zero_attn append; pass the causal attn_mask (L, S) instead");
+    if (mask.defined() && extra_keys > 0) {                  // the appended keys are never masked
+        Shape pad = mask.shape();
+        pad.back() = extra_keys;
+        mask = concat({mask, zeros(pad)}, static_cast<int>(pad.size()) - 1);
+    }
 
-    // in-projection: q, k, v = x W_q^T + b_q, ... with W = in_proj_weight's three (E, E) blocks
-    const std::vector<Tensor> w = split(in_proj_weight, E, 0);
+    // in-projection: q, k, v = x W_q^T + b_q, ... with W = in_proj_weight's three (E, E) blocks, or
+    // q/k/v_proj_weight
     const std::vector<Tensor> b = in_proj_bias.defined() ? split(in_proj_bias, E, 0) : std::vector<Tensor>(3);
+    const std::vector<Tensor> w = in_proj_weight.defined() ? split(in_proj_weight, E, 0)
+                                                           : std::vector<Tensor>{q_proj_weight, k_proj_weight, v_proj_weight};
+    Tensor k_proj = linear(k_in, w[1], b[1]), v_proj = linear(v_in, w[2], b[2]);   // (B, S, E)
+    if (bias_k.defined()) {                                  // (B, S + 1, E): bias_k, bias_v as the last key, value
+        k_proj = concat({k_proj, bias_k + zeros({B, 1, E})}, 1);
+        v_proj = concat({v_proj, bias_v + zeros({B, 1, E})}, 1);
+    }
     const Tensor q = split_heads(linear(q_in, w[0], b[0]), nh);         // (B, nh, L, hs)
-    const Tensor k = split_heads(linear(k_in, w[1], b[1]), nh);         // (B, nh, S, hs)
-    const Tensor v = split_heads(linear(v_in, w[2], b[2]), nh);         // (B, nh, S, hs)
+    Tensor k = split_heads(k_proj, nh);                                 // (B, nh, S', hs)
+    Tensor v = split_heads(v_proj, nh);                                 // (B, nh, S', hs)
+    if (options_.add_zero_attn_) {
+        k = concat({k, zeros({B, nh, 1, E / nh})}, 2);
+        v = concat({v, zeros({B, nh, 1, E / nh})}, 2);
+    }
     const float p = is_training() ? options_.dropout_ : 0.0f;
 
     Tensor y, weights;                                                 // (B, nh, L, hs), (B, nh, L, S)
@@ -167,8 +209,11 @@ std::string MultiheadAttention::describe() const
 {
     std::ostringstream out;
     out << "MultiheadAttention(embed_dim=" << embed_dim_ << ", num_heads=" << num_heads_ << ", dropout=" << options_.dropout_
-        << ", bias=" << (options_.bias_ ? "true" : "false") << ", batch_first=" << (options_.batch_first_ ? "true" : "false")
-        << ")";
+        << ", bias=" << (options_.bias_ ? "true" : "false") << ", batch_first=" << (options_.batch_first_ ? "true" : "false");
+    if (bias_k.defined()) out << ", add_bias_kv=true";
+    if (options_.add_zero_attn_) out << ", add_zero_attn=true";
+    if (k_proj_weight.defined()) out << ", kdim=" << k_proj_weight.shape()[1] << ", vdim=" << v_proj_weight.shape()[1];
+    out << ")";
     return out.str();
 }
 

@@ -44,8 +44,17 @@ struct MultiheadAttentionOptions {
     MultiheadAttentionOptions& dropout(float v) { dropout_ = v; return *this; }   // on the attention weights
     MultiheadAttentionOptions& bias(bool v) { bias_ = v; return *this; }
     MultiheadAttentionOptions& batch_first(bool v) { batch_first_ = v; return *this; }   // (B, T, C), else (T, B, C)
+    // a learned key and value, bias_k and bias_v (1, 1, E), appended to every sequence of keys and values
+    MultiheadAttentionOptions& add_bias_kv(bool v) { add_bias_kv_ = v; return *this; }
+    // a zero key and value appended after the projection (and after bias_k / bias_v)
+    MultiheadAttentionOptions& add_zero_attn(bool v) { add_zero_attn_ = v; return *this; }
+    // the key's and the value's widths when not embed_dim (0 = embed_dim): then the projections are
+    // q_proj_weight (E, E), k_proj_weight (E, kdim), v_proj_weight (E, vdim) instead of in_proj_weight
+    MultiheadAttentionOptions& kdim(std::size_t v) { kdim_ = v; return *this; }
+    MultiheadAttentionOptions& vdim(std::size_t v) { vdim_ = v; return *this; }
     float dropout_ = 0.0f;
-    bool bias_ = true, batch_first_ = false;
+    bool bias_ = true, batch_first_ = false, add_bias_kv_ = false, add_zero_attn_ = false;
+    std::size_t kdim_ = 0, vdim_ = 0;
 };
 
 struct MultiheadAttentionForward {
@@ -62,11 +71,14 @@ struct MultiheadAttentionForward {
 
 class MultiheadAttention : public Module {
 public:
-    // in_proj_weight (3E, E) ~ xavier_uniform, in_proj_bias (3E) = 0, out_proj Linear(E, E) with bias 0
+    // in_proj_weight (3E, E) ~ xavier_uniform (or q/k/v_proj_weight, with kdim or vdim), in_proj_bias
+    // (3E) = 0, out_proj Linear(E, E) with bias 0, bias_k and bias_v (1, 1, E) ~ xavier_normal
     MultiheadAttention(std::size_t embed_dim, std::size_t num_heads, MultiheadAttentionOptions options = {});
 
-    // query (B, L, E), key (B, S, E), value (B, S, E) with batch_first, else (L, B, E) ... ->
-    // {output like query, the weights (B, L, S) or (B, nh, L, S), or undefined without need_weights}
+    // query (B, L, E), key (B, S, kdim), value (B, S, vdim) with batch_first, else (L, B, E) ... ->
+    // {output like query, the weights (B, L, S') or (B, nh, L, S'), or undefined without need_weights};
+    // S' = S, plus one for add_bias_kv and one for add_zero_attn (the masks cover S; the extra keys
+    // are never masked)
     std::pair<Tensor, Tensor> forward(const Tensor& query, const Tensor& key, const Tensor& value,
                                       const MultiheadAttentionForward& args = {}) const;
     std::string describe() const override;
@@ -75,6 +87,8 @@ public:
     std::size_t num_heads() const { return num_heads_; }
 
     Tensor in_proj_weight, in_proj_bias;   // (3E, E), (3E) or undefined
+    Tensor q_proj_weight, k_proj_weight, v_proj_weight;   // with kdim or vdim: (E, E), (E, kdim), (E, vdim)
+    Tensor bias_k, bias_v;                 // with add_bias_kv: (1, 1, E)
     std::shared_ptr<Linear> out_proj;
 
 private:

@@ -13,50 +13,79 @@ namespace xgrad::nn::functional {
 
 Tensor cross_entropy(const Tensor& logits, const IdArray& targets, const CrossEntropyOptions& options)
 {
+    const OpScope scope("cross_entropy");
     const Shape shape = logits.shape();
-    XGRAD_CHECK(shape.size() == 2 || shape.size() == 3, "cross_entropy: expected logits (N, V) or (B, T, V), got ",
-          shape_str(shape));
+    XGRAD_CHECK(!shape.empty(), "cross_entropy: expected logits (..., V) with the classes last, got a 0-D tensor");
     const Shape rows_shape(shape.begin(), shape.end() - 1);
     XGRAD_CHECK(Shape(targets.shape().begin(), targets.shape().end()) == rows_shape, "cross_entropy: targets of shape ",
           shape_str(targets.shape()), " do not match logits ", shape_str(shape), " (expected targets ",
           shape_str(rows_shape), ")");
-    const float smoothing = options.label_smoothing_;
-    XGRAD_CHECK(smoothing >= 0.0f && smoothing <= 1.0f, "cross_entropy: label_smoothing must be in [0, 1], got ", smoothing);
+    const float s = options.label_smoothing_;
+    XGRAD_CHECK(s >= 0.0f && s <= 1.0f, "cross_entropy: label_smoothing must be in [0, 1], got ", s);
+    const std::string& reduction = options.reduction_;
+    XGRAD_CHECK(reduction == "mean" || reduction == "sum" || reduction == "none",
+          "cross_entropy: reduction must be \"mean\", \"sum\" or \"none\", got \"", reduction, "\"");
     const std::size_t V = shape.back(), R = targets.size();
+    const Tensor& weight = options.weight_;
+    if (weight.defined()) {
+        XGRAD_CHECK(weight.shape() == Shape{V}, "cross_entropy: weight must hold one value per class, shape ",
+              shape_str(Shape{V}), ", got ", shape_str(weight.shape()));
+        XGRAD_CHECK(!weight.requires_grad(), "cross_entropy: weight requires grad, but no gradient flows to the class "
+              "weights (nor in PyTorch); pass weight.detach()");
+    }
+    const float* w = weight.defined() ? weight.data().data() : nullptr;   // null: every class weighs 1
+    const float w_sum = w ? lane_sum(w, V) : static_cast<float>(V);
     const auto Vi = static_cast<std::int64_t>(V);
     const std::int64_t* target = targets.data();
-    std::size_t count = 0;                                     // targets that are not ignored
+    double denominator = 0.0;                                  // the mean's: the counted targets' weights
     for (std::size_t r = 0; r < R; ++r) {
         if (target[r] == options.ignore_index_) continue;
         XGRAD_CHECK(target[r] >= 0 && target[r] < Vi, "cross_entropy: target ", target[r], " at position ",
               position_str(r, targets.shape()), " is out of range for ", V, " classes (valid targets are 0 to ",
               Vi - 1, ", or ignore_index = ", options.ignore_index_, ")");
-        ++count;
+        denominator += w ? w[target[r]] : 1.0f;
     }
 
-    // forward: loss_r = -(1 - s) log p[t] - s * mean_c log p[c],  log p = x - log(sum(exp(x)))
+    // forward, per target t of row x:  log p = x - log(sum(exp(x)))
+    //   loss = -(1 - s) w[t] log p[t] - (s / V) sum_c w[c] log p[c]
     const float* x = logits.data().data();
     Array probs(Shape{R, V});                                  // softmax(x), kept for the backward
     std::vector<float> log_sum_exp(R, 0.0f);
     softmax_rows(x, probs.data(), R, V, log_sum_exp.data());
+    Array losses = xt::zeros<float>(reduction == "none" ? rows_shape : Shape{R});
     double total = 0.0;
     for (std::size_t r = 0; r < R; ++r) {
         if (target[r] == options.ignore_index_) continue;
         const float* row = x + r * V;
-        const float log_p_target = row[target[r]] - log_sum_exp[r];
-        const float mean_log_p = smoothing > 0.0f ? lane_sum(row, V) / static_cast<float>(V) - log_sum_exp[r] : 0.0f;
-        total += -(1.0f - smoothing) * log_p_target - smoothing * mean_log_p;
+        const float w_t = w ? w[target[r]] : 1.0f;
+        float loss = -(1.0f - s) * w_t * (row[target[r]] - log_sum_exp[r]);
+        if (s > 0.0f) {
+            float weighted = 0.0f;                             // sum_c w[c] x[c]
+            if (w) {
+                for (std::size_t c = 0; c < V; ++c) weighted += w[c] * row[c];
+            } else {
+                weighted = lane_sum(row, V);
+            }
+            loss -= s / static_cast<float>(V) * (weighted - w_sum * log_sum_exp[r]);
+        }
+        losses.data()[r] = loss;
+        total += loss;
     }
-    const float loss = count ? static_cast<float>(total / static_cast<double>(count))
-                             : std::numeric_limits<float>::quiet_NaN();   // PyTorch: mean over nothing
+    Array out = reduction == "none" ? std::move(losses)
+              : reduction == "sum"  ? Array(static_cast<float>(total))
+                                    : Array(static_cast<float>(total / denominator));   // 0/0: NaN, as PyTorch
 
-    return from_op(Array(loss), {logits}, "cross_entropy",
-                   [logits, targets, probs = std::move(probs), options, count](GradOutput& grad_out) {
-        // d loss / d x[r, c] = (p[c] - q[c]) / count,  p = softmax(x),  q = (1 - s) one_hot(t) + s / V;
-        // ignored rows: 0
+    return from_op(std::move(out), {logits}, "cross_entropy",
+                   [logits, targets, probs = std::move(probs), options, denominator, w_sum](GradOutput& grad_out) {
+        // d loss / d x[c] = u ((1 - s) w[t] + s W / V) p[c] - u s w[c] / V - [c = t] u (1 - s) w[t],
+        //   u the row's upstream (divided by the mean's denominator), W = sum_c w[c]; ignored rows: 0
         const std::size_t R = probs.shape()[0], V = probs.shape()[1];
-        const float s = options.label_smoothing_, scale = grad_out.read()() / static_cast<float>(count);
-        const float uniform = s / static_cast<float>(V);
+        const float s = options.label_smoothing_, smooth = s / static_cast<float>(V);
+        const bool per_row = options.reduction_ == "none";
+        const float* up = grad_out.read().data();
+        const float whole = per_row ? 0.0f
+                          : options.reduction_ == "sum" ? up[0] : static_cast<float>(up[0] / denominator);
+        const float* w = options.weight_.defined() ? options.weight_.data().data() : nullptr;
         Array grad(logits.data().shape());
         float* gd = grad.data();
         const float* pd = probs.data();
@@ -69,9 +98,16 @@ Tensor cross_entropy(const Tensor& logits, const IdArray& targets, const CrossEn
                     std::fill_n(g, V, 0.0f);
                     continue;
                 }
+                const float u = per_row ? up[r] : whole;
+                const float w_t = w ? w[target[r]] : 1.0f;
                 const float* p = pd + r * V;
-                for (std::size_t c = 0; c < V; ++c) g[c] = (p[c] - uniform) * scale;
-                g[target[r]] -= (1.0f - s) * scale;
+                const float p_scale = u * ((1.0f - s) * w_t + smooth * w_sum);
+                if (w) {
+                    for (std::size_t c = 0; c < V; ++c) g[c] = p_scale * p[c] - u * smooth * w[c];
+                } else {
+                    for (std::size_t c = 0; c < V; ++c) g[c] = p_scale * p[c] - u * smooth;
+                }
+                g[target[r]] -= u * (1.0f - s) * w_t;
             }
         });
         logits.accumulate_grad(std::move(grad));

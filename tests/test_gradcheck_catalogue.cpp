@@ -68,6 +68,8 @@ const std::vector<Case>& catalogue()
         {"log", [](In x) { return log(x[0]); }, {{2, 3}}, Domain::positive},
         {"sqrt", [](In x) { return sqrt(x[0]); }, {{2, 3}}, Domain::positive},
         {"tanh", [](In x) { return tanh(x[0]); }, {{2, 3}}},
+        {"sin", [](In x) { return sin(x[0]); }, {{2, 3}}},
+        {"cos", [](In x) { return cos(x[0]); }, {{2, 3}}},
         {"sigmoid", [](In x) { return sigmoid(x[0]); }, {{2, 3}}},
         {"relu", [](In x) { return relu(x[0]); }, {{3, 4}}, Domain::nonzero},
         {"gelu", [](In x) { return gelu(x[0]); }, {{3, 4}}},

@@ -113,22 +113,42 @@ TEST_CASE("LayerNorm matches PyTorch's values and gradients")
     CHECK_THROWS_WITH(ln.forward(zeros({2, 5})), Contains("nn::LayerNorm: expected input with last dimension 4"));
 }
 
-TEST_CASE("cross_entropy matches PyTorch with ignore_index and label_smoothing")
+TEST_CASE("cross_entropy matches PyTorch with ignore_index, label_smoothing, class weights and each reduction")
 {
     for (const char* name : {"cross_entropy_2d", "cross_entropy_3d_ignore", "cross_entropy_smoothing",
-                             "cross_entropy_custom_ignore_smoothing"}) {
+                             "cross_entropy_custom_ignore_smoothing", "cross_entropy_weight",
+                             "cross_entropy_weight_smoothing", "cross_entropy_sum", "cross_entropy_none"}) {
         INFO(name);
         const auto& c = reference("nn_reference.json")[name];
         Shape shape = c["shape"].get<Shape>();
         Shape target_shape(shape.begin(), shape.end() - 1);
+        const auto& o = c["options"];
         nn::functional::CrossEntropyOptions options;
-        if (c["options"].contains("ignore_index")) options.ignore_index(c["options"]["ignore_index"].get<std::int64_t>());
-        if (c["options"].contains("label_smoothing")) options.label_smoothing(c["options"]["label_smoothing"].get<float>());
+        if (o.contains("ignore_index")) options.ignore_index(o["ignore_index"].get<std::int64_t>());
+        if (o.contains("label_smoothing")) options.label_smoothing(o["label_smoothing"].get<float>());
+        if (o.contains("weight")) options.weight(Tensor(ref_array(o["weight"], {shape.back()})));
+        if (o.contains("reduction")) options.reduction(o["reduction"].get<std::string>());
+        const bool per_target = options.reduction_ == "none";
         Tensor logits(ref_array(c["logits"], shape), true);
         Tensor loss = nn::functional::cross_entropy(logits, ref_ids(c["targets"], target_shape), options);
-        CHECK(loss.item() == Approx(c["loss"].get<float>()).epsilon(1e-5));
-        loss.backward();
+        check_close(loss.data(), ref_array(c["loss"], per_target ? target_shape : Shape{}), 1e-5f);
+        loss.backward(Tensor(ref_array(c["upstream"], per_target ? target_shape : Shape{})));
         check_close(logits.grad().data(), ref_array(c["grad_logits"], shape));
+    }
+}
+
+TEST_CASE("sin and cos match PyTorch's values and gradients")
+{
+    const auto& c = reference("nn_reference.json")["sin_cos"];
+    Tensor x(ref_array(c["x"], {2, 5}), true);
+    const Tensor up(ref_array(c["upstream"], {2, 5}));
+    for (const char* op : {"sin", "cos"}) {
+        INFO(op);
+        x.zero_grad();
+        Tensor y = std::string(op) == "sin" ? sin(x) : cos(x);
+        check_close(y.data(), ref_array(c[op], {2, 5}));
+        y.backward(up);
+        check_close(x.grad().data(), ref_array(c[std::string("grad_") + op], {2, 5}));
     }
 }
 
@@ -143,6 +163,14 @@ TEST_CASE("cross_entropy is stable for huge logits and explains bad targets")
     CHECK_THROWS_WITH(nn::functional::cross_entropy(zeros({1, 3, 5}), targets),
                       Contains("target 7 at position (0, 2) is out of range for 5 classes"));
     CHECK(std::isnan(nn::functional::cross_entropy(zeros({2, 5}), IdArray{-100, -100}).item()));
+    using nn::functional::CrossEntropyOptions;
+    CHECK_THROWS_WITH(nn::functional::cross_entropy(zeros({2, 5}), IdArray{0, 1}, CrossEntropyOptions().reduction("avg")),
+                      Contains("cross_entropy: reduction must be \"mean\", \"sum\" or \"none\", got \"avg\""));
+    CHECK_THROWS_WITH(nn::functional::cross_entropy(zeros({2, 5}), IdArray{0, 1}, CrossEntropyOptions().weight(ones({4}))),
+                      Contains("cross_entropy: weight must hold one value per class, shape (5,), got (4,)"));
+    CHECK_THROWS_WITH(nn::functional::cross_entropy(zeros({2, 5}), IdArray{0, 1},
+                                                    CrossEntropyOptions().weight(Tensor(xt::ones<float>({5}), true))),
+                      Contains("cross_entropy: weight requires grad"));
 }
 
 TEST_CASE("Linear, LayerNorm and cross_entropy pass the finite-difference check")
@@ -173,6 +201,11 @@ TEST_CASE("Linear, LayerNorm and cross_entropy pass the finite-difference check"
          {input({2, 3, 5})}},
         {"cross_entropy with label_smoothing", [&](In x) {
              return nn::functional::cross_entropy(x[0], targets, nn::functional::CrossEntropyOptions().label_smoothing(0.2f));
+         }, {input({2, 3, 5})}},
+        {"cross_entropy with class weights, smoothing and reduction none", [&](In x) {
+             const Tensor weight = tensor({0.5f, 2.0f, 1.0f, 0.25f, 3.0f});
+             return nn::functional::cross_entropy(
+                 x[0], targets, nn::functional::CrossEntropyOptions().weight(weight).label_smoothing(0.3f).reduction("none"));
          }, {input({2, 3, 5})}},
     };
     for (auto& c : cases) {

@@ -93,6 +93,12 @@ TEST_CASE("unary functions give their closed-form values and derivatives")
     check_close(grad_of([](const Tensor& t) { return tanh(t); }, x, up),
                 {1 - std::pow(std::tanh(-1.0f), 2.0f), 2 * (1 - std::pow(std::tanh(0.5f), 2.0f)),
                  3 * (1 - std::pow(std::tanh(2.0f), 2.0f))});
+    check_close(sin(x), each([](float v) { return std::sin(v); }));
+    check_close(grad_of([](const Tensor& t) { return sin(t); }, x, up),
+                {std::cos(-1.0f), 2 * std::cos(0.5f), 3 * std::cos(2.0f)});
+    check_close(cos(x), each([](float v) { return std::cos(v); }));
+    check_close(grad_of([](const Tensor& t) { return cos(t); }, x, up),
+                {-std::sin(-1.0f), -2 * std::sin(0.5f), -3 * std::sin(2.0f)});
     check_close(sigmoid(x), {0.26894142f, 0.62245933f, 0.88079708f});
     check_close(grad_of([](const Tensor& t) { return sigmoid(t); }, x, up),
                 {0.19661193f, 2 * 0.23500371f, 3 * 0.10499359f});

@@ -88,6 +88,41 @@ TEST_CASE("MultiheadAttention matches PyTorch: masks, weights, gradients, and bo
     }
 }
 
+TEST_CASE("MultiheadAttention with kdim, vdim, add_bias_kv and add_zero_attn matches PyTorch, masks and gradients")
+{
+    const auto& c = reference("attention_reference.json")["mha_kdim_bias_kv"];
+    nn::MultiheadAttention mha(8, 2, nn::MultiheadAttentionOptions().batch_first(true).kdim(6).vdim(4).add_bias_kv(true)
+                                         .add_zero_attn(true));
+    std::vector<std::string> names;
+    for (auto& [name, p] : mha.named_parameters()) names.push_back(name);
+    CHECK(names == std::vector<std::string>{"q_proj_weight", "k_proj_weight", "v_proj_weight", "in_proj_bias", "bias_k",
+                                            "bias_v", "out_proj.weight", "out_proj.bias"});
+    load_params(mha, c["params"]);
+    Tensor query = Tensor(ref_array(c["query"], {2, 5, 8})).requires_grad_();
+    Tensor key = Tensor(ref_array(c["key"], {2, 3, 6})).requires_grad_();
+    Tensor value = Tensor(ref_array(c["value"], {2, 3, 4})).requires_grad_();
+    nn::MultiheadAttentionForward args;
+    args.attn_mask = ref_bools(c["attn_mask"], {5, 3});
+    args.key_padding_mask = ref_bools(c["key_padding_mask"], {2, 3});
+    auto [out, weights] = mha.forward(query, key, value, args);
+    check_close(out.data(), ref_array(c["out"], {2, 5, 8}), 1e-5, 1e-4);
+    check_close(weights.data(), ref_array(c["weights"], {2, 5, 5}), 1e-5, 1e-4);   // S + bias_kv + zero_attn keys
+    out.backward(Tensor(ref_array(c["upstream"], {2, 5, 8})));
+    check_grads(mha, c["grads"]);
+    check_close(query.grad().data(), ref_array(c["grad_query"], {2, 5, 8}), 1e-5, 1e-4);
+    check_close(key.grad().data(), ref_array(c["grad_key"], {2, 3, 6}), 1e-5, 1e-4);
+    check_close(value.grad().data(), ref_array(c["grad_value"], {2, 3, 4}), 1e-5, 1e-4);
+
+    args.need_weights = false;                               // the fused kernel, with the padded masks
+    check_close(mha.forward(query, key, value, args).first.data(), out.data(), 1e-5, 1e-4);
+    CHECK_THROWS_WITH(mha.forward(query, value, value, args), Contains("expected key of shape (B, T, 6) (kdim = 6), got (2, 3, 4)"));
+    nn::MultiheadAttentionForward causal;
+    causal.is_causal = true;
+    CHECK_THROWS_WITH(mha.forward(query, key, value, causal), Contains("is_causal without an attn_mask cannot place the keys"));
+    CHECK(mha.describe() == "MultiheadAttention(embed_dim=8, num_heads=2, dropout=0, bias=true, batch_first=true, "
+                            "add_bias_kv=true, add_zero_attn=true, kdim=6, vdim=4)");
+}
+
 TEST_CASE("MultiheadAttention names PyTorch's parameters and checks what it is given")
 {
     nn::MultiheadAttention mha(8, 2);

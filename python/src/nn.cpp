@@ -67,12 +67,8 @@ void bind_nn(py::module_& m)
     }, A("input"), A("normalized_shape"), A("weight") = py::none(), A("bias") = py::none(), A("eps") = 1e-5f);
 
     // input (N, C) with target (N), or (N, C, d...) with (N, d...) as PyTorch's: classes on axis 1
-    f.def("cross_entropy", [](const PyTensor& input, py::handle target, py::object weight, std::int64_t ignore_index,
-                              const std::string& reduction, float label_smoothing) {
-        if (!weight.is_none()) throw py::value_error("cross_entropy: class weights are not supported by xgrad (weight=None only)");
-        if (reduction != "mean" && reduction != "sum") {
-            throw py::value_error("cross_entropy: reduction must be 'mean' or 'sum' in xgrad, got '" + reduction + "'");
-        }
+    f.def("cross_entropy", [](const PyTensor& input, py::handle target, std::optional<PyTensor> weight,
+                              std::int64_t ignore_index, const std::string& reduction, float label_smoothing) {
         if (py::isinstance<PyTensor>(target) && target.cast<const PyTensor&>().is_float()) {
             throw py::type_error("cross_entropy: expected class indices of dtype xgrad.long as target (probabilities as "
                                  "targets are not supported by xgrad)");
@@ -86,15 +82,11 @@ void bind_nn(py::module_& m)
             perm.push_back(1);
             logits = permute(logits, perm);
         }
-        const auto options = nn::functional::CrossEntropyOptions().ignore_index(ignore_index).label_smoothing(label_smoothing);
+        auto options = nn::functional::CrossEntropyOptions().ignore_index(ignore_index).label_smoothing(label_smoothing)
+                           .reduction(reduction);
+        if (weight) options.weight(weight->f());
         py::gil_scoped_release release;
-        Tensor loss = nn::functional::cross_entropy(logits, ids, options);
-        if (reduction == "sum") {
-            float count = 0;
-            for (auto t : ids) count += t != ignore_index ? 1.0f : 0.0f;
-            loss = mul(loss, count);   // the mean times the number of counted targets
-        }
-        return T(loss);
+        return T(nn::functional::cross_entropy(logits, ids, options));
     }, A("input"), A("target"), A("weight") = py::none(), A("ignore_index") = -100, A("reduction") = "mean",
        A("label_smoothing") = 0.0f);
 
@@ -153,10 +145,13 @@ void bind_nn(py::module_& m)
         });
 
     py::class_<nn::MultiheadAttention, nn::Module, std::shared_ptr<nn::MultiheadAttention>>(m, "_MultiheadAttention")
-        .def(py::init([](std::size_t embed_dim, std::size_t num_heads, float dropout, bool bias, bool batch_first) {
+        .def(py::init([](std::size_t embed_dim, std::size_t num_heads, float dropout, bool bias, bool add_bias_kv,
+                         bool add_zero_attn, std::size_t kdim, std::size_t vdim, bool batch_first) {
                  return std::make_shared<nn::MultiheadAttention>(
-                     embed_dim, num_heads, nn::MultiheadAttentionOptions().dropout(dropout).bias(bias).batch_first(batch_first));
-             }), A("embed_dim"), A("num_heads"), A("dropout") = 0.0f, A("bias") = true, A("batch_first") = false)
+                     embed_dim, num_heads, nn::MultiheadAttentionOptions().dropout(dropout).bias(bias).add_bias_kv(add_bias_kv)
+                                               .add_zero_attn(add_zero_attn).kdim(kdim).vdim(vdim).batch_first(batch_first));
+             }), A("embed_dim"), A("num_heads"), A("dropout") = 0.0f, A("bias") = true, A("add_bias_kv") = false,
+             A("add_zero_attn") = false, A("kdim") = 0, A("vdim") = 0, A("batch_first") = false)
         // key_padding_mask and attn_mask: True = masked out (MultiheadAttention's convention), or float masks added
         .def("forward", [](const nn::MultiheadAttention& mha, const PyTensor& q, const PyTensor& k, const PyTensor& v,
                            py::handle key_padding_mask, bool need_weights, py::handle attn_mask, bool average_attn_weights,

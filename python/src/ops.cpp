@@ -582,6 +582,8 @@ void bind_ops(py::module_& m)
     both("sqrt", [](const PyTensor& x) { return T(sqrt(x.f())); });
     both("rsqrt", [](const PyTensor& x) { return T(pow(x.f(), -0.5f)); });
     both("tanh", [](const PyTensor& x) { return T(tanh(x.f())); });
+    both("sin", [](const PyTensor& x) { return T(sin(x.f())); });
+    both("cos", [](const PyTensor& x) { return T(cos(x.f())); });
     both("sigmoid", [](const PyTensor& x) { return T(sigmoid(x.f())); });
     both("relu", [](const PyTensor& x) { return T(relu(x.f())); });
     both("neg", [](const PyTensor& x) { return T(neg(x.f())); });

@@ -18,7 +18,7 @@ import numpy as _np
 
 from . import _xgrad
 from ._xgrad import (Tensor, dtype, manual_seed, set_num_threads, get_num_threads, is_grad_enabled,
-                     exp, log, sqrt, rsqrt, tanh, sigmoid, relu, neg, square, abs, clamp, clip, masked_fill, where,
+                     exp, log, sqrt, rsqrt, tanh, sin, cos, sigmoid, relu, neg, square, abs, clamp, clip, masked_fill, where,
                      add, sub, mul, div, pow, eq, ne, lt, le, gt, ge, matmul, mm, bmm,
                      reshape, permute, transpose, unsqueeze, squeeze, flatten, clone, cat, concat, concatenate, stack,
                      split, chunk, tril, triu, sum, mean, max, min, argmax, argmin, var, softmax, log_softmax, topk,

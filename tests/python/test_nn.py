@@ -142,6 +142,39 @@ def test_functional_ops():
     assert F.one_hot(xgrad.tensor([2, 0]), 3).tolist() == [[0, 0, 1], [1, 0, 0]]
     assert F.mse_loss(xgrad.ones(2), xgrad.zeros(2)).item() == 1.0
     assert F.nll_loss(F.log_softmax(logits, dim=-1), target).item() == pytest.approx(F.cross_entropy(logits, target).item(), rel=1e-5)
+    # class weights and reduction="none", as PyTorch's: the mean divides by the targets' weights
+    w = xgrad.tensor([0.5, 2.0, 4.0])
+    weighted = -(0.5 * lp[0, 0] + 4.0 * lp[1, 2])
+    assert F.cross_entropy(logits, target, weight=w).item() == pytest.approx(weighted / 4.5, rel=1e-5)
+    assert F.cross_entropy(logits, target, weight=w, reduction="sum").item() == pytest.approx(weighted, rel=1e-5)
+    per_target = F.cross_entropy(logits, xgrad.tensor([0, -100]), weight=w, reduction="none")
+    assert per_target.shape == (2,) and per_target.tolist() == pytest.approx([-0.5 * lp[0, 0], 0.0], rel=1e-5)
+    assert F.cross_entropy(three, t3, reduction="none").shape == (2, 4)
+    log_p = F.log_softmax(logits, dim=-1)
+    for reduction in ("mean", "sum"):
+        assert F.nll_loss(log_p, target, weight=w, reduction=reduction).item() == pytest.approx(
+            F.cross_entropy(logits, target, weight=w, reduction=reduction).item(), rel=1e-5)
+    assert F.nll_loss(log_p, xgrad.tensor([0, -100]), weight=w, reduction="none").tolist() == pytest.approx(
+        per_target.tolist(), rel=1e-5)
+    with pytest.raises(RuntimeError, match="reduction must be"):
+        F.cross_entropy(logits, target, reduction="avg")
+    assert xgrad.sin(xgrad.tensor([0.5])).item() == pytest.approx(np.sin(0.5), rel=1e-6)
+    assert xgrad.tensor([0.5]).cos().item() == pytest.approx(np.cos(0.5), rel=1e-6)
+
+
+def test_multihead_attention_with_kdim_vdim_and_bias_kv():
+    mha = nn.MultiheadAttention(8, 2, add_bias_kv=True, add_zero_attn=True, kdim=6, vdim=4, batch_first=True)
+    shapes = {name: tuple(p.shape) for name, p in mha.named_parameters()}
+    assert shapes == {"q_proj_weight": (8, 8), "k_proj_weight": (8, 6), "v_proj_weight": (8, 4), "in_proj_bias": (24,),
+                      "bias_k": (1, 1, 8), "bias_v": (1, 1, 8), "out_proj.weight": (8, 8), "out_proj.bias": (8,)}
+    q = xgrad.randn(2, 5, 8, requires_grad=True)
+    out, weights = mha(q, xgrad.randn(2, 3, 6), xgrad.randn(2, 3, 4))
+    assert out.shape == (2, 5, 8) and weights.shape == (2, 5, 5)   # 3 keys, the bias key and the zero key
+    np.testing.assert_allclose(weights.detach().numpy().sum(-1), np.ones((2, 5)), rtol=1e-5)
+    out.sum().backward()
+    assert mha.bias_k.grad is not None and mha.bias_k.grad.shape == (1, 1, 8)
+    with pytest.raises(RuntimeError, match=r"expected key of shape \(B, T, 6\) \(kdim = 6\)"):
+        mha(q, q, q)
 
 
 def test_sdpa_matches_the_composed_attention():

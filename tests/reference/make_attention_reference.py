@@ -190,6 +190,27 @@ for step in range(10):
 cases["gpt_trajectory"] = {"config": {"vocab": V, "block_size": T, "n_layer": 2, "n_embd": 16, "n_head": 2, "batch": B},
                            "params": initial, "x": xs, "y": ys, "losses": losses, "final": named(gpt)}
 
+# nn.MultiheadAttention with key and value widths of their own (kdim, vdim: separate q/k/v_proj_weight),
+# a learned key/value bias appended to the sequence (add_bias_kv) and a zero key/value after it
+# (add_zero_attn), with both masks, which both grow by those two columns
+mha_kv = torch.nn.MultiheadAttention(8, 2, batch_first=True, kdim=6, vdim=4, add_bias_kv=True, add_zero_attn=True)
+with torch.no_grad():
+    mha_kv.in_proj_bias.normal_(0.0, 0.5)
+    mha_kv.out_proj.bias.normal_(0.0, 0.5)
+query = torch.randn(2, 5, 8, requires_grad=True)
+key, value = torch.randn(2, 3, 6, requires_grad=True), torch.randn(2, 3, 4, requires_grad=True)
+attn_mask = torch.tensor([[False, True, False]] * 5)
+key_padding_mask = torch.tensor([[False, False, False], [False, False, True]])
+out, weights = mha_kv(query, key, value, key_padding_mask=key_padding_mask, attn_mask=attn_mask)
+upstream = torch.randn(*out.shape)
+out.backward(upstream)
+cases["mha_kdim_bias_kv"] = {"params": named(mha_kv), "query": flat(query), "key": flat(key), "value": flat(value),
+                             "attn_mask": [bool(b) for b in attn_mask.reshape(-1).tolist()],
+                             "key_padding_mask": [bool(b) for b in key_padding_mask.reshape(-1).tolist()],
+                             "out": flat(out), "weights": flat(weights), "upstream": flat(upstream),
+                             "grads": grads(mha_kv), "grad_query": flat(query.grad), "grad_key": flat(key.grad),
+                             "grad_value": flat(value.grad)}
+
 generator = {"torch": torch.__version__, "command": "cd tests/reference && /usr/bin/python3 make_attention_reference.py"}
 with open("attention_reference.json", "w") as f:
     json.dump({"generator": generator, **cases}, f, indent=1)

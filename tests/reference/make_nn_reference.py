@@ -68,12 +68,16 @@ cases["layernorm"] = {"x": flat(x), "weight": flat(ln.weight), "bias": flat(ln.b
 
 
 # cross_entropy; xgrad takes (B, T, V) logits, PyTorch (N, V) after the same reshape
-def cross_entropy_case(name, shape, targets, **options):
-    logits = torch.randn(*shape, requires_grad=True)
+def cross_entropy_case(name, shape, targets, generator=None, **options):
+    logits = torch.randn(*shape, generator=generator, requires_grad=True)
     loss = F.cross_entropy(logits.reshape(-1, shape[-1]), targets.reshape(-1), **options)
-    loss.backward()
+    upstream = torch.randn(loss.shape, generator=generator) if options.get("reduction") == "none" else torch.tensor(1.0)
+    loss.backward(upstream)
+    if "weight" in options:
+        options = {**options, "weight": flat(options["weight"])}
     cases[name] = {"options": options, "shape": list(shape), "logits": flat(logits),
-                   "targets": targets.reshape(-1).tolist(), "loss": float(loss), "grad_logits": flat(logits.grad)}
+                   "targets": targets.reshape(-1).tolist(), "loss": flat(loss), "upstream": flat(upstream),
+                   "grad_logits": flat(logits.grad)}
 
 
 cross_entropy_case("cross_entropy_2d", (4, 5), torch.tensor([1, 0, 4, 4]))
@@ -90,6 +94,24 @@ y = F.softplus(x, beta=2.0, threshold=20.0)
 y.backward(up)
 cases["softplus"] = {"x": flat(x), "upstream": flat(up), "beta": 2.0, "threshold": 20.0, "out": flat(y),
                      "grad_x": flat(x.grad)}
+
+# Class weights and the reductions, and sin/cos: drawn from their own generator, so that the draws of
+# the cases above and of the checkpoint below stay as they were.
+g = torch.Generator().manual_seed(11)
+class_weight = torch.tensor([0.5, 2.0, 1.0, 0.25, 3.0])
+cross_entropy_case("cross_entropy_weight", (2, 3, 5), torch.tensor([[1, 3, 4], [0, -100, 2]]), g,
+                   weight=class_weight)
+cross_entropy_case("cross_entropy_weight_smoothing", (2, 3, 5), torch.tensor([[1, 3, 4], [0, -100, 2]]), g,
+                   weight=class_weight, label_smoothing=0.2)
+cross_entropy_case("cross_entropy_sum", (4, 5), torch.tensor([1, 0, -100, 4]), g, reduction="sum",
+                   label_smoothing=0.1)
+cross_entropy_case("cross_entropy_none", (2, 3, 5), torch.tensor([[1, 3, 4], [0, -100, 2]]), g, reduction="none",
+                   weight=class_weight, label_smoothing=0.3)
+x = torch.randn(2, 5, generator=g, requires_grad=True)
+up = torch.randn(2, 5, generator=g)
+cases["sin_cos"] = {"x": flat(x), "upstream": flat(up), "sin": flat(torch.sin(x)), "cos": flat(torch.cos(x)),
+                    "grad_sin": flat(torch.autograd.grad(torch.sin(x), x, up)[0]),
+                    "grad_cos": flat(torch.autograd.grad(torch.cos(x), x, up)[0])}
 
 # Which torch made these values, and how to make them again; first in the file, so a reader sees it.
 generator = {"torch": torch.__version__, "command": "cd tests/reference && /usr/bin/python3 make_nn_reference.py"}

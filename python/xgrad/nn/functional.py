@@ -40,14 +40,23 @@ def mse_loss(input, target, size_average=None, reduce=None, reduction="mean"):
 
 
 def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):
-    """input (N, C) of log-probabilities, target (N) ids: -mean(input[n, target[n]])."""
-    if weight is not None:
-        raise ValueError("nll_loss: class weights are not supported by xgrad")
+    """input (N, C) of log-probabilities, target (N) ids: -input[n, target[n]], weighted by weight[target[n]]
+    when given; "mean" divides by the weights' sum over the kept targets, "none" gives 0 where ignored."""
+    if reduction not in ("mean", "sum", "none"):
+        raise ValueError(f"{reduction} is not a valid value for reduction")
     target = target if isinstance(target, xgrad.Tensor) else xgrad.tensor(target)
     keep = target != ignore_index
-    rows = xgrad.arange(input.shape[0])[keep]
-    picked = input[rows, target[keep]]
-    return -picked.mean() if reduction == "mean" else -picked.sum() if reduction == "sum" else -picked
+    if reduction == "none":
+        safe = xgrad.tensor([0 if t == ignore_index else t for t in target.tolist()], dtype=xgrad.long)
+        picked = input[xgrad.arange(input.shape[0]), safe]
+        w = weight[safe] if weight is not None else 1.0
+        return -picked * w * keep
+    picked = input[xgrad.arange(input.shape[0])[keep], target[keep]]
+    if weight is None:
+        return -picked.mean() if reduction == "mean" else -picked.sum()
+    w = weight.detach()[target[keep]]
+    total = -(picked * w).sum()
+    return total / w.sum() if reduction == "mean" else total
 
 
 def silu(input, inplace=False):

@@ -235,15 +235,20 @@ class _CppModule(Module):
 
 
 class MultiheadAttention(_CppModule):
-    """torch.nn.MultiheadAttention: in_proj (3E, E), out_proj; bool masks mean True = masked out."""
+    """torch.nn.MultiheadAttention: in_proj (3E, E) (or q/k/v_proj_weight with kdim/vdim), out_proj,
+    bias_k/bias_v with add_bias_kv; bool masks mean True = masked out."""
 
     def __init__(self, embed_dim, num_heads, dropout=0.0, bias=True, add_bias_kv=False, add_zero_attn=False,
                  kdim=None, vdim=None, batch_first=False, device=None, dtype=None):
         super().__init__()
-        if add_bias_kv or add_zero_attn or (kdim not in (None, embed_dim)) or (vdim not in (None, embed_dim)):
-            raise ValueError("MultiheadAttention: add_bias_kv, add_zero_attn, kdim and vdim are not supported by xgrad")
+        _xgrad._check_device(device)
         self.embed_dim, self.num_heads, self.dropout, self.batch_first = embed_dim, num_heads, dropout, batch_first
-        self._adopt(_xgrad._MultiheadAttention(embed_dim, num_heads, dropout, bias, batch_first))
+        self.kdim = kdim if kdim is not None else embed_dim
+        self.vdim = vdim if vdim is not None else embed_dim
+        self._qkv_same_embed_dim = self.kdim == embed_dim and self.vdim == embed_dim
+        self.add_zero_attn = add_zero_attn
+        self._adopt(_xgrad._MultiheadAttention(embed_dim, num_heads, dropout, bias, add_bias_kv, add_zero_attn,
+                                               self.kdim, self.vdim, batch_first))
 
     def forward(self, query, key, value, key_padding_mask=None, need_weights=True, attn_mask=None,
                 average_attn_weights=True, is_causal=False):
