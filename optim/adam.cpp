@@ -3,6 +3,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <string>
+#include <utility>
 
 #include "core/check.h"
 #include "core/parallel.h"
@@ -46,6 +48,28 @@ Adam::Adam(std::string name, std::vector<ParamGroup> groups, AdamOptions options
       options_(options), decoupled_(decoupled_weight_decay)
 {
     validate(name, options);
+    for (std::size_t g = 0; g < param_groups().size(); ++g) {
+        const GroupOptions& own = param_groups()[g].options;
+        const std::string who = name + " group " + std::to_string(g);
+        for (auto [set, option] : {std::pair{own.momentum_.has_value(), "momentum"},
+                                   std::pair{own.dampening_.has_value(), "dampening"},
+                                   std::pair{own.nesterov_.has_value(), "nesterov"}}) {
+            XGRAD_CHECK(!set, who, " sets ", option, ", which ", name, " does not have (it is SGD's)");
+        }
+        validate(who, options_for(param_groups()[g]));
+    }
+}
+
+AdamOptions Adam::options_for(const Group& group) const
+{
+    AdamOptions o = options_;
+    const GroupOptions& own = group.options;
+    o.lr(group.lr).weight_decay(group.weight_decay);
+    if (own.betas_) o.betas(own.betas_->first, own.betas_->second);
+    if (own.eps_) o.eps(*own.eps_);
+    if (own.amsgrad_) o.amsgrad(*own.amsgrad_);
+    if (own.maximize_) o.maximize(*own.maximize_);
+    return o;
 }
 
 Adam::Adam(std::vector<ParamGroup> groups, AdamOptions options)
@@ -70,6 +94,9 @@ SparseAdam::SparseAdam(std::vector<ParamGroup> groups, SparseAdamOptions options
         const double decay = param_groups()[g].weight_decay;
         XGRAD_CHECK(decay == 0.0, "SparseAdam: group ", g, " sets weight_decay ", decay,
                     ", which SparseAdam does not have (PyTorch's has none either); use AdamW for decayed parameters");
+        const GroupOptions& own = param_groups()[g].options;
+        XGRAD_CHECK(!own.amsgrad_.value_or(false) && !own.maximize_.value_or(false), "SparseAdam: group ", g,
+                    " sets amsgrad or maximize, which SparseAdam does not have; use Adam for this group");
     }
 }
 
@@ -114,19 +141,20 @@ void Adam::dense_step(const Group& group, const Tensor& p, State& state)
 {
     const std::size_t n = p.numel();
     const std::int64_t t = ++state.step;
+    const AdamOptions o = options_for(group);
     // The scalars exactly as PyTorch forms them: in double, then used as float in the float kernels.
-    const auto beta1 = static_cast<float>(options_.beta1_), beta2 = static_cast<float>(options_.beta2_);
-    const auto one_minus_beta1 = static_cast<float>(1.0 - options_.beta1_);
-    const auto one_minus_beta2 = static_cast<float>(1.0 - options_.beta2_);
-    const double bias_correction1 = 1.0 - std::pow(options_.beta1_, double(t));
-    const double bias_correction2 = 1.0 - std::pow(options_.beta2_, double(t));
+    const auto beta1 = static_cast<float>(o.beta1_), beta2 = static_cast<float>(o.beta2_);
+    const auto one_minus_beta1 = static_cast<float>(1.0 - o.beta1_);
+    const auto one_minus_beta2 = static_cast<float>(1.0 - o.beta2_);
+    const double bias_correction1 = 1.0 - std::pow(o.beta1_, double(t));
+    const double bias_correction2 = 1.0 - std::pow(o.beta2_, double(t));
     const auto step_size = static_cast<float>(group.lr / bias_correction1);
     const auto bias_correction2_sqrt = static_cast<float>(std::sqrt(bias_correction2));
-    const auto eps = static_cast<float>(options_.eps_);
+    const auto eps = static_cast<float>(o.eps_);
     const auto weight_decay = static_cast<float>(group.weight_decay);
     const auto decay_factor = static_cast<float>(1.0 - group.lr * group.weight_decay);
     const bool decoupled = decoupled_, coupled = !decoupled_ && group.weight_decay != 0.0;
-    const bool maximize = options_.maximize_, amsgrad = options_.amsgrad_;
+    const bool maximize = o.maximize_, amsgrad = o.amsgrad_;
 
     float* param = p.data().data();
     const float* grad = p.grad().data().data();
@@ -169,18 +197,19 @@ void Adam::dense_step(const Group& group, const Tensor& p, State& state)
 
 void Adam::sparse_step(const Group& group, const Tensor& p, State& state)
 {
-    XGRAD_CHECK(!options_.amsgrad_ && !options_.maximize_ && group.weight_decay == 0.0, name(),   // AdamW without decay is Adam
+    const AdamOptions o = options_for(group);
+    XGRAD_CHECK(!o.amsgrad_ && !o.maximize_ && group.weight_decay == 0.0, name(),   // AdamW without decay is Adam
           ": a sparse gradient (nn::Embedding with sparse) takes PyTorch's SparseAdam update, which has no ",
           "amsgrad, maximize or weight_decay; turn those off for this parameter's group");
     const std::int64_t t = ++state.step;
     const RowSparse& g = *p.sparse_grad();
     const std::size_t C = p.shape()[1];
-    const auto one_minus_beta1 = static_cast<float>(1.0 - options_.beta1_);
-    const auto one_minus_beta2 = static_cast<float>(1.0 - options_.beta2_);
-    const double bias_correction1 = 1.0 - std::pow(options_.beta1_, double(t));
-    const double bias_correction2 = 1.0 - std::pow(options_.beta2_, double(t));
+    const auto one_minus_beta1 = static_cast<float>(1.0 - o.beta1_);
+    const auto one_minus_beta2 = static_cast<float>(1.0 - o.beta2_);
+    const double bias_correction1 = 1.0 - std::pow(o.beta1_, double(t));
+    const double bias_correction2 = 1.0 - std::pow(o.beta2_, double(t));
     const auto step_size = static_cast<float>(group.lr * std::sqrt(bias_correction2) / bias_correction1);
-    const auto eps = static_cast<float>(options_.eps_);
+    const auto eps = static_cast<float>(o.eps_);
 
     float* param = p.data().data();
     float* m = state.buffer(exp_avg, p);

@@ -43,6 +43,8 @@ public:
     Adam(std::vector<ParamGroup> groups, AdamOptions options = {});
     void step() override;
     const AdamOptions& options() const { return options_; }   // weight_decay_ always set here
+    // The options a group's parameters are stepped with: the optimizer's, with the group's own on top.
+    AdamOptions options_for(const Group& group) const;
 
 protected:
     // `options.weight_decay_` must be set: each public constructor fills in its own default first.

@@ -71,7 +71,7 @@ Optimizer::Optimizer(std::string name, std::vector<ParamGroup> groups, double lr
                 }
             }
         }
-        groups_.push_back({std::move(groups[g].params), group_lr, group_decay, group_lr});
+        groups_.push_back({std::move(groups[g].params), group_lr, group_decay, group_lr, groups[g].options});
         for (std::size_t i = 0; i < groups_.back().params.size(); ++i) states_.push_back({0, std::vector<std::optional<Array>>(slot_names_.size())});
     }
     XGRAD_CHECK(!states_.empty(), name_, ": got an empty parameter list (", groups_.size(),

@@ -7,6 +7,7 @@
 
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <xtensor/xbuilder.hpp>
@@ -16,11 +17,29 @@
 
 namespace xgrad::optim {
 
-// What a group may set differently from the optimizer's options, as in PyTorch's param_groups.
+// What a group may set differently from the optimizer's options, as the keys of PyTorch's
+// param_groups. Unset means the optimizer's value. An optimizer refuses a setting it does not have
+// (momentum for Adam, betas for SGD), naming the group.
 struct GroupOptions {
     GroupOptions& lr(double v) { lr_ = v; return *this; }
     GroupOptions& weight_decay(double v) { weight_decay_ = v; return *this; }
+    GroupOptions& maximize(bool v) { maximize_ = v; return *this; }
+    // Adam, AdamW, SparseAdam
+    GroupOptions& betas(double beta1, double beta2) { betas_ = {beta1, beta2}; return *this; }
+    GroupOptions& eps(double v) { eps_ = v; return *this; }
+    GroupOptions& amsgrad(bool v) { amsgrad_ = v; return *this; }
+    // SGD
+    GroupOptions& momentum(double v) { momentum_ = v; return *this; }
+    GroupOptions& dampening(double v) { dampening_ = v; return *this; }
+    GroupOptions& nesterov(bool v) { nesterov_ = v; return *this; }
+
     std::optional<double> lr_, weight_decay_;
+    std::optional<bool> maximize_;
+    std::optional<std::pair<double, double>> betas_;
+    std::optional<double> eps_;
+    std::optional<bool> amsgrad_;
+    std::optional<double> momentum_, dampening_;
+    std::optional<bool> nesterov_;
 };
 
 struct ParamGroup {
@@ -35,6 +54,7 @@ public:
         double lr;             // schedules change this
         double weight_decay;
         double initial_lr;     // the lr the group started with; schedules scale from it
+        GroupOptions options;  // what the group set itself (lr and weight_decay are resolved above)
     };
 
     virtual ~Optimizer() = default;

@@ -1,6 +1,9 @@
 // The fused SGD update.
 #include "optim/sgd.h"
 
+#include <string>
+#include <utility>
+
 #include "core/check.h"
 #include "core/parallel.h"
 
@@ -11,22 +14,51 @@ SGD::SGD(std::vector<Tensor> params, SGDOptions options) : SGD(std::vector<Param
 SGD::SGD(std::vector<ParamGroup> groups, SGDOptions options)
     : Optimizer("SGD", std::move(groups), options.lr_, options.weight_decay_, {"momentum_buffer"}), options_(options)
 {
-    check_option(options.lr_ > 0.0, "SGD", "lr", options.lr_, "positive");
-    check_option(options.momentum_ >= 0.0, "SGD", "momentum", options.momentum_, "non-negative");
-    check_option(options.weight_decay_ >= 0.0, "SGD", "weight_decay", options.weight_decay_, "non-negative");
-    XGRAD_CHECK(!options.nesterov_ || (options.momentum_ > 0.0 && options.dampening_ == 0.0),
-          "SGD: nesterov needs a positive momentum and zero dampening, got momentum ", options.momentum_,
-          " and dampening ", options.dampening_);
+    validate("SGD", options);
+    for (std::size_t g = 0; g < param_groups().size(); ++g) {
+        const GroupOptions& own = param_groups()[g].options;
+        const std::string who = "SGD group " + std::to_string(g);
+        for (auto [set, option] : {std::pair{own.betas_.has_value(), "betas"}, std::pair{own.eps_.has_value(), "eps"},
+                                   std::pair{own.amsgrad_.has_value(), "amsgrad"}}) {
+            XGRAD_CHECK(!set, who, " sets ", option, ", which SGD does not have (it is Adam's)");
+        }
+        validate(who, options_for(param_groups()[g]));
+    }
+}
+
+void SGD::validate(const std::string& who, const SGDOptions& o)
+{
+    check_option(o.lr_ > 0.0, who, "lr", o.lr_, "positive");
+    check_option(o.momentum_ >= 0.0, who, "momentum", o.momentum_, "non-negative");
+    check_option(o.weight_decay_ >= 0.0, who, "weight_decay", o.weight_decay_, "non-negative");
+    XGRAD_CHECK(!o.nesterov_ || (o.momentum_ > 0.0 && o.dampening_ == 0.0),
+          who, ": nesterov needs a positive momentum and zero dampening, got momentum ", o.momentum_,
+          " and dampening ", o.dampening_);
+}
+
+SGDOptions SGD::options_for(const Group& group) const
+{
+    SGDOptions o = options_;
+    const GroupOptions& own = group.options;
+    o.lr_ = group.lr;
+    o.weight_decay(group.weight_decay);
+    if (own.momentum_) o.momentum(*own.momentum_);
+    if (own.dampening_) o.dampening(*own.dampening_);
+    if (own.nesterov_) o.nesterov(*own.nesterov_);
+    if (own.maximize_) o.maximize(*own.maximize_);
+    return o;
 }
 
 void SGD::step()
 {
     NoGradGuard no_grad;
     std::size_t k = 0;
-    const auto momentum = static_cast<float>(options_.momentum_);
-    const auto one_minus_dampening = static_cast<float>(1.0 - options_.dampening_);
     for (const Group& group : param_groups()) {
-        const auto lr = static_cast<float>(group.lr), weight_decay = static_cast<float>(group.weight_decay);
+        const SGDOptions o = options_for(group);
+        const auto lr = static_cast<float>(o.lr_), weight_decay = static_cast<float>(o.weight_decay_);
+        const auto momentum = static_cast<float>(o.momentum_);
+        const auto one_minus_dampening = static_cast<float>(1.0 - o.dampening_);
+        const bool maximize = o.maximize_, nesterov = o.nesterov_;
         for (const Tensor& p : group.params) {
             State& state = states()[k++];
             XGRAD_CHECK(p.sparse_grad() == nullptr, "SGD: sparse gradients are not supported; use Adam, or a dense embedding");
@@ -36,7 +68,6 @@ void SGD::step()
             float* __restrict param = p.data().data();
             const float* __restrict grad = p.grad().data().data();
             float* __restrict buffer = momentum != 0.0f ? state.buffer(0, p) : nullptr;
-            const bool maximize = options_.maximize_, nesterov = options_.nesterov_;
             parallel_rows(p.numel(), 1, [&](std::size_t begin, std::size_t end) {
                 for (std::size_t i = begin; i < end; ++i) {
                     float g = maximize ? -grad[i] : grad[i];

@@ -27,8 +27,11 @@ public:
     SGD(std::vector<Tensor> params, SGDOptions options);
     SGD(std::vector<ParamGroup> groups, SGDOptions options);
     void step() override;
+    // The options a group's parameters are stepped with: the optimizer's, with the group's own on top.
+    SGDOptions options_for(const Group& group) const;
 
 private:
+    static void validate(const std::string& who, const SGDOptions& options);
     SGDOptions options_;
 };
 

@@ -188,6 +188,60 @@ TEST_CASE("parameter groups keep their own lr and weight decay")
     CHECK(sgd.param_groups()[1].lr == 0.01);
 }
 
+TEST_CASE("a group's own betas, eps, amsgrad and momentum step it as an optimizer made with them would")
+{
+    auto run = [](auto make, int steps) {
+        Tensor a = tensor({1.0f, -2.0f, 0.5f}).requires_grad_(), b = tensor({0.5f, 3.0f, -1.0f}).requires_grad_();
+        auto opt = make(a, b);
+        for (int s = 0; s < steps; ++s) {
+            a.set_grad(Tensor(Array(2.0f * a.data() - 1.0f)));   // values only: no graph back to a
+            b.set_grad(Tensor(Array(b.data() * b.data() + 0.5f)));
+            opt->step();
+        }
+        return std::pair{a.data(), b.data()};
+    };
+    const auto adam = optim::AdamOptions().lr(0.05).weight_decay(0.1);
+    const auto special = optim::AdamOptions(adam).betas(0.5, 0.6).eps(1e-3).amsgrad(true).maximize(true);
+    auto [a, b] = run([&](Tensor a, Tensor b) {
+        return std::make_unique<optim::AdamW>(std::vector<optim::ParamGroup>{
+            {{a}, {}}, {{b}, optim::GroupOptions().betas(0.5, 0.6).eps(1e-3).amsgrad(true).maximize(true)}}, adam);
+    }, 5);
+    // the same parameters stepped by two optimizers, each made with one group's options
+    auto [a1, b1] = run([&](Tensor a, Tensor b) {
+        struct Two {
+            optim::AdamW first, second;
+            void step() { first.step(), second.step(); }
+        };
+        return std::unique_ptr<Two>(new Two{optim::AdamW({a}, adam), optim::AdamW({b}, special)});
+    }, 5);
+    CHECK(xt::all(xt::equal(a, a1)));
+    CHECK(xt::all(xt::equal(b, b1)));
+    CHECK_FALSE(xt::all(xt::equal(b, run([&](Tensor a, Tensor b) {   // and the group's options did change b's path
+        return std::make_unique<optim::AdamW>(std::vector<optim::ParamGroup>{{{a}, {}}, {{b}, {}}}, adam);
+    }, 5).second)));
+
+    Tensor c = tensor({1.0f}).requires_grad_(), d = tensor({1.0f}).requires_grad_();
+    optim::SGD sgd({{{c}, {}}, {{d}, optim::GroupOptions().momentum(0.5)}}, optim::SGDOptions(0.1));
+    for (int s = 0; s < 2; ++s) {
+        c.set_grad(tensor({1.0f}));
+        d.set_grad(tensor({1.0f}));
+        sgd.step();
+    }
+    CHECK(c.data()(0) == Approx(1.0f - 0.2f));
+    CHECK(d.data()(0) == Approx(1.0f - 0.1f - 0.1f * 1.5f));   // b = 1, then 0.5 * 1 + 1
+
+    CHECK_THROWS_WITH(optim::Adam({{{c}, optim::GroupOptions().momentum(0.9)}}),
+                      Contains("Adam group 0 sets momentum, which Adam does not have (it is SGD's)"));
+    CHECK_THROWS_WITH(optim::SGD({{{c}, optim::GroupOptions().eps(1e-3)}}, optim::SGDOptions(0.1)),
+                      Contains("SGD group 0 sets eps, which SGD does not have (it is Adam's)"));
+    CHECK_THROWS_WITH(optim::Adam({{{c}, optim::GroupOptions().betas(1.5, 0.9)}}),
+                      Contains("Adam group 0: beta1 must be in [0, 1), got 1.5"));
+    CHECK_THROWS_WITH(optim::SGD({{{c}, optim::GroupOptions().nesterov(true)}}, optim::SGDOptions(0.1)),
+                      Contains("SGD group 0: nesterov needs a positive momentum"));
+    CHECK_THROWS_WITH(optim::SparseAdam({{{c}, optim::GroupOptions().amsgrad(true)}}),
+                      Contains("SparseAdam: group 0 sets amsgrad or maximize"));
+}
+
 TEST_CASE("clip_grad_norm scales all gradients to max_norm and returns the norm before")
 {
     Tensor a = tensor({3.0f}).requires_grad_(), b = tensor({0.0f, 4.0f}).requires_grad_();

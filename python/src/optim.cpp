@@ -7,7 +7,8 @@ namespace xgrad::python {
 
 namespace {
 
-// [(params, lr or None, weight_decay or None), ...] -> the C++ groups; every parameter a float tensor
+// [(params, lr or None, weight_decay or None, {option: value} the group sets itself), ...] -> the C++
+// groups; every parameter a float tensor. The optimizer refuses an option it does not have.
 std::vector<optim::ParamGroup> groups_of(const py::list& groups)
 {
     std::vector<optim::ParamGroup> out;
@@ -22,6 +23,22 @@ std::vector<optim::ParamGroup> groups_of(const py::list& groups)
         }
         if (!item[1].is_none()) group.options.lr(item[1].cast<double>());
         if (!item[2].is_none()) group.options.weight_decay(item[2].cast<double>());
+        for (auto [key, value] : item[3].cast<py::dict>()) {
+            const auto name = key.cast<std::string>();
+            auto& o = group.options;
+            if (name == "betas") {
+                const auto betas = value.cast<std::pair<double, double>>();
+                o.betas(betas.first, betas.second);
+            }
+            else if (name == "eps") o.eps(value.cast<double>());
+            else if (name == "amsgrad") o.amsgrad(value.cast<bool>());
+            else if (name == "maximize") o.maximize(value.cast<bool>());
+            else if (name == "momentum") o.momentum(value.cast<double>());
+            else if (name == "dampening") o.dampening(value.cast<double>());
+            else if (name == "nesterov") o.nesterov(value.cast<bool>());
+            else throw py::value_error("xgrad: a parameter group sets '" + name + "', which xgrad's optimizers cannot "
+                                       "set per group");
+        }
         out.push_back(std::move(group));
     }
     return out;

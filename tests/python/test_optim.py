@@ -67,10 +67,44 @@ def test_param_groups_lr_changes_take_effect():
         g["lr"] = 0.0
     opt.step()
     assert a.item() == pytest.approx(0.9)
-    with pytest.raises(ValueError, match="betas"):
-        xgrad.optim.Adam([{"params": [a], "betas": (0.5, 0.5)}])
+    # a key the optimizer has no use for is kept in the group and ignored, as PyTorch does
+    tagged = xgrad.optim.Adam([{"params": [a], "name": "embeddings", "momentum": 0.5}])
+    tagged.step()
+    assert tagged.param_groups[0]["name"] == "embeddings"
     with pytest.raises(ValueError, match="more than one parameter group"):
         xgrad.optim.Adam([{"params": [a]}, {"params": [a]}])
+
+
+def test_a_group_sets_its_own_betas_eps_and_momentum():
+    target = xgrad.tensor([0.0, 1.0, 2.0])
+    a, b = nn.Parameter(xgrad.tensor([1.0, -2.0, 0.5])), nn.Parameter(xgrad.tensor([0.5, 0.5, -1.0]))
+    opt = xgrad.optim.Adam([{"params": [a]}, {"params": [b], "betas": (0.5, 0.6), "eps": 1e-3, "foreach": True}],
+                           lr=0.05)
+    starts, grads = [a.detach().numpy().copy(), b.detach().numpy().copy()], [[], []]
+    for _ in range(5):
+        opt.zero_grad()
+        quadratic_grads(a, target)
+        quadratic_grads(b, target)
+        grads[0].append(a.grad.numpy().astype(np.float64).copy())
+        grads[1].append(b.grad.numpy().astype(np.float64).copy())
+        opt.step()
+    np.testing.assert_allclose(a.detach().numpy(), adam_reference(starts[0], grads[0], 0.05, (0.9, 0.999), 1e-8, 0.0, False),
+                               atol=1e-6)
+    np.testing.assert_allclose(b.detach().numpy(), adam_reference(starts[1], grads[1], 0.05, (0.5, 0.6), 1e-3, 0.0, False),
+                               atol=1e-6)
+    opt.param_groups[1]["betas"] = (0.9, 0.9)
+    with pytest.raises(ValueError, match="'betas'.*only 'lr' and 'weight_decay' can change"):
+        opt.step()
+
+    c, d = nn.Parameter(xgrad.ones(1)), nn.Parameter(xgrad.ones(1))
+    sgd = xgrad.optim.SGD([{"params": [c]}, {"params": [d], "momentum": 0.5}], lr=0.1)
+    for _ in range(2):
+        sgd.zero_grad()
+        (c + d).sum().backward()
+        sgd.step()
+    assert c.item() == pytest.approx(0.8) and d.item() == pytest.approx(1 - 0.1 - 0.1 * 1.5)
+    with pytest.raises(ValueError, match="SGD group 0: nesterov needs a positive momentum"):
+        xgrad.optim.SGD([{"params": [c], "nesterov": True}], lr=0.1).step()
 
 
 def test_state_dict_resumes_exactly():

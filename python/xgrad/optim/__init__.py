@@ -2,12 +2,16 @@
 
 The updates run in C++ (optim/adam.cpp, optim/sgd.cpp); param_groups are PyTorch's list of dicts,
 and a change to a group's 'lr' or 'weight_decay' (as a schedule makes) takes effect at the next step().
-The other options (betas, eps, momentum, ...) are the optimizer's, shared by all groups."""
+A group may set any of the optimizer's options (betas, eps, momentum, ...) when it is added; those
+others are fixed once the optimizer has been used."""
 import xgrad
 from xgrad import _xgrad
 from . import lr_scheduler  # noqa: F401
 
 _GROUP_KEYS = ("lr", "weight_decay")
+# the options a group may set for itself; PyTorch's implementation flags (foreach, fused, ...) are
+# accepted and have nothing to choose in xgrad
+_OWN_KEYS = ("betas", "eps", "amsgrad", "maximize", "momentum", "dampening", "nesterov")
 
 
 class Optimizer:
@@ -34,10 +38,6 @@ class Optimizer:
         params = group["params"]
         group["params"] = [params] if isinstance(params, xgrad.Tensor) else list(params)
         for key, value in self.defaults.items():
-            if key in group and key not in _GROUP_KEYS and group[key] != value:
-                raise ValueError(f"xgrad: parameter group {len(self.param_groups)} sets '{key}' = {group[key]!r}; "
-                                 f"xgrad's optimizers take '{key}' for all groups only (only lr and weight_decay "
-                                 "may differ between groups)")
             group.setdefault(key, value)
         seen = {p._key() for g in self.param_groups for p in g["params"]}
         for p in group["params"]:
@@ -49,16 +49,20 @@ class Optimizer:
 
     def _cpp(self):
         if self._impl is None:
-            groups = [(g["params"], g["lr"], g["weight_decay"]) for g in self.param_groups]
+            # each group's own options: those it sets differently from the defaults
+            self._fixed = [{k: g[k] for k in self.defaults if k not in _GROUP_KEYS} for g in self.param_groups]
+            groups = [(g["params"], g["lr"], g["weight_decay"],
+                       {k: v for k, v in fixed.items() if k in _OWN_KEYS and v != self.defaults[k]})
+                      for g, fixed in zip(self.param_groups, self._fixed)]
             self._impl = self._make(groups)
             self._stepped = False
         return self._impl
 
     def _sync(self):
         impl = self._cpp()
-        for i, g in enumerate(self.param_groups):
-            for key, value in self.defaults.items():
-                if key not in _GROUP_KEYS and g.get(key, value) != value:
+        for i, (g, fixed) in enumerate(zip(self.param_groups, self._fixed)):
+            for key, value in fixed.items():
+                if g.get(key, value) != value:
                     raise ValueError(f"xgrad: param_groups[{i}]['{key}'] was changed to {g[key]!r}; only 'lr' and "
                                      "'weight_decay' can change after the optimizer is made")
             impl.set_group(i, float(g["lr"]), float(g["weight_decay"]))
@@ -177,7 +181,7 @@ class SparseAdam(Optimizer):
 
     def _make(self, groups):
         d = self.defaults
-        return _xgrad._SparseAdam([(p, lr, None) for p, lr, _ in groups], d["lr"], d["betas"][0], d["betas"][1], d["eps"])
+        return _xgrad._SparseAdam([(p, lr, None, own) for p, lr, _, own in groups], d["lr"], d["betas"][0], d["betas"][1], d["eps"])
 
 
 class _Required:
