@@ -22,7 +22,11 @@ namespace xgrad {
 
 namespace {
 
-constexpr std::size_t query_block = 64, key_block = 64;
+// Key blocks of 256: for T <= 256 each query block's scores are one product over every key it sees
+// (up to the diagonal), 28 products per (batch, head) at T = 256 instead of 70 with 64-key blocks, and
+// OpenBLAS's per-call packing and zeroing paid that much less often. W6 ran 51.5-53.0 ms against
+// 56.4-60.8 ms with 64 (BENCHMARKS.md, "attention blocks"). A (64, 256) block of scores is 64 KiB.
+constexpr std::size_t query_block = 64, key_block = 256;
 constexpr float minus_infinity = -std::numeric_limits<float>::infinity();
 
 // Where the mask of batch matrix b lives: a mask broadcast to (batch..., L, S) read through strides.
@@ -103,8 +107,9 @@ void forward_block(const Problem& P, std::size_t b, std::size_t i0, std::size_t 
     std::vector<float> acc(rows * Ev, 0.0f);
     Array s(Shape{rows * key_block});   // 64-byte aligned: the exp pass takes the same vector path each time
     const std::size_t mask_offset = P.mask.empty() ? 0 : P.mask.offset(b);
-    for (std::size_t j0 = 0; j0 < key_end(i1, S, P.causal); j0 += key_block) {
-        const std::size_t cols = std::min(key_block, S - j0);
+    const std::size_t end = key_end(i1, S, P.causal);
+    for (std::size_t j0 = 0; j0 < end; j0 += key_block) {
+        const std::size_t cols = std::min(key_block, end - j0);
         block_scores(s.data(), q + i0 * E, k + j0 * E, rows, cols, E, P.scale, P.mask, mask_offset, i0, j0, P.causal);
         for (std::size_t r = 0; r < rows; ++r) {              // the online softmax: rescale what came before
             float* row = s.data() + r * cols;
@@ -148,8 +153,9 @@ void backward_matrix(const Problem& P, std::size_t b, const float* q, const floa
     float* dp = dp_block.data();
     for (std::size_t i0 = 0; i0 < L; i0 += query_block) {
         const std::size_t i1 = std::min(L, i0 + query_block), rows = i1 - i0;
-        for (std::size_t j0 = 0; j0 < key_end(i1, S, P.causal); j0 += key_block) {
-            const std::size_t cols = std::min(key_block, S - j0);
+        const std::size_t end = key_end(i1, S, P.causal);
+        for (std::size_t j0 = 0; j0 < end; j0 += key_block) {
+            const std::size_t cols = std::min(key_block, end - j0);
             block_scores(p, q + i0 * E, k + j0 * E, rows, cols, E, P.scale, P.mask, mask_offset, i0, j0, P.causal);
             for (std::size_t r = 0; r < rows; ++r) {
                 for (std::size_t c = 0; c < cols; ++c) p[r * cols + c] -= lse[i0 + r];
