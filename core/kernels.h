@@ -38,6 +38,20 @@ inline float lane_sum(const float* v, std::size_t n)
     return total;
 }
 
+// The sum of the squares of n floats, in the same eight lanes.
+inline float lane_sum_of_squares(const float* v, std::size_t n)
+{
+    float lanes[8] = {};
+    std::size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        for (std::size_t k = 0; k < 8; ++k) lanes[k] += v[i + k] * v[i + k];
+    }
+    float total = 0.0f;
+    for (; i < n; ++i) total += v[i] * v[i];
+    for (float lane : lanes) total += lane;
+    return total;
+}
+
 // The largest of n >= 1 floats, eight lanes at a time.
 float row_max(const float* v, std::size_t n);
 

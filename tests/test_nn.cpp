@@ -197,6 +197,9 @@ TEST_CASE("Linear, LayerNorm and cross_entropy pass the finite-difference check"
              ln.bias = x[2];
              return ln.forward(x[0]);
          }, {input({2, 3, 4}), input({4}), input({4})}},
+        {"layer_norm without weight or bias", [](In x) { return nn::functional::layer_norm(x[0], {5}); }, {input({3, 5})}},
+        {"layer_norm over two axes, weight only", [](In x) { return nn::functional::layer_norm(x[0], {2, 3}, x[1]); },
+         {input({4, 2, 3}), input({2, 3})}},
         {"cross_entropy with ignore_index", [&](In x) { return nn::functional::cross_entropy(x[0], targets); },
          {input({2, 3, 5})}},
         {"cross_entropy with label_smoothing", [&](In x) {
@@ -221,6 +224,28 @@ TEST_CASE("the nn reference values say which torch made them and how to make the
     const auto& generator = reference("nn_reference.json").at("generator");
     CHECK_FALSE(generator["torch"].get<std::string>().empty());   // torch.__version__, e.g. "1.13.0a0"
     CHECK(generator["command"].get<std::string>() == "cd tests/reference && /usr/bin/python3 make_nn_reference.py");
+}
+
+TEST_CASE("the fused layer_norm equals its composition from primitive ops, forward and backward")
+{
+    manual_seed(31);
+    for (const Shape& shape : {Shape{3, 7}, Shape{2, 5, 128}, Shape{1, 1}, Shape{300, 96}}) {
+        INFO(shape_str(shape));
+        const std::size_t C = shape.back();
+        Tensor x = randn(shape, true), w = randn({C}, true), b = randn({C}, true);
+        const Tensor up = randn(shape);
+        Tensor fused = nn::functional::layer_norm(x, {C}, w, b, 1e-5f);
+        fused.backward(up);
+        const Array fused_grads[] = {x.grad().data(), w.grad().data(), b.grad().data()};
+        x.zero_grad(), w.zero_grad(), b.zero_grad();
+        Tensor centered = x - mean(x, {-1}, true);                    // the composition it replaced
+        Tensor composed = centered / sqrt(mean(centered * centered, {-1}, true) + 1e-5f) * w + b;
+        composed.backward(up);
+        check_close(fused.data(), composed.data(), 1e-5, 1e-5);
+        check_close(fused_grads[0], x.grad().data(), 1e-4, 1e-4);
+        check_close(fused_grads[1], w.grad().data(), 1e-4, 1e-4);
+        check_close(fused_grads[2], b.grad().data(), 1e-5, 1e-5);
+    }
 }
 
 TEST_CASE("nn::functional::embedding and layer_norm compute what the modules do, and check what they are given")

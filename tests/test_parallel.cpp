@@ -271,6 +271,19 @@ TEST_CASE("element-wise maps and their backwards are bitwise identical on 1, 2 a
     });
 }
 
+TEST_CASE("layer_norm and its backward (x, weight, bias) are bitwise identical on 1, 2 and 4 threads")
+{
+    const std::size_t rows = 2 * parallel_floats / 96 + 5, C = 96;   // rows and columns both past one thread's share
+    REQUIRE(rows * C >= 2 * parallel_floats);
+    check_same_on_1_2_4_threads([&] {
+        manual_seed(24);
+        Tensor x = randn({rows, C}, true), w = randn({C}, true), b = randn({C}, true), up = randn({rows, C});
+        Tensor y = nn::functional::layer_norm(x, {C}, w, b);
+        y.backward(up);
+        return std::vector<Array>{y.data(), x.grad().data(), w.grad().data(), b.grad().data()};
+    });
+}
+
 TEST_CASE("sums over leading axes, means, and gradients accumulated from two uses are bitwise identical on 1, 2 and 4 threads")
 {
     const std::size_t B = 16, T = 256, C = 257;
