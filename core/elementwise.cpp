@@ -253,12 +253,30 @@ Tensor gelu(const Tensor& x, std::string_view approximate)
     XGRAD_CHECK(approximate == "none" || approximate == "tanh", "gelu: approximate must be \"none\" or \"tanh\", got \"",
                 approximate, "\"");
     if (approximate == "none") {
-        Array y = map_of(x.data(), [](const auto& x) { return 0.5f * x * (1.0f + xt::erf(x * inv_sqrt2)); });
+        // x Phi(x), Phi(x) = (1 + erf(x / sqrt 2)) / 2, in plain loops that vectorise (erf_approx)
+        Array y(x.data().shape());
+        const float* xd = x.data().data();
+        float* yd = y.data();
+        map_blocks(y.size(), [=](const Block& b) {
+            const float* __restrict in = xd + b.begin;
+            float* __restrict out = yd + b.begin;
+            for (std::size_t i = 0; i < b.size; ++i) out[i] = 0.5f * in[i] * (1.0f + erf_approx(in[i] * inv_sqrt2));
+        });
         return from_op(std::move(y), {x}, "gelu", [x](GradOutput& grad_out) {
             // d/dx = Phi(x) + x phi(x),  phi(x) = exp(-x^2 / 2) / sqrt(2 pi)
-            x.accumulate_grad(overwrite(grad_out, [](const auto& g, const auto& x) {
-                return g * (0.5f * (1.0f + xt::erf(x * inv_sqrt2)) + x * xt::exp(-0.5f * x * x) * inv_sqrt_2pi);
-            }, x.data()));
+            Array g = grad_out.take();
+            float* gd = g.data();
+            const float* xd = x.data().data();
+            map_blocks(g.size(), [&](const Block& b) {
+                std::array<float, map_block> cdf_block;
+                const float* __restrict in = xd + b.begin;
+                for (std::size_t i = 0; i < b.size; ++i) cdf_block[i] = 0.5f * (1.0f + erf_approx(in[i] * inv_sqrt2));
+                auto v = b.at(xd);
+                auto grad = b.at(gd);
+                auto cdf = Block{0, b.size}.at(cdf_block.data());
+                xt::noalias(grad) = grad * (cdf + v * xt::exp(-0.5f * v * v) * inv_sqrt_2pi);
+            });
+            x.accumulate_grad(std::move(g));
         });
     }
     Array y = map_of(x.data(), [](const auto& x) { return 0.5f * x * (1.0f + xt::tanh(k * (x + c * x * x * x))); });

@@ -103,6 +103,28 @@ void map(Array& out, F f, const In&... in)
     });
 }
 
+// ---- erf ------------------------------------------------------------------------------------------------
+// erf(a) to within 4.3e-7 (the float rational approximation of Eigen's and XLA's erf): clamped to
+// [-4, 4], outside which erf is +-1 in float, then x P(x^2) / Q(x^2). A plain loop over it vectorises,
+// where xt::erf runs std::erf element by element (2.3 ns per GELU element against exp's 0.5 ns).
+inline float erf_approx(float a)
+{
+    float x = a > 4.0f ? 4.0f : a;          // selects that vectorise (under -fno-trapping-math)
+    x = x < -4.0f ? -4.0f : x;
+    const float x2 = x * x;
+    float p = x2 * -2.72614225801306e-10f + 2.77068142495902e-08f;
+    p = x2 * p - 2.10102402082508e-06f;
+    p = x2 * p - 5.69250639462346e-05f;
+    p = x2 * p - 7.34990630326855e-04f;
+    p = x2 * p - 2.95459980854025e-03f;
+    p = x2 * p - 1.60960333262415e-02f;
+    float q = x2 * -1.45660718464996e-05f - 2.13374055278905e-04f;
+    q = x2 * q - 1.68282697438203e-03f;
+    q = x2 * q - 7.37332916720468e-03f;
+    q = x2 * q - 1.42647390514189e-02f;
+    return x * p / q;
+}
+
 // ---- the embedding's scatter-add ---------------------------------------------------------------------------
 // dst[row[i]] += scale[row[i]] * src[i] for the n positions i of src (n, C), dst (dst_rows, C); a
 // position whose row is negative (padding) adds nothing; scale may be null (all ones).

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "close.h"
+#include "core/kernels.h"
 #include "xgrad.h"
 
 using namespace xgrad;
@@ -75,6 +76,29 @@ TEST_CASE("scalar ops and pow give their closed-form values and derivatives")
     check_close(grad_of([](const Tensor& t) { return pow(t, 2.0f); }, x, up), {2, 4, 8});
     check_close(grad_of([](const Tensor& t) { return pow(t, 0.5f); }, x, up), {0.5f, 0.5f / std::sqrt(2.0f), 0.25f});
     check_close(grad_of([](const Tensor& t) { return 1.0f - t; }, x, up), {-1, -1, -1});
+}
+
+TEST_CASE("erf_approx is within 5e-7 of erf, and the exact GELU and its derivative within 2e-6 of double precision")
+{
+    double worst_erf = 0.0, worst_gelu = 0.0, worst_slope = 0.0;
+    std::vector<float> grid;
+    for (double v = -12.0; v <= 12.0; v += 1.0 / 1024) grid.push_back(static_cast<float>(v));
+    for (float v : grid) worst_erf = std::max(worst_erf, std::abs(double(erf_approx(v)) - std::erf(double(v))));
+    Tensor x(Array(xt::adapt(grid, {grid.size()})), true);
+    Tensor y = gelu(x);
+    y.backward(ones({grid.size()}));
+    for (std::size_t i = 0; i < grid.size(); ++i) {
+        const double v = grid[i], cdf = 0.5 * (1.0 + std::erf(v / std::sqrt(2.0)));
+        const double slope = cdf + v * std::exp(-0.5 * v * v) / std::sqrt(2.0 * M_PI);
+        worst_gelu = std::max(worst_gelu, std::abs(y.data()(i) - v * cdf) / std::max(1.0, std::abs(v)));
+        worst_slope = std::max(worst_slope, std::abs(x.grad().data()(i) - slope));
+    }
+    CHECK(worst_erf < 5e-7);
+    CHECK(worst_gelu < 2e-6);     // relative above |x| = 1, absolute below
+    CHECK(worst_slope < 2e-6);
+    CHECK(erf_approx(0.0f) == 0.0f);
+    CHECK(erf_approx(100.0f) == Approx(1.0f).margin(5e-7));
+    CHECK(erf_approx(-100.0f) == Approx(-1.0f).margin(5e-7));
 }
 
 TEST_CASE("unary functions give their closed-form values and derivatives")
