@@ -173,6 +173,7 @@ def test_multihead_attention_with_kdim_vdim_and_bias_kv():
     np.testing.assert_allclose(weights.detach().numpy().sum(-1), np.ones((2, 5)), rtol=1e-5)
     out.sum().backward()
     assert mha.bias_k.grad is not None and mha.bias_k.grad.shape == (1, 1, 8)
+    assert mha.in_proj_weight is None and nn.MultiheadAttention(8, 2).bias_k is None   # as PyTorch's
     with pytest.raises(RuntimeError, match=r"expected key of shape \(B, T, 6\) \(kdim = 6\)"):
         mha(q, q, q)
 

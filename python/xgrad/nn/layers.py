@@ -249,6 +249,11 @@ class MultiheadAttention(_CppModule):
         self.add_zero_attn = add_zero_attn
         self._adopt(_xgrad._MultiheadAttention(embed_dim, num_heads, dropout, bias, add_bias_kv, add_zero_attn,
                                                self.kdim, self.vdim, batch_first))
+        # the parameters this layout does not have read as None, as PyTorch's attributes do
+        for name in ("in_proj_weight", "in_proj_bias", "q_proj_weight", "k_proj_weight", "v_proj_weight", "bias_k",
+                     "bias_v"):
+            if name not in self._parameters:
+                self.__dict__[name] = None
 
     def forward(self, query, key, value, key_padding_mask=None, need_weights=True, attn_mask=None,
                 average_attn_weights=True, is_causal=False):
