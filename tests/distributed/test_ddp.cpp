@@ -82,6 +82,22 @@ float max_difference(const nn::Module& a, const nn::Module& b)
     return worst;
 }
 
+// Every gradient of `model` within 1e-6 of its largest entry of the same gradient of `single` (the
+// oracle: one process on the union of the ranks' batches); the summation order differs, nothing else.
+void check_grads_match(const nn::Module& model, const nn::Module& single, const char* what)
+{
+    const auto ours = model.named_parameters(), theirs = single.named_parameters();
+    for (std::size_t i = 0; i < ours.size(); ++i) {
+        const Array &g = ours[i].second.grad().data(), &expected = theirs[i].second.grad().data();
+        float diff = 0, largest = 0;
+        for (std::size_t j = 0; j < g.size(); ++j) {
+            diff = std::max(diff, std::abs(g.data()[j] - expected.data()[j])), largest = std::max(largest, std::abs(expected.data()[j]));
+        }
+        check(diff <= 1e-6f * largest, ours[i].first, ": ", what, " differs from one process's on the union by ", diff,
+              " (tolerance 1e-6 of its largest entry, ", largest, ")");
+    }
+}
+
 // Every rank holds bitwise the same parameters
 void check_same_on_every_rank(const nn::Module& model, const char* when)
 {
@@ -193,16 +209,7 @@ void equals_single_process()
         nn::functional::cross_entropy(model.forward(mine.x), mine.y).backward();
         ddp.synchronize();
         nn::functional::cross_entropy(single.forward(all.x), all.y).backward();
-        const auto ours = model.named_parameters(), theirs = single.named_parameters();
-        for (std::size_t i = 0; i < ours.size(); ++i) {
-            const Array &g = ours[i].second.grad().data(), &expected = theirs[i].second.grad().data();
-            float diff = 0, largest = 0;
-            for (std::size_t j = 0; j < g.size(); ++j) {
-                diff = std::max(diff, std::abs(g.data()[j] - expected.data()[j])), largest = std::max(largest, std::abs(expected.data()[j]));
-            }
-            check(diff <= 1e-6f * largest, ours[i].first, "'s averaged gradient differs from one process's on the union by ", diff,
-                  " (tolerance 1e-6 of its largest entry, ", largest, ")");
-        }
+        check_grads_match(model, single, "the averaged gradient");
     }
     // The parameters after 4 AdamW steps (lr 1e-2, clip 1.0). Adam divides each entry by its own
     // sqrt(v): an entry whose gradient is near zero (1e-9, where rounding is relatively large) still
@@ -414,15 +421,7 @@ void no_sync_accumulates()
             (nn::functional::cross_entropy(single.forward(part.x), part.y) * (1.0f / static_cast<float>(N))).backward();
         }
     }
-    const auto ours = model.named_parameters(), theirs = single.named_parameters();
-    for (std::size_t i = 0; i < ours.size(); ++i) {
-        const Array &g = ours[i].second.grad().data(), &expected = theirs[i].second.grad().data();
-        float diff = 0, largest = 0;
-        for (std::size_t j = 0; j < g.size(); ++j) {
-            diff = std::max(diff, std::abs(g.data()[j] - expected.data()[j])), largest = std::max(largest, std::abs(expected.data()[j]));
-        }
-        check(diff <= 1e-6f * largest, ours[i].first, ": the accumulated, averaged gradient is off by ", diff, " (largest ", largest, ")");
-    }
+    check_grads_match(model, single, "the accumulated, averaged gradient");
     if (dist::rank() == 0) std::printf("no_sync_accumulates: two micro-batches, one synchronization, %d ranks: equals the oracle\n", N);
 }
 
