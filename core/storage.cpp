@@ -1,9 +1,12 @@
-// The storage cache: large blocks are their own mappings, kept by size when freed.
+// The storage cache: large blocks are their own mappings, kept by size when freed; small blocks are
+// kept by size class.
 #include "core/storage.h"
 
 #include "core/autograd.h"
 
+#include <array>
 #include <atomic>
+#include <bit>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -19,15 +22,15 @@ namespace xgrad {
 namespace {
 
 #if defined(__SANITIZE_ADDRESS__)
-constexpr bool cache_large_blocks = false;
+constexpr bool cache_blocks = false;
 #elif defined(__has_feature)
 #if __has_feature(address_sanitizer)
-constexpr bool cache_large_blocks = false;
+constexpr bool cache_blocks = false;
 #else
-constexpr bool cache_large_blocks = true;
+constexpr bool cache_blocks = true;
 #endif
 #else
-constexpr bool cache_large_blocks = true;
+constexpr bool cache_blocks = true;
 #endif
 
 constexpr std::size_t alignment = 64;                  // a cache line; enough for any SIMD load
@@ -92,14 +95,87 @@ private:
 
 std::size_t mapped_size(std::size_t bytes) { return (bytes + page - 1) / page * page; }
 
+// ---- small blocks (under 128 KiB) -------------------------------------------------------------------------
+// Rounded up to one of 22 classes (64 B, 128 B, then 192, 256, 384, 512, ... 96 KiB, 128 KiB: each
+// power of two and the midway 1.5 x below it, all multiples of 64) and kept per class when freed, up to
+// small_cached_max in all. Without it, a step's many mid-sized temporaries (attention's score blocks,
+// LayerNorm's row statistics) make glibc trim and regrow the top of its heap hundreds of times per
+// step, each regrowth faulting in fresh pages; and 64-byte aligned malloc is slow on tiny blocks.
+constexpr std::size_t small_classes = 22;
+constexpr std::size_t small_cached_max = std::size_t(64) << 20;
+
+struct SizeClass {
+    std::size_t index, bytes;
+};
+
+SizeClass size_class(std::size_t bytes)   // bytes < large_block
+{
+    if (bytes <= 64) return {0, 64};
+    if (bytes <= 128) return {1, 128};
+    const auto b = static_cast<std::size_t>(std::bit_width(bytes - 1));   // 2^(b-1) < bytes <= 2^b, b >= 8
+    const std::size_t high = std::size_t(1) << b, mid = high / 4 * 3;
+    return bytes <= mid ? SizeClass{2 * (b - 8) + 2, mid} : SizeClass{2 * (b - 8) + 3, high};
+}
+
+struct SmallCache {
+    std::mutex mutex;
+    std::array<std::vector<void*>, small_classes> free_blocks;
+    std::size_t cached_bytes = 0;
+};
+
+SmallCache& small_cache()
+{
+    static SmallCache* the_cache = new SmallCache;   // never destroyed, as cache()
+    return *the_cache;
+}
+
+void* allocate_small(std::size_t bytes)
+{
+    const SizeClass c = size_class(bytes);
+    {
+        SmallCache& sc = small_cache();
+        std::lock_guard<std::mutex> lock(sc.mutex);
+        std::vector<void*>& blocks = sc.free_blocks[c.index];
+        if (!blocks.empty()) {
+            void* block = blocks.back();
+            blocks.pop_back();
+            sc.cached_bytes -= c.bytes;
+            return block;
+        }
+    }
+    void* block = std::aligned_alloc(alignment, c.bytes);
+    if (block == nullptr) throw StorageExhausted(bytes);
+    return block;
+}
+
+void free_small(void* block, std::size_t bytes) noexcept
+{
+    const SizeClass c = size_class(bytes);
+    SmallCache& sc = small_cache();
+    {
+        std::lock_guard<std::mutex> lock(sc.mutex);
+        if (sc.cached_bytes + c.bytes <= small_cached_max) {
+            try {
+                sc.free_blocks[c.index].push_back(block);
+                sc.cached_bytes += c.bytes;
+                return;
+            } catch (const std::bad_alloc&) {   // no room to remember it: give it back instead
+            }
+        }
+    }
+    std::free(block);
+}
+
+// ---- large blocks ------------------------------------------------------------------------------------------
 void* allocate_block(std::size_t bytes)
 {
     if (bytes > SIZE_MAX - page) throw StorageExhausted(bytes);   // rounding it up below would wrap around
-    if (!cache_large_blocks || bytes < large_block) {
+    if (!cache_blocks) {
         void* block = std::aligned_alloc(alignment, (bytes + alignment - 1) / alignment * alignment);
         if (block == nullptr && bytes != 0) throw StorageExhausted(bytes);
         return block;
     }
+    if (bytes < large_block) return allocate_small(bytes);
     const std::size_t size = mapped_size(bytes);
     {
         Cache& c = cache();
@@ -131,8 +207,12 @@ void free_storage(void* block, std::size_t bytes) noexcept
 {
     if (block == nullptr) return;
     live_bytes.fetch_sub(bytes, std::memory_order_relaxed);
-    if (!cache_large_blocks || bytes < large_block) {
+    if (!cache_blocks) {
         std::free(block);
+        return;
+    }
+    if (bytes < large_block) {
+        free_small(block, bytes);
         return;
     }
     const std::size_t size = mapped_size(bytes);
@@ -147,9 +227,15 @@ std::size_t live_storage_bytes() { return live_bytes.load(std::memory_order_rela
 
 std::size_t cached_storage_bytes()
 {
-    Cache& c = cache();
-    std::lock_guard<std::mutex> lock(c.mutex);
-    return c.cached_bytes;
+    std::size_t bytes = 0;
+    {
+        Cache& c = cache();
+        std::lock_guard<std::mutex> lock(c.mutex);
+        bytes += c.cached_bytes;
+    }
+    SmallCache& sc = small_cache();
+    std::lock_guard<std::mutex> lock(sc.mutex);
+    return bytes + sc.cached_bytes;
 }
 
 void empty_cache()
@@ -161,6 +247,13 @@ void empty_cache()
     }
     c.free_blocks.clear();
     c.cached_bytes = 0;
+    SmallCache& sc = small_cache();
+    std::lock_guard<std::mutex> small_lock(sc.mutex);
+    for (auto& blocks : sc.free_blocks) {
+        for (void* block : blocks) std::free(block);
+        blocks.clear();
+    }
+    sc.cached_bytes = 0;
 }
 
 }  // namespace xgrad

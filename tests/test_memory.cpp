@@ -79,8 +79,10 @@ TEST_CASE("10,000 training steps of the toy model hold no more memory than after
 
 #if defined(__SANITIZE_ADDRESS__)
 constexpr bool large_blocks_cached = false;   // storage.cpp hands every block to the sanitizer's malloc
+constexpr bool small_blocks_cached = false;
 #else
 constexpr bool large_blocks_cached = true;
+constexpr bool small_blocks_cached = true;
 #endif
 
 TEST_CASE("a freed large array is kept and handed out again for the same size")
@@ -98,11 +100,74 @@ TEST_CASE("a freed large array is kept and handed out again for the same size")
         Array b(shape);
         CHECK((b.data() == first) == large_blocks_cached);   // the same block, not a fresh mapping
         CHECK(cached_storage_bytes() == 0);
-        Array small(Shape{1000});                             // below 128 KiB: malloc's, never cached
     }
     CHECK(cached_storage_bytes() == (large_blocks_cached ? 4u << 20 : 0u));
     empty_cache();
     CHECK(cached_storage_bytes() == 0);
+}
+
+TEST_CASE("a freed small array is kept by size class and handed out again for any size of its class")
+{
+    empty_cache();
+    const float* first = nullptr;
+    {
+        Array a(Shape{1000});   // 4,000 bytes: the 4 KiB class
+        first = a.data();
+        CHECK(reinterpret_cast<std::uintptr_t>(first) % 64 == 0);
+    }
+    CHECK(cached_storage_bytes() == (small_blocks_cached ? 4096u : 0u));
+    {
+        Array b(Shape{900});    // 3,600 bytes: the same class (3 KiB < 3,600 <= 4 KiB)
+        CHECK((b.data() == first) == small_blocks_cached);
+        CHECK(cached_storage_bytes() == 0);
+        Array c(Shape{700});    // 2,800 bytes: the 3 KiB class, a block of its own
+        CHECK(c.data() != first);
+    }
+    CHECK(cached_storage_bytes() == (small_blocks_cached ? 4096u + 3072u : 0u));
+    empty_cache();
+    CHECK(cached_storage_bytes() == 0);
+}
+
+TEST_CASE("the small-block cache holds at most 64 MiB")
+{
+    empty_cache();
+    {
+        std::vector<Array> held;
+        for (int i = 0; i < 1200; ++i) held.emplace_back(Shape{16 * 1024});   // 64 KiB each, 75 MiB in all
+    }
+    CHECK(cached_storage_bytes() == (small_blocks_cached ? std::size_t(64) << 20 : 0u));
+    empty_cache();
+    CHECK(cached_storage_bytes() == 0);
+}
+
+TEST_CASE("a steady-state step over small arrays grows and trims no heap")
+{
+    // Attention at W7's sizes: its score blocks (64 KiB) and row statistics are below 128 KiB. Without
+    // the small-block cache, glibc trimmed and regrew its heap about 500 times per step, each
+    // regrowth faulting in fresh pages.
+    if (!small_blocks_cached) {
+        WARN("skipped under AddressSanitizer, whose allocator maps and poisons blocks its own way");
+        return;
+    }
+    manual_seed(5);
+    nn::CausalSelfAttention attn(nn::TransformerOptions().n_embd(64).n_head(4));
+    nn::LayerNorm ln(64);
+    Tensor x = randn({4, 64, 64});
+    auto step = [&] {
+        attn.zero_grad();
+        sum(attn.forward(ln.forward(x))).backward();
+    };
+    auto minor_faults = [] {
+        rusage usage{};
+        getrusage(RUSAGE_SELF, &usage);
+        return usage.ru_minflt;
+    };
+    for (int i = 0; i < 3; ++i) step();
+    const long before = minor_faults();
+    for (int i = 0; i < 20; ++i) step();
+    const long faults = minor_faults() - before;
+    INFO(faults << " minor page faults in 20 steps");
+    CHECK(faults < 20);
 }
 
 TEST_CASE("a steady-state step over large arrays takes almost no page faults")
