@@ -366,14 +366,39 @@ def _grad_fn(self):
     name = self._op_name
     if not name:
         return None
-    return _GradFn(name)
+    return _GradFn(name, self.dim())
+
+
+# xgrad's op names against the class names of PyTorch 1.13's grad_fn where they differ (printed by
+# torch for the same expressions); by the result's rank where torch's op depends on it. Any other op
+# is named from its own name: "gelu" -> GeluBackward0. Compositions (x.clamp, x.abs, x.tril, ...)
+# and indexing read as the last xgrad op they ran: x[0] is an IndexBackward0 here, a SelectBackward0
+# in torch.
+_TORCH_GRAD_FN = {
+    "add_scalar": "AddBackward0", "mul_scalar": "MulBackward0", "rsub_scalar": "RsubBackward1",
+    "rdiv_scalar": "MulBackward0", "reshape": "ViewBackward0", "take": "IndexBackward0",
+    "concat": "CatBackward0", "cross_entropy": "NllLossBackward0", "embedding_lookup": "EmbeddingBackward0",
+    "layer_norm": "NativeLayerNormBackward0", "dropout": "MulBackward0",
+}
+_TORCH_GRAD_FN_BY_RANK = {   # op: its name by the rank of the result
+    "sum": lambda d: "SumBackward0" if d == 0 else "SumBackward1",
+    "mean": lambda d: "MeanBackward0" if d == 0 else "MeanBackward1",
+    "max": lambda d: "MaxBackward1" if d == 0 else "MaxBackward0",
+    "matmul": lambda d: "MmBackward0" if d == 2 else "UnsafeViewBackward0",
+    "linear": lambda d: "AddmmBackward0" if d == 2 else "UnsafeViewBackward0",
+}
 
 
 class _GradFn:
-    def __init__(self, op):
+    def __init__(self, op, dim=None):
         self._op = op
+        self._dim = dim
 
     def name(self):
+        if self._op in _TORCH_GRAD_FN:
+            return _TORCH_GRAD_FN[self._op]
+        if self._op in _TORCH_GRAD_FN_BY_RANK and self._dim is not None:
+            return _TORCH_GRAD_FN_BY_RANK[self._op](self._dim)
         return "".join(part.capitalize() for part in self._op.split("_")) + "Backward0"
 
     def __repr__(self):

@@ -78,9 +78,33 @@ def test_repr_looks_like_torch():
     assert repr(xgrad.tensor([[0.5, -1.25]])) == "tensor([[ 0.5000, -1.2500]])"
     assert repr(xgrad.tensor([1, 2])) == "tensor([1, 2])"
     assert repr(xgrad.ones(2, requires_grad=True)) == "tensor([1., 1.], requires_grad=True)"
-    assert repr(xgrad.ones(2, requires_grad=True) * 2) == "tensor([2., 2.], grad_fn=<MulScalarBackward0>)"  # xgrad's op name
+    assert repr(xgrad.ones(2, requires_grad=True) * 2) == "tensor([2., 2.], grad_fn=<MulBackward0>)"
     assert repr(xgrad.tensor(True)) == "tensor(True)"
     assert repr(xgrad.long) == "xgrad.int64"
+
+
+def test_grad_fn_names_are_torchs():
+    # The class names PyTorch 1.13 prints for the same expressions, where xgrad's own op has another
+    # name or torch's depends on the result's rank.
+    import xgrad.nn as nn
+    import xgrad.nn.functional as F
+    x = xgrad.randn(2, 3, 4, requires_grad=True)
+    ids = xgrad.tensor([0, 1])
+    expected = {
+        "AddBackward0": [x + x, x + 1], "MulBackward0": [x * x, x * 2, 2 / x], "RsubBackward1": [1 - x],
+        "SumBackward0": [x.sum()], "SumBackward1": [x.sum(1)], "MeanBackward0": [x.mean()],
+        "MeanBackward1": [x.mean(-1)], "MaxBackward1": [x.max()], "MaxBackward0": [x.max(1)[0]],
+        "ViewBackward0": [x.view(6, 4)], "IndexBackward0": [x[ids], x[x > 0]], "CatBackward0": [xgrad.cat([x, x])],
+        "MmBackward0": [x[0] @ x[1].T], "UnsafeViewBackward0": [x @ x.transpose(-2, -1), F.linear(x, xgrad.randn(5, 4))],
+        "AddmmBackward0": [F.linear(x[0], xgrad.randn(5, 4), xgrad.randn(5))],
+        "NativeLayerNormBackward0": [F.layer_norm(x, (4,))], "EmbeddingBackward0": [nn.Embedding(3, 4)(ids)],
+        "NllLossBackward0": [F.cross_entropy(x.view(-1, 4), xgrad.tensor([0, 1, 2, 3, 0, 1]))],
+        "GeluBackward0": [F.gelu(x)], "SoftmaxBackward0": [x.softmax(-1)], "ExpBackward0": [x.exp()],
+    }
+    for name, results in expected.items():
+        for r in results:
+            assert r.grad_fn.name() == name
+            assert repr(r.grad_fn) == f"<{name}>"
 
 
 def test_shape_size_dim_item_tolist():
