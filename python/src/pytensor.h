@@ -49,13 +49,22 @@ struct PyTensor {
     BoolArray mask() const;
 };
 
+// xgrad.Tensor's pybind11 type record, looked up once it exists (pybind11 itself looks it up in a hash
+// table by std::type_info for every argument and every return value).
+inline const py::detail::type_info* tensor_type()
+{
+    static const py::detail::type_info* info = nullptr;
+    if (info == nullptr) info = py::detail::get_type_info(typeid(PyTensor));   // null until bind_tensor ran
+    return info;
+}
+
 // ---- helpers shared by the binding files ------------------------------------------------------------
 // The PyTensor inside a Python object, or nullptr if it is no xgrad.Tensor (a subclass counts): one
 // type check against a cached type, where py::isinstance and cast each look the type up by name,
 // which is a good part of a tiny op's cost from Python.
 inline const PyTensor* tensor_of(py::handle h)
 {
-    static py::detail::type_info* info = py::detail::get_type_info(typeid(PyTensor));
+    const py::detail::type_info* info = tensor_type();
     if (!PyObject_TypeCheck(h.ptr(), info->type)) return nullptr;
     auto* inst = reinterpret_cast<py::detail::instance*>(h.ptr());
     return static_cast<const PyTensor*>(inst->get_value_and_holder(info).value_ptr());
@@ -98,3 +107,43 @@ void bind_text(py::module_& m);
 void bind_bench(py::module_& m);
 
 }  // namespace xgrad::python
+
+namespace pybind11::detail {
+
+// PyTensor's caster: pybind11's own generic one for a bound class (type_caster_base), given the type
+// record looked up once. Every binding that takes or returns an xgrad.Tensor goes through it; it must
+// be seen before any of them: every binding file includes this header.
+template <>
+class type_caster<xgrad::python::PyTensor> : public type_caster_generic {
+    using Value = xgrad::python::PyTensor;
+    static void* copy(const void* p) { return new Value(*static_cast<const Value*>(p)); }
+    static void* move(const void* p) { return new Value(std::move(*const_cast<Value*>(static_cast<const Value*>(p)))); }
+
+public:
+    static constexpr auto name = const_name<Value>();
+    type_caster() : type_caster_generic(xgrad::python::tensor_type()) {}
+
+    static handle cast(const Value& src, return_value_policy policy, handle parent)
+    {
+        if (policy == return_value_policy::automatic || policy == return_value_policy::automatic_reference) {
+            policy = return_value_policy::copy;
+        }
+        return cast(&src, policy, parent);
+    }
+    static handle cast(Value&& src, return_value_policy, handle parent) { return cast(&src, return_value_policy::move, parent); }
+    static handle cast(const Value* src, return_value_policy policy, handle parent)
+    {
+        return type_caster_generic::cast(src, policy, parent, xgrad::python::tensor_type(), copy, move);
+    }
+
+    template <typename T>
+    using cast_op_type = detail::cast_op_type<T>;
+    operator Value*() { return static_cast<Value*>(value); }
+    operator Value&()
+    {
+        if (value == nullptr) throw reference_cast_error();
+        return *static_cast<Value*>(value);
+    }
+};
+
+}  // namespace pybind11::detail
