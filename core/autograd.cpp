@@ -55,21 +55,27 @@ DetectAnomalyGuard::DetectAnomalyGuard() : previous_(anomaly_enabled) { anomaly_
 DetectAnomalyGuard::~DetectAnomalyGuard() { anomaly_enabled = previous_; }
 
 // ---- recording an op --------------------------------------------------------------------------------
+bool detail::records(const std::vector<Tensor>& inputs)
+{
+    return grad_enabled && std::any_of(inputs.begin(), inputs.end(), [](const Tensor& t) { return t.requires_grad(); });
+}
+
+Tensor detail::untracked_op(Array y, const std::vector<Tensor>& inputs, const char* op)
+{
+    if (anomaly_enabled) check_finite(y, op, inputs, "the forward output");
+    return Tensor(std::move(y));
+}
+
 Tensor detail::record_op(Array y, std::vector<Tensor> inputs, const char* op, BackwardFn backward, bool reads_output)
 {
     if (anomaly_enabled) check_finite(y, op, inputs, "the forward output");
     Tensor out(std::move(y));
-    const bool needs_grad = grad_enabled && std::any_of(inputs.begin(), inputs.end(), [](const Tensor& t) {
-        return t.requires_grad();
-    });
-    if (needs_grad) {
-        Node& n = Access::node(out);
-        n.requires_grad = true;
-        n.op = op;
-        n.inputs = std::move(inputs);
-        n.backward = std::move(backward);
-        n.backward_reads_output = reads_output;
-    }
+    Node& n = Access::node(out);
+    n.requires_grad = true;
+    n.op = op;
+    n.inputs = std::move(inputs);
+    n.backward = std::move(backward);
+    n.backward_reads_output = reads_output;
     return out;
 }
 

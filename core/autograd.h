@@ -85,6 +85,8 @@ Tensor lazy_transpose_source(const Tensor& t);
 using BackwardFn = std::function<void(GradOutput& grad_out, const Array& y)>;
 
 namespace detail {
+bool records(const std::vector<Tensor>& inputs);   // grad mode is on and an input requires grad
+Tensor untracked_op(Array y, const std::vector<Tensor>& inputs, const char* op);   // y alone, no history
 Tensor record_op(Array y, std::vector<Tensor> inputs, const char* op, BackwardFn backward, bool reads_output);
 }  // namespace detail
 
@@ -97,6 +99,7 @@ Tensor record_op(Array y, std::vector<Tensor> inputs, const char* op, BackwardFn
 template <class Backward>
 Tensor from_op(Array y, std::vector<Tensor> inputs, const char* op, Backward backward)
 {
+    if (!detail::records(inputs)) return detail::untracked_op(std::move(y), inputs, op);   // no backward to wrap
     if constexpr (std::is_invocable_v<Backward&, GradOutput&>) {
         return detail::record_op(std::move(y), std::move(inputs), op,
                                  [backward = std::move(backward)](GradOutput& grad_out, const Array&) mutable {

@@ -77,6 +77,8 @@ struct Node {
     std::uint64_t grad_writes = 0;       // counts the accumulations into `grad`: did a backward reach it?
     std::unique_ptr<Hooks> hooks;        // null unless a hook was registered
 
+    Node() = default;
+    explicit Node(Array&& d) : data(std::move(d)) {}   // moved in once, not default-made and then assigned
     ~Node();                             // frees long chains iteratively, so deep graphs cannot overflow
     bool is_leaf() const { return op == nullptr; }
     const Array::shape_type& shape() const

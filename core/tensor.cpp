@@ -14,9 +14,8 @@ namespace xgrad {
 
 using detail::Node;
 
-Tensor::Tensor(Array data, bool requires_grad) : node_(std::make_shared<Node>())
+Tensor::Tensor(Array data, bool requires_grad) : node_(std::make_shared<Node>(std::move(data)))
 {
-    node_->data = std::move(data);
     node_->requires_grad = requires_grad;
 }
 
