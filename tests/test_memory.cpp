@@ -142,9 +142,10 @@ TEST_CASE("the small-block cache holds at most 64 MiB")
 
 TEST_CASE("a steady-state step over small arrays grows and trims no heap")
 {
-    // Attention at W7's sizes: its score blocks (64 KiB) and row statistics are below 128 KiB. Without
-    // the small-block cache, glibc trimmed and regrew its heap about 500 times per step, each
-    // regrowth faulting in fresh pages.
+    // A small attention step: its score blocks (64 KiB), its (4, 64, 64) activations and LayerNorm's
+    // row statistics are all below 128 KiB. Without the small-block cache glibc trimmed and regrew its
+    // heap through every step (about 500 times per W7 step), each regrowth faulting in fresh pages:
+    // 2,108 faults in these 20 steps.
     if (!small_blocks_cached) {
         WARN("skipped under AddressSanitizer, whose allocator maps and poisons blocks its own way");
         return;
