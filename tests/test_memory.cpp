@@ -33,6 +33,13 @@ std::size_t held_bytes()
 #endif
 }
 
+long minor_page_faults()   // this process's, so far
+{
+    rusage usage{};
+    getrusage(RUSAGE_SELF, &usage);
+    return usage.ru_minflt;
+}
+
 }  // namespace
 
 TEST_CASE("backward frees the graph: intermediate results die with their last handle")
@@ -158,15 +165,10 @@ TEST_CASE("a steady-state step over small arrays grows and trims no heap")
         attn.zero_grad();
         sum(attn.forward(ln.forward(x))).backward();
     };
-    auto minor_faults = [] {
-        rusage usage{};
-        getrusage(RUSAGE_SELF, &usage);
-        return usage.ru_minflt;
-    };
     for (int i = 0; i < 3; ++i) step();
-    const long before = minor_faults();
+    const long before = minor_page_faults();
     for (int i = 0; i < 20; ++i) step();
-    const long faults = minor_faults() - before;
+    const long faults = minor_page_faults() - before;
     INFO(faults << " minor page faults in 20 steps");
     CHECK(faults < 20);
 }
@@ -189,15 +191,10 @@ TEST_CASE("a steady-state step over large arrays takes almost no page faults")
         loss.backward();
         adam.step();
     };
-    auto minor_faults = [] {
-        rusage usage{};
-        getrusage(RUSAGE_SELF, &usage);
-        return usage.ru_minflt;
-    };
     for (int i = 0; i < 3; ++i) step();
-    const long before = minor_faults();
+    const long before = minor_page_faults();
     for (int i = 0; i < 10; ++i) step();
-    const long per_step = (minor_faults() - before) / 10;
+    const long per_step = (minor_page_faults() - before) / 10;
     INFO(per_step << " minor page faults per step (a fresh 4 MiB array alone takes 1,024)");
     CHECK(per_step < 64);
 }
