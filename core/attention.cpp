@@ -25,7 +25,8 @@ namespace {
 // Key blocks of 256: for T <= 256 each query block's scores are one product over every key it sees
 // (up to the diagonal), 28 products per (batch, head) at T = 256 instead of 70 with 64-key blocks, and
 // OpenBLAS's per-call packing and zeroing paid that much less often. W6's best pass in each of six
-// interleaved runs: 51.2-57.0 ms, against 53.9-65.1 ms with 64 (BENCHMARKS.md, "Attention blocks"). A (64, 256) block of scores is 64 KiB.
+// interleaved runs: 51.2-57.0 ms, against 53.9-65.1 ms with 64 (BENCHMARKS.md, "Attention blocks").
+// A (64, 256) block of scores is 64 KiB.
 constexpr std::size_t query_block = 64, key_block = 256;
 constexpr float minus_infinity = -std::numeric_limits<float>::infinity();
 

@@ -38,17 +38,19 @@ inline float lane_sum(const float* v, std::size_t n)
     return total;
 }
 
-// The sum of the squares of n floats, in the same eight lanes.
-inline float lane_sum_of_squares(const float* v, std::size_t n)
+// The sum of the squares of n floats, in the same eight lanes, accumulated in Acc: float for a row
+// (LayerNorm), double for a total over many arrays (clip_grad_norm).
+template <class Acc = float>
+Acc lane_sum_of_squares(const float* v, std::size_t n)
 {
-    float lanes[8] = {};
+    Acc lanes[8] = {};
     std::size_t i = 0;
     for (; i + 8 <= n; i += 8) {
-        for (std::size_t k = 0; k < 8; ++k) lanes[k] += v[i + k] * v[i + k];
+        for (std::size_t k = 0; k < 8; ++k) lanes[k] += Acc(v[i + k]) * Acc(v[i + k]);
     }
-    float total = 0.0f;
-    for (; i < n; ++i) total += v[i] * v[i];
-    for (float lane : lanes) total += lane;
+    Acc total = 0;
+    for (; i < n; ++i) total += Acc(v[i]) * Acc(v[i]);
+    for (Acc lane : lanes) total += lane;
     return total;
 }
 

@@ -5,27 +5,9 @@
 #include <cmath>
 
 #include "core/check.h"
+#include "core/kernels.h"
 
 namespace xgrad::optim {
-
-namespace {
-
-// The sum of the squares of n floats in double precision, in eight lanes that the compiler keeps in
-// vector registers (a single running sum is one long chain of dependent additions).
-double sum_of_squares(const float* v, std::size_t n)
-{
-    double lanes[8] = {};
-    std::size_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        for (std::size_t k = 0; k < 8; ++k) lanes[k] += double(v[i + k]) * double(v[i + k]);
-    }
-    double total = 0.0;
-    for (; i < n; ++i) total += double(v[i]) * double(v[i]);
-    for (double lane : lanes) total += lane;
-    return total;
-}
-
-}  // namespace
 
 double clip_grad_norm(const std::vector<Tensor>& parameters, double max_norm)
 {
@@ -37,7 +19,7 @@ double clip_grad_norm(const std::vector<Tensor>& parameters, double max_norm)
         }
     };
     double squares = 0.0;
-    each_gradient([&](const Array& g) { squares += sum_of_squares(g.data(), g.size()); });
+    each_gradient([&](const Array& g) { squares += lane_sum_of_squares<double>(g.data(), g.size()); });
     const double total = std::sqrt(squares);
     const double coefficient = max_norm / (total + 1e-6);
     if (coefficient < 1.0) {
