@@ -7,6 +7,7 @@
 //   forward   out = (P * Z) v
 //   backward  dv = (P * Z)^T dout;  dP = (dout v^T) * Z;  dS = P * (dP - rowsum(dout * out));
 //             dq = scale dS k;      dk = scale dS^T q
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <vector>
@@ -49,16 +50,18 @@ struct MaskView {
     }
 };
 
-// The blocks' scores: s (rows, cols) = scale q_block k_block^T, plus the mask, -inf where a key may
-// not be seen (the bool mask's false, or above the causal diagonal).
+// The blocks' scores: s (rows, cols) = scale q_block k_block^T - base[r] for row r (nothing taken off
+// when base is null), plus the mask, -inf where a key may not be seen (the bool mask's false, or
+// above the causal diagonal). The rows start as -base and sgemm adds scale q k^T onto them: no pass of
+// its own for the zeroing, the scale or the subtraction.
 void block_scores(float* s, const float* q, const float* k, std::size_t rows, std::size_t cols, std::size_t E,
-                  float scale, const MaskView& mask, std::size_t mask_offset, std::size_t i0, std::size_t j0,
-                  bool causal)
+                  float scale, const float* base, const MaskView& mask, std::size_t mask_offset, std::size_t i0,
+                  std::size_t j0, bool causal)
 {
-    gemm(false, true, rows, cols, E, q, k, 0.0f, s);   // q k^T
+    for (std::size_t r = 0; r < rows; ++r) std::fill_n(s + r * cols, cols, base ? -base[r] : 0.0f);
+    gemm(false, true, rows, cols, E, scale, q, k, 1.0f, s);   // + scale q k^T
     for (std::size_t r = 0; r < rows; ++r) {
         float* row = s + r * cols;
-        for (std::size_t c = 0; c < cols; ++c) row[c] *= scale;
         if (!mask.empty()) {
             const std::size_t at = mask_offset + (i0 + r) * mask.row_stride;
             for (std::size_t c = 0; c < cols; ++c) {
@@ -111,7 +114,8 @@ void forward_block(const Problem& P, std::size_t b, std::size_t i0, std::size_t 
     const std::size_t end = key_end(i1, S, P.causal);
     for (std::size_t j0 = 0; j0 < end; j0 += key_block) {
         const std::size_t cols = std::min(key_block, end - j0);
-        block_scores(s.data(), q + i0 * E, k + j0 * E, rows, cols, E, P.scale, P.mask, mask_offset, i0, j0, P.causal);
+        block_scores(s.data(), q + i0 * E, k + j0 * E, rows, cols, E, P.scale, nullptr, P.mask, mask_offset, i0, j0,
+                     P.causal);
         for (std::size_t r = 0; r < rows; ++r) {              // the online softmax: rescale what came before
             float* row = s.data() + r * cols;
             const float new_max = std::max(best[r], row_max(row, cols));
@@ -157,10 +161,8 @@ void backward_matrix(const Problem& P, std::size_t b, const float* q, const floa
         const std::size_t end = key_end(i1, S, P.causal);
         for (std::size_t j0 = 0; j0 < end; j0 += key_block) {
             const std::size_t cols = std::min(key_block, end - j0);
-            block_scores(p, q + i0 * E, k + j0 * E, rows, cols, E, P.scale, P.mask, mask_offset, i0, j0, P.causal);
-            for (std::size_t r = 0; r < rows; ++r) {
-                for (std::size_t c = 0; c < cols; ++c) p[r * cols + c] -= lse[i0 + r];
-            }
+            block_scores(p, q + i0 * E, k + j0 * E, rows, cols, E, P.scale, lse + i0, P.mask, mask_offset, i0, j0,
+                         P.causal);   // s - lse
             auto block = Block{0, rows * cols}.at(p);
             xt::noalias(block) = xt::exp(block);              // P, recomputed
             const float* pzd = p;

@@ -18,7 +18,7 @@ namespace xgrad {
 // processes much slower (BENCHMARKS.md, "small products").
 constexpr double min_flops_for_threads = double(1 << 26);
 
-void gemm(bool transpose_a, bool transpose_b, std::size_t m, std::size_t n, std::size_t k, const float* a,
+void gemm(bool transpose_a, bool transpose_b, std::size_t m, std::size_t n, std::size_t k, float alpha, const float* a,
           const float* b, float beta, float* c)
 {
     if (m == 0 || n == 0) return;
@@ -28,10 +28,14 @@ void gemm(bool transpose_a, bool transpose_b, std::size_t m, std::size_t n, std:
         std::lock_guard lock(switching);
         openblas_set_num_threads(threads);
     }
+    if (beta == 0.0f) {   // OpenBLAS's own zeroing of c (sgemm_beta) is a scalar loop; memset is several times faster
+        std::memset(c, 0, m * n * sizeof(float));
+        beta = 1.0f;
+    }
     const auto lda = static_cast<blasint>(transpose_a ? m : k);
     const auto ldb = static_cast<blasint>(transpose_b ? k : n);
     cblas_sgemm(CblasRowMajor, transpose_a ? CblasTrans : CblasNoTrans, transpose_b ? CblasTrans : CblasNoTrans,
-                static_cast<blasint>(m), static_cast<blasint>(n), static_cast<blasint>(k), 1.0f, a, lda, b, ldb,
+                static_cast<blasint>(m), static_cast<blasint>(n), static_cast<blasint>(k), alpha, a, lda, b, ldb,
                 beta, c, static_cast<blasint>(n));
 }
 

@@ -16,11 +16,16 @@
 namespace xgrad {
 
 // ---- matrix products: OpenBLAS sgemm --------------------------------------------------------------------
-// c (m, n) = op(a) (m, k) @ op(b) (k, n) + beta c, all row-major and contiguous; op(x) is x^T when
-// its flag is set (the transpose is BLAS's, never a copy). Small products run OpenBLAS on one thread,
-// large ones on all of xgrad's threads.
-void gemm(bool transpose_a, bool transpose_b, std::size_t m, std::size_t n, std::size_t k, const float* a,
+// c (m, n) = alpha op(a) (m, k) @ op(b) (k, n) + beta c, all row-major and contiguous; op(x) is x^T
+// when its flag is set (the transpose is BLAS's, never a copy). Small products run OpenBLAS on one
+// thread, large ones on all of xgrad's threads.
+void gemm(bool transpose_a, bool transpose_b, std::size_t m, std::size_t n, std::size_t k, float alpha, const float* a,
           const float* b, float beta, float* c);
+inline void gemm(bool transpose_a, bool transpose_b, std::size_t m, std::size_t n, std::size_t k, const float* a,
+                 const float* b, float beta, float* c)
+{
+    gemm(transpose_a, transpose_b, m, n, k, 1.0f, a, b, beta, c);
+}
 
 // ---- row reductions -------------------------------------------------------------------------------------
 // The sum of n floats in eight interleaved partial sums: one vector add per eight values instead of a
