@@ -3,13 +3,16 @@
 // by block. No (L, S) array of scores survives the forward.
 //
 // Shapes: q (..., L, E), k (..., S, E), v (..., S, Ev) -> (..., L, Ev); the leading dims are the
-// batch (B, nh). Per batch matrix, with P = softmax(scale q k^T + mask) and Z the dropout mask:
+// batch (B, nh). packed_qkv_attention runs the same kernel on one head's columns of a (B, T, 3C)
+// projection, read and written in place through row strides. Per batch matrix, with
+// P = softmax(scale q k^T + mask) and Z the dropout mask:
 //   forward   out = (P * Z) v
 //   backward  dv = (P * Z)^T dout;  dP = (dout v^T) * Z;  dS = P * (dP - rowsum(dout * out));
 //             dq = scale dS k;      dk = scale dS^T q
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <optional>
 #include <vector>
 
 #include <xtensor/xmath.hpp>
@@ -50,16 +53,34 @@ struct MaskView {
     }
 };
 
+// Where batch matrix b of an operand starts, and how far apart its rows are: b / heads picks the
+// outer block, b % heads the head within it. A contiguous (..., rows, cols) array has one "head" per
+// matrix; a (B, T, 3C) projection has nh heads of hs columns each, its rows 3C apart.
+struct Layout {
+    std::size_t heads, outer, inner, row;
+    std::size_t offset(std::size_t b) const { return b / heads * outer + b % heads * inner; }
+};
+Layout contiguous(std::size_t rows, std::size_t cols) { return {1, rows * cols, 0, cols}; }
+
+struct Problem {
+    std::size_t batch, L, S, E, Ev;
+    float scale, dropout_p;
+    bool causal;
+    std::uint64_t seed;
+    MaskView mask;
+    Layout q, k, v, out;   // dq, dk and dv are laid out as q, k and v, dout as out
+};
+
 // The blocks' scores: s (rows, cols) = scale q_block k_block^T - base[r] for row r (nothing taken off
 // when base is null), plus the mask, -inf where a key may not be seen (the bool mask's false, or
 // above the causal diagonal). The rows start as -base and sgemm adds scale q k^T onto them: no pass of
 // its own for the zeroing, the scale or the subtraction.
-void block_scores(float* s, const float* q, const float* k, std::size_t rows, std::size_t cols, std::size_t E,
-                  float scale, const float* base, const MaskView& mask, std::size_t mask_offset, std::size_t i0,
-                  std::size_t j0, bool causal)
+void block_scores(const Problem& P, float* s, const float* q, const float* k, std::size_t rows, std::size_t cols,
+                  const float* base, std::size_t mask_offset, std::size_t i0, std::size_t j0)
 {
     for (std::size_t r = 0; r < rows; ++r) std::fill_n(s + r * cols, cols, base ? -base[r] : 0.0f);
-    gemm(false, true, rows, cols, E, scale, q, k, 1.0f, s);   // + scale q k^T
+    gemm(false, true, rows, cols, P.E, P.scale, q, P.q.row, k, P.k.row, 1.0f, s, cols);   // + scale q k^T
+    const MaskView& mask = P.mask;
     for (std::size_t r = 0; r < rows; ++r) {
         float* row = s + r * cols;
         if (!mask.empty()) {
@@ -70,7 +91,7 @@ void block_scores(float* s, const float* q, const float* k, std::size_t rows, st
                 else if (!mask.allowed[m]) row[c] = minus_infinity;
             }
         }
-        if (causal) {
+        if (P.causal) {
             for (std::size_t c = i0 + r + 1 > j0 ? i0 + r + 1 - j0 : 0; c < cols; ++c) row[c] = minus_infinity;
         }
     }
@@ -94,19 +115,13 @@ void apply_dropout(float* p, std::size_t rows, std::size_t cols, std::uint64_t s
     }
 }
 
-struct Problem {
-    std::size_t batch, L, S, E, Ev;
-    float scale, dropout_p;
-    bool causal;
-    std::uint64_t seed;
-    MaskView mask;
-};
 
-// One query block of one batch matrix: out rows [i0, i1) and their log-sum-exp.
+// One query block of one batch matrix: out rows [i0, i1) and their log-sum-exp. q, k, v and out
+// point at the batch matrix's first row.
 void forward_block(const Problem& P, std::size_t b, std::size_t i0, std::size_t i1, const float* q, const float* k,
                    const float* v, float* out, float* lse)
 {
-    const std::size_t rows = i1 - i0, E = P.E, Ev = P.Ev, S = P.S;
+    const std::size_t rows = i1 - i0, Ev = P.Ev, S = P.S;
     std::vector<float> best(rows, minus_infinity), row_sum(rows, 0.0f);   // per row: the max so far, sum of exp
     std::vector<float> acc(rows * Ev, 0.0f);
     Array s(Shape{rows * key_block});   // 64-byte aligned: the exp pass takes the same vector path each time
@@ -114,8 +129,7 @@ void forward_block(const Problem& P, std::size_t b, std::size_t i0, std::size_t 
     const std::size_t end = key_end(i1, S, P.causal);
     for (std::size_t j0 = 0; j0 < end; j0 += key_block) {
         const std::size_t cols = std::min(key_block, end - j0);
-        block_scores(s.data(), q + i0 * E, k + j0 * E, rows, cols, E, P.scale, nullptr, P.mask, mask_offset, i0, j0,
-                     P.causal);
+        block_scores(P, s.data(), q + i0 * P.q.row, k + j0 * P.k.row, rows, cols, nullptr, mask_offset, i0, j0);
         for (std::size_t r = 0; r < rows; ++r) {              // the online softmax: rescale what came before
             float* row = s.data() + r * cols;
             const float new_max = std::max(best[r], row_max(row, cols));
@@ -130,11 +144,12 @@ void forward_block(const Problem& P, std::size_t b, std::size_t i0, std::size_t 
         xt::noalias(block) = xt::exp(block);                  // p = exp(s - max), one vectorised pass
         for (std::size_t r = 0; r < rows; ++r) row_sum[r] += lane_sum(s.data() + r * cols, cols);
         if (P.dropout_p > 0.0f) apply_dropout(s.data(), rows, cols, P.seed, P.dropout_p, (b * P.L + i0) * S, S, j0);
-        gemm(false, false, rows, Ev, cols, s.data(), v + j0 * Ev, 1.0f, acc.data());   // acc += p v
-    }
+        gemm(false, false, rows, Ev, cols, 1.0f, s.data(), cols, v + j0 * P.v.row, P.v.row, 1.0f, acc.data(), Ev);
+    }                                                         // acc += p v
     for (std::size_t r = 0; r < rows; ++r) {
         const float inverse = 1.0f / row_sum[r];              // a row that sees no key: 0 / 0 = NaN, as PyTorch
-        for (std::size_t e = 0; e < Ev; ++e) out[(i0 + r) * Ev + e] = acc[r * Ev + e] * inverse;
+        float* out_row = out + (i0 + r) * P.out.row;
+        for (std::size_t e = 0; e < Ev; ++e) out_row[e] = acc[r * Ev + e] * inverse;
         lse[i0 + r] = best[r] + std::log(row_sum[r]);
     }
 }
@@ -144,11 +159,12 @@ void backward_matrix(const Problem& P, std::size_t b, const float* q, const floa
                      const float* lse, const float* dout, float* dq, float* dk, float* dv)
 {
     const std::size_t L = P.L, S = P.S, E = P.E, Ev = P.Ev;
+    const std::size_t ldq = P.q.row, ldk = P.k.row, ldv = P.v.row, ldo = P.out.row;
     const std::size_t mask_offset = P.mask.empty() ? 0 : P.mask.offset(b);
     std::vector<float> D(L);                                  // rowsum(dout * out)
     for (std::size_t i = 0; i < L; ++i) {
         float total = 0.0f;
-        for (std::size_t e = 0; e < Ev; ++e) total += dout[i * Ev + e] * out[i * Ev + e];
+        for (std::size_t e = 0; e < Ev; ++e) total += dout[i * ldo + e] * out[i * ldo + e];
         D[i] = total;
     }
     Array p_block(Shape{query_block * key_block}), pz_block(Shape{query_block * key_block});
@@ -161,8 +177,7 @@ void backward_matrix(const Problem& P, std::size_t b, const float* q, const floa
         const std::size_t end = key_end(i1, S, P.causal);
         for (std::size_t j0 = 0; j0 < end; j0 += key_block) {
             const std::size_t cols = std::min(key_block, end - j0);
-            block_scores(p, q + i0 * E, k + j0 * E, rows, cols, E, P.scale, lse + i0, P.mask, mask_offset, i0, j0,
-                         P.causal);   // s - lse
+            block_scores(P, p, q + i0 * ldq, k + j0 * ldk, rows, cols, lse + i0, mask_offset, i0, j0);   // s - lse
             auto block = Block{0, rows * cols}.at(p);
             xt::noalias(block) = xt::exp(block);              // P, recomputed
             const float* pzd = p;
@@ -171,8 +186,9 @@ void backward_matrix(const Problem& P, std::size_t b, const float* q, const floa
                 apply_dropout(pz, rows, cols, P.seed, P.dropout_p, (b * L + i0) * S, S, j0);
                 pzd = pz;
             }
-            gemm(true, false, cols, Ev, rows, pzd, dout + i0 * Ev, 1.0f, dv + j0 * Ev);   // dv += (P Z)^T dout
-            gemm(false, true, rows, cols, Ev, dout + i0 * Ev, v + j0 * Ev, 0.0f, dp);   // dP = dout v^T
+            const float* g = dout + i0 * ldo;
+            gemm(true, false, cols, Ev, rows, 1.0f, pzd, cols, g, ldo, 1.0f, dv + j0 * ldv, ldv);   // dv += (P Z)^T dout
+            gemm(false, true, rows, cols, Ev, 1.0f, g, ldo, v + j0 * ldv, ldv, 0.0f, dp, cols);     // dP = dout v^T
             if (P.dropout_p > 0.0f) apply_dropout(dp, rows, cols, P.seed, P.dropout_p, (b * L + i0) * S, S, j0);
             for (std::size_t r = 0; r < rows; ++r) {          // dS = scale P (dP - D), the scale folded in
                 for (std::size_t c = 0; c < cols; ++c) {
@@ -180,32 +196,45 @@ void backward_matrix(const Problem& P, std::size_t b, const float* q, const floa
                     dp[at] = P.scale * p[at] * (dp[at] - D[i0 + r]);
                 }
             }
-            gemm(false, false, rows, E, cols, dp, k + j0 * E, 1.0f, dq + i0 * E);   // dq += dS k
-            gemm(true, false, cols, E, rows, dp, q + i0 * E, 1.0f, dk + j0 * E);    // dk += dS^T q
+            gemm(false, false, rows, E, cols, 1.0f, dp, cols, k + j0 * ldk, ldk, 1.0f, dq + i0 * ldq, ldq);   // dq += dS k
+            gemm(true, false, cols, E, rows, 1.0f, dp, cols, q + i0 * ldq, ldq, 1.0f, dk + j0 * ldk, ldk);    // dk += dS^T q
         }
     }
 }
 
-}  // namespace
-
-// q (..., L, E), k (..., S, E), v (..., S, Ev) -> (..., L, Ev)
-Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionOptions& options)
+// The forward over every batch matrix: each (batch matrix, query block) a task that owns its rows of
+// out and lse, so the result is the same on any number of threads.
+void attend(const Problem& P, const float* q, const float* k, const float* v, float* out, float* lse)
 {
-    const OpScope scope("scaled_dot_product_attention");
-    const char* op = "scaled_dot_product_attention";
-    XGRAD_CHECK(q.dim() >= 2 && k.dim() == q.dim() && v.dim() == q.dim(), op, ": expected q (..., L, E), k (..., S, E) ",
-                "and v (..., S, Ev) with the same number of axes (at least 2), got q ", shape_str(q.shape()), ", k ",
-                shape_str(k.shape()), ", v ", shape_str(v.shape()));
-    const Shape qs = q.shape(), ks = k.shape(), vs = v.shape();
-    const std::size_t n = qs.size(), L = qs[n - 2], E = qs[n - 1], S = ks[n - 2], Ev = vs[n - 1];
-    const Shape batch_shape(qs.begin(), qs.end() - 2);
-    XGRAD_CHECK(Shape(ks.begin(), ks.end() - 2) == batch_shape && Shape(vs.begin(), vs.end() - 2) == batch_shape, op,
-                ": q, k and v must have the same batch dims, got q ", shape_str(qs), ", k ", shape_str(ks), ", v ",
-                shape_str(vs));
-    XGRAD_CHECK(ks[n - 1] == E, op, ": q and k must have the same feature size E, got q ", shape_str(qs), " and k ",
-                shape_str(ks));
-    XGRAD_CHECK(vs[n - 2] == S, op, ": k and v must have the same number of keys S, got k ", shape_str(ks), " and v ",
-                shape_str(vs));
+    const std::size_t blocks = (P.L + query_block - 1) / query_block;
+    parallel_rows(P.batch * blocks, query_block * (P.S + P.Ev), [&](std::size_t first, std::size_t last) {
+        for (std::size_t task = first; task < last; ++task) {
+            const std::size_t b = task / blocks, i0 = (task % blocks) * query_block;
+            forward_block(P, b, i0, std::min(P.L, i0 + query_block), q + P.q.offset(b), k + P.k.offset(b),
+                          v + P.v.offset(b), out + P.out.offset(b), lse + b * P.L);
+        }
+    });
+}
+
+// The backward: each thread owns whole batch matrices, their dq, dk and dv rows (or, packed, their
+// head's columns of those rows). dq, dk and dv are added to, not overwritten.
+void attend_backward(const Problem& P, const float* q, const float* k, const float* v, const float* out,
+                     const float* lse, const float* dout, float* dq, float* dk, float* dv)
+{
+    parallel_rows(P.batch, P.L * P.S, [&](std::size_t first, std::size_t last) {
+        for (std::size_t b = first; b < last; ++b) {
+            const std::size_t qo = P.q.offset(b), ko = P.k.offset(b), vo = P.v.offset(b), oo = P.out.offset(b);
+            backward_matrix(P, b, q + qo, k + ko, v + vo, out + oo, lse + b * P.L, dout + oo, dq + qo, dk + ko, dv + vo);
+        }
+    });
+}
+
+// The Problem of an options struct, for batch matrices of (batch_shape..., L, E) queries and
+// (batch_shape..., S, E), (batch_shape..., S, Ev) keys and values, its layouts left to the caller.
+// Checks the options and the mask's broadcast to (batch..., L, S) on behalf of `op`.
+Problem make_problem(const char* op, const AttentionOptions& options, const Shape& batch_shape, std::size_t L,
+                     std::size_t S, std::size_t E, std::size_t Ev)
+{
     XGRAD_CHECK(options.dropout_p_ >= 0.0f && options.dropout_p_ < 1.0f, op, ": dropout_p must be in [0, 1), got ",
                 options.dropout_p_);
     const bool float_mask = options.attn_mask_.defined(), bool_mask = options.attn_bool_mask_.has_value();
@@ -216,7 +245,8 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
 
     Problem P{shape_numel(batch_shape), L, S, E, Ev,
               options.scale_ ? *options.scale_ : 1.0f / std::sqrt(static_cast<float>(E)), options.dropout_p_,
-              options.is_causal_, options.dropout_p_ > 0.0f ? default_generator().bits() : 0, {}};
+              options.is_causal_, options.dropout_p_ > 0.0f ? default_generator().bits() : 0, {},
+              contiguous(L, E), contiguous(S, E), contiguous(S, Ev), contiguous(L, Ev)};
     if (float_mask || bool_mask) {
         const Shape mask_shape = float_mask ? options.attn_mask_.shape()
                                             : Shape(options.attn_bool_mask_->shape().begin(), options.attn_bool_mask_->shape().end());
@@ -239,44 +269,91 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
         if (float_mask) P.mask.values = options.attn_mask_.data().data();
         else P.mask.allowed = options.attn_bool_mask_->data();
     }
+    return P;
+}
+
+// The mask arrays, kept alive with the backward, and pointed at again when it runs.
+struct KeptMask {
+    Tensor values;
+    std::optional<BoolArray> allowed;
+    explicit KeptMask(const AttentionOptions& o) : values(o.attn_mask_), allowed(o.attn_bool_mask_) {}
+    Problem restore(Problem P) const
+    {
+        if (values.defined()) P.mask.values = values.data().data();
+        if (allowed) P.mask.allowed = allowed->data();
+        return P;
+    }
+};
+
+}  // namespace
+
+// q (..., L, E), k (..., S, E), v (..., S, Ev) -> (..., L, Ev)
+Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionOptions& options)
+{
+    const OpScope scope("scaled_dot_product_attention");
+    const char* op = "scaled_dot_product_attention";
+    XGRAD_CHECK(q.dim() >= 2 && k.dim() == q.dim() && v.dim() == q.dim(), op, ": expected q (..., L, E), k (..., S, E) ",
+                "and v (..., S, Ev) with the same number of axes (at least 2), got q ", shape_str(q.shape()), ", k ",
+                shape_str(k.shape()), ", v ", shape_str(v.shape()));
+    const Shape qs = q.shape(), ks = k.shape(), vs = v.shape();
+    const std::size_t n = qs.size(), L = qs[n - 2], E = qs[n - 1], S = ks[n - 2], Ev = vs[n - 1];
+    const Shape batch_shape(qs.begin(), qs.end() - 2);
+    XGRAD_CHECK(Shape(ks.begin(), ks.end() - 2) == batch_shape && Shape(vs.begin(), vs.end() - 2) == batch_shape, op,
+                ": q, k and v must have the same batch dims, got q ", shape_str(qs), ", k ", shape_str(ks), ", v ",
+                shape_str(vs));
+    XGRAD_CHECK(ks[n - 1] == E, op, ": q and k must have the same feature size E, got q ", shape_str(qs), " and k ",
+                shape_str(ks));
+    XGRAD_CHECK(vs[n - 2] == S, op, ": k and v must have the same number of keys S, got k ", shape_str(ks), " and v ",
+                shape_str(vs));
+    const Problem P = make_problem(op, options, batch_shape, L, S, E, Ev);
 
     Shape out_shape = batch_shape;
     out_shape.push_back(L);
     out_shape.push_back(Ev);
     Array y(out_shape);                                       // (..., L, Ev)
     Array lse(Shape{P.batch, L});                             // log-sum-exp of each query row, for the backward
-    const float* qd = q.data().data();
-    const float* kd = k.data().data();
-    const float* vd = v.data().data();
-    const std::size_t blocks = (L + query_block - 1) / query_block;
-    parallel_rows(P.batch * blocks, query_block * (S + Ev), [&](std::size_t first, std::size_t last) {
-        for (std::size_t task = first; task < last; ++task) {   // each task owns its query block's rows
-            const std::size_t b = task / blocks, i0 = (task % blocks) * query_block;
-            forward_block(P, b, i0, std::min(L, i0 + query_block), qd + b * L * E, kd + b * S * E, vd + b * S * Ev,
-                          y.data() + b * L * Ev, lse.data() + b * L);
-        }
-    });
+    attend(P, q.data().data(), k.data().data(), v.data().data(), y.data(), lse.data());
 
-    std::vector<Tensor> inputs = {q, k, v};
-    Tensor mask_keep = options.attn_mask_;                    // the mask arrays stay alive with the backward
-    std::optional<BoolArray> bool_keep = options.attn_bool_mask_;
-    return from_op(std::move(y), inputs, op, [q, k, v, P, lse = std::move(lse), mask_keep, bool_keep](GradOutput& grad_out, const Array& y) {
-        Problem p = P;
-        if (mask_keep.defined()) p.mask.values = mask_keep.data().data();
-        if (bool_keep) p.mask.allowed = bool_keep->data();
-        const std::size_t L = p.L, S = p.S, E = p.E, Ev = p.Ev;
+    return from_op(std::move(y), {q, k, v}, op,
+                   [q, k, v, P, lse = std::move(lse), kept = KeptMask(options)](GradOutput& grad_out, const Array& y) {
         Array dq = xt::zeros<float>(q.shape()), dk = xt::zeros<float>(k.shape()), dv = xt::zeros<float>(v.shape());
-        const float* g = grad_out.read().data();
-        parallel_rows(p.batch, L * S, [&](std::size_t first, std::size_t last) {
-            for (std::size_t b = first; b < last; ++b) {       // each thread owns whole batch matrices
-                backward_matrix(p, b, q.data().data() + b * L * E, k.data().data() + b * S * E,
-                                v.data().data() + b * S * Ev, y.data() + b * L * Ev, lse.data() + b * L, g + b * L * Ev,
-                                dq.data() + b * L * E, dk.data() + b * S * E, dv.data() + b * S * Ev);
-            }
-        });
+        attend_backward(kept.restore(P), q.data().data(), k.data().data(), v.data().data(), y.data(), lse.data(),
+                        grad_out.read().data(), dq.data(), dk.data(), dv.data());
         q.accumulate_grad(std::move(dq));
         k.accumulate_grad(std::move(dk));
         v.accumulate_grad(std::move(dv));
+    });
+}
+
+// qkv (B, T, 3C) -> (B, T, C): batch matrix (b, h) reads head h's hs = C / nh columns of q, k and v
+// (columns h hs, C + h hs and 2C + h hs of each row, rows 3C apart) and writes its columns of y.
+Tensor packed_qkv_attention(const Tensor& qkv, std::size_t num_heads, const AttentionOptions& options)
+{
+    const OpScope scope("packed_qkv_attention");
+    const char* op = "packed_qkv_attention";
+    const Shape s = qkv.shape();
+    XGRAD_CHECK(s.size() == 3 && s[2] % 3 == 0, op, ": expected qkv of shape (B, T, 3C), q, k and v side by side, got ",
+                shape_str(s));
+    const std::size_t B = s[0], T = s[1], C = s[2] / 3;
+    XGRAD_CHECK(num_heads >= 1 && C % num_heads == 0, op, ": num_heads must divide C = ", C, " (qkv ", shape_str(s),
+                "), got ", num_heads);
+    const std::size_t hs = C / num_heads;
+    Problem P = make_problem(op, options, Shape{B, num_heads}, T, T, hs, hs);
+    P.q = P.k = P.v = Layout{num_heads, T * 3 * C, hs, 3 * C};
+    P.out = Layout{num_heads, T * C, hs, C};
+
+    Array y(Shape{B, T, C});
+    Array lse(Shape{P.batch, T});
+    const float* d = qkv.data().data();
+    attend(P, d, d + C, d + 2 * C, y.data(), lse.data());
+
+    return from_op(std::move(y), {qkv}, op,
+                   [qkv, P, C, lse = std::move(lse), kept = KeptMask(options)](GradOutput& grad_out, const Array& y) {
+        Array g = xt::zeros<float>(qkv.shape());              // dq, dk and dv side by side, as qkv
+        const float* d = qkv.data().data();
+        attend_backward(kept.restore(P), d, d + C, d + 2 * C, y.data(), lse.data(), grad_out.read().data(), g.data(),
+                        g.data() + C, g.data() + 2 * C);
+        qkv.accumulate_grad(std::move(g));
     });
 }
 

@@ -16,11 +16,17 @@
 namespace xgrad {
 
 // ---- matrix products: OpenBLAS sgemm --------------------------------------------------------------------
-// c (m, n) = alpha op(a) (m, k) @ op(b) (k, n) + beta c, all row-major and contiguous; op(x) is x^T
-// when its flag is set (the transpose is BLAS's, never a copy). Small products run OpenBLAS on one
+// c (m, n) = alpha op(a) (m, k) @ op(b) (k, n) + beta c, all row-major; op(x) is x^T when its flag is
+// set (the transpose is BLAS's, never a copy). lda, ldb and ldc are the distances between the rows of
+// a, b and c as stored; the shorter forms take them contiguous. Small products run OpenBLAS on one
 // thread, large ones on all of xgrad's threads.
 void gemm(bool transpose_a, bool transpose_b, std::size_t m, std::size_t n, std::size_t k, float alpha, const float* a,
-          const float* b, float beta, float* c);
+          std::size_t lda, const float* b, std::size_t ldb, float beta, float* c, std::size_t ldc);
+inline void gemm(bool transpose_a, bool transpose_b, std::size_t m, std::size_t n, std::size_t k, float alpha, const float* a,
+                 const float* b, float beta, float* c)
+{
+    gemm(transpose_a, transpose_b, m, n, k, alpha, a, transpose_a ? m : k, b, transpose_b ? k : n, beta, c, n);
+}
 inline void gemm(bool transpose_a, bool transpose_b, std::size_t m, std::size_t n, std::size_t k, const float* a,
                  const float* b, float beta, float* c)
 {

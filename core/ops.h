@@ -119,6 +119,13 @@ struct AttentionOptions {
 Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v,
                                     const AttentionOptions& options = {});
 
+// qkv (B, T, 3C), q, k and v side by side as nanoGPT's c_attn makes them -> (B, T, C): the same as
+// splitting qkv, viewing each part as (B, T, nh, hs), transposing it to (B, nh, T, hs), running
+// scaled_dot_product_attention and merging the heads back, with none of those copies. The kernel
+// reads each head's columns in place and writes its columns of the result; the mask, if any,
+// broadcasts to (B, nh, T, T). nn::CausalSelfAttention's forward.
+Tensor packed_qkv_attention(const Tensor& qkv, std::size_t num_heads, const AttentionOptions& options = {});
+
 // x (...) -> (...): each element zeroed with probability p, the others scaled by 1 / (1 - p), as
 // torch.nn.functional.dropout. p = 0 or training = false return x itself (no copy, no node).
 Tensor dropout(const Tensor& x, float p, bool training = true);

@@ -232,11 +232,11 @@ Tensor CausalSelfAttention::forward(const Tensor& x) const
 {
     XGRAD_CHECK(x.dim() == 3 && x.shape()[2] == n_embd_, module_name("nn::CausalSelfAttention", name()),
                 ": expected x of shape (B, T, ", n_embd_, ") (n_embd = ", n_embd_, "), got ", shape_str(x.shape()));
-    std::vector<Tensor> qkv = split(c_attn->forward(x), n_embd_, 2);   // 3 x (B, T, C)
-    const Tensor y = scaled_dot_product_attention(split_heads(std::move(qkv[0]), n_head_), split_heads(std::move(qkv[1]), n_head_),
-                                                  split_heads(std::move(qkv[2]), n_head_),
-                                                  AttentionOptions().is_causal(true).dropout_p(is_training() ? dropout_ : 0.0f));
-    return forward_hooks(resid_dropout->forward(c_proj->forward(merge_heads(y))), x);   // (B, T, C)
+    // nanoGPT splits c_attn's (B, T, 3C) into q, k, v and each into (B, nh, T, hs) heads; the packed
+    // kernel reads the heads where they are and writes (B, T, C), the same values without the copies
+    const Tensor y = packed_qkv_attention(c_attn->forward(x), n_head_,
+                                          AttentionOptions().is_causal(true).dropout_p(is_training() ? dropout_ : 0.0f));
+    return forward_hooks(resid_dropout->forward(c_proj->forward(y)), x);   // (B, T, C)
 }
 
 Tensor CausalSelfAttention::forward(const Tensor& x, KVCache& cache) const

@@ -1,5 +1,6 @@
 // scaled_dot_product_attention against its composed twin (matmul, masked_fill, softmax, dropout,
-// matmul), PyTorch, finite differences and itself on other thread counts; dropout; causal_mask.
+// matmul), PyTorch, finite differences and itself on other thread counts; packed_qkv_attention
+// against the split heads; dropout; causal_mask.
 #include <catch2/catch.hpp>
 
 #include <cmath>
@@ -261,6 +262,116 @@ TEST_CASE("dropout: the identity at p = 0 and in eval, p of the elements zeroed,
     manual_seed(2);
     const bool same_seed_same_mask = dropout(x, 0.3f).data() == y.data();
     CHECK(same_seed_same_mask);
+}
+
+namespace {
+
+// packed_qkv_attention's oracle: nanoGPT's split, view, transpose, attention and merge, in copies.
+Tensor split_attention(const Tensor& qkv, std::size_t nh, const AttentionOptions& o)
+{
+    const auto B = static_cast<std::ptrdiff_t>(qkv.shape()[0]), T = static_cast<std::ptrdiff_t>(qkv.shape()[1]);
+    const std::size_t C = qkv.shape()[2] / 3;
+    std::vector<Tensor> parts = split(qkv, C, 2);
+    for (Tensor& p : parts) {
+        p = transpose(view(p, {B, T, static_cast<std::ptrdiff_t>(nh), static_cast<std::ptrdiff_t>(C / nh)}), 1, 2);
+    }
+    const Tensor y = scaled_dot_product_attention(parts[0], parts[1], parts[2], o);   // (B, nh, T, hs)
+    return view(transpose(y, 1, 2), {B, T, static_cast<std::ptrdiff_t>(C)});
+}
+
+// out and dqkv of one forward and backward
+std::vector<Array> run_packed(const std::function<Tensor(const Tensor&)>& attention, Tensor qkv, const Tensor& up)
+{
+    qkv.zero_grad();
+    manual_seed(21);                                                      // the same dropout mask for both paths
+    Tensor out = attention(qkv);
+    out.backward(up);
+    return {out.data(), qkv.grad().data()};
+}
+
+}  // namespace
+
+TEST_CASE("packed_qkv_attention equals splitting the heads out and attending, at T = 1, 7, 64 and 257")
+{
+    const std::vector<std::pair<const char*, std::function<AttentionOptions(std::size_t T)>>> variants = {
+        {"causal", [](std::size_t) { return AttentionOptions().is_causal(true); }},
+        {"causal with dropout", [](std::size_t) { return AttentionOptions().is_causal(true).dropout_p(0.2f); }},
+        {"plain, custom scale", [](std::size_t) { return AttentionOptions().scale(0.4f); }},
+        {"float mask (B, 1, T, T) broadcast over heads", [](std::size_t T) {
+             Generator rng(8);
+             Array m(Shape{2, 1, T, T});
+             rng.normal_(m);
+             return AttentionOptions().attn_mask(Tensor(m));
+         }},
+        {"bool mask (T, T): a band", [](std::size_t T) {
+             BoolArray m(Shape{T, T});
+             for (std::size_t i = 0; i < T; ++i) {
+                 for (std::size_t j = 0; j < T; ++j) m(i, j) = j + 2 >= i && j <= i + 4;
+             }
+             return AttentionOptions().attn_mask(m);
+         }},
+    };
+    for (const auto& [nh, hs] : std::vector<std::pair<std::size_t, std::size_t>>{{2, 8}, {3, 5}}) {   // rows 48, 45 apart
+        for (std::size_t T : {1, 7, 64, 257}) {
+            manual_seed(T);
+            const std::size_t C = nh * hs;
+            const Tensor qkv = randn({2, T, 3 * C}, true), up = randn({2, T, C});
+            for (const auto& [name, options] : variants) {
+                INFO(name << ", T = " << T << ", nh = " << nh << ", hs = " << hs);
+                const AttentionOptions o = options(T);
+                const auto packed = run_packed([&](const Tensor& x) { return packed_qkv_attention(x, nh, o); }, qkv, up);
+                const auto split = run_packed([&](const Tensor& x) { return split_attention(x, nh, o); }, qkv, up);
+                REQUIRE(packed[0].shape() == split[0].shape());
+                check_close(packed[0], split[0], 1e-6, 1e-6);
+                check_close(packed[1], split[1], 1e-6, 1e-6);
+            }
+        }
+    }
+}
+
+TEST_CASE("packed_qkv_attention passes the finite-difference check and is bitwise identical on 1 and 2 threads")
+{
+    Generator rng(4);
+    Array x(Shape{2, 5, 3 * 6});
+    rng.normal_(x);
+    using In = const std::vector<Tensor>&;
+    auto result = xgrad::testing::gradcheck([](In in) { return packed_qkv_attention(in[0], 2, AttentionOptions().is_causal(true)); },
+                                            {Tensor(x)});
+    INFO(result.report);
+    CHECK(result.ok);
+
+    const int saved = get_num_threads();
+    manual_seed(5);
+    const Tensor qkv = randn({4, 256, 3 * 64}, true), up = randn({4, 256, 64});   // enough work for 2 threads
+    std::vector<std::vector<Array>> runs;
+    for (int threads : {1, 2}) {
+        set_num_threads(threads);
+        const std::uint64_t before = threaded_loops();
+        runs.push_back(run_packed([](const Tensor& t) {
+            return packed_qkv_attention(t, 4, AttentionOptions().is_causal(true).dropout_p(0.1f));
+        }, qkv, up));
+        if (threads > 1) REQUIRE(threaded_loops() >= before + 2);   // the forward and the backward both threaded
+    }
+    set_num_threads(saved);
+    for (std::size_t r = 0; r < runs[0].size(); ++r) {
+        INFO("result " << r << " (out, dqkv)");
+        CHECK(std::memcmp(runs[1][r].data(), runs[0][r].data(), runs[0][r].size() * sizeof(float)) == 0);
+    }
+}
+
+TEST_CASE("packed_qkv_attention explains bad input")
+{
+    const char* op = "packed_qkv_attention";
+    CHECK_THROWS_WITH(packed_qkv_attention(randn({2, 4, 3, 8}), 2),
+                      Contains(std::string(op) + ": expected qkv of shape (B, T, 3C), q, k and v side by side, got (2, 4, 3, 8)"));
+    CHECK_THROWS_WITH(packed_qkv_attention(randn({2, 4, 13}), 2), Contains("got (2, 4, 13)"));
+    CHECK_THROWS_WITH(packed_qkv_attention(randn({2, 4, 12}), 3),
+                      Contains(std::string(op) + ": num_heads must divide C = 4 (qkv (2, 4, 12)), got 3"));
+    CHECK_THROWS_WITH(packed_qkv_attention(randn({2, 4, 12}), 0), Contains("num_heads must divide C = 4"));
+    CHECK_THROWS_WITH(packed_qkv_attention(randn({2, 4, 12}), 2, AttentionOptions().attn_mask(BoolArray(Shape{3, 4}))),
+                      Contains(std::string(op) + ": attn_mask of shape (3, 4) does not broadcast to the scores' shape (2, 2, 4, 4)"));
+    CHECK_THROWS_WITH(packed_qkv_attention(randn({2, 4, 12}), 2, AttentionOptions().dropout_p(-0.5f)),
+                      Contains(std::string(op) + ": dropout_p must be in [0, 1), got -0.5"));
 }
 
 TEST_CASE("causal_mask is tril(ones(L, S))")
