@@ -115,7 +115,6 @@ void apply_dropout(float* p, std::size_t rows, std::size_t cols, std::uint64_t s
     }
 }
 
-
 // One query block of one batch matrix: out rows [i0, i1) and their log-sum-exp. q, k, v and out
 // point at the batch matrix's first row.
 void forward_block(const Problem& P, std::size_t b, std::size_t i0, std::size_t i1, const float* q, const float* k,
