@@ -135,8 +135,9 @@ BoolArray causal_mask(std::size_t L, std::size_t S);
 
 // ---- selection and comparison (core/select.cpp, core/compare.cpp) ------------------------------------------
 // x (...) -> shape: out.flat[i] = x.flat[flat[i]], as torch.take; the backward adds into each offset
-// (an offset may repeat). Python's x[index] reads: the bindings turn an index into offsets.
-Tensor take(const Tensor& x, const std::vector<std::size_t>& flat, const Shape& shape);
+// (an offset may repeat). Python's x[index] reads: the bindings turn an index into offsets, and name
+// the node `op` as torch names what the index does ("select", "slice", ...; a string literal).
+Tensor take(const Tensor& x, const std::vector<std::size_t>& flat, const Shape& shape, const char* op = "take");
 // x (...) -> (...): a copy of x with x.flat[flat[i]] = values[i], values broadcast to `shape` (flat.size()
 // elements); the gradient reaches values at those offsets and x everywhere else. x[index] = values.
 Tensor index_put(const Tensor& x, const std::vector<std::size_t>& flat, const Shape& shape, const Tensor& values);

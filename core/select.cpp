@@ -25,14 +25,14 @@ void check_offsets(const char* op, const std::vector<std::size_t>& flat, const S
 }  // namespace
 
 // x (...), flat (n) -> shape (n elements): out.flat[i] = x.flat[flat[i]]
-Tensor take(const Tensor& x, const std::vector<std::size_t>& flat, const Shape& shape)
+Tensor take(const Tensor& x, const std::vector<std::size_t>& flat, const Shape& shape, const char* op)
 {
-    const OpScope scope("take");
-    check_offsets("take", flat, shape, x.numel());
+    const OpScope scope(op);
+    check_offsets(op, flat, shape, x.numel());
     Array y(shape);
     const float* px = x.data().data();
     for (std::size_t i = 0; i < flat.size(); ++i) y.data()[i] = px[flat[i]];
-    return from_op(std::move(y), {x}, "take", [x, flat](GradOutput& grad_out) {
+    return from_op(std::move(y), {x}, op, [x, flat](GradOutput& grad_out) {
         // An offset may repeat (x[[0, 0]]): its element's gradient is the sum of both reads, so the
         // upstream values are added, never assigned. One thread, in order: deterministic.
         const float* g = grad_out.read().data();

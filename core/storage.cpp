@@ -76,6 +76,7 @@ Cache& cache()
 }
 
 std::atomic<std::size_t> live_bytes{0};
+std::atomic<std::size_t> peak_bytes{0};   // the most live_bytes has been since the last reset
 
 // std::bad_alloc that says how much was asked for: "storage: cannot allocate 51.2 GB for an array (12.0 MB live)"
 class StorageExhausted : public std::bad_alloc {
@@ -199,7 +200,10 @@ void* allocate_block(std::size_t bytes)
 void* allocate_storage(std::size_t bytes)
 {
     void* block = allocate_block(bytes);   // throws std::bad_alloc, counting nothing
-    live_bytes.fetch_add(bytes, std::memory_order_relaxed);
+    const std::size_t live = live_bytes.fetch_add(bytes, std::memory_order_relaxed) + bytes;
+    std::size_t peak = peak_bytes.load(std::memory_order_relaxed);
+    while (live > peak && !peak_bytes.compare_exchange_weak(peak, live, std::memory_order_relaxed)) {
+    }
     return block;
 }
 
@@ -224,6 +228,8 @@ void free_storage(void* block, std::size_t bytes) noexcept
 }
 
 std::size_t live_storage_bytes() { return live_bytes.load(std::memory_order_relaxed); }
+std::size_t peak_storage_bytes() { return peak_bytes.load(std::memory_order_relaxed); }
+void reset_peak_storage_bytes() { peak_bytes.store(live_bytes.load(std::memory_order_relaxed), std::memory_order_relaxed); }
 
 std::size_t cached_storage_bytes()
 {

@@ -24,8 +24,12 @@ void free_storage(void* block, std::size_t bytes) noexcept;
 std::size_t cached_storage_bytes();
 void empty_cache();
 
-// The bytes of all Arrays alive now (what a test of an op's memory use measures).
+// The bytes of all Arrays alive now (what a test of an op's memory use measures), and the most that
+// were alive at once since the start or the last reset_peak_storage_bytes(), as PyTorch's
+// torch.cuda.max_memory_allocated() and reset_peak_memory_stats().
 std::size_t live_storage_bytes();
+std::size_t peak_storage_bytes();
+void reset_peak_storage_bytes();
 
 // The allocator of Array (core/array.h): a std::allocator-compatible front for the two calls above.
 template <class T>

@@ -210,6 +210,28 @@ TEST_CASE("the fused forward keeps no (L, S) array: only the output and one log-
     CHECK(held <= (B * nh * T * hs + B * nh * T) * sizeof(float) + 4096);
 }
 
+TEST_CASE("a fused forward + backward peaks at under 1/4 of the composed path's memory")
+{
+    const Inputs in = make_inputs({2, 4}, 256, 256, 32, 32, 13);   // W6's shapes with a smaller batch
+    auto peak_of = [&](const std::function<Tensor(const Tensor&, const Tensor&, const Tensor&)>& attention) {
+        for (const Tensor* t : {&in.q, &in.k, &in.v}) t->zero_grad();
+        const std::size_t before = live_storage_bytes();
+        reset_peak_storage_bytes();
+        attention(in.q, in.k, in.v).backward(in.up);
+        return peak_storage_bytes() - before;
+    };
+    const AttentionOptions causal = AttentionOptions().is_causal(true);
+    const std::size_t fused = peak_of([&](const Tensor& q, const Tensor& k, const Tensor& v) {
+        return scaled_dot_product_attention(q, k, v, causal);
+    });
+    const std::size_t composed = peak_of([&](const Tensor& q, const Tensor& k, const Tensor& v) {
+        return composed_attention(q, k, v, causal);
+    });
+    INFO("peak above the inputs: fused " << fused << " bytes, composed " << composed);
+    CHECK(fused > 0);
+    CHECK(fused * 4 <= composed);
+}
+
 TEST_CASE("fully masked rows are NaN, as PyTorch's")
 {
     const Inputs in = make_inputs({1}, 2, 3, 4, 4, 6);

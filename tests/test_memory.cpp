@@ -92,6 +92,22 @@ constexpr bool large_blocks_cached = true;
 constexpr bool small_blocks_cached = true;
 #endif
 
+TEST_CASE("peak_storage_bytes holds the most that was alive at once until reset_peak_storage_bytes")
+{
+    reset_peak_storage_bytes();
+    const std::size_t before = live_storage_bytes();
+    CHECK(peak_storage_bytes() == before);
+    {
+        const Array a = xt::zeros<float>(Shape{1000});
+        const Array b = xt::zeros<float>(Shape{3000});
+    }
+    const Array c = xt::zeros<float>(Shape{500});
+    CHECK(live_storage_bytes() == before + 500 * sizeof(float));
+    CHECK(peak_storage_bytes() == before + 4000 * sizeof(float));   // a and b together, not c
+    reset_peak_storage_bytes();
+    CHECK(peak_storage_bytes() == before + 500 * sizeof(float));
+}
+
 TEST_CASE("a freed large array is kept and handed out again for the same size")
 {
     empty_cache();

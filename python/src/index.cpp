@@ -6,7 +6,8 @@
 //             they are adjacent, else first, as NumPy puts them.
 //
 // The result is a list of flat offsets into x and the result's shape, which take (reading, with
-// gradients) and index_put (writing) use; every index pattern is the same gather.
+// gradients) and index_put (writing) use; every index pattern is the same gather. The node it makes
+// is named as torch's would be (SelectBackward0, SliceBackward0, ...).
 #include <algorithm>
 #include <optional>
 
@@ -122,7 +123,7 @@ Selection select(const Shape& shape, py::handle index)
     // the common x[i]: one int, a contiguous block of rows
     if (PyLong_CheckExact(index.ptr()) && !shape.empty()) {
         const auto i = static_cast<std::size_t>(in_range(index.cast<std::int64_t>(), shape[0], 0));
-        Selection out{{}, Shape(shape.begin() + 1, shape.end())};
+        Selection out{{}, Shape(shape.begin() + 1, shape.end()), "select"};
         const std::size_t block = shape_numel(out.shape);
         out.flat.resize(block);
         for (std::size_t k = 0; k < block; ++k) out.flat[k] = i * block + k;
@@ -222,6 +223,14 @@ Selection select(const Shape& shape, py::handle index)
     }
 
     Selection out;
+    if (!any_array) {
+        out.op = "alias";
+        for (const Item& item : items) {
+            if (item.kind == Item::integer) out.op = "select";
+            else if (item.kind == Item::slice) out.op = "slice";
+            else if (item.kind == Item::new_axis) out.op = "unsqueeze";
+        }
+    }
     for (const Axis& a : axes) {
         if (a.advanced) {
             out.shape.insert(out.shape.end(), adv_shape.begin(), adv_shape.end());

@@ -502,7 +502,7 @@ std::vector<PyTensor> split_any(const PyTensor& t, py::handle sizes, std::int64_
         index[axis] = py::slice(static_cast<py::ssize_t>(at), static_cast<py::ssize_t>(at + len), 1);
         const Selection sel = select(s, index);
         if (t.is_float()) {
-            out.push_back(T(take(t.f(), sel.flat, sel.shape)));
+            out.push_back(T(take(t.f(), sel.flat, sel.shape, "split_with_sizes")));
         } else {
             py::object piece = py::cast(t).attr("__getitem__")(index);
             out.push_back(piece.cast<PyTensor>());

@@ -85,6 +85,9 @@ DType dtype_arg(py::handle dtype);                   // xgrad.float32 / xgrad.lo
 struct Selection {
     std::vector<std::size_t> flat;
     Shape shape;
+    // torch's name for what the index does, which its grad_fn shows: "index" for any advanced index,
+    // else the last of "select" (an int), "slice" and "unsqueeze" (None); "alias" for ... alone
+    const char* op = "index";
 };
 Selection select(const Shape& shape, py::handle index);
 

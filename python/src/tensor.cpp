@@ -88,7 +88,7 @@ PyTensor getitem(const PyTensor& self, py::handle index)
 {
     const Selection s = select(self.shape(), index);
     switch (self.dtype) {
-    case DType::float32: return PyTensor::of(take(self.f(), s.flat, s.shape));
+    case DType::float32: return PyTensor::of(take(self.f(), s.flat, s.shape, s.op));
     case DType::int64: {
         IdArray out = IdArray::from_shape(s.shape);
         for (std::size_t i = 0; i < s.flat.size(); ++i) out.data()[i] = self.ints->data()[s.flat[i]];

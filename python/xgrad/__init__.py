@@ -371,12 +371,12 @@ def _grad_fn(self):
 
 # xgrad's op names against the class names of PyTorch 1.13's grad_fn where they differ (printed by
 # torch for the same expressions); by the result's rank where torch's op depends on it. Any other op
-# is named from its own name: "gelu" -> GeluBackward0. Compositions (x.clamp, x.abs, x.tril, ...)
-# and indexing read as the last xgrad op they ran: x[0] is an IndexBackward0 here, a SelectBackward0
-# in torch.
+# is named from its own name: "gelu" -> GeluBackward0; indexing records torch's names (select,
+# slice, unsqueeze, alias, index). Compositions (x.clamp, x.abs, ...) read as the last xgrad op they
+# ran.
 _TORCH_GRAD_FN = {
     "add_scalar": "AddBackward0", "mul_scalar": "MulBackward0", "rsub_scalar": "RsubBackward1",
-    "rdiv_scalar": "MulBackward0", "reshape": "ViewBackward0", "take": "IndexBackward0",
+    "rdiv_scalar": "MulBackward0", "reshape": "ViewBackward0",
     "concat": "CatBackward0", "cross_entropy": "NllLossBackward0", "embedding_lookup": "EmbeddingBackward0",
     "layer_norm": "NativeLayerNormBackward0", "dropout": "MulBackward0",
 }
