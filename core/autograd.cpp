@@ -17,7 +17,7 @@ thread_local bool grad_enabled = true;
 thread_local bool anomaly_enabled = false;
 
 // Throws if `values` holds a NaN or an infinity, naming where it came from.
-void check_finite(const Array& values, const char* op, const std::vector<Tensor>& inputs, const char* what)
+void check_finite(const Array& values, const char* op, std::span<const Tensor> inputs, const char* what)
 {
     const float* v = values.data();
     for (std::size_t i = 0; i < values.size(); ++i) {
@@ -55,18 +55,18 @@ DetectAnomalyGuard::DetectAnomalyGuard() : previous_(anomaly_enabled) { anomaly_
 DetectAnomalyGuard::~DetectAnomalyGuard() { anomaly_enabled = previous_; }
 
 // ---- recording an op --------------------------------------------------------------------------------
-bool detail::records(const std::vector<Tensor>& inputs)
+bool detail::records(std::span<const Tensor> inputs)
 {
     return grad_enabled && std::any_of(inputs.begin(), inputs.end(), [](const Tensor& t) { return t.requires_grad(); });
 }
 
-Tensor detail::untracked_op(Array y, const std::vector<Tensor>& inputs, const char* op)
+Tensor detail::untracked_op(Array&& y, std::span<const Tensor> inputs, const char* op)
 {
     if (anomaly_enabled) check_finite(y, op, inputs, "the forward output");
     return Tensor(std::move(y));
 }
 
-Tensor detail::record_op(Array y, std::vector<Tensor> inputs, const char* op, BackwardFn backward, bool reads_output)
+Tensor detail::record_op(Array&& y, std::vector<Tensor> inputs, const char* op, BackwardFn backward, bool reads_output)
 {
     if (anomaly_enabled) check_finite(y, op, inputs, "the forward output");
     Tensor out(std::move(y));

@@ -13,6 +13,8 @@
 #pragma once
 
 #include <functional>
+#include <initializer_list>
+#include <span>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -85,9 +87,24 @@ Tensor lazy_transpose_source(const Tensor& t);
 using BackwardFn = std::function<void(GradOutput& grad_out, const Array& y)>;
 
 namespace detail {
-bool records(const std::vector<Tensor>& inputs);   // grad mode is on and an input requires grad
-Tensor untracked_op(Array y, const std::vector<Tensor>& inputs, const char* op);   // y alone, no history
-Tensor record_op(Array y, std::vector<Tensor> inputs, const char* op, BackwardFn backward, bool reads_output);
+bool records(std::span<const Tensor> inputs);   // grad mode is on and an input requires grad
+// y is moved once, into the node: an Array is 240 bytes of shape, strides and the buffer's handle
+Tensor untracked_op(Array&& y, std::span<const Tensor> inputs, const char* op);   // y alone, no history
+Tensor record_op(Array&& y, std::vector<Tensor> inputs, const char* op, BackwardFn backward, bool reads_output);
+
+template <class Backward>
+Tensor recorded(Array&& y, std::vector<Tensor> inputs, const char* op, Backward backward)
+{
+    if constexpr (std::is_invocable_v<Backward&, GradOutput&>) {
+        return record_op(std::move(y), std::move(inputs), op,
+                         [backward = std::move(backward)](GradOutput& grad_out, const Array&) mutable { backward(grad_out); },
+                         false);
+    } else {
+        static_assert(std::is_invocable_v<Backward&, GradOutput&, const Array&>,
+                      "a backward takes (GradOutput& grad_out) or (GradOutput& grad_out, const Array& y)");
+        return record_op(std::move(y), std::move(inputs), op, std::move(backward), true);
+    }
+}
 }  // namespace detail
 
 // The result y of an op over `inputs`. When grad mode is on and an input requires grad, it records the
@@ -97,20 +114,19 @@ Tensor record_op(Array y, std::vector<Tensor> inputs, const char* op, BackwardFn
 //     [..](GradOutput& grad_out)                  does not: y's buffer may become a later op's output
 //     [..](GradOutput& grad_out, const Array& y)  does: y is kept for it
 template <class Backward>
-Tensor from_op(Array y, std::vector<Tensor> inputs, const char* op, Backward backward)
+Tensor from_op(Array&& y, std::initializer_list<Tensor> inputs, const char* op, Backward backward)
 {
-    if (!detail::records(inputs)) return detail::untracked_op(std::move(y), inputs, op);   // no backward to wrap
-    if constexpr (std::is_invocable_v<Backward&, GradOutput&>) {
-        return detail::record_op(std::move(y), std::move(inputs), op,
-                                 [backward = std::move(backward)](GradOutput& grad_out, const Array&) mutable {
-                                     backward(grad_out);
-                                 },
-                                 false);
-    } else {
-        static_assert(std::is_invocable_v<Backward&, GradOutput&, const Array&>,
-                      "a backward takes (GradOutput& grad_out) or (GradOutput& grad_out, const Array& y)");
-        return detail::record_op(std::move(y), std::move(inputs), op, std::move(backward), true);
-    }
+    // most calls record nothing (no_grad, or no input requires grad): they make no vector of inputs
+    if (!detail::records(inputs)) return detail::untracked_op(std::move(y), inputs, op);
+    return detail::recorded(std::move(y), std::vector<Tensor>(inputs), op, std::move(backward));
+}
+
+// the same, for a number of inputs known only at run time (concat, an optional bias)
+template <class Backward>
+Tensor from_op(Array&& y, std::vector<Tensor> inputs, const char* op, Backward backward)
+{
+    if (!detail::records(inputs)) return detail::untracked_op(std::move(y), inputs, op);
+    return detail::recorded(std::move(y), std::move(inputs), op, std::move(backward));
 }
 
 }  // namespace xgrad

@@ -14,10 +14,12 @@ namespace xgrad {
 
 using detail::Node;
 
-Tensor::Tensor(Array data, bool requires_grad) : node_(std::make_shared<Node>(std::move(data)))
+Tensor::Tensor(Array&& data, bool requires_grad) : node_(std::make_shared<Node>(std::move(data)))
 {
     node_->requires_grad = requires_grad;
 }
+
+Tensor::Tensor(const Array& data, bool requires_grad) : Tensor(Array(data), requires_grad) {}
 
 Node& Tensor::node(const char* what) const
 {

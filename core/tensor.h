@@ -45,7 +45,8 @@ using PostAccumulateHook = std::function<void(const Tensor& leaf)>;
 class Tensor {
 public:
     Tensor() = default;                                   // undefined, like a default torch::Tensor
-    explicit Tensor(Array data, bool requires_grad = false);
+    explicit Tensor(Array&& data, bool requires_grad = false);        // takes the array over
+    explicit Tensor(const Array& data, bool requires_grad = false);   // a copy of it
 
     bool defined() const { return node_ != nullptr; }
     Array& data() const;                                  // handle semantics: the shared storage
