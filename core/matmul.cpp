@@ -14,13 +14,12 @@ namespace {
 // Which matrix of each operand every output matrix uses: the batch dims broadcast as NumPy's, and a
 // 2-D operand is one matrix for all.
 struct Batches {
-    Shape shape;                          // the output's batch dims
-    std::vector<std::size_t> a, b;        // per output matrix: the index of a's matrix and of b's
+    Shape shape;                                   // the output's batch dims
+    xt::svector<std::size_t, 4> a, b;              // per output matrix: the index of a's matrix and of b's
 };
 
-Batches broadcast_batches(const Tensor& a, const Tensor& b)
+Batches broadcast_batches(const Shape& as, const Shape& bs)
 {
-    const Shape as = a.shape(), bs = b.shape();
     const Shape a_batch(as.begin(), as.end() - 2), b_batch(bs.begin(), bs.end() - 2);
     Batches out;
     for (std::size_t i = 0; i < std::max(a_batch.size(), b_batch.size()); ++i) {   // i counts from the last batch axis
@@ -31,7 +30,10 @@ Batches broadcast_batches(const Tensor& a, const Tensor& b)
         out.shape.insert(out.shape.begin(), std::max(da, db));
     }
     const std::vector<std::size_t> sa = stretch_strides(a_batch, out.shape), sb = stretch_strides(b_batch, out.shape);
-    for (std::size_t flat = 0; flat < shape_numel(out.shape); ++flat) {
+    const std::size_t count = shape_numel(out.shape);
+    out.a.resize(count);
+    out.b.resize(count);
+    for (std::size_t flat = 0; flat < count; ++flat) {
         std::size_t rest = flat, ia = 0, ib = 0;
         for (std::size_t axis = out.shape.size(); axis-- > 0;) {
             const std::size_t index = rest % out.shape[axis];
@@ -39,8 +41,8 @@ Batches broadcast_batches(const Tensor& a, const Tensor& b)
             ia += index * sa[axis];
             ib += index * sb[axis];
         }
-        out.a.push_back(ia);
-        out.b.push_back(ib);
+        out.a[flat] = ia;
+        out.b[flat] = ib;
     }
     return out;
 }
@@ -57,7 +59,7 @@ Tensor matmul(const Tensor& a, const Tensor& b)
     const Shape as = a.shape(), bs = b.shape();
     const std::size_t m = as[as.size() - 2], k = as.back(), n = bs.back();
     XGRAD_CHECK(bs[bs.size() - 2] == k, "matmul: inner dimensions differ: ", shape_str(as), " @ ", shape_str(bs));
-    const Batches batches = broadcast_batches(a, b);
+    Batches batches = broadcast_batches(as, bs);
     const std::size_t count = batches.a.size();
     // An operand made by transpose(x, -2, -1) is read from x with sgemm's transpose flag: never copied.
     const Tensor a_source = lazy_transpose_source(a), b_source = lazy_transpose_source(b);
@@ -68,9 +70,10 @@ Tensor matmul(const Tensor& a, const Tensor& b)
     const bool fold = !ta && count > 1 && b.dim() == 2 && shape_numel(Shape(as.begin(), as.end() - 2)) == count;
     const std::size_t calls = fold ? 1 : count, rows = fold ? count * m : m;
 
-    Shape y_shape = batches.shape;
-    y_shape.push_back(m);
-    y_shape.push_back(n);
+    Shape y_shape(batches.shape.size() + 2);
+    std::copy(batches.shape.begin(), batches.shape.end(), y_shape.begin());
+    y_shape.end()[-2] = m;
+    y_shape.back() = n;
     Array y(y_shape);
     const float* ad = a_stored.data().data();
     const float* bd = b_stored.data().data();
@@ -79,7 +82,7 @@ Tensor matmul(const Tensor& a, const Tensor& b)
     }
 
     // the backward reads the stored operands too, flags flipped: grad_a = g b^T, grad_b = a^T g
-    return from_op(std::move(y), {a, b}, "matmul", [=, a_stored = a_stored, b_stored = b_stored](GradOutput& grad_out) {
+    return from_op(std::move(y), {a, b}, "matmul", [=, batches = std::move(batches)](GradOutput& grad_out) {
         const float* g = grad_out.read().data();
         if (a.requires_grad()) {
             // grad_a = grad_out @ b^T; a broadcast matrix of a sums the products of every batch it served

@@ -137,7 +137,10 @@ BoolArray causal_mask(std::size_t L, std::size_t S);
 // x (...) -> shape: out.flat[i] = x.flat[flat[i]], as torch.take; the backward adds into each offset
 // (an offset may repeat). Python's x[index] reads: the bindings turn an index into offsets, and name
 // the node `op` as torch names what the index does ("select", "slice", ...; a string literal).
-Tensor take(const Tensor& x, const std::vector<std::size_t>& flat, const Shape& shape, const char* op = "take");
+Tensor take(const Tensor& x, std::vector<std::size_t> flat, const Shape& shape, const char* op = "take");
+// x (..., n, ...) -> x without axis `dim`: its slice at `index` (negative counts from the end), as
+// torch.select, and x[i] for dim 0. One block copy per slice of the axes before dim; no offsets.
+Tensor select(const Tensor& x, int dim, std::int64_t index);
 // x (...) -> (...): a copy of x with x.flat[flat[i]] = values[i], values broadcast to `shape` (flat.size()
 // elements); the gradient reaches values at those offsets and x everywhere else. x[index] = values.
 Tensor index_put(const Tensor& x, const std::vector<std::size_t>& flat, const Shape& shape, const Tensor& values);

@@ -51,7 +51,7 @@ Tensor sum(const Tensor& x, std::vector<int> axes, bool keepdim)
     Reduced r = reduced_shapes("sum", x.shape(), std::move(axes));
     Array y = reduce_to_shape(x.data(), r.kept);          // summing over an axis is reducing it to 1
     if (!keepdim) y.reshape(r.dropped);
-    return from_op(std::move(y), {x}, "sum", [x, r](GradOutput& grad_out) {
+    return from_op(std::move(y), {x}, "sum", [x, r = std::move(r)](GradOutput& grad_out) {
         x.accumulate_grad(expand_back(grad_out.read(), r.kept, x.shape(), 1.0f));   // d sum / dx_i = 1
     });
 }
@@ -64,7 +64,7 @@ Tensor mean(const Tensor& x, std::vector<int> axes, bool keepdim)
     const float scale = 1.0f / static_cast<float>(r.count);
     Array y = reduce_to_shape(x.data(), r.kept) * scale;
     if (!keepdim) y.reshape(r.dropped);
-    return from_op(std::move(y), {x}, "mean", [x, r, scale](GradOutput& grad_out) {
+    return from_op(std::move(y), {x}, "mean", [x, r = std::move(r), scale](GradOutput& grad_out) {
         x.accumulate_grad(expand_back(grad_out.read(), r.kept, x.shape(), scale));  // d mean / dx_i = 1/n
     });
 }

@@ -1,6 +1,7 @@
-// Selecting elements: take and index_put (what Python's x[...] reads and writes), stack, tril/triu,
-// topk, multinomial and where. The Python bindings turn any index (integers, slices, None, lists,
-// boolean masks) into flat offsets, so one gather and one scatter carry every indexing pattern.
+// Selecting elements: take and index_put (what Python's x[...] reads and writes), select, stack,
+// tril/triu, topk, multinomial and where. The Python bindings turn any index (integers, slices, None,
+// lists, boolean masks) into flat offsets, so one gather and one scatter carry every indexing pattern;
+// x[i] alone, the commonest, is select(x, 0, i), a block copy.
 #include <algorithm>
 #include <cmath>
 #include <numeric>
@@ -25,19 +26,49 @@ void check_offsets(const char* op, const std::vector<std::size_t>& flat, const S
 }  // namespace
 
 // x (...), flat (n) -> shape (n elements): out.flat[i] = x.flat[flat[i]]
-Tensor take(const Tensor& x, const std::vector<std::size_t>& flat, const Shape& shape, const char* op)
+Tensor take(const Tensor& x, std::vector<std::size_t> flat, const Shape& shape, const char* op)
 {
     const OpScope scope(op);
     check_offsets(op, flat, shape, x.numel());
     Array y(shape);
     const float* px = x.data().data();
     for (std::size_t i = 0; i < flat.size(); ++i) y.data()[i] = px[flat[i]];
-    return from_op(std::move(y), {x}, op, [x, flat](GradOutput& grad_out) {
+    return from_op(std::move(y), {x}, op, [x, flat = std::move(flat)](GradOutput& grad_out) {
         // An offset may repeat (x[[0, 0]]): its element's gradient is the sum of both reads, so the
         // upstream values are added, never assigned. One thread, in order: deterministic.
         const float* g = grad_out.read().data();
         Array& grad = x.grad_accumulator();
         for (std::size_t i = 0; i < flat.size(); ++i) grad.data()[flat[i]] += g[i];
+    });
+}
+
+// x (..., n, ...) -> (...): the slice at `index` along `dim`, as rows of `inner` elements, one per
+// `outer` slice of the axes before it
+Tensor select(const Tensor& x, int dim, std::int64_t index)
+{
+    const OpScope scope("select");
+    XGRAD_CHECK(x.dim() > 0, "select: cannot be applied to a 0-d tensor");
+    const Array::shape_type& in = x.data().shape();
+    const std::size_t axis = normalize_axis("select", dim, in.size());
+    const auto n = static_cast<std::int64_t>(in[axis]);
+    XGRAD_CHECK(index >= -n && index < n, "select: index ", index, " is out of bounds for dimension ", axis, " with size ", n);
+    const auto at = static_cast<std::size_t>(index < 0 ? index + n : index);
+    std::size_t outer = 1, inner = 1;
+    for (std::size_t d = 0; d < axis; ++d) outer *= in[d];
+    for (std::size_t d = axis + 1; d < in.size(); ++d) inner *= in[d];
+    Array::shape_type shape(in.size() - 1);
+    std::copy(in.begin(), in.begin() + static_cast<std::ptrdiff_t>(axis), shape.begin());
+    std::copy(in.begin() + static_cast<std::ptrdiff_t>(axis) + 1, in.end(), shape.begin() + static_cast<std::ptrdiff_t>(axis));
+    Array y(shape);
+    const std::size_t stride = in[axis] * inner;   // from one outer slice to the next
+    const float* px = x.data().data();
+    for (std::size_t o = 0; o < outer; ++o) std::copy_n(px + o * stride + at * inner, inner, y.data() + o * inner);
+    return from_op(std::move(y), {x}, "select", [x, outer, inner, stride, at](GradOutput& grad_out) {
+        const float* g = grad_out.read().data();
+        float* grad = x.grad_accumulator().data();
+        for (std::size_t o = 0; o < outer; ++o) {
+            for (std::size_t i = 0; i < inner; ++i) grad[o * stride + at * inner + i] += g[o * inner + i];
+        }
     });
 }
 

@@ -1,4 +1,4 @@
-// take / index_put (what Python's x[...] reads and writes), stack, tril/triu, topk, multinomial, where
+// take / index_put (what Python's x[...] reads and writes), select, stack, tril/triu, topk, multinomial, where
 // and the comparisons (core/select.cpp, core/compare.cpp): hand-computed values and gradchecks.
 #include <catch2/catch.hpp>
 
@@ -24,6 +24,31 @@ TEST_CASE("take gathers offsets and sums the gradient of an offset read twice")
     auto g = gradcheck([](const std::vector<Tensor>& in) { return take(in[0], {4, 1, 1, 3}, {2, 2}); },
                        {randn({2, 3})});
     CHECK(g.ok);
+}
+
+TEST_CASE("select copies the slice at an index along an axis, and its gradient goes back to that slice")
+{
+    Tensor x = tensor({{1, 2, 3}, {4, 5, 6}}).requires_grad_();
+    Tensor row = select(x, 0, 1);
+    CHECK(row.shape() == Shape{3});
+    check_close(row, {4, 5, 6});
+    Tensor column = select(x, -1, -3);                 // dim and index from the end: x[:, 0]
+    CHECK(column.shape() == Shape{2});
+    check_close(column, {1, 4});
+    CHECK(std::string(row.op_name()) == "select");
+    (sum(row * 2.0f) + sum(column)).backward();
+    check_close(x.grad(), {1, 0, 0, 3, 2, 2});         // the row's 2 everywhere in row 1, the column's 1 in column 0
+    Tensor cube = arange(24.0f);
+    Tensor middle = select(reshape(cube, {2, 3, 4}), 1, 2);   // (2, 4): x[:, 2, :]
+    check_close(middle, {8, 9, 10, 11, 20, 21, 22, 23});
+    CHECK_THROWS_WITH(select(x, 0, 2), "select: index 2 is out of bounds for dimension 0 with size 2");
+    CHECK_THROWS_WITH(select(x, 0, -3), "select: index -3 is out of bounds for dimension 0 with size 2");
+    CHECK_THROWS_WITH(select(x, 2, 0), Catch::Contains("select: axis 2 is out of range"));
+    CHECK_THROWS_WITH(select(sum(tensor({1})), 0, 0), "select: cannot be applied to a 0-d tensor");
+    for (int dim : {0, 1, 2}) {
+        auto g = gradcheck([dim](const std::vector<Tensor>& in) { return select(in[0], dim, -1); }, {randn({2, 3, 4})});
+        CHECK(g.ok);
+    }
 }
 
 TEST_CASE("index_put writes values, which get the gradient there, and x gets it everywhere else")
