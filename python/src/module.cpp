@@ -41,6 +41,7 @@ PYBIND11_MODULE(_xgrad, m)
     bind_optim(m);
     bind_text(m);
     bind_bench(m);
+    install_fast_paths(m);
 
     py::class_<Scoped<NoGradGuard>>(m, "_NoGrad")
         .def(py::init<>())

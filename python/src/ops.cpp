@@ -175,8 +175,50 @@ PyTensor stack_any(const std::vector<PyTensor>& xs, std::int64_t dim)
     return cat(parts, dim);
 }
 
+}  // namespace
+
 // ---- arithmetic ---------------------------------------------------------------------------------------
-enum class Bin { add, sub, mul, div, pow, floordiv, mod };
+// the ops of the arithmetic operators on float tensors (pytensor.h)
+Tensor float_binary(const Tensor& a, const Tensor& b, Bin op)
+{
+    switch (op) {
+    case Bin::add: return add(a, b);
+    case Bin::sub: return sub(a, b);
+    case Bin::mul: return mul(a, b);
+    case Bin::div: return div(a, b);
+    case Bin::pow: return exp(mul(b, log(a)));   // a^b for a > 0
+    case Bin::floordiv: return Tensor(Array(xt::floor(div(a, b).data())));
+    case Bin::mod: {
+        Tensor q(Array(xt::floor(div(a, b).data())));
+        return sub(a, mul(q, b));   // d/da = 1: the floor is piecewise constant
+    }
+    }
+    throw std::logic_error("float_binary");
+}
+
+Tensor float_scalar(const Tensor& x, float s, Bin op, bool reflected)
+{
+    switch (op) {
+    case Bin::add: return add(x, s);
+    case Bin::sub: return reflected ? rsub(s, x) : add(x, -s);
+    case Bin::mul: return mul(x, s);
+    case Bin::div: return reflected ? rdiv(s, x) : mul(x, 1.0f / s);
+    case Bin::pow: return reflected ? exp(mul(x, std::log(s))) : pow(x, s);
+    default: break;
+    }
+    Tensor st = full({}, s);
+    return reflected ? float_binary(st, x, op) : float_binary(x, st, op);
+}
+
+Tensor matmul_releasing_gil(const Tensor& a, const Tensor& b)
+{
+    // a tiny product ends before another thread could take the GIL and do anything with it
+    if (b.dim() == 0 || a.numel() * b.size(-1) < 32768) return matmul(a, b);
+    py::gil_scoped_release release;
+    return matmul(a, b);
+}
+
+namespace {
 
 // A Python number (int, float, bool, numpy scalar), as the scalar operand of an op.
 struct Number {
@@ -225,37 +267,6 @@ IdArray int_binary(const IdArray& a, const IdArray& b, Bin op)
     default: break;
     }
     throw std::logic_error("int_binary");
-}
-
-Tensor float_binary(const Tensor& a, const Tensor& b, Bin op)
-{
-    switch (op) {
-    case Bin::add: return add(a, b);
-    case Bin::sub: return sub(a, b);
-    case Bin::mul: return mul(a, b);
-    case Bin::div: return div(a, b);
-    case Bin::pow: return exp(mul(b, log(a)));   // a^b for a > 0
-    case Bin::floordiv: return Tensor(Array(xt::floor(div(a, b).data())));
-    case Bin::mod: {
-        Tensor q(Array(xt::floor(div(a, b).data())));
-        return sub(a, mul(q, b));   // d/da = 1: the floor is piecewise constant
-    }
-    }
-    throw std::logic_error("float_binary");
-}
-
-Tensor float_scalar(const Tensor& x, float s, Bin op, bool reflected)
-{
-    switch (op) {
-    case Bin::add: return add(x, s);
-    case Bin::sub: return reflected ? rsub(s, x) : add(x, -s);
-    case Bin::mul: return mul(x, s);
-    case Bin::div: return reflected ? rdiv(s, x) : mul(x, 1.0f / s);
-    case Bin::pow: return reflected ? exp(mul(x, std::log(s))) : pow(x, s);
-    default: break;
-    }
-    Tensor st = full({}, s);
-    return reflected ? float_binary(st, x, op) : float_binary(x, st, op);
 }
 
 py::object binary(const PyTensor& a, py::handle other, Bin op, bool reflected)
@@ -561,16 +572,9 @@ void bind_ops(py::module_& m)
         return a.dtype == DType::int64 ? PyTensor::of(IdArray(-*a.ints)) : T(neg(a.f()));
     });
     tensor.def("__pos__", [](const PyTensor& a) { return a; });
-    tensor.def("__matmul__", [](const PyTensor& a, const PyTensor& b) {
-        Tensor x = a.f(), y = b.f();
-        py::gil_scoped_release release;
-        return T(matmul(x, y));
-    }, py::is_operator());
-    both("matmul", [](const PyTensor& a, const PyTensor& b) {
-        Tensor x = a.f(), y = b.f();
-        py::gil_scoped_release release;
-        return T(matmul(x, y));
-    });
+    tensor.def("__matmul__", [](const PyTensor& a, const PyTensor& b) { return T(matmul_releasing_gil(a.f(), b.f())); },
+               py::is_operator());
+    both("matmul", [](const PyTensor& a, const PyTensor& b) { return T(matmul_releasing_gil(a.f(), b.f())); });
     m.attr("mm") = m.attr("matmul");
     m.attr("bmm") = m.attr("matmul");
     tensor.attr("mm") = tensor.attr("matmul");

@@ -93,6 +93,13 @@ Selection select(const Shape& shape, py::handle index);
 
 void check_device(py::handle device);
 
+// The arithmetic operators on float tensors: a op b, and x op s (s op x when reflected).
+enum class Bin { add, sub, mul, div, pow, floordiv, mod };
+Tensor float_binary(const Tensor& a, const Tensor& b, Bin op);
+Tensor float_scalar(const Tensor& x, float s, Bin op, bool reflected);
+// a @ b, with the GIL released while it runs, unless it is too small for that to matter
+Tensor matmul_releasing_gil(const Tensor& a, const Tensor& b);
+
 // obj.__index__() as an int64 (an int, a numpy integer, a one-element long tensor); its own error if
 // it has none or it fails (a TypeError, an OverflowError past int64).
 inline std::int64_t index_value(py::handle obj)
@@ -108,6 +115,7 @@ void bind_nn(py::module_& m);
 void bind_optim(py::module_& m);
 void bind_text(py::module_& m);
 void bind_bench(py::module_& m);
+void install_fast_paths(py::module_& m);   // after the bindings it speeds up (fast.cpp)
 
 }  // namespace xgrad::python
 

@@ -86,9 +86,9 @@ PyTensor& inplace(PyTensor& self, const char* name, Op op)
 
 PyTensor getitem(const PyTensor& self, py::handle index)
 {
-    const Selection s = select(self.shape(), index);
+    Selection s = select(self.shape(), index);
     switch (self.dtype) {
-    case DType::float32: return PyTensor::of(take(self.f(), s.flat, s.shape, s.op));
+    case DType::float32: return PyTensor::of(take(self.f(), std::move(s.flat), s.shape, s.op));
     case DType::int64: {
         IdArray out = IdArray::from_shape(s.shape);
         for (std::size_t i = 0; i < s.flat.size(); ++i) out.data()[i] = self.ints->data()[s.flat[i]];
