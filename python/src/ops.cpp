@@ -647,6 +647,15 @@ void bind_ops(py::module_& m)
         const auto size = static_cast<std::int64_t>((n + static_cast<std::size_t>(chunks) - 1) / static_cast<std::size_t>(chunks));
         return split_any(t, py::int_(std::max<std::int64_t>(size, 1)), dim);
     }, A("chunks"), A("dim") = 0);
+    both("select", [](const PyTensor& t, std::int64_t dim, std::int64_t index) {
+        if (t.is_float()) return T(xgrad::select(t.f(), static_cast<int>(dim), index));
+        // ids and masks: the same slice as x[:, ..., index] reads
+        const std::size_t axis = normalize_axis("select", dim, t.shape().size());
+        py::tuple at(axis + 1);
+        for (std::size_t d = 0; d < axis; ++d) at[d] = py::slice(py::none(), py::none(), py::none());
+        at[axis] = py::int_(index);
+        return py::cast(t).attr("__getitem__")(at).cast<PyTensor>();
+    }, A("dim"), A("index"));
     both("tril", [](const PyTensor& t, std::int64_t diagonal) {
         PyTensor out;
         Tensor f = tri(t, diagonal, true, &out);

@@ -21,7 +21,7 @@ from ._xgrad import (Tensor, dtype, manual_seed, set_num_threads, get_num_thread
                      exp, log, sqrt, rsqrt, tanh, sin, cos, sigmoid, relu, neg, square, abs, clamp, clip, masked_fill, where,
                      add, sub, mul, div, pow, eq, ne, lt, le, gt, ge, matmul, mm, bmm,
                      reshape, permute, transpose, unsqueeze, squeeze, flatten, clone, cat, concat, concatenate, stack,
-                     split, chunk, tril, triu, sum, mean, max, min, argmax, argmin, var, softmax, log_softmax, topk,
+                     split, chunk, select, tril, triu, sum, mean, max, min, argmax, argmin, var, softmax, log_softmax, topk,
                      multinomial, empty_cache)
 from ._repr import tensor_repr as _tensor_repr
 

@@ -121,3 +121,16 @@ def test_errors_from_the_fast_calls_are_torchs_kinds():
         xgrad.tensor(3.0)[0]                        # a 0-d tensor: the binding's IndexError, as torch's
     with pytest.raises(OverflowError):
         x + 10 ** 400
+
+
+def test_select_is_torchs():
+    x = xgrad.tensor(X, requires_grad=True)
+    np.testing.assert_array_equal(x.select(1, -1).detach().numpy(), X[:, -1])
+    np.testing.assert_array_equal(xgrad.select(x, 0, 2).detach().numpy(), X[2])
+    assert x.select(1, 0).grad_fn.name() == "SelectBackward0"
+    x.select(1, 2).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), np.eye(4, dtype=np.float32)[[2, 2, 2]])
+    ids = xgrad.tensor([[1, 2], [3, 4]])
+    assert ids.select(1, 1).tolist() == [2, 4] and ids.select(1, 1).dtype == xgrad.long
+    with pytest.raises(IndexError, match="index 4 is out of bounds for dimension 1 with size 4"):
+        x.select(1, 4)
