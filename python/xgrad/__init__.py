@@ -415,7 +415,6 @@ for _name, _fn in {
     "__imul__": lambda self, other: self.mul_(other), "__itruediv__": lambda self, other: self.div_(other),
     "__repr__": _tensor_repr, "__array__": lambda self, dtype=None: _np.asarray(self.numpy(), dtype=dtype),
     "unbind": unbind, "std": std, "log10": log10, "log2": log2, "log1p": log1p, "nelement": lambda self: self.numel(),
-    "select": lambda self, dim, index: self[(slice(None),) * (dim % self.dim()) + (index,)],
     "all": _all, "any": _any, "norm": _norm, "expand": _expand, "type_as": _type_as,
     "is_floating_point": lambda self: self.dtype == float32, "element_size": lambda self: self.dtype.itemsize,
 }.items():
