@@ -59,11 +59,13 @@ const Tensor* float_tensor(PyObject* h)
 // binding b called as b(self, *args, **kwargs), the arguments as CPython's vectorcall passes them
 PyObject* call_binding(Binding b, PyObject* self, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames)
 {
-    const Py_ssize_t total = nargs + (kwnames ? PyTuple_GET_SIZE(kwnames) : 0);
-    std::vector<PyObject*> all(static_cast<std::size_t>(total) + 1);
-    all[0] = self;
-    std::copy_n(args, total, all.begin() + 1);
-    return PyObject_Vectorcall(binding[b], all.data(), static_cast<std::size_t>(nargs) + 1, kwnames);
+    return guarded([&] {
+        const Py_ssize_t total = nargs + (kwnames ? PyTuple_GET_SIZE(kwnames) : 0);
+        std::vector<PyObject*> all(static_cast<std::size_t>(total) + 1);
+        all[0] = self;
+        std::copy_n(args, total, all.begin() + 1);
+        return PyObject_Vectorcall(binding[b], all.data(), static_cast<std::size_t>(nargs) + 1, kwnames);
+    });
 }
 
 // a Python float or int as a float, or nullopt for anything else (numpy scalars, bools: the binding's)
@@ -161,9 +163,11 @@ PyObject* transpose_method(PyObject* self, PyObject* const* args, Py_ssize_t nar
         return call_binding(transpose_op, self, args, nargs, kwnames);
     }
     return guarded([&]() -> PyObject* {
-        const long d0 = PyLong_AsLong(args[0]), d1 = PyLong_AsLong(args[1]);
+        const Py_ssize_t d0 = PyLong_AsSsize_t(args[0]), d1 = PyLong_AsSsize_t(args[1]);
         if ((d0 == -1 || d1 == -1) && PyErr_Occurred()) return nullptr;
-        return wrap(xgrad::transpose(*x, static_cast<int>(d0), static_cast<int>(d1)));
+        const std::size_t n = x->dim();   // checked here, where they are still 64-bit
+        return wrap(xgrad::transpose(*x, static_cast<int>(normalize_axis("transpose", d0, n)),
+                                     static_cast<int>(normalize_axis("transpose", d1, n))));
     });
 }
 

@@ -72,10 +72,11 @@ PyTensor permute_any(const PyTensor& t, std::vector<int> perm)
 PyTensor transpose_any(const PyTensor& t, std::int64_t d0, std::int64_t d1)
 {
     const std::size_t n = t.shape().size();
-    if (t.is_float()) return T(transpose(t.f(), static_cast<int>(d0), static_cast<int>(d1)));
+    const auto a = static_cast<int>(normalize_axis("transpose", d0, n)), b = static_cast<int>(normalize_axis("transpose", d1, n));
+    if (t.is_float()) return T(transpose(t.f(), a, b));
     std::vector<int> perm(n);
     for (std::size_t i = 0; i < n; ++i) perm[i] = static_cast<int>(i);
-    std::swap(perm[normalize_axis("transpose", d0, n)], perm[normalize_axis("transpose", d1, n)]);
+    std::swap(perm[static_cast<std::size_t>(a)], perm[static_cast<std::size_t>(b)]);
     return permute_any(t, perm);
 }
 

@@ -134,3 +134,10 @@ def test_select_is_torchs():
     assert ids.select(1, 1).tolist() == [2, 4] and ids.select(1, 1).dtype == xgrad.long
     with pytest.raises(IndexError, match="index 4 is out of bounds for dimension 1 with size 4"):
         x.select(1, 4)
+
+
+def test_dims_past_32_bits_are_out_of_range_not_wrapped():
+    # 2**32 would wrap to dim 0 in a C int: it must be refused, on the fast path and the binding's
+    for t in (xgrad.randn(2, 3), xgrad.tensor([[1, 2]])):
+        with pytest.raises(IndexError, match="axis 4294967296 is out of range for a 2-D tensor"):
+            t.transpose(0, 2 ** 32)
