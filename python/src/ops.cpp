@@ -618,8 +618,9 @@ void bind_ops(py::module_& m)
     tensor.def("reshape", [](const PyTensor& t, py::args shape) { return reshape_any(t, dims_arg(shape)); });
     m.def("reshape", [](const PyTensor& t, py::handle shape) { return reshape_any(t, dims_arg(py::make_tuple(shape))); });
     tensor.def("permute", [](const PyTensor& t, py::args dims) {
-        auto d = dims_arg(dims);
-        return permute_any(t, std::vector<int>(d.begin(), d.end()));
+        std::vector<int> perm;   // each dim checked while 64-bit: 2**32 must not wrap to 0
+        for (std::ptrdiff_t d : dims_arg(dims)) perm.push_back(static_cast<int>(normalize_axis("permute", d, t.shape().size())));
+        return permute_any(t, perm);
     });
     m.def("permute", [](const PyTensor& t, std::vector<int> dims) { return permute_any(t, dims); });
     both("transpose", &transpose_any, A("dim0"), A("dim1"));

@@ -141,3 +141,5 @@ def test_dims_past_32_bits_are_out_of_range_not_wrapped():
     for t in (xgrad.randn(2, 3), xgrad.tensor([[1, 2]])):
         with pytest.raises(IndexError, match="axis 4294967296 is out of range for a 2-D tensor"):
             t.transpose(0, 2 ** 32)
+        with pytest.raises(IndexError, match="axis 4294967296 is out of range"):
+            t.permute(2 ** 32, 1)
