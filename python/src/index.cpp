@@ -50,6 +50,10 @@ void classify(py::handle obj, const Shape& shape, std::size_t dim, std::vector<I
     if (PyBool_Check(obj.ptr())) {
         index_error("xgrad: indexing with a Python bool is not supported; use a bool tensor as a mask");
     }
+    if (PyRange_Check(obj.ptr())) {   // logprobs[range(n), ys]: a range reads as the list of its ints, as in torch
+        classify(py::list(py::reinterpret_borrow<py::object>(obj)), shape, dim, out, consumed);
+        return;
+    }
     const bool is_tensor = py::isinstance<PyTensor>(obj);
     if (!is_tensor && !py::isinstance<py::array>(obj) && PyIndex_Check(obj.ptr())) {   // int, numpy integer
         item.value = index_value(obj);

@@ -353,6 +353,14 @@ std::vector<int> axes_arg(py::handle dim, std::size_t ndim)
     return axes;
 }
 
+// dim=, or its numpy alias axis= (one of them)
+py::object dim_or_axis(py::object dim, py::object axis)
+{
+    if (axis.is_none()) return dim;
+    if (!dim.is_none()) throw py::type_error("got both dim= and its alias axis=; pass one of them");
+    return axis;
+}
+
 PyTensor sum_any(const PyTensor& t, py::handle dim, bool keepdim)
 {
     if (t.is_float()) {
@@ -670,25 +678,32 @@ void bind_ops(py::module_& m)
     }, A("diagonal") = 0);
 
     // ---- reductions ----
-    both("sum", &sum_any, A("dim") = py::none(), A("keepdim") = false);
-    both("mean", &mean_any, A("dim") = py::none(), A("keepdim") = false);
-    both("max", [](const PyTensor& t, py::object dim, bool keepdim) { return max_any(t, dim, keepdim, true); },
-         A("dim") = py::none(), A("keepdim") = false);
-    both("min", [](const PyTensor& t, py::object dim, bool keepdim) { return max_any(t, dim, keepdim, false); },
-         A("dim") = py::none(), A("keepdim") = false);
-    both("argmax", [](const PyTensor& t, py::object dim, bool keepdim) { return argmax_any(t, dim, keepdim, true); },
-         A("dim") = py::none(), A("keepdim") = false);
-    both("argmin", [](const PyTensor& t, py::object dim, bool keepdim) { return argmax_any(t, dim, keepdim, false); },
-         A("dim") = py::none(), A("keepdim") = false);
-    both("var", [](const PyTensor& t, py::object dim, bool unbiased, bool keepdim) {
+    // each takes torch's numpy aliases too, axis= and keepdims= (makemore writes N.sum(1, keepdims=True))
+    const auto aliases = [&](auto reduce) {
+        return [reduce](const PyTensor& t, py::object dim, bool keepdim, py::object axis, std::optional<bool> keepdims) {
+            return reduce(t, dim_or_axis(std::move(dim), std::move(axis)), keepdims.value_or(keepdim));
+        };
+    };
+    const auto reduction = [&](const char* name, auto reduce) {
+        both(name, aliases(reduce), A("dim") = py::none(), A("keepdim") = false, py::kw_only(), A("axis") = py::none(),
+             A("keepdims") = py::none());
+    };
+    reduction("sum", [](const PyTensor& t, py::object dim, bool keepdim) { return sum_any(t, dim, keepdim); });
+    reduction("mean", [](const PyTensor& t, py::object dim, bool keepdim) { return mean_any(t, dim, keepdim); });
+    reduction("max", [](const PyTensor& t, py::object dim, bool keepdim) { return max_any(t, dim, keepdim, true); });
+    reduction("min", [](const PyTensor& t, py::object dim, bool keepdim) { return max_any(t, dim, keepdim, false); });
+    reduction("argmax", [](const PyTensor& t, py::object dim, bool keepdim) { return argmax_any(t, dim, keepdim, true); });
+    reduction("argmin", [](const PyTensor& t, py::object dim, bool keepdim) { return argmax_any(t, dim, keepdim, false); });
+    both("var", [](const PyTensor& t, py::object dim, bool unbiased, bool keepdim, py::object axis, std::optional<bool> keepdims) {
         Tensor x = t.f();
-        const auto axes = axes_arg(dim, x.dim());
+        const auto axes = axes_arg(dim_or_axis(std::move(dim), std::move(axis)), x.dim());
         std::size_t n = 1;
         for (int a : axes) n *= x.size(a);
         Tensor centred = sub(x, mean(x, axes, true));
-        Tensor ss = sum(mul(centred, centred), axes, keepdim);   // sum of squared deviations
+        Tensor ss = sum(mul(centred, centred), axes, keepdims.value_or(keepdim));   // sum of squared deviations
         return T(mul(ss, 1.0f / static_cast<float>(unbiased ? n - 1 : n)));
-    }, A("dim") = py::none(), A("unbiased") = true, A("keepdim") = false);
+    }, A("dim") = py::none(), A("unbiased") = true, A("keepdim") = false, py::kw_only(), A("axis") = py::none(),
+       A("keepdims") = py::none());
     both("softmax", [](const PyTensor& x, std::int64_t dim) {
         return T(along(x.f(), dim, [](const Tensor& v) { return softmax(v); }));
     }, A("dim"));

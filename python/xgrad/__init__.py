@@ -28,6 +28,7 @@ from ._repr import tensor_repr as _tensor_repr
 dtype.__repr__ = dtype.__str__ = lambda self: "xgrad." + ("float32", "int64", "bool")[int(self)]
 float32 = float = dtype.float32
 int64 = long = dtype.int64
+int32 = int64             # xgrad has one integer dtype: int32 requests (makemore counts in one) get int64
 bool = dtype.bool          # as torch.bool (it shadows the builtin inside this module only)
 _builtin_bool = __builtins__["bool"] if isinstance(__builtins__, dict) else __builtins__.bool
 
@@ -185,8 +186,8 @@ def log1p(input):
     return log(input + 1.0)
 
 
-def std(input, dim=None, unbiased=True, keepdim=False):
-    return input.var(dim, unbiased, keepdim).sqrt()
+def std(input, dim=None, unbiased=True, keepdim=False, *, axis=None, keepdims=None):
+    return input.var(dim, unbiased, keepdim, axis=axis, keepdims=keepdims).sqrt()
 
 
 def arange(start, end=None, step=1, dtype=None, device=None, requires_grad=False):

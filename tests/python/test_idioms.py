@@ -49,3 +49,31 @@ def test_makemore_mlp_trains_by_hand():
     assert all(p.is_leaf and p.requires_grad for p in parameters)
     assert F.one_hot(Y[:4], num_classes=27).float().shape == (4, 27)
     assert torch.linspace(-3, 0, 4).tolist() == [-3.0, -2.0, -1.0, 0.0]
+
+
+def test_makemore_bigram_counts_and_its_numpy_spellings():
+    # makemore part 1: int32 counts, P.sum(1, keepdims=True), and the loss read as logprobs[range(n), ys]
+    N = torch.zeros((27, 27), dtype=torch.int32)
+    N[1, 2] += 3
+    N[1, 5] += 1
+    P = (N + 1).float()
+    P /= P.sum(1, keepdims=True)
+    np.testing.assert_allclose(P[1].tolist()[2], 4 / 31, rtol=1e-6)
+    assert P.sum(axis=1).shape == (27,) and P.mean(axis=0, keepdims=True).shape == (1, 27)
+    assert P.max(axis=1).values.shape == (27,) and P.argmax(axis=1, keepdims=True).shape == (27, 1)
+    assert P.var(axis=0, keepdims=True).shape == (1, 27) and P.std(axis=0).shape == (27,)
+    x = torch.tensor([[1.0, 2.0], [3.0, 4.0]])
+    try:
+        x.sum(dim=0, axis=1)
+    except TypeError as e:
+        assert "both dim= and its alias axis=" in str(e)
+    else:
+        raise AssertionError("dim= and axis= together must be refused")
+    logits = torch.randn(5, 27, requires_grad=True)
+    ys = torch.tensor([0, 3, 26, 3, 1])
+    logprobs = logits.log_softmax(1)
+    loss = -logprobs[range(5), ys].mean()
+    np.testing.assert_allclose(loss.item(), F.cross_entropy(logits, ys).item(), rtol=1e-6)
+    loss.backward()
+    assert logits.grad.shape == (5, 27)
+    assert logprobs[range(1, 4)].shape == (3, 27)     # a range alone is a list of rows
