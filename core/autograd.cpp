@@ -293,7 +293,7 @@ void walk_backward(std::vector<std::shared_ptr<Node>>& order, bool retain_graph)
               "Pass retain_graph = true to that backward() to call it again");
         if (!n.grad.empty()) {
             GradOutput grad_out = n.grad.release(n.shape());
-            if (n.hooks && !n.hooks->grad.empty()) {
+            if (n.hooks && (!n.hooks->grad.empty() || n.hooks->retains)) {
                 GradOutput hooked(detail::run_grad_hooks(n, grad_out));
                 const OpScope scope(n.op, /*backward=*/true);
                 n.backward(hooked, n.data);

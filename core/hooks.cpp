@@ -1,5 +1,6 @@
-// Tensor hooks, as torch.Tensor's: register_hook (see, or replace, the gradient flowing into a tensor)
-// and register_post_accumulate_grad_hook (a leaf's gradient for this backward is complete). The walk in
+// Tensor hooks, as torch.Tensor's: register_hook (see, or replace, the gradient flowing into a tensor),
+// register_post_accumulate_grad_hook (a leaf's gradient for this backward is complete), and
+// retain_grad (a non-leaf keeps its gradient, summed over backward calls). The walk in
 // core/autograd.cpp calls in here only for nodes that have hooks, so a graph without any pays one null
 // test per node.
 //
@@ -98,6 +99,21 @@ HookHandle Tensor::register_post_accumulate_grad_hook(PostAccumulateHook fn) con
     return handle_for(*this, &Hooks::post_accumulate, id);
 }
 
+void Tensor::retain_grad() const
+{
+    XGRAD_CHECK(defined(), "retain_grad: called on an undefined Tensor");
+    XGRAD_CHECK(requires_grad(), "retain_grad: can't retain the gradient of a tensor that does not require grad");
+    if (is_leaf()) return;   // a leaf keeps its gradient anyway
+    Node& n = Access::node(*this);
+    if (!n.hooks) n.hooks = std::make_unique<Hooks>();
+    n.hooks->retains = true;
+}
+
+bool Tensor::retains_grad() const
+{
+    return defined() && !is_leaf() && Access::node(*this).hooks && Access::node(*this).hooks->retains;
+}
+
 namespace detail {
 
 void hooks_before_backward(Node& n)
@@ -113,6 +129,7 @@ void hooks_before_backward(Node& n)
 Array run_grad_hooks(Node& n, GradOutput& grad_out)
 {
     Tensor grad = apply_grad_hooks(n, Tensor(grad_out.take()));
+    if (n.hooks->retains) n.hooks->retained.add(grad.data());   // a copy, after every hook: torch's runs last
     // The walk's buffer becomes the op's to overwrite, unless a hook kept a handle to it.
     return Access::ptr(grad).use_count() == 1 ? std::move(grad.data()) : Array(grad.data());
 }

@@ -57,6 +57,10 @@ struct Hooks {
     // slot sums only this call's contributions for the hooks to see (PyTorch's semantics).
     GradSlot earlier;
     std::uint64_t writes_at_start = 0;  // Node::grad_writes when this backward began
+    // retain_grad() on a non-leaf: each backward's gradient, after the grad hooks, summed here; what
+    // grad() returns for it (the walk's own slot is transient)
+    bool retains = false;
+    GradSlot retained;
 };
 
 struct Node {

@@ -85,27 +85,34 @@ Tensor& Tensor::requires_grad_(bool requires_grad)
     return *this;
 }
 
+namespace {
+
+// the gradient grad() shows: the node's own, or for a non-leaf that retains its gradient, that one
+detail::GradSlot& shown_grad(Node& n) { return n.hooks && n.hooks->retains ? n.hooks->retained : n.grad; }
+
+}  // namespace
+
 Tensor Tensor::grad() const
 {
-    const Tensor* dense = node("grad").grad.dense();
+    const Tensor* dense = shown_grad(node("grad")).dense();
     return dense ? *dense : Tensor();
 }
 
-RowSparse* Tensor::sparse_grad() const { return node("sparse_grad").grad.sparse(); }
+RowSparse* Tensor::sparse_grad() const { return shown_grad(node("sparse_grad")).sparse(); }
 
 void Tensor::set_grad(Tensor grad) const
 {
     XGRAD_CHECK(!grad.defined() || grad.shape() == shape(), "set_grad: expected a gradient of shape ",
           shape_str(shape()), ", got ", shape_str(grad.defined() ? grad.shape() : Shape{}));
-    node("set_grad").grad.set(std::move(grad));
+    shown_grad(node("set_grad")).set(std::move(grad));
 }
 
 void Tensor::zero_grad(bool set_to_none) const
 {
-    Node& n = node("zero_grad");
-    const Tensor* dense = n.grad.dense();
+    detail::GradSlot& slot = shown_grad(node("zero_grad"));
+    const Tensor* dense = slot.dense();
     if (set_to_none || dense == nullptr) {
-        n.grad.clear();   // an empty sparse gradient is all zeros too
+        slot.clear();   // an empty sparse gradient is all zeros too
     } else {
         parallel_zero(dense->data().data(), dense->numel());
     }

@@ -91,6 +91,11 @@ public:
     // A leaf's fn(leaf) runs once per backward() that reached it, right after its gradient for that
     // call was accumulated into grad(): the moment data-parallel training can send it.
     HookHandle register_post_accumulate_grad_hook(PostAccumulateHook fn) const;
+    // A non-leaf's grad() is empty after backward unless retain_grad() was called on it: then it holds
+    // the gradient that reached it (after its hooks), summed over backward calls as a leaf's is, and
+    // zero_grad/set_grad act on it. On a leaf it does nothing. As torch.Tensor.retain_grad.
+    void retain_grad() const;
+    bool retains_grad() const;
 
     // Backpropagates from this tensor. Without `grad`, the tensor must hold one element.
     // The graph's saved buffers are released afterwards unless retain_graph is true.

@@ -1,4 +1,4 @@
-// core/hooks.cpp: register_hook and register_post_accumulate_grad_hook, as torch.Tensor's.
+// core/hooks.cpp: register_hook, register_post_accumulate_grad_hook and retain_grad, as torch.Tensor's.
 #include <catch2/catch.hpp>
 
 #include <string>
@@ -32,6 +32,31 @@ TEST_CASE("a hook that doubles a gradient doubles it, on a non-leaf and on a lea
     w.register_hook([](const Tensor& g) { return g * 2.0f; });
     sum(w * w).backward();
     check_close(w.grad(), {4.0f, 8.0f});
+}
+
+TEST_CASE("retain_grad keeps a non-leaf's gradient, after its hooks, summed over backward calls", "[hooks]")
+{
+    Tensor x = tensor({1.0f, -2.0f, 3.0f}).requires_grad_();
+    Tensor y = x * x;
+    Tensor z = y * 3.0f;
+    CHECK_FALSE(y.retains_grad());
+    sum(z).backward(Tensor(), /*retain_graph=*/true);
+    CHECK_FALSE(y.grad().defined());                   // a non-leaf's gradient is transient
+    y.retain_grad();
+    CHECK(y.retains_grad());
+    y.register_hook([](const Tensor& g) { return g * 2.0f; });   // registered after: still seen by retain_grad
+    sum(z).backward(Tensor(), true);
+    check_close(y.grad(), {6.0f, 6.0f, 6.0f});         // 3, doubled by the hook
+    check_close(x.grad(), {18.0f, -36.0f, 54.0f});      // 6x from the first call, then 12x (the hook's 2)
+    sum(z).backward(Tensor(), true);
+    check_close(y.grad(), {12.0f, 12.0f, 12.0f});      // accumulated, as a leaf's
+    y.zero_grad(false);
+    check_close(y.grad(), {0.0f, 0.0f, 0.0f});
+    y.set_grad(Tensor());
+    CHECK_FALSE(y.grad().defined());
+    x.retain_grad();                                    // a leaf: nothing changes
+    CHECK_FALSE(x.retains_grad());
+    CHECK_THROWS_WITH(tensor({1.0f}).retain_grad(), Contains("does not require grad"));
 }
 
 TEST_CASE("a hook that returns nothing changes nothing, bit for bit", "[hooks]")
