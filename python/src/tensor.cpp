@@ -203,6 +203,11 @@ void bind_tensor(py::module_& m)
              }, py::arg("requires_grad") = true)
         .def_property_readonly("is_leaf", [](const PyTensor& t) { return !t.is_float() || t.value.is_leaf(); })
         .def_property_readonly("_op_name", [](const PyTensor& t) { return t.is_float() ? t.value.op_name() : ""; })
+        .def("retain_grad", [](const PyTensor& t) {
+            if (!t.requires_grad()) throw std::runtime_error("can't retain_grad on Tensor that has requires_grad=False");
+            t.value.retain_grad();
+        })
+        .def_property_readonly("retains_grad", [](const PyTensor& t) { return t.requires_grad() && t.value.retains_grad(); })
         .def_property("grad",
                       [](const PyTensor& t) -> py::object {
                           if (!t.is_float()) return py::none();

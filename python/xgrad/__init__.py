@@ -12,6 +12,8 @@ copies, while ``t.numpy()`` and ``np.asarray(t)`` share the tensor's buffer.
 """
 import contextlib as _contextlib
 import functools as _functools
+import builtins as _builtins
+import collections as _collections
 import math as _math
 
 import numpy as _np
@@ -196,7 +198,7 @@ def arange(start, end=None, step=1, dtype=None, device=None, requires_grad=False
         start, end = 0, start
     bounds = [b.item() if isinstance(b, Tensor) else b for b in (start, end, step)]
     if dtype is None:
-        dtype = long if all(isinstance(b, int) for b in bounds) else float32
+        dtype = long if _builtins.all(isinstance(b, int) for b in bounds) else float32
     return _finish(_xgrad._arange(*[_builtin_float(b) for b in bounds], _as_dtype(dtype)), None, device, requires_grad)
 
 
@@ -278,7 +280,7 @@ def save(obj, f, metadata=None):
     """Writes a {name: Tensor} dict (a state_dict) as a safetensors file, atomically."""
     if hasattr(obj, "state_dict") and not isinstance(obj, dict):
         obj = obj.state_dict()
-    if not isinstance(obj, dict) or not all(isinstance(k, str) and isinstance(v, Tensor) for k, v in obj.items()):
+    if not isinstance(obj, dict) or not _builtins.all(isinstance(k, str) and isinstance(v, Tensor) for k, v in obj.items()):
         raise TypeError("xgrad.save: expected a dict of str -> Tensor (a state_dict), got " + type(obj).__name__)
     _xgrad._save_safetensors(str(f), list(obj.items()), dict(metadata or {}))
 
@@ -345,6 +347,25 @@ def _all(self, dim=None):
 
 def _any(self, dim=None):
     return _xgrad._tensor(_np.any(self.numpy(force=True), axis=dim), None)
+
+
+_Histogram = _collections.namedtuple("histogram", ["hist", "bin_edges"])
+
+
+def histogram(input, bins=100, *, range=None, weight=None, density=False):   # noqa: A002 (torch's names)
+    """torch.histogram: (hist, bin_edges) of the values, as float tensors (numpy counts them)."""
+    values = input.detach().numpy().ravel()
+    w = None if weight is None else weight.detach().numpy().ravel()
+    hist, edges = _np.histogram(values, bins=bins, range=range, weights=w, density=density)
+    return _Histogram(tensor(hist.astype(_np.float32)), tensor(edges.astype(_np.float32)))
+
+
+def all(input, dim=None):     # noqa: A001 (torch.all; the module uses _builtins.all)
+    return _all(input, dim)
+
+
+def any(input, dim=None):     # noqa: A001 (torch.any)
+    return _any(input, dim)
 
 
 def _norm(self, p=2, dim=None, keepdim=False):

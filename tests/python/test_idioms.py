@@ -1,5 +1,6 @@
-"""Idioms of other PyTorch scripts (makemore's MLP with batch norm by hand): generators, p.data
-updates, unbind, std, linspace, one_hot."""
+"""Idioms of other PyTorch scripts, makemore's above all: generators, p.data updates, unbind, std,
+linspace, one_hot (its MLP with batch norm by hand); int32 counts, keepdims= and x[range(n), ys] (its
+bigrams); retain_grad, torch.all and allclose (its backprop by hand); histogram."""
 import numpy as np
 
 import xgrad as torch
@@ -77,3 +78,36 @@ def test_makemore_bigram_counts_and_its_numpy_spellings():
     loss.backward()
     assert logits.grad.shape == (5, 27)
     assert logprobs[range(1, 4)].shape == (3, 27)     # a range alone is a list of rows
+
+
+def test_backprop_ninja_checks_a_hand_gradient_against_retain_grad():
+    # makemore part 4: every intermediate keeps its gradient (retain_grad), and a hand-derived
+    # gradient is compared with it by torch.all(==), torch.allclose and the largest difference
+    g = torch.Generator().manual_seed(2147483647)
+    n = 8
+    logits = torch.randn((n, 27), generator=g, requires_grad=True)
+    ys = torch.randint(0, 27, (n,), generator=g)
+    counts = (logits - logits.max(1, keepdim=True).values).exp()
+    probs = counts * counts.sum(1, keepdims=True) ** -1
+    logprobs = probs.log()
+    loss = -logprobs[range(n), ys].mean()
+    assert not logprobs.retains_grad
+    for t in (logprobs, probs, counts):
+        t.retain_grad()
+    assert logprobs.retains_grad and not logits.retains_grad
+    loss.backward()
+    dlogprobs = torch.zeros_like(logprobs)
+    dlogprobs[range(n), ys] = -1.0 / n
+    assert torch.all(dlogprobs == logprobs.grad).item()
+    dprobs = (1.0 / probs) * dlogprobs
+    assert torch.allclose(dprobs, probs.grad)
+    dlogits = F.softmax(logits, 1)
+    dlogits[range(n), ys] -= 1
+    dlogits /= n
+    assert (dlogits - logits.grad).abs().max().item() < 1e-6
+    assert counts.grad.shape == (n, 27)
+    with np.testing.assert_raises(RuntimeError):
+        torch.ones(3).retain_grad()                 # requires_grad=False, as torch refuses
+    hist, edges = torch.histogram(torch.tanh(logits), bins=10, density=True)
+    assert hist.shape == (10,) and edges.shape == (11,)
+    assert abs((hist * (edges[1:] - edges[:-1])).sum().item() - 1.0) < 1e-5
