@@ -561,6 +561,9 @@ void bind_ops(py::module_& m)
     both("mul", [](const PyTensor& a, py::handle b) { return binary(a, b, Bin::mul, false); });
     both("div", [](const PyTensor& a, py::handle b) { return binary(a, b, Bin::div, false); });
     both("pow", [](const PyTensor& a, py::handle b) { return binary(a, b, Bin::pow, false); });
+    m.def("pow", [](double base, const PyTensor& exponent) { return binary(exponent, py::float_(base), Bin::pow, true); },
+          A("self"), A("exponent"));   // torch.pow(2.0, x): a number's power
+
     const std::pair<const char*, Comparison> comparisons[] = {{"eq", Comparison::eq}, {"ne", Comparison::ne},
         {"lt", Comparison::lt}, {"le", Comparison::le}, {"gt", Comparison::gt}, {"ge", Comparison::ge}};
     for (auto [name, op] : comparisons) {

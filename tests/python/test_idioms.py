@@ -111,3 +111,15 @@ def test_backprop_ninja_checks_a_hand_gradient_against_retain_grad():
     hist, edges = torch.histogram(torch.tanh(logits), bins=10, density=True)
     assert hist.shape == (10,) and edges.shape == (11,)
     assert abs((hist * (edges[1:] - edges[:-1])).sum().item() - 1.0) < 1e-5
+
+
+def test_a_number_raised_to_a_tensor():
+    # a nanoGPT fork's base-2 softmax: torch.pow(2.0, x), and its gradient ln 2 * 2^x
+    x = torch.tensor([[-1.0, 0.0, 2.5]], requires_grad=True)
+    e = torch.pow(2.0, x)
+    np.testing.assert_allclose(e.detach().numpy(), [[0.5, 1.0, 2.0 ** 2.5]], rtol=1e-6)
+    (e / e.sum(dim=-1, keepdim=True)).sum().backward()   # a softmax sums to 1: no gradient
+    np.testing.assert_allclose(x.grad.numpy(), [[0.0, 0.0, 0.0]], atol=1e-6)
+    y = torch.tensor([1.0, 3.0], requires_grad=True)
+    torch.pow(2.0, y).sum().backward()
+    np.testing.assert_allclose(y.grad.numpy(), [2 * np.log(2), 8 * np.log(2)], rtol=1e-5)
