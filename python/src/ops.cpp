@@ -563,7 +563,6 @@ void bind_ops(py::module_& m)
     both("pow", [](const PyTensor& a, py::handle b) { return binary(a, b, Bin::pow, false); });
     m.def("pow", [](double base, const PyTensor& exponent) { return binary(exponent, py::float_(base), Bin::pow, true); },
           A("self"), A("exponent"));   // torch.pow(2.0, x): a number's power
-
     const std::pair<const char*, Comparison> comparisons[] = {{"eq", Comparison::eq}, {"ne", Comparison::ne},
         {"lt", Comparison::lt}, {"le", Comparison::le}, {"gt", Comparison::gt}, {"ge", Comparison::ge}};
     for (auto [name, op] : comparisons) {
@@ -661,9 +660,10 @@ void bind_ops(py::module_& m)
         return split_any(t, py::int_(std::max<std::int64_t>(size, 1)), dim);
     }, A("chunks"), A("dim") = 0);
     both("select", [](const PyTensor& t, std::int64_t dim, std::int64_t index) {
-        if (t.is_float()) return T(xgrad::select(t.f(), static_cast<int>(dim), index));
+        XGRAD_CHECK(!t.shape().empty(), "select: cannot be applied to a 0-d tensor");
+        const std::size_t axis = normalize_axis("select", dim, t.shape().size());   // while 64-bit
+        if (t.is_float()) return T(xgrad::select(t.f(), static_cast<int>(axis), index));
         // ids and masks: the same slice as x[:, ..., index] reads
-        const std::size_t axis = normalize_axis("select", dim, t.shape().size());
         py::tuple at(axis + 1);
         for (std::size_t d = 0; d < axis; ++d) at[d] = py::slice(py::none(), py::none(), py::none());
         at[axis] = py::int_(index);

@@ -143,3 +143,5 @@ def test_dims_past_32_bits_are_out_of_range_not_wrapped():
             t.transpose(0, 2 ** 32)
         with pytest.raises(IndexError, match="axis 4294967296 is out of range"):
             t.permute(2 ** 32, 1)
+        with pytest.raises(IndexError, match="axis 4294967296 is out of range"):
+            t.select(2 ** 32, 0)
