@@ -192,7 +192,7 @@ struct Method {
     Fast fast;
 };
 
-// in Binding's order
+// one per Binding (install_fast_paths indexes by `replaces`, not by position)
 const Method methods[count] = {
     {"__add__", add, binary_method<Bin::add, add, radd, false>},
     {"__radd__", radd, binary_method<Bin::add, add, radd, true>},
