@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <sstream>
 
 #include "core/node.h"
 
@@ -10,6 +11,7 @@ namespace xgrad {
 
 using detail::Access;
 using detail::Node;
+using detail::running_backward;
 
 namespace {
 
@@ -74,6 +76,8 @@ Tensor detail::record_op(Array&& y, std::vector<Tensor> inputs, const char* op, 
     n.requires_grad = true;
     n.op = op;
     n.inputs = std::move(inputs);
+    n.input_versions.resize(n.inputs.size());
+    for (std::size_t i = 0; i < n.inputs.size(); ++i) n.input_versions[i] = Access::node(n.inputs[i]).version;
     n.backward = std::move(backward);
     n.backward_reads_output = reads_output;
     return out;
@@ -154,7 +158,7 @@ Array& GradSlot::accumulator(const Array::shape_type& shape)
     } else if (borrowed()) {
         state_ = Tensor(copy_of(*std::get<const Array*>(state_)));
     }
-    return std::get<Tensor>(state_).data();
+    return std::get<Tensor>(state_).mutable_data();
 }
 
 void GradSlot::set(Tensor grad)
@@ -173,7 +177,7 @@ GradOutput GradSlot::release(const Array::shape_type& shape)
         clear();
         return GradOutput(upstream);
     }
-    Array values = sparse() ? sparse()->to_dense(shape[0]) : std::move(std::get<Tensor>(state_).data());
+    Array values = sparse() ? sparse()->to_dense(shape[0]) : std::move(std::get<Tensor>(state_).mutable_data());
     clear();
     return GradOutput(std::move(values));
 }
@@ -250,8 +254,51 @@ Node::~Node()
     }
 }
 
+// ---- the version check -----------------------------------------------------------------------------
+namespace {
+
+std::string version_error(const char* op, const std::string& which, const Array::shape_type& shape,
+                          std::uint64_t found, std::uint64_t expected)
+{
+    std::ostringstream out;
+    out << "one of the variables needed for gradient computation has been modified by an inplace operation: "
+        << which << " of '" << op << "', a float32 tensor of shape " << shape_str(shape) << ", is at version " << found
+        << "; expected version " << expected << " instead. Something wrote into it after '" << op
+        << "' used it (an in-place op, a write through .data, an optimizer step); clone() it before the "
+        << "write, or make the write out of place";
+    return out.str();
+}
+
+}  // namespace
+
+void detail::check_saved_version(const Node& read)
+{
+    const Node& op = *running_backward;
+    for (std::size_t i = 0; i < op.inputs.size(); ++i) {
+        if (&Access::node(op.inputs[i]) != &read || op.input_versions[i] == read.version) continue;
+        throw Error(version_error(op.op, "input " + std::to_string(i), read.shape(), read.version, op.input_versions[i]));
+    }
+}
+
 // ---- backward ---------------------------------------------------------------------------------------
 namespace {
+
+// Runs n's backward on grad_out: the checks of the values it reads are against n's records.
+void run_backward(Node& n, GradOutput& grad_out)
+{
+    if (n.backward_reads_output && n.version != 0) {
+        throw Error(version_error(n.op, "output 0", n.shape(), n.version, 0));
+    }
+    const OpScope scope(n.op, /*backward=*/true);
+    const Node* outer = std::exchange(running_backward, &n);
+    try {
+        n.backward(grad_out, n.data);
+    } catch (...) {
+        running_backward = outer;
+        throw;
+    }
+    running_backward = outer;
+}
 
 // Nodes in topological order (inputs before the ops that use them), found by an iterative
 // depth-first search so that deep graphs need no deep call stack.
@@ -295,11 +342,9 @@ void walk_backward(std::vector<std::shared_ptr<Node>>& order, bool retain_graph)
             GradOutput grad_out = n.grad.release(n.shape());
             if (n.hooks && (!n.hooks->grad.empty() || n.hooks->retains)) {
                 GradOutput hooked(detail::run_grad_hooks(n, grad_out));
-                const OpScope scope(n.op, /*backward=*/true);
-                n.backward(hooked, n.data);
+                run_backward(n, hooked);
             } else {
-                const OpScope scope(n.op, /*backward=*/true);
-                n.backward(grad_out, n.data);
+                run_backward(n, grad_out);
             }
             if (anomaly_enabled) {
                 for (const auto& input : n.inputs) {

@@ -131,7 +131,7 @@ Array run_grad_hooks(Node& n, GradOutput& grad_out)
     Tensor grad = apply_grad_hooks(n, Tensor(grad_out.take()));
     if (n.hooks->retains) n.hooks->retained.add(grad.data());   // a copy, after every hook: torch's runs last
     // The walk's buffer becomes the op's to overwrite, unless a hook kept a handle to it.
-    return Access::ptr(grad).use_count() == 1 ? std::move(grad.data()) : Array(grad.data());
+    return Access::ptr(grad).use_count() == 1 ? std::move(grad.mutable_data()) : Array(grad.data());
 }
 
 void run_leaf_hooks(Node& leaf, const Tensor& handle)

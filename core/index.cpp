@@ -100,7 +100,7 @@ Tensor embedding_lookup(const Tensor& weight, const IdArray& ids, const LookupOp
                 shape_str(weight.shape()));
     const std::size_t V = weight.shape()[0], C = weight.shape()[1], N = ids.size();
     check_ids(ids, V, options);
-    if (options.max_norm) renormalize_rows(weight.data(), ids, *options.max_norm, options.norm_type);
+    if (options.max_norm) renormalize_rows(weight.mutable_data(), ids, *options.max_norm, options.norm_type);
 
     // forward: a gather of whole rows
     Shape out_shape(ids.shape().begin(), ids.shape().end());

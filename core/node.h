@@ -76,6 +76,11 @@ struct Node {
     bool graph_freed = false;            // backward() ran without retain_graph and dropped the buffers
     const char* op = nullptr;            // the op that made this node; nullptr for a leaf
     std::vector<Tensor> inputs;
+    // The version counter, as torch's `_version`: bumped by every in-place write into `data`. An op
+    // records its inputs' versions (and its output's); a backward that reads a value whose version
+    // has moved on since throws instead of computing a gradient from the wrong values.
+    std::uint64_t version = 0;
+    xt::svector<std::uint64_t, 4> input_versions;   // inputs[i]'s version when this op recorded it
     BackwardFn backward;
     std::uint64_t visit_mark = 0;        // used by the topological walk in backward()
     std::uint64_t grad_writes = 0;       // counts the accumulations into `grad`: did a backward reach it?
@@ -99,6 +104,11 @@ void hooks_after_failure(Node& n);                          // the walk threw: e
 
 // Copies a lazy transpose's values into its `data` (core/shape.cpp), once something reads them.
 void materialize_transpose(Node& n);
+
+// While an op's backward runs, the node whose backward it is (null outside a backward): reading one
+// of its inputs' values checks that input's version against the one the op recorded.
+inline thread_local const Node* running_backward = nullptr;
+void check_saved_version(const Node& read);   // throws torch's "modified by an inplace operation"
 
 // The one door from a Tensor handle to its node.
 struct Access {

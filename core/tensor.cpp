@@ -33,13 +33,25 @@ Node& Tensor::node(const char* what) const
     return *node_;
 }
 
-Array& Tensor::data() const
+const Array& Tensor::data() const
 {
     Node& n = node("data");
     XGRAD_CHECK(!n.data_donated, "internal: the buffer of this tensor was donated to a later op's output");
+    if (detail::running_backward) [[unlikely]] detail::check_saved_version(n);
     if (n.lazy_transpose_of.defined()) [[unlikely]] detail::materialize_transpose(n);
     return n.data;
 }
+
+Array& Tensor::mutable_data() const
+{
+    Node& n = node("mutable_data");
+    XGRAD_CHECK(!n.data_donated, "internal: the buffer of this tensor was donated to a later op's output");
+    if (n.lazy_transpose_of.defined()) [[unlikely]] detail::materialize_transpose(n);
+    ++n.version;
+    return n.data;
+}
+
+std::uint64_t Tensor::version() const { return node("version").version; }
 
 Shape Tensor::shape() const { return to_shape(node("shape").shape()); }
 std::size_t Tensor::dim() const { return node("dim").shape().size(); }
@@ -114,7 +126,7 @@ void Tensor::zero_grad(bool set_to_none) const
     if (set_to_none || dense == nullptr) {
         slot.clear();   // an empty sparse gradient is all zeros too
     } else {
-        parallel_zero(dense->data().data(), dense->numel());
+        parallel_zero(dense->mutable_data().data(), dense->numel());
     }
 }
 

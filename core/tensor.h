@@ -49,7 +49,14 @@ public:
     explicit Tensor(const Array& data, bool requires_grad = false);   // a copy of it
 
     bool defined() const { return node_ != nullptr; }
-    Array& data() const;                                  // handle semantics: the shared storage
+    // The values, read-only. Inside a backward, reading an input the op recorded checks that no
+    // in-place write changed it since (the version counter below).
+    const Array& data() const;
+    // The values, to write in place: counts as an in-place op (the version goes up by one), so that a
+    // backward that saved this tensor refuses to run on what was written. Optimizers and
+    // initialisers write through it, under NoGradGuard.
+    Array& mutable_data() const;
+    std::uint64_t version() const;                        // in-place writes so far, as torch's x._version
     Shape shape() const;
     std::size_t dim() const;
     std::size_t numel() const;
@@ -133,7 +140,7 @@ std::ostream& operator<<(std::ostream& out, const Tensor& t);
 // ---- grad mode ------------------------------------------------------------------------------------
 bool is_grad_enabled();
 
-// Records no graph while alive, as torch::NoGradGuard: `{ NoGradGuard no_grad; w.data() -= ...; }`
+// Records no graph while alive, as torch::NoGradGuard: `{ NoGradGuard no_grad; w.mutable_data() -= ...; }`
 class NoGradGuard {
 public:
     NoGradGuard();

@@ -204,7 +204,7 @@ void DistributedDataParallel::synchronize()
             const Tensor& p = params_[k];
             const float* sum = b.values.data() + where_[k].second;
             if (!p.grad().defined() || p.sparse_grad()) p.set_grad(Tensor(Array::from_shape(p.shape())));
-            float* grad = p.grad().data().data();   // in place: no new array per step
+            float* grad = p.grad().mutable_data().data();   // in place: no new array per step
             for (std::size_t i = 0, n = p.numel(); i < n; ++i) grad[i] = sum[i] / N;
         }
         if (options_.trace_) trace_.buckets.push_back({i, b.values.size() * sizeof(float), b.started, b.completed_at});

@@ -120,7 +120,7 @@ void ZeroRedundancyOptimizer::step()
     for (std::size_t k = 0; k < all_params_.size(); ++k) {
         if (owner_[k] == rank()) continue;
         std::copy(all.begin() + static_cast<std::ptrdiff_t>(offset[k]),
-                  all.begin() + static_cast<std::ptrdiff_t>(offset[k] + all_params_[k].numel()), all_params_[k].data().begin());
+                  all.begin() + static_cast<std::ptrdiff_t>(offset[k] + all_params_[k].numel()), all_params_[k].mutable_data().begin());
     }
 }
 

@@ -102,7 +102,7 @@ MultiheadAttention::MultiheadAttention(std::size_t embed_dim, std::size_t num_he
     }
     if (options.bias_) {
         in_proj_bias = register_parameter("in_proj_bias", zeros({3 * embed_dim}));
-        out_proj->bias.data().fill(0.0f);
+        out_proj->bias.mutable_data().fill(0.0f);
     }
     if (options.add_bias_kv_) {                                // xavier_normal_ of (1, 1, E): std sqrt(1 / E)
         for (auto [name, t] : {std::pair{"bias_k", &bias_k}, std::pair{"bias_v", &bias_v}}) {

@@ -21,7 +21,7 @@ io::Metadata load(Module& module, const std::string& path)
 {
     io::Safetensors file = io::load_safetensors(path);
     // Check every name and shape first, so that a failed load leaves the module as it was.
-    for (auto& [parameter, values] : match_parameters(module, file, path)) parameter.data() = *values;
+    for (auto& [parameter, values] : match_parameters(module, file, path)) parameter.mutable_data() = *values;
     return file.metadata;
 }
 

@@ -62,7 +62,7 @@ std::shared_ptr<Embedding> Embedding::from_pretrained(const Tensor& weights, boo
     XGRAD_CHECK(weights.dim() == 2, "nn::Embedding::from_pretrained: expected 2-D weights (num_embeddings, embedding_dim), got ",
           shape_str(weights.shape()));
     auto table = std::make_shared<Embedding>(weights.shape()[0], weights.shape()[1], options);
-    table->weight.data() = weights.data();                            // a copy of the values, as PyTorch
+    table->weight.mutable_data() = weights.data();                            // a copy of the values, as PyTorch
     table->weight.requires_grad_(!freeze);
     return table;
 }

@@ -156,7 +156,7 @@ void Adam::dense_step(const Group& group, const Tensor& p, State& state)
     const bool decoupled = decoupled_, coupled = !decoupled_ && group.weight_decay != 0.0;
     const bool maximize = o.maximize_, amsgrad = o.amsgrad_;
 
-    float* param = p.data().data();
+    float* param = p.mutable_data().data();
     const float* grad = p.grad().data().data();
     float* m = state.buffer(exp_avg, p);
     float* v = state.buffer(exp_avg_sq, p);
@@ -211,7 +211,7 @@ void Adam::sparse_step(const Group& group, const Tensor& p, State& state)
     const auto step_size = static_cast<float>(group.lr * std::sqrt(bias_correction2) / bias_correction1);
     const auto eps = static_cast<float>(o.eps_);
 
-    float* param = p.data().data();
+    float* param = p.mutable_data().data();
     float* m = state.buffer(exp_avg, p);
     float* v = state.buffer(exp_avg_sq, p);
     parallel_rows(g.rows.size(), C, [&](std::size_t begin, std::size_t end) {

@@ -17,7 +17,7 @@ io::Metadata load_checkpoint(const std::string& path, const io::NamedParameters&
     io::Safetensors file = io::load_safetensors(path);
     auto plan = io::match_parameters(model, file, path, "optimizer.");   // checks, changes nothing
     optimizer.load_state(file, path);                                    // checks, then replaces its state
-    for (auto& [parameter, values] : plan) parameter.data() = *values;
+    for (auto& [parameter, values] : plan) parameter.mutable_data() = *values;
     return file.metadata;
 }
 

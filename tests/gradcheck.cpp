@@ -50,7 +50,7 @@ Gradients gradients(const Fn& f, std::vector<Tensor> inputs, float eps)
 
     NoGradGuard no_grad;
     for (auto& input : inputs) {
-        Array& x = input.data();
+        Array& x = input.mutable_data();
         Array numeric(x.shape());
         for (std::size_t i = 0; i < x.size(); ++i) {
             const float saved = x.data()[i];

@@ -35,7 +35,7 @@ TEST_CASE("embedding forward, backward and max_norm renormalisation match PyTorc
         INFO(name);
         const auto& c = reference("nn_reference.json")[name];
         nn::Embedding emb(6, 3, options_from(c["options"]));
-        emb.weight.data() = ref_array(c["weight"], {6, 3});
+        emb.weight.mutable_data() = ref_array(c["weight"], {6, 3});
         Shape ids_shape = c["ids_shape"].get<Shape>();
         IdArray ids = ref_ids(c["ids"], ids_shape);
         Shape out_shape = ids_shape;
@@ -68,7 +68,7 @@ TEST_CASE("padding_idx zeroes its row at construction and passes it no gradient"
     nn::Embedding emb(5, 3, nn::EmbeddingOptions().padding_idx(-2));   // row 3
     const float padding_row_sum = xt::sum(xt::abs(xt::view(emb.weight.data(), 3, xt::all())))();
     CHECK(padding_row_sum == 0.0f);
-    emb.weight.data()(3, 0) = 7.0f;                                     // the forward returns what the row holds
+    emb.weight.mutable_data()(3, 0) = 7.0f;                                     // the forward returns what the row holds
     IdArray ids = {3, 1, 3};
     Tensor out = emb.forward(ids);
     CHECK(out.data()(0, 0) == 7.0f);
@@ -121,7 +121,7 @@ TEST_CASE("max_norm renormalises the rows a forward uses, outside autograd: the 
     IdArray ids = {{1, 2, 2}, {0, 2, 4}};
     manual_seed(5);
     nn::Embedding emb(5, 3, nn::EmbeddingOptions().max_norm(1.0f));
-    emb.weight.data() = emb.weight.data() * 3.0f + 0.5f;
+    emb.weight.mutable_data() = emb.weight.data() * 3.0f + 0.5f;
     const Array before = emb.weight.data();
     auto row_norm = [](const Array& w, std::size_t v) {
         return std::sqrt(w(v, 0) * w(v, 0) + w(v, 1) * w(v, 1) + w(v, 2) * w(v, 2));
@@ -142,7 +142,7 @@ TEST_CASE("sparse mode gives the touched rows of the dense gradient, and accumul
 {
     manual_seed(1);
     nn::Embedding dense(8, 4), sparse(8, 4, nn::EmbeddingOptions().sparse(true));
-    sparse.weight.data() = dense.weight.data();
+    sparse.weight.mutable_data() = dense.weight.data();
     IdArray ids = {{6, 1, 6}, {3, 1, 6}};
     Tensor upstream = randn({2, 3, 4});
     dense.forward(ids).backward(upstream);
@@ -228,7 +228,7 @@ TEST_CASE("from_pretrained copies the weights and freezes them unless asked not 
     auto frozen = nn::Embedding::from_pretrained(w);
     CHECK_FALSE(frozen->weight.requires_grad());
     CHECK(frozen->forward(IdArray{2}).data()(0, 1) == 6.0f);
-    w.data()(2, 1) = 0.0f;
+    w.mutable_data()(2, 1) = 0.0f;
     CHECK(frozen->weight.data()(2, 1) == 6.0f);           // a copy, not a view
     auto trainable = nn::Embedding::from_pretrained(w, false);
     CHECK(trainable->weight.requires_grad());

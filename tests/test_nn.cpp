@@ -83,8 +83,8 @@ TEST_CASE("Linear has PyTorch's init bounds and matches PyTorch's values and gra
 
     const auto& c = reference("nn_reference.json")["linear"];
     nn::Linear lin(4, 5);
-    lin.weight.data() = ref_array(c["weight"], {5, 4});
-    lin.bias.data() = ref_array(c["bias"], {5});
+    lin.weight.mutable_data() = ref_array(c["weight"], {5, 4});
+    lin.bias.mutable_data() = ref_array(c["bias"], {5});
     Tensor x(ref_array(c["x"], {2, 3, 4}), true);
     Tensor y = lin.forward(x);
     check_close(y.data(), ref_array(c["out"], {2, 3, 5}));
@@ -101,8 +101,8 @@ TEST_CASE("LayerNorm matches PyTorch's values and gradients")
 {
     const auto& c = reference("nn_reference.json")["layernorm"];
     nn::LayerNorm ln(4);
-    ln.weight.data() = ref_array(c["weight"], {4});
-    ln.bias.data() = ref_array(c["bias"], {4});
+    ln.weight.mutable_data() = ref_array(c["weight"], {4});
+    ln.bias.mutable_data() = ref_array(c["bias"], {4});
     Tensor x(ref_array(c["x"], {2, 3, 4}), true);
     Tensor y = ln.forward(x);
     check_close(y.data(), ref_array(c["out"], {2, 3, 4}));
@@ -269,7 +269,7 @@ TEST_CASE("nn::functional::embedding and layer_norm compute what the modules do,
                       Contains("embedding: expected a 2-D weight (num_embeddings, embedding_dim), got (4,)"));
 
     nn::LayerNorm ln(4);
-    ln.weight.data() = Array{1.0f, 2.0f, 3.0f, 4.0f};
+    ln.weight.mutable_data() = Array{1.0f, 2.0f, 3.0f, 4.0f};
     const Tensor x = randn({2, 4});
     check_close(nn::functional::layer_norm(x, {4}, ln.weight, ln.bias).data(), ln.forward(x).data());
     // over the last two axes: the mean and variance of each (3, 4) block

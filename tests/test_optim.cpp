@@ -72,7 +72,7 @@ TEST_CASE("sparse Adam and SparseAdam follow SparseAdam, and untouched rows and 
     for (const std::string which : {"Adam", "SparseAdam"}) {
         INFO(which);
         nn::Embedding emb(6, 3, nn::EmbeddingOptions().sparse(true));
-        emb.weight.data() = ref_array(c["p0"], {6, 3});
+        emb.weight.mutable_data() = ref_array(c["p0"], {6, 3});
         std::unique_ptr<optim::Optimizer> adam;
         if (which == "Adam") adam = std::make_unique<optim::Adam>(emb.parameters(), optim::AdamOptions().lr(1e-2));
         else adam = std::make_unique<optim::SparseAdam>(emb.parameters(), optim::SparseAdamOptions().lr(1e-2));

@@ -22,7 +22,7 @@ TEST_CASE("copies of a tensor share data and grad")
 {
     Tensor a = tensor({1.0f, 2.0f}).requires_grad_();
     Tensor b = a;
-    b.data()(0) = 5.0f;
+    b.mutable_data()(0) = 5.0f;
     CHECK(a.data()(0) == 5.0f);
     sum(b * 3.0f).backward();
     REQUIRE(a.grad().defined());

@@ -25,7 +25,7 @@ void load_params(const nn::Module& module, const nlohmann::json& params)
     for (auto& [name, p] : module.named_parameters()) {
         INFO(name);
         REQUIRE(params.contains(name));
-        p.data() = ref_array(params[name], p.shape());
+        p.mutable_data() = ref_array(params[name], p.shape());
         ++loaded;
     }
     CHECK(loaded == params.size());

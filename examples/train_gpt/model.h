@@ -36,8 +36,8 @@ public:
         const float residual_std = 0.02f / std::sqrt(2.0f * static_cast<float>(c.n_layer));
         for (auto& [name, p] : named_parameters()) {
             if (name.starts_with("ln") || name.find(".ln_") != std::string::npos) continue;   // LayerNorms keep 1 and 0
-            if (name.ends_with(".bias")) p.data().fill(0.0f);
-            else default_generator().normal_(p.data(), 0.0f, name.ends_with("c_proj.weight") ? residual_std : 0.02f);
+            if (name.ends_with(".bias")) p.mutable_data().fill(0.0f);
+            else default_generator().normal_(p.mutable_data(), 0.0f, name.ends_with("c_proj.weight") ? residual_std : 0.02f);
         }
     }
 

@@ -16,9 +16,11 @@ void refuse_grad(const PyTensor& t)
     }
 }
 
+// numpy writes into the tensor's memory behind the version counter's back, as it does into torch's
 template <class T>
-py::buffer_info buffer_of(T* data, const Shape& shape, bool readonly = false)
+py::buffer_info buffer_of(const T* values, const Shape& shape, bool readonly = false)
 {
+    T* data = const_cast<T*>(values);
     std::vector<py::ssize_t> dims(shape.begin(), shape.end()), strides(shape.size(), sizeof(T));
     for (std::size_t d = shape.size(); d-- > 1;) strides[d - 1] = strides[d] * static_cast<py::ssize_t>(shape[d]);
     return py::buffer_info(data, sizeof(T), py::format_descriptor<T>::format(), static_cast<py::ssize_t>(shape.size()),
@@ -77,7 +79,7 @@ PyTensor& inplace(PyTensor& self, const char* name, Op op)
         NoGradGuard no_grad;
         result = op(self.value).f();
     }
-    Array& data = self.value.data();
+    Array& data = self.value.mutable_data();
     XGRAD_CHECK(result.shape() == self.shape(), name, ": the result ", shape_str(result.shape()),
                 " does not fit the tensor ", shape_str(self.shape()), " it would be written into");
     if (data.size()) std::memcpy(data.data(), result.data().data(), data.size() * sizeof(float));
@@ -119,7 +121,7 @@ void setitem(PyTensor& self, py::handle index, py::handle value)
             return;
         }
         const Array b = broadcast_to(values.data(), s.shape);
-        float* data = self.value.data().data();
+        float* data = self.value.mutable_data().data();
         for (std::size_t i = 0; i < s.flat.size(); ++i) data[s.flat[i]] = b.data()[i];
         return;
     }
@@ -201,6 +203,7 @@ void bind_tensor(py::module_& m)
                  self.attr("requires_grad") = on;
                  return self;
              }, py::arg("requires_grad") = true)
+        .def_property_readonly("_version", [](const PyTensor& t) { return t.is_float() ? t.value.version() : 0; })
         .def_property_readonly("is_leaf", [](const PyTensor& t) { return !t.is_float() || t.value.is_leaf(); })
         .def_property_readonly("_op_name", [](const PyTensor& t) { return t.is_float() ? t.value.op_name() : ""; })
         .def("retain_grad", [](const PyTensor& t) {
@@ -245,7 +248,7 @@ void bind_tensor(py::module_& m)
                           if (!t.is_float() || !v.is_float()) {
                               throw py::type_error("xgrad: .data can only be set on float tensors, from a float tensor");
                           }
-                          t.value.data() = v.value.data();   // a copy of the values (and of the shape, as torch's)
+                          t.value.mutable_data() = v.value.data();   // a copy of the values (and of the shape, as torch's)
                       })
         .def("_is_same", [](const PyTensor& a, const PyTensor& b) {
             return a.is_float() && b.is_float() ? a.value.is_same(b.value)

@@ -203,7 +203,7 @@ void equals_single_process()
     {
         manual_seed(7);
         Gpt model(tiny), single(tiny);
-        for (std::size_t i = 0; i < model.parameters().size(); ++i) single.parameters()[i].data() = model.parameters()[i].data();
+        for (std::size_t i = 0; i < model.parameters().size(); ++i) single.parameters()[i].mutable_data() = model.parameters()[i].data();
         dist::DistributedDataParallel ddp(model);
         const text::Batch mine = batch_of(0, dist::rank()), all = union_of(0, dist::world_size());
         nn::functional::cross_entropy(model.forward(mine.x), mine.y).backward();
@@ -269,7 +269,7 @@ void sparse_agrees_with_dense()
     manual_seed(3);
     SparseLM sparse(true), dense(false), single(true);
     for (auto* m : {&dense, &single}) {
-        for (std::size_t i = 0; i < sparse.parameters().size(); ++i) m->parameters()[i].data() = sparse.parameters()[i].data();
+        for (std::size_t i = 0; i < sparse.parameters().size(); ++i) m->parameters()[i].mutable_data() = sparse.parameters()[i].data();
     }
     dist::DistributedDataParallel ddp_sparse(sparse), ddp_dense(dense);
     optim::SparseAdam sparse_adam({sparse.emb->weight});
@@ -278,7 +278,7 @@ void sparse_agrees_with_dense()
     optim::Adam single_head({single.head->weight, single.head->bias});
     for (std::size_t step = 0; step < 3; ++step) {
         const text::Batch b = sparse_batch(step, dist::rank());
-        for (std::size_t i = 0; i < sparse.parameters().size(); ++i) dense.parameters()[i].data() = sparse.parameters()[i].data();
+        for (std::size_t i = 0; i < sparse.parameters().size(); ++i) dense.parameters()[i].mutable_data() = sparse.parameters()[i].data();
         for (auto* m : {&sparse, &dense}) {
             m->zero_grad();
             nn::functional::cross_entropy(m->forward(b.x), b.y).backward();
@@ -401,7 +401,7 @@ void no_sync_accumulates()
     const int N = dist::world_size();
     manual_seed(7);
     Gpt model(tiny), single(tiny);
-    for (std::size_t i = 0; i < model.parameters().size(); ++i) single.parameters()[i].data() = model.parameters()[i].data();
+    for (std::size_t i = 0; i < model.parameters().size(); ++i) single.parameters()[i].mutable_data() = model.parameters()[i].data();
     dist::DistributedDataParallel ddp(model);
     {
         auto guard = ddp.no_sync();

@@ -205,3 +205,39 @@ def test_autograd_grad_leaves_grad_untouched():
     x = xgrad.tensor([3.0], requires_grad=True)
     (g,) = xgrad.autograd.grad((x * x).sum(), x)
     assert g.tolist() == [6.0] and x.grad is None
+
+
+def test_a_write_after_the_forward_makes_backward_raise_torchs_error():
+    # without the version counter this gave w.grad == [4, 6, 8] (2 (w + 1)) silently
+    w = xgrad.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    y = (w * w).sum()
+    assert w._version == 0
+    with xgrad.no_grad():
+        w.add_(1)
+    assert w._version == 1
+    with pytest.raises(RuntimeError, match="modified by an inplace operation.*is at version 1; expected version 0"):
+        y.backward()
+    assert w.grad is None
+
+
+def test_writes_through_data_and_to_outputs_are_counted_too():
+    w = xgrad.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    y = (w * w).sum()
+    w.data.mul_(2)
+    with pytest.raises(RuntimeError, match="input 0 of 'mul'"):
+        y.backward()
+    x = xgrad.tensor([0.0, 1.0], requires_grad=True)
+    e = x.exp()
+    with xgrad.no_grad():
+        e.add_(1)
+    with pytest.raises(RuntimeError, match="output 0 of 'exp'"):
+        e.sum().backward()
+
+
+def test_a_write_that_no_backward_reads_is_allowed_as_in_torch():
+    w = xgrad.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    y = (w + w).sum()
+    with xgrad.no_grad():
+        w.add_(1)
+    y.backward()
+    assert w.grad.tolist() == [2.0, 2.0, 2.0]
