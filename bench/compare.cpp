@@ -108,15 +108,15 @@ struct TLmImpl : torch::nn::Module {
             fc2 = register_module("fc2", torch::nn::Linear(s.hidden, s.channels));
         }
         torch::NoGradGuard no_grad;   // the same starting weights as the xgrad model
-        tok->weight.copy_(to_torch(x.tok->weight.data()));
-        pos->weight.copy_(to_torch(x.pos->weight.data()));
-        head->weight.copy_(to_torch(x.head->weight.data()));
-        head->bias.copy_(to_torch(x.head->bias.data()));
+        tok->weight.copy_(to_torch(x.tok->weight.to_array()));
+        pos->weight.copy_(to_torch(x.pos->weight.to_array()));
+        head->weight.copy_(to_torch(x.head->weight.to_array()));
+        head->bias.copy_(to_torch(x.head->bias.to_array()));
         if (hidden) {
-            fc1->weight.copy_(to_torch(x.fc1->weight.data()));
-            fc1->bias.copy_(to_torch(x.fc1->bias.data()));
-            fc2->weight.copy_(to_torch(x.fc2->weight.data()));
-            fc2->bias.copy_(to_torch(x.fc2->bias.data()));
+            fc1->weight.copy_(to_torch(x.fc1->weight.to_array()));
+            fc1->bias.copy_(to_torch(x.fc1->bias.to_array()));
+            fc2->weight.copy_(to_torch(x.fc2->weight.to_array()));
+            fc2->bias.copy_(to_torch(x.fc2->bias.to_array()));
         }
     }
     torch::Tensor loss(const torch::Tensor& x, const torch::Tensor& positions, const torch::Tensor& y)

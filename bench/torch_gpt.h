@@ -68,7 +68,7 @@ struct TGptImpl : torch::nn::Module {
         auto named = x.named_parameters();
         auto take = [&](const std::string& name, torch::Tensor t) {
             for (auto& [n, p] : named) {
-                if (n == name) return t.copy_(to_torch(p.data()));
+                if (n == name) return t.copy_(to_torch(p.to_array()));
             }
             throw std::runtime_error("W7: no xgrad parameter " + name);
         };

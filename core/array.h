@@ -1,8 +1,10 @@
-// The storage types under every Tensor: a float32 xtensor array, its shape, and integer id arrays.
+// The storage types under every Tensor: a float32 xtensor array, its shape, integer id arrays, and the
+// read-only view of a tensor's values that ops read.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -65,5 +67,36 @@ std::size_t shape_numel(const S& shape, const char* op = "shape")
     }
     return n;
 }
+
+// A tensor's values as an op reads them: row-major and contiguous, with the tensor's shape
+// (Tensor::values()). It points into the tensor's own storage when the tensor is contiguous, and into
+// a copy made for this read when it is a strided view (a transpose, a slice with a step); either way
+// it keeps that memory alive while it lives. data() is for a named Values only: on a temporary
+// (x.values().data()) it would point into memory about to be freed, so that does not compile.
+class Values {
+public:
+    Values() = default;
+    Values(std::shared_ptr<const void> keep, const float* data, Array::shape_type shape)
+        : keep_(std::move(keep)), data_(data), shape_(std::move(shape)), size_(shape_numel(shape_))
+    {
+    }
+    explicit Values(const Array& a) : data_(a.data()), shape_(a.shape()), size_(a.size()) {}   // a view of a
+    const float* data() const& { return data_; }
+    const float* data() const&& = delete;
+    const Array::shape_type& shape() const& { return shape_; }
+    Array::shape_type shape() const&& { return shape_; }
+    std::size_t size() const { return size_; }
+    std::size_t dimension() const { return shape_.size(); }
+    float operator[](std::size_t flat) const { return data_[flat]; }
+    const float* begin() const& { return data_; }
+    const float* end() const& { return data_ + size_; }
+    Array array() const;   // a copy, as an Array of this shape
+
+private:
+    std::shared_ptr<const void> keep_;
+    const float* data_ = nullptr;
+    Array::shape_type shape_;
+    std::size_t size_ = 0;
+};
 
 }  // namespace xgrad

@@ -19,6 +19,7 @@
 
 #include "core/autograd.h"
 #include "core/kernels.h"
+#include "core/node.h"
 #include "core/ops.h"
 #include "core/random.h"
 
@@ -53,14 +54,60 @@ struct MaskView {
     }
 };
 
-// Where batch matrix b of an operand starts, and how far apart its rows are: b / heads picks the
-// outer block, b % heads the head within it. A contiguous (..., rows, cols) array has one "head" per
-// matrix; a (B, T, 3C) projection has nh heads of hs columns each, its rows 3C apart.
+// Where batch matrix b (counted row-major over the batch dims) of an operand starts, and how far apart
+// its rows are; each row's elements are contiguous. A contiguous (..., rows, cols) array, a transposed
+// view (B, nh, T, hs) of a (B, T, nh, hs) one (nanoGPT's q, k and v), and one head's columns of a
+// (B, T, 3C) projection are all such layouts: the kernel reads each where it lies.
 struct Layout {
-    std::size_t heads, outer, inner, row;
-    std::size_t offset(std::size_t b) const { return b / heads * outer + b % heads * inner; }
+    std::vector<std::size_t> batch_shape, batch_strides;
+    std::size_t row = 0;
+    std::size_t offset(std::size_t b) const
+    {
+        std::size_t offset = 0;
+        for (std::size_t axis = batch_shape.size(); axis-- > 0;) {
+            offset += (b % batch_shape[axis]) * batch_strides[axis];
+            b /= batch_shape[axis];
+        }
+        return offset;
+    }
 };
-Layout contiguous(std::size_t rows, std::size_t cols) { return {1, rows * cols, 0, cols}; }
+
+Layout contiguous(const Shape& batch_shape, std::size_t rows, std::size_t cols)
+{
+    Layout l{batch_shape, std::vector<std::size_t>(batch_shape.size()), cols};
+    std::size_t step = rows * cols;
+    for (std::size_t axis = batch_shape.size(); axis-- > 0;) {
+        l.batch_strides[axis] = step;
+        step *= batch_shape[axis];
+    }
+    return l;
+}
+
+// An operand of attention as the kernel reads it: where it lies when its rows are contiguous (any
+// batch strides), else a contiguous copy.
+struct Operand {
+    Values copy;
+    const float* data = nullptr;
+    Layout layout;
+};
+
+Operand operand_of(const Tensor& t)
+{
+    const detail::TensorImpl& impl = detail::Access::impl(t);
+    const std::size_t n = impl.shape.size();
+    const Shape batch(impl.shape.begin(), impl.shape.end() - 2);
+    Operand o;
+    if (impl.strides[n - 1] == 1 || impl.shape[n - 1] == 1) {
+        o.data = t.data_ptr();
+        o.layout = Layout{batch, std::vector<std::size_t>(impl.strides.begin(), impl.strides.end() - 2),
+                          impl.shape[n - 2] == 1 ? impl.shape[n - 1] : impl.strides[n - 2]};
+        return o;
+    }
+    o.copy = t.values();
+    o.data = o.copy.data();
+    o.layout = contiguous(batch, impl.shape[n - 2], impl.shape[n - 1]);
+    return o;
+}
 
 struct Problem {
     std::size_t batch, L, S, E, Ev;
@@ -68,7 +115,8 @@ struct Problem {
     bool causal;
     std::uint64_t seed;
     MaskView mask;
-    Layout q, k, v, out;   // dq, dk and dv are laid out as q, k and v, dout as out
+    Layout q, k, v, out;   // dout is laid out as out
+    Layout dq, dk, dv;     // where the backward adds the gradients
 };
 
 // The blocks' scores: s (rows, cols) = scale q_block k_block^T - base[r] for row r (nothing taken off
@@ -159,6 +207,7 @@ void backward_matrix(const Problem& P, std::size_t b, const float* q, const floa
 {
     const std::size_t L = P.L, S = P.S, E = P.E, Ev = P.Ev;
     const std::size_t ldq = P.q.row, ldk = P.k.row, ldv = P.v.row, ldo = P.out.row;
+    const std::size_t lddq = P.dq.row, lddk = P.dk.row, lddv = P.dv.row;
     const std::size_t mask_offset = P.mask.empty() ? 0 : P.mask.offset(b);
     std::vector<float> D(L);                                  // rowsum(dout * out)
     for (std::size_t i = 0; i < L; ++i) {
@@ -186,7 +235,7 @@ void backward_matrix(const Problem& P, std::size_t b, const float* q, const floa
                 pzd = pz;
             }
             const float* g = dout + i0 * ldo;
-            gemm(true, false, cols, Ev, rows, 1.0f, pzd, cols, g, ldo, 1.0f, dv + j0 * ldv, ldv);   // dv += (P Z)^T dout
+            gemm(true, false, cols, Ev, rows, 1.0f, pzd, cols, g, ldo, 1.0f, dv + j0 * lddv, lddv);   // dv += (P Z)^T dout
             gemm(false, true, rows, cols, Ev, 1.0f, g, ldo, v + j0 * ldv, ldv, 0.0f, dp, cols);     // dP = dout v^T
             if (P.dropout_p > 0.0f) apply_dropout(dp, rows, cols, P.seed, P.dropout_p, (b * L + i0) * S, S, j0);
             for (std::size_t r = 0; r < rows; ++r) {          // dS = scale P (dP - D), the scale folded in
@@ -195,8 +244,8 @@ void backward_matrix(const Problem& P, std::size_t b, const float* q, const floa
                     dp[at] = P.scale * p[at] * (dp[at] - D[i0 + r]);
                 }
             }
-            gemm(false, false, rows, E, cols, 1.0f, dp, cols, k + j0 * ldk, ldk, 1.0f, dq + i0 * ldq, ldq);   // dq += dS k
-            gemm(true, false, cols, E, rows, 1.0f, dp, cols, q + i0 * ldq, ldq, 1.0f, dk + j0 * ldk, ldk);    // dk += dS^T q
+            gemm(false, false, rows, E, cols, 1.0f, dp, cols, k + j0 * ldk, ldk, 1.0f, dq + i0 * lddq, lddq);   // dq += dS k
+            gemm(true, false, cols, E, rows, 1.0f, dp, cols, q + i0 * ldq, ldq, 1.0f, dk + j0 * lddk, lddk);    // dk += dS^T q
         }
     }
 }
@@ -223,7 +272,8 @@ void attend_backward(const Problem& P, const float* q, const float* k, const flo
     parallel_rows(P.batch, P.L * P.S, [&](std::size_t first, std::size_t last) {
         for (std::size_t b = first; b < last; ++b) {
             const std::size_t qo = P.q.offset(b), ko = P.k.offset(b), vo = P.v.offset(b), oo = P.out.offset(b);
-            backward_matrix(P, b, q + qo, k + ko, v + vo, out + oo, lse + b * P.L, dout + oo, dq + qo, dk + ko, dv + vo);
+            backward_matrix(P, b, q + qo, k + ko, v + vo, out + oo, lse + b * P.L, dout + oo, dq + P.dq.offset(b),
+                            dk + P.dk.offset(b), dv + P.dv.offset(b));
         }
     });
 }
@@ -245,7 +295,9 @@ Problem make_problem(const char* op, const AttentionOptions& options, const Shap
     Problem P{shape_numel(batch_shape), L, S, E, Ev,
               options.scale_ ? *options.scale_ : 1.0f / std::sqrt(static_cast<float>(E)), options.dropout_p_,
               options.is_causal_, options.dropout_p_ > 0.0f ? default_generator().bits() : 0, {},
-              contiguous(L, E), contiguous(S, E), contiguous(S, Ev), contiguous(L, Ev)};
+              contiguous(batch_shape, L, E), contiguous(batch_shape, S, E), contiguous(batch_shape, S, Ev),
+              contiguous(batch_shape, L, Ev), contiguous(batch_shape, L, E), contiguous(batch_shape, S, E),
+              contiguous(batch_shape, S, Ev)};
     if (float_mask || bool_mask) {
         const Shape mask_shape = float_mask ? options.attn_mask_.shape()
                                             : Shape(options.attn_bool_mask_->shape().begin(), options.attn_bool_mask_->shape().end());
@@ -264,21 +316,23 @@ Problem make_problem(const char* op, const AttentionOptions& options, const Shap
         P.mask.batch_shape = batch_shape;
         P.mask.batch_strides.assign(strides.begin(), strides.end() - 2);
         P.mask.row_stride = strides[full.size() - 2];
-        P.mask.column_stride = strides[full.size() - 1];
-        if (float_mask) P.mask.values = options.attn_mask_.data().data();
-        else P.mask.allowed = options.attn_bool_mask_->data();
+        P.mask.column_stride = strides[full.size() - 1];   // the mask's memory: KeptMask::restore
     }
     return P;
 }
 
-// The mask arrays, kept alive with the backward, and pointed at again when it runs.
+// The mask arrays, kept alive with the backward, and pointed at again when it runs (a float mask as
+// a contiguous copy: the kernel reads it through the broadcast's strides).
 struct KeptMask {
-    Tensor values;
+    Values values;
     std::optional<BoolArray> allowed;
-    explicit KeptMask(const AttentionOptions& o) : values(o.attn_mask_), allowed(o.attn_bool_mask_) {}
+    explicit KeptMask(const AttentionOptions& o)
+        : values(o.attn_mask_.defined() ? o.attn_mask_.values() : Values()), allowed(o.attn_bool_mask_)
+    {
+    }
     Problem restore(Problem P) const
     {
-        if (values.defined()) P.mask.values = values.data().data();
+        if (values.size()) P.mask.values = values.data();
         if (allowed) P.mask.allowed = allowed->data();
         return P;
     }
@@ -304,20 +358,27 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
                 shape_str(ks));
     XGRAD_CHECK(vs[n - 2] == S, op, ": k and v must have the same number of keys S, got k ", shape_str(ks), " and v ",
                 shape_str(vs));
-    const Problem P = make_problem(op, options, batch_shape, L, S, E, Ev);
+    Problem P = make_problem(op, options, batch_shape, L, S, E, Ev);
+    const KeptMask kept(options);
+    P = kept.restore(P);
+    const Operand qo = operand_of(q), ko = operand_of(k), vo = operand_of(v);   // read where they lie
+    P.q = qo.layout, P.k = ko.layout, P.v = vo.layout;
 
     Shape out_shape = batch_shape;
     out_shape.push_back(L);
     out_shape.push_back(Ev);
     Array y(out_shape);                                       // (..., L, Ev)
     Array lse(Shape{P.batch, L});                             // log-sum-exp of each query row, for the backward
-    attend(P, q.data().data(), k.data().data(), v.data().data(), y.data(), lse.data());
+    attend(P, qo.data, ko.data, vo.data, y.data(), lse.data());
 
     return from_op(std::move(y), {q, k, v}, op,
-                   [q, k, v, P, lse = std::move(lse), kept = KeptMask(options)](GradOutput& grad_out, const Array& y) {
+                   [q, k, v, P, lse = std::move(lse), kept](GradOutput& grad_out, const Values& y) {
         Array dq = xt::zeros<float>(q.shape()), dk = xt::zeros<float>(k.shape()), dv = xt::zeros<float>(v.shape());
-        attend_backward(kept.restore(P), q.data().data(), k.data().data(), v.data().data(), y.data(), lse.data(),
-                        grad_out.read().data(), dq.data(), dk.data(), dv.data());
+        const Operand qo = operand_of(q), ko = operand_of(k), vo = operand_of(v);
+        Problem R = kept.restore(P);
+        R.q = qo.layout, R.k = ko.layout, R.v = vo.layout;
+        attend_backward(R, qo.data, ko.data, vo.data, y.data(), lse.data(), grad_out.read().data(), dq.data(), dk.data(),
+                        dv.data());
         q.accumulate_grad(std::move(dq));
         k.accumulate_grad(std::move(dk));
         v.accumulate_grad(std::move(dv));
@@ -338,20 +399,22 @@ Tensor packed_qkv_attention(const Tensor& qkv, std::size_t num_heads, const Atte
                 "), got ", num_heads);
     const std::size_t hs = C / num_heads;
     Problem P = make_problem(op, options, Shape{B, num_heads}, T, T, hs, hs);
-    P.q = P.k = P.v = Layout{num_heads, T * 3 * C, hs, 3 * C};
-    P.out = Layout{num_heads, T * C, hs, C};
+    P.q = P.k = P.v = P.dq = P.dk = P.dv = Layout{{B, num_heads}, {T * 3 * C, hs}, 3 * C};
+    P.out = Layout{{B, num_heads}, {T * C, hs}, C};
+    const KeptMask kept(options);
+    P = kept.restore(P);
 
     Array y(Shape{B, T, C});
     Array lse(Shape{P.batch, T});
-    const float* d = qkv.data().data();
-    attend(P, d, d + C, d + 2 * C, y.data(), lse.data());
+    const Values d = qkv.values();
+    attend(P, d.data(), d.data() + C, d.data() + 2 * C, y.data(), lse.data());
 
     return from_op(std::move(y), {qkv}, op,
-                   [qkv, P, C, lse = std::move(lse), kept = KeptMask(options)](GradOutput& grad_out, const Array& y) {
+                   [qkv, P, C, lse = std::move(lse), kept](GradOutput& grad_out, const Values& y) {
         Array g = xt::zeros<float>(qkv.shape());              // dq, dk and dv side by side, as qkv
-        const float* d = qkv.data().data();
-        attend_backward(kept.restore(P), d, d + C, d + 2 * C, y.data(), lse.data(), grad_out.read().data(), g.data(),
-                        g.data() + C, g.data() + 2 * C);
+        const Values d = qkv.values();
+        attend_backward(kept.restore(P), d.data(), d.data() + C, d.data() + 2 * C, y.data(), lse.data(),
+                        grad_out.read().data(), g.data(), g.data() + C, g.data() + 2 * C);
         qkv.accumulate_grad(std::move(g));
     });
 }

@@ -1,5 +1,5 @@
-// The autograd machinery: grad mode, anomaly checks, recording an op, the gradient's states, the
-// upstream gradient's verbs, and the backward walk.
+// The autograd machinery: grad mode, anomaly checks, recording an op or a view, the gradient's states,
+// the upstream gradient's verbs, the version check, and the backward walk.
 #include <algorithm>
 #include <atomic>
 #include <cmath>
@@ -10,8 +10,10 @@
 namespace xgrad {
 
 using detail::Access;
+using detail::Edge;
 using detail::Node;
 using detail::running_backward;
+using detail::TensorImpl;
 
 namespace {
 
@@ -19,14 +21,14 @@ thread_local bool grad_enabled = true;
 thread_local bool anomaly_enabled = false;
 
 // Throws if `values` holds a NaN or an infinity, naming where it came from.
-void check_finite(const Array& values, const char* op, std::span<const Tensor> inputs, const char* what)
+template <class Inputs>
+void check_finite(const Values& values, const char* op, const Inputs& inputs, const char* what)
 {
-    const float* v = values.data();
     for (std::size_t i = 0; i < values.size(); ++i) {
-        if (std::isfinite(v[i])) continue;
+        if (std::isfinite(values[i])) continue;
         std::string shapes;
         for (const auto& input : inputs) shapes += (shapes.empty() ? "" : ", ") + shape_str(input.shape());
-        fail("anomaly: ", what, " of '", op, "' (inputs ", shapes, ") has ", std::isnan(v[i]) ? "NaN" : "Inf",
+        fail("anomaly: ", what, " of '", op, "' (inputs ", shapes, ") has ", std::isnan(values[i]) ? "NaN" : "Inf",
              " at element ", position_str(i, values.shape()), " of shape ", shape_str(values.shape()));
     }
 }
@@ -39,13 +41,6 @@ void add_into(float* dst, const float* src, std::size_t n)
     });
 }
 
-Array copy_of(const Array& a)
-{
-    Array copy(a.shape());
-    parallel_copy(copy.data(), a.data(), a.size());
-    return copy;
-}
-
 }  // namespace
 
 bool is_grad_enabled() { return grad_enabled; }
@@ -56,7 +51,7 @@ bool is_anomaly_enabled() { return anomaly_enabled; }
 DetectAnomalyGuard::DetectAnomalyGuard() : previous_(anomaly_enabled) { anomaly_enabled = true; }
 DetectAnomalyGuard::~DetectAnomalyGuard() { anomaly_enabled = previous_; }
 
-// ---- recording an op --------------------------------------------------------------------------------
+// ---- recording an op or a view ------------------------------------------------------------------------
 bool detail::records(std::span<const Tensor> inputs)
 {
     return grad_enabled && std::any_of(inputs.begin(), inputs.end(), [](const Tensor& t) { return t.requires_grad(); });
@@ -64,32 +59,63 @@ bool detail::records(std::span<const Tensor> inputs)
 
 Tensor detail::untracked_op(Array&& y, std::span<const Tensor> inputs, const char* op)
 {
-    if (anomaly_enabled) check_finite(y, op, inputs, "the forward output");
+    if (anomaly_enabled) check_finite(Values(y), op, inputs, "the forward output");
     return Tensor(std::move(y));
+}
+
+std::shared_ptr<Node> detail::make_node(const TensorImpl& out, std::vector<Tensor> inputs, const char* op,
+                                        BackwardFn backward)
+{
+    auto n = std::make_shared<Node>();
+    n->requires_grad = true;
+    n->op = op;
+    n->shape = out.shape;
+    n->inputs.reserve(inputs.size());
+    for (Tensor& input : inputs) {
+        const TensorImpl& t = detail::refresh_view(Access::impl(input));
+        n->inputs.push_back(Edge{std::move(input), t.node, t.storage.get(), t.version()});
+    }
+    n->backward = std::move(backward);
+    return n;
 }
 
 Tensor detail::record_op(Array&& y, std::vector<Tensor> inputs, const char* op, BackwardFn backward, bool reads_output)
 {
-    if (anomaly_enabled) check_finite(y, op, inputs, "the forward output");
+    if (anomaly_enabled) check_finite(Values(y), op, inputs, "the forward output");
     Tensor out(std::move(y));
-    Node& n = Access::node(out);
-    n.requires_grad = true;
-    n.op = op;
-    n.inputs = std::move(inputs);
-    n.input_versions.resize(n.inputs.size());
-    for (std::size_t i = 0; i < n.inputs.size(); ++i) n.input_versions[i] = Access::node(n.inputs[i]).version;
-    n.backward = std::move(backward);
-    n.backward_reads_output = reads_output;
+    TensorImpl& t = Access::impl(out);
+    t.node = detail::make_node(t, std::move(inputs), op, std::move(backward));
+    if (reads_output) {
+        t.node->saved_output = out.detach();   // an alias without a node: no reference cycle
+        t.node->saved_output_version = t.version();
+    }
     return out;
+}
+
+Tensor detail::make_view(const Tensor& x, Array::shape_type shape, Strides strides, std::size_t offset, const char* op,
+                         BackwardFn backward)
+{
+    const std::shared_ptr<TensorImpl>& source = Access::ptr(x);
+    auto v = std::make_shared<TensorImpl>();
+    v->storage = source->storage;
+    v->contiguous = is_contiguous(shape, strides);
+    v->shape = std::move(shape);
+    v->strides = std::move(strides);
+    v->offset = offset;
+    v->own_version = source->own_version;
+    v->view_version = v->version();
+    v->base = source->base ? source->base : source;
+    if (records(std::span<const Tensor>(&x, 1))) v->node = detail::make_node(*v, {x}, op, std::move(backward));
+    return Access::wrap(std::move(v));
 }
 
 // ---- a node's gradient (the state table is in core/node.h) --------------------------------------------
 namespace detail {
 
-void GradSlot::add(const Array& g)
+void GradSlot::add(const Values& g)
 {
     if (empty()) {
-        state_ = Tensor(copy_of(g));
+        state_ = Tensor(g.array());
         return;
     }
     Array& dense = accumulator(g.shape());
@@ -102,7 +128,7 @@ void GradSlot::add(Array&& g)
         state_ = Tensor(std::move(g));
         return;
     }
-    add(static_cast<const Array&>(g));
+    add(Values(g));
 }
 
 // Two row-sparse gradients of the same table: the union of their rows, summed where both have one.
@@ -144,7 +170,7 @@ void GradSlot::borrow(const Array* upstream)
     if (empty()) {
         state_ = upstream;
     } else {
-        add(*upstream);
+        add(Values(*upstream));
     }
 }
 
@@ -156,9 +182,13 @@ Array& GradSlot::accumulator(const Array::shape_type& shape)
         Array dense = s->to_dense(shape[0]);
         state_ = Tensor(std::move(dense));
     } else if (borrowed()) {
-        state_ = Tensor(copy_of(*std::get<const Array*>(state_)));
+        state_ = Tensor(Values(*std::get<const Array*>(state_)).array());
+    } else if (!Access::impl(std::get<Tensor>(state_)).whole()) {
+        state_ = Tensor(std::get<Tensor>(state_).to_array());   // a view set as the gradient: a buffer of its own
     }
-    return std::get<Tensor>(state_).mutable_data();
+    TensorImpl& grad = Access::impl(std::get<Tensor>(state_));
+    ++grad.version();   // added into in place
+    return grad.storage->array(shape);
 }
 
 void GradSlot::set(Tensor grad)
@@ -177,7 +207,15 @@ GradOutput GradSlot::release(const Array::shape_type& shape)
         clear();
         return GradOutput(upstream);
     }
-    Array values = sparse() ? sparse()->to_dense(shape[0]) : std::move(std::get<Tensor>(state_).mutable_data());
+    Array values;
+    if (sparse()) {
+        values = sparse()->to_dense(shape[0]);
+    } else {
+        Tensor& dense = std::get<Tensor>(state_);
+        const std::shared_ptr<TensorImpl>& t = Access::ptr(dense);
+        const bool unique = t.use_count() == 1 && t->storage.use_count() == 1 && t->whole();
+        values = unique ? t->storage->donate(shape) : dense.to_array();   // handed over, or a copy if shared
+    }
     clear();
     return GradOutput(std::move(values));
 }
@@ -203,58 +241,34 @@ Array GradOutput::take()
     const bool mine = owned();
     const Array* values = values_;
     values_ = nullptr;
-    return mine ? std::move(owned_) : copy_of(*values);
+    return mine ? std::move(owned_) : Values(*values).array();
 }
 
 void GradOutput::pass_to(const Tensor& input)
 {
     check_unused("pass_to");
-    if (!input.requires_grad()) {
+    Node* n = detail::grad_node(Access::impl(input));
+    if (n == nullptr || !n->requires_grad) {
         values_ = nullptr;
         return;
     }
-    const Shape shape = input.shape();
-    if (!std::equal(shape.begin(), shape.end(), values_->shape().begin(), values_->shape().end())) {
-        input.accumulate_grad(reduce_to_shape(read(), shape));   // summed over the broadcast axes
+    if (!std::equal(n->shape.begin(), n->shape.end(), values_->shape().begin(), values_->shape().end())) {
+        input.accumulate_grad(reduce_to_shape(read(), to_shape(n->shape)));   // summed over the broadcast axes
         values_ = nullptr;
         return;
     }
-    Node& n = Access::node(input);
     if (owned()) {
         input.accumulate_grad(take());
-    } else if (n.is_leaf()) {
+    } else if (n->is_leaf()) {
         input.accumulate_grad(read());   // a leaf keeps its own copy
         values_ = nullptr;
     } else {
-        n.grad.borrow(values_);
+        n->grad.borrow(values_);
         values_ = nullptr;
     }
 }
 
-// ---- node lifetime ----------------------------------------------------------------------------------
-// Dropping the last handle of a 10,000-op chain would destroy node after node recursively and overflow
-// the stack. Instead each dying node hands its inputs to a local worklist; the ones it held last die
-// here, one at a time.
-Node::~Node()
-{
-    backward = nullptr;                 // its captured inputs are also in `inputs`: nothing dies yet
-    std::vector<std::shared_ptr<Node>> pending;
-    auto adopt = [&pending](std::vector<Tensor>& tensors) {
-        for (auto& t : tensors) pending.push_back(std::move(Access::ptr(t)));
-        tensors.clear();
-    };
-    adopt(inputs);
-    while (!pending.empty()) {
-        std::shared_ptr<Node> n = std::move(pending.back());
-        pending.pop_back();
-        if (n && n.use_count() == 1) {  // we hold the last reference: take its inputs before it dies
-            n->backward = nullptr;
-            adopt(n->inputs);
-        }
-    }
-}
-
-// ---- the version check -----------------------------------------------------------------------------
+// ---- the version check, and where a backward's gradients go --------------------------------------------
 namespace {
 
 std::string version_error(const char* op, const std::string& which, const Array::shape_type& shape,
@@ -264,41 +278,75 @@ std::string version_error(const char* op, const std::string& which, const Array:
     out << "one of the variables needed for gradient computation has been modified by an inplace operation: "
         << which << " of '" << op << "', a float32 tensor of shape " << shape_str(shape) << ", is at version " << found
         << "; expected version " << expected << " instead. Something wrote into it after '" << op
-        << "' used it (an in-place op, a write through .data, an optimizer step); clone() it before the "
+        << "' used it (an in-place op, a write through a view, an optimizer step); clone() it before the "
         << "write, or make the write out of place";
     return out.str();
 }
 
 }  // namespace
 
-void detail::check_saved_version(const Node& read)
+void detail::check_saved_version(const TensorImpl& read)
 {
     const Node& op = *running_backward;
     for (std::size_t i = 0; i < op.inputs.size(); ++i) {
-        if (&Access::node(op.inputs[i]) != &read || op.input_versions[i] == read.version) continue;
-        throw Error(version_error(op.op, "input " + std::to_string(i), read.shape(), read.version, op.input_versions[i]));
+        const Edge& e = op.inputs[i];
+        if (Access::ptr(e.tensor).get() != &read) continue;
+        XGRAD_CHECK(e.storage == read.storage.get(), "input ", i, " of '", op.op, "' was given other data (x.data = ... or ",
+                    "set_data) after '", op.op, "' used it; its backward needs the values it had");
+        if (e.version != read.version()) {
+            throw Error(version_error(op.op, "input " + std::to_string(i), read.shape, read.version(), e.version));
+        }
+    }
+}
+
+Node* detail::grad_node(const TensorImpl& t)
+{
+    if (running_backward) {
+        for (const Edge& e : running_backward->inputs) {
+            if (Access::ptr(e.tensor).get() == &t) return e.node.get();
+        }
+    }
+    return t.node.get();
+}
+
+// ---- node lifetime ----------------------------------------------------------------------------------
+// Dropping the last handle of a 10,000-op chain would destroy node after node recursively and overflow
+// the stack. Instead each dying node hands what it holds to a local worklist; what it held last dies
+// here, one at a time: a tensor gives up its node and base first, a node its inputs.
+Node::~Node()
+{
+    backward = nullptr;                 // its captured inputs are also in `inputs`: nothing dies yet
+    std::vector<std::shared_ptr<Node>> nodes;
+    std::vector<std::shared_ptr<TensorImpl>> tensors;
+    auto adopt = [&](std::vector<Edge>& edges) {
+        for (Edge& e : edges) {
+            nodes.push_back(std::move(e.node));
+            tensors.push_back(std::move(Access::ptr(e.tensor)));
+        }
+        edges.clear();
+    };
+    adopt(inputs);
+    while (!nodes.empty() || !tensors.empty()) {
+        if (!tensors.empty()) {
+            std::shared_ptr<TensorImpl> t = std::move(tensors.back());
+            tensors.pop_back();
+            if (t && t.use_count() == 1) {   // we hold the last reference: take what it holds before it dies
+                nodes.push_back(std::move(t->node));
+                tensors.push_back(std::move(t->base));
+            }
+            continue;
+        }
+        std::shared_ptr<Node> n = std::move(nodes.back());
+        nodes.pop_back();
+        if (n && n.use_count() == 1) {
+            n->backward = nullptr;
+            adopt(n->inputs);
+        }
     }
 }
 
 // ---- backward ---------------------------------------------------------------------------------------
 namespace {
-
-// Runs n's backward on grad_out: the checks of the values it reads are against n's records.
-void run_backward(Node& n, GradOutput& grad_out)
-{
-    if (n.backward_reads_output && n.version != 0) {
-        throw Error(version_error(n.op, "output 0", n.shape(), n.version, 0));
-    }
-    const OpScope scope(n.op, /*backward=*/true);
-    const Node* outer = std::exchange(running_backward, &n);
-    try {
-        n.backward(grad_out, n.data);
-    } catch (...) {
-        running_backward = outer;
-        throw;
-    }
-    running_backward = outer;
-}
 
 // Nodes in topological order (inputs before the ops that use them), found by an iterative
 // depth-first search so that deep graphs need no deep call stack.
@@ -312,8 +360,8 @@ std::vector<std::shared_ptr<Node>> topological_order(const std::shared_ptr<Node>
     while (!stack.empty()) {
         auto& [node, next] = stack.back();
         if (next < node->inputs.size()) {
-            const std::shared_ptr<Node>& child = Access::ptr(node->inputs[next++]);
-            if (child->requires_grad && child->visit_mark != mark) {
+            const std::shared_ptr<Node>& child = node->inputs[next++].node;
+            if (child && child->requires_grad && child->visit_mark != mark) {
                 child->visit_mark = mark;
                 stack.emplace_back(child, 0);
             }
@@ -326,20 +374,42 @@ std::vector<std::shared_ptr<Node>> topological_order(const std::shared_ptr<Node>
     return order;
 }
 
+// Runs n's backward on grad_out: the checks of the values it reads are against n's records.
+void run_backward(Node& n, GradOutput& grad_out)
+{
+    Values y;
+    if (n.saved_output.defined()) {
+        const TensorImpl& out = Access::impl(n.saved_output);
+        if (out.version() != n.saved_output_version) {
+            throw Error(version_error(n.op, "output 0", out.shape, out.version(), n.saved_output_version));
+        }
+        y = n.saved_output.values();
+    }
+    const OpScope scope(n.op, /*backward=*/true);
+    const Node* outer = std::exchange(running_backward, &n);
+    try {
+        n.backward(grad_out, y);
+    } catch (...) {
+        running_backward = outer;
+        throw;
+    }
+    running_backward = outer;
+}
+
 // Runs each node's backward, outputs before inputs, handing it the gradient its users accumulated.
 void walk_backward(std::vector<std::shared_ptr<Node>>& order, bool retain_graph)
 {
     for (auto it = order.rbegin(); it != order.rend(); ++it) {
         Node& n = **it;
         if (n.is_leaf()) {                                   // a leaf keeps what it accumulated
-            if (n.hooks) detail::run_leaf_hooks(n, Access::wrap(*it));
+            if (n.hooks) detail::run_leaf_hooks(n, Access::wrap(n.leaf.lock()));
             continue;
         }
         XGRAD_CHECK(!n.graph_freed, "backward: trying to backward through the graph a second time (through '",
               n.op, "'); its saved buffers were freed by an earlier backward(). ",
               "Pass retain_graph = true to that backward() to call it again");
         if (!n.grad.empty()) {
-            GradOutput grad_out = n.grad.release(n.shape());
+            GradOutput grad_out = n.grad.release(n.shape);
             if (n.hooks && (!n.hooks->grad.empty() || n.hooks->retains)) {
                 GradOutput hooked(detail::run_grad_hooks(n, grad_out));
                 run_backward(n, hooked);
@@ -347,17 +417,20 @@ void walk_backward(std::vector<std::shared_ptr<Node>>& order, bool retain_graph)
                 run_backward(n, grad_out);
             }
             if (anomaly_enabled) {
-                for (const auto& input : n.inputs) {
-                    const Tensor* g = Access::node(input).grad.dense();
-                    if (g) check_finite(g->data(), n.op, n.inputs, "the backward gradient");
+                std::vector<Tensor> inputs;
+                for (const Edge& e : n.inputs) inputs.push_back(e.tensor);
+                for (const Edge& e : n.inputs) {
+                    const Tensor* g = e.node ? e.node->grad.dense() : nullptr;
+                    if (g) check_finite(g->values(), n.op, inputs, "the backward gradient");
                 }
             }
         }
         if (!retain_graph) {
             n.backward = nullptr;
             n.inputs.clear();      // `order` still holds every node, so nothing dies recursively here
+            n.saved_output = Tensor();
             n.graph_freed = true;
-            it->reset();           // every op using n has run: n's output dies now unless a handle holds it
+            it->reset();           // every op using n has run: n dies now unless a tensor holds it
         }
     }
 }
@@ -366,9 +439,10 @@ void walk_backward(std::vector<std::shared_ptr<Node>>& order, bool retain_graph)
 
 void Tensor::backward(const Tensor& grad, bool retain_graph) const
 {
-    const Node& root = node("backward");
-    XGRAD_CHECK(root.requires_grad, "backward: this tensor does not require grad and has no history; ",
+    const TensorImpl& t = impl("backward");
+    XGRAD_CHECK(t.node && t.node->requires_grad, "backward: this tensor does not require grad and has no history; ",
           "call requires_grad_() on the leaves you want gradients for");
+    const Node& root = *t.node;
     if (grad.defined()) {
         XGRAD_CHECK(grad.shape() == shape(), "backward: the gradient must have the tensor's shape ",
               shape_str(shape()), ", got ", shape_str(grad.shape()));
@@ -379,8 +453,12 @@ void Tensor::backward(const Tensor& grad, bool retain_graph) const
     XGRAD_CHECK(!root.graph_freed, "backward: trying to backward through the graph a second time (after '",
           root.op, "'); its saved buffers were freed by the first backward(). ",
           "Pass retain_graph = true to the first backward() to call it again");
-    auto order = topological_order(node_);
-    GradOutput seed = grad.defined() ? GradOutput(&grad.data()) : GradOutput(Array(xt::ones<float>(root.shape())));
+    auto order = topological_order(t.node);
+    // the caller's gradient is lent to the walk, never written; one that is a strided view is copied
+    TensorImpl* upstream = grad.defined() ? &Access::impl(grad) : nullptr;
+    GradOutput seed = upstream == nullptr ? GradOutput(Array(xt::ones<float>(root.shape)))
+                      : upstream->whole() ? GradOutput(&upstream->storage->array(upstream->shape))
+                                          : GradOutput(grad.to_array());
     seed.pass_to(*this);
     try {
         walk_backward(order, retain_graph);

@@ -4,9 +4,13 @@
 //     // x (...) -> (...): y = x^2
 //     Tensor square(const Tensor& x)
 //     {
-//         return from_op(x.data() * x.data(), {x}, "square", [x](GradOutput& grad_out) {
+//         const Values v = x.values();               // row-major: a copy only if x is a strided view
+//         Array y(v.shape());
+//         for (std::size_t i = 0; i < y.size(); ++i) y.data()[i] = v[i] * v[i];
+//         return from_op(std::move(y), {x}, "square", [x](GradOutput& grad_out) {
 //             Array g = grad_out.take();              // overwritten in place with the input's gradient
-//             xt::noalias(g) = 2.0f * g * x.data();   // d x^2 = 2 x
+//             const Values v = x.values();
+//             for (std::size_t i = 0; i < g.size(); ++i) g.data()[i] *= 2.0f * v[i];   // d x^2 = 2 x
 //             x.accumulate_grad(std::move(g));
 //         });
 //     }
@@ -22,6 +26,7 @@
 #include "core/axes.h"
 #include "core/check.h"
 #include "core/parallel.h"
+#include "core/strided.h"
 #include "core/tensor.h"
 
 namespace xgrad {
@@ -79,12 +84,9 @@ private:
     static inline thread_local bool backward_ = false;
 };
 
-// t made by transpose(x, -2, -1) (either order of the last two axes) and not yet read: x, whose
-// matrices t's are the transposes of, for a product to read with a transpose flag; else undefined.
-Tensor lazy_transpose_source(const Tensor& t);
-
-// An op's backward, as the walk stores it: the upstream gradient and the op's output y.
-using BackwardFn = std::function<void(GradOutput& grad_out, const Array& y)>;
+// An op's backward, as the walk stores it: the upstream gradient and the op's output y (its values, if
+// the backward reads them; else empty).
+using BackwardFn = std::function<void(GradOutput& grad_out, const Values& y)>;
 
 namespace detail {
 bool records(std::span<const Tensor> inputs);   // grad mode is on and an input requires grad
@@ -93,26 +95,36 @@ Tensor untracked_op(Array&& y, std::span<const Tensor> inputs, const char* op); 
 Tensor record_op(Array&& y, std::vector<Tensor> inputs, const char* op, BackwardFn backward, bool reads_output);
 
 template <class Backward>
-Tensor recorded(Array&& y, std::vector<Tensor> inputs, const char* op, Backward backward)
+BackwardFn as_backward_fn(Backward backward)
 {
     if constexpr (std::is_invocable_v<Backward&, GradOutput&>) {
-        return record_op(std::move(y), std::move(inputs), op,
-                         [backward = std::move(backward)](GradOutput& grad_out, const Array&) mutable { backward(grad_out); },
-                         false);
+        return [backward = std::move(backward)](GradOutput& grad_out, const Values&) mutable { backward(grad_out); };
     } else {
-        static_assert(std::is_invocable_v<Backward&, GradOutput&, const Array&>,
-                      "a backward takes (GradOutput& grad_out) or (GradOutput& grad_out, const Array& y)");
-        return record_op(std::move(y), std::move(inputs), op, std::move(backward), true);
+        static_assert(std::is_invocable_v<Backward&, GradOutput&, const Values&>,
+                      "a backward takes (GradOutput& grad_out) or (GradOutput& grad_out, const Values& y)");
+        return backward;
     }
 }
+
+template <class Backward>
+Tensor recorded(Array&& y, std::vector<Tensor> inputs, const char* op, Backward backward)
+{
+    constexpr bool reads_output = !std::is_invocable_v<Backward&, GradOutput&>;
+    return record_op(std::move(y), std::move(inputs), op, as_backward_fn(std::move(backward)), reads_output);
+}
+
+// A view of x: x's storage seen through (shape, strides, offset), recorded with `backward` when x
+// requires grad (core/view.cpp's ops).
+Tensor make_view(const Tensor& x, Array::shape_type shape, Strides strides, std::size_t offset, const char* op,
+                 BackwardFn backward);
 }  // namespace detail
 
 // The result y of an op over `inputs`. When grad mode is on and an input requires grad, it records the
 // inputs and the backward, which accumulates into each input with accumulate_grad or pass_to. The
 // backward captures its inputs, never its output (a reference cycle), and says by its signature alone
 // whether it reads the output:
-//     [..](GradOutput& grad_out)                  does not: y's buffer may become a later op's output
-//     [..](GradOutput& grad_out, const Array& y)  does: y is kept for it
+//     [..](GradOutput& grad_out)                   does not: y's buffer may become a later op's output
+//     [..](GradOutput& grad_out, const Values& y)  does: y is kept for it (and checked for in-place writes)
 template <class Backward>
 Tensor from_op(Array&& y, std::initializer_list<Tensor> inputs, const char* op, Backward backward)
 {

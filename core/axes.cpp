@@ -43,17 +43,17 @@ std::vector<std::size_t> stretch_strides(const Shape& shape, const Shape& out)
     return strides;
 }
 
-Array broadcast_to(const Array& x, const Shape& shape)
+Array broadcast_to(const Values& x, const Shape& shape)
 {
-    if (Shape(x.shape().begin(), x.shape().end()) == shape) return x;
+    if (Shape(x.shape().begin(), x.shape().end()) == shape) return x.array();
     const Array unused = xt::zeros<float>(Shape{});   // a 0-D second operand stretches for free
     return broadcast_apply(x, unused, shape, [](float v, float) { return v; });
 }
 
-Array reduce_to_shape(const Array& grad, const Shape& shape)
+Array reduce_to_shape(const Values& grad, const Shape& shape)
 {
     const Shape gshape(grad.shape().begin(), grad.shape().end());
-    if (gshape == shape) return grad;
+    if (gshape == shape) return grad.array();
     XGRAD_CHECK(shape.size() <= gshape.size(), "internal: cannot reduce ", shape_str(gshape), " to ", shape_str(shape));
     Array out = xt::zeros<float>(shape);
     if (grad.size() == 0) return out;
@@ -92,7 +92,7 @@ Array reduce_to_shape(const Array& grad, const Shape& shape)
 Array reduce_to_shape(Array&& grad, const Shape& shape)
 {
     if (std::equal(grad.shape().begin(), grad.shape().end(), shape.begin(), shape.end())) return std::move(grad);
-    return reduce_to_shape(static_cast<const Array&>(grad), shape);
+    return reduce_to_shape(Values(grad), shape);
 }
 
 }  // namespace xgrad

@@ -60,33 +60,33 @@ private:
     std::vector<std::size_t> index_;
 };
 
-// out = f(a, b) element by element, with a and b broadcast to out's shape (their broadcast shape).
-// Large outputs are split across threads by rows. `out` may be a or b itself when it has out's shape:
-// each element is read before the same element is written.
-template <class F>
-void broadcast_apply_into(Array& out, const Array& a, const Array& b, F f)
+// out = f(a, b) element by element, with a and b broadcast to out's shape (their broadcast shape); a
+// and b are Arrays or Values (anything row-major with data(), shape() and size()). Large outputs are
+// split across threads by rows. `out` may be a or b itself when it has out's shape: each element is
+// read before the same element is written.
+template <class A, class B, class F>
+void broadcast_apply_into(float* po, const Shape& out_shape, const A& a, const B& b, F f)
 {
-    const Shape out_shape(out.shape().begin(), out.shape().end());
+    const std::size_t out_size = shape_numel(out_shape);
     const float* pa = a.data();
     const float* pb = b.data();
-    float* po = out.data();
-    if (a.shape() == b.shape() && a.size() == out.size()) {   // not two 0-D operands stretched to out
-        parallel_rows(out.size(), 1, [=](std::size_t begin, std::size_t end) {
+    if (std::equal(a.shape().begin(), a.shape().end(), b.shape().begin(), b.shape().end()) && a.size() == out_size) {
+        parallel_rows(out_size, 1, [=](std::size_t begin, std::size_t end) {   // not two 0-D operands stretched to out
             for (std::size_t i = begin; i < end; ++i) po[i] = f(pa[i], pb[i]);
         });
         return;
     }
-    if (out.size() == 0) return;
+    if (out_size == 0) return;
     // The common broadcast, a bias or a position table over leading axes: one operand has out's shape
     // and the other is out's trailing dimensions, 16 floats or more. Whole blocks, no walker.
-    const auto trailing = [&](const Array& small) {
+    const auto trailing = [&](const auto& small) {
         const std::size_t d = small.dimension();
         return d <= out_shape.size() && small.size() >= 16 &&
-               std::equal(small.shape().begin(), small.shape().end(), out_shape.end() - d);
+               std::equal(small.shape().begin(), small.shape().end(), out_shape.end() - static_cast<std::ptrdiff_t>(d));
     };
-    const bool b_small = a.size() == out.size() && trailing(b);
-    if (b_small || (b.size() == out.size() && trailing(a))) {
-        const std::size_t block = b_small ? b.size() : a.size(), blocks = out.size() / block;
+    const bool b_small = a.size() == out_size && trailing(b);
+    if (b_small || (b.size() == out_size && trailing(a))) {
+        const std::size_t block = b_small ? b.size() : a.size(), blocks = out_size / block;
         parallel_rows(blocks, block, [=](std::size_t first, std::size_t last) {
             for (std::size_t k = first; k < last; ++k) {
                 const float* ra = pa + (b_small ? k * block : 0);
@@ -99,7 +99,7 @@ void broadcast_apply_into(Array& out, const Array& a, const Array& b, F f)
     }
     const Shape sa(a.shape().begin(), a.shape().end()), sb(b.shape().begin(), b.shape().end());
     const RowWalker<2> start(out_shape, {stretch_strides(sa, out_shape), stretch_strides(sb, out_shape)});
-    const std::size_t inner = out_shape.back(), rows = out.size() / inner;
+    const std::size_t inner = out_shape.empty() ? 1 : out_shape.back(), rows = out_size / inner;
     const bool a_row = start.inner_stride(0) != 0, b_row = start.inner_stride(1) != 0;
     parallel_rows(rows, inner, [&](std::size_t first, std::size_t last) {
         RowWalker<2> walk = start;
@@ -117,20 +117,28 @@ void broadcast_apply_into(Array& out, const Array& a, const Array& b, F f)
     });
 }
 
-template <class F>
-Array broadcast_apply(const Array& a, const Array& b, const Shape& out_shape, F f)
+template <class A, class B, class F>
+void broadcast_apply_into(Array& out, const A& a, const B& b, F f)
+{
+    broadcast_apply_into(out.data(), to_shape(out.shape()), a, b, f);
+}
+
+template <class A, class B, class F>
+Array broadcast_apply(const A& a, const B& b, const Shape& out_shape, F f)
 {
     Array out(out_shape);
-    broadcast_apply_into(out, a, b, f);
+    broadcast_apply_into(out.data(), out_shape, a, b, f);
     return out;
 }
 
 // x stretched to `shape` (x's shape must broadcast to it): the forward of broadcasting.
-Array broadcast_to(const Array& x, const Shape& shape);
+Array broadcast_to(const Values& x, const Shape& shape);
+inline Array broadcast_to(const Array& x, const Shape& shape) { return broadcast_to(Values(x), shape); }
 
 // Sums `grad` over the axes along which an input of `shape` was broadcast, giving an array of `shape`:
 // the adjoint of broadcast_to. Also the engine of sum(x, axes): summing an axis reduces it to size 1.
-Array reduce_to_shape(const Array& grad, const Shape& shape);
+Array reduce_to_shape(const Values& grad, const Shape& shape);
+inline Array reduce_to_shape(const Array& grad, const Shape& shape) { return reduce_to_shape(Values(grad), shape); }
 Array reduce_to_shape(Array&& grad, const Shape& shape);   // no copy when nothing is summed
 
 }  // namespace xgrad

@@ -7,7 +7,7 @@ namespace xgrad {
 namespace {
 
 template <class F>
-BoolArray compare_with(const Array& a, const Array& b, const Shape& shape, F f)
+BoolArray compare_with(const Values& a, const Values& b, const Shape& shape, F f)
 {
     const Array va = broadcast_to(a, shape), vb = broadcast_to(b, shape);
     BoolArray out = BoolArray::from_shape(shape);
@@ -21,13 +21,14 @@ BoolArray compare(const Tensor& a, const Tensor& b, Comparison op)
 {
     const OpScope scope("compare");
     const Shape shape = broadcast_shapes("compare", a.shape(), b.shape());
+    const Values av = a.values(), bv = b.values();
     switch (op) {
-    case Comparison::eq: return compare_with(a.data(), b.data(), shape, [](float x, float y) { return x == y; });
-    case Comparison::ne: return compare_with(a.data(), b.data(), shape, [](float x, float y) { return x != y; });
-    case Comparison::lt: return compare_with(a.data(), b.data(), shape, [](float x, float y) { return x < y; });
-    case Comparison::le: return compare_with(a.data(), b.data(), shape, [](float x, float y) { return x <= y; });
-    case Comparison::gt: return compare_with(a.data(), b.data(), shape, [](float x, float y) { return x > y; });
-    case Comparison::ge: return compare_with(a.data(), b.data(), shape, [](float x, float y) { return x >= y; });
+    case Comparison::eq: return compare_with(av, bv, shape, [](float x, float y) { return x == y; });
+    case Comparison::ne: return compare_with(av, bv, shape, [](float x, float y) { return x != y; });
+    case Comparison::lt: return compare_with(av, bv, shape, [](float x, float y) { return x < y; });
+    case Comparison::le: return compare_with(av, bv, shape, [](float x, float y) { return x <= y; });
+    case Comparison::gt: return compare_with(av, bv, shape, [](float x, float y) { return x > y; });
+    case Comparison::ge: return compare_with(av, bv, shape, [](float x, float y) { return x >= y; });
     }
     fail("compare: unknown comparison");
 }

@@ -27,9 +27,9 @@ Array overwrite(GradOutput& grad_out, F f, const In&... operands)
     return g;
 }
 
-// y = f(x) element by element, threaded and vectorised (see map).
-template <class F>
-Array map_of(const Array& x, F f)
+// y = f(x) element by element, threaded and vectorised (see map); x is an Array or Values.
+template <class In, class F>
+Array map_of(const In& x, F f)
 {
     Array y(x.shape());
     map(y, f, x);
@@ -44,9 +44,13 @@ Array apply_reusing_expiring(Tensor& a, Tensor& b, const Shape& out, F f)
 {
     const bool into_a = a.expiring() && a.shape() == out;
     const bool into_b = !into_a && b.expiring() && b.shape() == out;
-    if (!into_a && !into_b) return broadcast_apply(a.data(), b.data(), out, f);
+    if (!into_a && !into_b) return broadcast_apply(a.values(), b.values(), out, f);
     Array y = into_a ? a.donate_data() : b.donate_data();
-    broadcast_apply_into(y, into_a ? y : a.data(), into_b ? y : b.data(), f);
+    if (into_a) {
+        broadcast_apply_into(y, y, b.values(), f);
+    } else {
+        broadcast_apply_into(y, a.values(), y, f);
+    }
     return y;
 }
 
@@ -81,11 +85,11 @@ Tensor mul(const Tensor& a, const Tensor& b)
     const OpScope scope("mul");
     const Shape out = broadcast_shapes("mul", a.shape(), b.shape());
     auto times = [](float u, float v) { return u * v; };
-    Array y = broadcast_apply(a.data(), b.data(), out, times);
+    Array y = broadcast_apply(a.values(), b.values(), out, times);
     return from_op(std::move(y), {a, b}, "mul", [a, b, out, times](GradOutput& grad_out) {
         const Array& g = grad_out.read();
-        if (a.requires_grad()) a.accumulate_grad(reduce_to_shape(broadcast_apply(g, b.data(), out, times), a.shape()));  // b
-        if (b.requires_grad()) b.accumulate_grad(reduce_to_shape(broadcast_apply(g, a.data(), out, times), b.shape()));  // a
+        if (a.requires_grad()) a.accumulate_grad(reduce_to_shape(broadcast_apply(g, b.values(), out, times), a.shape()));  // b
+        if (b.requires_grad()) b.accumulate_grad(reduce_to_shape(broadcast_apply(g, a.values(), out, times), b.shape()));  // a
     });
 }
 
@@ -93,17 +97,17 @@ Tensor div(const Tensor& a, const Tensor& b)
 {
     const OpScope scope("div");
     const Shape out = broadcast_shapes("div", a.shape(), b.shape());
-    Array y = broadcast_apply(a.data(), b.data(), out, [](float u, float v) { return u / v; });
-    return from_op(std::move(y), {a, b}, "div", [a, b, out](GradOutput& grad_out, const Array& y) {
+    Array y = broadcast_apply(a.values(), b.values(), out, [](float u, float v) { return u / v; });
+    return from_op(std::move(y), {a, b}, "div", [a, b, out](GradOutput& grad_out) {
         const Array& g = grad_out.read();
         if (a.requires_grad()) {                                      // d(a/b)/da = 1/b
-            Array ga = broadcast_apply(g, b.data(), out, [](float g, float v) { return g / v; });
+            Array ga = broadcast_apply(g, b.values(), out, [](float g, float v) { return g / v; });
             a.accumulate_grad(reduce_to_shape(std::move(ga), a.shape()));
         }
-        if (b.requires_grad()) {                                      // d(a/b)/db = -a/b^2 = -y/b
-            Array gy = g * y;
-            Array gb = broadcast_apply(gy, b.data(), out, [](float gy, float v) { return -gy / v; });
-            b.accumulate_grad(reduce_to_shape(std::move(gb), b.shape()));
+        if (b.requires_grad()) {                                      // d(a/b)/db = -a/b^2 (a, not y: torch's saves)
+            Array ab = broadcast_apply(a.values(), b.values(), out, [](float u, float v) { return -u / (v * v); });
+            broadcast_apply_into(ab, g, ab, [](float g, float d) { return g * d; });
+            b.accumulate_grad(reduce_to_shape(std::move(ab), b.shape()));
         }
     });
 }
@@ -113,7 +117,7 @@ Tensor div(const Tensor& a, const Tensor& b)
 Tensor add(const Tensor& x, float s)
 {
     const OpScope scope("add");
-    return from_op(x.data() + s, {x}, "add_scalar", [x](GradOutput& grad_out) {
+    return from_op(map_of(x.values(), [s](const auto& v) { return v + s; }), {x}, "add_scalar", [x](GradOutput& grad_out) {
         grad_out.pass_to(x);   // d(x + s)/dx = 1
     });
 }
@@ -121,7 +125,7 @@ Tensor add(const Tensor& x, float s)
 Tensor mul(const Tensor& x, float s)
 {
     const OpScope scope("mul");
-    return from_op(x.data() * s, {x}, "mul_scalar", [x, s](GradOutput& grad_out) {
+    return from_op(map_of(x.values(), [s](const auto& v) { return v * s; }), {x}, "mul_scalar", [x, s](GradOutput& grad_out) {
         x.accumulate_grad(overwrite(grad_out, [s](const auto& g) { return g * s; }));   // d(x s)/dx = s
     });
 }
@@ -129,7 +133,7 @@ Tensor mul(const Tensor& x, float s)
 Tensor rsub(float s, const Tensor& x)
 {
     const OpScope scope("rsub");
-    return from_op(s - x.data(), {x}, "rsub_scalar", [x](GradOutput& grad_out) {
+    return from_op(map_of(x.values(), [s](const auto& v) { return s - v; }), {x}, "rsub_scalar", [x](GradOutput& grad_out) {
         x.accumulate_grad(overwrite(grad_out, [](const auto& g) { return -g; }));   // d(s - x)/dx = -1
     });
 }
@@ -137,20 +141,20 @@ Tensor rsub(float s, const Tensor& x)
 Tensor rdiv(float s, const Tensor& x)
 {
     const OpScope scope("rdiv");
-    return from_op(s / x.data(), {x}, "rdiv_scalar", [x](GradOutput& grad_out, const Array& y) {
-        // d(s/x)/dx = -s/x^2 = -y/x
-        x.accumulate_grad(overwrite(grad_out, [](const auto& g, const auto& y, const auto& x) { return -g * y / x; },
-                                    y, x.data()));
+    return from_op(map_of(x.values(), [s](const auto& v) { return s / v; }), {x}, "rdiv_scalar", [x, s](GradOutput& grad_out) {
+        // d(s/x)/dx = -s/x^2 (x, not y: what torch's saves)
+        x.accumulate_grad(overwrite(grad_out, [s](const auto& g, const auto& x) { return -s * g / (x * x); }, x.values()));
     });
 }
 
 Tensor pow(const Tensor& x, float exponent)
 {
     const OpScope scope("pow");
-    return from_op(xt::pow(x.data(), exponent), {x}, "pow", [x, exponent](GradOutput& grad_out) {
+    Array y = map_of(x.values(), [exponent](const auto& v) { return xt::pow(v, exponent); });
+    return from_op(std::move(y), {x}, "pow", [x, exponent](GradOutput& grad_out) {
         x.accumulate_grad(overwrite(grad_out, [exponent](const auto& g, const auto& x) {   // d x^p = p x^(p-1)
             return g * exponent * xt::pow(x, exponent - 1.0f);
-        }, x.data()));
+        }, x.values()));
     });
 }
 
@@ -159,7 +163,7 @@ Tensor pow(const Tensor& x, float exponent)
 Tensor neg(const Tensor& x)
 {
     const OpScope scope("neg");
-    return from_op(-x.data(), {x}, "neg", [x](GradOutput& grad_out) {
+    return from_op(map_of(x.values(), [](const auto& v) { return -v; }), {x}, "neg", [x](GradOutput& grad_out) {
         x.accumulate_grad(overwrite(grad_out, [](const auto& g) { return -g; }));   // d(-x)/dx = -1
     });
 }
@@ -167,8 +171,8 @@ Tensor neg(const Tensor& x)
 Tensor exp(const Tensor& x)
 {
     const OpScope scope("exp");
-    Array y = map_of(x.data(), [](const auto& x) { return xt::exp(x); });
-    return from_op(std::move(y), {x}, "exp", [x](GradOutput& grad_out, const Array& y) {
+    Array y = map_of(x.values(), [](const auto& x) { return xt::exp(x); });
+    return from_op(std::move(y), {x}, "exp", [x](GradOutput& grad_out, const Values& y) {
         x.accumulate_grad(overwrite(grad_out, [](const auto& g, const auto& y) { return g * y; }, y));   // d e^x = e^x
     });
 }
@@ -176,15 +180,16 @@ Tensor exp(const Tensor& x)
 Tensor log(const Tensor& x)
 {
     const OpScope scope("log");
-    return from_op(xt::log(x.data()), {x}, "log", [x](GradOutput& grad_out) {
-        x.accumulate_grad(overwrite(grad_out, [](const auto& g, const auto& x) { return g / x; }, x.data()));   // 1/x
+    return from_op(map_of(x.values(), [](const auto& v) { return xt::log(v); }), {x}, "log", [x](GradOutput& grad_out) {
+        x.accumulate_grad(overwrite(grad_out, [](const auto& g, const auto& x) { return g / x; }, x.values()));   // 1/x
     });
 }
 
 Tensor sqrt(const Tensor& x)
 {
     const OpScope scope("sqrt");
-    return from_op(xt::sqrt(x.data()), {x}, "sqrt", [x](GradOutput& grad_out, const Array& y) {
+    return from_op(map_of(x.values(), [](const auto& v) { return xt::sqrt(v); }), {x}, "sqrt",
+                   [x](GradOutput& grad_out, const Values& y) {
         // d sqrt(x) = 1 / (2 sqrt(x))
         x.accumulate_grad(overwrite(grad_out, [](const auto& g, const auto& y) { return g * 0.5f / y; }, y));
     });
@@ -193,8 +198,8 @@ Tensor sqrt(const Tensor& x)
 Tensor tanh(const Tensor& x)
 {
     const OpScope scope("tanh");
-    Array y = map_of(x.data(), [](const auto& x) { return xt::tanh(x); });
-    return from_op(std::move(y), {x}, "tanh", [x](GradOutput& grad_out, const Array& y) {
+    Array y = map_of(x.values(), [](const auto& x) { return xt::tanh(x); });
+    return from_op(std::move(y), {x}, "tanh", [x](GradOutput& grad_out, const Values& y) {
         // d tanh = 1 - tanh^2
         x.accumulate_grad(overwrite(grad_out, [](const auto& g, const auto& y) { return g * (1.0f - y * y); }, y));
     });
@@ -203,26 +208,26 @@ Tensor tanh(const Tensor& x)
 Tensor sin(const Tensor& x)
 {
     const OpScope scope("sin");
-    Array y = map_of(x.data(), [](const auto& x) { return xt::sin(x); });
+    Array y = map_of(x.values(), [](const auto& x) { return xt::sin(x); });
     return from_op(std::move(y), {x}, "sin", [x](GradOutput& grad_out) {
-        x.accumulate_grad(overwrite(grad_out, [](const auto& g, const auto& x) { return g * xt::cos(x); }, x.data()));   // cos
+        x.accumulate_grad(overwrite(grad_out, [](const auto& g, const auto& x) { return g * xt::cos(x); }, x.values()));   // cos
     });
 }
 
 Tensor cos(const Tensor& x)
 {
     const OpScope scope("cos");
-    Array y = map_of(x.data(), [](const auto& x) { return xt::cos(x); });
+    Array y = map_of(x.values(), [](const auto& x) { return xt::cos(x); });
     return from_op(std::move(y), {x}, "cos", [x](GradOutput& grad_out) {
-        x.accumulate_grad(overwrite(grad_out, [](const auto& g, const auto& x) { return -g * xt::sin(x); }, x.data()));   // -sin
+        x.accumulate_grad(overwrite(grad_out, [](const auto& g, const auto& x) { return -g * xt::sin(x); }, x.values()));   // -sin
     });
 }
 
 Tensor sigmoid(const Tensor& x)
 {
     const OpScope scope("sigmoid");
-    Array y = map_of(x.data(), [](const auto& x) { return 1.0f / (1.0f + xt::exp(-x)); });
-    return from_op(std::move(y), {x}, "sigmoid", [x](GradOutput& grad_out, const Array& y) {
+    Array y = map_of(x.values(), [](const auto& x) { return 1.0f / (1.0f + xt::exp(-x)); });
+    return from_op(std::move(y), {x}, "sigmoid", [x](GradOutput& grad_out, const Values& y) {
         // d sigmoid = s (1 - s)
         x.accumulate_grad(overwrite(grad_out, [](const auto& g, const auto& y) { return g * y * (1.0f - y); }, y));
     });
@@ -231,10 +236,24 @@ Tensor sigmoid(const Tensor& x)
 Tensor relu(const Tensor& x)
 {
     const OpScope scope("relu");
-    return from_op(xt::maximum(x.data(), 0.0f), {x}, "relu", [x](GradOutput& grad_out) {
-        // d relu = 1 where x > 0, else 0
-        x.accumulate_grad(overwrite(grad_out, [](const auto& g, const auto& x) { return xt::where(x > 0.0f, g, 0.0f); },
-                                    x.data()));
+    Array y = map_of(x.values(), [](const auto& v) { return xt::maximum(v, 0.0f); });
+    return from_op(std::move(y), {x}, "relu", [x](GradOutput& grad_out, const Values& y) {
+        // d relu = 1 where x > 0, else 0: where y > 0 (torch's saves the output)
+        x.accumulate_grad(overwrite(grad_out, [](const auto& g, const auto& y) { return xt::where(y > 0.0f, g, 0.0f); }, y));
+    });
+}
+
+// min(max(x, min), max); NaN stays NaN. The gradient passes where min <= x <= max (torch's clamp).
+Tensor clamp(const Tensor& x, std::optional<float> min, std::optional<float> max)
+{
+    const OpScope scope("clamp");
+    XGRAD_CHECK(min || max, "clamp: at least one of 'min' or 'max' must not be None");
+    const float lo = min.value_or(-INFINITY), hi = max.value_or(INFINITY);
+    Array y = map_of(x.values(), [lo, hi](const auto& v) { return xt::where(v < lo, lo, xt::where(v > hi, hi, v)); });
+    return from_op(std::move(y), {x}, "clamp", [x, lo, hi](GradOutput& grad_out) {
+        x.accumulate_grad(overwrite(grad_out, [lo, hi](const auto& g, const auto& x) {
+            return xt::where(x >= lo && x <= hi, g, 0.0f);   // 1 inside the bounds, 0 where clamped
+        }, x.values()));
     });
 }
 
@@ -254,8 +273,9 @@ Tensor gelu(const Tensor& x, std::string_view approximate)
                 approximate, "\"");
     if (approximate == "none") {
         // x Phi(x), Phi(x) = (1 + erf(x / sqrt 2)) / 2, in plain loops that vectorise (erf_approx)
-        Array y(x.data().shape());
-        const float* xd = x.data().data();
+        const Values xv = x.values();
+        Array y(xv.shape());
+        const float* xd = xv.data();
         float* yd = y.data();
         map_blocks(y.size(), [=](const Block& b) {
             const float* __restrict in = xd + b.begin;
@@ -266,7 +286,8 @@ Tensor gelu(const Tensor& x, std::string_view approximate)
             // d/dx = Phi(x) + x phi(x),  phi(x) = exp(-x^2 / 2) / sqrt(2 pi)
             Array g = grad_out.take();
             float* gd = g.data();
-            const float* xd = x.data().data();
+            const Values xv = x.values();
+            const float* xd = xv.data();
             map_blocks(g.size(), [&](const Block& b) {
                 std::array<float, map_block> cdf_block;
                 const float* __restrict in = xd + b.begin;
@@ -279,12 +300,13 @@ Tensor gelu(const Tensor& x, std::string_view approximate)
             x.accumulate_grad(std::move(g));
         });
     }
-    Array y = map_of(x.data(), [](const auto& x) { return 0.5f * x * (1.0f + xt::tanh(k * (x + c * x * x * x))); });
+    Array y = map_of(x.values(), [](const auto& x) { return 0.5f * x * (1.0f + xt::tanh(k * (x + c * x * x * x))); });
     return from_op(std::move(y), {x}, "gelu", [x](GradOutput& grad_out) {
         // d/dx = (1 + t)/2 + x/2 (1 - t^2) du/dx,  t = tanh(u),  du/dx = k (1 + 3c x^2)
         Array g = grad_out.take();
         float* gd = g.data();
-        const float* xd = x.data().data();
+        const Values xv = x.values();
+        const float* xd = xv.data();
         map_blocks(g.size(), [&](const Block& b) {
             std::array<float, map_block> t_block;                   // t once per element, not at each use
             auto v = b.at(xd);
@@ -306,8 +328,9 @@ Tensor dropout(const Tensor& x, float p, bool training)
     if (p == 0.0f || !training) return x;
     const std::uint64_t seed = default_generator().bits();
     const float keep_scale = 1.0f / (1.0f - p);
-    const float* in = x.data().data();
-    Array y(x.data().shape());
+    const Values xv = x.values();
+    const float* in = xv.data();
+    Array y(xv.shape());
     float* out = y.data();
     parallel_rows(y.size(), 1, [=](std::size_t begin, std::size_t end) {
         for (std::size_t i = begin; i < end; ++i) out[i] = counter_uniform(seed, i) >= p ? in[i] * keep_scale : 0.0f;
@@ -329,8 +352,9 @@ Tensor softplus(const Tensor& x, float beta, float threshold)
 {
     const OpScope scope("softplus");
     XGRAD_CHECK(beta > 0.0f, "softplus: beta must be positive, got ", beta);
-    const float* in = x.data().data();
-    Array y(x.data().shape());
+    const Values xv = x.values();                // row-major: a copy only if x is a strided view
+    const float* in = xv.data();
+    Array y(xv.shape());
     float* out = y.data();
     parallel_rows(y.size(), 1, [=](std::size_t begin, std::size_t end) {   // each thread its own elements
         for (std::size_t i = begin; i < end; ++i) {
@@ -341,7 +365,8 @@ Tensor softplus(const Tensor& x, float beta, float threshold)
     return from_op(std::move(y), {x}, "softplus", [x, beta, threshold](GradOutput& grad_out) {
         Array g = grad_out.take();                   // overwritten in place with the input's gradient
         float* gd = g.data();
-        const float* in = x.data().data();
+        const Values xv = x.values();
+        const float* in = xv.data();
         parallel_rows(g.size(), 1, [=](std::size_t begin, std::size_t end) {
             for (std::size_t i = begin; i < end; ++i) {
                 const float bx = beta * in[i];

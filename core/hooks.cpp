@@ -17,6 +17,7 @@ namespace xgrad {
 using detail::Access;
 using detail::Hooks;
 using detail::Node;
+using detail::TensorImpl;
 
 void HookHandle::remove()
 {
@@ -25,21 +26,25 @@ void HookHandle::remove()
 
 namespace {
 
-Hooks& hooks_of(const Tensor& t, const char* what)
+const std::shared_ptr<Node>& node_of(const Tensor& t, const char* what)
 {
     XGRAD_CHECK(t.defined(), what, ": called on an undefined Tensor");
     XGRAD_CHECK(t.requires_grad(), what, ": cannot register a hook on a tensor that does not require grad ",
                 "(call requires_grad_() on the leaf first)");
-    Node& n = Access::node(t);
+    return Access::impl(t).node;
+}
+
+Hooks& hooks_of(Node& n)
+{
     if (!n.hooks) n.hooks = std::make_unique<Hooks>();
     return *n.hooks;
 }
 
 // A handle that erases entry `id` of one of the node's hook lists, if the node is still alive.
 template <class List>
-HookHandle handle_for(const Tensor& t, List Hooks::*list, std::uint64_t id)
+HookHandle handle_for(const std::shared_ptr<Node>& n, List Hooks::*list, std::uint64_t id)
 {
-    std::weak_ptr<Node> node = Access::ptr(t);
+    std::weak_ptr<Node> node = n;
     return HookHandle([node, list, id] {
         const std::shared_ptr<Node> n = node.lock();
         if (!n || !n->hooks) return;
@@ -70,7 +75,7 @@ void add_slot(detail::GradSlot& earlier, detail::GradSlot& incoming, const Array
     if (earlier.empty()) {
         earlier = std::move(incoming);
     } else if (const Tensor* dense = incoming.dense()) {
-        earlier.add(dense->data());
+        earlier.add(dense->values());
     } else if (RowSparse* sparse = incoming.sparse()) {
         earlier.add(*sparse, shape);
     }
@@ -79,13 +84,18 @@ void add_slot(detail::GradSlot& earlier, detail::GradSlot& incoming, const Array
 
 }  // namespace
 
-HookHandle Tensor::register_hook(GradHook fn) const
+HookHandle detail::register_node_hook(const std::shared_ptr<Node>& n, GradHook fn)
 {
     XGRAD_CHECK(fn != nullptr, "register_hook: the hook is an empty function");
-    Hooks& hooks = hooks_of(*this, "register_hook");
+    Hooks& hooks = hooks_of(*n);
     const std::uint64_t id = hooks.next_id++;
     hooks.grad.emplace_back(id, std::move(fn));
-    return handle_for(*this, &Hooks::grad, id);
+    return handle_for(n, &Hooks::grad, id);
+}
+
+HookHandle Tensor::register_hook(GradHook fn) const
+{
+    return detail::register_node_hook(node_of(*this, "register_hook"), std::move(fn));
 }
 
 HookHandle Tensor::register_post_accumulate_grad_hook(PostAccumulateHook fn) const
@@ -93,10 +103,11 @@ HookHandle Tensor::register_post_accumulate_grad_hook(PostAccumulateHook fn) con
     XGRAD_CHECK(fn != nullptr, "register_post_accumulate_grad_hook: the hook is an empty function");
     XGRAD_CHECK(defined() && is_leaf(), "register_post_accumulate_grad_hook: only a leaf accumulates a gradient; ",
                 "this tensor is the output of '", defined() ? op_name() : "?", "' (use register_hook)");
-    Hooks& hooks = hooks_of(*this, "register_post_accumulate_grad_hook");
+    const std::shared_ptr<Node>& n = node_of(*this, "register_post_accumulate_grad_hook");
+    Hooks& hooks = hooks_of(*n);
     const std::uint64_t id = hooks.next_id++;
     hooks.post_accumulate.emplace_back(id, std::move(fn));
-    return handle_for(*this, &Hooks::post_accumulate, id);
+    return handle_for(n, &Hooks::post_accumulate, id);
 }
 
 void Tensor::retain_grad() const
@@ -104,14 +115,14 @@ void Tensor::retain_grad() const
     XGRAD_CHECK(defined(), "retain_grad: called on an undefined Tensor");
     XGRAD_CHECK(requires_grad(), "retain_grad: can't retain the gradient of a tensor that does not require grad");
     if (is_leaf()) return;   // a leaf keeps its gradient anyway
-    Node& n = Access::node(*this);
+    Node& n = *Access::node(*this);
     if (!n.hooks) n.hooks = std::make_unique<Hooks>();
     n.hooks->retains = true;
 }
 
 bool Tensor::retains_grad() const
 {
-    return defined() && !is_leaf() && Access::node(*this).hooks && Access::node(*this).hooks->retains;
+    return defined() && !is_leaf() && Access::node(*this)->hooks && Access::node(*this)->hooks->retains;
 }
 
 namespace detail {
@@ -129,9 +140,11 @@ void hooks_before_backward(Node& n)
 Array run_grad_hooks(Node& n, GradOutput& grad_out)
 {
     Tensor grad = apply_grad_hooks(n, Tensor(grad_out.take()));
-    if (n.hooks->retains) n.hooks->retained.add(grad.data());   // a copy, after every hook: torch's runs last
+    if (n.hooks->retains) n.hooks->retained.add(grad.values());   // a copy, after every hook: torch's runs last
     // The walk's buffer becomes the op's to overwrite, unless a hook kept a handle to it.
-    return Access::ptr(grad).use_count() == 1 ? std::move(grad.mutable_data()) : Array(grad.data());
+    const std::shared_ptr<TensorImpl>& t = Access::ptr(grad);
+    const bool unique = t.use_count() == 1 && t->storage.use_count() == 1 && t->whole();
+    return unique ? t->storage->donate(t->shape) : grad.to_array();
 }
 
 void run_leaf_hooks(Node& leaf, const Tensor& handle)
@@ -144,14 +157,14 @@ void run_leaf_hooks(Node& leaf, const Tensor& handle)
         h.earlier.clear();
         if (reached) {
             const Tensor* dense = incoming.dense();
-            Tensor grad = dense ? *dense : Tensor(incoming.sparse()->to_dense(leaf.shape()[0]));
+            Tensor grad = dense ? *dense : Tensor(incoming.sparse()->to_dense(leaf.shape[0]));
             Tensor result = apply_grad_hooks(leaf, grad);
             if (result.is_same(grad)) {
-                add_slot(leaf.grad, incoming, leaf.shape());   // unchanged: kept sparse if it was
+                add_slot(leaf.grad, incoming, leaf.shape);   // unchanged: kept sparse if it was
             } else if (leaf.grad.empty()) {
                 leaf.grad.set(std::move(result));
             } else {
-                leaf.grad.add(result.data());
+                leaf.grad.add(result.values());
             }
         }
     }
@@ -165,7 +178,7 @@ void hooks_after_failure(Node& n)
 {
     Hooks& h = *n.hooks;
     if (h.earlier.empty()) return;
-    add_slot(h.earlier, n.grad, n.shape());
+    add_slot(h.earlier, n.grad, n.shape);
     n.grad = std::move(h.earlier);
     h.earlier.clear();
 }

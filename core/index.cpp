@@ -28,14 +28,13 @@ void check_ids(const IdArray& ids, std::size_t V, const LookupOptions& options)
 
 // max_norm: every row the ids use whose norm exceeds max_norm is scaled to max_norm / (norm + 1e-7),
 // in place and outside autograd, as torch.embedding_renorm_.
-void renormalize_rows(Array& weight, const IdArray& ids, float max_norm, float p)
+void renormalize_rows(float* weight, std::size_t V, std::size_t C, const IdArray& ids, float max_norm, float p)
 {
-    const std::size_t C = weight.shape()[1];
-    std::vector<bool> done(weight.shape()[0], false);
+    std::vector<bool> done(V, false);
     for (std::int64_t v : ids) {
         if (done[static_cast<std::size_t>(v)]) continue;
         done[static_cast<std::size_t>(v)] = true;
-        float* row = weight.data() + static_cast<std::size_t>(v) * C;
+        float* row = weight + static_cast<std::size_t>(v) * C;
         double norm = 0.0;
         for (std::size_t c = 0; c < C; ++c) norm += std::pow(std::abs(double(row[c])), double(p));
         norm = std::pow(norm, 1.0 / p);
@@ -100,13 +99,23 @@ Tensor embedding_lookup(const Tensor& weight, const IdArray& ids, const LookupOp
                 shape_str(weight.shape()));
     const std::size_t V = weight.shape()[0], C = weight.shape()[1], N = ids.size();
     check_ids(ids, V, options);
-    if (options.max_norm) renormalize_rows(weight.mutable_data(), ids, *options.max_norm, options.norm_type);
+    if (options.max_norm) {   // an in-place write into the table, outside autograd (torch.embedding_renorm_)
+        if (weight.is_contiguous()) {
+            renormalize_rows(weight.mutable_data_ptr(), V, C, ids, *options.max_norm, options.norm_type);
+        } else {
+            Array w = weight.to_array();
+            renormalize_rows(w.data(), V, C, ids, *options.max_norm, options.norm_type);
+            NoGradGuard no_grad;
+            weight.copy_(Tensor(std::move(w)));
+        }
+    }
 
     // forward: a gather of whole rows
     Shape out_shape(ids.shape().begin(), ids.shape().end());
     out_shape.push_back(C);
     Array y(out_shape);                                                        // (N..., C)
-    const float* w = weight.data().data();
+    const Values table = weight.values();
+    const float* w = table.data();
     const std::int64_t* id = ids.data();
     parallel_rows(N, C, [&](std::size_t begin, std::size_t end) {
         for (std::size_t i = begin; i < end; ++i) {

@@ -1,24 +1,65 @@
 // matmul and linear on sgemm (gemm in core/kernels.h). Transposes, in the backward and of an operand
-// made by transpose(x, -2, -1), are passed to sgemm as flags, never copied.
+// that is a transposed view (k.transpose(-2, -1)), are passed to sgemm as flags, never copied.
 #include <algorithm>
 #include <vector>
 
 #include "core/autograd.h"
 #include "core/kernels.h"
+#include "core/node.h"
 #include "core/ops.h"
 
 namespace xgrad {
 
 namespace {
 
-// Which matrix of each operand every output matrix uses: the batch dims broadcast as NumPy's, and a
-// 2-D operand is one matrix for all.
-struct Batches {
-    Shape shape;                                   // the output's batch dims
-    xt::svector<std::size_t, 4> a, b;              // per output matrix: the index of a's matrix and of b's
+// How sgemm reads the matrices (..., R, C) of an operand where they lie: each row-major with its rows
+// `ld` apart, or stored transposed (a transpose() or mT view: columns `ld` apart), read with sgemm's
+// transpose flag. Neither is a copy. An operand whose matrices are neither (a slice with a step along
+// both axes, an expanded row) is read from a contiguous copy of it.
+struct Matrices {
+    Values copy;                  // the contiguous copy, when one was needed
+    const float* data = nullptr;  // the first matrix's first element
+    bool transposed = false;
+    std::size_t ld = 0;           // the leading dimension, as sgemm takes it
+    Strides batch;                // the strides of the batch axes (0 along a broadcast one)
 };
 
-Batches broadcast_batches(const Shape& as, const Shape& bs)
+Matrices matrices_of(const Tensor& t)
+{
+    const detail::TensorImpl& impl = detail::Access::impl(t);
+    const std::size_t n = impl.shape.size(), R = impl.shape[n - 2], C = impl.shape[n - 1];
+    const std::size_t sR = impl.strides[n - 2], sC = impl.strides[n - 1];
+    Matrices m;
+    m.batch.assign(impl.strides.begin(), impl.strides.end() - 2);
+    if ((C == 1 || sC == 1) && (R == 1 || sR >= std::max<std::size_t>(C, 1))) {
+        m.data = t.data_ptr();
+        m.ld = R == 1 ? std::max<std::size_t>(C, 1) : sR;
+        return m;
+    }
+    if ((R == 1 || sR == 1) && (C == 1 || sC >= std::max<std::size_t>(R, 1))) {
+        m.data = t.data_ptr();
+        m.transposed = true;
+        m.ld = C == 1 ? std::max<std::size_t>(R, 1) : sC;
+        return m;
+    }
+    m.copy = t.values();
+    m.data = m.copy.data();
+    m.ld = std::max<std::size_t>(C, 1);
+    const Strides whole = contiguous_strides(impl.shape);
+    m.batch.assign(whole.begin(), whole.end() - 2);
+    return m;
+}
+
+// Which matrix of each operand every output matrix uses: the batch dims broadcast as NumPy's, and a
+// 2-D operand is one matrix for all. For each output matrix: the index of a's matrix and of b's
+// (row-major over their own batch dims: where their gradients go), and where each starts in its
+// operand's memory.
+struct Batches {
+    Shape shape;                                   // the output's batch dims
+    xt::svector<std::size_t, 4> a, b, a_at, b_at;
+};
+
+Batches broadcast_batches(const Shape& as, const Shape& bs, const Strides& a_strides, const Strides& b_strides)
 {
     const Shape a_batch(as.begin(), as.end() - 2), b_batch(bs.begin(), bs.end() - 2);
     Batches out;
@@ -29,20 +70,33 @@ Batches broadcast_batches(const Shape& as, const Shape& bs)
                     " cannot be broadcast: ", shape_str(as), " @ ", shape_str(bs));
         out.shape.insert(out.shape.begin(), std::max(da, db));
     }
-    const std::vector<std::size_t> sa = stretch_strides(a_batch, out.shape), sb = stretch_strides(b_batch, out.shape);
+    const std::vector<std::size_t> ia = stretch_strides(a_batch, out.shape), ib = stretch_strides(b_batch, out.shape);
+    // the operands' own strides, right-aligned to the output's batch dims, 0 where broadcast
+    auto memory_strides = [&](const Shape& batch, const Strides& strides) {
+        std::vector<std::size_t> s(out.shape.size(), 0);
+        for (std::size_t k = 0; k < batch.size(); ++k) {
+            const std::size_t axis = out.shape.size() - batch.size() + k;
+            s[axis] = batch[k] == out.shape[axis] ? strides[k] : 0;
+        }
+        return s;
+    };
+    const std::vector<std::size_t> ma = memory_strides(a_batch, a_strides), mb = memory_strides(b_batch, b_strides);
     const std::size_t count = shape_numel(out.shape);
-    out.a.resize(count);
-    out.b.resize(count);
+    for (auto* v : {&out.a, &out.b, &out.a_at, &out.b_at}) v->resize(count);
     for (std::size_t flat = 0; flat < count; ++flat) {
-        std::size_t rest = flat, ia = 0, ib = 0;
+        std::size_t rest = flat, index_a = 0, index_b = 0, at_a = 0, at_b = 0;
         for (std::size_t axis = out.shape.size(); axis-- > 0;) {
             const std::size_t index = rest % out.shape[axis];
             rest /= out.shape[axis];
-            ia += index * sa[axis];
-            ib += index * sb[axis];
+            index_a += index * ia[axis];
+            index_b += index * ib[axis];
+            at_a += index * ma[axis];
+            at_b += index * mb[axis];
         }
-        out.a[flat] = ia;
-        out.b[flat] = ib;
+        out.a[flat] = index_a;
+        out.b[flat] = index_b;
+        out.a_at[flat] = at_a;
+        out.b_at[flat] = at_b;
     }
     return out;
 }
@@ -50,7 +104,8 @@ Batches broadcast_batches(const Shape& as, const Shape& bs)
 }  // namespace
 
 // a (..., M, K) @ b (..., K, N) -> (..., M, N), the batch dims (...) broadcast: (B, nh, T, hs) @
-// (B, nh, hs, T), (B, T, C) @ (C, D), (1, M, K) @ (B, K, N).
+// (B, nh, hs, T), (B, T, C) @ (C, D), (1, M, K) @ (B, K, N). Operands are read where they lie,
+// transposed views (k.transpose(-2, -1)) through sgemm's transpose flag: no copies.
 Tensor matmul(const Tensor& a, const Tensor& b)
 {
     const OpScope scope("matmul");
@@ -59,15 +114,11 @@ Tensor matmul(const Tensor& a, const Tensor& b)
     const Shape as = a.shape(), bs = b.shape();
     const std::size_t m = as[as.size() - 2], k = as.back(), n = bs.back();
     XGRAD_CHECK(bs[bs.size() - 2] == k, "matmul: inner dimensions differ: ", shape_str(as), " @ ", shape_str(bs));
-    Batches batches = broadcast_batches(as, bs);
+    const Matrices ma = matrices_of(a), mb = matrices_of(b);
+    Batches batches = broadcast_batches(as, bs, ma.batch, mb.batch);
     const std::size_t count = batches.a.size();
-    // An operand made by transpose(x, -2, -1) is read from x with sgemm's transpose flag: never copied.
-    const Tensor a_source = lazy_transpose_source(a), b_source = lazy_transpose_source(b);
-    const bool ta = a_source.defined(), tb = b_source.defined();
-    const Tensor& a_stored = ta ? a_source : a;
-    const Tensor& b_stored = tb ? b_source : b;
-    // a (..., M, K) @ b (K, N), a's matrices one after another, is one (count M, K) @ (K, N) product
-    const bool fold = !ta && count > 1 && b.dim() == 2 && shape_numel(Shape(as.begin(), as.end() - 2)) == count;
+    // a (..., M, K) @ b (K, N), a contiguous, is one (count M, K) @ (K, N) product
+    const bool fold = count > 1 && b.dim() == 2 && a.is_contiguous() && shape_numel(Shape(as.begin(), as.end() - 2)) == count;
     const std::size_t calls = fold ? 1 : count, rows = fold ? count * m : m;
 
     Shape y_shape(batches.shape.size() + 2);
@@ -75,30 +126,32 @@ Tensor matmul(const Tensor& a, const Tensor& b)
     y_shape.end()[-2] = m;
     y_shape.back() = n;
     Array y(y_shape);
-    const float* ad = a_stored.data().data();
-    const float* bd = b_stored.data().data();
-    for (std::size_t i = 0; i < calls; ++i) {
-        gemm(ta, tb, rows, n, k, ad + batches.a[i] * m * k, bd + batches.b[i] * k * n, 0.0f, y.data() + i * m * n);
+    if (k == 0) y.fill(0.0f);
+    for (std::size_t i = 0; k > 0 && i < calls; ++i) {
+        gemm(ma.transposed, mb.transposed, rows, n, k, 1.0f, ma.data + batches.a_at[i], ma.ld, mb.data + batches.b_at[i],
+             mb.ld, 0.0f, y.data() + i * m * n, n);
     }
 
-    // the backward reads the stored operands too, flags flipped: grad_a = g b^T, grad_b = a^T g
+    // the backward reads the operands where they lie too, flags flipped: grad_a = g b^T, grad_b = a^T g
     return from_op(std::move(y), {a, b}, "matmul", [=, batches = std::move(batches)](GradOutput& grad_out) {
         const float* g = grad_out.read().data();
         if (a.requires_grad()) {
             // grad_a = grad_out @ b^T; a broadcast matrix of a sums the products of every batch it served
+            const Matrices mb = matrices_of(b);
             Array grad_a = xt::zeros<float>(a.shape());
-            for (std::size_t i = 0; i < calls; ++i) {
-                gemm(false, !tb, rows, k, n, g + i * m * n, b_stored.data().data() + batches.b[i] * k * n, 1.0f,
-                     grad_a.data() + batches.a[i] * m * k);
+            for (std::size_t i = 0; n > 0 && i < calls; ++i) {
+                gemm(false, !mb.transposed, rows, k, n, 1.0f, g + i * m * n, n, mb.data + batches.b_at[i], mb.ld, 1.0f,
+                     grad_a.data() + batches.a[i] * m * k, k);
             }
             a.accumulate_grad(std::move(grad_a));
         }
         if (b.requires_grad()) {
             // grad_b = a^T @ grad_out; folded, this is (K, count M) @ (count M, N) in one call
+            const Matrices ma = matrices_of(a);
             Array grad_b = xt::zeros<float>(b.shape());
-            for (std::size_t i = 0; i < calls; ++i) {
-                gemm(!ta, false, k, n, rows, a_stored.data().data() + batches.a[i] * m * k, g + i * m * n, 1.0f,
-                     grad_b.data() + batches.b[i] * k * n);
+            for (std::size_t i = 0; rows > 0 && i < calls; ++i) {
+                gemm(!ma.transposed, false, k, n, rows, 1.0f, ma.data + batches.a_at[i], ma.ld, g + i * m * n, n, 1.0f,
+                     grad_b.data() + batches.b[i] * k * n, n);
             }
             b.accumulate_grad(std::move(grad_b));
         }
@@ -122,22 +175,26 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias)
     Array y(y_shape);
     float* yd = y.data();
     if (bias.defined()) {
-        for (std::size_t r = 0; r < rows; ++r) std::copy_n(bias.data().data(), out, yd + r * out);
+        const Values b = bias.values();
+        for (std::size_t r = 0; r < rows; ++r) std::copy_n(b.data(), out, yd + r * out);
     }
-    gemm(false, true, rows, out, in, x.data().data(), weight.data().data(), bias.defined() ? 1.0f : 0.0f, yd);  // y = x W^T (+ b)
+    const Values xv = x.values(), w = weight.values();
+    gemm(false, true, rows, out, in, xv.data(), w.data(), bias.defined() ? 1.0f : 0.0f, yd);  // y = x W^T (+ b)
 
     std::vector<Tensor> inputs = {x, weight};
     if (bias.defined()) inputs.push_back(bias);
     return from_op(std::move(y), inputs, "linear", [=](GradOutput& grad_out) {
         const float* g = grad_out.read().data();                               // (rows, out)
         if (x.requires_grad()) {
-            Array grad_x(x.data().shape());
-            gemm(false, false, rows, in, out, g, weight.data().data(), 0.0f, grad_x.data());   // g W
+            const Values w = weight.values();
+            Array grad_x(x.shape());
+            gemm(false, false, rows, in, out, g, w.data(), 0.0f, grad_x.data());   // g W
             x.accumulate_grad(std::move(grad_x));
         }
         if (weight.requires_grad()) {
-            Array grad_w(weight.data().shape());
-            gemm(true, false, out, in, rows, g, x.data().data(), 0.0f, grad_w.data());         // g^T x
+            const Values xv = x.values();
+            Array grad_w(weight.shape());
+            gemm(true, false, out, in, rows, g, xv.data(), 0.0f, grad_w.data());   // g^T x
             weight.accumulate_grad(std::move(grad_w));
         }
         if (bias.defined() && bias.requires_grad()) {

@@ -1,5 +1,17 @@
-// The node behind every Tensor handle, and the one home of its gradient. An implementation detail of
-// core/tensor.cpp, core/autograd.cpp and core/hooks.cpp (and of transpose's laziness): ops never see it.
+// What a Tensor handle points at, as PyTorch has it: a TensorImpl (a view of a Storage: shape,
+// strides, offset) and, when the tensor takes part in autograd, a Node (its gradient, and the op that
+// made it with that op's inputs and backward). An implementation detail of core/tensor.cpp,
+// core/autograd.cpp, core/hooks.cpp and core/view.cpp: ops never see it.
+//
+//     Tensor x ──> TensorImpl { storage ─────────────> Storage { Array, version }
+//                               shape, strides, offset      ^
+//                               node ──> Node                |  a view shares it
+//                               base }                       |
+//     Tensor v = x.view(6) ──> TensorImpl { storage ────────┘, base = x's TensorImpl, node ──> Node "view" }
+//
+// A Tensor's node can change while the TensorImpl stays: an in-place op on a tensor with history
+// makes the tensor the output of that op (torch's rebase), and the node it had lives on as the input
+// of the new one. So an op records its inputs as edges that hold the node each input had then.
 #pragma once
 
 #include <cstdint>
@@ -9,8 +21,68 @@
 #include <vector>
 
 #include "core/autograd.h"
+#include "core/strided.h"
 
 namespace xgrad::detail {
+
+// The memory of one or more tensors: an op's output Array, kept whole, whatever shapes the tensors
+// viewing it give it; and the version counter they share (torch's x._version): every in-place write
+// through any of them bumps it.
+class Storage {
+public:
+    explicit Storage(Array&& values) : values_(std::move(values)), data_(values_.data()), size_(values_.size()) {}
+    // Floats that something else owns (a numpy array's, for from_numpy), kept alive by `owner` until
+    // the storage dies.
+    Storage(float* data, std::size_t size, std::shared_ptr<void> owner)
+        : data_(data), size_(size), owner_(std::move(owner))
+    {
+    }
+    float* data() { return data_; }
+    const float* data() const { return data_; }
+    std::size_t size() const { return size_; }   // floats
+    std::uint64_t& version() { return version_; }
+    // The whole block as an Array of `shape` (which holds size() elements): for the autograd's own
+    // buffers (a gradient added into in place, handed over without a copy). Not for borrowed floats.
+    Array& array(const Array::shape_type& shape);
+    bool donated() const { return donated_; }
+    bool owns() const { return owner_ == nullptr; }
+    Array donate(const Array::shape_type& shape);   // moves the block out for good (add's buffer reuse)
+
+private:
+    Array values_;
+    float* data_;
+    std::size_t size_;
+    std::shared_ptr<void> owner_;   // null: values_ holds the floats
+    std::uint64_t version_ = 0;
+    bool donated_ = false;
+};
+
+struct Node;
+
+// One tensor's view of a storage.
+struct TensorImpl : std::enable_shared_from_this<TensorImpl> {
+    std::shared_ptr<Storage> storage;
+    Array::shape_type shape;
+    Strides strides;                     // in elements; 0 along an expanded axis
+    std::size_t offset = 0;              // of element (0, ..., 0), in elements from the storage's start
+    bool contiguous = true;              // row-major without gaps: is_contiguous(shape, strides)
+    std::shared_ptr<Node> node;          // null: no history, and grad not required (most tensors)
+    std::shared_ptr<TensorImpl> base;    // the tensor this one views (torch's x._base); null if none
+    // Its version counter: the storage's, shared by every view, unless it has one of its own (torch's
+    // `.data`, whose writes autograd does not see), which its own views then share.
+    std::shared_ptr<std::uint64_t> own_version;
+    // A view's node follows its base's history: when the storage's version moves past view_version (an
+    // in-place write through the base or another view), the node is made afresh as a view of the base's
+    // node as it is now (refresh_view), as torch regenerates a view's grad_fn.
+    std::uint64_t view_version = 0;
+
+    std::uint64_t& version() const { return own_version ? *own_version : storage->version(); }
+    const float* data() const { return storage->data() + offset; }
+    float* mutable_data() { return storage->data() + offset; }
+    // Does it view the whole of a storage of its own floats, row-major, from its start? Then
+    // storage->array(shape) is it.
+    bool whole() const { return contiguous && offset == 0 && shape_numel(shape) == storage->size() && storage->owns(); }
+};
 
 // A node's gradient, in one of four states:
 //   empty     nothing has reached the node (yet, or since zero_grad)
@@ -35,7 +107,7 @@ public:
     const Tensor* dense() const { return std::get_if<Tensor>(&state_); }
     RowSparse* sparse() { return std::get_if<RowSparse>(&state_); }
 
-    void add(const Array& g);
+    void add(const Values& g);
     void add(Array&& g);
     void add(RowSparse s, const Array::shape_type& shape);
     void borrow(const Array* upstream);
@@ -63,37 +135,35 @@ struct Hooks {
     GradSlot retained;
 };
 
+// An op's input as the op recorded it: the tensor (whose values its backward may read), the node the
+// tensor had then (where its gradient goes, even if the tensor was rebased since), and the storage and
+// version it had (a backward reading it later checks both: the version counter).
+struct Edge {
+    Tensor tensor;
+    std::shared_ptr<Node> node;          // null: the input had no history and did not require grad
+    const Storage* storage = nullptr;
+    std::uint64_t version = 0;
+};
+
+// A leaf (op == nullptr: made by the user, holds its gradient across calls) or an op's output
+// (holds the op's backward, and its gradient only while the walk passes it on).
 struct Node {
-    Array data;
-    bool data_donated = false;           // `data` became a later op's output; only its shape is kept
-    Array::shape_type donated_shape;     // the shape while `data` is donated, or not yet made (below)
-    // transpose(x, -2, -1) made lazily: `data` is empty until something reads it (Tensor::data copies
-    // it then), and matmul reads the source with sgemm's transpose flag instead, never copying.
-    Tensor lazy_transpose_of;
-    bool backward_reads_output = false;  // its op's backward reads `data`, so it is never donated
     GradSlot grad;                       // leaves: accumulated across backward calls; others: transient
     bool requires_grad = false;
     bool graph_freed = false;            // backward() ran without retain_graph and dropped the buffers
     const char* op = nullptr;            // the op that made this node; nullptr for a leaf
-    std::vector<Tensor> inputs;
-    // The version counter, as torch's `_version`: bumped by every in-place write into `data`. An op
-    // records its inputs' versions (and its output's); a backward that reads a value whose version
-    // has moved on since throws instead of computing a gradient from the wrong values.
-    std::uint64_t version = 0;
-    xt::svector<std::uint64_t, 4> input_versions;   // inputs[i]'s version when this op recorded it
+    Array::shape_type shape;             // of the tensor it was made for: what its gradient must have
+    std::vector<Edge> inputs;
     BackwardFn backward;
+    Tensor saved_output;                 // the output, when the backward reads it: an alias without a node
+    std::uint64_t saved_output_version = 0;
     std::uint64_t visit_mark = 0;        // used by the topological walk in backward()
     std::uint64_t grad_writes = 0;       // counts the accumulations into `grad`: did a backward reach it?
     std::unique_ptr<Hooks> hooks;        // null unless a hook was registered
+    std::weak_ptr<TensorImpl> leaf;      // a leaf's tensor, for its post-accumulate hooks and the graph
 
-    Node() = default;
-    explicit Node(Array&& d) : data(std::move(d)) {}   // moved in once, not default-made and then assigned
     ~Node();                             // frees long chains iteratively, so deep graphs cannot overflow
     bool is_leaf() const { return op == nullptr; }
-    const Array::shape_type& shape() const
-    {
-        return data_donated || lazy_transpose_of.defined() ? donated_shape : data.shape();
-    }
 };
 
 // The backward walk's calls into core/hooks.cpp, made only for nodes whose `hooks` is set.
@@ -102,20 +172,45 @@ Array run_grad_hooks(Node& n, GradOutput& grad_out);        // a non-leaf, befor
 void run_leaf_hooks(Node& leaf, const Tensor& handle);      // a leaf, once every op using it has run
 void hooks_after_failure(Node& n);                          // the walk threw: earlier gradients back
 
-// Copies a lazy transpose's values into its `data` (core/shape.cpp), once something reads them.
-void materialize_transpose(Node& n);
+// A grad hook on node n itself (inspect::Graph's, on every op of a graph), as Tensor::register_hook.
+HookHandle register_node_hook(const std::shared_ptr<Node>& n, GradHook fn);
 
 // While an op's backward runs, the node whose backward it is (null outside a backward): reading one
-// of its inputs' values checks that input's version against the one the op recorded.
+// of its inputs' values checks that input's version against the one the op recorded, and a gradient
+// accumulated into one of its inputs goes to the node the input had when the op recorded it.
 inline thread_local const Node* running_backward = nullptr;
-void check_saved_version(const Node& read);   // throws torch's "modified by an inplace operation"
+void check_saved_version(const TensorImpl& read);   // throws torch's "modified by an inplace operation"
+Node* grad_node(const TensorImpl& t);               // where t's gradient goes now
 
-// The one door from a Tensor handle to its node.
+// A node for `out`, made by `op` from `inputs`: each input recorded as an edge with the node, storage
+// and version it has now.
+std::shared_ptr<Node> make_node(const TensorImpl& out, std::vector<Tensor> inputs, const char* op, BackwardFn backward);
+// A new TensorImpl over `values`, without a node.
+std::shared_ptr<TensorImpl> make_impl(Array&& values);
+// t itself, its node brought up to date first if it is a view written through since it was made.
+TensorImpl& refresh_view(TensorImpl& t);
+// The positions of view v's elements in its base's index space (the base is row-major): what the
+// backward of a write through the view, or of the view itself, scatters into.
+struct Positions {
+    Array::shape_type shape;
+    Strides strides;
+    std::size_t offset = 0;
+};
+Positions positions_in_base(const TensorImpl& v, const char* op);
+// A gradient of `input_shape`: zero except at `at`, where g is added.
+Array scatter_into_zeros(const Array& g, const Array::shape_type& input_shape, const Positions& at);
+// g's elements at `at`, row-major: what a view at `at` receives of its base's gradient.
+Array gather_from(const Array& g, const Positions& at);
+// t's node, made as a leaf's if it has none.
+Node& ensure_node(TensorImpl& t);
+
+// The one door from a Tensor handle to what it points at.
 struct Access {
-    static Node& node(const Tensor& t) { return *t.node_; }
-    static const std::shared_ptr<Node>& ptr(const Tensor& t) { return t.node_; }
-    static std::shared_ptr<Node>& ptr(Tensor& t) { return t.node_; }
-    static Tensor wrap(std::shared_ptr<Node> node) { return Tensor(std::move(node)); }
+    static TensorImpl& impl(const Tensor& t) { return *t.impl_; }
+    static const std::shared_ptr<TensorImpl>& ptr(const Tensor& t) { return t.impl_; }
+    static std::shared_ptr<TensorImpl>& ptr(Tensor& t) { return t.impl_; }
+    static Node* node(const Tensor& t) { return t.impl_ ? t.impl_->node.get() : nullptr; }
+    static Tensor wrap(std::shared_ptr<TensorImpl> impl) { return Tensor(std::move(impl)); }
 };
 
 }  // namespace xgrad::detail

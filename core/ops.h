@@ -48,6 +48,8 @@ Tensor sigmoid(const Tensor& x);
 Tensor relu(const Tensor& x);
 Tensor gelu(const Tensor& x, std::string_view approximate = "none");   // "none": x Phi(x) (erf); or "tanh"
 Tensor softplus(const Tensor& x, float beta = 1.0f, float threshold = 20.0f);   // log(1 + e^(beta x)) / beta
+// min(max(x, min), max), either bound optional; the gradient passes where x is within them (torch.clamp)
+Tensor clamp(const Tensor& x, std::optional<float> min, std::optional<float> max);
 
 // ---- reductions -------------------------------------------------------------------------------------------
 Tensor sum(const Tensor& x);                                              // (...) -> ()
@@ -58,16 +60,19 @@ Tensor max(const Tensor& x, int axis, bool keepdim = false);              // val
 Tensor softmax(const Tensor& x);                                          // over the last axis
 Tensor log_softmax(const Tensor& x);                                      // over the last axis
 
-// ---- shape -------------------------------------------------------------------------------------------------
-// One entry may be -1 (inferred). The result has its own buffer: x's values copied, or x's buffer
-// itself when x is a temporary no other handle keeps (passed by value, as add's operands are).
+// ---- shape: views of x, sharing its storage (core/view.cpp; the same as Tensor's members) ---------------------
+// One entry of `shape` may be -1 (inferred). view() needs strides that allow it; reshape() is a view when
+// they do and a contiguous copy when not, as torch's.
 Tensor reshape(Tensor x, std::vector<std::ptrdiff_t> shape);
-// = reshape. Unlike torch's view it never shares storage with a tensor that lives on.
 Tensor view(Tensor x, std::vector<std::ptrdiff_t> shape);
 Tensor transpose(const Tensor& x, int axis0, int axis1);
 Tensor permute(const Tensor& x, std::vector<int> axes);
-Tensor concat(const std::vector<Tensor>& xs, int axis);                  // sizes add up along axis
 std::vector<Tensor> split(const Tensor& x, std::size_t split_size, int axis);   // last piece may be smaller
+// x (..., n, ...) -> x without axis `dim`: its slice at `index` (negative counts from the end), as torch.select
+Tensor select(const Tensor& x, int dim, std::int64_t index);
+
+// ---- copies ----------------------------------------------------------------------------------------------------
+Tensor concat(const std::vector<Tensor>& xs, int axis);                  // sizes add up along axis
 Tensor masked_fill(const Tensor& x, const Tensor& mask, float value);    // where mask != 0; mask broadcasts to x
 
 // ---- matrix products: OpenBLAS sgemm ----------------------------------------------------------------------
@@ -135,12 +140,9 @@ BoolArray causal_mask(std::size_t L, std::size_t S);
 
 // ---- selection and comparison (core/select.cpp, core/compare.cpp) ------------------------------------------
 // x (...) -> shape: out.flat[i] = x.flat[flat[i]], as torch.take; the backward adds into each offset
-// (an offset may repeat). Python's x[index] reads: the bindings turn an index into offsets, and name
-// the node `op` as torch names what the index does ("select", "slice", ...; a string literal).
+// (an offset may repeat). Python's advanced indexing (x[list], x[mask]) reads: the bindings turn an
+// index into offsets, and name the node `op` as torch names it ("index"; a string literal).
 Tensor take(const Tensor& x, std::vector<std::size_t> flat, const Shape& shape, const char* op = "take");
-// x (..., n, ...) -> x without axis `dim`: its slice at `index` (negative counts from the end), as
-// torch.select, and x[i] for dim 0. One block copy per slice of the axes before dim; no offsets.
-Tensor select(const Tensor& x, int dim, std::int64_t index);
 // x (...) -> (...): a copy of x with x.flat[flat[i]] = values[i], values broadcast to `shape` (flat.size()
 // elements); the gradient reaches values at those offsets and x everywhere else. x[index] = values.
 Tensor index_put(const Tensor& x, const std::vector<std::size_t>& flat, const Shape& shape, const Tensor& values);

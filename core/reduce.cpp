@@ -49,7 +49,7 @@ Tensor sum(const Tensor& x, std::vector<int> axes, bool keepdim)
 {
     const OpScope scope("sum");
     Reduced r = reduced_shapes("sum", x.shape(), std::move(axes));
-    Array y = reduce_to_shape(x.data(), r.kept);          // summing over an axis is reducing it to 1
+    Array y = reduce_to_shape(x.values(), r.kept);          // summing over an axis is reducing it to 1
     if (!keepdim) y.reshape(r.dropped);
     return from_op(std::move(y), {x}, "sum", [x, r = std::move(r)](GradOutput& grad_out) {
         x.accumulate_grad(expand_back(grad_out.read(), r.kept, x.shape(), 1.0f));   // d sum / dx_i = 1
@@ -62,7 +62,7 @@ Tensor mean(const Tensor& x, std::vector<int> axes, bool keepdim)
     Reduced r = reduced_shapes("mean", x.shape(), std::move(axes));
     XGRAD_CHECK(r.count > 0, "mean: cannot average over an empty axis of shape ", shape_str(x.shape()));
     const float scale = 1.0f / static_cast<float>(r.count);
-    Array y = reduce_to_shape(x.data(), r.kept) * scale;
+    Array y = reduce_to_shape(x.values(), r.kept) * scale;
     if (!keepdim) y.reshape(r.dropped);
     return from_op(std::move(y), {x}, "mean", [x, r = std::move(r), scale](GradOutput& grad_out) {
         x.accumulate_grad(expand_back(grad_out.read(), r.kept, x.shape(), scale));  // d mean / dx_i = 1/n
@@ -88,7 +88,8 @@ Tensor max(const Tensor& x, int axis, bool keepdim)
     kept[a] = 1;
     Array y(kept);
     std::vector<std::size_t> argmax(outer * inner);       // flat index into x of each maximum
-    const float* xd = x.data().data();
+    const Values xv = x.values();
+    const float* xd = xv.data();
     for (std::size_t o = 0; o < outer; ++o) {
         for (std::size_t i = 0; i < inner; ++i) {
             std::size_t best = o * n * inner + i;
@@ -130,9 +131,10 @@ Tensor softmax(const Tensor& x)
 {
     const OpScope scope("softmax");
     const std::size_t C = last_axis("softmax", x), rows = C ? x.numel() / C : 0;
-    Array y(x.data().shape());
-    softmax_rows(x.data().data(), y.data(), rows, C);
-    return from_op(std::move(y), {x}, "softmax", [x, rows, C](GradOutput& grad_out, const Array& y) {
+    const Values xv = x.values();
+    Array y(xv.shape());
+    softmax_rows(xv.data(), y.data(), rows, C);
+    return from_op(std::move(y), {x}, "softmax", [x, rows, C](GradOutput& grad_out, const Values& y) {
         Array g = grad_out.take();               // overwritten with dx_j = y_j (g_j - sum_k g_k y_k)
         float* gd = g.data();
         const float* yd = y.data();
@@ -153,9 +155,10 @@ Tensor log_softmax(const Tensor& x)
 {
     const OpScope scope("log_softmax");
     const std::size_t C = last_axis("log_softmax", x), rows = C ? x.numel() / C : 0;
-    Array y(x.data().shape());
-    log_softmax_rows(x.data().data(), y.data(), rows, C);
-    return from_op(std::move(y), {x}, "log_softmax", [x, rows, C](GradOutput& grad_out, const Array& y) {
+    const Values xv = x.values();
+    Array y(xv.shape());
+    log_softmax_rows(xv.data(), y.data(), rows, C);
+    return from_op(std::move(y), {x}, "log_softmax", [x, rows, C](GradOutput& grad_out, const Values& y) {
         Array g = grad_out.take();               // overwritten with dx_j = g_j - softmax_j sum_k g_k, softmax = exp(y)
         float* gd = g.data();
         const float* yd = y.data();

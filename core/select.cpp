@@ -1,7 +1,7 @@
-// Selecting elements: take and index_put (what Python's x[...] reads and writes), select, stack,
-// tril/triu, topk, multinomial and where. The Python bindings turn any index (integers, slices, None,
-// lists, boolean masks) into flat offsets, so one gather and one scatter carry every indexing pattern;
-// x[i] alone, the commonest, is select(x, 0, i), a block copy.
+// Selecting elements: take and index_put (what Python's advanced indexing, x[list], x[mask], reads and
+// writes), stack, tril/triu, topk, multinomial and where. (Basic indexing, x[i], x[1:3], is a view:
+// core/view.cpp.) The Python bindings turn an advanced index into flat offsets, so one gather and one
+// scatter carry every such pattern.
 #include <algorithm>
 #include <cmath>
 #include <numeric>
@@ -31,8 +31,8 @@ Tensor take(const Tensor& x, std::vector<std::size_t> flat, const Shape& shape, 
     const OpScope scope(op);
     check_offsets(op, flat, shape, x.numel());
     Array y(shape);
-    const float* px = x.data().data();
-    for (std::size_t i = 0; i < flat.size(); ++i) y.data()[i] = px[flat[i]];
+    const Values v = x.values();
+    for (std::size_t i = 0; i < flat.size(); ++i) y.data()[i] = v[flat[i]];
     return from_op(std::move(y), {x}, op, [x, flat = std::move(flat)](GradOutput& grad_out) {
         // An offset may repeat (x[[0, 0]]): its element's gradient is the sum of both reads, so the
         // upstream values are added, never assigned. One thread, in order: deterministic.
@@ -42,43 +42,13 @@ Tensor take(const Tensor& x, std::vector<std::size_t> flat, const Shape& shape, 
     });
 }
 
-// x (..., n, ...) -> (...): the slice at `index` along `dim`, as rows of `inner` elements, one per
-// `outer` slice of the axes before it
-Tensor select(const Tensor& x, int dim, std::int64_t index)
-{
-    const OpScope scope("select");
-    XGRAD_CHECK(x.dim() > 0, "select: cannot be applied to a 0-d tensor");
-    const Array::shape_type& in = x.data().shape();
-    const std::size_t axis = normalize_axis("select", dim, in.size());
-    const auto n = static_cast<std::int64_t>(in[axis]);
-    XGRAD_CHECK(index >= -n && index < n, "select: index ", index, " is out of bounds for dimension ", axis, " with size ", n);
-    const auto at = static_cast<std::size_t>(index < 0 ? index + n : index);
-    std::size_t outer = 1, inner = 1;
-    for (std::size_t d = 0; d < axis; ++d) outer *= in[d];
-    for (std::size_t d = axis + 1; d < in.size(); ++d) inner *= in[d];
-    Array::shape_type shape(in.size() - 1);
-    std::copy(in.begin(), in.begin() + static_cast<std::ptrdiff_t>(axis), shape.begin());
-    std::copy(in.begin() + static_cast<std::ptrdiff_t>(axis) + 1, in.end(), shape.begin() + static_cast<std::ptrdiff_t>(axis));
-    Array y(shape);
-    const std::size_t stride = in[axis] * inner;   // from one outer slice to the next
-    const float* px = x.data().data();
-    for (std::size_t o = 0; o < outer; ++o) std::copy_n(px + o * stride + at * inner, inner, y.data() + o * inner);
-    return from_op(std::move(y), {x}, "select", [x, outer, inner, stride, at](GradOutput& grad_out) {
-        const float* g = grad_out.read().data();
-        float* grad = x.grad_accumulator().data();
-        for (std::size_t o = 0; o < outer; ++o) {
-            for (std::size_t i = 0; i < inner; ++i) grad[o * stride + at * inner + i] += g[o * inner + i];
-        }
-    });
-}
-
 // x (...), flat (n), values broadcast to `shape` (n elements) -> x with out.flat[flat[i]] = values[i]
 Tensor index_put(const Tensor& x, const std::vector<std::size_t>& flat, const Shape& shape, const Tensor& values)
 {
     const OpScope scope("index_put");
     check_offsets("index_put", flat, shape, x.numel());
-    const Array v = broadcast_to(values.data(), shape);
-    Array y = x.data();
+    const Array v = broadcast_to(values.values(), shape);
+    Array y = x.to_array();
     for (std::size_t i = 0; i < flat.size(); ++i) y.data()[flat[i]] = v.data()[i];
     return from_op(std::move(y), {x, values}, "index_put", [x, values, flat, shape](GradOutput& grad_out) {
         const Array& g = grad_out.read();
@@ -155,7 +125,8 @@ std::pair<Tensor, IdArray> topk(const Tensor& x, std::size_t k, bool largest)
     IdArray indices = IdArray::from_shape(out_shape);
     std::vector<std::size_t> flat(rows * k);
     std::vector<std::size_t> order(N);
-    const float* px = x.data().data();
+    const Values xv = x.values();
+    const float* px = xv.data();
     for (std::size_t r = 0; r < rows; ++r) {
         const float* row = px + r * N;
         std::iota(order.begin(), order.end(), 0);
@@ -189,8 +160,9 @@ IdArray multinomial(const Tensor& probs, std::size_t num_samples, bool replaceme
                 "without replacement (", num_samples, " > ", N, ")");
     IdArray out = IdArray::from_shape(probs.dim() == 2 ? Shape{rows, num_samples} : Shape{num_samples});
     std::vector<double> weight(N);
+    const Values pv = probs.values();
     for (std::size_t r = 0; r < rows; ++r) {
-        const float* p = probs.data().data() + r * N;
+        const float* p = pv.data() + r * N;
         double total = 0.0;
         for (std::size_t j = 0; j < N; ++j) {
             XGRAD_CHECK(std::isfinite(p[j]) && p[j] >= 0.0f, "multinomial: probability tensor contains either inf, nan ",
@@ -222,7 +194,7 @@ Tensor where(const BoolArray& condition, const Tensor& a, const Tensor& b)
     const Shape cond_shape(condition.shape().begin(), condition.shape().end());
     const Shape shape = broadcast_shapes("where", broadcast_shapes("where", cond_shape, a.shape()), b.shape());
     const Array keep = broadcast_to(Array(xt::cast<float>(condition)), shape);
-    const Array va = broadcast_to(a.data(), shape), vb = broadcast_to(b.data(), shape);
+    const Array va = broadcast_to(a.values(), shape), vb = broadcast_to(b.values(), shape);
     Array y(shape);
     for (std::size_t i = 0; i < y.size(); ++i) y.data()[i] = keep.data()[i] != 0.0f ? va.data()[i] : vb.data()[i];
     return from_op(std::move(y), {a, b}, "where", [a, b, keep](GradOutput& grad_out) {

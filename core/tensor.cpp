@@ -1,4 +1,5 @@
-// The Tensor handle: its data, its gradient's accessors, printing, and the creation functions.
+// The Tensor handle: its values and storage, its gradient's accessors, printing, and the creation
+// functions.
 #include "core/tensor.h"
 
 #include <algorithm>
@@ -12,88 +13,189 @@
 
 namespace xgrad {
 
+using detail::Access;
 using detail::Node;
+using detail::TensorImpl;
 
-Tensor::Tensor(Array&& data, bool requires_grad) : node_(std::make_shared<Node>(std::move(data)))
+Array Values::array() const
 {
-    node_->requires_grad = requires_grad;
+    Array a(shape_);
+    if (size_) parallel_copy(a.data(), data_, size_);
+    return a;
+}
+
+namespace detail {
+
+Array& Storage::array(const Array::shape_type& shape)
+{
+    XGRAD_CHECK(owns() && !donated_ && shape_numel(shape) == values_.size(), "internal: storage of ", size_,
+                " floats read as an Array of shape ", shape_str(shape), donated_ ? " after it was donated" : "",
+                owns() ? "" : " (the floats are borrowed)");
+    if (!std::equal(shape.begin(), shape.end(), values_.shape().begin(), values_.shape().end())) values_.reshape(shape);
+    return values_;
+}
+
+Array Storage::donate(const Array::shape_type& shape)
+{
+    Array values = std::move(array(shape));
+    donated_ = true;
+    return values;
+}
+
+std::shared_ptr<TensorImpl> make_impl(Array&& values)
+{
+    auto t = std::make_shared<TensorImpl>();
+    t->shape = values.shape();
+    t->strides = contiguous_strides(t->shape);
+    t->storage = std::make_shared<Storage>(std::move(values));
+    return t;
+}
+
+Node& ensure_node(TensorImpl& t)
+{
+    if (!t.node) {
+        t.node = std::make_shared<Node>();
+        t.node->shape = t.shape;
+        t.node->leaf = t.weak_from_this();
+    }
+    return *t.node;
+}
+
+}  // namespace detail
+
+Tensor::Tensor(Array&& data, bool requires_grad) : impl_(detail::make_impl(std::move(data)))
+{
+    if (requires_grad) detail::ensure_node(*impl_).requires_grad = true;
 }
 
 Tensor::Tensor(const Array& data, bool requires_grad) : Tensor(Array(data), requires_grad) {}
 
-Node& Tensor::node(const char* what) const
+TensorImpl& Tensor::impl(const char* what) const
 {
-    if (node_ == nullptr) {
+    if (impl_ == nullptr) {
         if (const char* op = OpScope::current()) {
             fail(op, OpScope::in_backward() ? " (backward)" : "", ": an input tensor is undefined (a default-constructed ",
                  "Tensor(), or one moved from); its ", what, "() was read");
         }
         fail(what, ": the tensor is undefined (a default-constructed Tensor(), or one moved from)");
     }
-    return *node_;
+    return *impl_;
 }
 
-const Array& Tensor::data() const
-{
-    Node& n = node("data");
-    XGRAD_CHECK(!n.data_donated, "internal: the buffer of this tensor was donated to a later op's output");
-    if (detail::running_backward) [[unlikely]] detail::check_saved_version(n);
-    if (n.lazy_transpose_of.defined()) [[unlikely]] detail::materialize_transpose(n);
-    return n.data;
-}
-
-Array& Tensor::mutable_data() const
-{
-    Node& n = node("mutable_data");
-    XGRAD_CHECK(!n.data_donated, "internal: the buffer of this tensor was donated to a later op's output");
-    if (n.lazy_transpose_of.defined()) [[unlikely]] detail::materialize_transpose(n);
-    ++n.version;
-    return n.data;
-}
-
-std::uint64_t Tensor::version() const { return node("version").version; }
-
-Shape Tensor::shape() const { return to_shape(node("shape").shape()); }
-std::size_t Tensor::dim() const { return node("dim").shape().size(); }
-std::size_t Tensor::numel() const { return shape_numel(node("numel").shape()); }
+Shape Tensor::shape() const { return to_shape(impl("shape").shape); }
+std::size_t Tensor::dim() const { return impl("dim").shape.size(); }
+std::size_t Tensor::numel() const { return shape_numel(impl("numel").shape); }
 
 std::size_t Tensor::size(std::ptrdiff_t axis) const
 {
-    auto n = static_cast<std::ptrdiff_t>(dim());
+    const auto n = static_cast<std::ptrdiff_t>(dim());
     XGRAD_CHECK(axis >= -n && axis < n, "size: axis ", axis, " is out of range for a ", n, "-D tensor");
-    return node_->shape()[static_cast<std::size_t>(axis < 0 ? axis + n : axis)];
+    return impl_->shape[static_cast<std::size_t>(axis < 0 ? axis + n : axis)];
 }
 
 float Tensor::item() const
 {
     XGRAD_CHECK(numel() == 1, "item: expected a tensor with one element, got shape ", shape_str(shape()));
-    return *data().data();
+    return *data_ptr();
+}
+
+// ---- values and storage -------------------------------------------------------------------------------
+Values Tensor::values() const
+{
+    const TensorImpl& t = impl("values");
+    if (detail::running_backward) [[unlikely]] detail::check_saved_version(t);
+    XGRAD_CHECK(!t.storage->donated(), "internal: the buffer of this tensor was donated to a later op's output");
+    if (t.contiguous) return Values(t.storage, t.data(), t.shape);
+    auto copy = std::make_shared<Array>(t.shape);   // a strided view: its elements gathered, row-major
+    gather(t.data(), t.shape, t.strides, copy->data());
+    const float* data = copy->data();
+    return Values(std::move(copy), data, t.shape);
+}
+
+Array Tensor::to_array() const { return values().array(); }
+
+const float* Tensor::data_ptr() const
+{
+    const TensorImpl& t = impl("data_ptr");
+    if (detail::running_backward) [[unlikely]] detail::check_saved_version(t);
+    return t.data();
+}
+
+std::vector<std::size_t> Tensor::stride() const
+{
+    const TensorImpl& t = impl("stride");
+    return {t.strides.begin(), t.strides.end()};
+}
+
+std::size_t Tensor::stride(std::ptrdiff_t axis) const
+{
+    const TensorImpl& t = impl("stride");
+    return t.strides[normalize_axis("stride", axis, t.shape.size())];
+}
+
+std::size_t Tensor::storage_offset() const { return impl("storage_offset").offset; }
+bool Tensor::is_contiguous() const { return impl("is_contiguous").contiguous; }
+bool Tensor::is_view() const { return impl("is_view").base != nullptr; }
+Tensor Tensor::base() const { return Tensor(impl("base").base); }
+const void* Tensor::storage_id() const { return impl_ ? impl_->storage.get() : nullptr; }
+std::uint64_t Tensor::version() const { return impl("version").version(); }
+
+Tensor Tensor::contiguous() const { return is_contiguous() ? *this : clone(); }
+
+Tensor Tensor::clone() const
+{
+    const OpScope scope("clone");
+    Tensor x = *this;
+    return from_op(values().array(), {x}, "clone", [x](GradOutput& grad_out) { grad_out.pass_to(x); });
 }
 
 bool Tensor::expiring() const
 {
-    return node_ && node_.use_count() == 1 && !node_->backward_reads_output && !node_->data_donated &&
-           !node_->lazy_transpose_of.defined();
+    return impl_ && impl_.use_count() == 1 && impl_->storage.use_count() == 1 && impl_->whole() && !impl_->storage->donated();
 }
 
 Array Tensor::donate_data()
 {
     XGRAD_CHECK(expiring(), "internal: donate_data on a tensor that other handles or its backward still read");
-    node_->donated_shape = node_->shape();
-    node_->data_donated = true;
-    return std::move(node_->data);
+    return impl_->storage->donate(impl_->shape);
+}
+
+float* Tensor::mutable_data_ptr() const
+{
+    TensorImpl& t = impl("mutable_data_ptr");
+    XGRAD_CHECK(t.contiguous, "mutable_data_ptr: the tensor of shape ", shape_str(t.shape), " and strides ",
+                shape_str(t.strides), " is not contiguous; write into it with an in-place op (copy_, add_, ...)");
+    ++t.version();
+    return t.mutable_data();
+}
+
+void Tensor::set_data(const Tensor& other) const
+{
+    TensorImpl& t = impl("set_data");
+    const TensorImpl& o = other.impl("set_data");
+    if (t.node && !t.node->is_leaf()) {
+        XGRAD_CHECK(o.shape == t.shape, "set_data: cannot give the output of '", t.node->op, "' (shape ", shape_str(t.shape),
+                    ") data of another shape ", shape_str(o.shape), "; its backward expects the old one");
+    }
+    t.storage = o.storage;
+    t.shape = o.shape;
+    t.strides = o.strides;
+    t.offset = o.offset;
+    t.contiguous = o.contiguous;
+    t.base = nullptr;
+    if (t.node && t.node->is_leaf()) t.node->shape = t.shape;
 }
 
 // ---- autograd accessors -------------------------------------------------------------------------------
-bool Tensor::requires_grad() const { return node_ && node_->requires_grad; }
-bool Tensor::is_leaf() const { return node("is_leaf").is_leaf(); }
-const char* Tensor::op_name() const { return is_leaf() ? "" : node_->op; }
+bool Tensor::requires_grad() const { return impl_ && impl_->node && impl_->node->requires_grad; }
+bool Tensor::is_leaf() const { return impl("is_leaf").node == nullptr || impl_->node->is_leaf(); }
+const char* Tensor::op_name() const { return is_leaf() ? "" : impl_->node->op; }
 
-Tensor& Tensor::requires_grad_(bool requires_grad)
+const Tensor& Tensor::requires_grad_(bool requires_grad) const
 {
     XGRAD_CHECK(is_leaf(), "requires_grad_: can only change it on a leaf tensor; this one is the output of '",
-          node_->op, "' (use detach() first)");
-    node_->requires_grad = requires_grad;
+                impl_->node->op, "' (use detach() first)");
+    if (requires_grad || impl_->node) detail::ensure_node(*impl_).requires_grad = requires_grad;
     return *this;
 }
 
@@ -106,77 +208,100 @@ detail::GradSlot& shown_grad(Node& n) { return n.hooks && n.hooks->retains ? n.h
 
 Tensor Tensor::grad() const
 {
-    const Tensor* dense = shown_grad(node("grad")).dense();
+    Node* n = impl("grad").node.get();
+    const Tensor* dense = n ? shown_grad(*n).dense() : nullptr;
     return dense ? *dense : Tensor();
 }
 
-RowSparse* Tensor::sparse_grad() const { return shown_grad(node("sparse_grad")).sparse(); }
+RowSparse* Tensor::sparse_grad() const
+{
+    Node* n = impl("sparse_grad").node.get();
+    return n ? shown_grad(*n).sparse() : nullptr;
+}
 
 void Tensor::set_grad(Tensor grad) const
 {
     XGRAD_CHECK(!grad.defined() || grad.shape() == shape(), "set_grad: expected a gradient of shape ",
           shape_str(shape()), ", got ", shape_str(grad.defined() ? grad.shape() : Shape{}));
-    shown_grad(node("set_grad")).set(std::move(grad));
+    shown_grad(detail::ensure_node(impl("set_grad"))).set(std::move(grad));
 }
 
 void Tensor::zero_grad(bool set_to_none) const
 {
-    detail::GradSlot& slot = shown_grad(node("zero_grad"));
+    Node* n = impl("zero_grad").node.get();
+    if (n == nullptr) return;
+    detail::GradSlot& slot = shown_grad(*n);
     const Tensor* dense = slot.dense();
     if (set_to_none || dense == nullptr) {
         slot.clear();   // an empty sparse gradient is all zeros too
     } else {
-        parallel_zero(dense->mutable_data().data(), dense->numel());
+        dense->zero_();
     }
 }
 
 namespace {
 
-void check_grad_shape(const Node& n, const Array::shape_type& grad_shape)
+// The node a backward adds this tensor's gradient into, if it requires grad; else null.
+Node* grad_target(const TensorImpl& t, const Array::shape_type& grad_shape)
 {
-    XGRAD_CHECK(grad_shape == n.shape(), "internal: gradient of shape ", shape_str(grad_shape), " for a tensor of shape ",
-          shape_str(n.shape()), n.is_leaf() ? "" : " from '", n.is_leaf() ? "" : n.op, n.is_leaf() ? "" : "'");
+    Node* n = detail::grad_node(t);
+    if (n == nullptr || !n->requires_grad) return nullptr;
+    XGRAD_CHECK(grad_shape == n->shape, "internal: gradient of shape ", shape_str(grad_shape), " for a tensor of shape ",
+                shape_str(n->shape), n->is_leaf() ? "" : " from '", n->is_leaf() ? "" : n->op, n->is_leaf() ? "" : "'");
+    ++n->grad_writes;
+    return n;
 }
 
 }  // namespace
 
-void Tensor::accumulate_grad(const Array& grad) const
+void Tensor::accumulate_grad(const Values& grad) const
 {
-    if (!requires_grad()) return;
-    check_grad_shape(*node_, grad.shape());
-    ++node_->grad_writes;
-    node_->grad.add(grad);
+    if (Node* n = grad_target(impl("accumulate_grad"), grad.shape())) n->grad.add(grad);
 }
 
 void Tensor::accumulate_grad(Array&& grad) const
 {
-    if (!requires_grad()) return;
-    check_grad_shape(*node_, grad.shape());
-    ++node_->grad_writes;
-    node_->grad.add(std::move(grad));
+    if (Node* n = grad_target(impl("accumulate_grad"), grad.shape())) n->grad.add(std::move(grad));
 }
 
 void Tensor::accumulate_grad(RowSparse grad) const
 {
-    if (!requires_grad()) return;
-    XGRAD_CHECK(dim() == 2 && grad.values.dimension() == 2 && grad.values.shape()[1] == node_->shape()[1] &&
-              grad.rows.size() == grad.values.shape()[0],
-          "internal: a row-sparse gradient of ", grad.rows.size(), " rows and values ", shape_str(grad.values.shape()),
-          " does not fit a tensor of shape ", shape_str(node_->shape()));
-    ++node_->grad_writes;
-    node_->grad.add(std::move(grad), node_->shape());
+    Node* n = detail::grad_node(impl("accumulate_grad"));
+    if (n == nullptr || !n->requires_grad) return;
+    XGRAD_CHECK(n->shape.size() == 2 && grad.values.dimension() == 2 && grad.values.shape()[1] == n->shape[1] &&
+                    grad.rows.size() == grad.values.shape()[0],
+                "internal: a row-sparse gradient of ", grad.rows.size(), " rows and values ", shape_str(grad.values.shape()),
+                " does not fit a tensor of shape ", shape_str(n->shape));
+    ++n->grad_writes;
+    n->grad.add(std::move(grad), n->shape);
 }
 
 Array& Tensor::grad_accumulator() const
 {
-    XGRAD_CHECK(requires_grad(), "internal: grad_accumulator of a tensor that does not require grad");
-    ++node_->grad_writes;
-    return node_->grad.accumulator(node_->shape());
+    Node* n = detail::grad_node(impl("grad_accumulator"));
+    XGRAD_CHECK(n != nullptr && n->requires_grad, "internal: grad_accumulator of a tensor that does not require grad");
+    ++n->grad_writes;
+    return n->grad.accumulator(n->shape);
 }
 
 Tensor Tensor::detach() const
 {
-    return Tensor(Array(data()));            // xt::xarray has value semantics: a copy of the values
+    const TensorImpl& t = impl("detach");
+    auto d = std::make_shared<TensorImpl>();
+    d->storage = t.storage;
+    d->shape = t.shape;
+    d->strides = t.strides;
+    d->offset = t.offset;
+    d->contiguous = t.contiguous;
+    d->own_version = t.own_version;   // the version counter is shared: autograd sees writes through it
+    return Tensor(std::move(d));
+}
+
+Tensor Tensor::variable_data() const
+{
+    Tensor d = detach();
+    Access::impl(d).own_version = std::make_shared<std::uint64_t>(0);
+    return d;
 }
 
 void RowSparse::add_to(Array& dense) const
@@ -199,7 +324,7 @@ Array RowSparse::to_dense(std::size_t num_rows) const
 std::ostream& operator<<(std::ostream& out, const Tensor& t)
 {
     if (!t.defined()) return out << "tensor(undefined)";
-    out << "tensor(" << t.data() << ", shape=" << shape_str(t.shape());
+    out << "tensor(" << t.to_array() << ", shape=" << shape_str(t.shape());
     if (t.requires_grad()) out << (t.is_leaf() ? ", requires_grad" : ", op=") << t.op_name();
     return out << ")";
 }
@@ -261,6 +386,22 @@ Tensor from_vector(const std::vector<float>& values, const Shape& shape)
     Array data(shape);
     std::copy(values.begin(), values.end(), data.begin());
     return Tensor(std::move(data));
+}
+
+Tensor from_blob(float* data, const Shape& shape, const std::vector<std::size_t>& strides, std::size_t size,
+                 std::shared_ptr<void> owner)
+{
+    XGRAD_CHECK(strides.size() == shape.size(), "from_blob: ", strides.size(), " strides for shape ", shape_str(shape));
+    std::size_t last = 0;
+    for (std::size_t d = 0; d < shape.size(); ++d) last += shape[d] ? (shape[d] - 1) * strides[d] : 0;
+    XGRAD_CHECK(shape_numel(shape, "from_blob") == 0 || last < size, "from_blob: shape ", shape_str(shape), " with strides ",
+                shape_str(strides), " reaches element ", last, " of a block of ", size);
+    auto t = std::make_shared<TensorImpl>();
+    t->storage = std::make_shared<detail::Storage>(data, size, std::move(owner));
+    t->shape.assign(shape.begin(), shape.end());
+    t->strides.assign(strides.begin(), strides.end());
+    t->contiguous = is_contiguous(t->shape, t->strides);
+    return Access::wrap(std::move(t));
 }
 
 Tensor tensor(std::initializer_list<Scalar> values)

@@ -1,16 +1,20 @@
-// Tensor: a cheap handle over one shared autograd node (data, grad, and the op that made it).
-// Copies share everything, as torch::Tensor's do:
+// Tensor: a cheap handle, as torch::Tensor: copies share everything. A tensor views a storage (its
+// values) through a shape, strides and an offset, so views (view, transpose, slices, expand, detach)
+// share memory with what they view, and in-place ops write through them; an op's output is fresh.
 //
 //     Tensor w = randn({3, 4}).requires_grad_();     // a leaf that collects gradients
 //     Tensor y = (w * w).sum();                      // each op records its inputs and its backward
 //     y.backward();                                  // w.grad() == 2 * w
+//     Tensor row = w.detach().select(0, 1);          // a view: no copy
+//     row.zero_();                                   // writes w's second row
 //
-// Ops are written with core/autograd.h; the node behind a handle is core/node.h's business.
+// Ops are written with core/autograd.h; what a handle points at is core/node.h's business.
 #pragma once
 
 #include <functional>
 #include <initializer_list>
 #include <memory>
+#include <optional>
 #include <type_traits>
 #include <ostream>
 #include <vector>
@@ -21,7 +25,7 @@ namespace xgrad {
 
 struct RowSparse;
 namespace detail {
-struct Node;
+struct TensorImpl;
 struct Access;
 }  // namespace detail
 
@@ -48,24 +52,106 @@ public:
     explicit Tensor(Array&& data, bool requires_grad = false);        // takes the array over
     explicit Tensor(const Array& data, bool requires_grad = false);   // a copy of it
 
-    bool defined() const { return node_ != nullptr; }
-    // The values, read-only. Inside a backward, reading an input the op recorded checks that no
-    // in-place write changed it since (the version counter below).
-    const Array& data() const;
-    // The values, to write in place: counts as an in-place op (the version goes up by one), so that a
-    // backward that saved this tensor refuses to run on what was written. Optimizers and
-    // initialisers write through it, under NoGradGuard.
-    Array& mutable_data() const;
-    std::uint64_t version() const;                        // in-place writes so far, as torch's x._version
+    bool defined() const { return impl_ != nullptr; }
     Shape shape() const;
     std::size_t dim() const;
     std::size_t numel() const;
     std::size_t size(std::ptrdiff_t axis) const;          // negative axes count from the end
     float item() const;                                   // the value of a one-element tensor
 
+    // ---- values and storage, as torch's ---------------------------------------------------------
+    // A tensor views a storage (shared by all its views, with their version counter) through a shape,
+    // strides (in elements) and an offset. Views share it; ops write fresh, contiguous storage.
+    //
+    // values(): the values row-major and contiguous, for reading (a copy only when this tensor is a
+    // strided view). Inside a backward, reading an input the op recorded checks that no in-place write
+    // changed it since (the version counter).
+    Values values() const;
+    Array to_array() const;                               // a copy of the values, as an Array
+    const float* data_ptr() const;                        // element (0, ..., 0), as x.data_ptr(); follow stride()
+    std::vector<std::size_t> stride() const;              // in elements, as x.stride()
+    std::size_t stride(std::ptrdiff_t axis) const;
+    std::size_t storage_offset() const;                   // in elements, as x.storage_offset()
+    bool is_contiguous() const;                           // row-major without gaps, as torch's
+    Tensor contiguous() const;                            // this when contiguous, else a recorded copy
+    Tensor clone() const;                                 // a contiguous copy, recorded (torch's clone)
+    bool is_view() const;                                 // x._is_view()
+    Tensor base() const;                                  // x._base: the tensor this views, else undefined
+    const void* storage_id() const;                       // the same for every tensor of one storage
+    bool shares_storage(const Tensor& other) const { return storage_id() == other.storage_id(); }
+    std::uint64_t version() const;                        // in-place writes so far into the storage (x._version)
+
+    // ---- views (core/view.cpp): they share this tensor's storage and cost no allocation ----------
+    // shape: one entry may be -1 (inferred). view() needs strides that allow it (else "use reshape");
+    // reshape() is a view when they do and a contiguous copy when not, as torch's.
+    Tensor view(std::vector<std::ptrdiff_t> shape) const;
+    Tensor reshape(std::vector<std::ptrdiff_t> shape) const;
+    Tensor transpose(std::ptrdiff_t dim0, std::ptrdiff_t dim1) const;
+    Tensor permute(std::vector<std::ptrdiff_t> dims) const;
+    Tensor t() const;                                     // 0-D, 1-D: itself; 2-D: transpose(0, 1)
+    Tensor mT() const;                                    // transpose(-2, -1)
+    Tensor expand(std::vector<std::ptrdiff_t> sizes) const;   // -1 keeps a size; new axes lead; stride 0
+    Tensor unsqueeze(std::ptrdiff_t dim) const;
+    Tensor squeeze() const;                               // every axis of size 1
+    Tensor squeeze(std::ptrdiff_t dim) const;             // that axis, if it has size 1
+    Tensor flatten(std::ptrdiff_t start_dim = 0, std::ptrdiff_t end_dim = -1) const;   // a copy if it must be
+    Tensor unflatten(std::ptrdiff_t dim, std::vector<std::ptrdiff_t> sizes) const;
+    Tensor narrow(std::ptrdiff_t dim, std::int64_t start, std::int64_t length) const;
+    Tensor select(std::ptrdiff_t dim, std::int64_t index) const;
+    // x[start:end:step] along dim; start and end are clamped as Python's slices (negative from the end)
+    Tensor slice(std::ptrdiff_t dim, std::optional<std::int64_t> start = std::nullopt,
+                 std::optional<std::int64_t> end = std::nullopt, std::int64_t step = 1) const;
+    std::vector<Tensor> split(std::int64_t split_size, std::ptrdiff_t dim = 0) const;   // last piece may be smaller
+    std::vector<Tensor> split_with_sizes(const std::vector<std::int64_t>& sizes, std::ptrdiff_t dim = 0) const;
+    std::vector<Tensor> chunk(std::int64_t chunks, std::ptrdiff_t dim = 0) const;
+    std::vector<Tensor> unbind(std::ptrdiff_t dim = 0) const;
+    Tensor diagonal(std::int64_t offset = 0, std::ptrdiff_t dim1 = 0, std::ptrdiff_t dim2 = 1) const;
+    Tensor as_strided(std::vector<std::size_t> size, std::vector<std::size_t> stride,
+                      std::optional<std::size_t> storage_offset = std::nullopt) const;
+    Tensor detach() const;                                // the same storage, no history (shares the version)
+    Tensor alias() const;                                 // a view of all of it, as it is (x[...])
+    // The same storage, no history, and a version counter of its own: what torch's x.data is (its
+    // in-place writes are not seen by autograd: the documented way to silently wrong gradients).
+    Tensor variable_data() const;
+
+    // ---- in place (core/inplace.cpp) --------------------------------------------------------------
+    // Each writes through this tensor into its storage (and so into every view of it), and bumps the
+    // version. On a leaf that requires grad it is refused while grad mode is on (use NoGradGuard); on
+    // a tensor with history, or a view of one, it is recorded, and backward gives torch's gradients.
+    // The other operand broadcasts to this tensor's shape; a write into an expanded view is refused.
+    const Tensor& copy_(const Tensor& src) const;
+    const Tensor& add_(const Tensor& other, float alpha = 1.0f) const;
+    const Tensor& sub_(const Tensor& other, float alpha = 1.0f) const;
+    const Tensor& mul_(const Tensor& other) const;
+    const Tensor& div_(const Tensor& other) const;
+    const Tensor& add_(float value) const;
+    const Tensor& sub_(float value) const;
+    const Tensor& mul_(float value) const;
+    const Tensor& div_(float value) const;
+    const Tensor& fill_(float value) const;
+    const Tensor& zero_() const;
+    const Tensor& clamp_(std::optional<float> min, std::optional<float> max) const;
+    const Tensor& masked_fill_(const Tensor& mask, float value) const;   // where mask != 0
+    const Tensor& exp_() const;
+    const Tensor& log_() const;
+    const Tensor& sqrt_() const;
+    const Tensor& tanh_() const;
+    const Tensor& sigmoid_() const;
+    const Tensor& relu_() const;
+    const Tensor& neg_() const;
+    const Tensor& pow_(float exponent) const;
+    const Tensor& normal_(float mean = 0.0f, float std = 1.0f) const;    // from the default generator
+    const Tensor& uniform_(float from = 0.0f, float to = 1.0f) const;
+    // x.data = other (torch's set_data): this tensor now views other's storage, shape and strides; the
+    // old storage lives on in whatever else views it (a numpy array, a view).
+    void set_data(const Tensor& other) const;
+    // Raw write access for kernels that update a tensor in place (the optimizers): element (0, ..., 0)
+    // of this tensor, which must be contiguous; counts as one in-place write. Under NoGradGuard.
+    float* mutable_data_ptr() const;
+
     // ---- autograd -------------------------------------------------------------------------------
     bool requires_grad() const;
-    Tensor& requires_grad_(bool requires_grad = true);    // leaves only, as in PyTorch
+    const Tensor& requires_grad_(bool requires_grad = true) const;   // leaves only, as in PyTorch
     bool is_leaf() const;                                 // made by the user (or with no grad), not by an op
     const char* op_name() const;                          // "mul", "matmul", ...; "" for a leaf
     Tensor grad() const;                                  // the dense gradient; undefined until one exists
@@ -75,7 +161,8 @@ public:
 
     // What a backward adds into an input (see core/node.h for what the gradient is in between).
     // Tensors that do not require grad ignore them.
-    void accumulate_grad(const Array& grad) const;        // grad += g (a copy the first time)
+    void accumulate_grad(const Values& grad) const;       // grad += g (a copy the first time)
+    void accumulate_grad(const Array& grad) const { accumulate_grad(Values(grad)); }
     void accumulate_grad(Array&& grad) const;             // grad += g (adopts g the first time)
     void accumulate_grad(RowSparse grad) const;           // stays row-sparse unless a dense grad exists
     Array& grad_accumulator() const;                      // the dense grad to add into in place (zeros at first)
@@ -107,22 +194,21 @@ public:
     // Backpropagates from this tensor. Without `grad`, the tensor must hold one element.
     // The graph's saved buffers are released afterwards unless retain_graph is true.
     void backward(const Tensor& grad = {}, bool retain_graph = false) const;
-    Tensor detach() const;                                // a copy of the data, no history
 
-    bool is_same(const Tensor& other) const { return node_ == other.node_; }   // copies of one handle?
-    std::weak_ptr<const void> weak_ref() const { return node_; }               // to watch its lifetime
+    bool is_same(const Tensor& other) const { return impl_ == other.impl_; }   // copies of one handle?
+    std::weak_ptr<const void> weak_ref() const { return impl_; }               // to watch its lifetime
 
     // For ops whose backward needs only an operand's shape (add, sub), when the operand was passed by
-    // value as a temporary: is this the last handle of a node whose buffer nothing will read again?
-    // Then donate_data() moves the buffer out for good, to become the op's output; the node keeps its shape.
+    // value as a temporary: is this the last handle of a tensor whose storage nothing else views?
+    // Then donate_data() moves the storage's buffer out for good, to become the op's output.
     bool expiring() const;
     Array donate_data();
 
 private:
     friend struct detail::Access;                         // the autograd machinery (core/node.h)
-    explicit Tensor(std::shared_ptr<detail::Node> node) : node_(std::move(node)) {}
-    detail::Node& node(const char* what) const;
-    std::shared_ptr<detail::Node> node_;
+    explicit Tensor(std::shared_ptr<detail::TensorImpl> impl) : impl_(std::move(impl)) {}
+    detail::TensorImpl& impl(const char* what) const;
+    std::shared_ptr<detail::TensorImpl> impl_;
 };
 
 // The gradient of a (V, C) table that is zero outside a few rows, as an embedding with sparse = true
@@ -140,7 +226,7 @@ std::ostream& operator<<(std::ostream& out, const Tensor& t);
 // ---- grad mode ------------------------------------------------------------------------------------
 bool is_grad_enabled();
 
-// Records no graph while alive, as torch::NoGradGuard: `{ NoGradGuard no_grad; w.mutable_data() -= ...; }`
+// Records no graph while alive, as torch::NoGradGuard: `{ NoGradGuard no_grad; w.sub_(w.grad(), 0.1f); }`
 class NoGradGuard {
 public:
     NoGradGuard();
@@ -178,6 +264,11 @@ Tensor arange(float start, float end, float step = 1.0f);
 Tensor randn(const Shape& shape, bool requires_grad = false);   // N(0, 1) from the default generator
 Tensor rand(const Shape& shape, bool requires_grad = false);    // U[0, 1) from the default generator
 Tensor from_vector(const std::vector<float>& values, const Shape& shape);
+// `size` floats at `data` that something else owns, seen as a tensor of `shape` with `strides` (in
+// elements), sharing them: as torch::from_blob (and torch.from_numpy). `owner` keeps the floats alive
+// until the last tensor viewing them dies.
+Tensor from_blob(float* data, const Shape& shape, const std::vector<std::size_t>& strides, std::size_t size,
+                 std::shared_ptr<void> owner);
 // One value of a 1-D literal: a class rather than float, so that tensor({{6}, {7}}) means a column.
 struct Scalar {
     Scalar(float v) : value(v) {}   // implicit by design: tensor({1, 2.5f})

@@ -147,7 +147,8 @@ void DistributedDataParallel::mark_ready(std::size_t k)
             Array dense = p.sparse_grad()->to_dense(p.shape()[0]);
             std::copy(dense.begin(), dense.end(), slot);
         } else if (p.grad().defined()) {
-            std::memcpy(slot, p.grad().data().data(), p.numel() * sizeof(float));
+            const Values g = p.grad().values();
+            std::memcpy(slot, g.data(), p.numel() * sizeof(float));
         } else {                                // no gradient on this rank: it adds nothing
             std::fill(slot, slot + p.numel(), 0.0f);
         }
@@ -204,7 +205,7 @@ void DistributedDataParallel::synchronize()
             const Tensor& p = params_[k];
             const float* sum = b.values.data() + where_[k].second;
             if (!p.grad().defined() || p.sparse_grad()) p.set_grad(Tensor(Array::from_shape(p.shape())));
-            float* grad = p.grad().mutable_data().data();   // in place: no new array per step
+            float* grad = p.grad().mutable_data_ptr();   // in place: no new array per step
             for (std::size_t i = 0, n = p.numel(); i < n; ++i) grad[i] = sum[i] / N;
         }
         if (options_.trace_) trace_.buckets.push_back({i, b.values.size() * sizeof(float), b.started, b.completed_at});
@@ -234,7 +235,7 @@ void DistributedDataParallel::reduce_sparse(std::size_t k)
     const auto counts = all_gather(dense_here ? std::int64_t(-1) : local ? static_cast<std::int64_t>(local->rows.size()) : 0);
     const float N = static_cast<float>(world_size());
     if (std::find(counts.begin(), counts.end(), -1) != counts.end()) {
-        Array dense = local ? local->to_dense(V) : dense_here ? Array(p.grad().data()) : Array(xt::zeros<float>({V, C}));
+        Array dense = local ? local->to_dense(V) : dense_here ? p.grad().to_array() : Array(xt::zeros<float>({V, C}));
         all_reduce(dense.data(), dense.size(), ReduceOp::SUM);
         for (float& v : dense) v /= N;
         p.set_grad(Tensor(std::move(dense)));

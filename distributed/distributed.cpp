@@ -125,14 +125,14 @@ void all_reduce(double* values, std::size_t count, ReduceOp op)
     }
 }
 
-void all_reduce(const Tensor& tensor, ReduceOp op) { all_reduce(tensor.mutable_data().data(), tensor.numel(), op); }
+void all_reduce(const Tensor& tensor, ReduceOp op) { all_reduce(tensor.mutable_data_ptr(), tensor.numel(), op); }
 
 void broadcast(const Tensor& tensor, int src)
 {
     require_init("broadcast");
     XGRAD_CHECK(src >= 0 && src < world_size(), rank_name(), ": broadcast: src ", src, " is not a rank (0 to ",
                 world_size() - 1, ")");
-    check_mpi(MPI_Bcast(tensor.mutable_data().data(), count_of(tensor.numel(), "broadcast"), MPI_FLOAT, src, MPI_COMM_WORLD),
+    check_mpi(MPI_Bcast(tensor.mutable_data_ptr(), count_of(tensor.numel(), "broadcast"), MPI_FLOAT, src, MPI_COMM_WORLD),
               "broadcast (MPI_Bcast)");
 }
 
@@ -158,14 +158,15 @@ std::vector<Tensor> all_gather(const Tensor& tensor)
     }
     const std::size_t n = tensor.numel(), N = static_cast<std::size_t>(world_size());
     std::vector<float> all(n * N);
-    check_mpi(MPI_Allgather(tensor.data().data(), count_of(n, "all_gather"), MPI_FLOAT, all.data(), static_cast<int>(n),
+    const Values mine = tensor.values();
+    check_mpi(MPI_Allgather(mine.data(), count_of(n, "all_gather"), MPI_FLOAT, all.data(), static_cast<int>(n),
                             MPI_FLOAT, MPI_COMM_WORLD),
               "all_gather (MPI_Allgather)");
     std::vector<Tensor> out;
     for (std::size_t r = 0; r < N; ++r) {
         Tensor t = zeros(tensor.shape());
         std::copy(all.begin() + static_cast<std::ptrdiff_t>(r * n), all.begin() + static_cast<std::ptrdiff_t>((r + 1) * n),
-                  t.mutable_data().data());
+                  t.mutable_data_ptr());
         out.push_back(t);
     }
     return out;

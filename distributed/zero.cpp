@@ -81,11 +81,11 @@ ZeroRedundancyOptimizer::ZeroRedundancyOptimizer(std::vector<optim::ParamGroup> 
 std::size_t ZeroRedundancyOptimizer::local_state_bytes() const
 {
     if (!inner_) return 0;
-    std::vector<std::pair<std::string, const Array*>> tensors;
+    io::NamedValues tensors;
     io::Metadata metadata;
     inner_->save_state(tensors, metadata);
     std::size_t bytes = 0;
-    for (const auto& [name, a] : tensors) bytes += a->size() * sizeof(float);
+    for (const auto& [name, a] : tensors) bytes += a.size() * sizeof(float);
     return bytes;
 }
 
@@ -110,7 +110,10 @@ void ZeroRedundancyOptimizer::step()
         const auto r = static_cast<std::size_t>(owner_[k]);
         offset[k] = at[r];
         at[r] += all_params_[k].numel();
-        if (owner_[k] == rank()) std::copy(all_params_[k].data().begin(), all_params_[k].data().end(), all.begin() + static_cast<std::ptrdiff_t>(offset[k]));
+        if (owner_[k] == rank()) {
+            const Values mine = all_params_[k].values();
+            std::copy(mine.begin(), mine.end(), all.begin() + static_cast<std::ptrdiff_t>(offset[k]));
+        }
     }
     const auto me = static_cast<std::size_t>(rank());
     std::vector<float> mine(all.begin() + displs[me], all.begin() + displs[me] + counts[me]);
@@ -120,15 +123,15 @@ void ZeroRedundancyOptimizer::step()
     for (std::size_t k = 0; k < all_params_.size(); ++k) {
         if (owner_[k] == rank()) continue;
         std::copy(all.begin() + static_cast<std::ptrdiff_t>(offset[k]),
-                  all.begin() + static_cast<std::ptrdiff_t>(offset[k] + all_params_[k].numel()), all_params_[k].mutable_data().begin());
+                  all.begin() + static_cast<std::ptrdiff_t>(offset[k] + all_params_[k].numel()), all_params_[k].mutable_data_ptr());
     }
 }
 
-void ZeroRedundancyOptimizer::save_state(std::vector<std::pair<std::string, const Array*>>& tensors,
+void ZeroRedundancyOptimizer::save_state(io::NamedValues& tensors,
                                          io::Metadata& metadata) const
 {
     // Each rank's inner state as safetensors bytes, gathered on rank 0
-    std::vector<std::pair<std::string, const Array*>> local_tensors;
+    io::NamedValues local_tensors;
     io::Metadata local_metadata;
     if (inner_) inner_->save_state(local_tensors, local_metadata);
     const std::string bytes = io::safetensors_bytes(local_tensors, local_metadata, "ZeroRedundancyOptimizer state");
@@ -169,7 +172,7 @@ void ZeroRedundancyOptimizer::save_state(std::vector<std::pair<std::string, cons
     });
     Optimizer::save_state(tensors, metadata);   // the name and the groups' lrs (its own state is empty)
     for (const auto& [key, value] : state_metadata) metadata[key] = value;
-    for (const auto& [name, values] : gathered_) tensors.emplace_back(name, &values);
+    for (const auto& [name, values] : gathered_) tensors.emplace_back(name, Values(values));
 }
 
 void ZeroRedundancyOptimizer::load_state(const io::Safetensors& file, const std::string& path)

@@ -35,7 +35,7 @@ public:
     ZeroRedundancyOptimizer(std::vector<optim::ParamGroup> groups, const Factory& make);
 
     void step() override;
-    void save_state(std::vector<std::pair<std::string, const Array*>>& tensors, io::Metadata& metadata) const override;
+    void save_state(io::NamedValues& tensors, io::Metadata& metadata) const override;
     void load_state(const io::Safetensors& file, const std::string& path) override;
 
     int owner(std::size_t param) const { return owner_[param]; }   // param: index over all groups, in order

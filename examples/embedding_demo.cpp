@@ -74,10 +74,10 @@ int main()
     std::printf("  tok(x) + pos(arange(T)): shape %s\n", shape_str(out.shape()).c_str());
     for (std::size_t t = 0; t < T; ++t) {
         const std::string label = "'" + tokenizer.token(ids[t]) + "'@" + std::to_string(t);
-        print_row(label.c_str(), out.data(), t);
+        print_row(label.c_str(), out.to_array(), t);
     }
     claim("both 'l's share a token vector but get different position vectors",
-          xt::view(out.data(), 0, 2, xt::all()) != xt::view(out.data(), 0, 3, xt::all()));
+          xt::view(out.to_array(), 0, 2, xt::all()) != xt::view(out.to_array(), 0, 3, xt::all()));
 
     // 2. order only reaches the vectors through the position table
     std::printf("\n2. \"cat sat\" vs \"sat cat\"\n");
@@ -88,20 +88,20 @@ int main()
     const Tensor tok_a = cat_tok.forward(a), tok_b = cat_tok.forward(b);
     const Tensor full_a = tok_a + positions, full_b = tok_b + positions;
     claim("token vectors only: \"sat cat\" is \"cat sat\"'s rows in another order",
-          rows_are_a_permutation(tok_b.data(), tok_a.data()));
-    auto row = [](const Tensor& t, std::size_t i) { return Array(xt::view(t.data(), 0, i, xt::all())); };
+          rows_are_a_permutation(tok_b.to_array(), tok_a.to_array()));
+    auto row = [](const Tensor& t, std::size_t i) { return Array(xt::view(t.to_array(), 0, i, xt::all())); };
     claim("with positions added: 'c'@0 in one and 'c'@4 in the other differ", row(full_a, 0) != row(full_b, 4));
     claim("while 'a'@1, at the same place in both, is the same vector", row(full_a, 1) == row(full_b, 1));
-    claim("so the two sentences get different vectors", full_a.data() != full_b.data());
+    claim("so the two sentences get different vectors", full_a.to_array() != full_b.to_array());
 
     // 3. backward: an embedding's gradient is a scatter-add of the upstream rows
     std::printf("\n3. one backward pass through tok(x) + pos(arange(T))\n");
     Tensor upstream = randn(out.shape());                       // dL/d out, as a loss would send back
     inspect::Graph graph(out, {.names = {{"tok.weight", tok.weight}, {"pos.weight", pos.weight}}});   // before backward
     out.backward(upstream);
-    const Array& g = tok.weight.grad().data();                  // (V, C)
+    const Array& g = tok.weight.grad().to_array();                  // (V, C)
     const std::int64_t l = tokenizer.encode("l")[0];
-    const Array expected = xt::view(upstream.data(), 0, 2, xt::all()) + xt::view(upstream.data(), 0, 3, xt::all());
+    const Array expected = xt::view(upstream.to_array(), 0, 2, xt::all()) + xt::view(upstream.to_array(), 0, 3, xt::all());
     const float error = xt::amax(xt::abs(xt::view(g, l, xt::all()) - expected))();
     std::printf("  grad of 'l' (id %lld): [", static_cast<long long>(l));
     for (std::size_t c = 0; c < 4; ++c) std::printf("%s%7.3f", c ? ", " : "", g(l, c));
@@ -116,7 +116,7 @@ int main()
     }
     std::printf("\n");
     claim("every position row 0..4 got exactly its own upstream row",
-          xt::view(pos.weight.grad().data(), xt::range(0, 5), xt::all()) == xt::view(upstream.data(), 0, xt::all(), xt::all()));
+          xt::view(pos.weight.grad().to_array(), xt::range(0, 5), xt::all()) == xt::view(upstream.to_array(), 0, xt::all(), xt::all()));
 
     std::printf("\n  the graph and the gradient norms that reached each node, as Graphviz DOT\n"
                 "  (embedding_lookup's backward is the scatter-add; `dot -Tsvg` draws it):\n%s",

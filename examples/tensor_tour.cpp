@@ -28,8 +28,8 @@ int main()
         loss.backward();
         {
             NoGradGuard no_grad;   // the update itself is not part of the model
-            w.mutable_data() -= 0.1f * w.grad().data();
-            b.mutable_data() -= 0.1f * b.grad().data();
+            w.sub_(w.grad(), 0.1f);
+            b.sub_(b.grad(), 0.1f);
         }
         if (step % 25 == 0) std::cout << "step " << step << "  loss " << loss.item() << "\n";
     }

@@ -82,7 +82,8 @@ Diagnostics::Diagnostics(nn::Module& model, std::int64_t every, std::size_t hist
             [armed = armed_, step = hook_step_, layers = layers_, name = path, is_gelu, histogram_bins](
                 const nn::Module& m, const std::vector<Tensor>& inputs, const Tensor& output) {
                 if (!*armed) return;
-                const float* v = output.data().data();
+                const Values values = output.values();
+                const float* v = values.data();
                 const std::size_t n = output.numel();
                 LayerStat stat{*step, name, m.describe(), 0.0, 0.0, std::nan(""), 0.0, 0.0, std::vector<std::size_t>(histogram_bins)};
                 const Moments mo = moments(v, n);
@@ -98,7 +99,7 @@ Diagnostics::Diagnostics(nn::Module& model, std::int64_t every, std::size_t hist
                 }
                 if (is_gelu && !inputs.empty()) {
                     std::size_t flat = 0;
-                    for (float x : inputs[0].data()) flat += std::abs(gelu_slope(x)) < 0.01;
+                    for (float x : inputs[0].values()) flat += std::abs(gelu_slope(x)) < 0.01;
                     stat.saturated = double(flat) / double(std::max<std::size_t>(1, inputs[0].numel()));
                 }
                 layers->push_back(std::move(stat));
@@ -126,11 +127,11 @@ void Diagnostics::after_backward()
     for (Watched& w : watched_) {
         double norm = 0.0;
         if (Tensor g = w.param.grad(); g.defined()) {
-            for (float v : g.data()) norm += double(v) * v;
+            for (float v : g.values()) norm += double(v) * v;
         } else if (const RowSparse* s = w.param.sparse_grad()) {
             for (float v : s->values) norm += double(v) * v;
         }
-        w.before = w.param.data();   // a copy
+        w.before = w.param.to_array();   // a copy
         params_.push_back({step_, w.name, std::sqrt(norm), std::nan("")});
     }
 }
@@ -141,7 +142,7 @@ void Diagnostics::after_update()
     recording_ = false;
     std::size_t k = params_.size() - watched_.size();
     for (Watched& w : watched_) {
-        const Array update = w.param.data() - w.before;
+        const Array update = w.param.to_array() - w.before;
         const double update_std = moments(update.data(), update.size()).std;
         const double data_std = moments(w.before.data(), w.before.size()).std;   // as makemore: the data updated
         params_[k++].update_ratio_log10 = update_std > 0 && data_std > 0 ? std::log10(update_std / data_std)

@@ -58,43 +58,54 @@ Graph::Graph(const Tensor& root, GraphOptions options)
     : grad_norms_(std::make_shared<std::vector<double>>()), max_nodes_(std::max<std::size_t>(options.max_nodes, 1))
 {
     XGRAD_CHECK(root.defined(), "inspect::Graph: the tensor is undefined");
-    XGRAD_CHECK(!Access::node(root).graph_freed, "inspect::Graph: the graph behind this tensor was freed by an earlier ",
-                "backward(); build the Graph before calling backward() (or pass retain_graph = true)");
-    std::unordered_map<const detail::Node*, std::string> names;
+    const std::shared_ptr<detail::Node> root_node = Access::impl(root).node;
+    XGRAD_CHECK(!root_node || !root_node->graph_freed, "inspect::Graph: the graph behind this tensor was freed by an ",
+                "earlier backward(); build the Graph before calling backward() (or pass retain_graph = true)");
+    std::unordered_map<const void*, std::string> names;
     for (const auto& [name, t] : options.names) {
-        if (t.defined()) names.emplace(&Access::node(t), name);
+        if (t.defined() && Access::node(t)) names.emplace(Access::node(t), name);
     }
 
-    // an iterative depth-first walk over every input, numbering each node after its inputs
-    std::unordered_map<const detail::Node*, std::size_t> index;
-    std::vector<std::pair<Tensor, std::size_t>> stack{{root, 0}};
-    std::vector<Tensor> handles;   // dropped once the walk is done: the Graph keeps only leaves alive
+    // An iterative depth-first walk over every input, numbering each vertex after its inputs. A vertex
+    // is a node (an op, or a leaf that requires grad), or a tensor without one (a constant).
+    struct Vertex {
+        Tensor tensor;
+        std::shared_ptr<detail::Node> node;
+        const void* key() const { return node ? static_cast<const void*>(node.get()) : Access::ptr(tensor).get(); }
+    };
+    std::unordered_map<const void*, std::size_t> index;
+    std::vector<std::pair<Vertex, std::size_t>> stack{{Vertex{root, root_node}, 0}};
+    std::vector<Vertex> handles;   // dropped once the walk is done: the Graph keeps only leaves alive
     while (!stack.empty()) {
-        auto& [t, next] = stack.back();
-        const detail::Node& n = Access::node(t);
-        if (next < n.inputs.size()) {
-            const Tensor& input = n.inputs[next++];
-            if (!index.contains(&Access::node(input))) stack.emplace_back(input, 0);   // a DAG: never on the stack
+        auto& [v, next] = stack.back();
+        const detail::Node* n = v.node.get();
+        if (n && next < n->inputs.size()) {
+            const detail::Edge& e = n->inputs[next++];
+            Vertex input{e.tensor, e.node};
+            if (!index.contains(input.key())) stack.emplace_back(std::move(input), 0);   // a DAG: never on the stack
             continue;
         }
         Node node;
-        node.leaf = n.is_leaf();
-        auto name = names.find(&n);
+        node.leaf = !n || n->is_leaf();
+        auto name = names.find(v.key());
         node.parameter = name != names.end();
-        node.label = node.parameter ? name->second : !node.leaf ? n.op : n.requires_grad ? "leaf" : "constant";
-        node.shape = shape_str(n.shape());
-        for (const Tensor& input : n.inputs) node.inputs.push_back(index.at(&Access::node(input)));
-        if (node.leaf) node.leaf_handle = t;
-        index.emplace(&n, nodes_.size());
-        if (!node.leaf && n.requires_grad) {
+        node.label = node.parameter ? name->second : !node.leaf ? n->op : n && n->requires_grad ? "leaf" : "constant";
+        node.shape = shape_str(n ? n->shape : Access::impl(v.tensor).shape);
+        if (n) {
+            for (const detail::Edge& e : n->inputs) node.inputs.push_back(index.at(Vertex{e.tensor, e.node}.key()));
+        }
+        if (node.leaf) node.leaf_handle = v.tensor;
+        index.emplace(v.key(), nodes_.size());
+        if (!node.leaf && n->requires_grad) {
             const std::size_t i = nodes_.size();
             std::weak_ptr<std::vector<double>> norms = grad_norms_;
-            hooks_.push_back(t.register_hook([norms, i](const Tensor& g) {
-                if (auto v = norms.lock()) (*v)[i] = norm_of(g.data());
+            hooks_.push_back(detail::register_node_hook(v.node, [norms, i](const Tensor& g) {
+                if (auto v = norms.lock()) (*v)[i] = norm_of(g.to_array());
+                return Tensor();
             }));
         }
         nodes_.push_back(std::move(node));
-        handles.push_back(std::move(t));
+        handles.push_back(std::move(v));
         stack.pop_back();
     }
     grad_norms_->assign(nodes_.size(), -1.0);
@@ -134,7 +145,7 @@ std::string Graph::dot() const
         std::string label = escaped(n.label) + "\\n" + n.shape;
         double g = (*grad_norms_)[i];
         if (n.leaf && n.leaf_handle.requires_grad()) {
-            if (n.leaf_handle.grad().defined()) g = norm_of(n.leaf_handle.grad().data());
+            if (n.leaf_handle.grad().defined()) g = norm_of(n.leaf_handle.grad().to_array());
             if (const RowSparse* s = n.leaf_handle.sparse_grad()) g = norm_of(s->values);
         }
         if (g >= 0.0) label += "\\ngrad norm " + number(g);

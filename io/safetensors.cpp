@@ -29,7 +29,7 @@ std::string in_quotes(const std::string& s) { return "'" + s + "'"; }
 namespace {
 
 // The 8-byte length and the JSON header, padded so that the data starts 8-byte aligned.
-std::string header_bytes(const std::vector<std::pair<std::string, const Array*>>& tensors, const Metadata& metadata,
+std::string header_bytes(const NamedValues& tensors, const Metadata& metadata,
                          const std::string& path)
 {
     nlohmann::ordered_json header = nlohmann::ordered_json::object();
@@ -37,9 +37,9 @@ std::string header_bytes(const std::vector<std::pair<std::string, const Array*>>
     std::size_t offset = 0;
     for (const auto& [name, array] : tensors) {
         XGRAD_CHECK(name != "__metadata__" && !header.contains(name), "save: duplicate or reserved tensor name ", in_quotes(name));
-        const std::size_t bytes = array->size() * sizeof(float);
+        const std::size_t bytes = array.size() * sizeof(float);
         header[name] = {{"dtype", "F32"},
-                        {"shape", std::vector<std::size_t>(array->shape().begin(), array->shape().end())},
+                        {"shape", std::vector<std::size_t>(array.shape().begin(), array.shape().end())},
                         {"data_offsets", {offset, offset + bytes}}};
         offset += bytes;
     }
@@ -68,7 +68,7 @@ std::string header_bytes(const std::vector<std::pair<std::string, const Array*>>
 
 }  // namespace
 
-void save_safetensors(const std::string& path, const std::vector<std::pair<std::string, const Array*>>& tensors,
+void save_safetensors(const std::string& path, const NamedValues& tensors,
                       const Metadata& metadata)
 {
     const std::string header = header_bytes(tensors, metadata, path);
@@ -76,17 +76,17 @@ void save_safetensors(const std::string& path, const std::vector<std::pair<std::
     AtomicFile file(path, "save");
     file.write(header.data(), header.size());
     for (const auto& [name, array] : tensors) {
-        file.write(reinterpret_cast<const char*>(array->data()), array->size() * sizeof(float));
+        file.write(reinterpret_cast<const char*>(array.data()), array.size() * sizeof(float));
     }
     file.commit();
 }
 
-std::string safetensors_bytes(const std::vector<std::pair<std::string, const Array*>>& tensors, const Metadata& metadata,
+std::string safetensors_bytes(const NamedValues& tensors, const Metadata& metadata,
                               const std::string& path)
 {
     std::string bytes = header_bytes(tensors, metadata, path);
     for (const auto& [name, array] : tensors) {
-        bytes.append(reinterpret_cast<const char*>(array->data()), array->size() * sizeof(float));
+        bytes.append(reinterpret_cast<const char*>(array.data()), array.size() * sizeof(float));
     }
     return bytes;
 }

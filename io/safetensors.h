@@ -5,7 +5,7 @@
 //   the raw little-endian data, each tensor at [begin, end) of this buffer
 // The layer under nn (module save/load) and optim (training checkpoints); it knows tensors, not modules.
 //
-//     io::save_safetensors("state.safetensors", {{"w", &w.data()}}, {{"step", "42"}});   // atomic
+//     io::save_safetensors("state.safetensors", {{"w", w.values()}}, {{"step", "42"}});   // atomic
 //     io::Safetensors file = io::load_safetensors("state.safetensors");                 // validated
 #pragma once
 
@@ -19,6 +19,8 @@
 namespace xgrad::io {
 
 using Metadata = std::map<std::string, std::string>;
+// What is saved: each tensor's name and values (Tensor::values(), or Values(array) of an Array).
+using NamedValues = std::vector<std::pair<std::string, Values>>;
 
 struct Safetensors {
     std::vector<std::pair<std::string, Array>> tensors;   // in file order
@@ -26,12 +28,12 @@ struct Safetensors {
 };
 
 // Writes to a temporary file in the same folder, syncs it, then renames it over `path` (io::AtomicFile).
-void save_safetensors(const std::string& path, const std::vector<std::pair<std::string, const Array*>>& tensors,
+void save_safetensors(const std::string& path, const NamedValues& tensors,
                       const Metadata& metadata = {});
 
 // The bytes save_safetensors would write, for a caller that commits them together with other files;
 // `path` only names the file in messages.
-std::string safetensors_bytes(const std::vector<std::pair<std::string, const Array*>>& tensors, const Metadata& metadata,
+std::string safetensors_bytes(const NamedValues& tensors, const Metadata& metadata,
                               const std::string& path);
 
 // Reads and validates the whole file: header length, JSON, dtypes, shapes, and offsets (within the

@@ -15,22 +15,21 @@ namespace {
 
 constexpr float minus_infinity = -std::numeric_limits<float>::infinity();
 
-// x (B, T, nh * hs) -> (B, nh, T, hs): the heads side by side become a batch axis (x by value: a
-// temporary's buffer becomes the view's)
-Tensor split_heads(Tensor x, std::size_t heads)
+// x (B, T, nh * hs) -> (B, nh, T, hs): the heads side by side become a batch axis; a view, no copy
+Tensor split_heads(const Tensor& x, std::size_t heads)
 {
     const Shape s = x.shape();
     const auto B = static_cast<std::ptrdiff_t>(s[0]), T = static_cast<std::ptrdiff_t>(s[1]);
     const auto hs = static_cast<std::ptrdiff_t>(s[2] / heads);
-    return transpose(view(std::move(x), {B, T, static_cast<std::ptrdiff_t>(heads), hs}), 1, 2);
+    return x.view({B, T, static_cast<std::ptrdiff_t>(heads), hs}).transpose(1, 2);
 }
 
-// y (B, nh, T, hs) -> (B, T, nh * hs)
+// y (B, nh, T, hs) -> (B, T, nh * hs): one copy, as y.transpose(1, 2).contiguous().view(B, T, C)
 Tensor merge_heads(const Tensor& y)
 {
     const Shape s = y.shape();
-    return view(transpose(y, 1, 2), {static_cast<std::ptrdiff_t>(s[0]), static_cast<std::ptrdiff_t>(s[2]),
-                                     static_cast<std::ptrdiff_t>(s[1] * s[3])});
+    return y.transpose(1, 2).contiguous().view({static_cast<std::ptrdiff_t>(s[0]), static_cast<std::ptrdiff_t>(s[2]),
+                                                static_cast<std::ptrdiff_t>(s[1] * s[3])});
 }
 
 // softmax(scale q k^T + mask) over the last axis, q (..., L, E), k (..., S, E): the weights themselves,
@@ -102,7 +101,8 @@ MultiheadAttention::MultiheadAttention(std::size_t embed_dim, std::size_t num_he
     }
     if (options.bias_) {
         in_proj_bias = register_parameter("in_proj_bias", zeros({3 * embed_dim}));
-        out_proj->bias.mutable_data().fill(0.0f);
+        NoGradGuard no_grad;
+        out_proj->bias.zero_();
     }
     if (options.add_bias_kv_) {                                // xavier_normal_ of (1, 1, E): std sqrt(1 / E)
         for (auto [name, t] : {std::pair{"bias_k", &bias_k}, std::pair{"bias_v", &bias_v}}) {
@@ -148,7 +148,7 @@ std::pair<Tensor, Tensor> MultiheadAttention::forward(const Tensor& query, const
         if (args.attn_mask) {
             for (std::size_t i = 0; i < m.size(); ++i) m.data()[i] = args.attn_mask->data()[i] ? minus_infinity : 0.0f;
         } else {
-            m = args.float_attn_mask.data();
+            m = args.float_attn_mask.to_array();
         }
         if (ms.size() == 3) m.reshape({B, nh, L, S});
         mask = Tensor(std::move(m));

@@ -6,8 +6,8 @@ namespace xgrad::nn {
 void save(const Module& module, const std::string& path, const io::Metadata& metadata)
 {
     auto named = module.named_parameters();
-    std::vector<std::pair<std::string, const Array*>> tensors;
-    for (const auto& [name, p] : named) tensors.emplace_back(name, &p.data());
+    io::NamedValues tensors;
+    for (const auto& [name, p] : named) tensors.emplace_back(name, p.values());
     io::save_safetensors(path, tensors, metadata);
 }
 
@@ -21,7 +21,8 @@ io::Metadata load(Module& module, const std::string& path)
 {
     io::Safetensors file = io::load_safetensors(path);
     // Check every name and shape first, so that a failed load leaves the module as it was.
-    for (auto& [parameter, values] : match_parameters(module, file, path)) parameter.mutable_data() = *values;
+    NoGradGuard no_grad;
+    for (auto& [parameter, values] : match_parameters(module, file, path)) parameter.copy_(Tensor(*values));
     return file.metadata;
 }
 

@@ -62,7 +62,10 @@ std::shared_ptr<Embedding> Embedding::from_pretrained(const Tensor& weights, boo
     XGRAD_CHECK(weights.dim() == 2, "nn::Embedding::from_pretrained: expected 2-D weights (num_embeddings, embedding_dim), got ",
           shape_str(weights.shape()));
     auto table = std::make_shared<Embedding>(weights.shape()[0], weights.shape()[1], options);
-    table->weight.mutable_data() = weights.data();                            // a copy of the values, as PyTorch
+    {
+        NoGradGuard no_grad;
+        table->weight.copy_(weights);                                 // a copy of the values, as PyTorch
+    }
     table->weight.requires_grad_(!freeze);
     return table;
 }
@@ -81,6 +84,7 @@ EmbeddingGradReport Embedding::grad_report() const
     std::vector<std::size_t> count(V, 0);
     for (std::int64_t v : last_ids_) ++count[static_cast<std::size_t>(v)];
     const Tensor grad = weight.grad();
+    const Values grad_values = grad.defined() ? grad.values() : Values();
     const RowSparse* sparse = weight.sparse_grad();
     std::size_t next_sparse = 0;
 
@@ -92,7 +96,7 @@ EmbeddingGradReport Embedding::grad_report() const
         }
         const float* row = nullptr;                     // this row of the gradient, wherever it is kept
         if (grad.defined()) {
-            row = grad.data().data() + v * C;
+            row = grad_values.data() + v * C;
         } else if (sparse) {
             while (next_sparse < sparse->rows.size() && sparse->rows[next_sparse] < static_cast<std::int64_t>(v)) ++next_sparse;
             if (next_sparse < sparse->rows.size() && sparse->rows[next_sparse] == static_cast<std::int64_t>(v)) {

@@ -33,7 +33,8 @@ Tensor cross_entropy(const Tensor& logits, const IdArray& targets, const CrossEn
         XGRAD_CHECK(!weight.requires_grad(), "cross_entropy: weight requires grad, but no gradient flows to the class "
               "weights (nor in PyTorch); pass weight.detach()");
     }
-    const float* w = weight.defined() ? weight.data().data() : nullptr;   // null: every class weighs 1
+    const Values wv = weight.defined() ? weight.values() : Values();
+    const float* w = weight.defined() ? wv.data() : nullptr;   // null: every class weighs 1
     const float w_sum = w ? lane_sum(w, V) : static_cast<float>(V);
     const auto Vi = static_cast<std::int64_t>(V);
     const std::int64_t* target = targets.data();
@@ -48,7 +49,8 @@ Tensor cross_entropy(const Tensor& logits, const IdArray& targets, const CrossEn
 
     // forward, per target t of row x:  log p = x - log(sum(exp(x)))
     //   loss = -(1 - s) w[t] log p[t] - (s / V) sum_c w[c] log p[c]
-    const float* x = logits.data().data();
+    const Values xv = logits.values();
+    const float* x = xv.data();
     Array probs(Shape{R, V});                                  // softmax(x), kept for the backward
     std::vector<float> log_sum_exp(R, 0.0f);
     softmax_rows(x, probs.data(), R, V, log_sum_exp.data());
@@ -85,8 +87,9 @@ Tensor cross_entropy(const Tensor& logits, const IdArray& targets, const CrossEn
         const float* up = grad_out.read().data();
         const float whole = per_row ? 0.0f
                           : options.reduction_ == "sum" ? up[0] : static_cast<float>(up[0] / denominator);
-        const float* w = options.weight_.defined() ? options.weight_.data().data() : nullptr;
-        Array grad(logits.data().shape());
+        const Values wv = options.weight_.defined() ? options.weight_.values() : Values();
+        const float* w = options.weight_.defined() ? wv.data() : nullptr;
+        Array grad(to_shape(logits.shape()));
         float* gd = grad.data();
         const float* pd = probs.data();
         const std::int64_t* target = targets.data();

@@ -50,10 +50,12 @@ Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& 
     // forward, per row of C values: mu = mean(x), rstd = 1 / sqrt(mean((x - mu)^2) + eps) (the biased
     // variance, as PyTorch), xhat = (x - mu) rstd, y = xhat w + b
     std::vector<float> mu(R), rstd(R);
-    Array y(x.data().shape());
-    const float* xd = x.data().data();
-    const float* w = weight.defined() ? weight.data().data() : nullptr;
-    const float* b = bias.defined() ? bias.data().data() : nullptr;
+    const Values xv = x.values(), wv = weight.defined() ? weight.values() : Values(),
+                 bv = bias.defined() ? bias.values() : Values();
+    Array y(xv.shape());
+    const float* xd = xv.data();
+    const float* w = weight.defined() ? wv.data() : nullptr;
+    const float* b = bias.defined() ? bv.data() : nullptr;
     float* yd = y.data();
     parallel_rows(R, C, [&](std::size_t first, std::size_t last) {
         for (std::size_t r = first; r < last; ++r) {
@@ -78,12 +80,13 @@ Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& 
                    [x, weight, bias, mu = std::move(mu), rstd = std::move(rstd), C, R](GradOutput& grad_out) {
         // g = dy w;  dx = rstd (g - mean(g) - xhat mean(g xhat));  dw = sum over rows of dy xhat;  db = sum of dy
         const float* dy = grad_out.read().data();
-        const float* xd = x.data().data();
-        const float* w = weight.defined() ? weight.data().data() : nullptr;
+        const Values xv = x.values(), wv = weight.defined() ? weight.values() : Values();
+        const float* xd = xv.data();
+        const float* w = weight.defined() ? wv.data() : nullptr;
         const float* m = mu.data();
         const float* s = rstd.data();
         if (x.requires_grad()) {
-            Array dx(x.data().shape());
+            Array dx(xv.shape());
             float* dxd = dx.data();
             parallel_rows(R, C, [=](std::size_t first, std::size_t last) {
                 for (std::size_t r = first; r < last; ++r) {

@@ -156,8 +156,9 @@ void Adam::dense_step(const Group& group, const Tensor& p, State& state)
     const bool decoupled = decoupled_, coupled = !decoupled_ && group.weight_decay != 0.0;
     const bool maximize = o.maximize_, amsgrad = o.amsgrad_;
 
-    float* param = p.mutable_data().data();
-    const float* grad = p.grad().data().data();
+    float* param = p.mutable_data_ptr();
+    const Values g = p.grad().values();
+    const float* grad = g.data();
     float* m = state.buffer(exp_avg, p);
     float* v = state.buffer(exp_avg_sq, p);
     float* v_max = amsgrad ? state.buffer(max_exp_avg_sq, p) : nullptr;
@@ -211,7 +212,7 @@ void Adam::sparse_step(const Group& group, const Tensor& p, State& state)
     const auto step_size = static_cast<float>(group.lr * std::sqrt(bias_correction2) / bias_correction1);
     const auto eps = static_cast<float>(o.eps_);
 
-    float* param = p.mutable_data().data();
+    float* param = p.mutable_data_ptr();
     float* m = state.buffer(exp_avg, p);
     float* v = state.buffer(exp_avg_sq, p);
     parallel_rows(g.rows.size(), C, [&](std::size_t begin, std::size_t end) {

@@ -6,8 +6,8 @@ namespace xgrad::optim {
 void save_checkpoint(const std::string& path, const io::NamedParameters& model, const Optimizer& optimizer,
                      io::Metadata metadata)
 {
-    std::vector<std::pair<std::string, const Array*>> tensors;
-    for (const auto& [name, p] : model) tensors.emplace_back(name, &p.data());
+    io::NamedValues tensors;
+    for (const auto& [name, p] : model) tensors.emplace_back(name, p.values());
     optimizer.save_state(tensors, metadata);
     io::save_safetensors(path, tensors, metadata);
 }
@@ -17,7 +17,8 @@ io::Metadata load_checkpoint(const std::string& path, const io::NamedParameters&
     io::Safetensors file = io::load_safetensors(path);
     auto plan = io::match_parameters(model, file, path, "optimizer.");   // checks, changes nothing
     optimizer.load_state(file, path);                                    // checks, then replaces its state
-    for (auto& [parameter, values] : plan) parameter.mutable_data() = *values;
+    NoGradGuard no_grad;
+    for (auto& [parameter, values] : plan) parameter.copy_(Tensor(*values));
     return file.metadata;
 }
 

@@ -14,20 +14,20 @@ double clip_grad_norm(const std::vector<Tensor>& parameters, double max_norm)
     XGRAD_CHECK(max_norm > 0.0, "clip_grad_norm: max_norm must be positive, got ", max_norm);
     double squares = 0.0;
     for (const auto& p : parameters) {   // the float arrays that hold gradients: dense or row-sparse
-        if (p.grad().defined()) squares += lane_sum_of_squares<double>(p.grad().data().data(), p.numel());
+        if (p.grad().defined()) {
+            const Values g = p.grad().values();
+            squares += lane_sum_of_squares<double>(g.data(), g.size());
+        }
         if (const RowSparse* s = p.sparse_grad()) squares += lane_sum_of_squares<double>(s->values.data(), s->values.size());
     }
     const double total = std::sqrt(squares);
     const double coefficient = max_norm / (total + 1e-6);
     if (coefficient < 1.0) {
         const auto scale = static_cast<float>(coefficient);
-        auto rescale = [scale](Array& g) {
-            float* v = g.data();
-            for (std::size_t i = 0, n = g.size(); i < n; ++i) v[i] *= scale;
-        };
+        NoGradGuard no_grad;
         for (const auto& p : parameters) {
-            if (p.grad().defined()) rescale(p.grad().mutable_data());
-            if (RowSparse* s = p.sparse_grad()) rescale(s->values);
+            if (p.grad().defined()) p.grad().mul_(scale);
+            if (RowSparse* s = p.sparse_grad()) s->values *= scale;
         }
     }
     return total;

@@ -85,7 +85,7 @@ void Optimizer::zero_grad(bool set_to_none)
     }
 }
 
-void Optimizer::save_state(std::vector<std::pair<std::string, const Array*>>& tensors, io::Metadata& metadata) const
+void Optimizer::save_state(io::NamedValues& tensors, io::Metadata& metadata) const
 {
     metadata["optimizer"] = name_;
     for (std::size_t g = 0; g < groups_.size(); ++g) {
@@ -95,7 +95,7 @@ void Optimizer::save_state(std::vector<std::pair<std::string, const Array*>>& te
         const std::string prefix = "optimizer.state." + std::to_string(k) + ".";
         metadata[prefix + "step"] = std::to_string(states_[k].step);
         for (std::size_t s = 0; s < slot_names_.size(); ++s) {
-            if (states_[k].slots[s]) tensors.emplace_back(prefix + slot_names_[s], &*states_[k].slots[s]);
+            if (states_[k].slots[s]) tensors.emplace_back(prefix + slot_names_[s], Values(*states_[k].slots[s]));
         }
     }
 }

@@ -70,7 +70,7 @@ public:
     // The state as named arrays and metadata, under "optimizer.": step counts, moments, group lrs.
     // load_state checks the file against this optimizer before changing anything. Virtual for an
     // optimizer whose state lives elsewhere (distributed::ZeroRedundancyOptimizer, sharded over ranks).
-    virtual void save_state(std::vector<std::pair<std::string, const Array*>>& tensors, io::Metadata& metadata) const;
+    virtual void save_state(io::NamedValues& tensors, io::Metadata& metadata) const;
     virtual void load_state(const io::Safetensors& file, const std::string& path);
 
 protected:

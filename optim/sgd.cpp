@@ -65,8 +65,9 @@ void SGD::step()
             if (!p.grad().defined()) continue;
             const bool first = !state.slots[0].has_value();   // the momentum buffer starts as g
             ++state.step;
-            float* __restrict param = p.mutable_data().data();
-            const float* __restrict grad = p.grad().data().data();
+            float* __restrict param = p.mutable_data_ptr();
+            const Values g = p.grad().values();
+            const float* __restrict grad = g.data();
             float* __restrict buffer = momentum != 0.0f ? state.buffer(0, p) : nullptr;
             parallel_rows(p.numel(), 1, [&](std::size_t begin, std::size_t end) {
                 for (std::size_t i = begin; i < end; ++i) {

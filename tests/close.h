@@ -28,7 +28,14 @@ inline void check_close(const Tensor& got, const std::vector<float>& expected, d
 {
     REQUIRE(got.defined());
     REQUIRE(got.numel() == expected.size());
-    check_close(got.data(), from_vector(expected, got.shape()).data(), margin, relative);
+    check_close(got.to_array(), from_vector(expected, got.shape()).to_array(), margin, relative);
+}
+
+// t's values replaced by `values` (a test setting a parameter), as an in-place write outside autograd.
+inline void assign(const Tensor& t, const Array& values)
+{
+    NoGradGuard no_grad;
+    t.copy_(Tensor(values));
 }
 
 }  // namespace xgrad::testing

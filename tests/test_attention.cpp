@@ -62,7 +62,7 @@ std::vector<Array> run(const std::function<Tensor(const Tensor&, const Tensor&, 
     manual_seed(dropout_seed);                                            // the same dropout mask for both paths
     Tensor out = attention(in.q, in.k, in.v);
     out.backward(in.up);
-    return {out.data(), in.q.grad().data(), in.k.grad().data(), in.v.grad().data()};
+    return {out.to_array(), in.q.grad().to_array(), in.k.grad().to_array(), in.v.grad().to_array()};
 }
 
 }  // namespace
@@ -135,11 +135,11 @@ TEST_CASE("scaled_dot_product_attention matches PyTorch's composed attention")
         Shape out_shape = qs;
         out_shape.back() = vs.back();
         Tensor out = scaled_dot_product_attention(q, k, v, o);
-        check_close(out.data(), ref_array(c["out"], out_shape), 1e-5, 1e-4);
+        check_close(out.to_array(), ref_array(c["out"], out_shape), 1e-5, 1e-4);
         out.backward(Tensor(ref_array(c["upstream"], out_shape)));
-        check_close(q.grad().data(), ref_array(c["grad_q"], qs), 1e-5, 1e-4);
-        check_close(k.grad().data(), ref_array(c["grad_k"], ks), 1e-5, 1e-4);
-        check_close(v.grad().data(), ref_array(c["grad_v"], vs), 1e-5, 1e-4);
+        check_close(q.grad().to_array(), ref_array(c["grad_q"], qs), 1e-5, 1e-4);
+        check_close(k.grad().to_array(), ref_array(c["grad_k"], ks), 1e-5, 1e-4);
+        check_close(v.grad().to_array(), ref_array(c["grad_v"], vs), 1e-5, 1e-4);
     }
 }
 
@@ -237,8 +237,8 @@ TEST_CASE("fully masked rows are NaN, as PyTorch's")
     const Inputs in = make_inputs({1}, 2, 3, 4, 4, 6);
     const BoolArray none_for_row_0 = {{false, false, false}, {true, false, true}};
     Tensor out = scaled_dot_product_attention(in.q, in.k, in.v, AttentionOptions().attn_mask(none_for_row_0));
-    CHECK(std::isnan(out.data()(0, 0, 0)));
-    CHECK(std::isfinite(out.data()(0, 1, 0)));
+    CHECK(std::isnan(out.to_array()(0, 0, 0)));
+    CHECK(std::isfinite(out.to_array()(0, 1, 0)));
 }
 
 TEST_CASE("attention explains bad input")
@@ -270,7 +270,7 @@ TEST_CASE("dropout: the identity at p = 0 and in eval, p of the elements zeroed,
     Tensor y = dropout(x, 0.3f);
     std::size_t zeros = 0, scaled = 0;
     for (std::size_t i = 0; i < y.numel(); ++i) {
-        const float out = y.data().data()[i], in = x.data().data()[i];
+        const float out = y.data_ptr()[i], in = x.data_ptr()[i];
         if (out == 0.0f) ++zeros;
         else if (std::abs(out - in / 0.7f) <= 1e-6f * std::abs(in) + 1e-7f) ++scaled;
     }
@@ -278,17 +278,17 @@ TEST_CASE("dropout: the identity at p = 0 and in eval, p of the elements zeroed,
     CHECK(static_cast<double>(zeros) / double(y.numel()) == Approx(0.3).margin(0.01));   // 100,000 draws
     y.backward(ones({1000, 100}));
     for (std::size_t i = 0; i < y.numel(); ++i) {
-        const bool kept = y.data().data()[i] != 0.0f || x.data().data()[i] == 0.0f;
-        if (x.grad().data().data()[i] != (kept ? 1.0f / 0.7f : 0.0f)) FAIL("element " << i << " has another mask in the backward");
+        const bool kept = y.data_ptr()[i] != 0.0f || x.data_ptr()[i] == 0.0f;
+        if (x.grad().data_ptr()[i] != (kept ? 1.0f / 0.7f : 0.0f)) FAIL("element " << i << " has another mask in the backward");
     }
     manual_seed(2);
-    const bool same_seed_same_mask = dropout(x, 0.3f).data() == y.data();
+    const bool same_seed_same_mask = dropout(x, 0.3f).to_array() == y.to_array();
     CHECK(same_seed_same_mask);
 }
 
 namespace {
 
-// packed_qkv_attention's oracle: nanoGPT's split, view, transpose, attention and merge, in copies.
+// packed_qkv_attention's oracle: nanoGPT's split, view, transpose, attention and merge, as views.
 Tensor split_attention(const Tensor& qkv, std::size_t nh, const AttentionOptions& o)
 {
     const auto B = static_cast<std::ptrdiff_t>(qkv.shape()[0]), T = static_cast<std::ptrdiff_t>(qkv.shape()[1]);
@@ -298,7 +298,7 @@ Tensor split_attention(const Tensor& qkv, std::size_t nh, const AttentionOptions
         p = transpose(view(p, {B, T, static_cast<std::ptrdiff_t>(nh), static_cast<std::ptrdiff_t>(C / nh)}), 1, 2);
     }
     const Tensor y = scaled_dot_product_attention(parts[0], parts[1], parts[2], o);   // (B, nh, T, hs)
-    return view(transpose(y, 1, 2), {B, T, static_cast<std::ptrdiff_t>(C)});
+    return view(transpose(y, 1, 2).contiguous(), {B, T, static_cast<std::ptrdiff_t>(C)});
 }
 
 // out and dqkv of one forward and backward
@@ -308,7 +308,7 @@ std::vector<Array> run_packed(const std::function<Tensor(const Tensor&)>& attent
     manual_seed(21);                                                      // the same dropout mask for both paths
     Tensor out = attention(qkv);
     out.backward(up);
-    return {out.data(), qkv.grad().data()};
+    return {out.to_array(), qkv.grad().to_array()};
 }
 
 }  // namespace

@@ -18,7 +18,7 @@ namespace {
 // add with its two backward lines in the wrong order: a passes the upstream on, then b reads it
 Tensor add_swapped(const Tensor& a, const Tensor& b)
 {
-    return from_op(a.data() + b.data(), {a, b}, "add_swapped", [a, b](GradOutput& grad_out) {
+    return from_op(a.to_array() + b.to_array(), {a, b}, "add_swapped", [a, b](GradOutput& grad_out) {
         grad_out.pass_to(a);
         b.accumulate_grad(reduce_to_shape(grad_out.read(), b.shape()));
     });
@@ -27,9 +27,9 @@ Tensor add_swapped(const Tensor& a, const Tensor& b)
 // y = 2x, by a backward that does or does not declare that it reads y
 Tensor twice(const Tensor& x, bool backward_reads_y)
 {
-    Array y = x.data() * 2.0f;
+    Array y = x.to_array() * 2.0f;
     if (backward_reads_y) {
-        return from_op(std::move(y), {x}, "twice_reading_y", [x](GradOutput& grad_out, const Array&) {
+        return from_op(std::move(y), {x}, "twice_reading_y", [x](GradOutput& grad_out, const Values&) {
             x.accumulate_grad(Array(grad_out.read() * 2.0f));
         });
     }
@@ -50,7 +50,7 @@ TEST_CASE("a backward that reads its upstream gradient after passing it on throw
 TEST_CASE("take() hands the buffer over once: a second verb throws")
 {
     Tensor x = tensor({1, 2}).requires_grad_();
-    Tensor y = from_op(Array(x.data()), {x}, "take_twice", [x](GradOutput& grad_out) {
+    Tensor y = from_op(Array(x.to_array()), {x}, "take_twice", [x](GradOutput& grad_out) {
         Array g = grad_out.take();
         x.accumulate_grad(std::move(g));
         grad_out.take();
@@ -64,9 +64,9 @@ TEST_CASE("from_op: a backward without the output lets its buffer become the nex
     for (bool reads_y : {false, true}) {
         INFO("backward reads y: " << reads_y);
         Tensor t = twice(x, reads_y);
-        const float* buffer = t.data().data();
+        const float* buffer = t.data_ptr();
         Tensor z = std::move(t) + b;
-        CHECK((z.data().data() == buffer) == !reads_y);
+        CHECK((z.data_ptr() == buffer) == !reads_y);
         check_close(z, {12, 14, 16});
         x.zero_grad();
         sum(z).backward();
@@ -84,12 +84,12 @@ TEST_CASE("a node's gradient: dense and row-sparse contributions meet in one den
     sparse.forward(ids).backward(up);
     REQUIRE(sparse.weight.sparse_grad() != nullptr);
     const Array sparse_part = sparse.weight.sparse_grad()->to_dense(6);
-    const Array dense_part = Array(sparse.weight.data() * 3.0f);           // d sum(3 w * u)/dw = 3u, here u = w
+    const Array dense_part = Array(sparse.weight.to_array() * 3.0f);           // d sum(3 w * u)/dw = 3u, here u = w
     SECTION("sparse, then dense")
     {
         sum(sparse.weight * sparse.weight.detach() * 3.0f).backward();
         CHECK(sparse.weight.sparse_grad() == nullptr);
-        check_close(sparse.weight.grad().data(), Array(sparse_part + dense_part));
+        check_close(sparse.weight.grad().to_array(), Array(sparse_part + dense_part));
     }
     SECTION("dense, then sparse")
     {
@@ -97,7 +97,7 @@ TEST_CASE("a node's gradient: dense and row-sparse contributions meet in one den
         sum(sparse.weight * sparse.weight.detach() * 3.0f).backward();
         sparse.forward(ids).backward(up);
         CHECK(sparse.weight.sparse_grad() == nullptr);
-        check_close(sparse.weight.grad().data(), Array(sparse_part + dense_part));
+        check_close(sparse.weight.grad().to_array(), Array(sparse_part + dense_part));
     }
     SECTION("sparse, then sparse: the union of the rows")
     {
@@ -109,7 +109,7 @@ TEST_CASE("a node's gradient: dense and row-sparse contributions meet in one den
 TEST_CASE("a borrowed upstream is never written, whether it is read, copied or added to")
 {
     const Tensor up = tensor({{1, 2, 3}});
-    const Array before = up.data();
+    const Array before = up.to_array();
     Tensor x = tensor({{1, 1, 1}}).requires_grad_();
     SECTION("passed on to a non-leaf that a second op then adds to")
     {
@@ -128,7 +128,7 @@ TEST_CASE("a borrowed upstream is never written, whether it is read, copied or a
         exp(x * 1.0f).backward(up);
         check_close(x.grad(), {std::exp(1.0f), 2 * std::exp(1.0f), 3 * std::exp(1.0f)}, 1e-5, 1e-6);
     }
-    const bool unchanged = up.data() == before;
+    const bool unchanged = up.to_array() == before;
     CHECK(unchanged);
 }
 

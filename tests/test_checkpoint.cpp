@@ -48,7 +48,7 @@ void write_raw(const fs::path& path, const std::string& header, std::size_t data
 std::vector<Array> snapshot(const nn::Module& m)
 {
     std::vector<Array> values;
-    for (const auto& p : m.parameters()) values.push_back(p.data());
+    for (const auto& p : m.parameters()) values.push_back(p.to_array());
     return values;
 }
 
@@ -65,7 +65,7 @@ TEST_CASE("save then load restores every parameter exactly, with metadata")
     io::Metadata meta = nn::load(b, (dir / "model.safetensors").string());
     CHECK(meta.at("step") == "42");
     auto pa = a.parameters(), pb = b.parameters();
-    for (std::size_t i = 0; i < pa.size(); ++i) CHECK((pa[i].data() == pb[i].data()));
+    for (std::size_t i = 0; i < pa.size(); ++i) CHECK((pa[i].to_array() == pb[i].to_array()));
 
     // the header is plain JSON with the documented fields, and the data starts 8-byte aligned
     std::ifstream in(dir / "model.safetensors", std::ios::binary);
@@ -91,7 +91,7 @@ TEST_CASE("a checkpoint written from PyTorch loads into the same module")
         INFO(name);
         auto values = expected[name].get<std::vector<float>>();
         REQUIRE(values.size() == p.numel());
-        for (std::size_t i = 0; i < values.size(); ++i) CHECK(p.data().data()[i] == values[i]);
+        for (std::size_t i = 0; i < values.size(); ++i) CHECK(p.data_ptr()[i] == values[i]);
     }
 }
 
@@ -178,7 +178,7 @@ TEST_CASE("a save that fails midway leaves the previous checkpoint intact and no
     CHECK(fs::file_size(path) == size_before);
     TinyModel reloaded;
     nn::load(reloaded, path);                                  // still a complete, valid checkpoint
-    CHECK((reloaded.parameters()[0].data() == small.parameters()[0].data()));
+    CHECK((reloaded.parameters()[0].to_array() == small.parameters()[0].to_array()));
     std::size_t files = 0;
     for ([[maybe_unused]] const auto& entry : fs::directory_iterator(dir)) ++files;
     CHECK(files == 1);                                         // the temporary file was removed

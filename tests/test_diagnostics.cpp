@@ -57,14 +57,14 @@ TEST_CASE("diagnostics are recorded at the right steps and match a direct comput
         diag.after_backward();
         if (step == 2) {   // the direct computation of step 2's figures
             NoGradGuard no_grad;
-            gelu_input = (model.emb->forward(ids) * 3.0f).data();
-            gelu_output = gelu(Tensor(gelu_input)).data();
-            w_before = model.head->weight.data();
-            w_grad = model.head->weight.grad().data();
-            emb_before = model.emb->weight.data();
+            gelu_input = (model.emb->forward(ids) * 3.0f).to_array();
+            gelu_output = gelu(Tensor(gelu_input)).to_array();
+            w_before = model.head->weight.to_array();
+            w_grad = model.head->weight.grad().to_array();
+            emb_before = model.emb->weight.to_array();
         }
         adam.step();
-        if (step == 2) emb_after = model.emb->weight.data();
+        if (step == 2) emb_after = model.emb->weight.to_array();
         diag.after_update();
     }
     REQUIRE(diag.params().size() == 3 * 3);   // steps 0, 2, 4 x (emb.weight, head.weight, head.bias)
@@ -134,10 +134,10 @@ TEST_CASE("the update-to-data ratio is log10(std(new - old) / std(old)) of the s
     diag.begin_step(0);
     sum(model.forward(IdArray{{1, 2}})).backward();
     diag.after_backward();
-    const Array before = model.head->weight.data();
+    const Array before = model.head->weight.to_array();
     sgd.step();
     diag.after_update();
-    const double expected = std::log10(unbiased_std(model.head->weight.data() - before) / unbiased_std(before));
+    const double expected = std::log10(unbiased_std(model.head->weight.to_array() - before) / unbiased_std(before));
     CHECK(diag.params()[1].name == "head.weight");
     CHECK(diag.params()[1].update_ratio_log10 == Approx(expected).epsilon(1e-9));
 }

@@ -144,8 +144,8 @@ TEST_CASE("gradcheck catches a wrong backward")
     // a deliberately broken op: forward x^2, backward claims x
     Fn broken = [](In x) {
         Tensor in = x[0];
-        return from_op(in.data() * in.data(), {in}, "broken", [in](GradOutput& g) {
-            in.accumulate_grad(Array(g.read() * in.data()));
+        return from_op(in.to_array() * in.to_array(), {in}, "broken", [in](GradOutput& g) {
+            in.accumulate_grad(Array(g.read() * in.to_array()));
         });
     };
     Generator rng(7);
@@ -154,7 +154,7 @@ TEST_CASE("gradcheck catches a wrong backward")
     // a backward that swaps two output elements passes a plain sum but not the weighted one
     Fn swapped = [](In x) {
         Tensor in = x[0];
-        return from_op(in.data() * 3.0f, {in}, "swapped", [in](GradOutput& g) {
+        return from_op(in.to_array() * 3.0f, {in}, "swapped", [in](GradOutput& g) {
             Array grad = g.read() * 3.0f;
             std::swap(grad.data()[0], grad.data()[1]);
             in.accumulate_grad(grad);

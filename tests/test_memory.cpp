@@ -256,7 +256,7 @@ TEST_CASE("an allocation refused inside an op names the op, and its backward")
     }
     // an op whose backward asks for too much
     const Tensor x = ones({2}, true);
-    Tensor y = from_op(Array(x.data()), {x}, "greedy", [](GradOutput&) { Array huge(Shape{std::size_t(1) << 60}); });
+    Tensor y = from_op(Array(x.to_array()), {x}, "greedy", [](GradOutput&) { Array huge(Shape{std::size_t(1) << 60}); });
     try {
         sum(y).backward();
         FAIL("allocated 4 EiB");

@@ -75,23 +75,23 @@ TEST_CASE("Linear has PyTorch's init bounds and matches PyTorch's values and gra
     manual_seed(3);
     nn::Linear big(100, 50);
     const float bound = 1.0f / std::sqrt(100.0f);
-    const float largest_weight = xt::amax(xt::abs(big.weight.data()))();
-    const float largest_bias = xt::amax(xt::abs(big.bias.data()))();
+    const float largest_weight = xt::amax(xt::abs(big.weight.to_array()))();
+    const float largest_bias = xt::amax(xt::abs(big.bias.to_array()))();
     CHECK(largest_weight <= bound);
     CHECK(largest_weight > 0.9f * bound);
     CHECK(largest_bias <= bound);
 
     const auto& c = reference("nn_reference.json")["linear"];
     nn::Linear lin(4, 5);
-    lin.weight.mutable_data() = ref_array(c["weight"], {5, 4});
-    lin.bias.mutable_data() = ref_array(c["bias"], {5});
+    assign(lin.weight, ref_array(c["weight"], {5, 4}));
+    assign(lin.bias, ref_array(c["bias"], {5}));
     Tensor x(ref_array(c["x"], {2, 3, 4}), true);
     Tensor y = lin.forward(x);
-    check_close(y.data(), ref_array(c["out"], {2, 3, 5}));
+    check_close(y.to_array(), ref_array(c["out"], {2, 3, 5}));
     y.backward(Tensor(ref_array(c["upstream"], {2, 3, 5})));
-    check_close(x.grad().data(), ref_array(c["grad_x"], {2, 3, 4}));
-    check_close(lin.weight.grad().data(), ref_array(c["grad_weight"], {5, 4}));
-    check_close(lin.bias.grad().data(), ref_array(c["grad_bias"], {5}));
+    check_close(x.grad().to_array(), ref_array(c["grad_x"], {2, 3, 4}));
+    check_close(lin.weight.grad().to_array(), ref_array(c["grad_weight"], {5, 4}));
+    check_close(lin.bias.grad().to_array(), ref_array(c["grad_bias"], {5}));
 
     CHECK_THROWS_WITH(lin.forward(zeros({2, 3})), Contains("nn::Linear: expected input with last dimension 4 (in_features), got shape (2, 3)"));
     CHECK(nn::Linear(3, 2, false).named_parameters().size() == 1);
@@ -101,15 +101,15 @@ TEST_CASE("LayerNorm matches PyTorch's values and gradients")
 {
     const auto& c = reference("nn_reference.json")["layernorm"];
     nn::LayerNorm ln(4);
-    ln.weight.mutable_data() = ref_array(c["weight"], {4});
-    ln.bias.mutable_data() = ref_array(c["bias"], {4});
+    assign(ln.weight, ref_array(c["weight"], {4}));
+    assign(ln.bias, ref_array(c["bias"], {4}));
     Tensor x(ref_array(c["x"], {2, 3, 4}), true);
     Tensor y = ln.forward(x);
-    check_close(y.data(), ref_array(c["out"], {2, 3, 4}));
+    check_close(y.to_array(), ref_array(c["out"], {2, 3, 4}));
     y.backward(Tensor(ref_array(c["upstream"], {2, 3, 4})));
-    check_close(x.grad().data(), ref_array(c["grad_x"], {2, 3, 4}), 1e-4f);
-    check_close(ln.weight.grad().data(), ref_array(c["grad_weight"], {4}));
-    check_close(ln.bias.grad().data(), ref_array(c["grad_bias"], {4}));
+    check_close(x.grad().to_array(), ref_array(c["grad_x"], {2, 3, 4}), 1e-4f);
+    check_close(ln.weight.grad().to_array(), ref_array(c["grad_weight"], {4}));
+    check_close(ln.bias.grad().to_array(), ref_array(c["grad_bias"], {4}));
     CHECK_THROWS_WITH(ln.forward(zeros({2, 5})), Contains("nn::LayerNorm: expected input with last dimension 4"));
 }
 
@@ -131,9 +131,9 @@ TEST_CASE("cross_entropy matches PyTorch with ignore_index, label_smoothing, cla
         const bool per_target = options.reduction_ == "none";
         Tensor logits(ref_array(c["logits"], shape), true);
         Tensor loss = nn::functional::cross_entropy(logits, ref_ids(c["targets"], target_shape), options);
-        check_close(loss.data(), ref_array(c["loss"], per_target ? target_shape : Shape{}), 1e-5f);
+        check_close(loss.to_array(), ref_array(c["loss"], per_target ? target_shape : Shape{}), 1e-5f);
         loss.backward(Tensor(ref_array(c["upstream"], per_target ? target_shape : Shape{})));
-        check_close(logits.grad().data(), ref_array(c["grad_logits"], shape));
+        check_close(logits.grad().to_array(), ref_array(c["grad_logits"], shape));
     }
 }
 
@@ -146,9 +146,9 @@ TEST_CASE("sin and cos match PyTorch's values and gradients")
         INFO(op);
         x.zero_grad();
         Tensor y = std::string(op) == "sin" ? sin(x) : cos(x);
-        check_close(y.data(), ref_array(c[op], {2, 5}));
+        check_close(y.to_array(), ref_array(c[op], {2, 5}));
         y.backward(up);
-        check_close(x.grad().data(), ref_array(c[std::string("grad_") + op], {2, 5}));
+        check_close(x.grad().to_array(), ref_array(c[std::string("grad_") + op], {2, 5}));
     }
 }
 
@@ -236,15 +236,15 @@ TEST_CASE("the fused layer_norm equals its composition from primitive ops, forwa
         const Tensor up = randn(shape);
         Tensor fused = nn::functional::layer_norm(x, {C}, w, b, 1e-5f);
         fused.backward(up);
-        const Array fused_grads[] = {x.grad().data(), w.grad().data(), b.grad().data()};
+        const Array fused_grads[] = {x.grad().to_array(), w.grad().to_array(), b.grad().to_array()};
         x.zero_grad(), w.zero_grad(), b.zero_grad();
         Tensor centered = x - mean(x, {-1}, true);                    // the composition it replaced
         Tensor composed = centered / sqrt(mean(centered * centered, {-1}, true) + 1e-5f) * w + b;
         composed.backward(up);
-        check_close(fused.data(), composed.data(), 1e-5, 1e-5);
-        check_close(fused_grads[0], x.grad().data(), 1e-4, 1e-4);
-        check_close(fused_grads[1], w.grad().data(), 1e-4, 1e-4);
-        check_close(fused_grads[2], b.grad().data(), 1e-5, 1e-5);
+        check_close(fused.to_array(), composed.to_array(), 1e-5, 1e-5);
+        check_close(fused_grads[0], x.grad().to_array(), 1e-4, 1e-4);
+        check_close(fused_grads[1], w.grad().to_array(), 1e-4, 1e-4);
+        check_close(fused_grads[2], b.grad().to_array(), 1e-5, 1e-5);
     }
 }
 
@@ -256,29 +256,29 @@ TEST_CASE("nn::functional::embedding and layer_norm compute what the modules do,
     const Tensor up = randn({2, 3, 3});
     Tensor by_module = emb.forward(ids);
     by_module.backward(up);
-    const Array module_grad = emb.weight.grad().data();
+    const Array module_grad = emb.weight.grad().to_array();
     emb.zero_grad();
     Tensor by_function =
         nn::functional::embedding(ids, emb.weight, nn::EmbeddingOptions().padding_idx(-3).scale_grad_by_freq(true));
     by_function.backward(up);
-    check_close(by_function.data(), by_module.data());
-    check_close(emb.weight.grad().data(), module_grad);
+    check_close(by_function.to_array(), by_module.to_array());
+    check_close(emb.weight.grad().to_array(), module_grad);
     CHECK_THROWS_WITH(nn::functional::embedding(IdArray{0, 5}, emb.weight),
                       Contains("embedding: id 5 at position (1,) is out of range for num_embeddings = 4 (valid ids are 0 to 3)"));
     CHECK_THROWS_WITH(nn::functional::embedding(IdArray{0}, ones({4})),
                       Contains("embedding: expected a 2-D weight (num_embeddings, embedding_dim), got (4,)"));
 
     nn::LayerNorm ln(4);
-    ln.weight.mutable_data() = Array{1.0f, 2.0f, 3.0f, 4.0f};
+    assign(ln.weight, Array{1.0f, 2.0f, 3.0f, 4.0f});
     const Tensor x = randn({2, 4});
-    check_close(nn::functional::layer_norm(x, {4}, ln.weight, ln.bias).data(), ln.forward(x).data());
+    check_close(nn::functional::layer_norm(x, {4}, ln.weight, ln.bias).to_array(), ln.forward(x).to_array());
     // over the last two axes: the mean and variance of each (3, 4) block
     const Tensor x3 = randn({2, 3, 4});
     const Tensor y3 = nn::functional::layer_norm(x3, {3, 4});
     for (std::size_t b = 0; b < 2; ++b) {
         double total = 0, squares = 0;
-        for (std::size_t i = 0; i < 12; ++i) total += y3.data().data()[b * 12 + i];
-        for (std::size_t i = 0; i < 12; ++i) squares += std::pow(y3.data().data()[b * 12 + i] - total / 12, 2);
+        for (std::size_t i = 0; i < 12; ++i) total += y3.data_ptr()[b * 12 + i];
+        for (std::size_t i = 0; i < 12; ++i) squares += std::pow(y3.data_ptr()[b * 12 + i] - total / 12, 2);
         CHECK(total / 12 == Approx(0.0).margin(1e-6));
         CHECK(squares / 12 == Approx(1.0).epsilon(1e-3));   // eps = 1e-5 in the denominator
     }
@@ -293,7 +293,7 @@ TEST_CASE("softplus matches PyTorch, on both sides of the threshold")
     const auto& c = reference("nn_reference.json")["softplus"];
     Tensor x = Tensor(ref_array(c["x"], {2, 4})).requires_grad_();
     Tensor y = softplus(x, c["beta"].get<float>(), c["threshold"].get<float>());
-    check_close(y.data(), ref_array(c["out"], {2, 4}));
+    check_close(y.to_array(), ref_array(c["out"], {2, 4}));
     y.backward(Tensor(ref_array(c["upstream"], {2, 4})));
-    check_close(x.grad().data(), ref_array(c["grad_x"], {2, 4}));
+    check_close(x.grad().to_array(), ref_array(c["grad_x"], {2, 4}));
 }

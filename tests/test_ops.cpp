@@ -17,7 +17,11 @@ using Catch::Matchers::Contains;
 
 namespace {
 
-std::vector<float> values(const Tensor& t) { return {t.data().begin(), t.data().end()}; }
+std::vector<float> values(const Tensor& t)
+{
+    const Values v = t.values();
+    return {v.begin(), v.end()};
+}
 
 // the gradient of sum(f(x) * upstream) with respect to x
 Tensor grad_of(const std::function<Tensor(const Tensor&)>& f, Tensor x, const Tensor& upstream)
@@ -90,8 +94,8 @@ TEST_CASE("erf_approx is within 5e-7 of erf, and the exact GELU and its derivati
     for (std::size_t i = 0; i < grid.size(); ++i) {
         const double v = grid[i], cdf = 0.5 * (1.0 + std::erf(v / std::sqrt(2.0)));
         const double slope = cdf + v * std::exp(-0.5 * v * v) / std::sqrt(2.0 * M_PI);
-        worst_gelu = std::max(worst_gelu, std::abs(y.data()(i) - v * cdf) / std::max(1.0, std::abs(v)));
-        worst_slope = std::max(worst_slope, std::abs(x.grad().data()(i) - slope));
+        worst_gelu = std::max(worst_gelu, std::abs(y.to_array()(i) - v * cdf) / std::max(1.0, std::abs(v)));
+        worst_slope = std::max(worst_slope, std::abs(x.grad().to_array()(i) - slope));
     }
     CHECK(worst_erf < 5e-7);
     CHECK(worst_gelu < 2e-6);     // relative above |x| = 1, absolute below
@@ -201,7 +205,7 @@ TEST_CASE("reshape, transpose, permute, concat, split and masked_fill move value
     Tensor cube = reshape(arange(24), {2, 3, 4});
     Tensor p = permute(cube, {2, 0, 1});
     CHECK(p.shape() == Shape{4, 2, 3});
-    CHECK(p.data()(1, 1, 2) == cube.data()(1, 2, 1));
+    CHECK(p.to_array()(1, 1, 2) == cube.to_array()(1, 2, 1));
     CHECK_THROWS_WITH(permute(cube, {0, 1}), Contains("permute: expected 3 axes"));
     CHECK_THROWS_WITH(permute(cube, {0, 1, 1}), Contains("appears twice"));
 

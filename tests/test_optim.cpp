@@ -54,7 +54,7 @@ TEST_CASE("Adam, AdamW and SGD follow PyTorch's trajectories step by step")
             INFO("step " << t + 1);
             p.set_grad(Tensor(ref_array(c["grads"][t], shape)));
             optimizer->step();
-            check_float_close(p.data(), ref_array(c["trajectory"][t], shape));
+            check_float_close(p.to_array(), ref_array(c["trajectory"][t], shape));
         }
     }
 }
@@ -72,32 +72,32 @@ TEST_CASE("sparse Adam and SparseAdam follow SparseAdam, and untouched rows and 
     for (const std::string which : {"Adam", "SparseAdam"}) {
         INFO(which);
         nn::Embedding emb(6, 3, nn::EmbeddingOptions().sparse(true));
-        emb.weight.mutable_data() = ref_array(c["p0"], {6, 3});
+        assign(emb.weight, ref_array(c["p0"], {6, 3}));
         std::unique_ptr<optim::Optimizer> adam;
         if (which == "Adam") adam = std::make_unique<optim::Adam>(emb.parameters(), optim::AdamOptions().lr(1e-2));
         else adam = std::make_unique<optim::SparseAdam>(emb.parameters(), optim::SparseAdamOptions().lr(1e-2));
         for (std::size_t t = 0; t < c["ids"].size(); ++t) {
             INFO("step " << t + 1);
             auto ids = c["ids"][t].get<std::vector<std::int64_t>>();
-            Array before = emb.weight.data();
+            Array before = emb.weight.to_array();
             adam->zero_grad();
             emb.forward(text::to_ids(ids)).backward(Tensor(ref_array(c["upstreams"][t], {ids.size(), 3})));
             adam->step();
-            check_float_close(emb.weight.data(), ref_array(c["trajectory"][t], {6, 3}));
+            check_float_close(emb.weight.to_array(), ref_array(c["trajectory"][t], {6, 3}));
             for (std::size_t row = 0; row < 6; ++row) {
                 if (std::find(ids.begin(), ids.end(), static_cast<std::int64_t>(row)) != ids.end()) continue;
-                for (std::size_t j = 0; j < 3; ++j) CHECK(emb.weight.data()(row, j) == before(row, j));   // exactly
+                for (std::size_t j = 0; j < 3; ++j) CHECK(emb.weight.to_array()(row, j) == before(row, j));   // exactly
             }
         }
         // the moments of rows never touched stay zero; the others match SparseAdam's
-        std::vector<std::pair<std::string, const Array*>> tensors;
+        io::NamedValues tensors;
         io::Metadata meta;
         adam->save_state(tensors, meta);
         const auto& last = c["moments"].back();
         for (const auto& [name, values] : tensors) {
             const std::string slot = name.substr(name.rfind('.') + 1);
-            check_float_close(*values, ref_array(last[slot], {6, 3}));
-            CHECK((*values)(4, 0) == 0.0f);
+            check_float_close(values.array(), ref_array(last[slot], {6, 3}));
+            CHECK(values[4 * 3] == 0.0f);
         }
     }
 }
@@ -131,16 +131,16 @@ TEST_CASE("SparseAdam has PyTorch's defaults and refuses a dense gradient, namin
 
     emb.forward(text::to_ids(std::vector<std::int64_t>{1, 2})).backward(Tensor(ones({2, 3})));
     dense.set_grad(tensor({1.0f, 1.0f}));
-    const Array before = emb.weight.data();
+    const Array before = emb.weight.to_array();
     CHECK_THROWS_WITH(adam.step(), Contains("SparseAdam: parameter 0 of group 1 (shape (2,)) has a dense gradient") &&
                                        Contains("use Adam for this parameter"));
-    CHECK((emb.weight.data() == before));
-    CHECK(dense.data()(0) == 1.0f);
+    CHECK((emb.weight.to_array() == before));
+    CHECK(dense.to_array()(0) == 1.0f);
 
     dense.zero_grad();                                   // without a gradient it is skipped, as in Adam
     adam.step();
-    CHECK(emb.weight.data()(1, 0) != before(1, 0));
-    CHECK(emb.weight.data()(0, 0) == before(0, 0));
+    CHECK(emb.weight.to_array()(1, 0) != before(1, 0));
+    CHECK(emb.weight.to_array()(0, 0) == before(0, 0));
 
     const std::vector<optim::ParamGroup> decayed = {{{dense}, optim::GroupOptions().weight_decay(0.1)}};
     CHECK_THROWS_WITH(optim::SparseAdam(decayed),
@@ -156,9 +156,9 @@ TEST_CASE("Adam's first step is lr * g / (|g| + eps) away, the closed form")
     p.set_grad(tensor({0.5f, -1e-3f, 4.0f}));
     optim::Adam adam({p}, optim::AdamOptions().lr(0.1).eps(1e-3));
     adam.step();
-    CHECK(p.data()(0) == Approx(1.0f - 0.1f * 0.5f / (0.5f + 1e-3f)).epsilon(1e-6));
-    CHECK(p.data()(1) == Approx(-2.0f + 0.1f * 1e-3f / (1e-3f + 1e-3f)).epsilon(1e-6));   // eps matters here
-    CHECK(p.data()(2) == Approx(3.0f - 0.1f * 4.0f / (4.0f + 1e-3f)).epsilon(1e-6));
+    CHECK(p.to_array()(0) == Approx(1.0f - 0.1f * 0.5f / (0.5f + 1e-3f)).epsilon(1e-6));
+    CHECK(p.to_array()(1) == Approx(-2.0f + 0.1f * 1e-3f / (1e-3f + 1e-3f)).epsilon(1e-6));   // eps matters here
+    CHECK(p.to_array()(2) == Approx(3.0f - 0.1f * 4.0f / (4.0f + 1e-3f)).epsilon(1e-6));
 }
 
 TEST_CASE("a parameter without a gradient is skipped")
@@ -167,9 +167,9 @@ TEST_CASE("a parameter without a gradient is skipped")
     optim::Adam adam({a, b}, optim::AdamOptions().lr(0.1));
     a.set_grad(tensor({1.0f}));
     adam.step();
-    CHECK(a.data()(0) != 1.0f);
-    CHECK(b.data()(0) == 1.0f);
-    std::vector<std::pair<std::string, const Array*>> tensors;
+    CHECK(a.to_array()(0) != 1.0f);
+    CHECK(b.to_array()(0) == 1.0f);
+    io::NamedValues tensors;
     io::Metadata meta;
     adam.save_state(tensors, meta);
     CHECK(meta.at("optimizer.state.0.step") == "1");
@@ -183,8 +183,8 @@ TEST_CASE("parameter groups keep their own lr and weight decay")
     fast.set_grad(tensor({1.0f}));
     slow.set_grad(tensor({1.0f}));
     sgd.step();
-    CHECK(fast.data()(0) == Approx(1.0f - 0.1f));
-    CHECK(slow.data()(0) == Approx(1.0f - 0.01f * (1.0f + 1.0f * 1.0f)));   // g + wd p
+    CHECK(fast.to_array()(0) == Approx(1.0f - 0.1f));
+    CHECK(slow.to_array()(0) == Approx(1.0f - 0.01f * (1.0f + 1.0f * 1.0f)));   // g + wd p
     CHECK(sgd.param_groups()[1].lr == 0.01);
 }
 
@@ -194,11 +194,11 @@ TEST_CASE("a group's own betas, eps, amsgrad and momentum step it as an optimize
         Tensor a = tensor({1.0f, -2.0f, 0.5f}).requires_grad_(), b = tensor({0.5f, 3.0f, -1.0f}).requires_grad_();
         auto opt = make(a, b);
         for (int s = 0; s < steps; ++s) {
-            a.set_grad(Tensor(Array(2.0f * a.data() - 1.0f)));   // values only: no graph back to a
-            b.set_grad(Tensor(Array(b.data() * b.data() + 0.5f)));
+            a.set_grad(Tensor(Array(2.0f * a.to_array() - 1.0f)));   // values only: no graph back to a
+            b.set_grad(Tensor(Array(b.to_array() * b.to_array() + 0.5f)));
             opt->step();
         }
-        return std::pair{a.data(), b.data()};
+        return std::pair{a.to_array(), b.to_array()};
     };
     const auto adam = optim::AdamOptions().lr(0.05).weight_decay(0.1);
     const auto special = optim::AdamOptions(adam).betas(0.5, 0.6).eps(1e-3).amsgrad(true).maximize(true);
@@ -227,8 +227,8 @@ TEST_CASE("a group's own betas, eps, amsgrad and momentum step it as an optimize
         d.set_grad(tensor({1.0f}));
         sgd.step();
     }
-    CHECK(c.data()(0) == Approx(1.0f - 0.2f));
-    CHECK(d.data()(0) == Approx(1.0f - 0.1f - 0.1f * 1.5f));   // b = 1, then 0.5 * 1 + 1
+    CHECK(c.to_array()(0) == Approx(1.0f - 0.2f));
+    CHECK(d.to_array()(0) == Approx(1.0f - 0.1f - 0.1f * 1.5f));   // b = 1, then 0.5 * 1 + 1
 
     CHECK_THROWS_WITH(optim::Adam({{{c}, optim::GroupOptions().momentum(0.9)}}),
                       Contains("Adam group 0 sets momentum, which Adam does not have (it is SGD's)"));
@@ -248,10 +248,10 @@ TEST_CASE("clip_grad_norm scales all gradients to max_norm and returns the norm 
     a.set_grad(tensor({3.0f}));
     b.set_grad(tensor({0.0f, 4.0f}));
     CHECK(optim::clip_grad_norm({a, b}, 1.0) == Approx(5.0));
-    CHECK(a.grad().data()(0) == Approx(0.6f).epsilon(1e-5));
-    CHECK(b.grad().data()(1) == Approx(0.8f).epsilon(1e-5));
+    CHECK(a.grad().to_array()(0) == Approx(0.6f).epsilon(1e-5));
+    CHECK(b.grad().to_array()(1) == Approx(0.8f).epsilon(1e-5));
     CHECK(optim::clip_grad_norm({a, b}, 10.0) == Approx(1.0).epsilon(1e-5));   // under the limit: unchanged
-    CHECK(a.grad().data()(0) == Approx(0.6f).epsilon(1e-5));
+    CHECK(a.grad().to_array()(0) == Approx(0.6f).epsilon(1e-5));
     CHECK_THROWS_WITH(optim::clip_grad_norm({a}, 0.0), Contains("max_norm must be positive"));
 }
 
@@ -313,7 +313,7 @@ TEST_CASE("N steps, save, load, M more steps gives the same bits as N + M steps 
     train(resumed, resumed_opt, 3);
     auto a = straight.parameters(), b = resumed.parameters();
     for (std::size_t i = 0; i < a.size(); ++i) {
-        CHECK(std::memcmp(a[i].data().data(), b[i].data().data(), a[i].numel() * sizeof(float)) == 0);
+        CHECK(std::memcmp(a[i].data_ptr(), b[i].data_ptr(), a[i].numel() * sizeof(float)) == 0);
     }
 
     optim::SGD sgd(resumed.parameters(), optim::SGDOptions(0.1));   // the wrong optimizer: refused, unchanged
@@ -321,7 +321,7 @@ TEST_CASE("N steps, save, load, M more steps gives the same bits as N + M steps 
                       Contains("holds the state of Adam, not of SGD"));
 
     // Hand-edited numbers in the state are refused by name, leaving the model and optimizer unchanged.
-    const auto before = resumed.parameters()[0].data();
+    const auto before = resumed.parameters()[0].to_array();
     for (const auto& [key, bad, expected] : std::vector<std::tuple<std::string, std::string, std::string>>{
              {"optimizer.state.0.step", "abc", "has 'optimizer.state.0.step' = 'abc', expected a whole number of steps"},
              {"optimizer.state.1.step", "-3", "has 'optimizer.state.1.step' = '-3', expected a whole number of steps"},
@@ -332,12 +332,12 @@ TEST_CASE("N steps, save, load, M more steps gives the same bits as N + M steps 
         io::Safetensors file = io::load_safetensors(path);
         REQUIRE(file.metadata.count(key) == 1);
         file.metadata[key] = bad;
-        std::vector<std::pair<std::string, const Array*>> tensors;
-        for (const auto& [name, values] : file.tensors) tensors.emplace_back(name, &values);
+        io::NamedValues tensors;
+        for (const auto& [name, values] : file.tensors) tensors.emplace_back(name, Values(values));
         const std::string edited = path + ".edited";
         io::save_safetensors(edited, tensors, file.metadata);
         CHECK_THROWS_WITH(optim::load_checkpoint(edited, resumed.named_parameters(), resumed_opt), Contains(expected));
-        CHECK((resumed.parameters()[0].data() == before));
+        CHECK((resumed.parameters()[0].to_array() == before));
         std::filesystem::remove(edited);
     }
     std::filesystem::remove(path);

@@ -124,7 +124,7 @@ std::vector<Array> broadcast_results(const Shape& a_shape, const Shape& b_shape,
     Tensor upstream = randn(sum.shape());
     sum.backward(upstream);
     product.backward(upstream);
-    return {sum.data(), product.data(), a.grad().data(), b.grad().data()};
+    return {sum.to_array(), product.to_array(), a.grad().to_array(), b.grad().to_array()};
 }
 
 }  // namespace
@@ -158,19 +158,19 @@ TEST_CASE("a large broadcast add on 2 threads sums the right rows: checked again
     Tensor upstream = randn({B, T, C});
     Tensor y = a + b;
     y.backward(upstream);
-    const float* pa = a.data().data();
-    const float* pb = b.data().data();
-    const float* pu = upstream.data().data();
+    const float* pa = a.data_ptr();
+    const float* pb = b.data_ptr();
+    const float* pu = upstream.data_ptr();
     std::size_t wrong_forward = 0, wrong_grad = 0;
     for (std::size_t i = 0; i < B; ++i) {
         for (std::size_t c = 0; c < C; ++c) {
             float expected_grad = 0.0f;                     // d/db[i, 0, c] = sum over t of upstream
             for (std::size_t t = 0; t < T; ++t) {
                 const std::size_t at = (i * T + t) * C + c;
-                if (y.data().data()[at] != pa[at] + pb[i * C + c]) ++wrong_forward;
+                if (y.data_ptr()[at] != pa[at] + pb[i * C + c]) ++wrong_forward;
                 expected_grad += pu[at];
             }
-            if (std::abs(b.grad().data().data()[i * C + c] - expected_grad) > 1e-3f) ++wrong_grad;
+            if (std::abs(b.grad().data_ptr()[i * C + c] - expected_grad) > 1e-3f) ++wrong_grad;
         }
     }
     CHECK(wrong_forward == 0);
@@ -183,8 +183,8 @@ TEST_CASE("a table broadcast over leading axes, on either side and into an expir
     const std::size_t B = 8, T = 256, C = 300;   // large enough to be split across threads
     manual_seed(14);
     const Tensor big = randn({B, T, C}), table = randn({T, C});
-    const float* pg = big.data().data();
-    const float* pt = table.data().data();
+    const float* pg = big.data_ptr();
+    const float* pt = table.data_ptr();
     for (int threads : {1, 2}) {
         set_num_threads(threads);
         const Tensor results[] = {big - table, table - big, (big * 1.0f) - table, table - (big * 1.0f)};
@@ -194,7 +194,7 @@ TEST_CASE("a table broadcast over leading axes, on either side and into an expir
             const float sign = k % 2 == 0 ? 1.0f : -1.0f;   // big - table, or table - big
             std::size_t wrong = 0;
             for (std::size_t i = 0; i < B * T * C; ++i) {
-                if (results[k].data().data()[i] != sign * (pg[i] - pt[i % (T * C)])) ++wrong;
+                if (results[k].data_ptr()[i] != sign * (pg[i] - pt[i % (T * C)])) ++wrong;
             }
             CHECK(wrong == 0);
         }
@@ -213,13 +213,13 @@ TEST_CASE("a linear layer's bias gradient is the same sum on 1 and 2 threads: ch
         set_num_threads(threads);
         b.zero_grad();
         linear(x, w, b).backward(upstream);
-        grads.push_back(b.grad().data());
+        grads.push_back(b.grad().to_array());
     }
     CHECK(std::memcmp(grads[0].data(), grads[1].data(), out * sizeof(float)) == 0);
     std::size_t wrong = 0;
     for (std::size_t o = 0; o < out; ++o) {
         float expected = 0.0f;                              // rows summed in order, as the op does
-        for (std::size_t r = 0; r < rows; ++r) expected += upstream.data().data()[r * out + o];
+        for (std::size_t r = 0; r < rows; ++r) expected += upstream.data_ptr()[r * out + o];
         if (grads[1].data()[o] != expected) ++wrong;
     }
     CHECK(wrong == 0);
@@ -238,14 +238,14 @@ TEST_CASE("softmax, log_softmax and cross-entropy rows are bitwise identical on 
         for (auto op : {softmax, log_softmax}) {
             Tensor y = op(x);
             y.backward(up);
-            out.push_back(y.data());
-            out.push_back(x.grad().data());
+            out.push_back(y.to_array());
+            out.push_back(x.grad().to_array());
             x.zero_grad();
         }
         Tensor loss = nn::functional::cross_entropy(x * 3.0f, targets, nn::functional::CrossEntropyOptions().label_smoothing(0.1f));
         loss.backward();
-        out.push_back(loss.data());
-        out.push_back(x.grad().data());
+        out.push_back(loss.to_array());
+        out.push_back(x.grad().to_array());
         return out;
     });
 }
@@ -263,8 +263,8 @@ TEST_CASE("element-wise maps and their backwards are bitwise identical on 1, 2 a
                  [](const Tensor& t) { return gelu(t, "tanh"); }}) {
             Tensor y = op(x);
             y.backward(up);
-            out.push_back(y.data());
-            out.push_back(x.grad().data());
+            out.push_back(y.to_array());
+            out.push_back(x.grad().to_array());
             x.zero_grad();
         }
         return out;
@@ -280,7 +280,7 @@ TEST_CASE("layer_norm and its backward (x, weight, bias) are bitwise identical o
         Tensor x = randn({rows, C}, true), w = randn({C}, true), b = randn({C}, true), up = randn({rows, C});
         Tensor y = nn::functional::layer_norm(x, {C}, w, b);
         y.backward(up);
-        return std::vector<Array>{y.data(), x.grad().data(), w.grad().data(), b.grad().data()};
+        return std::vector<Array>{y.to_array(), x.grad().to_array(), w.grad().to_array(), b.grad().to_array()};
     });
 }
 
@@ -294,7 +294,7 @@ TEST_CASE("sums over leading axes, means, and gradients accumulated from two use
         Tensor s = sum(x, {0}), m = mean(x, {0, 1}, true);
         Tensor loss = sum(s * s) + sum(m) + sum(x * x);   // x's gradient: three contributions added
         loss.backward();
-        return std::vector<Array>{s.data(), m.data(), loss.data(), x.grad().data()};
+        return std::vector<Array>{s.to_array(), m.to_array(), loss.to_array(), x.grad().to_array()};
     });
 }
 

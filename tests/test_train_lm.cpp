@@ -212,8 +212,8 @@ TEST_CASE("bad input gives a one-line message and a non-zero exit, and no half-w
     auto edited = [&](const std::string& key, const std::string& value) {   // the checkpoint, one metadata value changed
         xgrad::io::Safetensors file = xgrad::io::load_safetensors(checkpoint);
         file.metadata[key] = value;
-        std::vector<std::pair<std::string, const xgrad::Array*>> tensors;
-        for (const auto& [name, values] : file.tensors) tensors.emplace_back(name, &values);
+        xgrad::io::NamedValues tensors;
+        for (const auto& [name, values] : file.tensors) tensors.emplace_back(name, xgrad::Values(values));
         const std::string path = (dir / (key + ".safetensors")).string();
         xgrad::io::save_safetensors(path, tensors, file.metadata);
         return path;

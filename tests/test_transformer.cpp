@@ -25,7 +25,7 @@ void load_params(const nn::Module& module, const nlohmann::json& params)
     for (auto& [name, p] : module.named_parameters()) {
         INFO(name);
         REQUIRE(params.contains(name));
-        p.mutable_data() = ref_array(params[name], p.shape());
+        assign(p, ref_array(params[name], p.shape()));
         ++loaded;
     }
     CHECK(loaded == params.size());
@@ -36,7 +36,7 @@ void check_grads(const nn::Module& module, const nlohmann::json& grads, double m
     for (auto& [name, p] : module.named_parameters()) {
         INFO(name);
         REQUIRE(p.grad().defined());
-        check_close(p.grad().data(), ref_array(grads[name], p.shape()), margin, 1e-4);
+        check_close(p.grad().to_array(), ref_array(grads[name], p.shape()), margin, 1e-4);
     }
 }
 
@@ -60,18 +60,18 @@ TEST_CASE("MultiheadAttention matches PyTorch: masks, weights, gradients, and bo
     args.attn_mask = ref_bools(c["attn_mask"], {5, 6});
     args.key_padding_mask = ref_bools(c["key_padding_mask"], {2, 6});
     auto [out, weights] = mha.forward(query, key, value, args);
-    check_close(out.data(), ref_array(c["out"], {2, 5, 8}), 1e-5, 1e-4);
-    check_close(weights.data(), ref_array(c["weights"], {2, 5, 6}), 1e-5, 1e-4);
+    check_close(out.to_array(), ref_array(c["out"], {2, 5, 8}), 1e-5, 1e-4);
+    check_close(weights.to_array(), ref_array(c["weights"], {2, 5, 6}), 1e-5, 1e-4);
     out.backward(Tensor(ref_array(c["upstream"], {2, 5, 8})));
     check_grads(mha, c["grads"]);
-    check_close(query.grad().data(), ref_array(c["grad_query"], {2, 5, 8}), 1e-5, 1e-4);
+    check_close(query.grad().to_array(), ref_array(c["grad_query"], {2, 5, 8}), 1e-5, 1e-4);
 
     SECTION("without the weights, the fused kernel gives the same output")
     {
         args.need_weights = false;
         auto [fused, none] = mha.forward(query, key, value, args);
         CHECK_FALSE(none.defined());
-        check_close(fused.data(), out.data(), 1e-5, 1e-4);
+        check_close(fused.to_array(), out.to_array(), 1e-5, 1e-4);
     }
     SECTION("sequence first, a float mask, weights per head")
     {
@@ -83,8 +83,8 @@ TEST_CASE("MultiheadAttention matches PyTorch: masks, weights, gradients, and bo
         a.float_attn_mask = Tensor(ref_array(s["float_mask"], {5, 5}));
         a.average_attn_weights = false;
         auto [o, w] = seq_first.forward(q, q, q, a);
-        check_close(o.data(), ref_array(s["out"], {5, 2, 8}), 1e-5, 1e-4);
-        check_close(w.data(), ref_array(s["weights"], {2, 2, 5, 5}), 1e-5, 1e-4);
+        check_close(o.to_array(), ref_array(s["out"], {5, 2, 8}), 1e-5, 1e-4);
+        check_close(w.to_array(), ref_array(s["weights"], {2, 2, 5, 5}), 1e-5, 1e-4);
     }
 }
 
@@ -105,16 +105,16 @@ TEST_CASE("MultiheadAttention with kdim, vdim, add_bias_kv and add_zero_attn mat
     args.attn_mask = ref_bools(c["attn_mask"], {5, 3});
     args.key_padding_mask = ref_bools(c["key_padding_mask"], {2, 3});
     auto [out, weights] = mha.forward(query, key, value, args);
-    check_close(out.data(), ref_array(c["out"], {2, 5, 8}), 1e-5, 1e-4);
-    check_close(weights.data(), ref_array(c["weights"], {2, 5, 5}), 1e-5, 1e-4);   // S + bias_kv + zero_attn keys
+    check_close(out.to_array(), ref_array(c["out"], {2, 5, 8}), 1e-5, 1e-4);
+    check_close(weights.to_array(), ref_array(c["weights"], {2, 5, 5}), 1e-5, 1e-4);   // S + bias_kv + zero_attn keys
     out.backward(Tensor(ref_array(c["upstream"], {2, 5, 8})));
     check_grads(mha, c["grads"]);
-    check_close(query.grad().data(), ref_array(c["grad_query"], {2, 5, 8}), 1e-5, 1e-4);
-    check_close(key.grad().data(), ref_array(c["grad_key"], {2, 3, 6}), 1e-5, 1e-4);
-    check_close(value.grad().data(), ref_array(c["grad_value"], {2, 3, 4}), 1e-5, 1e-4);
+    check_close(query.grad().to_array(), ref_array(c["grad_query"], {2, 5, 8}), 1e-5, 1e-4);
+    check_close(key.grad().to_array(), ref_array(c["grad_key"], {2, 3, 6}), 1e-5, 1e-4);
+    check_close(value.grad().to_array(), ref_array(c["grad_value"], {2, 3, 4}), 1e-5, 1e-4);
 
     args.need_weights = false;                               // the fused kernel, with the padded masks
-    check_close(mha.forward(query, key, value, args).first.data(), out.data(), 1e-5, 1e-4);
+    check_close(mha.forward(query, key, value, args).first.to_array(), out.to_array(), 1e-5, 1e-4);
     CHECK_THROWS_WITH(mha.forward(query, value, value, args), Contains("expected key of shape (B, T, 6) (kdim = 6), got (2, 3, 4)"));
     nn::MultiheadAttentionForward causal;
     causal.is_causal = true;
@@ -147,10 +147,10 @@ TEST_CASE("TransformerBlock matches nanoGPT's Block, forward and backward")
     load_params(block, c["params"]);
     Tensor x = Tensor(ref_array(c["x"], {2, 9, 16})).requires_grad_();
     Tensor y = block.forward(x);
-    check_close(y.data(), ref_array(c["out"], {2, 9, 16}), 1e-5, 1e-4);
+    check_close(y.to_array(), ref_array(c["out"], {2, 9, 16}), 1e-5, 1e-4);
     y.backward(Tensor(ref_array(c["upstream"], {2, 9, 16})));
     check_grads(block, c["grads"], 1e-4);
-    check_close(x.grad().data(), ref_array(c["grad_x"], {2, 9, 16}), 1e-4, 1e-4);
+    check_close(x.grad().to_array(), ref_array(c["grad_x"], {2, 9, 16}), 1e-4, 1e-4);
 }
 
 TEST_CASE("a tensor shared by two modules (weight tying) is one parameter: listed, counted, trained and saved once")
@@ -188,7 +188,7 @@ TEST_CASE("nn::Dropout and nn::GELU: training and eval, and their checks")
     CHECK(drop.forward(x).is_same(x));
     CHECK_THROWS_WITH(nn::Dropout(1.0f), Contains("nn::Dropout: p must be in [0, 1), got 1"));
     CHECK_THROWS_WITH(nn::GELU("fast"), Contains("nn::GELU: approximate must be \"none\" or \"tanh\", got \"fast\""));
-    check_close(nn::GELU("tanh").forward(x).data(), gelu(x, "tanh").data(), 0.0);
+    check_close(nn::GELU("tanh").forward(x).to_array(), gelu(x, "tanh").to_array(), 0.0);
 }
 
 TEST_CASE("ModuleList and Sequential name their modules 0, 1, ... as PyTorch does")
@@ -209,7 +209,7 @@ TEST_CASE("ModuleList and Sequential name their modules 0, 1, ... as PyTorch doe
     nn::Sequential mlp(fc1, std::make_shared<nn::GELU>(), fc2);
     CHECK(mlp.named_parameters()[2].first == "2.weight");
     const Tensor x = randn({3, 4});
-    check_close(mlp.forward(x).data(), fc2->forward(gelu(fc1->forward(x))).data(), 0.0);
+    check_close(mlp.forward(x).to_array(), fc2->forward(gelu(fc1->forward(x))).to_array(), 0.0);
 }
 
 TEST_CASE("a transformer block fed one position at a time through a KV cache gives the full forward's rows")
@@ -221,10 +221,10 @@ TEST_CASE("a transformer block fed one position at a time through a KV cache giv
     const Tensor full = block.forward(x);                      // (2, T, 16)
     nn::KVCache cache;
     for (std::size_t t = 0; t < T; ++t) {
-        const Tensor step = block.forward(Tensor(Array(xt::view(x.data(), xt::all(), xt::range(t, t + 1), xt::all()))), cache);
+        const Tensor step = block.forward(Tensor(Array(xt::view(x.to_array(), xt::all(), xt::range(t, t + 1), xt::all()))), cache);
         INFO("position " << t);
         REQUIRE(cache.length() == t + 1);
-        check_close(step.data(), Array(xt::view(full.data(), xt::all(), xt::range(t, t + 1), xt::all())), 1e-5, 1e-4);
+        check_close(step.to_array(), Array(xt::view(full.to_array(), xt::all(), xt::range(t, t + 1), xt::all())), 1e-5, 1e-4);
     }
     CHECK_THROWS_WITH(block.attn->forward(randn({2, 2, 16}), cache), Contains("a cached step takes one position"));
 }
@@ -240,7 +240,7 @@ TEST_CASE("train_gpt's model: logits through the KV cache equal the recomputing 
         const Tensor cached = model.next_logits(prompt[t], cache);                        // (V,)
         const Tensor full = model.forward(text::to_ids({prompt.begin(), prompt.begin() + static_cast<std::ptrdiff_t>(t + 1)}, true));
         INFO("prefix of " << t + 1);
-        check_close(cached.data(), Array(xt::view(full.data(), 0, t, xt::all())), 1e-5, 1e-4);
+        check_close(cached.to_array(), Array(xt::view(full.to_array(), 0, t, xt::all())), 1e-5, 1e-4);
     }
     Generator rng(1);
     const auto out = model.generate(prompt, 30, 0.8f, 5, rng);                           // past block_size 16: the cache restarts
@@ -278,7 +278,7 @@ TEST_CASE("train_gpt's model trains as PyTorch's: a 10-step AdamW trajectory fro
     const std::size_t C = k["n_embd"];
     for (auto& [name, p] : model.named_parameters()) {
         INFO(name);
-        Array got = p.data(), expected = ref_array(c["final"][name], p.shape());
+        Array got = p.to_array(), expected = ref_array(c["final"][name], p.shape());
         if (name.ends_with("attn.c_attn.bias")) {
             for (std::size_t i = C; i < 2 * C; ++i) got(i) = expected(i);
         }

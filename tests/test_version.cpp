@@ -14,7 +14,7 @@ namespace {
 void write_in_place(const Tensor& t, float add)
 {
     NoGradGuard no_grad;
-    t.mutable_data() += add;
+    t.add_(add);
 }
 
 }  // namespace
@@ -23,7 +23,7 @@ TEST_CASE("each in-place write bumps the version; reading does not")
 {
     Tensor x = tensor({1, 2, 3});
     CHECK(x.version() == 0);
-    (void)x.data();
+    (void)x.to_array();
     CHECK(x.version() == 0);
     write_in_place(x, 1.0f);
     write_in_place(x, 1.0f);
@@ -51,13 +51,13 @@ TEST_CASE("only what a backward reads is checked: add's inputs, and mul's own op
     write_in_place(a, 1.0f);
     write_in_place(b, 1.0f);
     y.backward();   // d(a + b)/da = 1 reads neither value
-    check_close(a.grad().data(), Array{1, 1, 1});
+    check_close(a.grad().to_array(), Array{1, 1, 1});
 
     Tensor p = tensor({1, 2, 3}).requires_grad_(), q = tensor({4, 5, 6});
     Tensor z = sum(p * q);
     write_in_place(p, 1.0f);   // d(p q)/dp = q: p itself is not needed
     z.backward();
-    check_close(p.grad().data(), Array{4, 5, 6});
+    check_close(p.grad().to_array(), Array{4, 5, 6});
 
     Tensor r = tensor({1, 2, 3}).requires_grad_(), s = tensor({4, 5, 6});
     Tensor u = sum(r * s);
@@ -78,7 +78,7 @@ TEST_CASE("an optimizer step between a forward and its backward is caught, as in
 {
     nn::Linear layer(3, 2);
     optim::SGD sgd(layer.parameters(), optim::SGDOptions(0.1));
-    Tensor x = randn({4, 3});
+    Tensor x = randn({4, 3}, /*requires_grad=*/true);   // its gradient needs the weight; the weight's needs only x
     Tensor loss = sum(layer.forward(x));
     loss.backward(Tensor(), /*retain_graph=*/true);
     sgd.step();                       // writes the weight in place
@@ -92,5 +92,5 @@ TEST_CASE("the check is per op: a later op that used the written value sees the 
     write_in_place(w, 1.0f);          // before any op used it: nothing to refuse
     Tensor y = sum(w * w);
     y.backward();
-    check_close(w.grad().data(), Array{4, 6, 8});
+    check_close(w.grad().to_array(), Array{4, 6, 8});
 }

@@ -153,7 +153,7 @@ std::vector<std::vector<Array>> attention_maps(Gpt& model, const text::CharToken
         const Tensor w = block->attn->attention_weights(block->ln_1->forward(x));   // (1, nh, T, T)
         maps.emplace_back();
         for (std::size_t head = 0; head < w.shape()[1]; ++head) {
-            maps.back().push_back(Array(xt::view(w.data(), 0, head, xt::all(), xt::all())));
+            maps.back().push_back(Array(xt::view(w.to_array(), 0, head, xt::all(), xt::all())));
         }
         x = block->forward(x);
     }

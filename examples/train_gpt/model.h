@@ -34,10 +34,11 @@ public:
         // nanoGPT's init: N(0, 0.02) for every Linear and Embedding weight, zero biases, and the
         // residual projections (c_proj) scaled down by sqrt(2 n_layer), "per GPT-2 paper"
         const float residual_std = 0.02f / std::sqrt(2.0f * static_cast<float>(c.n_layer));
+        xgrad::NoGradGuard no_grad;   // the init writes are not part of the model
         for (auto& [name, p] : named_parameters()) {
             if (name.starts_with("ln") || name.find(".ln_") != std::string::npos) continue;   // LayerNorms keep 1 and 0
-            if (name.ends_with(".bias")) p.mutable_data().fill(0.0f);
-            else default_generator().normal_(p.mutable_data(), 0.0f, name.ends_with("c_proj.weight") ? residual_std : 0.02f);
+            if (name.ends_with(".bias")) p.zero_();
+            else p.normal_(0.0f, name.ends_with("c_proj.weight") ? residual_std : 0.02f);
         }
     }
 
@@ -84,7 +85,8 @@ public:
         };
         Tensor logits = prime(tokens.size() > config.block_size ? tokens.size() - config.block_size : 0);
         for (std::size_t n = 0; n < max_new_tokens; ++n) {
-            std::vector<float> p(logits.data().begin(), logits.data().end());
+            const xgrad::Values values = logits.values();
+            std::vector<float> p(values.begin(), values.end());
             for (float& v : p) v /= temperature;
             if (top_k && *top_k < p.size()) {
                 std::vector<float> sorted = p;

@@ -224,7 +224,7 @@ std::string resolve_resumed_flags(Settings& s, const io::Metadata& metadata)
 bool all_finite(const TinyLM& model)
 {
     for (const auto& p : model.parameters()) {
-        for (float v : p.data()) {
+        for (float v : p.to_array()) {
             if (!std::isfinite(v)) return false;
         }
     }
@@ -317,8 +317,8 @@ std::string sample(const TinyLM& model, const text::CharTokenizer& tokenizer, co
         const std::size_t V = tokenizer.vocab_size(), last = context.size() - 1;
         std::vector<double> p(V);
         double top = -1e30, total = 0.0;
-        for (std::size_t v = 0; v < V; ++v) top = std::max(top, double(logits.data()(0, last, v)) / s.temperature);
-        for (std::size_t v = 0; v < V; ++v) total += p[v] = std::exp(double(logits.data()(0, last, v)) / s.temperature - top);
+        for (std::size_t v = 0; v < V; ++v) top = std::max(top, double(logits.to_array()(0, last, v)) / s.temperature);
+        for (std::size_t v = 0; v < V; ++v) total += p[v] = std::exp(double(logits.to_array()(0, last, v)) / s.temperature - top);
         double r = rng.uniform() * total;
         std::size_t next = 0;
         while (next + 1 < V && (r -= p[next]) > 0) ++next;
@@ -337,7 +337,7 @@ const std::vector<std::size_t> distances = {1, 2, 4, 8, 16, 32};
 
 Snapshot look_at(const TinyLM& model, const text::CharTokenizer& tokenizer, const char* when)
 {
-    Snapshot snap{model.tok_emb->weight.data(), analysis::cosine_matrix(analysis::centered(model.pos_emb->weight.data())),
+    Snapshot snap{model.tok_emb->weight.to_array(), analysis::cosine_matrix(analysis::centered(model.pos_emb->weight.to_array())),
                   {}, {}, {}};
     const Array cos = analysis::cosine_matrix(snap.tok);
     snap.structure = analysis::structure_score(cos, tokenizer.vocabulary());
@@ -610,10 +610,10 @@ int run(Settings s, DataParallel& dp)
     }
 
     // the checkpoint and the report files, all together or none
-    std::vector<std::pair<std::string, const Array*>> tensors;
+    io::NamedValues tensors;
     io::Metadata metadata = checkpoint_metadata(steps_done);
     const auto named = model.named_parameters();
-    for (const auto& [name, p] : named) tensors.emplace_back(name, &p.data());
+    for (const auto& [name, p] : named) tensors.emplace_back(name, p.values());
     adam.save_state(tensors, metadata);
     std::vector<std::pair<std::string, std::string>> files = {
         {checkpoint_path, io::safetensors_bytes(tensors, metadata, checkpoint_path)}};

@@ -26,8 +26,9 @@ struct TinyLM : xgrad::nn::Module {
             fc2 = register_module("fc2", std::make_shared<Linear>(hidden, n_embd));
         }
         lm_head = register_module("lm_head", std::make_shared<Linear>(n_embd, vocab_size));
-        xgrad::default_generator().normal_(tok_emb->weight.mutable_data(), 0.0f, init_std);
-        xgrad::default_generator().normal_(pos_emb->weight.mutable_data(), 0.0f, init_std);
+        xgrad::NoGradGuard no_grad;   // the init writes are not part of the model
+        tok_emb->weight.normal_(0.0f, init_std);
+        pos_emb->weight.normal_(0.0f, init_std);
     }
 
     // x (B, T) -> logits (B, T, V)

@@ -38,7 +38,7 @@ std::size_t PyTensor::numel() const
 Tensor PyTensor::f() const
 {
     switch (dtype) {
-    case DType::float32: return data_view ? value.detach() : value;
+    case DType::float32: return value;
     case DType::int64: return Tensor(Array(xt::cast<float>(*ints)));
     case DType::bool_: return Tensor(Array(xt::cast<float>(*bools)));
     }
@@ -59,7 +59,7 @@ BoolArray PyTensor::mask() const
     switch (dtype) {
     case DType::bool_: return *bools;
     case DType::int64: return BoolArray(xt::not_equal(*ints, std::int64_t(0)));
-    case DType::float32: return BoolArray(xt::not_equal(value.data(), 0.0f));
+    case DType::float32: return BoolArray(xt::not_equal(value.to_array(), 0.0f));
     }
     return {};
 }
@@ -134,7 +134,7 @@ PyTensor as_dtype(const PyTensor& t, DType dtype)
     case DType::float32: return PyTensor::of(t.f().detach());
     case DType::int64:
         if (t.dtype == DType::bool_) return PyTensor::of(IdArray(xt::cast<std::int64_t>(*t.bools)));
-        return PyTensor::of(IdArray(xt::cast<std::int64_t>(t.value.data())));   // truncates toward 0, as PyTorch
+        return PyTensor::of(IdArray(xt::cast<std::int64_t>(t.value.to_array())));   // truncates toward 0, as PyTorch
     case DType::bool_: return PyTensor::of(t.mask());
     }
     return t;

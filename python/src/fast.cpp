@@ -53,7 +53,7 @@ PyObject* wrap(Tensor t)
 const Tensor* float_tensor(PyObject* h)
 {
     const PyTensor* t = tensor_of(h);
-    return t && t->is_float() && !t->data_view ? &t->value : nullptr;
+    return t && t->is_float() ? &t->value : nullptr;
 }
 
 // binding b called as b(self, *args, **kwargs), the arguments as CPython's vectorcall passes them
@@ -139,7 +139,8 @@ PyObject* subscript_method(PyObject* self, PyObject* const* args, Py_ssize_t nar
 }
 
 // ---- x.view(2, -1), x.reshape(...), x.transpose(0, 1): Python ints -------------------------------
-template <Binding b>
+// view is strict (a view, or torch's error); reshape copies when no view can follow the strides
+template <Binding b, bool strict>
 PyObject* reshape_method(PyObject* self, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames)
 {
     const Tensor* x = float_tensor(self);
@@ -152,7 +153,7 @@ PyObject* reshape_method(PyObject* self, PyObject* const* args, Py_ssize_t nargs
             spec[static_cast<std::size_t>(i)] = PyLong_AsSsize_t(args[i]);
             if (spec[static_cast<std::size_t>(i)] == -1 && PyErr_Occurred()) return nullptr;
         }
-        return wrap(xgrad::reshape(*x, std::move(spec)));
+        return wrap(strict ? x->view(std::move(spec)) : x->reshape(std::move(spec)));
     });
 }
 
@@ -204,8 +205,8 @@ const Method methods[count] = {
     {"__rtruediv__", rtruediv, binary_method<Bin::div, truediv, rtruediv, true>},
     {"__matmul__", matmul_op, matmul_method},
     {"__getitem__", getitem, subscript_method},
-    {"view", view, reshape_method<view>},
-    {"reshape", reshape_op, reshape_method<reshape_op>},
+    {"view", view, reshape_method<view, true>},
+    {"reshape", reshape_op, reshape_method<reshape_op, false>},
     {"transpose", transpose_op, transpose_method},
     {"__neg__", neg_op, unary_method<xgrad::neg, neg_op>},
     {"exp", exp_op, unary_method<xgrad::exp, exp_op>},

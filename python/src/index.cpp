@@ -1,13 +1,14 @@
-// Python indexing, x[index], as PyTorch's (which are NumPy's): the offsets an index selects.
+// Python indexing, x[index], as PyTorch's (which are NumPy's).
 //
-//   basic     ints (negative from the end), slices, None (a new axis of 1), ... (the axes not named)
+//   basic     ints (negative from the end), slices, None (a new axis of 1), ... (the axes not named):
+//             a view of a float tensor (basic_index: select, slice, unsqueeze), which shares its
+//             memory, so x[1:3] = v and x[0].zero_() write into x
 //   advanced  lists, numpy arrays and int64 tensors of indices, broadcast together; bool masks (the
 //             positions where they are true). Their axes go where the first of them stands when
-//             they are adjacent, else first, as NumPy puts them.
+//             they are adjacent, else first, as NumPy puts them. A copy, as torch's.
 //
-// The result is a list of flat offsets into x and the result's shape, which take (reading, with
-// gradients) and index_put (writing) use; every index pattern is the same gather. The node it makes
-// is named as torch's would be (SelectBackward0, SliceBackward0, ...).
+// An advanced index (and any index of an id or mask tensor) is a list of flat offsets into x and the
+// result's shape (select), which take (reading, with gradients) and index_put (writing) use.
 #include <algorithm>
 #include <optional>
 
@@ -121,6 +122,52 @@ std::int64_t in_range(std::int64_t i, std::size_t size, std::size_t dim)
 }
 
 }  // namespace
+
+std::optional<Tensor> basic_index(const Tensor& x, py::handle index)
+{
+    const Shape shape = x.shape();
+    std::vector<Item> items;
+    std::size_t consumed = 0;
+    if (py::isinstance<py::tuple>(index)) {
+        for (py::handle obj : py::reinterpret_borrow<py::tuple>(index)) classify(obj, shape, consumed, items, consumed);
+    } else {
+        classify(index, shape, 0, items, consumed);
+    }
+    if (consumed > shape.size()) index_error("too many indices for tensor of dimension " + std::to_string(shape.size()));
+    for (const Item& item : items) {
+        if (item.kind == Item::array || (item.kind == Item::new_axis && item.value != 1)) return std::nullopt;
+    }
+    Tensor y = x;
+    bool changed = false;
+    std::size_t dim = 0, of_x = 0;   // the axis of y the next item indexes, and the axis of x it was
+    for (const Item& item : items) {
+        switch (item.kind) {
+        case Item::new_axis: y = y.unsqueeze(static_cast<std::ptrdiff_t>(dim++)), changed = true; break;
+        case Item::ellipsis: {
+            const std::size_t skipped = shape.size() - consumed;
+            dim += skipped, of_x += skipped, consumed = shape.size();   // a second ... expands to nothing
+            break;
+        }
+        case Item::slice: {
+            py::ssize_t start = 0, stop = 0, step = 0, length = 0;
+            if (!py::reinterpret_borrow<py::slice>(item.range).compute(static_cast<py::ssize_t>(shape[of_x]), &start, &stop,
+                                                                      &step, &length)) {
+                throw py::error_already_set();
+            }
+            if (step <= 0) throw py::value_error("step must be greater than zero");
+            y = y.slice(static_cast<std::ptrdiff_t>(dim++), start, start + length * step, step), changed = true;
+            ++of_x;
+            break;
+        }
+        case Item::integer:
+            y = y.select(static_cast<std::ptrdiff_t>(dim), in_range(item.value, shape[of_x], of_x)), changed = true;
+            ++of_x;
+            break;
+        case Item::array: break;
+        }
+    }
+    return changed ? y : x.alias();   // x[...]
+}
 
 Selection select(const Shape& shape, py::handle index)
 {

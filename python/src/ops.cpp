@@ -49,12 +49,16 @@ Shape infer_shape(const std::vector<std::ptrdiff_t>& spec, std::size_t numel)
     return out;
 }
 
-PyTensor reshape_any(const PyTensor& t, std::vector<std::ptrdiff_t> spec)
+// x.view(...) (strict: a view, or torch's "use .reshape" error) and x.reshape(...) (a view when the
+// strides allow, else a copy); ids and masks are always copies
+PyTensor reshape_any(const PyTensor& t, std::vector<std::ptrdiff_t> spec, bool strict = false)
 {
-    return shape_op(t, [&](const Tensor& x) { return reshape(x, spec); },
+    const Shape shape = infer_shape(spec, t.numel());   // torch's message for a shape that does not fit
+    const std::vector<std::ptrdiff_t> sizes(shape.begin(), shape.end());
+    return shape_op(t, [&](const Tensor& x) { return strict ? x.view(sizes) : x.reshape(sizes); },
                     [&](const auto& a) {
                         auto out = a;
-                        out.reshape(infer_shape(spec, a.size()));
+                        out.reshape(shape);
                         return out;
                     });
 }
@@ -82,6 +86,7 @@ PyTensor transpose_any(const PyTensor& t, std::int64_t d0, std::int64_t d1)
 
 PyTensor unsqueeze(const PyTensor& t, std::int64_t dim)
 {
+    if (t.is_float()) return T(t.value.unsqueeze(dim));
     Shape s = t.shape();
     const std::size_t at = normalize_axis("unsqueeze", dim, s.size() + 1);
     std::vector<std::ptrdiff_t> spec(s.begin(), s.end());
@@ -91,6 +96,7 @@ PyTensor unsqueeze(const PyTensor& t, std::int64_t dim)
 
 PyTensor squeeze(const PyTensor& t, std::optional<std::int64_t> dim)
 {
+    if (t.is_float()) return T(dim ? t.value.squeeze(*dim) : t.value.squeeze());
     const Shape s = t.shape();
     std::vector<std::ptrdiff_t> spec;
     const std::size_t only = dim ? normalize_axis("squeeze", *dim, s.size()) : s.size();
@@ -103,6 +109,7 @@ PyTensor squeeze(const PyTensor& t, std::optional<std::int64_t> dim)
 
 PyTensor flatten(const PyTensor& t, std::int64_t start, std::int64_t end)
 {
+    if (t.is_float()) return T(t.value.flatten(start, end));
     const Shape s = t.shape();
     if (s.empty()) return reshape_any(t, {1});
     const std::size_t a = normalize_axis("flatten", start, s.size()), b = normalize_axis("flatten", end, s.size());
@@ -188,9 +195,9 @@ Tensor float_binary(const Tensor& a, const Tensor& b, Bin op)
     case Bin::mul: return mul(a, b);
     case Bin::div: return div(a, b);
     case Bin::pow: return exp(mul(b, log(a)));   // a^b for a > 0
-    case Bin::floordiv: return Tensor(Array(xt::floor(div(a, b).data())));
+    case Bin::floordiv: return Tensor(Array(xt::floor(div(a, b).to_array())));
     case Bin::mod: {
-        Tensor q(Array(xt::floor(div(a, b).data())));
+        Tensor q(Array(xt::floor(div(a, b).to_array())));
         return sub(a, mul(q, b));   // d/da = 1: the floor is piecewise constant
     }
     }
@@ -273,7 +280,7 @@ IdArray int_binary(const IdArray& a, const IdArray& b, Bin op)
 py::object binary(const PyTensor& a, py::handle other, Bin op, bool reflected)
 {
     if (const PyTensor* b = tensor_of(other); b && a.is_float() && b->is_float() && op != Bin::pow && op != Bin::floordiv &&
-                                              op != Bin::mod && !a.data_view && !b->data_view) {
+                                              op != Bin::mod) {
         // the common case, two float tensors: straight to the op
         return py::cast(T(reflected ? float_binary(b->value, a.value, op) : float_binary(a.value, b->value, op)));
     }
@@ -446,13 +453,13 @@ py::object max_any(const PyTensor& t, py::object dim, bool keepdim, bool largest
     }
     const auto axis = normalize_axis(name, dim.cast<std::ptrdiff_t>(), t.shape().size());
     Tensor m = max(x, static_cast<int>(axis), keepdim);
-    IdArray indices = arg_extreme(t.value.data(), axis, keepdim, largest);
+    IdArray indices = arg_extreme(t.value.to_array(), axis, keepdim, largest);
     return return_types(name)(T(largest ? m : neg(m)), PyTensor::of(std::move(indices)));
 }
 
 PyTensor argmax_any(const PyTensor& t, py::object dim, bool keepdim, bool largest)
 {
-    const Array a = t.f().data();
+    const Array a = t.f().to_array();
     if (dim.is_none()) {
         Array flat = a;
         flat.reshape({a.size()});
@@ -471,14 +478,6 @@ Tensor along(const Tensor& x, std::int64_t dim, Op op)
     if (axis == n - 1) return op(x);
     const int a = static_cast<int>(axis), last = static_cast<int>(n - 1);
     return transpose(op(transpose(x, a, last)), a, last);
-}
-
-Tensor clamp(const Tensor& x, std::optional<float> lo, std::optional<float> hi)
-{
-    Tensor y = x;
-    if (lo) y = xgrad::where(compare(y, *lo, Comparison::lt), full({}, *lo), y);
-    if (hi) y = xgrad::where(compare(y, *hi, Comparison::gt), full({}, *hi), y);
-    return y;
 }
 
 Tensor tri(const PyTensor& t, std::int64_t diagonal, bool lower, PyTensor* out)
@@ -513,6 +512,12 @@ std::vector<PyTensor> split_any(const PyTensor& t, py::handle sizes, std::int64_
         for (py::handle h : sizes) total += lengths.emplace_back(h.cast<std::size_t>());
         XGRAD_CHECK(total == s[axis], "split_with_sizes expects split_sizes to sum exactly to ", s[axis],
                     " (input tensor's size at dimension ", axis, "), but got split_sizes=", shape_str(lengths));
+        if (t.is_float()) {
+            std::vector<PyTensor> out;
+            const std::vector<std::int64_t> sizes(lengths.begin(), lengths.end());
+            for (auto& piece : t.value.split_with_sizes(sizes, static_cast<std::ptrdiff_t>(axis))) out.push_back(T(piece));
+            return out;
+        }
     }
     std::vector<PyTensor> out;
     std::size_t at = 0;
@@ -608,7 +613,7 @@ void bind_ops(py::module_& m)
         return T(xgrad::where(compare(v, 0.0f, Comparison::lt), neg(v), v));   // d|x| = sign(x) (1 at 0)
     });
     both("clamp", [](const PyTensor& x, std::optional<float> min, std::optional<float> max) {
-        return T(clamp(x.f(), min, max));
+        return T(xgrad::clamp(x.f(), min, max));
     }, A("min") = py::none(), A("max") = py::none());
     m.attr("clip") = m.attr("clamp");
     tensor.attr("clip") = tensor.attr("clamp");
@@ -624,7 +629,7 @@ void bind_ops(py::module_& m)
     }, A("condition"), A("other"));
 
     // ---- shape ----
-    tensor.def("view", [](const PyTensor& t, py::args shape) { return reshape_any(t, dims_arg(shape)); });
+    tensor.def("view", [](const PyTensor& t, py::args shape) { return reshape_any(t, dims_arg(shape), /*strict=*/true); });
     tensor.def("reshape", [](const PyTensor& t, py::args shape) { return reshape_any(t, dims_arg(shape)); });
     m.def("reshape", [](const PyTensor& t, py::handle shape) { return reshape_any(t, dims_arg(py::make_tuple(shape))); });
     tensor.def("permute", [](const PyTensor& t, py::args dims) {
@@ -639,14 +644,73 @@ void bind_ops(py::module_& m)
         for (std::size_t i = t.shape().size(); i-- > 0;) perm.push_back(static_cast<int>(i));
         return permute_any(t, perm);
     });
-    tensor.def_property_readonly("mT", [](const PyTensor& t) { return transpose_any(t, -2, -1); });
-    tensor.def("t", [](const PyTensor& t) { return t.shape().size() < 2 ? t : transpose_any(t, 0, 1); });
+    tensor.def_property_readonly("mT", [](const PyTensor& t) {
+        if (t.shape().size() < 2) {
+            throw std::runtime_error("tensor.mT is only supported on matrices or batches of matrices. Got " +
+                                     std::to_string(t.shape().size()) + "-D tensor.");
+        }
+        return transpose_any(t, -2, -1);
+    });
+    tensor.def("t", [](const PyTensor& t) {
+        if (t.shape().size() > 2) {
+            throw std::runtime_error("t() expects a tensor with <= 2 dimensions, but self is " +
+                                     std::to_string(t.shape().size()) + "D");
+        }
+        return t.is_float() ? T(t.value.t()) : t.shape().size() < 2 ? t : transpose_any(t, 0, 1);
+    });
     both("unsqueeze", &unsqueeze, A("dim"));
     both("squeeze", &squeeze, A("dim") = py::none());
     both("flatten", &flatten, A("start_dim") = 0, A("end_dim") = -1);
-    tensor.def("contiguous", [](py::object self) { return self; });   // every xgrad tensor is contiguous
+    tensor.def("contiguous", [](py::object self) {
+        const PyTensor& t = self.cast<const PyTensor&>();
+        return t.is_float() && !t.value.is_contiguous() ? py::cast(T(t.value.contiguous())) : self;
+    });
+    tensor.def("is_contiguous", [](const PyTensor& t) { return !t.is_float() || t.value.is_contiguous(); });
     both("clone", [](const PyTensor& t) {
-        return shape_op(t, [](const Tensor& x) { return add(x, 0.0f); }, [](const auto& a) { return a; });
+        return shape_op(t, [](const Tensor& x) { return x.clone(); }, [](const auto& a) { return a; });
+    });
+    both("narrow", [](const PyTensor& t, std::int64_t dim, std::int64_t start, std::int64_t length) {
+        if (t.is_float()) return T(t.value.narrow(dim, start, length));
+        py::tuple at(normalize_axis("narrow", dim, t.shape().size()) + 1);
+        for (std::size_t d = 0; d + 1 < at.size(); ++d) at[d] = py::slice(py::none(), py::none(), py::none());
+        const auto n = static_cast<std::int64_t>(t.shape()[at.size() - 1]);
+        if (start < 0) start += n;
+        at[at.size() - 1] = py::slice(static_cast<py::ssize_t>(start), static_cast<py::ssize_t>(start + length), 1);
+        return py::cast(t).attr("__getitem__")(at).cast<PyTensor>();
+    }, A("dim"), A("start"), A("length"));
+    tensor.def("unflatten", [](const PyTensor& t, std::int64_t dim, std::vector<std::ptrdiff_t> sizes) {
+        if (t.is_float()) return T(t.value.unflatten(dim, sizes));
+        const Shape s = t.shape();
+        const std::size_t d = normalize_axis("unflatten", dim, s.size());
+        std::vector<std::ptrdiff_t> spec(s.begin(), s.begin() + static_cast<std::ptrdiff_t>(d));
+        spec.insert(spec.end(), sizes.begin(), sizes.end());
+        spec.insert(spec.end(), s.begin() + static_cast<std::ptrdiff_t>(d) + 1, s.end());
+        return reshape_any(t, spec);
+    }, A("dim"), A("sizes"));
+    both("diagonal", [](const PyTensor& t, std::int64_t offset, std::int64_t dim1, std::int64_t dim2) {
+        if (!t.is_float()) throw py::type_error("xgrad: diagonal() of an int64 or bool tensor is not supported yet");
+        return T(t.value.diagonal(offset, dim1, dim2));
+    }, A("offset") = 0, A("dim1") = 0, A("dim2") = 1);
+    both("as_strided", [](const PyTensor& t, std::vector<std::size_t> size, std::vector<std::size_t> stride,
+                          std::optional<std::size_t> storage_offset) {
+        if (!t.is_float()) throw py::type_error("xgrad: as_strided() of an int64 or bool tensor is not supported yet");
+        return T(t.value.as_strided(std::move(size), std::move(stride), storage_offset));
+    }, A("size"), A("stride"), A("storage_offset") = py::none());
+    tensor.def("expand", [](const PyTensor& t, py::args sizes) {
+        const std::vector<std::ptrdiff_t> spec = dims_arg(sizes);
+        if (t.is_float()) return T(t.value.expand(spec));
+        Shape shape;   // ids and masks: a copy, stretched
+        const Shape s = t.shape();
+        for (std::size_t i = 0; i < spec.size(); ++i) {
+            const std::size_t lead = spec.size() - s.size();
+            shape.push_back(spec[i] == -1 && i >= lead ? s[i - lead] : static_cast<std::size_t>(spec[i]));
+        }
+        if (t.dtype == DType::int64) return PyTensor::of(IdArray(xt::broadcast(*t.ints, shape)));
+        return PyTensor::of(BoolArray(xt::broadcast(*t.bools, shape)));
+    });
+    tensor.def("expand_as", [](const PyTensor& t, const PyTensor& other) {
+        const Shape s = other.shape();
+        return py::cast(t).attr("expand")(py::tuple(py::cast(s))).cast<PyTensor>();
     });
     m.def("cat", &cat, A("tensors"), A("dim") = 0);
     m.attr("concat") = m.attr("cat");

@@ -80,16 +80,16 @@ void bind_optim(py::module_& m)
         })
         // the state as {name: array} and {key: text}: "optimizer.state.<k>.exp_avg", ".step", group lrs
         .def("save_state", [](const optim::Optimizer& o) {
-            std::vector<std::pair<std::string, const Array*>> tensors;
+            io::NamedValues tensors;
             io::Metadata metadata;
             o.save_state(tensors, metadata);
             py::dict arrays;
-            for (auto& [name, a] : tensors) arrays[py::str(name)] = PyTensor::of(Tensor(*a));
+            for (auto& [name, a] : tensors) arrays[py::str(name)] = PyTensor::of(Tensor(a.array()));
             return py::make_tuple(arrays, metadata);
         })
         .def("load_state", [](optim::Optimizer& o, const py::dict& arrays, const io::Metadata& metadata) {
             io::Safetensors file;
-            for (auto [name, t] : arrays) file.tensors.emplace_back(name.cast<std::string>(), to_tensor(t).f().data());
+            for (auto [name, t] : arrays) file.tensors.emplace_back(name.cast<std::string>(), to_tensor(t).f().to_array());
             file.metadata = metadata;
             o.load_state(file, "state_dict");
         });
@@ -142,13 +142,8 @@ void bind_optim(py::module_& m)
     // safetensors files of named float tensors (xgrad.save / xgrad.load)
     m.def("_save_safetensors", [](const std::string& path, const std::vector<std::pair<std::string, PyTensor>>& named,
                                   const io::Metadata& metadata) {
-        std::vector<Tensor> keep;
-        std::vector<std::pair<std::string, const Array*>> tensors;
-        keep.reserve(named.size());
-        for (const auto& [name, t] : named) {
-            keep.push_back(t.is_float() ? t.value : t.f());
-            tensors.emplace_back(name, &keep.back().data());
-        }
+        io::NamedValues tensors;
+        for (const auto& [name, t] : named) tensors.emplace_back(name, (t.is_float() ? t.value : t.f()).values());
         py::gil_scoped_release release;
         io::save_safetensors(path, tensors, metadata);
     });

@@ -1,6 +1,7 @@
-// PyTensor: what a Python xgrad.Tensor holds. Float tensors are xgrad::Tensor handles (autograd and
-// all); integer ids (xgrad.long) and masks (xgrad.bool) are plain arrays without gradients, which is
-// all PyTorch scripts do with them: index, embed, compare, concatenate.
+// PyTensor: what a Python xgrad.Tensor holds. Float tensors are xgrad::Tensor handles (autograd,
+// views sharing storage, in-place ops and all); integer ids (xgrad.long) and masks (xgrad.bool) are
+// plain arrays without gradients, which is all PyTorch scripts do with them: index, embed, compare,
+// concatenate. (Their views are copies: they get storage of their own with the core's dtypes.)
 #pragma once
 
 #include <memory>
@@ -27,9 +28,6 @@ struct PyTensor {
     Tensor value;                      // float32
     std::shared_ptr<IdArray> ints;     // int64
     std::shared_ptr<BoolArray> bools;  // bool
-    // `.data` of a tensor: the same node, seen without autograd. Reads detach it, in-place writes
-    // go to the node's data: as torch's `.data`, which shares storage and records nothing.
-    bool data_view = false;
 
     static PyTensor of(Tensor t) { PyTensor p; p.value = std::move(t); return p; }
     static PyTensor of(IdArray a) { PyTensor p; p.dtype = DType::int64; p.ints = std::make_shared<IdArray>(std::move(a)); return p; }
@@ -38,10 +36,10 @@ struct PyTensor {
     bool is_float() const { return dtype == DType::float32; }
     Shape shape() const;
     std::size_t numel() const;
-    bool requires_grad() const { return is_float() && !data_view && value.requires_grad(); }
+    bool requires_grad() const { return is_float() && value.requires_grad(); }
 
     // The float tensor for a differentiable op: itself, or its values converted (ids, masks: as
-    // PyTorch promotes them), or detached for a `.data` view.
+    // PyTorch promotes them).
     Tensor f() const;
     // ids for an embedding or a loss: an int64 tensor; a float tensor is refused naming `who`.
     const IdArray& ids(const char* who) const;
@@ -90,6 +88,8 @@ struct Selection {
     const char* op = "index";
 };
 Selection select(const Shape& shape, py::handle index);
+// x[index] as a view of x, when the index is basic (ints, slices, None, ...); else nullopt
+std::optional<Tensor> basic_index(const Tensor& x, py::handle index);
 
 void check_device(py::handle device);
 

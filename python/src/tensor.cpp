@@ -1,5 +1,6 @@
-// The xgrad.Tensor class: construction, numpy sharing (t.numpy(), the buffer protocol), autograd
-// (backward, grad, requires_grad, detach), indexing reads and writes, and the in-place methods.
+// The xgrad.Tensor class: construction, numpy sharing both ways (t.numpy(), from_numpy), storage and
+// strides, autograd (backward, grad, requires_grad, detach, .data), indexing reads and writes (basic
+// indexing is a view), and the in-place methods.
 #include <cstring>
 
 #include "python/src/pytensor.h"
@@ -8,7 +9,7 @@ namespace xgrad::python {
 
 namespace {
 
-// ---- numpy: t.numpy() and np.asarray(t) see the tensor's own buffer -------------------------------
+// ---- numpy: t.numpy() and np.asarray(t) (through __array__) see the tensor's own memory ------------
 void refuse_grad(const PyTensor& t)
 {
     if (t.requires_grad()) {
@@ -16,78 +17,106 @@ void refuse_grad(const PyTensor& t)
     }
 }
 
-// numpy writes into the tensor's memory behind the version counter's back, as it does into torch's
-template <class T>
-py::buffer_info buffer_of(const T* values, const Shape& shape, bool readonly = false)
+// An array over `data` with the tensor's shape and strides (in elements), whose base is a capsule
+// holding `keep`: so the array outlives the Python tensor object and stays valid whatever that object
+// is later bound to (t.data = other rebinds the tensor, not the array). numpy writes into the memory
+// behind the version counter's back, as it does into torch's.
+template <class T, class Keep>
+py::array array_over(const T* data, const Shape& shape, const std::vector<std::size_t>& strides, Keep keep)
 {
-    T* data = const_cast<T*>(values);
-    std::vector<py::ssize_t> dims(shape.begin(), shape.end()), strides(shape.size(), sizeof(T));
-    for (std::size_t d = shape.size(); d-- > 1;) strides[d - 1] = strides[d] * static_cast<py::ssize_t>(shape[d]);
-    return py::buffer_info(data, sizeof(T), py::format_descriptor<T>::format(), static_cast<py::ssize_t>(shape.size()),
-                           dims, strides, readonly);
+    std::vector<py::ssize_t> dims(shape.begin(), shape.end()), bytes(strides.size());
+    for (std::size_t d = 0; d < strides.size(); ++d) bytes[d] = static_cast<py::ssize_t>(strides[d] * sizeof(T));
+    auto* kept = new Keep(std::move(keep));
+    py::capsule base(kept, [](void* p) { delete static_cast<Keep*>(p); });
+    return py::array(py::dtype::of<T>(), dims, bytes, const_cast<T*>(data), base);
 }
 
-py::buffer_info buffer(PyTensor& t)
+std::vector<std::size_t> row_major(const Shape& shape)
 {
-    refuse_grad(t);
-    switch (t.dtype) {
-    case DType::float32: return buffer_of(t.value.data().data(), t.shape());
-    case DType::int64: return buffer_of(t.ints->data(), t.shape());
-    case DType::bool_: return buffer_of(t.bools->data(), t.shape());
-    }
-    throw std::logic_error("buffer: unknown dtype");
+    std::vector<std::size_t> strides(shape.size(), 1);
+    for (std::size_t d = shape.size(); d-- > 1;) strides[d - 1] = strides[d] * shape[d];
+    return strides;
 }
 
-// The array's base is a capsule holding its own handle on the storage, so the array outlives the
-// Python tensor object, and stays valid whatever that object is later bound to.
 py::array numpy(const PyTensor& t, bool force)
 {
     if (!force) refuse_grad(t);
-    auto* keep = new PyTensor(t);
-    py::capsule base(keep, [](void* p) { delete static_cast<PyTensor*>(p); });
-    const py::buffer_info info = force && t.requires_grad() ? buffer_of(t.value.data().data(), t.shape()) : buffer(*keep);
-    py::array shared(py::dtype(info), info.shape, info.strides, info.ptr, base);
-    if (force && t.requires_grad()) return shared.attr("copy")();   // torch's numpy(force=True): a copy
-    return shared;
+    switch (t.dtype) {
+    case DType::float32: {
+        Tensor alias = t.value.detach();   // holds the storage itself, not the tensor that may be rebound
+        py::array shared = array_over(alias.data_ptr(), alias.shape(), alias.stride(), alias);
+        if (force && t.requires_grad()) return shared.attr("copy")();   // torch's numpy(force=True): a copy
+        return shared;
+    }
+    case DType::int64: return array_over(t.ints->data(), t.shape(), row_major(t.shape()), t.ints);
+    case DType::bool_: return array_over(t.bools->data(), t.shape(), row_major(t.shape()), t.bools);
+    }
+    throw std::logic_error("numpy: unknown dtype");
+}
+
+// torch.from_numpy: a float32 array's memory shared, its strides kept (the array stays alive while the
+// tensor's storage does); other dtypes are converted, a copy.
+PyTensor from_numpy(py::array a)
+{
+    if (!py::isinstance<py::array_t<float>>(a) || a.dtype().kind() != 'f' || a.itemsize() != 4) return to_tensor(a);
+    const std::size_t n = static_cast<std::size_t>(a.ndim());
+    Shape shape(n);
+    std::vector<std::size_t> strides(n);
+    std::size_t extent = 1;   // the floats from the first element to the last, inclusive
+    bool empty = false;
+    for (std::size_t d = 0; d < n; ++d) {
+        const py::ssize_t bytes = a.strides()[d];
+        if (bytes < 0) {
+            throw std::runtime_error("At least one stride in the given numpy array is negative, and tensors with negative "
+                                     "strides are not currently supported. (You can probably work around this by making a "
+                                     "copy of your array  with array.copy().) ");
+        }
+        if (bytes % 4 != 0) return to_tensor(a);   // not on float boundaries: a copy
+        shape[d] = static_cast<std::size_t>(a.shape()[d]);
+        strides[d] = static_cast<std::size_t>(bytes / 4);
+        empty = empty || shape[d] == 0;
+        if (shape[d] > 0) extent += (shape[d] - 1) * strides[d];
+    }
+    auto* owner = new py::object(py::reinterpret_borrow<py::object>(a));
+    std::shared_ptr<void> keep(owner, [](void* p) {   // may run where the GIL is not held (a backward)
+        py::gil_scoped_acquire gil;
+        delete static_cast<py::object*>(p);
+    });
+    return PyTensor::of(xgrad::from_blob(static_cast<float*>(a.mutable_data()), shape, strides, empty ? 0 : extent,
+                                         std::move(keep)));
 }
 
 // ---- in-place methods -------------------------------------------------------------------------------
-// A write into a tensor that is part of a graph replaces the Python object's handle with the
-// result of the out-of-place op, so the graph sees it as PyTorch's autograd does; a leaf that
-// requires grad refuses, as in PyTorch. Otherwise the values are written into the tensor's own
-// buffer, where numpy arrays of it see them.
-template <class Op>
-PyTensor& inplace(PyTensor& self, const char* name, Op op)
+// Float tensors write through the core's in-place ops: into their storage, every view of it, and
+// numpy arrays of it, with autograd (a leaf that requires grad refuses while grad is on, as torch's;
+// one with history is rebased onto the op). Ids and masks take the result's values.
+template <class FloatOp, class Fallback>
+PyTensor& inplace(PyTensor& self, FloatOp float_op, Fallback fallback)
 {
-    if (!self.is_float()) {
-        PyTensor result = op(self.f());
-        PyTensor converted = as_dtype(result, self.dtype);
-        if (self.dtype == DType::int64) *self.ints = *converted.ints;
-        else *self.bools = *converted.bools;
+    if (self.is_float()) {
+        float_op(self.value);
         return self;
     }
-    if (is_grad_enabled() && self.requires_grad()) {
-        if (self.value.is_leaf()) {
-            throw std::runtime_error(std::string(name) + ": a leaf Variable that requires grad is being used in an "
-                                     "in-place operation (wrap it in `with xgrad.no_grad():`)");
-        }
-        self.value = op(self.value).f();
-        return self;
-    }
-    Tensor result;
-    {
-        NoGradGuard no_grad;
-        result = op(self.value).f();
-    }
-    Array& data = self.value.mutable_data();
-    XGRAD_CHECK(result.shape() == self.shape(), name, ": the result ", shape_str(result.shape()),
+    PyTensor converted = as_dtype(fallback(self.f()), self.dtype);
+    XGRAD_CHECK(converted.shape() == self.shape(), "in-place: the result ", shape_str(converted.shape()),
                 " does not fit the tensor ", shape_str(self.shape()), " it would be written into");
-    if (data.size()) std::memcpy(data.data(), result.data().data(), data.size() * sizeof(float));
+    if (self.dtype == DType::int64) *self.ints = *converted.ints;
+    else *self.bools = *converted.bools;
     return self;
+}
+
+// An operand of an in-place op: a Python number, or a tensor (anything else converted to one)
+std::optional<float> number_of(py::handle v)
+{
+    if (PyFloat_Check(v.ptr()) || (PyLong_Check(v.ptr()) && !PyBool_Check(v.ptr()))) return v.cast<float>();
+    return std::nullopt;
 }
 
 PyTensor getitem(const PyTensor& self, py::handle index)
 {
+    if (self.is_float()) {
+        if (std::optional<Tensor> view = basic_index(self.value, index)) return PyTensor::of(std::move(*view));
+    }
     Selection s = select(self.shape(), index);
     switch (self.dtype) {
     case DType::float32: return PyTensor::of(take(self.f(), std::move(s.flat), s.shape, s.op));
@@ -105,26 +134,36 @@ PyTensor getitem(const PyTensor& self, py::handle index)
     return self;
 }
 
+// x[index] = v: a basic index copies v into the view (x[1:3] = v is x[1:3].copy_(v), recorded when it
+// must be); an advanced one writes at its offsets (index_put, recorded when it must be)
 void setitem(PyTensor& self, py::handle index, py::handle value)
 {
-    const Selection s = select(self.shape(), index);
     PyTensor v = to_tensor(value, self.dtype == DType::float32 && py::isinstance<PyTensor>(value) ? std::nullopt
                                                                                                    : std::optional(self.dtype));
     if (self.is_float()) {
-        Tensor values = v.f();
-        if (is_grad_enabled() && (self.requires_grad() || values.requires_grad())) {
-            if (self.requires_grad() && self.value.is_leaf()) {
-                throw std::runtime_error("a leaf Variable that requires grad is being used in an in-place operation "
-                                         "(x[...] = v); wrap it in `with xgrad.no_grad():`");
-            }
-            self.value = index_put(self.value, s.flat, s.shape, values);
+        const Tensor values = v.f();
+        if (std::optional<Tensor> view = basic_index(self.value, index)) {
+            view->copy_(values);
             return;
         }
-        const Array b = broadcast_to(values.data(), s.shape);
-        float* data = self.value.mutable_data().data();
-        for (std::size_t i = 0; i < s.flat.size(); ++i) data[s.flat[i]] = b.data()[i];
+        const Selection s = select(self.shape(), index);
+        if (is_grad_enabled() && (self.requires_grad() || values.requires_grad())) {
+            self.value.copy_(index_put(self.value, s.flat, s.shape, values));   // refused on a leaf that requires grad
+            return;
+        }
+        const Array b = broadcast_to(values.values(), s.shape);
+        if (self.value.is_contiguous()) {
+            float* data = self.value.mutable_data_ptr();
+            for (std::size_t i = 0; i < s.flat.size(); ++i) data[s.flat[i]] = b.data()[i];
+        } else {
+            Array a = self.value.to_array();
+            for (std::size_t i = 0; i < s.flat.size(); ++i) a.data()[s.flat[i]] = b.data()[i];
+            NoGradGuard no_grad;
+            self.value.copy_(Tensor(std::move(a)));
+        }
         return;
     }
+    const Selection s = select(self.shape(), index);
     PyTensor w = as_dtype(v, self.dtype);
     if (self.dtype == DType::int64) {
         const IdArray b = xt::broadcast(*w.ints, s.shape);
@@ -141,7 +180,7 @@ py::object item(const PyTensor& t)
         throw std::runtime_error("a Tensor with " + std::to_string(t.numel()) + " elements cannot be converted to Scalar");
     }
     switch (t.dtype) {
-    case DType::float32: return py::float_(t.value.data().data()[0]);
+    case DType::float32: return py::float_(t.value.item());
     case DType::int64: return py::int_(t.ints->data()[0]);
     case DType::bool_: return py::bool_(t.bools->data()[0]);
     }
@@ -161,16 +200,14 @@ void bind_tensor(py::module_& m)
         .def_property_readonly("is_floating_point", [](DType d) { return d == DType::float32; })
         .def_property_readonly("itemsize", [](DType d) { return d == DType::float32 ? 4 : d == DType::int64 ? 8 : 1; });
 
-    py::class_<PyTensor>(m, "Tensor", py::buffer_protocol())
-        // Tensor(t) shares t's node (nn.Parameter(t) is made this way), as a tensor of its own, not a .data view
-        .def(py::init([](py::object data) {
-                 PyTensor t = to_tensor(data);
-                 t.data_view = false;
-                 return t;
-             }), py::arg("data"))
-        .def_buffer([](PyTensor& t) { return buffer(t); })
+    // no buffer protocol (as torch's tensors): np.asarray(t) goes through __array__, whose array keeps
+    // the storage itself alive
+    py::class_<PyTensor> tensor_class(m, "Tensor");
+    tensor_class
+        // Tensor(t) is t itself (nn.Parameter(t) is made this way)
+        .def(py::init([](py::object data) { return to_tensor(data); }), py::arg("data"))
         .def("numpy", &numpy, py::arg("force") = false,
-             "The tensor's own buffer as a numpy array: writes show through both ways, as torch's numpy()")
+             "The tensor's own memory as a numpy array, its strides kept: writes show through both ways, as torch's")
         .def_property_readonly("dtype", [](const PyTensor& t) { return t.dtype; })
         .def_property_readonly("shape", [](const PyTensor& t) { return py::tuple(py::cast(t.shape())); })
         .def("size", [](const PyTensor& t) { return py::tuple(py::cast(t.shape())); })
@@ -236,29 +273,52 @@ void bind_tensor(py::module_& m)
                  t.value.backward(g, retain_graph.value_or(false));
              }, py::arg("gradient") = py::none(), py::arg("retain_graph") = py::none(), py::arg("create_graph") = false)
         .def("detach", [](const PyTensor& t) { return t.is_float() ? PyTensor::of(t.value.detach()) : t; })
-        // p.data: the same storage without autograd; `p.data = v` (and so `p.data += v`) sets the values
+        // p.data: the same storage without autograd and with a version counter of its own (so writes
+        // through it are not seen by backward, as torch's); `p.data = v` rebinds p to v's storage
         .def_property("data",
-                      [](const PyTensor& t) {
-                          PyTensor view = t;
-                          view.data_view = t.is_float();
-                          return view;
-                      },
+                      [](const PyTensor& t) { return t.is_float() ? PyTensor::of(t.value.variable_data()) : t; },
                       [](PyTensor& t, const PyTensor& v) {
-                          if (v.is_float() && t.is_float() && v.value.is_same(t.value)) return;   // x.data += ...: done in place
                           if (!t.is_float() || !v.is_float()) {
                               throw py::type_error("xgrad: .data can only be set on float tensors, from a float tensor");
                           }
-                          t.value.mutable_data() = v.value.data();   // a copy of the values (and of the shape, as torch's)
+                          t.value.set_data(v.value);
                       })
         .def("_is_same", [](const PyTensor& a, const PyTensor& b) {
             return a.is_float() && b.is_float() ? a.value.is_same(b.value)
                    : a.dtype == DType::int64    ? a.ints == b.ints
                                                 : a.bools == b.bools;
         })
-        .def("_key", [](const PyTensor& t) {   // the storage's identity, for Python-side de-duplication
+        .def("_key", [](const PyTensor& t) {   // the tensor's identity, for Python-side de-duplication
             return reinterpret_cast<std::uintptr_t>(t.is_float() ? t.value.weak_ref().lock().get()
                                                     : t.dtype == DType::int64 ? static_cast<const void*>(t.ints.get())
                                                                               : static_cast<const void*>(t.bools.get()));
+        })
+
+        // ---- storage and strides, as torch's ----
+        .def("stride", [](const PyTensor& t) {
+            return py::tuple(py::cast(t.is_float() ? t.value.stride() : row_major(t.shape())));
+        })
+        .def("stride", [](const PyTensor& t, std::int64_t dim) {
+            const Shape s = t.shape();
+            const std::size_t d = normalize_axis("stride", dim, s.size());
+            return t.is_float() ? t.value.stride(static_cast<std::ptrdiff_t>(d)) : row_major(s)[d];
+        }, py::arg("dim"))
+        .def("storage_offset", [](const PyTensor& t) { return t.is_float() ? t.value.storage_offset() : 0; })
+        .def("data_ptr", [](const PyTensor& t) {
+            return reinterpret_cast<std::uintptr_t>(t.is_float() ? static_cast<const void*>(t.value.data_ptr())
+                                                    : t.dtype == DType::int64 ? static_cast<const void*>(t.ints->data())
+                                                                              : static_cast<const void*>(t.bools->data()));
+        })
+        .def("_is_view", [](const PyTensor& t) { return t.is_float() && t.value.is_view(); })
+        .def_property_readonly("_base", [](const PyTensor& t) -> py::object {
+            if (!t.is_float() || !t.value.is_view()) return py::none();
+            return py::cast(PyTensor::of(t.value.base()));
+        })
+        // the storage's identity: one value for every tensor that shares it (untyped_storage().data_ptr())
+        .def("_storage_ptr", [](const PyTensor& t) {
+            if (!t.is_float()) return reinterpret_cast<std::uintptr_t>(t.dtype == DType::int64 ? static_cast<const void*>(t.ints->data())
+                                                                                              : static_cast<const void*>(t.bools->data()));
+            return reinterpret_cast<std::uintptr_t>(t.value.data_ptr() - t.value.storage_offset());
         })
 
         // ---- dtype and device ----
@@ -266,53 +326,86 @@ void bind_tensor(py::module_& m)
         .def_property_readonly("device", [](const PyTensor&) { return py::module_::import("xgrad").attr("device")("cpu"); })
         .def_property_readonly("is_cuda", [](const PyTensor&) { return false; })
 
-        // ---- in place ----
+        // ---- in place: each returns the tensor itself ----
         .def("zero_", [](PyTensor& t) -> PyTensor& {
-            return inplace(t, "zero_", [](const Tensor& x) { return PyTensor::of(zeros(x.shape())); });
+            return inplace(t, [](const Tensor& x) { x.zero_(); }, [](const Tensor& x) { return PyTensor::of(zeros(x.shape())); });
         }, py::return_value_policy::reference_internal)
-        .def("fill_", [](PyTensor& t, float v) -> PyTensor& {
-            return inplace(t, "fill_", [v](const Tensor& x) { return PyTensor::of(full(x.shape(), v)); });
+        .def("fill_", [](PyTensor& t, py::handle value) -> PyTensor& {
+            const float v = number_of(value) ? *number_of(value) : to_tensor(value).f().item();
+            return inplace(t, [v](const Tensor& x) { x.fill_(v); }, [v](const Tensor& x) { return PyTensor::of(full(x.shape(), v)); });
         }, py::return_value_policy::reference_internal)
         .def("copy_", [](PyTensor& t, py::handle src) -> PyTensor& {
-            Tensor s = to_tensor(src).f();
-            return inplace(t, "copy_", [s](const Tensor& x) {
-                return PyTensor::of(add(mul(x, 0.0f), s));   // s broadcast to x's shape, the gradient to s
-            });
+            const Tensor s = to_tensor(src).f();
+            return inplace(t, [&s](const Tensor& x) { x.copy_(s); },
+                           [&s](const Tensor& x) { return PyTensor::of(add(mul(x, 0.0f), s)); });
         }, py::return_value_policy::reference_internal)
         .def("normal_", [](PyTensor& t, float mean, float std) -> PyTensor& {
-            return inplace(t, "normal_", [=](const Tensor& x) {
-                Array a = Array::from_shape(x.shape());
-                default_generator().normal_(a, mean, std);
-                return PyTensor::of(Tensor(std::move(a)));
-            });
+            return inplace(t, [=](const Tensor& x) { x.normal_(mean, std); }, [](const Tensor& x) { return PyTensor::of(x); });
         }, py::arg("mean") = 0.0f, py::arg("std") = 1.0f, py::return_value_policy::reference_internal)
         .def("uniform_", [](PyTensor& t, float from, float to) -> PyTensor& {
-            return inplace(t, "uniform_", [=](const Tensor& x) {
-                Array a = Array::from_shape(x.shape());
-                default_generator().uniform_(a, from, to);
-                return PyTensor::of(Tensor(std::move(a)));
-            });
+            return inplace(t, [=](const Tensor& x) { x.uniform_(from, to); }, [](const Tensor& x) { return PyTensor::of(x); });
         }, py::arg("from") = 0.0f, py::arg("to") = 1.0f, py::return_value_policy::reference_internal)
         .def("add_", [](PyTensor& t, py::handle other, float alpha) -> PyTensor& {
-            Tensor o = to_tensor(other).f();
-            return inplace(t, "add_", [o, alpha](const Tensor& x) { return PyTensor::of(add(x, alpha == 1.0f ? o : mul(o, alpha))); });
+            const std::optional<float> n = number_of(other);
+            const Tensor o = n ? Tensor() : to_tensor(other).f();
+            return inplace(t, [&](const Tensor& x) { n ? x.add_(alpha * *n) : x.add_(o, alpha); },
+                           [&](const Tensor& x) { return PyTensor::of(n ? add(x, alpha * *n) : add(x, mul(o, alpha))); });
         }, py::arg("other"), py::arg("alpha") = 1.0f, py::return_value_policy::reference_internal)
         .def("sub_", [](PyTensor& t, py::handle other, float alpha) -> PyTensor& {
-            Tensor o = to_tensor(other).f();
-            return inplace(t, "sub_", [o, alpha](const Tensor& x) { return PyTensor::of(sub(x, alpha == 1.0f ? o : mul(o, alpha))); });
+            const std::optional<float> n = number_of(other);
+            const Tensor o = n ? Tensor() : to_tensor(other).f();
+            return inplace(t, [&](const Tensor& x) { n ? x.sub_(alpha * *n) : x.sub_(o, alpha); },
+                           [&](const Tensor& x) { return PyTensor::of(n ? add(x, -alpha * *n) : sub(x, mul(o, alpha))); });
         }, py::arg("other"), py::arg("alpha") = 1.0f, py::return_value_policy::reference_internal)
         .def("mul_", [](PyTensor& t, py::handle other) -> PyTensor& {
-            Tensor o = to_tensor(other).f();
-            return inplace(t, "mul_", [o](const Tensor& x) { return PyTensor::of(mul(x, o)); });
+            const std::optional<float> n = number_of(other);
+            const Tensor o = n ? Tensor() : to_tensor(other).f();
+            return inplace(t, [&](const Tensor& x) { n ? x.mul_(*n) : x.mul_(o); },
+                           [&](const Tensor& x) { return PyTensor::of(n ? mul(x, *n) : mul(x, o)); });
         }, py::return_value_policy::reference_internal)
         .def("div_", [](PyTensor& t, py::handle other) -> PyTensor& {
-            Tensor o = to_tensor(other).f();
-            return inplace(t, "div_", [o](const Tensor& x) { return PyTensor::of(div(x, o)); });
+            const std::optional<float> n = number_of(other);
+            const Tensor o = n ? Tensor() : to_tensor(other).f();
+            return inplace(t, [&](const Tensor& x) { n ? x.div_(*n) : x.div_(o); },
+                           [&](const Tensor& x) { return PyTensor::of(n ? mul(x, 1.0f / *n) : div(x, o)); });
         }, py::return_value_policy::reference_internal)
-        .def("masked_fill_", [](PyTensor& t, const PyTensor& mask, float v) -> PyTensor& {
-            Tensor m(Array(xt::cast<float>(mask.mask())));
-            return inplace(t, "masked_fill_", [m, v](const Tensor& x) { return PyTensor::of(masked_fill(x, m, v)); });
+        .def("clamp_", [](PyTensor& t, std::optional<float> min, std::optional<float> max) -> PyTensor& {
+            return inplace(t, [&](const Tensor& x) { x.clamp_(min, max); },
+                           [&](const Tensor& x) { return PyTensor::of(clamp(x, min, max)); });
+        }, py::arg("min") = py::none(), py::arg("max") = py::none(), py::return_value_policy::reference_internal)
+        .def("exp_", [](PyTensor& t) -> PyTensor& {
+            return inplace(t, [](const Tensor& x) { x.exp_(); }, [](const Tensor& x) { return PyTensor::of(exp(x)); });
+        }, py::return_value_policy::reference_internal)
+        .def("log_", [](PyTensor& t) -> PyTensor& {
+            return inplace(t, [](const Tensor& x) { x.log_(); }, [](const Tensor& x) { return PyTensor::of(log(x)); });
+        }, py::return_value_policy::reference_internal)
+        .def("sqrt_", [](PyTensor& t) -> PyTensor& {
+            return inplace(t, [](const Tensor& x) { x.sqrt_(); }, [](const Tensor& x) { return PyTensor::of(sqrt(x)); });
+        }, py::return_value_policy::reference_internal)
+        .def("tanh_", [](PyTensor& t) -> PyTensor& {
+            return inplace(t, [](const Tensor& x) { x.tanh_(); }, [](const Tensor& x) { return PyTensor::of(tanh(x)); });
+        }, py::return_value_policy::reference_internal)
+        .def("sigmoid_", [](PyTensor& t) -> PyTensor& {
+            return inplace(t, [](const Tensor& x) { x.sigmoid_(); }, [](const Tensor& x) { return PyTensor::of(sigmoid(x)); });
+        }, py::return_value_policy::reference_internal)
+        .def("relu_", [](PyTensor& t) -> PyTensor& {
+            return inplace(t, [](const Tensor& x) { x.relu_(); }, [](const Tensor& x) { return PyTensor::of(relu(x)); });
+        }, py::return_value_policy::reference_internal)
+        .def("neg_", [](PyTensor& t) -> PyTensor& {
+            return inplace(t, [](const Tensor& x) { x.neg_(); }, [](const Tensor& x) { return PyTensor::of(neg(x)); });
+        }, py::return_value_policy::reference_internal)
+        .def("pow_", [](PyTensor& t, float exponent) -> PyTensor& {
+            return inplace(t, [exponent](const Tensor& x) { x.pow_(exponent); },
+                           [exponent](const Tensor& x) { return PyTensor::of(pow(x, exponent)); });
+        }, py::return_value_policy::reference_internal)
+        .def("masked_fill_", [](PyTensor& t, const PyTensor& mask, py::handle value) -> PyTensor& {
+            const float v = number_of(value) ? *number_of(value) : to_tensor(value).f().item();
+            const Tensor m(Array(xt::cast<float>(mask.mask())));
+            return inplace(t, [&](const Tensor& x) { x.masked_fill_(m, v); },
+                           [&](const Tensor& x) { return PyTensor::of(masked_fill(x, m, v)); });
         }, py::return_value_policy::reference_internal);
+    tensor_class.attr("clip_") = tensor_class.attr("clamp_");
+    m.def("_from_numpy", &from_numpy);
 }
 
 }  // namespace xgrad::python

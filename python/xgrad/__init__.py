@@ -6,9 +6,11 @@
     h = tok(torch.tensor([[1, 0, 2, 2, 3]])) + pos(torch.arange(5))     # (1, 5, 64)
 
 Tensors are float32 (with autograd), int64 (``xgrad.long``: ids) or bool (masks). Everything runs on
-the CPU; ``device="cpu"`` is accepted so that ported code runs. Where xgrad differs from PyTorch:
-``view``/``reshape``/indexing copy (xgrad tensors never share storage with each other), ``from_numpy``
-copies, while ``t.numpy()`` and ``np.asarray(t)`` share the tensor's buffer.
+the CPU; ``device="cpu"`` is accepted so that ported code runs. Float tensors share storage as
+PyTorch's do: ``view``, ``reshape`` (when the strides allow), ``transpose``, basic indexing, ``expand``,
+``detach()`` and ``.data`` are views; in-place ops write through them, and a version counter makes
+``backward()`` refuse values written after the forward used them. ``t.numpy()`` and
+``torch.from_numpy`` share memory both ways. (int64 and bool tensors are still copied by views.)
 """
 import contextlib as _contextlib
 import functools as _functools
@@ -23,6 +25,7 @@ from ._xgrad import (Tensor, dtype, manual_seed, set_num_threads, get_num_thread
                      exp, log, sqrt, rsqrt, tanh, sin, cos, sigmoid, relu, neg, square, abs, clamp, clip, masked_fill, where,
                      add, sub, mul, div, pow, eq, ne, lt, le, gt, ge, matmul, mm, bmm,
                      reshape, permute, transpose, unsqueeze, squeeze, flatten, clone, cat, concat, concatenate, stack,
+                     narrow, diagonal, as_strided,
                      split, chunk, select, tril, triu, sum, mean, max, min, argmax, argmin, var, softmax, log_softmax, topk,
                      multinomial, empty_cache)
 from ._repr import tensor_repr as _tensor_repr
@@ -106,12 +109,13 @@ as_tensor = tensor
 
 
 def from_numpy(array):
-    """A tensor with a copy of a numpy array's values: float32 stays float32 (float64 and float16 are
-    converted to it), integers become int64, bools bool; other dtypes are a TypeError. (PyTorch shares
-    the array's memory; xgrad tensors own theirs. t.numpy() does share, the other way.)"""
+    """A float32 array's memory shared as a tensor (its strides kept; writes show through both ways, and
+    the array stays alive as long as the tensor), as torch.from_numpy. Other dtypes are converted to
+    xgrad's (float64 and float16 to float32, integers to int64, bools to bool), a copy; others are a
+    TypeError."""
     if not isinstance(array, _np.ndarray):
         raise TypeError(f"expected np.ndarray (got {type(array).__name__})")
-    return _xgrad._tensor(array, None)
+    return _xgrad._from_numpy(array)
 
 
 def _creator(make_float, name):
@@ -374,10 +378,15 @@ def _norm(self, p=2, dim=None, keepdim=False):
     return (self.abs() ** p).sum(dim=dim, keepdim=keepdim) ** (1.0 / p)
 
 
-def _expand(self, *sizes):
-    sizes = sizes[0] if len(sizes) == 1 and isinstance(sizes[0], (tuple, list)) else sizes
-    shape = [s if n == -1 else n for s, n in zip((1,) * (len(sizes) - self.dim()) + tuple(self.shape), sizes)]
-    return self + zeros(*shape) if self.dtype == float32 else self + zeros(*shape, dtype=self.dtype)
+class _Storage:
+    """What x.untyped_storage() (and 1.13's x.storage()) tells of a tensor's storage: where it starts,
+    the same for every tensor that shares it."""
+
+    def __init__(self, tensor):
+        self._ptr = tensor._storage_ptr()
+
+    def data_ptr(self):
+        return self._ptr
 
 
 def _type_as(self, other):
@@ -437,7 +446,8 @@ for _name, _fn in {
     "__imul__": lambda self, other: self.mul_(other), "__itruediv__": lambda self, other: self.div_(other),
     "__repr__": _tensor_repr, "__array__": lambda self, dtype=None: _np.asarray(self.numpy(), dtype=dtype),
     "unbind": unbind, "std": std, "log10": log10, "log2": log2, "log1p": log1p, "nelement": lambda self: self.numel(),
-    "all": _all, "any": _any, "norm": _norm, "expand": _expand, "type_as": _type_as,
+    "all": _all, "any": _any, "norm": _norm, "type_as": _type_as,
+    "untyped_storage": lambda self: _Storage(self), "storage": lambda self: _Storage(self),
     "is_floating_point": lambda self: self.dtype == float32, "element_size": lambda self: self.dtype.itemsize,
 }.items():
     setattr(Tensor, _name, _fn)

@@ -9,7 +9,7 @@ int main()
     Tensor w = tensor({{1, 2}, {3, 4}}).requires_grad_();
     Tensor y = sum(matmul(tensor({{1, 1}}), w));
     y.backward();
-    bool ok = y.item() == 10.0f && w.grad().data()(0, 0) == 1.0f;
+    bool ok = y.item() == 10.0f && w.grad().to_array()(0, 0) == 1.0f;
     std::cout << (ok ? "consumer: ok" : "consumer: wrong result") << "\n";
     return ok ? 0 : 1;
 }

@@ -77,18 +77,25 @@ float max_difference(const nn::Module& a, const nn::Module& b)
     float worst = 0;
     const auto pa = a.parameters(), pb = b.parameters();
     for (std::size_t i = 0; i < pa.size(); ++i) {
-        for (std::size_t j = 0; j < pa[i].numel(); ++j) worst = std::max(worst, std::abs(pa[i].data().data()[j] - pb[i].data().data()[j]));
+        for (std::size_t j = 0; j < pa[i].numel(); ++j) worst = std::max(worst, std::abs(pa[i].data_ptr()[j] - pb[i].data_ptr()[j]));
     }
     return worst;
 }
 
 // Every gradient of `model` within 1e-6 of its largest entry of the same gradient of `single` (the
 // oracle: one process on the union of the ranks' batches); the summation order differs, nothing else.
+// t's values replaced by `values`, outside autograd
+void assign(const Tensor& t, const Array& values)
+{
+    NoGradGuard no_grad;
+    t.copy_(Tensor(values));
+}
+
 void check_grads_match(const nn::Module& model, const nn::Module& single, const char* what)
 {
     const auto ours = model.named_parameters(), theirs = single.named_parameters();
     for (std::size_t i = 0; i < ours.size(); ++i) {
-        const Array &g = ours[i].second.grad().data(), &expected = theirs[i].second.grad().data();
+        const Array &g = ours[i].second.grad().to_array(), &expected = theirs[i].second.grad().to_array();
         float diff = 0, largest = 0;
         for (std::size_t j = 0; j < g.size(); ++j) {
             diff = std::max(diff, std::abs(g.data()[j] - expected.data()[j])), largest = std::max(largest, std::abs(expected.data()[j]));
@@ -104,7 +111,7 @@ void check_same_on_every_rank(const nn::Module& model, const char* when)
     for (const auto& [name, p] : model.named_parameters()) {
         const auto all = dist::all_gather(p);
         for (std::size_t r = 1; r < all.size(); ++r) {
-            check(std::memcmp(all[r].data().data(), all[0].data().data(), p.numel() * sizeof(float)) == 0, when, ": ", name,
+            check(std::memcmp(all[r].data_ptr(), all[0].data_ptr(), p.numel() * sizeof(float)) == 0, when, ": ", name,
                   " differs between rank 0 and rank ", r);
         }
     }
@@ -145,10 +152,10 @@ std::unique_ptr<Gpt> train_ddp(std::size_t steps, dist::DdpOptions options, bool
         *state_bytes = zero ? static_cast<dist::ZeroRedundancyOptimizer&>(*opt).local_state_bytes() : 0;
     }
     if (!save_to.empty()) {   // every rank calls save_state (ZeRO's gathers); rank 0 writes
-        std::vector<std::pair<std::string, const Array*>> tensors;
+        io::NamedValues tensors;
         io::Metadata metadata;
         const auto named = model->named_parameters();
-        for (const auto& [name, p] : named) tensors.emplace_back(name, &p.data());
+        for (const auto& [name, p] : named) tensors.emplace_back(name, p.values());
         opt->save_state(tensors, metadata);
         if (dist::rank() == 0) io::save_safetensors(save_to, tensors, metadata);
     }
@@ -179,16 +186,16 @@ void collectives()
     Tensor t = full({2, 3}, static_cast<float>(r + 1));
     dist::all_reduce(t);
     const float sum = static_cast<float>(N * (N + 1) / 2);
-    for (float v : t.data()) check(v == sum, "all_reduce SUM gave ", v, ", expected ", sum);
+    for (float v : t.to_array()) check(v == sum, "all_reduce SUM gave ", v, ", expected ", sum);
     Tensor a = full({4}, static_cast<float>(r + 1));
     dist::all_reduce(a, dist::ReduceOp::AVG);
-    for (float v : a.data()) check(v == sum / static_cast<float>(N), "all_reduce AVG gave ", v, ", expected ", sum / static_cast<float>(N));
+    for (float v : a.to_array()) check(v == sum / static_cast<float>(N), "all_reduce AVG gave ", v, ", expected ", sum / static_cast<float>(N));
     Tensor b = full({3}, static_cast<float>(10 * r));
     dist::broadcast(b, N - 1);
-    for (float v : b.data()) check(v == static_cast<float>(10 * (N - 1)), "broadcast from the last rank gave ", v);
+    for (float v : b.to_array()) check(v == static_cast<float>(10 * (N - 1)), "broadcast from the last rank gave ", v);
     const auto gathered = dist::all_gather(full({2}, static_cast<float>(r)));
     check(gathered.size() == static_cast<std::size_t>(N), "all_gather gave ", gathered.size(), " tensors for ", N, " ranks");
-    for (int q = 0; q < N; ++q) check(gathered[static_cast<std::size_t>(q)].data()(1) == static_cast<float>(q), "all_gather's tensor ", q, " is wrong");
+    for (int q = 0; q < N; ++q) check(gathered[static_cast<std::size_t>(q)].to_array()(1) == static_cast<float>(q), "all_gather's tensor ", q, " is wrong");
     dist::barrier();
     std::printf("collectives: all_reduce (SUM, AVG), broadcast, all_gather and barrier on %d ranks agree\n", N);
 }
@@ -203,7 +210,7 @@ void equals_single_process()
     {
         manual_seed(7);
         Gpt model(tiny), single(tiny);
-        for (std::size_t i = 0; i < model.parameters().size(); ++i) single.parameters()[i].mutable_data() = model.parameters()[i].data();
+        for (std::size_t i = 0; i < model.parameters().size(); ++i) assign(single.parameters()[i], model.parameters()[i].to_array());
         dist::DistributedDataParallel ddp(model);
         const text::Batch mine = batch_of(0, dist::rank()), all = union_of(0, dist::world_size());
         nn::functional::cross_entropy(model.forward(mine.x), mine.y).backward();
@@ -269,7 +276,7 @@ void sparse_agrees_with_dense()
     manual_seed(3);
     SparseLM sparse(true), dense(false), single(true);
     for (auto* m : {&dense, &single}) {
-        for (std::size_t i = 0; i < sparse.parameters().size(); ++i) m->parameters()[i].mutable_data() = sparse.parameters()[i].data();
+        for (std::size_t i = 0; i < sparse.parameters().size(); ++i) assign(m->parameters()[i], sparse.parameters()[i].to_array());
     }
     dist::DistributedDataParallel ddp_sparse(sparse), ddp_dense(dense);
     optim::SparseAdam sparse_adam({sparse.emb->weight});
@@ -278,7 +285,7 @@ void sparse_agrees_with_dense()
     optim::Adam single_head({single.head->weight, single.head->bias});
     for (std::size_t step = 0; step < 3; ++step) {
         const text::Batch b = sparse_batch(step, dist::rank());
-        for (std::size_t i = 0; i < sparse.parameters().size(); ++i) dense.parameters()[i].mutable_data() = sparse.parameters()[i].data();
+        for (std::size_t i = 0; i < sparse.parameters().size(); ++i) assign(dense.parameters()[i], sparse.parameters()[i].to_array());
         for (auto* m : {&sparse, &dense}) {
             m->zero_grad();
             nn::functional::cross_entropy(m->forward(b.x), b.y).backward();
@@ -286,7 +293,7 @@ void sparse_agrees_with_dense()
         ddp_sparse.synchronize(), ddp_dense.synchronize();
         check(sparse.emb->weight.sparse_grad() != nullptr, "the sparse table's averaged gradient is not row-sparse");
         const Array from_sparse = sparse.emb->weight.sparse_grad()->to_dense(50);
-        const Array& from_dense = dense.emb->weight.grad().data();
+        const Array& from_dense = dense.emb->weight.grad().to_array();
         float diff = 0;
         for (std::size_t i = 0; i < from_sparse.size(); ++i) diff = std::max(diff, std::abs(from_sparse.data()[i] - from_dense.data()[i]));
         // the same sums in another order (rank order row by row, against MPI's reduction order)
@@ -401,7 +408,7 @@ void no_sync_accumulates()
     const int N = dist::world_size();
     manual_seed(7);
     Gpt model(tiny), single(tiny);
-    for (std::size_t i = 0; i < model.parameters().size(); ++i) single.parameters()[i].mutable_data() = model.parameters()[i].data();
+    for (std::size_t i = 0; i < model.parameters().size(); ++i) assign(single.parameters()[i], model.parameters()[i].to_array());
     dist::DistributedDataParallel ddp(model);
     {
         auto guard = ddp.no_sync();
@@ -409,7 +416,7 @@ void no_sync_accumulates()
         nn::functional::cross_entropy(model.forward(b.x), b.y).backward();
         ddp.synchronize();   // does nothing inside no_sync
         const auto grads = dist::all_gather(model.wte->weight.grad());
-        check(std::memcmp(grads[0].data().data(), grads[1].data().data(), grads[0].numel() * sizeof(float)) != 0,
+        check(std::memcmp(grads[0].data_ptr(), grads[1].data_ptr(), grads[0].numel() * sizeof(float)) != 0,
               "inside no_sync the ranks' gradients are already equal: something synchronized them");
     }
     const text::Batch b = batch_of(1, dist::rank());
@@ -439,9 +446,9 @@ void fault(const std::string& mode, int who, const std::string& folder)
         if (step == 4 && dist::rank() == who) {
             if (mode == "throw") throw std::runtime_error("an injected failure at step 4");
             if (dist::rank() == 0) {   // a torn write: half of the next checkpoint, then death
-                std::vector<std::pair<std::string, const Array*>> tensors;
+                io::NamedValues tensors;
                 const auto named = model.named_parameters();
-                for (const auto& [name, p] : named) tensors.emplace_back(name, &p.data());
+                for (const auto& [name, p] : named) tensors.emplace_back(name, p.values());
                 const std::string bytes = io::safetensors_bytes(tensors, {{"step", "999"}}, path);
                 io::AtomicFile file(path, "checkpoint");
                 file.write(bytes.data(), bytes.size() / 2);

@@ -45,21 +45,29 @@ def test_numpy_shares_memory_both_ways():
     assert a[1, 2] == 7.0
     t.add_(1.0)                        # in place: the same buffer
     assert a[1, 2] == 8.0
-    b = np.asarray(t)                  # the buffer protocol
+    b = np.asarray(t)                  # through __array__, as torch's
     assert np.shares_memory(a, b)
     ids = xgrad.tensor([1, 2, 3])
     ids.numpy()[0] = 9
     assert ids.tolist() == [9, 2, 3] and ids.numpy().dtype == np.int64
 
 
-def test_from_numpy_copies_and_converts():
+def test_from_numpy_shares_float32_memory_and_converts_the_rest():
     a = np.arange(6, dtype=np.float32).reshape(2, 3)
     t = xgrad.from_numpy(a)
     a[0, 0] = 100
-    assert t[0, 0].item() == 0.0       # a copy, as documented
-    assert xgrad.from_numpy(np.ones(2)).dtype == xgrad.float32          # float64 converted
+    assert t[0, 0].item() == 100.0     # shared, as torch.from_numpy
+    t[1, 1] = -1.0
+    assert a[1, 1] == -1.0
+    f = xgrad.from_numpy(np.asfortranarray(a))   # its strides kept: a column-major view
+    assert f.tolist() == a.tolist() and f.stride() == (1, 2) and not f.is_contiguous()
+    assert xgrad.from_numpy(a[:, ::2]).stride() == (3, 2)
+    del a
+    assert t.tolist()[0][0] == 100.0   # the tensor keeps the array's memory alive
+    assert xgrad.from_numpy(np.ones(2)).dtype == xgrad.float32          # float64 converted: a copy
     assert xgrad.from_numpy(np.ones(2, dtype=np.int16)).dtype == xgrad.long
-    assert xgrad.from_numpy(np.asfortranarray(a)).tolist() == a.tolist()
+    with pytest.raises(RuntimeError, match="negative"):
+        xgrad.from_numpy(np.arange(4, dtype=np.float32)[::-1])
     with pytest.raises(TypeError, match="complex128"):
         xgrad.from_numpy(np.ones(2, dtype=np.complex128))
     with pytest.raises(TypeError):
@@ -220,12 +228,18 @@ def test_a_write_after_the_forward_makes_backward_raise_torchs_error():
     assert w.grad is None
 
 
-def test_writes_through_data_and_to_outputs_are_counted_too():
+def test_writes_through_detach_and_to_outputs_are_counted_but_not_through_data_as_in_torch():
     w = xgrad.tensor([1.0, 2.0, 3.0], requires_grad=True)
     y = (w * w).sum()
-    w.data.mul_(2)
+    w.detach().mul_(2)                 # detach() shares the version counter
     with pytest.raises(RuntimeError, match="input 0 of 'mul'"):
         y.backward()
+    w = xgrad.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    y = (w * w).sum()
+    w.data.mul_(2)                     # .data has a counter of its own: torch's silently wrong gradient
+    assert w._version == 0
+    y.backward()
+    assert w.grad.tolist() == [4.0, 8.0, 12.0]
     x = xgrad.tensor([0.0, 1.0], requires_grad=True)
     e = x.exp()
     with xgrad.no_grad():

@@ -1,0 +1,356 @@
+// In-place ops: each writes through its tensor into the storage (so every view of it sees the write)
+// and bumps the version counter. With autograd, as torch's:
+//   - on a leaf that requires grad (or a view of one) it is refused while grad mode is on;
+//   - recorded, it computes the op out of place, writes the result in, and then the tensor is the
+//     op's output: its node becomes the op's, whose input is the node it had ("rebase"). A write
+//     through a view makes the base the output of a copy_slices node, which sends the gradient of the
+//     written positions through the op and the rest of it to the base's earlier history; the view, and
+//     any other view of the base, then follow the base (refresh_view).
+//   - otherwise it writes straight into the storage, nothing recorded.
+#include <cmath>
+
+#include "core/autograd.h"
+#include "core/kernels.h"
+#include "core/node.h"
+#include "core/ops.h"
+#include "core/random.h"
+
+namespace xgrad {
+
+using detail::Access;
+using detail::TensorImpl;
+
+namespace {
+
+// The checks every in-place op makes before it writes.
+void check_writable(const char* op, const TensorImpl& t)
+{
+    XGRAD_CHECK(!has_overlap(t.shape, t.strides), op, ": unsupported operation: more than one element of the written-to ",
+                "tensor refers to a single memory location (shape ", shape_str(t.shape), ", strides ", shape_str(t.strides),
+                ", an expand()ed view?). Please clone() the tensor before performing the operation.");
+    if (!is_grad_enabled()) return;
+    XGRAD_CHECK(!(t.node && t.node->is_leaf() && t.node->requires_grad), op, ": a leaf Variable that requires grad is ",
+                "being used in an in-place operation (wrap the write in NoGradGuard, or in Python `with xgrad.no_grad():`)");
+    const TensorImpl* base = t.base.get();
+    XGRAD_CHECK(!(base && base->node && base->node->is_leaf() && base->node->requires_grad), op, ": a view of a leaf ",
+                "Variable that requires grad is being used in an in-place operation (wrap the write in NoGradGuard, or in ",
+                "Python `with xgrad.no_grad():`)");
+}
+
+// Writes `values` (row-major, of t's shape) into t's elements, and counts the write.
+void write_values(TensorImpl& t, const float* values)
+{
+    scatter(values, t.shape, t.strides, t.mutable_data());
+    ++t.version();
+}
+
+// t = f(t, operand) element by element, the operand broadcast to t's shape, straight into the storage.
+template <class F>
+void write_elementwise(TensorImpl& t, const Values& operand, F f)
+{
+    const Shape shape = to_shape(t.shape);
+    broadcast_shapes("in-place", shape, to_shape(operand.shape()));
+    if (t.contiguous) {
+        const Values self(t.storage, t.data(), t.shape);   // read before written, element by element
+        broadcast_apply_into(t.mutable_data(), shape, self, operand, f);
+        ++t.version();
+        return;
+    }
+    const Values self = Access::wrap(t.shared_from_this()).values();
+    Array result(t.shape);
+    broadcast_apply_into(result, self, operand, f);
+    write_values(t, result.data());
+}
+
+// The operand's values, copied first when they live in the memory about to be written
+// (x[1:].copy_(x[:-1])), so that no element is read after it was overwritten.
+Values operand_values(const Tensor& operand, const TensorImpl& t)
+{
+    Values v = operand.values();
+    if (Access::impl(operand).storage != t.storage) return v;
+    auto copy = std::make_shared<Array>(v.array());
+    const float* data = copy->data();
+    return Values(std::move(copy), data, v.shape());
+}
+
+// The op's operand must broadcast to the written tensor's shape: the written tensor cannot grow.
+void check_broadcasts_to(const char* op, const TensorImpl& t, const Tensor& operand)
+{
+    const Shape shape = to_shape(t.shape), other = operand.shape();
+    XGRAD_CHECK(broadcast_shapes(op, shape, other) == shape, op, ": output with shape ", shape_str(shape),
+                " doesn't match the broadcast shape ", shape_str(broadcast_shapes(op, shape, other)),
+                " (the operand ", shape_str(other), " would make it larger; use the out-of-place op)");
+}
+
+// The written tensor becomes `out`'s output: its node is out's (whose inputs hold the node it had),
+// or, through a view, its base becomes a copy_slices of its history and out.
+void rebase(TensorImpl& t, const Tensor& out)
+{
+    detail::Node& made = *Access::impl(out).node;
+    if (!t.base) {
+        if (made.saved_output.defined() && made.saved_output.shares_storage(out)) {
+            made.saved_output = Access::wrap(t.shared_from_this()).detach();   // the output its backward reads is t
+            made.saved_output_version = t.version();
+        }
+        made.shape = t.shape;
+        t.node = Access::impl(out).node;
+        return;
+    }
+    TensorImpl& base = *t.base;
+    const detail::Positions at = detail::positions_in_base(t, made.op);
+    Tensor b = Access::wrap(t.base);
+    // the base's gradient: the written positions' goes to out, the others' to the base's earlier history
+    base.node = detail::make_node(base, {b, out}, "copy_slices", [b, out, at](GradOutput& grad_out, const Values&) {
+        if (out.requires_grad()) out.accumulate_grad(detail::gather_from(grad_out.read(), at));
+        if (!b.requires_grad()) return;
+        Array g = grad_out.take();
+        Array zeros = xt::zeros<float>(at.shape);
+        scatter(zeros.data(), at.shape, at.strides, g.data() + at.offset);   // overwritten: no gradient
+        b.accumulate_grad(std::move(g));
+    });
+    t.view_version = t.version() - 1;   // so that the view follows the base's new history
+    detail::refresh_view(t);
+}
+
+// The in-place op `op` on `self`: recorded as `recorded(self)` (the out-of-place op) when autograd
+// must see it, else `direct(self)` writes straight into the storage. `operands` are the op's other
+// tensors; `reads_self` says whether the recorded op's backward reads self's values, which are about to
+// be overwritten, so that it is given a copy of them (torch's original_self).
+template <class Recorded, class Direct>
+const Tensor& in_place(const Tensor& self, const char* op, std::initializer_list<Tensor> operands, bool reads_self,
+                       Recorded recorded, Direct direct)
+{
+    const OpScope scope(op);
+    TensorImpl& t = detail::refresh_view(Access::impl(self));
+    check_writable(op, t);
+    bool record = is_grad_enabled() && (self.requires_grad() || (t.base && Access::wrap(t.base).requires_grad()));
+    for (const Tensor& operand : operands) record = record || (is_grad_enabled() && operand.requires_grad());
+    if (!record) {
+        direct(t);
+        return self;
+    }
+    const Tensor out = recorded(reads_self ? self.clone() : self);
+    const Values written = out.values();
+    write_values(t, written.data());
+    rebase(t, out);
+    return self;
+}
+
+// A node that gives its input no gradient (fill_, zero_, normal_: the old values do not reach the new)
+Tensor overwritten(const Tensor& self, Array&& values, const char* op)
+{
+    return from_op(std::move(values), {self}, op, [](GradOutput&) {});
+}
+
+}  // namespace
+
+const Tensor& Tensor::copy_(const Tensor& src) const
+{
+    check_broadcasts_to("copy_", impl("copy_"), src);
+    const Shape shape = this->shape();
+    return in_place(*this, "copy_", {src}, false,
+        [&](const Tensor& self) {
+            return from_op(broadcast_to(src.values(), shape), {self, src}, "copy_", [src](GradOutput& grad_out) {
+                if (src.requires_grad()) src.accumulate_grad(reduce_to_shape(grad_out.read(), src.shape()));   // copied
+            });
+        },
+        [&](TensorImpl& t) {
+            const Values v = operand_values(src, t);
+            write_elementwise(t, v, [](float, float s) { return s; });
+        });
+}
+
+const Tensor& Tensor::add_(const Tensor& other, float alpha) const
+{
+    check_broadcasts_to("add_", impl("add_"), other);
+    return in_place(*this, "add_", {other}, false,
+        [&](const Tensor& self) { return add(self, alpha == 1.0f ? other : mul(other, alpha)); },
+        [&](TensorImpl& t) {
+            const Values v = operand_values(other, t);
+            write_elementwise(t, v, [alpha](float x, float y) { return x + alpha * y; });
+        });
+}
+
+const Tensor& Tensor::sub_(const Tensor& other, float alpha) const
+{
+    check_broadcasts_to("sub_", impl("sub_"), other);
+    return in_place(*this, "sub_", {other}, false,
+        [&](const Tensor& self) { return sub(self, alpha == 1.0f ? other : mul(other, alpha)); },
+        [&](TensorImpl& t) {
+            const Values v = operand_values(other, t);
+            write_elementwise(t, v, [alpha](float x, float y) { return x - alpha * y; });
+        });
+}
+
+const Tensor& Tensor::mul_(const Tensor& other) const
+{
+    check_broadcasts_to("mul_", impl("mul_"), other);
+    return in_place(*this, "mul_", {other}, other.requires_grad(),
+        [&](const Tensor& self) { return mul(self, other); },
+        [&](TensorImpl& t) {
+            const Values v = operand_values(other, t);
+            write_elementwise(t, v, [](float x, float y) { return x * y; });
+        });
+}
+
+const Tensor& Tensor::div_(const Tensor& other) const
+{
+    check_broadcasts_to("div_", impl("div_"), other);
+    return in_place(*this, "div_", {other}, other.requires_grad(),
+        [&](const Tensor& self) { return div(self, other); },
+        [&](TensorImpl& t) {
+            const Values v = operand_values(other, t);
+            write_elementwise(t, v, [](float x, float y) { return x / y; });
+        });
+}
+
+namespace {
+
+const Values& no_operand()
+{
+    static const Array zero = xt::zeros<float>(Shape{});
+    static const Values values(zero);
+    return values;
+}
+
+}  // namespace
+
+const Tensor& Tensor::add_(float value) const
+{
+    return in_place(*this, "add_", {}, false, [&](const Tensor& self) { return add(self, value); },
+                    [&](TensorImpl& t) { write_elementwise(t, no_operand(), [value](float x, float) { return x + value; }); });
+}
+
+const Tensor& Tensor::sub_(float value) const { return add_(-value); }
+
+const Tensor& Tensor::mul_(float value) const
+{
+    return in_place(*this, "mul_", {}, false, [&](const Tensor& self) { return mul(self, value); },
+                    [&](TensorImpl& t) { write_elementwise(t, no_operand(), [value](float x, float) { return x * value; }); });
+}
+
+const Tensor& Tensor::div_(float value) const
+{
+    return in_place(*this, "div_", {}, false, [&](const Tensor& self) { return div(self, full({}, value)); },
+                    [&](TensorImpl& t) { write_elementwise(t, no_operand(), [value](float x, float) { return x / value; }); });
+}
+
+const Tensor& Tensor::fill_(float value) const
+{
+    return in_place(*this, "fill_", {}, false,
+                    [&](const Tensor& self) { return overwritten(self, Array(xt::zeros<float>(self.shape()) + value), "fill_"); },
+                    [&](TensorImpl& t) { write_elementwise(t, no_operand(), [value](float, float) { return value; }); });
+}
+
+const Tensor& Tensor::zero_() const
+{
+    return in_place(*this, "zero_", {}, false,
+                    [&](const Tensor& self) { return overwritten(self, Array(xt::zeros<float>(self.shape())), "zero_"); },
+                    [&](TensorImpl& t) { write_elementwise(t, no_operand(), [](float, float) { return 0.0f; }); });
+}
+
+const Tensor& Tensor::clamp_(std::optional<float> min, std::optional<float> max) const
+{
+    return in_place(*this, "clamp_", {}, true, [&](const Tensor& self) { return clamp(self, min, max); },
+                    [&](TensorImpl& t) {
+                        const float lo = min.value_or(-INFINITY), hi = max.value_or(INFINITY);
+                        write_elementwise(t, no_operand(), [lo, hi](float x, float) {
+                            return std::isnan(x) ? x : std::min(std::max(x, lo), hi);
+                        });
+                    });
+}
+
+const Tensor& Tensor::masked_fill_(const Tensor& mask, float value) const
+{
+    check_broadcasts_to("masked_fill_", impl("masked_fill_"), mask);
+    return in_place(*this, "masked_fill_", {}, false, [&](const Tensor& self) { return masked_fill(self, mask, value); },
+                    [&](TensorImpl& t) {
+                        const Values m = operand_values(mask, t);
+                        write_elementwise(t, m, [value](float x, float keep) { return keep != 0.0f ? value : x; });
+                    });
+}
+
+namespace {
+
+// x = f(x) in place: recorded as `op` (whose backward reads x itself when reads_self, else at most its
+// own output), else f straight into the storage
+template <class Recorded, class F>
+const Tensor& map_in_place(const Tensor& self, const char* name, bool reads_self, Recorded op, F f)
+{
+    return in_place(self, name, {}, reads_self, op,
+                    [&](TensorImpl& t) { write_elementwise(t, no_operand(), [f](float x, float) { return f(x); }); });
+}
+
+}  // namespace
+
+const Tensor& Tensor::exp_() const
+{
+    return map_in_place(*this, "exp_", false, [](const Tensor& x) { return exp(x); }, [](float x) { return std::exp(x); });
+}
+
+const Tensor& Tensor::log_() const
+{
+    return map_in_place(*this, "log_", true, [](const Tensor& x) { return log(x); }, [](float x) { return std::log(x); });
+}
+
+const Tensor& Tensor::sqrt_() const
+{
+    return map_in_place(*this, "sqrt_", false, [](const Tensor& x) { return sqrt(x); }, [](float x) { return std::sqrt(x); });
+}
+
+const Tensor& Tensor::tanh_() const
+{
+    return map_in_place(*this, "tanh_", false, [](const Tensor& x) { return tanh(x); }, [](float x) { return std::tanh(x); });
+}
+
+const Tensor& Tensor::sigmoid_() const
+{
+    return map_in_place(*this, "sigmoid_", false, [](const Tensor& x) { return sigmoid(x); },
+                        [](float x) { return 1.0f / (1.0f + std::exp(-x)); });
+}
+
+const Tensor& Tensor::relu_() const
+{
+    return map_in_place(*this, "relu_", false, [](const Tensor& x) { return relu(x); },
+                        [](float x) { return x > 0.0f ? x : (std::isnan(x) ? x : 0.0f); });
+}
+
+const Tensor& Tensor::neg_() const
+{
+    return map_in_place(*this, "neg_", false, [](const Tensor& x) { return neg(x); }, [](float x) { return -x; });
+}
+
+const Tensor& Tensor::pow_(float exponent) const
+{
+    return map_in_place(*this, "pow_", true, [exponent](const Tensor& x) { return pow(x, exponent); },
+                        [exponent](float x) { return std::pow(x, exponent); });
+}
+
+namespace {
+
+Array drawn(const Array::shape_type& shape, bool normal, float a, float b)
+{
+    Array values(shape);
+    if (normal) default_generator().normal_(values, a, b); else default_generator().uniform_(values, a, b);
+    return values;
+}
+
+}  // namespace
+
+const Tensor& Tensor::normal_(float mean, float std) const
+{
+    XGRAD_CHECK(std >= 0.0f, "normal_: expects std >= 0.0, but found std ", std);
+    return in_place(*this, "normal_", {}, false,
+                    [&](const Tensor& self) { return overwritten(self, drawn(impl_->shape, true, mean, std), "normal_"); },
+                    [&](TensorImpl& t) { write_values(t, drawn(t.shape, true, mean, std).data()); });
+}
+
+const Tensor& Tensor::uniform_(float from, float to) const
+{
+    XGRAD_CHECK(from <= to, "uniform_: expects to return a [from, to) range, but found from=", from, " > to=", to);
+    return in_place(*this, "uniform_", {}, false,
+                    [&](const Tensor& self) { return overwritten(self, drawn(impl_->shape, false, from, to), "uniform_"); },
+                    [&](TensorImpl& t) { write_values(t, drawn(t.shape, false, from, to).data()); });
+}
+
+}  // namespace xgrad

@@ -1,0 +1,96 @@
+// Strided layouts: their contiguity, overlap, and the gather and scatter between them and a
+// contiguous buffer.
+#include "core/strided.h"
+
+#include <algorithm>
+#include <numeric>
+#include <vector>
+
+namespace xgrad {
+
+Strides contiguous_strides(const Array::shape_type& shape)
+{
+    Strides strides(shape.size(), 1);
+    for (std::size_t axis = shape.size(); axis-- > 1;) strides[axis - 1] = strides[axis] * std::max<std::size_t>(shape[axis], 1);
+    return strides;
+}
+
+bool is_contiguous(const Array::shape_type& shape, const Strides& strides)
+{
+    std::size_t expected = 1;
+    for (std::size_t axis = shape.size(); axis-- > 0;) {
+        if (shape[axis] == 0) return true;
+        if (shape[axis] == 1) continue;
+        if (strides[axis] != expected) return false;
+        expected *= shape[axis];
+    }
+    return true;
+}
+
+std::size_t row_offset(std::size_t row, const Array::shape_type& shape, const Strides& strides)
+{
+    std::size_t offset = 0;
+    for (std::size_t axis = shape.empty() ? 0 : shape.size() - 1; axis-- > 0;) {
+        offset += (row % shape[axis]) * strides[axis];
+        row /= shape[axis];
+    }
+    return offset;
+}
+
+void gather(const float* src, const Array::shape_type& shape, const Strides& strides, float* dst)
+{
+    if (is_contiguous(shape, strides)) {
+        parallel_copy(dst, src, shape_numel(shape));
+        return;
+    }
+    const std::size_t inner = shape.empty() ? 1 : shape.back();
+    const std::size_t step = shape.empty() ? 1 : strides.back();
+    for_each_row(shape, strides, [&](std::size_t row, std::size_t offset) {
+        const float* from = src + offset;
+        float* to = dst + row * inner;
+        if (step == 1) {
+            std::memcpy(to, from, inner * sizeof(float));
+        } else {
+            for (std::size_t j = 0; j < inner; ++j) to[j] = from[j * step];
+        }
+    });
+}
+
+void scatter(const float* src, const Array::shape_type& shape, const Strides& strides, float* dst)
+{
+    if (is_contiguous(shape, strides)) {
+        parallel_copy(dst, src, shape_numel(shape));
+        return;
+    }
+    const std::size_t inner = shape.empty() ? 1 : shape.back();
+    const std::size_t step = shape.empty() ? 1 : strides.back();
+    for_each_row(shape, strides, [&](std::size_t row, std::size_t offset) {
+        const float* from = src + row * inner;
+        float* to = dst + offset;
+        if (step == 1) {
+            std::memcpy(to, from, inner * sizeof(float));
+        } else {
+            for (std::size_t j = 0; j < inner; ++j) to[j * step] = from[j];
+        }
+    });
+}
+
+bool has_overlap(const Array::shape_type& shape, const Strides& strides)
+{
+    // Sorted by stride, each axis of size > 1 must step past everything the smaller axes span; that is
+    // torch's test too (it refuses some layouts that do not overlap, never one that does).
+    std::vector<std::size_t> axes;
+    for (std::size_t axis = 0; axis < shape.size(); ++axis) {
+        if (shape[axis] == 0) return false;
+        if (shape[axis] > 1) axes.push_back(axis);
+    }
+    std::sort(axes.begin(), axes.end(), [&](std::size_t a, std::size_t b) { return strides[a] < strides[b]; });
+    std::size_t span = 0;   // the largest offset the axes so far reach
+    for (std::size_t axis : axes) {
+        if (strides[axis] <= span) return true;
+        span += strides[axis] * (shape[axis] - 1);
+    }
+    return false;
+}
+
+}  // namespace xgrad
