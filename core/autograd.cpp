@@ -85,32 +85,33 @@ Tensor detail::record_op(Array&& y, std::vector<Tensor> inputs, const char* op, 
     Tensor out(std::move(y));
     TensorImpl& t = Access::impl(out);
     t.node = detail::make_node(t, std::move(inputs), op, std::move(backward));
-    if (reads_output) {
-        t.node->saved_output = out.detach();   // an alias without a node: no reference cycle
-        t.node->saved_output_version = t.version();
-    }
+    if (reads_output) t.node->saved_output.save(t);
     return out;
-}
-
-Tensor detail::make_view(const Tensor& x, Array::shape_type shape, Strides strides, std::size_t offset, const char* op,
-                         BackwardFn backward)
-{
-    const std::shared_ptr<TensorImpl>& source = Access::ptr(x);
-    auto v = std::make_shared<TensorImpl>();
-    v->storage = source->storage;
-    v->contiguous = is_contiguous(shape, strides);
-    v->shape = std::move(shape);
-    v->strides = std::move(strides);
-    v->offset = offset;
-    v->own_version = source->own_version;
-    v->view_version = v->version();
-    v->base = source->base ? source->base : source;
-    if (records(std::span<const Tensor>(&x, 1))) v->node = detail::make_node(*v, {x}, op, std::move(backward));
-    return Access::wrap(std::move(v));
 }
 
 // ---- a node's gradient (the state table is in core/node.h) --------------------------------------------
 namespace detail {
+
+void SavedOutput::save(const TensorImpl& t)
+{
+    storage = t.storage;
+    shape = t.shape;
+    strides = t.strides;
+    offset = t.offset;
+    contiguous = t.contiguous;
+    own_version = t.own_version;
+    version = t.version();
+}
+
+Values SavedOutput::values() const
+{
+    const float* data = storage->data() + offset;
+    if (contiguous) return Values(storage, data, shape);
+    auto copy = std::make_shared<Array>(shape);
+    gather(data, shape, strides, copy->data());
+    const float* values = copy->data();
+    return Values(std::move(copy), values, shape);
+}
 
 void GradSlot::add(const Values& g)
 {
@@ -316,6 +317,18 @@ Node* detail::grad_node(const TensorImpl& t)
 Node::~Node()
 {
     backward = nullptr;                 // its captured inputs are also in `inputs`: nothing dies yet
+    // The common case, inputs that live on elsewhere (parameters, tensors the caller holds): dropping
+    // the edges only drops references, and needs no worklist.
+    const auto held_elsewhere = [this](const auto& ptr, auto of) {
+        const auto here = std::count_if(inputs.begin(), inputs.end(), [&](const Edge& e) { return of(e) == ptr; });
+        return !ptr || ptr.use_count() > here;
+    };
+    if (std::all_of(inputs.begin(), inputs.end(), [&](const Edge& e) {
+            return held_elsewhere(Access::ptr(e.tensor), [](const Edge& x) -> const auto& { return Access::ptr(x.tensor); }) &&
+                   held_elsewhere(e.node, [](const Edge& x) -> const auto& { return x.node; });
+        })) {
+        return;
+    }
     std::vector<std::shared_ptr<Node>> nodes;
     std::vector<std::shared_ptr<TensorImpl>> tensors;
     auto adopt = [&](std::vector<Edge>& edges) {
@@ -378,12 +391,11 @@ std::vector<std::shared_ptr<Node>> topological_order(const std::shared_ptr<Node>
 void run_backward(Node& n, GradOutput& grad_out)
 {
     Values y;
-    if (n.saved_output.defined()) {
-        const TensorImpl& out = Access::impl(n.saved_output);
-        if (out.version() != n.saved_output_version) {
-            throw Error(version_error(n.op, "output 0", out.shape, out.version(), n.saved_output_version));
+    if (const detail::SavedOutput& out = n.saved_output; out.storage) {
+        if (out.current_version() != out.version) {
+            throw Error(version_error(n.op, "output 0", out.shape, out.current_version(), out.version));
         }
-        y = n.saved_output.values();
+        y = out.values();
     }
     const OpScope scope(n.op, /*backward=*/true);
     const Node* outer = std::exchange(running_backward, &n);
@@ -428,7 +440,7 @@ void walk_backward(std::vector<std::shared_ptr<Node>>& order, bool retain_graph)
         if (!retain_graph) {
             n.backward = nullptr;
             n.inputs.clear();      // `order` still holds every node, so nothing dies recursively here
-            n.saved_output = Tensor();
+            n.saved_output = detail::SavedOutput();
             n.graph_freed = true;
             it->reset();           // every op using n has run: n dies now unless a tensor holds it
         }

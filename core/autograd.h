@@ -112,11 +112,6 @@ Tensor recorded(Array&& y, std::vector<Tensor> inputs, const char* op, Backward 
     constexpr bool reads_output = !std::is_invocable_v<Backward&, GradOutput&>;
     return record_op(std::move(y), std::move(inputs), op, as_backward_fn(std::move(backward)), reads_output);
 }
-
-// A view of x: x's storage seen through (shape, strides, offset), recorded with `backward` when x
-// requires grad (core/view.cpp's ops).
-Tensor make_view(const Tensor& x, Array::shape_type shape, Strides strides, std::size_t offset, const char* op,
-                 BackwardFn backward);
 }  // namespace detail
 
 // The result y of an op over `inputs`. When grad mode is on and an input requires grad, it records the

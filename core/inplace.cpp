@@ -7,6 +7,7 @@
 //     written positions through the op and the rest of it to the base's earlier history; the view, and
 //     any other view of the base, then follow the base (refresh_view).
 //   - otherwise it writes straight into the storage, nothing recorded.
+#include <algorithm>
 #include <cmath>
 
 #include "core/autograd.h"
@@ -73,6 +74,27 @@ Values operand_values(const Tensor& operand, const TensorImpl& t)
     return Values(std::move(copy), data, v.shape());
 }
 
+// Every element of t set to `value`: written without being read (memset for zeros), split across threads.
+void write_constant(TensorImpl& t, float value)
+{
+    if (t.contiguous) {
+        float* data = t.mutable_data();
+        const std::size_t n = shape_numel(t.shape);
+        if (value == 0.0f) {
+            parallel_zero(data, n);
+        } else {
+            parallel_rows(n, 1, [=](std::size_t begin, std::size_t end) { std::fill(data + begin, data + end, value); });
+        }
+    } else {
+        const std::size_t inner = t.shape.empty() ? 1 : t.shape.back(), step = t.shape.empty() ? 1 : t.strides.back();
+        float* data = t.mutable_data();
+        for_each_row(t.shape, t.strides, [&](std::size_t, std::size_t offset) {
+            for (std::size_t j = 0; j < inner; ++j) data[offset + j * step] = value;
+        });
+    }
+    ++t.version();
+}
+
 // The op's operand must broadcast to the written tensor's shape: the written tensor cannot grow.
 void check_broadcasts_to(const char* op, const TensorImpl& t, const Tensor& operand)
 {
@@ -88,10 +110,7 @@ void rebase(TensorImpl& t, const Tensor& out)
 {
     detail::Node& made = *Access::impl(out).node;
     if (!t.base) {
-        if (made.saved_output.defined() && made.saved_output.shares_storage(out)) {
-            made.saved_output = Access::wrap(t.shared_from_this()).detach();   // the output its backward reads is t
-            made.saved_output_version = t.version();
-        }
+        if (made.saved_output.storage == Access::impl(out).storage) made.saved_output.save(t);   // the output it reads is t
         made.shape = t.shape;
         t.node = Access::impl(out).node;
         return;
@@ -239,14 +258,14 @@ const Tensor& Tensor::fill_(float value) const
 {
     return in_place(*this, "fill_", {}, false,
                     [&](const Tensor& self) { return overwritten(self, Array(xt::zeros<float>(self.shape()) + value), "fill_"); },
-                    [&](TensorImpl& t) { write_elementwise(t, no_operand(), [value](float, float) { return value; }); });
+                    [&](TensorImpl& t) { write_constant(t, value); });
 }
 
 const Tensor& Tensor::zero_() const
 {
     return in_place(*this, "zero_", {}, false,
                     [&](const Tensor& self) { return overwritten(self, Array(xt::zeros<float>(self.shape())), "zero_"); },
-                    [&](TensorImpl& t) { write_elementwise(t, no_operand(), [](float, float) { return 0.0f; }); });
+                    [&](TensorImpl& t) { write_constant(t, 0.0f); });
 }
 
 const Tensor& Tensor::clamp_(std::optional<float> min, std::optional<float> max) const

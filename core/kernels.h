@@ -110,10 +110,15 @@ template <class F, class... In>
 void map(Array& out, F f, const In&... in)
 {
     float* o = out.data();
-    map_blocks(out.size(), [&](const Block& b) {
+    const auto one_block = [&](const Block& b) {
         auto dst = b.at(o);
         xt::noalias(dst) = f(b.at(in.data())...);
-    });
+    };
+    if (out.size() <= map_block) {   // one block: no thread pool to ask (a tiny op's whole cost, else)
+        one_block(Block{0, out.size()});
+        return;
+    }
+    map_blocks(out.size(), one_block);
 }
 
 // ---- erf ------------------------------------------------------------------------------------------------

@@ -135,6 +135,23 @@ struct Hooks {
     GradSlot retained;
 };
 
+// The output an op's backward reads, kept without its TensorImpl (which holds the node: a cycle) and
+// without an allocation of its own: its storage, where it lies there, its version counter and the
+// version it had.
+struct SavedOutput {
+    std::shared_ptr<Storage> storage;    // null: the backward does not read the output
+    Array::shape_type shape;
+    Strides strides;
+    std::size_t offset = 0;
+    bool contiguous = true;
+    std::shared_ptr<std::uint64_t> own_version;
+    std::uint64_t version = 0;           // the one it had when saved
+
+    void save(const TensorImpl& t);
+    std::uint64_t current_version() const { return own_version ? *own_version : storage->version(); }
+    Values values() const;               // row-major (a copy only if it is a strided view)
+};
+
 // An op's input as the op recorded it: the tensor (whose values its backward may read), the node the
 // tensor had then (where its gradient goes, even if the tensor was rebased since), and the storage and
 // version it had (a backward reading it later checks both: the version counter).
@@ -155,8 +172,7 @@ struct Node {
     Array::shape_type shape;             // of the tensor it was made for: what its gradient must have
     std::vector<Edge> inputs;
     BackwardFn backward;
-    Tensor saved_output;                 // the output, when the backward reads it: an alias without a node
-    std::uint64_t saved_output_version = 0;
+    SavedOutput saved_output;            // the output, when the backward reads it
     std::uint64_t visit_mark = 0;        // used by the topological walk in backward()
     std::uint64_t grad_writes = 0;       // counts the accumulations into `grad`: did a backward reach it?
     std::unique_ptr<Hooks> hooks;        // null unless a hook was registered

@@ -11,11 +11,31 @@
 
 namespace xgrad {
 
-using detail::make_view;
 using detail::Positions;
 using detail::scatter_into_zeros;
 
 namespace {
+
+// A view of x: x's storage seen through (shape, strides, offset). When x requires grad (and grad mode
+// is on) it is recorded as `op` with the backward make_backward() returns, made only then: most views
+// (an index, a reshape of a batch) record nothing and should cost nothing more.
+template <class MakeBackward>
+Tensor make_view(const Tensor& x, Array::shape_type shape, Strides strides, std::size_t offset, const char* op,
+                 MakeBackward make_backward)
+{
+    const std::shared_ptr<detail::TensorImpl>& source = detail::Access::ptr(x);
+    auto v = std::make_shared<detail::TensorImpl>();
+    v->storage = source->storage;
+    v->contiguous = is_contiguous(shape, strides);
+    v->shape = std::move(shape);
+    v->strides = std::move(strides);
+    v->offset = offset;
+    v->own_version = source->own_version;
+    v->view_version = v->version();
+    v->base = source->base ? source->base : source;
+    if (detail::records(std::span<const Tensor>(&x, 1))) v->node = detail::make_node(*v, {x}, op, make_backward());
+    return detail::Access::wrap(std::move(v));
+}
 
 std::size_t wrap_dim(const char* op, std::ptrdiff_t dim, std::size_t ndim) { return normalize_axis(op, dim, ndim); }
 
@@ -127,7 +147,7 @@ Tensor Tensor::view(std::vector<std::ptrdiff_t> sizes) const
     XGRAD_CHECK(strides.has_value(), "view: view size is not compatible with input tensor's size and stride (at least one ",
                 "dimension spans across two contiguous subspaces): shape ", shape_str(t.shape), " with strides ",
                 shape_str(t.strides), " cannot be viewed as ", shape_str(shape), ". Use .reshape(...) instead.");
-    return make_view(*this, std::move(shape), std::move(*strides), t.offset, "view", reshape_backward(*this));
+    return make_view(*this, std::move(shape), std::move(*strides), t.offset, "view", [this] { return reshape_backward(*this); });
 }
 
 Tensor Tensor::reshape(std::vector<std::ptrdiff_t> sizes) const
@@ -136,7 +156,7 @@ Tensor Tensor::reshape(std::vector<std::ptrdiff_t> sizes) const
     const detail::TensorImpl& t = layout_of(*this);
     Array::shape_type shape = infer_shape("reshape", sizes, t.shape);
     if (std::optional<Strides> strides = view_strides(t.shape, t.strides, shape)) {
-        return make_view(*this, std::move(shape), std::move(*strides), t.offset, "view", reshape_backward(*this));
+        return make_view(*this, std::move(shape), std::move(*strides), t.offset, "view", [this] { return reshape_backward(*this); });
     }
     Array y = values().array();   // strides that no view can follow: a copy, as torch's
     y.reshape(shape);
@@ -203,10 +223,11 @@ Tensor Tensor::permute(std::vector<std::ptrdiff_t> dims) const
         strides[i] = t.strides[perm[i]];
     }
     Tensor x = *this;
-    return make_view(*this, std::move(shape), std::move(strides), t.offset, "permute",
-                     [x, inverse](GradOutput& grad_out, const Values&) {
-                         x.accumulate_grad(permuted(grad_out.read(), inverse));   // permuted back
-                     });
+    return make_view(*this, std::move(shape), std::move(strides), t.offset, "permute", [&] {
+        return BackwardFn([x, inverse](GradOutput& grad_out, const Values&) {
+            x.accumulate_grad(permuted(grad_out.read(), inverse));   // permuted back
+        });
+    });
 }
 
 Tensor Tensor::transpose(std::ptrdiff_t dim0, std::ptrdiff_t dim1) const
@@ -215,7 +236,7 @@ Tensor Tensor::transpose(std::ptrdiff_t dim0, std::ptrdiff_t dim1) const
     const detail::TensorImpl& t = layout_of(*this);
     const std::size_t n = t.shape.size(), a = wrap_dim("transpose", dim0, std::max<std::size_t>(n, 1)),
                       b = wrap_dim("transpose", dim1, std::max<std::size_t>(n, 1));
-    if (n == 0) return make_view(*this, t.shape, t.strides, t.offset, "transpose", reshape_backward(*this));
+    if (n == 0) return make_view(*this, t.shape, t.strides, t.offset, "transpose", [this] { return reshape_backward(*this); });
     Array::shape_type shape = t.shape;
     Strides strides = t.strides;
     std::swap(shape[a], shape[b]);
@@ -224,17 +245,18 @@ Tensor Tensor::transpose(std::ptrdiff_t dim0, std::ptrdiff_t dim1) const
     std::iota(swap.begin(), swap.end(), 0);
     std::swap(swap[a], swap[b]);
     Tensor x = *this;
-    return make_view(*this, std::move(shape), std::move(strides), t.offset, "transpose",
-                     [x, swap](GradOutput& grad_out, const Values&) {
-                         x.accumulate_grad(permuted(grad_out.read(), swap));   // swapped back
-                     });
+    return make_view(*this, std::move(shape), std::move(strides), t.offset, "transpose", [&] {
+        return BackwardFn([x, swap](GradOutput& grad_out, const Values&) {
+            x.accumulate_grad(permuted(grad_out.read(), swap));   // swapped back
+        });
+    });
 }
 
 Tensor Tensor::t() const
 {
     XGRAD_CHECK(dim() <= 2, "t: expects a tensor with <= 2 dimensions, but self is ", dim(), "D");
     return dim() < 2 ? make_view(*this, layout_of(*this).shape, layout_of(*this).strides, layout_of(*this).offset, "t",
-                                 reshape_backward(*this))
+                                 [this] { return reshape_backward(*this); })
                      : transpose(0, 1);
 }
 
@@ -271,10 +293,11 @@ Tensor Tensor::expand(std::vector<std::ptrdiff_t> sizes) const
     }
     shape_numel(shape, "expand");
     Tensor x = *this;
-    return make_view(*this, std::move(shape), std::move(strides), t.offset, "expand",
-                     [x](GradOutput& grad_out, const Values&) {
-                         x.accumulate_grad(reduce_to_shape(grad_out.read(), x.shape()));   // summed over the copies
-                     });
+    return make_view(*this, std::move(shape), std::move(strides), t.offset, "expand", [&] {
+        return BackwardFn([x](GradOutput& grad_out, const Values&) {
+            x.accumulate_grad(reduce_to_shape(grad_out.read(), x.shape()));   // summed over the copies
+        });
+    });
 }
 
 Tensor Tensor::unsqueeze(std::ptrdiff_t dim_) const
@@ -287,7 +310,7 @@ Tensor Tensor::unsqueeze(std::ptrdiff_t dim_) const
     const std::size_t stride = d < t.shape.size() ? t.strides[d] * t.shape[d] : 1;
     shape.insert(shape.begin() + static_cast<std::ptrdiff_t>(d), 1);
     strides.insert(strides.begin() + static_cast<std::ptrdiff_t>(d), stride);
-    return make_view(*this, std::move(shape), std::move(strides), t.offset, "unsqueeze", reshape_backward(*this));
+    return make_view(*this, std::move(shape), std::move(strides), t.offset, "unsqueeze", [this] { return reshape_backward(*this); });
 }
 
 Tensor Tensor::squeeze() const
@@ -299,7 +322,7 @@ Tensor Tensor::squeeze() const
     for (std::size_t i = 0; i < t.shape.size(); ++i) {
         if (t.shape[i] != 1) shape.push_back(t.shape[i]), strides.push_back(t.strides[i]);
     }
-    return make_view(*this, std::move(shape), std::move(strides), t.offset, "squeeze", reshape_backward(*this));
+    return make_view(*this, std::move(shape), std::move(strides), t.offset, "squeeze", [this] { return reshape_backward(*this); });
 }
 
 Tensor Tensor::squeeze(std::ptrdiff_t dim_) const
@@ -317,7 +340,7 @@ Tensor Tensor::squeeze(std::ptrdiff_t dim_) const
     } else {
         wrap_dim("squeeze", dim_, 1);
     }
-    return make_view(*this, std::move(shape), std::move(strides), t.offset, "squeeze", reshape_backward(*this));
+    return make_view(*this, std::move(shape), std::move(strides), t.offset, "squeeze", [this] { return reshape_backward(*this); });
 }
 
 // ---- parts of the elements ------------------------------------------------------------------------------
@@ -339,7 +362,7 @@ Tensor sliced(const Tensor& x, std::size_t d, std::size_t start, std::size_t len
     at.offset = start * at.strides[d];
     at.strides[d] *= step;
     return make_view(x, std::move(shape), std::move(strides), t.offset + start * t.strides[d], op,
-                     scatter_backward(x, std::move(at)));
+                     [&] { return scatter_backward(x, std::move(at)); });
 }
 
 }  // namespace
@@ -390,7 +413,7 @@ Tensor Tensor::select(std::ptrdiff_t dim_, std::int64_t index) const
     Positions positions{shape, row_major, at * row_major[d]};
     positions.strides.erase(positions.strides.begin() + static_cast<std::ptrdiff_t>(d));
     return make_view(*this, std::move(shape), std::move(strides), t.offset + at * t.strides[d], "select",
-                     scatter_backward(*this, std::move(positions)));
+                     [&] { return scatter_backward(*this, std::move(positions)); });
 }
 
 namespace {
@@ -478,7 +501,7 @@ Tensor Tensor::diagonal(std::int64_t offset, std::ptrdiff_t dim1, std::ptrdiff_t
     };
     Positions view = layout(t.strides, t.offset), at = layout(contiguous_strides(t.shape), 0);
     return make_view(*this, std::move(view.shape), std::move(view.strides), view.offset, "diagonal",
-                     scatter_backward(*this, std::move(at)));
+                     [&] { return scatter_backward(*this, std::move(at)); });
 }
 
 Tensor Tensor::as_strided(std::vector<std::size_t> size_, std::vector<std::size_t> stride_,
@@ -504,13 +527,13 @@ Tensor Tensor::as_strided(std::vector<std::size_t> size_, std::vector<std::size_
     Positions at{shape, strides, offset >= t.offset ? offset - t.offset : 0};
     XGRAD_CHECK(!requires_grad() || shape_numel(shape) == 0 || last - t.offset < shape_numel(t.shape),
                 "as_strided: the view reaches past the input of shape ", shape_str(t.shape), ", which requires grad");
-    return make_view(*this, shape, strides, offset, "as_strided", scatter_backward(*this, std::move(at)));
+    return make_view(*this, shape, strides, offset, "as_strided", [&] { return scatter_backward(*this, std::move(at)); });
 }
 
 Tensor Tensor::alias() const
 {
     const detail::TensorImpl& t = layout_of(*this);
-    return make_view(*this, t.shape, t.strides, t.offset, "alias", reshape_backward(*this));
+    return make_view(*this, t.shape, t.strides, t.offset, "alias", [this] { return reshape_backward(*this); });
 }
 
 // ---- a view's positions in its base ---------------------------------------------------------------------

@@ -1,5 +1,5 @@
 // The everyday Tensor operators and methods as CPython's own functions: + - * / @ and unary -,
-// x[i], view, reshape, transpose, and the element-wise maps and full reductions called with no
+// x[i], view, reshape, transpose, detach, and the element-wise maps and full reductions called with no
 // arguments (x.relu(), x.sum()). On (4, 4) tensors pybind11's generic call (a call record, the
 // overload loop, an argument caster per parameter, and for an operator a bound method and an argument
 // tuple) costs as much as the op itself. These take the common call, float tensors and positional
@@ -22,7 +22,7 @@ namespace {
 // The bindings the fast functions stand in for; each hands them every call it does not take itself.
 enum Binding {
     add, radd, sub, rsub, mul, rmul, truediv, rtruediv, matmul_op, getitem, view, reshape_op, transpose_op,
-    neg_op, exp_op, log_op, sqrt_op, tanh_op, sigmoid_op, relu_op, sum_op, mean_op, count
+    neg_op, exp_op, log_op, sqrt_op, tanh_op, sigmoid_op, relu_op, sum_op, mean_op, detach_op, count
 };
 PyObject* binding[count] = {};   // the pybind11 function objects (owned references)
 
@@ -186,6 +186,7 @@ PyObject* negative_slot(PyObject* self) { return unary_method<xgrad::neg, neg_op
 using Fast = PyObject* (*)(PyObject*, PyObject* const*, Py_ssize_t, PyObject*);
 Tensor sum_all(const Tensor& x) { return xgrad::sum(x); }
 Tensor mean_all(const Tensor& x) { return xgrad::mean(x); }
+Tensor detach_of(const Tensor& x) { return x.detach(); }
 
 struct Method {
     const char* name;
@@ -217,6 +218,7 @@ const Method methods[count] = {
     {"relu", relu_op, unary_method<xgrad::relu, relu_op>},
     {"sum", sum_op, unary_method<sum_all, sum_op>},
     {"mean", mean_op, unary_method<mean_all, mean_op>},
+    {"detach", detach_op, unary_method<detach_of, detach_op>},
 };
 
 }  // namespace

@@ -1,7 +1,7 @@
 // Python indexing, x[index], as PyTorch's (which are NumPy's).
 //
 //   basic     ints (negative from the end), slices, None (a new axis of 1), ... (the axes not named):
-//             a view of a float tensor (basic_index: select, slice, unsqueeze), which shares its
+//             a view of a float tensor (index_of: select, slice, unsqueeze), which shares its
 //             memory, so x[1:3] = v and x[0].zero_() write into x
 //   advanced  lists, numpy arrays and int64 tensors of indices, broadcast together; bool masks (the
 //             positions where they are true). Their axes go where the first of them stands when
@@ -121,26 +121,38 @@ std::int64_t in_range(std::int64_t i, std::size_t size, std::size_t dim)
     return i < 0 ? i + n : i;
 }
 
-}  // namespace
-
-std::optional<Tensor> basic_index(const Tensor& x, py::handle index)
-{
-    const Shape shape = x.shape();
+// An index taken apart: its items, and how many axes of x they name.
+struct Parsed {
     std::vector<Item> items;
     std::size_t consumed = 0;
+    bool advanced() const
+    {
+        return std::any_of(items.begin(), items.end(),
+                           [](const Item& i) { return i.kind == Item::array || (i.kind == Item::new_axis && i.value != 1); });
+    }
+};
+
+Parsed parse(const Shape& shape, py::handle index)
+{
+    Parsed p;
     if (py::isinstance<py::tuple>(index)) {
-        for (py::handle obj : py::reinterpret_borrow<py::tuple>(index)) classify(obj, shape, consumed, items, consumed);
+        for (py::handle obj : py::reinterpret_borrow<py::tuple>(index)) classify(obj, shape, p.consumed, p.items, p.consumed);
     } else {
-        classify(index, shape, 0, items, consumed);
+        classify(index, shape, 0, p.items, p.consumed);
     }
-    if (consumed > shape.size()) index_error("too many indices for tensor of dimension " + std::to_string(shape.size()));
-    for (const Item& item : items) {
-        if (item.kind == Item::array || (item.kind == Item::new_axis && item.value != 1)) return std::nullopt;
-    }
+    if (p.consumed > shape.size()) index_error("too many indices for tensor of dimension " + std::to_string(shape.size()));
+    return p;
+}
+
+// x[index] for a basic index: each item applied as a view (select, slice, unsqueeze). A slice that
+// keeps a whole axis is no view of its own unless the graph records it (torch's SliceBackward0).
+Tensor view_of(const Tensor& x, const Shape& shape, const Parsed& parsed)
+{
+    const bool recorded = is_grad_enabled() && x.requires_grad();
     Tensor y = x;
     bool changed = false;
-    std::size_t dim = 0, of_x = 0;   // the axis of y the next item indexes, and the axis of x it was
-    for (const Item& item : items) {
+    std::size_t dim = 0, of_x = 0, consumed = parsed.consumed;   // the axis of y the next item indexes, of x it was
+    for (const Item& item : parsed.items) {
         switch (item.kind) {
         case Item::new_axis: y = y.unsqueeze(static_cast<std::ptrdiff_t>(dim++)), changed = true; break;
         case Item::ellipsis: {
@@ -155,8 +167,10 @@ std::optional<Tensor> basic_index(const Tensor& x, py::handle index)
                 throw py::error_already_set();
             }
             if (step <= 0) throw py::value_error("step must be greater than zero");
-            y = y.slice(static_cast<std::ptrdiff_t>(dim++), start, start + length * step, step), changed = true;
-            ++of_x;
+            if (recorded || start != 0 || step != 1 || static_cast<std::size_t>(length) != shape[of_x]) {
+                y = y.slice(static_cast<std::ptrdiff_t>(dim), start, start + length * step, step), changed = true;
+            }
+            ++dim, ++of_x;
             break;
         }
         case Item::integer:
@@ -166,30 +180,33 @@ std::optional<Tensor> basic_index(const Tensor& x, py::handle index)
         case Item::array: break;
         }
     }
-    return changed ? y : x.alias();   // x[...]
+    return changed ? y : x.alias();   // x[...], x[:]
 }
 
-Selection select(const Shape& shape, py::handle index)
+Selection select(const Shape& shape, Parsed parsed);
+
+}  // namespace
+
+Indexed index_of(const Tensor& x, py::handle index)
 {
-    // the common x[i]: one int, a contiguous block of rows
-    if (PyLong_CheckExact(index.ptr()) && !shape.empty()) {
-        const auto i = static_cast<std::size_t>(in_range(index.cast<std::int64_t>(), shape[0], 0));
-        Selection out{{}, Shape(shape.begin() + 1, shape.end()), "select"};
-        const std::size_t block = shape_numel(out.shape);
-        out.flat.resize(block);
-        for (std::size_t k = 0; k < block; ++k) out.flat[k] = i * block + k;
-        return out;
+    if (PyLong_CheckExact(index.ptr()) && x.dim() > 0) {   // the common x[i]
+        const std::int64_t i = index.cast<std::int64_t>();
+        return {x.select(0, in_range(i, x.size(0), 0)), {}};
     }
-    std::vector<Item> items;
-    std::size_t consumed = 0;
-    if (py::isinstance<py::tuple>(index)) {
-        for (py::handle obj : py::reinterpret_borrow<py::tuple>(index)) classify(obj, shape, consumed, items, consumed);
-    } else {
-        classify(index, shape, 0, items, consumed);
-    }
-    if (consumed > shape.size()) {
-        index_error("too many indices for tensor of dimension " + std::to_string(shape.size()));
-    }
+    const Shape shape = x.shape();
+    Parsed parsed = parse(shape, index);
+    if (!parsed.advanced()) return {view_of(x, shape, parsed), {}};
+    return {std::nullopt, select(shape, std::move(parsed))};
+}
+
+Selection select(const Shape& shape, py::handle index) { return select(shape, parse(shape, index)); }
+
+namespace {
+
+Selection select(const Shape& shape, Parsed parsed)
+{
+    std::vector<Item>& items = parsed.items;
+    std::size_t consumed = parsed.consumed;
     const bool any_array = std::any_of(items.begin(), items.end(), [](const Item& i) { return i.kind == Item::array; });
 
     // Row-major strides, and the output axes: each a size and a stride, or the one block of broadcast
@@ -308,5 +325,7 @@ Selection select(const Shape& shape, py::handle index)
     }
     return out;
 }
+
+}  // namespace
 
 }  // namespace xgrad::python

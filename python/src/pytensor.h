@@ -88,8 +88,13 @@ struct Selection {
     const char* op = "index";
 };
 Selection select(const Shape& shape, py::handle index);
-// x[index] as a view of x, when the index is basic (ints, slices, None, ...); else nullopt
-std::optional<Tensor> basic_index(const Tensor& x, py::handle index);
+// x[index] of a float tensor: a view of x when the index is basic (ints, slices, None, ...), else the
+// selection an advanced index gathers
+struct Indexed {
+    std::optional<Tensor> view;
+    Selection selection;
+};
+Indexed index_of(const Tensor& x, py::handle index);
 
 void check_device(py::handle device);
 

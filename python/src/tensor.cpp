@@ -115,7 +115,9 @@ std::optional<float> number_of(py::handle v)
 PyTensor getitem(const PyTensor& self, py::handle index)
 {
     if (self.is_float()) {
-        if (std::optional<Tensor> view = basic_index(self.value, index)) return PyTensor::of(std::move(*view));
+        Indexed i = index_of(self.value, index);
+        if (i.view) return PyTensor::of(std::move(*i.view));
+        return PyTensor::of(take(self.value, std::move(i.selection.flat), i.selection.shape, i.selection.op));
     }
     Selection s = select(self.shape(), index);
     switch (self.dtype) {
@@ -142,11 +144,12 @@ void setitem(PyTensor& self, py::handle index, py::handle value)
                                                                                                    : std::optional(self.dtype));
     if (self.is_float()) {
         const Tensor values = v.f();
-        if (std::optional<Tensor> view = basic_index(self.value, index)) {
-            view->copy_(values);
+        Indexed i = index_of(self.value, index);
+        if (i.view) {
+            i.view->copy_(values);
             return;
         }
-        const Selection s = select(self.shape(), index);
+        const Selection& s = i.selection;
         if (is_grad_enabled() && (self.requires_grad() || values.requires_grad())) {
             self.value.copy_(index_put(self.value, s.flat, s.shape, values));   // refused on a leaf that requires grad
             return;
