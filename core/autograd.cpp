@@ -451,7 +451,7 @@ void walk_backward(std::vector<std::shared_ptr<Node>>& order, bool retain_graph)
 
 void Tensor::backward(const Tensor& grad, bool retain_graph) const
 {
-    const TensorImpl& t = impl("backward");
+    const TensorImpl& t = detail::refresh_view(impl("backward"));
     XGRAD_CHECK(t.node && t.node->requires_grad, "backward: this tensor does not require grad and has no history; ",
           "call requires_grad_() on the leaves you want gradients for");
     const Node& root = *t.node;

@@ -31,7 +31,7 @@ const std::shared_ptr<Node>& node_of(const Tensor& t, const char* what)
     XGRAD_CHECK(t.defined(), what, ": called on an undefined Tensor");
     XGRAD_CHECK(t.requires_grad(), what, ": cannot register a hook on a tensor that does not require grad ",
                 "(call requires_grad_() on the leaf first)");
-    return Access::impl(t).node;
+    return detail::refresh_view(Access::impl(t)).node;
 }
 
 Hooks& hooks_of(Node& n)

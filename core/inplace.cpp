@@ -223,6 +223,29 @@ const Tensor& Tensor::div_(const Tensor& other) const
         });
 }
 
+void index_put_(const Tensor& x, const std::vector<std::size_t>& flat, const Shape& shape, const Tensor& values)
+{
+    XGRAD_CHECK(broadcast_shapes("index_put_", shape, values.shape()) == shape, "index_put_: shape mismatch: value tensor of ",
+                "shape ", shape_str(values.shape()), " cannot be broadcast to indexing result of shape ", shape_str(shape));
+    const std::size_t n = x.numel();
+    XGRAD_CHECK(flat.size() == shape_numel(shape) && std::all_of(flat.begin(), flat.end(), [n](std::size_t f) { return f < n; }),
+                "internal: index_put_ offsets do not fit a tensor of ", n, " elements");
+    in_place(x, "index_put_", {values}, false, [&](const Tensor& self) { return index_put(self, flat, shape, values); },
+             [&](TensorImpl& t) {
+                 const Array v = broadcast_to(operand_values(values, t), shape);
+                 XGRAD_CHECK(flat.size() == v.size(), "index_put_: ", flat.size(), " offsets for ", v.size(), " values");
+                 if (t.contiguous) {
+                     float* data = t.mutable_data();
+                     for (std::size_t i = 0; i < flat.size(); ++i) data[flat[i]] = v.data()[i];
+                     ++t.version();
+                     return;
+                 }
+                 Array a = Access::wrap(t.shared_from_this()).to_array();   // a strided view: its values, then back
+                 for (std::size_t i = 0; i < flat.size(); ++i) a.data()[flat[i]] = v.data()[i];
+                 write_values(t, a.data());
+             });
+}
+
 namespace {
 
 const Values& no_operand()

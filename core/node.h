@@ -40,7 +40,14 @@ public:
     float* data() { return data_; }
     const float* data() const { return data_; }
     std::size_t size() const { return size_; }   // floats
-    std::uint64_t& version() { return version_; }
+    std::uint64_t& version() { return counter_ ? *counter_ : version_; }
+    // The counter as an object of its own, for a tensor that leaves this storage but keeps its counter
+    // (set_data, as torch's x.data = v keeps x's)
+    std::shared_ptr<std::uint64_t> share_counter()
+    {
+        if (!counter_) counter_ = std::make_shared<std::uint64_t>(version_);
+        return counter_;
+    }
     // The whole block as an Array of `shape` (which holds size() elements): for the autograd's own
     // buffers (a gradient added into in place, handed over without a copy). Not for borrowed floats.
     Array& array(const Array::shape_type& shape);
@@ -54,6 +61,7 @@ private:
     std::size_t size_;
     std::shared_ptr<void> owner_;   // null: values_ holds the floats
     std::uint64_t version_ = 0;
+    std::shared_ptr<std::uint64_t> counter_;   // set once share_counter() was asked for
     bool donated_ = false;
 };
 

@@ -146,6 +146,9 @@ Tensor take(const Tensor& x, std::vector<std::size_t> flat, const Shape& shape, 
 // x (...) -> (...): a copy of x with x.flat[flat[i]] = values[i], values broadcast to `shape` (flat.size()
 // elements); the gradient reaches values at those offsets and x everywhere else. x[index] = values.
 Tensor index_put(const Tensor& x, const std::vector<std::size_t>& flat, const Shape& shape, const Tensor& values);
+// The same in place, through x into its storage (torch's index_put_): recorded as index_put when x has
+// history or values requires grad, refused on a leaf that requires grad while grad mode is on
+void index_put_(const Tensor& x, const std::vector<std::size_t>& flat, const Shape& shape, const Tensor& values);
 // n tensors (...) of one shape -> (..., n, ...) with the new axis at `axis`, as torch.stack
 Tensor stack(const std::vector<Tensor>& xs, int axis = 0);
 // (..., M, N) -> (..., M, N): zero above (tril) or below (triu) the `diagonal`-th diagonal, as torch.tril

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <numeric>
 
 #include <xtensor/xio.hpp>
 
@@ -140,13 +141,52 @@ Tensor Tensor::base() const { return Tensor(impl("base").base); }
 const void* Tensor::storage_id() const { return impl_ ? impl_->storage.get() : nullptr; }
 std::uint64_t Tensor::version() const { return impl("version").version(); }
 
-Tensor Tensor::contiguous() const { return is_contiguous() ? *this : clone(); }
+Tensor Tensor::contiguous() const
+{
+    if (is_contiguous()) return *this;
+    const OpScope scope("contiguous");
+    Tensor x = *this;
+    return from_op(values().array(), {x}, "clone", [x](GradOutput& grad_out) { grad_out.pass_to(x); });   // row-major
+}
 
+namespace {
+
+// The axes of t from the largest stride to the smallest, when t's elements fill their span without
+// gaps or overlaps (a transpose, a permute of a fresh tensor) but not row-major; else empty.
+std::vector<std::size_t> dense_order(const TensorImpl& t)
+{
+    if (t.contiguous) return {};
+    std::vector<std::size_t> order(t.shape.size());
+    std::iota(order.begin(), order.end(), 0);
+    std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return t.strides[a] > t.strides[b]; });
+    Array::shape_type shape(order.size());
+    Strides strides(order.size());
+    for (std::size_t i = 0; i < order.size(); ++i) shape[i] = t.shape[order[i]], strides[i] = t.strides[order[i]];
+    return is_contiguous(shape, strides) ? order : std::vector<std::size_t>{};
+}
+
+}  // namespace
+
+// A copy with its own storage. As torch's (preserve_format): a dense layout keeps its strides (the
+// clone of a transpose is a transposed copy); any other is row-major.
 Tensor Tensor::clone() const
 {
     const OpScope scope("clone");
     Tensor x = *this;
-    return from_op(values().array(), {x}, "clone", [x](GradOutput& grad_out) { grad_out.pass_to(x); });
+    const std::vector<std::size_t> order = dense_order(impl("clone"));
+    if (order.empty()) {
+        return from_op(values().array(), {x}, "clone", [x](GradOutput& grad_out) { grad_out.pass_to(x); });
+    }
+    // the elements in memory order, then the copy laid out as x is
+    Array y = detach().permute({order.begin(), order.end()}).to_array();
+    Tensor out = from_op(std::move(y), {x}, "clone", [x](GradOutput& grad_out) { grad_out.pass_to(x); });
+    TensorImpl& o = Access::impl(out);
+    const Strides physical = contiguous_strides(o.shape);
+    o.shape = impl_->shape;
+    for (std::size_t i = 0; i < order.size(); ++i) o.strides[order[i]] = physical[i];
+    o.contiguous = false;
+    if (o.node) o.node->shape = o.shape;
+    return out;
 }
 
 bool Tensor::expiring() const
@@ -177,6 +217,7 @@ void Tensor::set_data(const Tensor& other) const
         XGRAD_CHECK(o.shape == t.shape, "set_data: cannot give the output of '", t.node->op, "' (shape ", shape_str(t.shape),
                     ") data of another shape ", shape_str(o.shape), "; its backward expects the old one");
     }
+    if (!t.own_version) t.own_version = t.storage->share_counter();   // x keeps its version counter, as torch's
     t.storage = o.storage;
     t.shape = o.shape;
     t.strides = o.strides;
@@ -187,8 +228,17 @@ void Tensor::set_data(const Tensor& other) const
 }
 
 // ---- autograd accessors -------------------------------------------------------------------------------
-bool Tensor::requires_grad() const { return impl_ && impl_->node && impl_->node->requires_grad; }
-bool Tensor::is_leaf() const { return impl("is_leaf").node == nullptr || impl_->node->is_leaf(); }
+// A view written through since it was made follows its base first (refresh_view): its node, and so
+// what these say, is as torch's regenerated grad_fn.
+bool Tensor::requires_grad() const
+{
+    return impl_ && detail::refresh_view(*impl_).node && impl_->node->requires_grad;
+}
+bool Tensor::is_leaf() const
+{
+    const TensorImpl& t = detail::refresh_view(impl("is_leaf"));
+    return t.node == nullptr || t.node->is_leaf();
+}
 const char* Tensor::op_name() const { return is_leaf() ? "" : impl_->node->op; }
 
 const Tensor& Tensor::requires_grad_(bool requires_grad) const

@@ -73,8 +73,8 @@ public:
     std::size_t stride(std::ptrdiff_t axis) const;
     std::size_t storage_offset() const;                   // in elements, as x.storage_offset()
     bool is_contiguous() const;                           // row-major without gaps, as torch's
-    Tensor contiguous() const;                            // this when contiguous, else a recorded copy
-    Tensor clone() const;                                 // a contiguous copy, recorded (torch's clone)
+    Tensor contiguous() const;                            // this when contiguous, else a row-major copy (recorded)
+    Tensor clone() const;                                 // a copy, recorded; a dense layout keeps its strides
     bool is_view() const;                                 // x._is_view()
     Tensor base() const;                                  // x._base: the tensor this views, else undefined
     const void* storage_id() const;                       // the same for every tensor of one storage

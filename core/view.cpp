@@ -340,7 +340,8 @@ Tensor Tensor::squeeze(std::ptrdiff_t dim_) const
     } else {
         wrap_dim("squeeze", dim_, 1);
     }
-    return make_view(*this, std::move(shape), std::move(strides), t.offset, "squeeze", [this] { return reshape_backward(*this); });
+    return make_view(*this, std::move(shape), std::move(strides), t.offset, "squeeze_dim",
+                     [this] { return reshape_backward(*this); });
 }
 
 // ---- parts of the elements ------------------------------------------------------------------------------
@@ -396,24 +397,34 @@ Tensor Tensor::slice(std::ptrdiff_t dim_, std::optional<std::int64_t> start, std
                   "slice");
 }
 
-Tensor Tensor::select(std::ptrdiff_t dim_, std::int64_t index) const
+namespace {
+
+// x without axis d: its slice at `at`, recorded as `op`
+Tensor selected(const Tensor& x, std::size_t d, std::size_t at, const char* op)
 {
-    const OpScope scope("select");
-    XGRAD_CHECK(this->dim() > 0, "select: cannot be applied to a 0-d tensor");
-    const detail::TensorImpl& t = layout_of(*this);
-    const std::size_t d = wrap_dim("select", dim_, t.shape.size());
-    const auto n = static_cast<std::int64_t>(t.shape[d]);
-    XGRAD_CHECK(index >= -n && index < n, "select: index ", index, " is out of bounds for dimension ", d, " with size ", n);
-    const auto at = static_cast<std::size_t>(index < 0 ? index + n : index);
+    const detail::TensorImpl& t = layout_of(x);
     Array::shape_type shape = t.shape;
     Strides strides = t.strides;
     shape.erase(shape.begin() + static_cast<std::ptrdiff_t>(d));
     strides.erase(strides.begin() + static_cast<std::ptrdiff_t>(d));
-    const Strides row_major = contiguous_strides(t.shape);
-    Positions positions{shape, row_major, at * row_major[d]};
-    positions.strides.erase(positions.strides.begin() + static_cast<std::ptrdiff_t>(d));
-    return make_view(*this, std::move(shape), std::move(strides), t.offset + at * t.strides[d], "select",
-                     [&] { return scatter_backward(*this, std::move(positions)); });
+    return make_view(x, shape, std::move(strides), t.offset + at * t.strides[d], op, [&] {
+        const Strides row_major = contiguous_strides(t.shape);
+        Positions positions{shape, row_major, at * row_major[d]};
+        positions.strides.erase(positions.strides.begin() + static_cast<std::ptrdiff_t>(d));
+        return scatter_backward(x, std::move(positions));
+    });
+}
+
+}  // namespace
+
+Tensor Tensor::select(std::ptrdiff_t dim_, std::int64_t index) const
+{
+    const OpScope scope("select");
+    XGRAD_CHECK(this->dim() > 0, "select: cannot be applied to a 0-d tensor");
+    const std::size_t d = wrap_dim("select", dim_, dim());
+    const auto n = static_cast<std::int64_t>(size(static_cast<std::ptrdiff_t>(d)));
+    XGRAD_CHECK(index >= -n && index < n, "select: index ", index, " is out of bounds for dimension ", d, " with size ", n);
+    return selected(*this, d, static_cast<std::size_t>(index < 0 ? index + n : index), "select");
 }
 
 namespace {
@@ -471,9 +482,11 @@ std::vector<Tensor> Tensor::chunk(std::int64_t chunks, std::ptrdiff_t dim_) cons
 
 std::vector<Tensor> Tensor::unbind(std::ptrdiff_t dim_) const
 {
+    const OpScope scope("unbind");
     XGRAD_CHECK(dim() > 0, "unbind: dimension specified as ", dim_, " but tensor has no dimensions");
+    const std::size_t d = wrap_dim("unbind", dim_, dim());
     std::vector<Tensor> out;
-    for (std::size_t i = 0, n = size(dim_); i < n; ++i) out.push_back(select(dim_, static_cast<std::int64_t>(i)));
+    for (std::size_t i = 0, n = size(static_cast<std::ptrdiff_t>(d)); i < n; ++i) out.push_back(selected(*this, d, i, "unbind"));
     return out;
 }
 

@@ -669,6 +669,11 @@ void bind_ops(py::module_& m)
     both("clone", [](const PyTensor& t) {
         return shape_op(t, [](const Tensor& x) { return x.clone(); }, [](const auto& a) { return a; });
     });
+    m.def("_unbind", [](const PyTensor& t, std::int64_t dim) {
+        std::vector<PyTensor> out;
+        for (auto& piece : t.value.unbind(dim)) out.push_back(T(piece));
+        return out;
+    });
     both("narrow", [](const PyTensor& t, std::int64_t dim, std::int64_t start, std::int64_t length) {
         if (t.is_float()) return T(t.value.narrow(dim, start, length));
         py::tuple at(normalize_axis("narrow", dim, t.shape().size()) + 1);

@@ -150,20 +150,7 @@ void setitem(PyTensor& self, py::handle index, py::handle value)
             return;
         }
         const Selection& s = i.selection;
-        if (is_grad_enabled() && (self.requires_grad() || values.requires_grad())) {
-            self.value.copy_(index_put(self.value, s.flat, s.shape, values));   // refused on a leaf that requires grad
-            return;
-        }
-        const Array b = broadcast_to(values.values(), s.shape);
-        if (self.value.is_contiguous()) {
-            float* data = self.value.mutable_data_ptr();
-            for (std::size_t i = 0; i < s.flat.size(); ++i) data[s.flat[i]] = b.data()[i];
-        } else {
-            Array a = self.value.to_array();
-            for (std::size_t i = 0; i < s.flat.size(); ++i) a.data()[s.flat[i]] = b.data()[i];
-            NoGradGuard no_grad;
-            self.value.copy_(Tensor(std::move(a)));
-        }
+        index_put_(self.value, s.flat, s.shape, values);
         return;
     }
     const Selection s = select(self.shape(), index);

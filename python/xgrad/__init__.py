@@ -174,7 +174,9 @@ def linspace(start, end, steps, dtype=None, device=None, requires_grad=False):
 
 
 def unbind(input, dim=0):
-    """The slices of input along dim, as a tuple (each differentiable)."""
+    """The slices of input along dim, as a tuple of views (each differentiable)."""
+    if input.dtype == float32:
+        return tuple(_xgrad._unbind(input, dim))
     n = input.shape[dim]
     index = [slice(None)] * (dim % input.dim())
     return tuple(input[tuple(index + [i])] for i in range(n))
@@ -407,9 +409,11 @@ def _grad_fn(self):
 # ran.
 _TORCH_GRAD_FN = {
     "add_scalar": "AddBackward0", "mul_scalar": "MulBackward0", "rsub_scalar": "RsubBackward1",
-    "rdiv_scalar": "MulBackward0", "reshape": "ViewBackward0",
+    "rdiv_scalar": "MulBackward0", "reshape": "UnsafeViewBackward0",
     "concat": "CatBackward0", "cross_entropy": "NllLossBackward0", "embedding_lookup": "EmbeddingBackward0",
-    "layer_norm": "NativeLayerNormBackward0", "dropout": "MulBackward0",
+    "layer_norm": "NativeLayerNormBackward0", "dropout": "MulBackward0", "clamp": "ClampBackward1",
+    "fill_": "FillBackward2", "copy_": "torch::autograd::CopyBackwards", "copy_slices": "torch::autograd::CopySlices",
+    "squeeze_dim": "SqueezeBackward1", "unbind": "UnbindBackward0",
 }
 _TORCH_GRAD_FN_BY_RANK = {   # op: its name by the rank of the result
     "sum": lambda d: "SumBackward0" if d == 0 else "SumBackward1",
