@@ -300,6 +300,11 @@ void detail::check_saved_version(const TensorImpl& read)
     }
 }
 
+void check_saved(const Tensor& x)
+{
+    if (running_backward && x.defined()) detail::check_saved_version(Access::impl(x));
+}
+
 Node* detail::grad_node(const TensorImpl& t)
 {
     if (running_backward) {

@@ -84,6 +84,11 @@ private:
     static inline thread_local bool backward_ = false;
 };
 
+// Inside a backward: the version counter's error if x was written since the op used it, as when its
+// values are read. For an input torch's backward saves though it needs only its shape (an
+// embedding's table, layer_norm's bias), so that xgrad refuses exactly where torch does.
+void check_saved(const Tensor& x);
+
 // An op's backward, as the walk stores it: the upstream gradient and the op's output y (its values, if
 // the backward reads them; else empty).
 using BackwardFn = std::function<void(GradOutput& grad_out, const Values& y)>;

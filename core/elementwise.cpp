@@ -141,9 +141,13 @@ Tensor rsub(float s, const Tensor& x)
 Tensor rdiv(float s, const Tensor& x)
 {
     const OpScope scope("rdiv");
-    return from_op(map_of(x.values(), [s](const auto& v) { return s / v; }), {x}, "rdiv_scalar", [x, s](GradOutput& grad_out) {
-        // d(s/x)/dx = -s/x^2 (x, not y: what torch's saves)
-        x.accumulate_grad(overwrite(grad_out, [s](const auto& g, const auto& x) { return -s * g / (x * x); }, x.values()));
+    // as torch's: s * reciprocal(x), the reciprocal kept for the backward, where no in-place write reaches it
+    Array r = map_of(x.values(), [](const auto& v) { return 1.0f / v; });
+    Array y = map_of(r, [s](const auto& r) { return s * r; });
+    if (!detail::records({&x, 1})) return from_op(std::move(y), {x}, "rdiv_scalar", [](GradOutput&) {});
+    return from_op(std::move(y), {x}, "rdiv_scalar", [x, s, r = std::move(r)](GradOutput& grad_out) {
+        // d(s/x)/dx = -s/x^2 = -s r^2
+        x.accumulate_grad(overwrite(grad_out, [s](const auto& g, const auto& r) { return -s * g * r * r; }, r));
     });
 }
 

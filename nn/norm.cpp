@@ -79,6 +79,7 @@ Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& 
     return from_op(std::move(y), inputs, "layer_norm",
                    [x, weight, bias, mu = std::move(mu), rstd = std::move(rstd), C, R](GradOutput& grad_out) {
         // g = dy w;  dx = rstd (g - mean(g) - xhat mean(g xhat));  dw = sum over rows of dy xhat;  db = sum of dy
+        check_saved(bias);   // torch's saves the bias too: a write into it is refused, as there
         const float* dy = grad_out.read().data();
         const Values xv = x.values(), wv = weight.defined() ? weight.values() : Values();
         const float* xd = xv.data();

@@ -108,6 +108,34 @@ TEST_CASE("peak_storage_bytes holds the most that was alive at once until reset_
     CHECK(peak_storage_bytes() == before + 500 * sizeof(float));
 }
 
+TEST_CASE("views, slices, detach and .data of a 64 MiB tensor allocate nothing; writes through them land in it")
+{
+    Tensor x = zeros({4096, 4096}, /*requires_grad=*/true);   // 64 MiB
+    const std::size_t before = live_storage_bytes();
+    reset_peak_storage_bytes();
+    {
+        Tensor v = x.view({-1});
+        Tensor t = x.transpose(0, 1);
+        Tensor m = x.mT();
+        Tensor s = x.slice(0, 1, 4000, 3).slice(1, 7);
+        Tensor r = x.select(1, 5).unsqueeze(0).expand({8, 4096});
+        Tensor n = x.narrow(0, 100, 50).flatten();
+        Tensor d = x.detach();
+        Tensor data = x.variable_data();
+        auto pieces = x.chunk(4, 1);
+        CHECK(t.shares_storage(x));
+        CHECK(s.storage_offset() == 4096 + 7);
+        {
+            NoGradGuard no_grad;
+            d.select(0, 2).fill_(1.0f);          // through the detached view
+            data.select(0, 3).narrow(0, 0, 2).fill_(2.0f);
+        }
+    }
+    CHECK(peak_storage_bytes() == before);   // not one byte: every one of them was a view
+    CHECK(x.select(0, 2).select(0, 9).item() == 1.0f);
+    CHECK(x.select(0, 3).select(0, 1).item() == 2.0f);
+}
+
 TEST_CASE("a freed large array is kept and handed out again for the same size")
 {
     empty_cache();

@@ -2,7 +2,11 @@
 // after its op used it throws PyTorch's error instead of computing a gradient from the wrong values.
 #include <catch2/catch.hpp>
 
+#include <functional>
+#include <map>
+
 #include "close.h"
+#include "reference.h"
 #include "xgrad.h"
 
 using namespace xgrad;
@@ -93,4 +97,119 @@ TEST_CASE("the check is per op: a later op that used the written value sees the 
     Tensor y = sum(w * w);
     y.backward();
     check_close(w.grad().to_array(), Array{4, 6, 8});
+}
+
+// ---- what each op's backward saves, against torch 1.13 (tests/reference/saved_cases.py asks it) ----
+namespace {
+
+using Inputs = std::vector<Tensor>;
+
+struct SavedCase {
+    std::function<Tensor(const Inputs&)> fn;
+    std::vector<Shape> shapes;
+    bool positive = false;   // inputs in [0.5, 2): log, sqrt, division
+};
+
+// The ops of saved_cases.py, by the same names, in C++.
+const std::map<std::string, SavedCase>& saved_cases()
+{
+    static const std::map<std::string, SavedCase> cases = {
+        {"add", {[](const Inputs& x) { return x[0] + x[1]; }, {{2, 3}, {3}}}},
+        {"sub", {[](const Inputs& x) { return x[0] - x[1]; }, {{2, 3}, {2, 3}}}},
+        {"mul", {[](const Inputs& x) { return x[0] * x[1]; }, {{2, 3}, {3}}}},
+        {"div", {[](const Inputs& x) { return x[0] / x[1]; }, {{2, 3}, {3}}, true}},
+        {"add_scalar", {[](const Inputs& x) { return x[0] + 2.0f; }, {{2, 3}}}},
+        {"mul_scalar", {[](const Inputs& x) { return x[0] * 3.0f; }, {{2, 3}}}},
+        {"rsub_scalar", {[](const Inputs& x) { return 2.0f - x[0]; }, {{2, 3}}}},
+        {"rdiv_scalar", {[](const Inputs& x) { return 2.0f / x[0]; }, {{2, 3}}, true}},
+        {"pow", {[](const Inputs& x) { return pow(x[0], 3.0f); }, {{2, 3}}}},
+        {"neg", {[](const Inputs& x) { return -x[0]; }, {{2, 3}}}},
+        {"exp", {[](const Inputs& x) { return exp(x[0]); }, {{2, 3}}}},
+        {"log", {[](const Inputs& x) { return log(x[0]); }, {{2, 3}}, true}},
+        {"sqrt", {[](const Inputs& x) { return sqrt(x[0]); }, {{2, 3}}, true}},
+        {"tanh", {[](const Inputs& x) { return tanh(x[0]); }, {{2, 3}}}},
+        {"sin", {[](const Inputs& x) { return sin(x[0]); }, {{2, 3}}}},
+        {"cos", {[](const Inputs& x) { return cos(x[0]); }, {{2, 3}}}},
+        {"sigmoid", {[](const Inputs& x) { return sigmoid(x[0]); }, {{2, 3}}}},
+        {"relu", {[](const Inputs& x) { return relu(x[0]); }, {{2, 3}}}},
+        {"gelu", {[](const Inputs& x) { return gelu(x[0]); }, {{2, 3}}}},
+        {"gelu_tanh", {[](const Inputs& x) { return gelu(x[0], "tanh"); }, {{2, 3}}}},
+        {"softplus", {[](const Inputs& x) { return softplus(x[0], 2.0f); }, {{2, 3}}}},
+        {"clamp", {[](const Inputs& x) { return clamp(x[0], -0.5f, 0.5f); }, {{2, 3}}}},
+        {"sum", {[](const Inputs& x) { return sum(x[0]); }, {{2, 3}}}},
+        {"mean", {[](const Inputs& x) { return mean(x[0]); }, {{2, 3}}}},
+        {"sum_dim", {[](const Inputs& x) { return sum(x[0], {1}); }, {{2, 3}}}},
+        {"max_dim", {[](const Inputs& x) { return max(x[0], 1); }, {{2, 3}}}},
+        {"softmax", {[](const Inputs& x) { return softmax(x[0]); }, {{2, 3}}}},
+        {"log_softmax", {[](const Inputs& x) { return log_softmax(x[0]); }, {{2, 3}}}},
+        {"matmul", {[](const Inputs& x) { return matmul(x[0], x[1]); }, {{2, 3}, {3, 4}}}},
+        {"matmul_batched", {[](const Inputs& x) { return matmul(x[0], x[1]); }, {{2, 2, 3}, {2, 3, 4}}}},
+        {"linear", {[](const Inputs& x) { return linear(x[0], x[1], x[2]); }, {{2, 3}, {4, 3}, {4}}}},
+        {"masked_fill", {[](const Inputs& x) { return masked_fill(x[0], tensor({1, 0, 1}), 0.5f); }, {{2, 3}}}},
+        {"where", {[](const Inputs& x) { return xgrad::where(BoolArray{true, false, true}, x[0], x[1]); }, {{2, 3}, {2, 3}}}},
+        {"cat", {[](const Inputs& x) { return concat({x[0], x[1]}, 0); }, {{2, 3}, {1, 3}}}},
+        {"stack", {[](const Inputs& x) { return stack({x[0], x[1]}); }, {{2, 3}, {2, 3}}}},
+        {"view", {[](const Inputs& x) { return x[0].view({6}); }, {{2, 3}}}},
+        {"transpose", {[](const Inputs& x) { return x[0].transpose(0, 1); }, {{2, 3}}}},
+        {"select", {[](const Inputs& x) { return x[0].select(0, 1); }, {{2, 3}}}},
+        {"expand", {[](const Inputs& x) { return x[0].expand({2, 3}); }, {{3}}}},
+        {"index", {[](const Inputs& x) { return take(x[0], {3, 4, 5, 0, 1, 2, 3, 4, 5}, {3, 3}, "index"); }, {{2, 3}}}},
+        {"tril", {[](const Inputs& x) { return tril(x[0]); }, {{3, 3}}}},
+        {"topk", {[](const Inputs& x) { return topk(x[0], 2).first; }, {{2, 3}}}},
+        {"embedding", {[](const Inputs& x) { return embedding_lookup(x[0], IdArray{2, 0, 2}); }, {{3, 4}}}},
+        {"layer_norm", {[](const Inputs& x) { return nn::functional::layer_norm(x[0], {3}, x[1], x[2]); }, {{2, 3}, {3}, {3}}}},
+        {"cross_entropy", {[](const Inputs& x) { return nn::functional::cross_entropy(x[0], IdArray{2, 0}); }, {{2, 3}}}},
+        {"dropout", {[](const Inputs& x) { return dropout(x[0], 0.5f); }, {{2, 3}}}},
+        {"clone", {[](const Inputs& x) { return x[0].clone(); }, {{2, 3}}}},
+        {"contiguous", {[](const Inputs& x) { return x[0].t().contiguous(); }, {{2, 3}}}},
+    };
+    return cases;
+}
+
+// {"input 0": raises?, ..., "output": raises?} as saved_cases.run asks it; null where the write is refused
+nlohmann::json ask(const SavedCase& c)
+{
+    nlohmann::json answers = nlohmann::json::object();
+    Generator rng(7);
+    for (std::size_t which = 0; which <= c.shapes.size(); ++which) {   // each input, then the output
+        const std::string key = which < c.shapes.size() ? "input " + std::to_string(which) : "output";
+        manual_seed(0);
+        Inputs x;
+        for (const Shape& shape : c.shapes) {
+            Array a(shape);
+            if (c.positive) rng.uniform_(a, 0.5f, 2.0f); else rng.normal_(a);
+            x.push_back(Tensor(std::move(a), true));
+        }
+        const Tensor out = c.fn(x);
+        const Tensor loss = sum(out * randn(out.shape()));   // mul saves only the weights for out's gradient
+        try {
+            NoGradGuard no_grad;
+            (which < c.shapes.size() ? x[which] : out).add_(0.25f);
+        } catch (const Error&) {   // an expanded output cannot be written
+            answers[key] = nullptr;
+            continue;
+        }
+        try {
+            loss.backward();
+            answers[key] = false;
+        } catch (const Error& e) {
+            INFO(e.what());
+            CHECK(std::string(e.what()).find("modified by an inplace operation") != std::string::npos);
+            answers[key] = true;
+        }
+    }
+    return answers;
+}
+
+}  // namespace
+
+TEST_CASE("each op's backward refuses exactly the inputs and outputs torch's saves, when written in place after the forward")
+{
+    const nlohmann::json& expected = xgrad::testing::reference("saved_reference.json")["ops"];
+    CHECK(expected.size() == saved_cases().size());
+    for (const auto& [name, answers] : expected.items()) {
+        INFO(name);
+        REQUIRE(saved_cases().count(name) == 1);
+        CHECK(ask(saved_cases().at(name)) == answers);
+    }
 }

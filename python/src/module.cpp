@@ -62,4 +62,6 @@ PYBIND11_MODULE(_xgrad, m)
     m.def("get_num_threads", &get_num_threads);
     m.def("empty_cache", &empty_cache);
     m.def("live_storage_bytes", &live_storage_bytes);
+    m.def("peak_storage_bytes", &peak_storage_bytes);
+    m.def("reset_peak_storage_bytes", &reset_peak_storage_bytes);
 }

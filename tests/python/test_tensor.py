@@ -255,3 +255,18 @@ def test_a_write_that_no_backward_reads_is_allowed_as_in_torch():
         w.add_(1)
     y.backward()
     assert w.grad.tolist() == [2.0, 2.0, 2.0]
+
+
+def test_views_from_python_allocate_nothing_and_write_through():
+    x = xgrad.zeros(4096, 4096, requires_grad=True)   # 64 MiB
+    before = xgrad._xgrad.live_storage_bytes()
+    xgrad._xgrad.reset_peak_storage_bytes()
+    views = [x.view(-1), x.transpose(0, 1), x.T, x[1:4000:3, 7:], x[5], x[..., 2], x[None], x.detach(), x.data,
+             x.unsqueeze(0).expand(2, -1, -1), x.narrow(1, 3, 10), x.chunk(2)[1], x.t().t()]
+    assert xgrad._xgrad.peak_storage_bytes() == before
+    with xgrad.no_grad():
+        views[7][2, 9] = 1.0           # x.detach()
+        views[8][3, 1:3] = 2.0         # x.data
+        x[4:6].add_(3.0)
+    assert x[2, 9].item() == 1.0 and x[3, 2].item() == 2.0 and x[5, 0].item() == 3.0
+    assert views[1][9, 2].item() == 1.0 and views[4][0].item() == 3.0

@@ -11,7 +11,7 @@ import torch
 
 import aliasing_cases
 
-reference = {"torch": torch.__version__,
+reference = {"generator": {"torch": torch.__version__, "command": "/usr/bin/python3 make_aliasing_reference.py"},
              "cases": {name: aliasing_cases.run(name, torch, np) for name in aliasing_cases.CASES}}
 with open("aliasing_reference.json", "w") as f:
     json.dump(reference, f, indent=1, sort_keys=True)
