@@ -111,6 +111,7 @@ void SparseAdam::step()
                         "gradients (nn::Embedding with sparse), so use Adam for this parameter");
         }
     }
+    check_before_step();
     NoGradGuard no_grad;
     std::size_t k = 0;
     for (const Group& group : param_groups()) {
@@ -123,6 +124,7 @@ void SparseAdam::step()
 
 void Adam::step()
 {
+    check_before_step();
     NoGradGuard no_grad;
     std::size_t k = 0;
     for (const Group& group : param_groups()) {

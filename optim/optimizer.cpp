@@ -78,6 +78,38 @@ Optimizer::Optimizer(std::string name, std::vector<ParamGroup> groups, double lr
           " groups, no parameters); there is nothing to optimize");
 }
 
+void Optimizer::check_before_step() const
+{
+    std::size_t k = 0;
+    for (std::size_t g = 0; g < groups_.size(); ++g) {
+        for (std::size_t i = 0; i < groups_[g].params.size(); ++i) {
+            const Tensor& p = groups_[g].params[i];
+            const State& state = states_[k++];
+            const std::string which = name_ + ": parameter " + std::to_string(i) + " of group " + std::to_string(g) +
+                                      " (shape " + shape_str(p.shape()) + ")";
+            const Tensor grad = p.grad();
+            XGRAD_CHECK(!grad.defined() || grad.shape() == p.shape(), which, " has a gradient of shape ",
+                        shape_str(grad.defined() ? grad.shape() : Shape{}), "; its data was replaced by data of another ",
+                        "shape after the gradient was computed (zero_grad() and run backward again)");
+            if (const RowSparse* sparse = p.sparse_grad()) {
+                const bool fits = p.dim() == 2 && sparse->values.shape()[1] == p.shape()[1] &&
+                                  (sparse->rows.empty() || static_cast<std::size_t>(sparse->rows.back()) < p.shape()[0]);
+                XGRAD_CHECK(fits, which, " has a row-sparse gradient of rows of ", sparse->values.shape()[1],
+                            " values up to row ", sparse->rows.empty() ? 0 : sparse->rows.back(), "; its data was replaced ",
+                            "by data of another shape after the gradient was computed");
+            }
+            for (std::size_t s = 0; s < state.slots.size(); ++s) {
+                XGRAD_CHECK(!state.slots[s] || state.slots[s]->size() == p.numel(), which, " has its ", slot_names_[s],
+                            " made for shape ", shape_str(state.slots[s] ? state.slots[s]->shape() : Array::shape_type{}),
+                            ": its data was replaced by data of another shape after the optimizer's first step (make the ",
+                            "optimizer again, or give the parameter data of its old shape)");
+            }
+            XGRAD_CHECK(p.is_contiguous() || (!grad.defined() && !p.sparse_grad()), which, " is not contiguous (strides ",
+                        shape_str(p.stride()), "); give it contiguous data (p.set_data(t.contiguous()))");
+        }
+    }
+}
+
 void Optimizer::zero_grad(bool set_to_none)
 {
     for (auto& group : groups_) {

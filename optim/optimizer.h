@@ -91,6 +91,11 @@ protected:
     };
     std::vector<State>& states() { return states_; }   // one per parameter, groups in order
 
+    // Before a step changes anything: every parameter contiguous, with a gradient of its own shape,
+    // and state made for that shape. A parameter given data of another shape (p.data = t, set_data)
+    // since the state was made is refused here, by name, rather than read past its buffers.
+    void check_before_step() const;
+
 private:
     std::string name_;
     std::vector<Group> groups_;

@@ -51,6 +51,7 @@ SGDOptions SGD::options_for(const Group& group) const
 
 void SGD::step()
 {
+    check_before_step();
     NoGradGuard no_grad;
     std::size_t k = 0;
     for (const Group& group : param_groups()) {

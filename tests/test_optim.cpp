@@ -390,3 +390,22 @@ TEST_CASE("a state saved before any step loads only into an optimizer over as ma
                       Contains("has optimizer settings optimizer.group.1.lr for group 1, but Adam has 1 groups"));
     std::filesystem::remove(path);
 }
+
+TEST_CASE("a parameter given data of another shape (set_data) is refused at step() by name, never read past its buffers")
+{
+    for (const char* which : {"Adam", "SGD"}) {
+        INFO(which);
+        Tensor p = tensor({1.0f, 2.0f, 3.0f}).requires_grad_();
+        std::unique_ptr<optim::Optimizer> opt;
+        if (std::string(which) == "Adam") opt = std::make_unique<optim::Adam>(std::vector<Tensor>{p}, optim::AdamOptions(0.1));
+        else opt = std::make_unique<optim::SGD>(std::vector<Tensor>{p}, optim::SGDOptions(0.1).momentum(0.9));
+        sum(p * p).backward();
+        opt->step();                                   // the state is made for (3,)
+        p.set_data(zeros({1000}));                     // torch's p.data = torch.zeros(1000)
+        CHECK_THROWS_WITH(opt->step(), Contains("parameter 0 of group 0 (shape (1000,)) has a gradient of shape (3,)"));
+        p.zero_grad();
+        sum(p * p).backward();
+        CHECK_THROWS_WITH(opt->step(), Contains("made for shape (3,): its data was replaced by data of another shape"));
+        CHECK(xt::all(xt::equal(p.to_array(), 0.0f)));   // refused before anything moved
+    }
+}

@@ -171,3 +171,20 @@ def test_sparse_adam_moves_only_the_touched_rows():
     opt.step()
     after = e.weight.detach().numpy()
     assert (after[[0, 2, 4]] == before[[0, 2, 4]]).all() and (after[[1, 3]] != before[[1, 3]]).all()
+
+
+@pytest.mark.parametrize("make", [lambda p: xgrad.optim.Adam([p], lr=0.1), lambda p: xgrad.optim.AdamW([p], lr=0.1),
+                                  lambda p: xgrad.optim.SGD([p], lr=0.1, momentum=0.9)])
+def test_a_parameter_given_data_of_another_shape_is_refused_at_step(make):
+    p = xgrad.nn.Parameter(xgrad.ones(3))
+    opt = make(p)
+    (p * p).sum().backward()
+    opt.step()
+    p.data = xgrad.zeros(1000)         # a larger array: the state was made for 3 elements
+    with pytest.raises(RuntimeError, match=r"parameter 0 of group 0 \(shape \(1000,\)\) has a gradient of shape \(3,\)"):
+        opt.step()
+    p.grad = None
+    (p * p).sum().backward()
+    with pytest.raises(RuntimeError, match=r"made for shape \(3,\)"):
+        opt.step()
+    assert p.sum().item() == 0.0       # refused before anything moved

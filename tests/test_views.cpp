@@ -1,0 +1,115 @@
+// Views and in-place ops from C++: shared storage, strides and offsets, writes through views, autograd
+// across them, and the bad inputs with their messages. (tests/python/test_aliasing.py checks the same
+// model against torch 1.13, case by case.)
+#include <catch2/catch.hpp>
+
+#include "close.h"
+#include "xgrad.h"
+
+using namespace xgrad;
+using Catch::Matchers::Contains;
+using xgrad::testing::check_close;
+
+TEST_CASE("a view shares its base's storage through its own shape, strides and offset")
+{
+    Tensor x = arange(12).reshape({3, 4});
+    Tensor t = x.t(), row = x.select(0, 1), cols = x.slice(1, 1, std::nullopt, 2), e = x.select(1, 0).unsqueeze(1).expand({3, 5});
+    CHECK(t.stride() == std::vector<std::size_t>{1, 4});
+    CHECK_FALSE(t.is_contiguous());
+    CHECK(row.storage_offset() == 4);
+    CHECK(row.is_contiguous());
+    CHECK(cols.stride() == std::vector<std::size_t>{4, 2});
+    CHECK(cols.storage_offset() == 1);
+    CHECK(e.stride() == std::vector<std::size_t>{4, 0});
+    for (const Tensor& v : {t, row, cols, e}) {
+        CHECK(v.shares_storage(x));
+        CHECK(v.is_view());
+        CHECK(v.base().is_same(x.base()));   // x itself views arange's result: one root for all
+    }
+    CHECK(x.detach().shares_storage(x));
+    CHECK_FALSE(x.detach().is_view());
+    CHECK(x.data_ptr() + 5 == cols.data_ptr() + 4);   // cols[1][0] is x[1][1]
+    check_close(cols.to_array(), Array{{1, 3}, {5, 7}, {9, 11}});
+}
+
+TEST_CASE("writes through any view land in the base, and a view sees writes into the base")
+{
+    Tensor x = zeros({3, 4});
+    {
+        NoGradGuard no_grad;
+        x.t().select(0, 2).fill_(1.0f);                       // column 2
+        x.slice(0, 0, std::nullopt, 2).select(1, 0).add_(5.0f);   // rows 0 and 2, column 0
+        x.view({12}).narrow(0, 4, 2).copy_(tensor({7, 8}));       // x[1, 0:2]
+    }
+    check_close(x.to_array(), Array{{5, 0, 1, 0}, {7, 8, 1, 0}, {5, 0, 1, 0}});
+    Tensor diagonal = x.diagonal();
+    x.select(0, 1).select(0, 1).fill_(-1.0f);
+    check_close(diagonal.to_array(), Array{5, -1, 1});
+    CHECK(x.version() == 4);
+    CHECK(diagonal.version() == 4);                            // one counter for the storage
+    CHECK(x.variable_data().version() == 0);                   // torch's .data: a counter of its own
+}
+
+TEST_CASE("reshape is a view when the strides allow it and a copy when not; contiguous copies only when it must")
+{
+    Tensor x = arange(6).reshape({2, 3});
+    CHECK(x.reshape({3, 2}).shares_storage(x));
+    CHECK_FALSE(x.t().reshape({6}).shares_storage(x));
+    CHECK(x.contiguous().is_same(x));
+    Tensor tc = x.t().contiguous();
+    CHECK(tc.is_contiguous());
+    CHECK_FALSE(tc.shares_storage(x));
+    check_close(tc.to_array(), Array{{0, 3}, {1, 4}, {2, 5}});
+    Tensor cl = x.t().clone();                                 // keeps the transposed strides, as torch's
+    CHECK(cl.stride() == std::vector<std::size_t>{1, 3});
+    CHECK_FALSE(cl.shares_storage(x));
+}
+
+TEST_CASE("in place on an op's output is recorded: backward gives torch's gradient")
+{
+    Tensor x = tensor({1, -2, 3}).requires_grad_();
+    Tensor h = x * 2.0f;
+    h.add_(1.0f).relu_();
+    CHECK(std::string(h.op_name()) == "relu");
+    sum(h).backward();
+    check_close(x.grad().to_array(), Array{2, 0, 2});
+}
+
+TEST_CASE("in place through a view of an op's output makes the base a copy_slices; both views follow it")
+{
+    Tensor x = tensor({1, 2, 3, 4}).requires_grad_();
+    Tensor y = x * 1.0f;
+    Tensor other = y.narrow(0, 0, 3);                 // made before the write
+    y.narrow(0, 1, 2).mul_(10.0f);
+    CHECK(std::string(y.op_name()) == "copy_slices");
+    CHECK(std::string(other.op_name()) == "as_strided");   // regenerated from the base, as torch's
+    sum(other * tensor({1, 2, 3})).backward();
+    check_close(x.grad().to_array(), Array{1, 20, 30, 0});
+}
+
+TEST_CASE("the bad inputs of views and in-place ops are errors that name the op, the shapes and the fix")
+{
+    Tensor x = arange(6).reshape({2, 3});
+    CHECK_THROWS_WITH(x.t().view({6}), Contains("view size is not compatible with input tensor's size and stride") &&
+                                          Contains("shape (3, 2) with strides (1, 3) cannot be viewed as (6,)") &&
+                                          Contains("Use .reshape(...) instead"));
+    CHECK_THROWS_WITH(x.as_strided({4}, {2}), Contains("as_strided: setStorage: sizes (4,), strides (2,), storage offset 0 "
+                                                       "require a storage of 7 elements, but the storage holds 6"));
+    CHECK_THROWS_WITH(zeros({3}).add_(ones({2, 3})), Contains("add_: output with shape (3,) doesn't match the broadcast shape (2, 3)"));
+    CHECK_THROWS_WITH(zeros({2, 3}).copy_(ones({4})), Contains("copy_: shapes (2, 3) and (4,) cannot be broadcast"));
+    CHECK_THROWS_WITH(tensor({1, 2}).expand({3, 2}).mul_(2.0f),
+                      Contains("mul_: unsupported operation: more than one element of the written-to tensor refers to a "
+                               "single memory location (shape (3, 2), strides (0, 1)") && Contains("clone()"));
+    Tensor w = ones({3}, true);
+    CHECK_THROWS_WITH(w.add_(1.0f), Contains("add_: a leaf Variable that requires grad is being used in an in-place operation"));
+    CHECK_THROWS_WITH(w.narrow(0, 0, 2).zero_(),
+                      Contains("zero_: a view of a leaf Variable that requires grad is being used in an in-place operation"));
+    CHECK_THROWS_WITH(x.narrow(1, 2, 2), Contains("narrow: start (2) + length (2) exceeds dimension size (3)"));
+    CHECK_THROWS_WITH(x.expand({2, 4}), Contains("expand: the expanded size of the tensor (4) must match the existing size (3)"));
+    CHECK_THROWS_WITH(x.slice(1, 0, 2, 0), Contains("slice: slice step must be positive, got 0"));
+    {
+        NoGradGuard no_grad;
+        w.mul_(2.0f);                                   // allowed outside autograd, as torch's optimizers do
+    }
+    CHECK(w.version() == 1);
+}
