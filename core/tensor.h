@@ -16,6 +16,7 @@
 #include <memory>
 #include <optional>
 #include <type_traits>
+#include <variant>
 #include <ostream>
 #include <vector>
 
@@ -30,6 +31,36 @@ struct Access;
 }  // namespace detail
 
 class Tensor;
+
+// The pieces of a basic index, as libtorch's torch::indexing: x.index({Slice(1, 3), 0, None, Ellipsis})
+// is Python's x[1:3, 0, None, ...]: a view.
+namespace indexing {
+struct NoneIndex {};
+struct EllipsisIndex {};
+inline constexpr NoneIndex None{};
+inline constexpr EllipsisIndex Ellipsis{};
+struct SliceBound {   // a slice's start or stop: an int, or None (the end)
+    SliceBound() = default;
+    SliceBound(std::int64_t i) : value(i) {}
+    SliceBound(int i) : value(i) {}
+    SliceBound(NoneIndex) {}
+    std::optional<std::int64_t> value;
+};
+struct Slice {        // start:stop:step, negative bounds from the end, as Python's
+    Slice(SliceBound start = {}, SliceBound stop = {}, std::int64_t step = 1) : start(start.value), stop(stop.value), step(step) {}
+    std::optional<std::int64_t> start, stop;
+    std::int64_t step;
+};
+// One item of an index: an int (that axis, dropped), a Slice, None (a new axis of 1) or Ellipsis
+struct TensorIndex {
+    TensorIndex(std::int64_t i) : value(i) {}   // implicit, as libtorch's: x.index({0, Slice()})
+    TensorIndex(int i) : value(std::int64_t(i)) {}
+    TensorIndex(Slice s) : value(s) {}
+    TensorIndex(NoneIndex n) : value(n) {}
+    TensorIndex(EllipsisIndex e) : value(e) {}
+    std::variant<std::int64_t, Slice, NoneIndex, EllipsisIndex> value;
+};
+}  // namespace indexing
 
 // What a registered hook returns: remove() unregisters it (again is a no-op), as torch's
 // RemovableHandle. Dropping the handle keeps the hook.
@@ -110,6 +141,8 @@ public:
                       std::optional<std::size_t> storage_offset = std::nullopt) const;
     Tensor detach() const;                                // the same storage, no history (shares the version)
     Tensor alias() const;                                 // a view of all of it, as it is (x[...])
+    // x[i, a:b:s, None, ...] as x.index({i, Slice(a, b, s), None, Ellipsis}), libtorch's spelling
+    Tensor index(std::initializer_list<indexing::TensorIndex> index) const;
     // The same storage, no history, and a version counter of its own: what torch's x.data is (its
     // in-place writes are not seen by autograd: the documented way to silently wrong gradients).
     Tensor variable_data() const;
@@ -120,6 +153,8 @@ public:
     // a tensor with history, or a view of one, it is recorded, and backward gives torch's gradients.
     // The other operand broadcasts to this tensor's shape; a write into an expanded view is refused.
     const Tensor& copy_(const Tensor& src) const;
+    const Tensor& index_put_(std::initializer_list<indexing::TensorIndex> index, const Tensor& values) const;   // x[...] = v
+    const Tensor& index_put_(std::initializer_list<indexing::TensorIndex> index, float value) const;
     const Tensor& add_(const Tensor& other, float alpha = 1.0f) const;
     const Tensor& sub_(const Tensor& other, float alpha = 1.0f) const;
     const Tensor& mul_(const Tensor& other) const;

@@ -139,6 +139,12 @@ const std::vector<Case>& catalogue()
          }, {{3, 4}}},
         {"diagonal", [](In x) { return sum(x[0].diagonal(1)) * x[0].diagonal(-1, 1, 2); }, {{2, 3, 4}}},
         {"as_strided (overlapping windows)", [](In x) { return x[0].as_strided({3, 4}, {2, 1}); }, {{10}}},
+        {"index and index_put_ (Slice, None, Ellipsis)", [](In x) {
+             using namespace indexing;
+             Tensor h = x[0] * 1.0f;
+             h.index_put_({Slice(1), 0}, x[1]);
+             return h.index({Ellipsis, Slice(None, 3, 2), None}) * 2.0f;
+         }, {{3, 4}, {1}}},
         {"alias, contiguous and clone", [](In x) { return x[0].alias() + x[0].t().contiguous().t() + x[0].t().clone().t(); },
          {{3, 4}}},
         // in place, in a graph: rebased onto the op, or through a view (copy_slices)

@@ -113,3 +113,22 @@ TEST_CASE("the bad inputs of views and in-place ops are errors that name the op,
     }
     CHECK(w.version() == 1);
 }
+
+TEST_CASE("index and index_put_ with Slice, None and Ellipsis are Python's basic indexing, as libtorch's")
+{
+    using namespace xgrad::indexing;
+    Tensor x = arange(24).reshape({2, 3, 4});
+    Tensor a = x.index({1, Slice(0, 3, 2), None});   // x[1, 0:3:2, None]
+    CHECK(a.shape() == Shape{2, 1, 4});
+    CHECK(a.shares_storage(x));
+    check_close(a.select(0, 1).select(0, 0).to_array(), Array{20, 21, 22, 23});
+    CHECK(x.index({Ellipsis, -1}).shape() == Shape{2, 3});
+    CHECK(x.index({Slice(), Slice(1)}).storage_offset() == 4);
+    CHECK(x.index({Ellipsis}).is_view());
+    x.index_put_({0, Slice(None, 2)}, 0.0f);               // x[0, :2] = 0
+    x.index_put_({1, Ellipsis, 0}, tensor({-1, -2, -3}));  // x[1, ..., 0] = [-1, -2, -3]
+    CHECK(sum(x.select(0, 0).narrow(0, 0, 2)).item() == 0.0f);
+    check_close(x.select(0, 1).select(1, 0).to_array(), Array{-1, -2, -3});
+    CHECK_THROWS_WITH(x.index({0, 0, 0, 0}), Contains("index: too many indices for tensor of dimension 3"));
+    CHECK_THROWS_WITH(x.index({Ellipsis, Ellipsis}), Contains("single ellipsis"));
+}
