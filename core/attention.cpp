@@ -359,7 +359,7 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
     XGRAD_CHECK(vs[n - 2] == S, op, ": k and v must have the same number of keys S, got k ", shape_str(ks), " and v ",
                 shape_str(vs));
     Problem P = make_problem(op, options, batch_shape, L, S, E, Ev);
-    const KeptMask kept(options);
+    KeptMask kept(options);
     P = kept.restore(P);
     const Operand qo = operand_of(q), ko = operand_of(k), vo = operand_of(v);   // read where they lie
     P.q = qo.layout, P.k = ko.layout, P.v = vo.layout;
@@ -372,7 +372,7 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
     attend(P, qo.data, ko.data, vo.data, y.data(), lse.data());
 
     return from_op(std::move(y), {q, k, v}, op,
-                   [q, k, v, P, lse = std::move(lse), kept](GradOutput& grad_out, const Values& y) {
+                   [q, k, v, P, lse = std::move(lse), kept = std::move(kept)](GradOutput& grad_out, const Values& y) {
         Array dq = xt::zeros<float>(q.shape()), dk = xt::zeros<float>(k.shape()), dv = xt::zeros<float>(v.shape());
         const Operand qo = operand_of(q), ko = operand_of(k), vo = operand_of(v);
         Problem R = kept.restore(P);
@@ -401,7 +401,7 @@ Tensor packed_qkv_attention(const Tensor& qkv, std::size_t num_heads, const Atte
     Problem P = make_problem(op, options, Shape{B, num_heads}, T, T, hs, hs);
     P.q = P.k = P.v = P.dq = P.dk = P.dv = Layout{{B, num_heads}, {T * 3 * C, hs}, 3 * C};
     P.out = Layout{{B, num_heads}, {T * C, hs}, C};
-    const KeptMask kept(options);
+    KeptMask kept(options);
     P = kept.restore(P);
 
     Array y(Shape{B, T, C});
@@ -410,7 +410,7 @@ Tensor packed_qkv_attention(const Tensor& qkv, std::size_t num_heads, const Atte
     attend(P, d.data(), d.data() + C, d.data() + 2 * C, y.data(), lse.data());
 
     return from_op(std::move(y), {qkv}, op,
-                   [qkv, P, C, lse = std::move(lse), kept](GradOutput& grad_out, const Values& y) {
+                   [qkv, P, C, lse = std::move(lse), kept = std::move(kept)](GradOutput& grad_out, const Values& y) {
         Array g = xt::zeros<float>(qkv.shape());              // dq, dk and dv side by side, as qkv
         const Values d = qkv.values();
         attend_backward(kept.restore(P), d.data(), d.data() + C, d.data() + 2 * C, y.data(), lse.data(),

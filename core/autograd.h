@@ -99,22 +99,26 @@ bool records(std::span<const Tensor> inputs);   // grad mode is on and an input 
 Tensor untracked_op(Array&& y, std::span<const Tensor> inputs, const char* op);   // y alone, no history
 Tensor record_op(Array&& y, std::vector<Tensor> inputs, const char* op, BackwardFn backward, bool reads_output);
 
+// The backward as the walk stores it. Taken by reference down to here and moved once into the
+// std::function: a capture of a const reference (`[ids]` of a `const IdArray& ids`) is a const member,
+// which every move of the lambda copies.
 template <class Backward>
-BackwardFn as_backward_fn(Backward backward)
+BackwardFn as_backward_fn(Backward&& backward)
 {
-    if constexpr (std::is_invocable_v<Backward&, GradOutput&>) {
+    using B = std::remove_cvref_t<Backward>;
+    if constexpr (std::is_invocable_v<B&, GradOutput&>) {
         return [backward = std::move(backward)](GradOutput& grad_out, const Values&) mutable { backward(grad_out); };
     } else {
-        static_assert(std::is_invocable_v<Backward&, GradOutput&, const Values&>,
+        static_assert(std::is_invocable_v<B&, GradOutput&, const Values&>,
                       "a backward takes (GradOutput& grad_out) or (GradOutput& grad_out, const Values& y)");
-        return backward;
+        return std::move(backward);
     }
 }
 
 template <class Backward>
-Tensor recorded(Array&& y, std::vector<Tensor> inputs, const char* op, Backward backward)
+Tensor recorded(Array&& y, std::vector<Tensor> inputs, const char* op, Backward&& backward)
 {
-    constexpr bool reads_output = !std::is_invocable_v<Backward&, GradOutput&>;
+    constexpr bool reads_output = !std::is_invocable_v<std::remove_cvref_t<Backward>&, GradOutput&>;
     return record_op(std::move(y), std::move(inputs), op, as_backward_fn(std::move(backward)), reads_output);
 }
 }  // namespace detail
@@ -130,7 +134,7 @@ Tensor from_op(Array&& y, std::initializer_list<Tensor> inputs, const char* op, 
 {
     // most calls record nothing (no_grad, or no input requires grad): they make no vector of inputs
     if (!detail::records(inputs)) return detail::untracked_op(std::move(y), inputs, op);
-    return detail::recorded(std::move(y), std::vector<Tensor>(inputs), op, std::move(backward));
+    return detail::recorded(std::move(y), std::vector<Tensor>(inputs), op, backward);
 }
 
 // the same, for a number of inputs known only at run time (concat, an optional bias)
@@ -138,7 +142,7 @@ template <class Backward>
 Tensor from_op(Array&& y, std::vector<Tensor> inputs, const char* op, Backward backward)
 {
     if (!detail::records(inputs)) return detail::untracked_op(std::move(y), inputs, op);
-    return detail::recorded(std::move(y), std::move(inputs), op, std::move(backward));
+    return detail::recorded(std::move(y), std::move(inputs), op, backward);
 }
 
 }  // namespace xgrad

@@ -127,7 +127,8 @@ Tensor embedding_lookup(const Tensor& weight, const IdArray& ids, const LookupOp
     // (scatter_add_rows in core/kernels.cpp says why it accumulates and why it is deterministic).
     const std::int64_t padding_idx = options.padding_idx;
     const bool by_freq = options.scale_grad_by_freq, sparse = options.sparse;
-    return from_op(std::move(y), {weight}, "embedding_lookup", [weight, ids, padding_idx, by_freq, sparse](GradOutput& grad_out) {
+    return from_op(std::move(y), {weight}, "embedding_lookup",
+                   [weight, ids = IdArray(ids), padding_idx, by_freq, sparse](GradOutput& grad_out) {   // ids: a copy that moves
         check_saved(weight);   // torch's saves the table (for its row count): a write into it is refused, as there
         const std::size_t V = weight.shape()[0], C = weight.shape()[1], N = ids.size();
         const Destinations d = destinations(ids, V, padding_idx, by_freq, sparse);

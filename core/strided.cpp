@@ -77,6 +77,7 @@ void scatter(const float* src, const Array::shape_type& shape, const Strides& st
 
 bool has_overlap(const Array::shape_type& shape, const Strides& strides)
 {
+    if (is_contiguous(shape, strides)) return false;
     // Sorted by stride, each axis of size > 1 must step past everything the smaller axes span; that is
     // torch's test too (it refuses some layouts that do not overlap, never one that does).
     std::vector<std::size_t> axes;

@@ -284,7 +284,10 @@ void Tensor::zero_grad(bool set_to_none) const
     const Tensor* dense = slot.dense();
     if (set_to_none || dense == nullptr) {
         slot.clear();   // an empty sparse gradient is all zeros too
+    } else if (dense->is_contiguous()) {
+        parallel_zero(dense->mutable_data_ptr(), dense->numel());   // what zero_() does, without its checks
     } else {
+        NoGradGuard no_grad;
         dense->zero_();
     }
 }
