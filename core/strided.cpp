@@ -37,42 +37,42 @@ std::size_t row_offset(std::size_t row, const Array::shape_type& shape, const St
     return offset;
 }
 
-void gather(const float* src, const Array::shape_type& shape, const Strides& strides, float* dst)
+namespace {
+
+// The one loop of gather and scatter: `strided` is the strided side, `dense` the row-major one, and
+// ToDense says which way the floats go.
+template <bool ToDense>
+void copy_rows(float* dense, const Array::shape_type& shape, const Strides& strides, float* strided)
 {
     if (is_contiguous(shape, strides)) {
-        parallel_copy(dst, src, shape_numel(shape));
+        ToDense ? parallel_copy(dense, strided, shape_numel(shape)) : parallel_copy(strided, dense, shape_numel(shape));
         return;
     }
     const std::size_t inner = shape.empty() ? 1 : shape.back();
     const std::size_t step = shape.empty() ? 1 : strides.back();
     for_each_row(shape, strides, [&](std::size_t row, std::size_t offset) {
-        const float* from = src + offset;
-        float* to = dst + row * inner;
+        float* d = dense + row * inner;
+        float* s = strided + offset;
         if (step == 1) {
-            std::memcpy(to, from, inner * sizeof(float));
+            ToDense ? std::memcpy(d, s, inner * sizeof(float)) : std::memcpy(s, d, inner * sizeof(float));
+        } else if (ToDense) {
+            for (std::size_t j = 0; j < inner; ++j) d[j] = s[j * step];
         } else {
-            for (std::size_t j = 0; j < inner; ++j) to[j] = from[j * step];
+            for (std::size_t j = 0; j < inner; ++j) s[j * step] = d[j];
         }
     });
 }
 
+}  // namespace
+
+void gather(const float* src, const Array::shape_type& shape, const Strides& strides, float* dst)
+{
+    copy_rows<true>(dst, shape, strides, const_cast<float*>(src));   // src is only read
+}
+
 void scatter(const float* src, const Array::shape_type& shape, const Strides& strides, float* dst)
 {
-    if (is_contiguous(shape, strides)) {
-        parallel_copy(dst, src, shape_numel(shape));
-        return;
-    }
-    const std::size_t inner = shape.empty() ? 1 : shape.back();
-    const std::size_t step = shape.empty() ? 1 : strides.back();
-    for_each_row(shape, strides, [&](std::size_t row, std::size_t offset) {
-        const float* from = src + row * inner;
-        float* to = dst + offset;
-        if (step == 1) {
-            std::memcpy(to, from, inner * sizeof(float));
-        } else {
-            for (std::size_t j = 0; j < inner; ++j) to[j * step] = from[j];
-        }
-    });
+    copy_rows<false>(const_cast<float*>(src), shape, strides, dst);  // src is only read
 }
 
 bool has_overlap(const Array::shape_type& shape, const Strides& strides)

@@ -2,6 +2,7 @@
 // strides, autograd (backward, grad, requires_grad, detach, .data), indexing reads and writes (basic
 // indexing is a view), and the in-place methods.
 #include <cstring>
+#include <tuple>
 
 #include "python/src/pytensor.h"
 
@@ -363,27 +364,6 @@ void bind_tensor(py::module_& m)
             return inplace(t, [&](const Tensor& x) { x.clamp_(min, max); },
                            [&](const Tensor& x) { return PyTensor::of(clamp(x, min, max)); });
         }, py::arg("min") = py::none(), py::arg("max") = py::none(), py::return_value_policy::reference_internal)
-        .def("exp_", [](PyTensor& t) -> PyTensor& {
-            return inplace(t, [](const Tensor& x) { x.exp_(); }, [](const Tensor& x) { return PyTensor::of(exp(x)); });
-        }, py::return_value_policy::reference_internal)
-        .def("log_", [](PyTensor& t) -> PyTensor& {
-            return inplace(t, [](const Tensor& x) { x.log_(); }, [](const Tensor& x) { return PyTensor::of(log(x)); });
-        }, py::return_value_policy::reference_internal)
-        .def("sqrt_", [](PyTensor& t) -> PyTensor& {
-            return inplace(t, [](const Tensor& x) { x.sqrt_(); }, [](const Tensor& x) { return PyTensor::of(sqrt(x)); });
-        }, py::return_value_policy::reference_internal)
-        .def("tanh_", [](PyTensor& t) -> PyTensor& {
-            return inplace(t, [](const Tensor& x) { x.tanh_(); }, [](const Tensor& x) { return PyTensor::of(tanh(x)); });
-        }, py::return_value_policy::reference_internal)
-        .def("sigmoid_", [](PyTensor& t) -> PyTensor& {
-            return inplace(t, [](const Tensor& x) { x.sigmoid_(); }, [](const Tensor& x) { return PyTensor::of(sigmoid(x)); });
-        }, py::return_value_policy::reference_internal)
-        .def("relu_", [](PyTensor& t) -> PyTensor& {
-            return inplace(t, [](const Tensor& x) { x.relu_(); }, [](const Tensor& x) { return PyTensor::of(relu(x)); });
-        }, py::return_value_policy::reference_internal)
-        .def("neg_", [](PyTensor& t) -> PyTensor& {
-            return inplace(t, [](const Tensor& x) { x.neg_(); }, [](const Tensor& x) { return PyTensor::of(neg(x)); });
-        }, py::return_value_policy::reference_internal)
         .def("pow_", [](PyTensor& t, float exponent) -> PyTensor& {
             return inplace(t, [exponent](const Tensor& x) { x.pow_(exponent); },
                            [exponent](const Tensor& x) { return PyTensor::of(pow(x, exponent)); });
@@ -395,6 +375,23 @@ void bind_tensor(py::module_& m)
                            [&](const Tensor& x) { return PyTensor::of(masked_fill(x, m, v)); });
         }, py::return_value_policy::reference_internal);
     tensor_class.attr("clip_") = tensor_class.attr("clamp_");
+
+    // x.exp_() and the other one-argument maps in place; an int64 or bool tensor gets the float map's
+    // result cast back, as inplace() does for every in-place op
+    using InPlace = const Tensor& (Tensor::*)() const;
+    using Map = Tensor (*)(const Tensor&);
+    const std::tuple<const char*, InPlace, Map> maps[] = {
+        {"exp_", &Tensor::exp_, &xgrad::exp}, {"log_", &Tensor::log_, &xgrad::log},
+        {"sqrt_", &Tensor::sqrt_, &xgrad::sqrt}, {"tanh_", &Tensor::tanh_, &xgrad::tanh},
+        {"sigmoid_", &Tensor::sigmoid_, &xgrad::sigmoid}, {"relu_", &Tensor::relu_, &xgrad::relu},
+        {"neg_", &Tensor::neg_, &xgrad::neg},
+    };
+    for (const auto& [name, in_place, map] : maps) {
+        tensor_class.def(name, [in_place = in_place, map = map](PyTensor& t) -> PyTensor& {
+            return inplace(t, [&](const Tensor& x) { (x.*in_place)(); },
+                           [&](const Tensor& x) { return PyTensor::of(map(x)); });
+        }, py::return_value_policy::reference_internal);
+    }
     m.def("_from_numpy", &from_numpy);
 }
 
