@@ -488,6 +488,26 @@ TEST_CASE("a text without line breaks gets no newline token, so its windows star
     CHECK(read(dir / "metadata.tsv").find("\\n\t") == std::string::npos);
 }
 
+TEST_CASE("degenerate corpora train and report: one letter repeated, one class of letters, no letters at all")
+{
+    // A vocabulary of one token has no nearest neighbour; one of vowels only has no other class; one of
+    // digits has no class the structure score counts. Each run ends with its report written.
+    const std::vector<std::pair<std::string, std::string>> corpora = {
+        {"one_letter", std::string(10000, 'a')},
+        {"vowels", [] { std::string t; for (int i = 0; i < 2000; ++i) t += "aeiou"; return t; }()},
+        {"digits", [] { std::string t; for (int i = 0; i < 1000; ++i) t += "0123456789\n"; return t; }()},
+    };
+    for (const auto& [name, text] : corpora) {
+        fs::path dir = scratch("degenerate_" + name);
+        std::ofstream(dir / "corpus.txt") << text;
+        Run r = train_lm(tiny + " --corpus " + (dir / "corpus.txt").string() + " --out " + (dir / "out").string());
+        INFO(name << ": " << r.output);
+        REQUIRE(r.status == 0);
+        CHECK(fs::exists(dir / "out" / "report.html"));
+        if (name != "vowels") CHECK_THAT(r.output, Contains("structure: not measured"));
+    }
+}
+
 TEST_CASE("with --threads 1 a bad XGRAD_NUM_THREADS is no error: the variable is only the fallback")
 {
     fs::path out = scratch("threads_env");

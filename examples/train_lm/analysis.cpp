@@ -51,6 +51,7 @@ Structure structure_score(const Array& cosines, const std::vector<char32_t>& voc
 {
     const std::size_t n = vocabulary.size();
     Structure s;
+    if (n < 2) return s;   // one token has no neighbour: nothing counted
     for (std::size_t i = 0; i < n; ++i) {
         const std::string cls = char_class(vocabulary[i]);
         if (cls == "other") continue;

@@ -23,7 +23,8 @@ struct Neighbour {
 std::vector<Neighbour> nearest(const xgrad::Array& cosines, std::size_t id, std::size_t k);
 
 // The share of vowels, consonants and capitals whose nearest neighbour (by cosine, among all other
-// tokens) is in the same class, and the share a random neighbour would give.
+// tokens) is in the same class, and the share a random neighbour would give; counted is 0 (and the
+// shares 0) when no such token has another token beside it (a vocabulary of one, or only "other"s).
 struct Structure {
     double score = 0.0, chance = 0.0;
     std::size_t counted = 0;

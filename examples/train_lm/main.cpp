@@ -354,8 +354,12 @@ Snapshot look_at(const TinyLM& model, const text::CharTokenizer& tokenizer, cons
         }
         std::printf("\n");
     }
-    std::printf("  structure: %.0f%% of vowels, consonants and capitals have a nearest neighbour of their own class "
-                "(chance %.0f%%)\n", 100 * snap.structure.score, 100 * snap.structure.chance);
+    if (snap.structure.counted == 0) {
+        std::printf("  structure: not measured (no vowel, consonant or capital with another token beside it)\n");
+    } else {
+        std::printf("  structure: %.0f%% of vowels, consonants and capitals have a nearest neighbour of their own class "
+                    "(chance %.0f%%)\n", 100 * snap.structure.score, 100 * snap.structure.chance);
+    }
     std::printf("  position similarity by distance (mean cosine of centred position vectors d apart):\n    all positions:");
     for (std::size_t i = 0; i < distances.size(); ++i) std::printf("  d=%zu: %+.2f", distances[i], snap.by_distance[i]);
     std::printf("\n    positions 0-15:");
@@ -582,8 +586,10 @@ int run(Settings s, DataParallel& dp)
     if (!dp.is_main()) return 0;   // rank 0 alone writes the report and the final checkpoint
 
     const Snapshot after = look_at(model, tokenizer, "after");
-    std::printf("\nstructure score: %.0f%% before, %.0f%% after (chance %.0f%%)\n", 100 * before.structure.score,
-                100 * after.structure.score, 100 * after.structure.chance);
+    if (after.structure.counted > 0) {
+        std::printf("\nstructure score: %.0f%% before, %.0f%% after (chance %.0f%%)\n", 100 * before.structure.score,
+                    100 * after.structure.score, 100 * after.structure.chance);
+    }
     if (!std::isnan(last_val)) std::printf("final validation loss %.4f nats vs unigram entropy %.3f\n", last_val, entropy);
     std::printf("\nsample (temperature %.2f):\n%s\n", s.temperature, sample(model, tokenizer, s).c_str());
 

@@ -147,7 +147,8 @@ std::vector<std::pair<std::string, std::string>> report_files(const ReportData& 
         losses << "\n";
     }
 
-    auto structure = [](const analysis::Structure& s) {
+    auto structure = [](const analysis::Structure& s) -> std::string {
+        if (s.counted == 0) return "not measured (no token of those classes has another beside it)";
         return fmt(100 * s.score, "%.0f") + "% (chance " + fmt(100 * s.chance, "%.0f") + "%)";
     };
     std::ostringstream html;
