@@ -14,11 +14,13 @@
 
 #include "xgrad.h"
 
-// Made if need be, proven able to take files, and locked for this run until it exits: a second run
-// on the same folder is refused, naming the process that holds it.
+// Made if need be, proven able to take files, and locked for this run until it exits. Every program
+// takes the same lock (.xgrad.lock), so no two runs of any of them share a folder, and the first to
+// use a folder marks it as its own (.xgrad-program): another program's run on it is refused, since
+// their files (checkpoint.safetensors, report.html, ...) have the same names and different contents.
 class OutputFolder {
 public:
-    OutputFolder(const std::string& path, const std::string& program) : lock_path_(path + "/." + program + ".lock")
+    OutputFolder(const std::string& path, const std::string& program) : lock_path_(path + "/.xgrad.lock")
     {
         std::error_code error;
         std::filesystem::create_directories(path, error);
@@ -32,23 +34,16 @@ public:
         ::close(probe_fd);
         XGRAD_CHECK(::unlink(probe.c_str()) == 0, "the output folder '", path, "' is not writable: cannot remove a file from it: ",
               std::strerror(errno));
-        // One run per folder: two would write over each other's files. The lock dies with the process.
-        fd_ = ::open(lock_path_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0666);
-        XGRAD_CHECK(fd_ >= 0, "cannot open the lock file '", lock_path_, "': ", std::strerror(errno));
-        if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
-            const int reason = errno;
-            std::ifstream in(lock_path_);
-            std::string holder;
-            std::getline(in, holder);
-            ::close(fd_);
-            fd_ = -1;
-            XGRAD_CHECK(reason == EWOULDBLOCK, "cannot lock '", lock_path_, "': ", std::strerror(reason));
-            xgrad::fail("the output folder '", path, "' is in use by another ", program, " run (process ",
-                 holder.empty() ? std::string("unknown") : holder, ", which holds ", lock_path_,
-                 "); wait for it to end, or give another --out");
+        lock(path);
+        try {
+            claim(path, program);
+        } catch (...) {
+            ::close(fd_);   // a constructor that throws runs no destructor
+            throw;
         }
-        const std::string pid = std::to_string(::getpid()) + "\n";   // for the message a second run prints
-        if (::ftruncate(fd_, 0) != 0 || ::pwrite(fd_, pid.data(), pid.size(), 0) < 0) {
+        // for the message a second run prints: "4242 train_lm"
+        const std::string holder = std::to_string(::getpid()) + " " + program + "\n";
+        if (::ftruncate(fd_, 0) != 0 || ::pwrite(fd_, holder.data(), holder.size(), 0) < 0) {
             // the lock holds without it; only the second run's message would lack the process id
         }
     }
@@ -60,6 +55,39 @@ public:
     OutputFolder& operator=(const OutputFolder&) = delete;
 
 private:
+    // One run per folder: two would write over each other's files. The lock dies with the process.
+    void lock(const std::string& path)
+    {
+        fd_ = ::open(lock_path_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+        XGRAD_CHECK(fd_ >= 0, "cannot open the lock file '", lock_path_, "': ", std::strerror(errno));
+        if (::flock(fd_, LOCK_EX | LOCK_NB) == 0) return;
+        const int reason = errno;
+        std::ifstream in(lock_path_);
+        std::string pid, holder;
+        in >> pid >> holder;
+        ::close(fd_);
+        fd_ = -1;
+        XGRAD_CHECK(reason == EWOULDBLOCK, "cannot lock '", lock_path_, "': ", std::strerror(reason));
+        xgrad::fail("the output folder '", path, "' is in use by another run (", holder.empty() ? "" : holder + ", ",
+                    "process ", pid.empty() ? std::string("unknown") : pid, ", which holds ", lock_path_,
+                    "); wait for it to end, or give another --out");
+    }
+
+    // The folder's program: written by the first run on it, checked by every later one (under the lock).
+    static void claim(const std::string& path, const std::string& program)
+    {
+        const std::string marker = path + "/.xgrad-program";
+        std::ifstream in(marker);
+        std::string owner;
+        if (in && std::getline(in, owner) && !owner.empty()) {
+            XGRAD_CHECK(owner == program, "the output folder '", path, "' holds a ", owner, " run (", marker,
+                        " says so), whose files ", program, " would replace or mix with its own; give ", program,
+                        " another --out, or remove the folder");
+            return;
+        }
+        xgrad::io::write_file_atomic(marker, program + "\n", program);
+    }
+
     std::string lock_path_;
     int fd_ = -1;
 };

@@ -368,27 +368,50 @@ TEST_CASE("a full disk at the end leaves the previous checkpoint and report whol
     const std::string log = read(out / "../full_disk.log");
     INFO(log);
     CHECK_THAT(log, Contains("cannot write '" + (out / "report.html").string() + "': File too large"));
-    CHECK(listing(out) == std::vector<std::string>{".train_lm.lock", "checkpoint.safetensors", "graph.svg", "losses.csv",
-                                                   "metadata.tsv", "report.html", "vectors.tsv"});   // no temporary left
-    before.erase(".train_lm.lock");                                              // (it holds the process id)
+    CHECK(listing(out) == std::vector<std::string>{".xgrad-program", ".xgrad.lock", "checkpoint.safetensors", "graph.svg",
+                                                   "losses.csv", "metadata.tsv", "report.html", "vectors.tsv"});   // no temporary left
+    before.erase(".xgrad.lock");                                                 // (it holds the process id)
     for (const auto& [name, content] : before) CHECK(read(out / name) == content);   // all of the first run's
 }
 
-TEST_CASE("a second run on the same --out is refused, naming the process that holds it")
+TEST_CASE("a second run on the same --out is refused, naming the program and process that hold it")
 {
     fs::path out = scratch("locked");
-    const int fd = ::open((out / ".train_lm.lock").c_str(), O_RDWR | O_CREAT, 0666);   // as a live run holds it
+    const int fd = ::open((out / ".xgrad.lock").c_str(), O_RDWR | O_CREAT, 0666);   // as a live train_gpt run holds it
     REQUIRE(fd >= 0);
     REQUIRE(::flock(fd, LOCK_EX) == 0);
-    const std::string pid = std::to_string(::getpid()) + "\n";
-    REQUIRE(::write(fd, pid.data(), pid.size()) == static_cast<ssize_t>(pid.size()));
+    const std::string holder = std::to_string(::getpid()) + " train_gpt\n";
+    REQUIRE(::write(fd, holder.data(), holder.size()) == static_cast<ssize_t>(holder.size()));
     Run r = train_lm(tiny + " --out " + out.string());
     CHECK(r.status != 0);
-    CHECK_THAT(r.output, Contains("the output folder '" + out.string() + "' is in use by another train_lm run (process " +
+    CHECK_THAT(r.output, Contains("the output folder '" + out.string() + "' is in use by another run (train_gpt, process " +
                                   std::to_string(::getpid())));
     CHECK(!fs::exists(out / "checkpoint.safetensors"));
     ::close(fd);
     CHECK(train_lm(tiny + " --out " + out.string()).status == 0);   // the lock goes with its process
+}
+
+TEST_CASE("a folder one program wrote is refused to the other, before any work, and its files stay as they were")
+{
+    fs::path out = scratch("owned");
+    REQUIRE(train_lm(tiny + " --out " + out.string()).status == 0);
+    std::map<std::string, std::string> before;
+    for (const auto& name : listing(out)) before[name] = read(out / name);
+    const std::string gpt = std::string(XGRAD_TRAIN_GPT) + " --steps 2 --n-layer 1 --eval-iters 1 --out " + out.string() + " 2>&1";
+    FILE* pipe = ::popen(gpt.c_str(), "r");
+    REQUIRE(pipe != nullptr);
+    std::string output;
+    char buffer[4096];
+    while (std::size_t n = std::fread(buffer, 1, sizeof buffer, pipe)) output.append(buffer, n);
+    const int status = ::pclose(pipe);
+    INFO(output);
+    CHECK(WIFEXITED(status));
+    CHECK(WEXITSTATUS(status) != 0);
+    CHECK_THAT(output, Contains("the output folder '" + out.string() + "' holds a train_lm run") && Contains("another --out"));
+    CHECK_THAT(output, !Contains("step "));   // refused before training
+    before.erase(".xgrad.lock");
+    for (const auto& [name, content] : before) CHECK(read(out / name) == content);
+    CHECK(train_lm(tiny + " --out " + out.string()).status == 0);   // its own program may run there again
 }
 
 TEST_CASE("SIGINT ends the run after its step with a checkpoint, losses and report of that step, and exit 130")

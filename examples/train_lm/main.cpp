@@ -7,7 +7,7 @@
 //   -> out/: checkpoint.safetensors, vectors.tsv, metadata.tsv, losses.csv, report.html, graph.svg (the
 //      autograd graph of the first step), with --diagnostics-every diagnostics_*.csv, written together
 //
-// A run locks its output folder (out/.train_lm.lock). Ctrl-C (SIGINT) or SIGTERM ends it after the
+// A run locks its output folder (out/.xgrad.lock). Ctrl-C (SIGINT) or SIGTERM ends it after the
 // step in progress, with the checkpoint and the report of that step; a second Ctrl-C quits at once.
 #include <fcntl.h>
 #include <signal.h>
