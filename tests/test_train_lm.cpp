@@ -531,6 +531,26 @@ TEST_CASE("degenerate corpora train and report: one letter repeated, one class o
     }
 }
 
+TEST_CASE("a vocabulary of a hundred thousand characters trains and is measured, without a vocabulary-by-vocabulary matrix")
+{
+    // Such a matrix is 40 GB: the structure score and the neighbours take one row of cosines at a time.
+    fs::path dir = scratch("huge_vocabulary");
+    std::string text = "the quick brown fox jumps over the lazy dog THE QUICK BROWN FOX\n";
+    std::size_t distinct = 0;
+    for (char32_t c = 0x100; distinct < 100000; ++c) {
+        if (c >= 0xD800 && c <= 0xDFFF) continue;   // surrogates are no characters
+        text += xgrad::text::encode_utf8(c) + xgrad::text::encode_utf8(c) + (++distinct % 40 == 0 ? "\n" : "");
+    }
+    std::ofstream(dir / "corpus.txt") << text;
+    Run r = train_lm(" --steps 2 --eval-interval 2 --eval-batches 1 --batch 2 --block-size 8 --n-embd 8 --sample-length 5 --corpus " +
+                     (dir / "corpus.txt").string() + " --out " + (dir / "out").string());
+    INFO(r.output);
+    REQUIRE(r.status == 0);
+    CHECK_THAT(r.output, Contains("vocabulary of 100043"));   // 26 small letters, 15 capitals, the space, the line break
+    CHECK_THAT(r.output, Contains("have a nearest neighbour of their own class"));
+    CHECK(fs::exists(dir / "out" / "report.html"));
+}
+
 TEST_CASE("with --threads 1 a bad XGRAD_NUM_THREADS is no error: the variable is only the fallback")
 {
     fs::path out = scratch("threads_env");

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <map>
 
 namespace analysis {
 
@@ -35,11 +36,32 @@ std::string char_class(char32_t c)
     return "other";
 }
 
-std::vector<Neighbour> nearest(const Array& cosines, std::size_t id, std::size_t k)
+// The cosine of row `id` with every row: one row of the cosine matrix, without the (N, N) matrix a
+// vocabulary of 100,000 characters would need (40 GB).
+std::vector<float> cosines_to(const Array& rows, std::size_t id)
 {
+    const std::size_t n = rows.shape()[0], c = rows.shape()[1];
+    auto norm = [&](std::size_t i) {
+        double sum = 0.0;
+        for (std::size_t k = 0; k < c; ++k) sum += double(rows(i, k)) * rows(i, k);
+        return std::sqrt(sum) + 1e-12;
+    };
+    const double norm_id = norm(id);
+    std::vector<float> out(n);
+    for (std::size_t j = 0; j < n; ++j) {
+        double dot = 0.0;
+        for (std::size_t k = 0; k < c; ++k) dot += double(rows(id, k)) * rows(j, k);
+        out[j] = static_cast<float>(dot / (norm_id * norm(j)));
+    }
+    return out;
+}
+
+std::vector<Neighbour> nearest(const Array& rows, std::size_t id, std::size_t k)
+{
+    const std::vector<float> cosines = cosines_to(rows, id);
     std::vector<Neighbour> all;
-    for (std::size_t j = 0; j < cosines.shape()[0]; ++j) {
-        if (j != id) all.push_back({j, cosines(id, j)});
+    for (std::size_t j = 0; j < cosines.size(); ++j) {
+        if (j != id) all.push_back({j, cosines[j]});
     }
     std::partial_sort(all.begin(), all.begin() + static_cast<std::ptrdiff_t>(std::min(k, all.size())), all.end(),
                       [](const Neighbour& a, const Neighbour& b) { return a.cosine > b.cosine; });
@@ -47,18 +69,18 @@ std::vector<Neighbour> nearest(const Array& cosines, std::size_t id, std::size_t
     return all;
 }
 
-Structure structure_score(const Array& cosines, const std::vector<char32_t>& vocabulary)
+Structure structure_score(const Array& rows, const std::vector<char32_t>& vocabulary)
 {
     const std::size_t n = vocabulary.size();
     Structure s;
     if (n < 2) return s;   // one token has no neighbour: nothing counted
+    std::map<std::string, std::size_t> members;   // per class, for the chance a random neighbour gives
+    for (char32_t c : vocabulary) ++members[char_class(c)];
     for (std::size_t i = 0; i < n; ++i) {
         const std::string cls = char_class(vocabulary[i]);
         if (cls == "other") continue;
-        std::size_t same = 0;
-        for (std::size_t j = 0; j < n; ++j) same += (j != i && char_class(vocabulary[j]) == cls);
-        s.chance += double(same) / double(n - 1);                 // a neighbour drawn at random
-        s.score += char_class(vocabulary[nearest(cosines, i, 1)[0].id]) == cls;
+        s.chance += double(members[cls] - 1) / double(n - 1);
+        s.score += char_class(vocabulary[nearest(rows, i, 1)[0].id]) == cls;
         ++s.counted;
     }
     if (s.counted > 0) {

@@ -16,11 +16,14 @@ xgrad::Array cosine_matrix(const xgrad::Array& rows);
 // "other" (the apostrophe, accented letters, the newline).
 std::string char_class(char32_t c);
 
+// The k rows nearest row `id` of `rows` (N, C) by cosine, without the (N, N) matrix: a vocabulary of
+// 100,000 characters is measured in O(N C) memory.
 struct Neighbour {
     std::size_t id;
     float cosine;
 };
-std::vector<Neighbour> nearest(const xgrad::Array& cosines, std::size_t id, std::size_t k);
+std::vector<float> cosines_to(const xgrad::Array& rows, std::size_t id);
+std::vector<Neighbour> nearest(const xgrad::Array& rows, std::size_t id, std::size_t k);
 
 // The share of vowels, consonants and capitals whose nearest neighbour (by cosine, among all other
 // tokens) is in the same class, and the share a random neighbour would give; counted is 0 (and the
@@ -29,7 +32,7 @@ struct Structure {
     double score = 0.0, chance = 0.0;
     std::size_t counted = 0;
 };
-Structure structure_score(const xgrad::Array& cosines, const std::vector<char32_t>& vocabulary);
+Structure structure_score(const xgrad::Array& rows, const std::vector<char32_t>& vocabulary);
 
 // The rows minus their mean row: what sets each row apart from the others. Position vectors learn a
 // large shared part (it acts as a bias); cosines of the centred vectors show how positions differ.

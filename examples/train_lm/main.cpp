@@ -313,12 +313,12 @@ std::string sample(const TinyLM& model, const text::CharTokenizer& tokenizer, co
     for (std::size_t i = 0; i < s.sample_length; ++i) {
         const std::size_t start = ids.size() > s.block_size ? ids.size() - s.block_size : 0;
         std::vector<std::int64_t> context(ids.begin() + static_cast<std::ptrdiff_t>(start), ids.end());
-        Tensor logits = model.forward(text::to_ids(context, true));                      // (1, T, V)
+        const Array logits = model.forward(text::to_ids(context, true)).to_array();       // (1, T, V)
         const std::size_t V = tokenizer.vocab_size(), last = context.size() - 1;
         std::vector<double> p(V);
         double top = -1e30, total = 0.0;
-        for (std::size_t v = 0; v < V; ++v) top = std::max(top, double(logits.to_array()(0, last, v)) / s.temperature);
-        for (std::size_t v = 0; v < V; ++v) total += p[v] = std::exp(double(logits.to_array()(0, last, v)) / s.temperature - top);
+        for (std::size_t v = 0; v < V; ++v) top = std::max(top, double(logits(0, last, v)) / s.temperature);
+        for (std::size_t v = 0; v < V; ++v) total += p[v] = std::exp(double(logits(0, last, v)) / s.temperature - top);
         double r = rng.uniform() * total;
         std::size_t next = 0;
         while (next + 1 < V && (r -= p[next]) > 0) ++next;
@@ -339,8 +339,7 @@ Snapshot look_at(const TinyLM& model, const text::CharTokenizer& tokenizer, cons
 {
     Snapshot snap{model.tok_emb->weight.to_array(), analysis::cosine_matrix(analysis::centered(model.pos_emb->weight.to_array())),
                   {}, {}, {}};
-    const Array cos = analysis::cosine_matrix(snap.tok);
-    snap.structure = analysis::structure_score(cos, tokenizer.vocabulary());
+    snap.structure = analysis::structure_score(snap.tok, tokenizer.vocabulary());
     snap.by_distance = analysis::similarity_by_distance(snap.pos_cos, distances, snap.pos_cos.shape()[0]);
     snap.by_distance_early = analysis::similarity_by_distance(snap.pos_cos, {1, 2, 4, 8}, 16);
     std::printf("\nembeddings %s training\n  nearest neighbours by cosine:\n", when);
@@ -349,7 +348,7 @@ Snapshot look_at(const TinyLM& model, const text::CharTokenizer& tokenizer, cons
         auto it = std::find(vocab.begin(), vocab.end(), c);
         if (it == vocab.end()) continue;
         std::printf("    %-2s ->", printable(c).c_str());
-        for (const auto& n : analysis::nearest(cos, static_cast<std::size_t>(it - vocab.begin()), 4)) {
+        for (const auto& n : analysis::nearest(snap.tok, static_cast<std::size_t>(it - vocab.begin()), 4)) {
             std::printf("  %-2s %.2f", printable(vocab[n.id]).c_str(), n.cosine);
         }
         std::printf("\n");
