@@ -22,7 +22,7 @@ void gemm(bool transpose_a, bool transpose_b, std::size_t m, std::size_t n, std:
           std::size_t lda, const float* b, std::size_t ldb, float beta, float* c, std::size_t ldc)
 {
     if (m == 0 || n == 0) return;
-    const int threads = 2.0 * double(m) * double(n) * double(k) < min_flops_for_threads ? 1 : get_num_threads();
+    const int threads = 2.0 * double(m) * double(n) * double(k) < min_flops_for_threads ? 1 : get_blas_threads();
     if (openblas_get_num_threads() != threads) {
         static std::mutex switching;   // products may be called from several threads at once
         std::lock_guard lock(switching);

@@ -11,6 +11,7 @@
 #include <exception>
 #include <mutex>
 #include <string>
+#include <system_error>
 #include <thread>
 #include <vector>
 
@@ -20,8 +21,6 @@
 
 namespace xgrad {
 
-namespace {
-
 int available_cores()
 {
     cpu_set_t set;
@@ -29,14 +28,16 @@ int available_cores()
     return static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
 }
 
+namespace {
+
 int threads_from_environment()
 {
     const char* text = std::getenv("XGRAD_NUM_THREADS");
     if (text == nullptr || *text == '\0') return available_cores();
     char* end = nullptr;
     long n = std::strtol(text, &end, 10);
-    XGRAD_CHECK(*end == '\0' && n >= 1 && n <= 1024, "XGRAD_NUM_THREADS must be a whole number from 1 to 1024, got '",
-          text, "'");
+    XGRAD_CHECK(*end == '\0' && n >= 1 && n <= max_threads, "XGRAD_NUM_THREADS must be a whole number from 1 to ",
+                max_threads, ", got '", text, "'");
     return static_cast<int>(n);
 }
 
@@ -56,10 +57,15 @@ public:
     {
         std::lock_guard lock(mutex_);
         if (threads_ == 0) {
-            threads_ = threads_from_environment();   // throws on a bad value, and is asked again next time
-            openblas_set_num_threads(threads_);
+            set(threads_from_environment());   // throws on a bad value, and is asked again next time
         }
         return threads_;
+    }
+
+    int blas_threads()
+    {
+        threads();
+        return blas_threads_;
     }
 
     void resize(int n)
@@ -67,8 +73,7 @@ public:
         std::lock_guard job_lock(job_mutex_);   // never while a job runs
         stop_workers();
         std::lock_guard lock(mutex_);
-        threads_ = n;
-        openblas_set_num_threads(n);
+        set(n);
     }
 
     void run(std::size_t chunks, const std::function<void(std::size_t)>& chunk_body)
@@ -95,13 +100,28 @@ public:
 
 private:
     Pool() = default;
+
+    // OpenBLAS's threads spin while they wait and each reserves a buffer of 128 MiB: past the cores
+    // they only take memory (and under a memory limit OpenBLAS retries its allocation forever).
+    void set(int n)   // called with mutex_ held
+    {
+        threads_ = n;
+        blas_threads_ = std::min(n, available_cores());
+        openblas_set_num_threads(blas_threads_);
+    }
     ~Pool() { stop_workers(); }
 
     void start_workers(std::size_t needed)   // called with mutex_ held
     {
         while (workers_.size() < needed) {
             std::size_t index = workers_.size() + 1;
-            workers_.emplace_back([this, index] { work(index); });
+            try {
+                workers_.emplace_back([this, index] { work(index); });
+            } catch (const std::system_error& e) {   // the process's thread or memory limit
+                fail("cannot start thread ", index + 1, " of the ", threads_, " set_num_threads asked for (", e.what(),
+                     "); this process may use ", available_cores(), " cores: set_num_threads(", available_cores(),
+                     ") or fewer");
+            }
         }
     }
 
@@ -157,6 +177,7 @@ private:
     std::condition_variable wake_, done_;
     std::vector<std::thread> workers_;
     int threads_ = 0;          // 0 until set_num_threads or the first threads() reads the environment
+    int blas_threads_ = 0;
     bool stopping_ = false;
     std::uint64_t generation_ = 0;
     std::size_t active_chunks_ = 0, pending_ = 0;
@@ -172,11 +193,13 @@ std::atomic<std::uint64_t> threaded_loop_count{0};
 
 void set_num_threads(int n)
 {
-    XGRAD_CHECK(n >= 1, "set_num_threads: expected at least 1 thread, got ", n);
+    XGRAD_CHECK(n >= 1 && n <= max_threads, "set_num_threads: expected 1 to ", max_threads, " threads, got ", n);
     Pool::instance().resize(n);
 }
 
 int get_num_threads() { return Pool::instance().threads(); }
+
+int get_blas_threads() { return Pool::instance().blas_threads(); }
 
 void parallel_for(std::size_t n, std::size_t grain, const std::function<void(std::size_t, std::size_t)>& body)
 {

@@ -12,8 +12,14 @@
 
 namespace xgrad {
 
-void set_num_threads(int n);   // n >= 1
+// xgrad's own loops run on n threads; OpenBLAS on at most available_cores() of them, since its threads
+// spin and each reserves 128 MiB. A machine that cannot start a thread (its thread or memory limit)
+// fails the loop that needed it, with an error naming the cores.
+inline constexpr int max_threads = 1024;
+void set_num_threads(int n);   // 1 <= n <= max_threads
 int get_num_threads();         // default: XGRAD_NUM_THREADS, else the cores this process may use
+int available_cores();         // the cores this process may run on (its CPU affinity)
+int get_blas_threads();        // OpenBLAS's for a large product: min(get_num_threads(), available_cores())
 
 // Runs body(begin, end) over [0, n) split into at most get_num_threads() contiguous chunks of at least
 // `grain` items, and returns when all are done. Small ranges and nested calls run on the caller.

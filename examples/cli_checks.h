@@ -12,6 +12,8 @@
 
 #include <CLI/CLI.hpp>
 
+#include "xgrad.h"
+
 namespace cli_checks {
 
 // A number above (or, with allow_zero, at least) zero, and finite: "inf" and "nan" parse as numbers
@@ -70,6 +72,22 @@ CLI::Validator whole_number(Int smallest, Int largest = std::numeric_limits<Int>
             return "";
         },
         smallest == 1 ? "INTEGER > 0" : "INTEGER >= 0");
+}
+
+// --threads, capped at the cores this process may use (and the cap said): threads past them only wait
+// for a core, while their stacks and OpenBLAS's buffers take memory. 0: XGRAD_NUM_THREADS, or every core.
+inline void apply_threads(int asked, const char* program)
+{
+    if (asked == 0) {
+        xgrad::get_num_threads();   // a bad XGRAD_NUM_THREADS fails here, before anything is read or written
+        return;
+    }
+    const int cores = xgrad::available_cores();
+    if (asked > cores) {
+        std::fprintf(stderr, "%s: --threads %d is more than the %d cores this process may use: running on %d threads\n",
+                     program, asked, cores, cores);
+    }
+    xgrad::set_num_threads(std::min(asked, cores));
 }
 
 }  // namespace cli_checks

@@ -86,11 +86,12 @@ TEST_CASE("one thread setting governs xgrad and OpenBLAS, from XGRAD_NUM_THREADS
     cpu_set_t affinity;                                    // the cores this process may use (taskset), as the library counts
     REQUIRE(sched_getaffinity(0, sizeof(affinity), &affinity) == 0);
     const int expected = env ? std::atoi(env) : CPU_COUNT(&affinity);
+    const int blas = std::min(expected, CPU_COUNT(&affinity));   // OpenBLAS never past the cores
     CHECK(restore.saved == expected);
-    CHECK(openblas_get_num_threads() == expected);
-    // a large product runs OpenBLAS on all of xgrad's threads, a small one on one thread
+    CHECK(openblas_get_num_threads() == blas);
+    // a large product runs OpenBLAS on all of xgrad's threads (up to the cores), a small one on one thread
     matmul(ones({512, 512}), ones({512, 512}));   // 2^28 flops
-    CHECK(openblas_get_num_threads() == expected);
+    CHECK(openblas_get_num_threads() == blas);
     matmul(ones({8, 8}), ones({8, 8}));
     CHECK(openblas_get_num_threads() == 1);
     set_num_threads(1);
@@ -107,9 +108,24 @@ TEST_CASE("a bad XGRAD_NUM_THREADS is named in the error", "[.][environment]")
     CHECK_THROWS_WITH(get_num_threads(), Contains("XGRAD_NUM_THREADS must be a whole number from 1 to 1024, got 'abc'"));
 }
 
-TEST_CASE("set_num_threads rejects zero")
+TEST_CASE("set_num_threads rejects zero and more than 1024")
 {
-    CHECK_THROWS_WITH(set_num_threads(0), Contains("expected at least 1 thread, got 0"));
+    CHECK_THROWS_WITH(set_num_threads(0), Contains("expected 1 to 1024 threads, got 0"));
+    CHECK_THROWS_WITH(set_num_threads(1025), Contains("expected 1 to 1024 threads, got 1025"));
+}
+
+TEST_CASE("OpenBLAS gets no more threads than the cores, however many xgrad's loops are given")
+{
+    // Each OpenBLAS thread spins and reserves 128 MiB: set_num_threads(1024) under a memory limit
+    // left it retrying an allocation forever.
+    ThreadsRestorer restore;
+    const int cores = available_cores();
+    set_num_threads(4 * cores);
+    CHECK(get_num_threads() == 4 * cores);
+    CHECK(openblas_get_num_threads() == cores);
+    matmul(ones({512, 512}), ones({512, 512}));   // large: OpenBLAS on its most threads
+    CHECK(openblas_get_num_threads() == cores);
+    CHECK(get_blas_threads() == cores);
 }
 
 namespace {

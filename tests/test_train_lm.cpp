@@ -551,6 +551,25 @@ TEST_CASE("a vocabulary of a hundred thousand characters trains and is measured,
     CHECK(fs::exists(dir / "out" / "report.html"));
 }
 
+TEST_CASE("--threads past the cores is capped at them and the cap said; under a memory limit the run ends")
+{
+    // OpenBLAS reserves 128 MiB per thread and retried forever when a 2 GB limit refused it: 16
+    // threads hung, 1024 printed an out-of-memory message naming the wrong flags, then hung.
+    fs::path out = scratch("threads_cap");
+    const int cores = xgrad::available_cores();
+    Run r = train_lm(tiny + " --threads 1024 --out " + out.string());
+    INFO(r.output);
+    CHECK(r.status == 0);
+    CHECK_THAT(r.output, Contains("--threads 1024 is more than the " + std::to_string(cores) + " cores this process may use: "
+                                  "running on " + std::to_string(cores) + " threads"));
+#if !defined(__SANITIZE_ADDRESS__)   // whose shadow memory a 2 GB address-space limit does not hold
+    Run limited = train_lm(tiny + " --threads 64 --out " + out.string(), "ulimit -v 2000000; timeout 120");
+    INFO(limited.output);
+    CHECK(limited.status == 0);
+    CHECK_THAT(limited.output, Contains("wrote "));
+#endif
+}
+
 TEST_CASE("with --threads 1 a bad XGRAD_NUM_THREADS is no error: the variable is only the fallback")
 {
     fs::path out = scratch("threads_env");

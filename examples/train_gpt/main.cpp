@@ -317,7 +317,7 @@ bool more_than_one_past(std::size_t n, std::size_t block_size) { return n > bloc
 int run(Settings s, DataParallel& dp)
 {
     const auto start = std::chrono::steady_clock::now();
-    if (s.threads > 0) set_num_threads(s.threads);
+    cli_checks::apply_threads(s.threads, "train_gpt");
     std::string resume_line;
     if (!s.resume.empty()) resume_line = resolve_resumed_flags(s, dp.read_checkpoint(s.resume).metadata);   // its seed fixes the split
     manual_seed(s.seed);

@@ -29,6 +29,7 @@
 #include <optional>
 #include <sstream>
 
+#include "../cli_checks.h"
 #include "../memory_check.h"
 #include "../output_folder.h"
 #include "../progress.h"
@@ -411,11 +412,7 @@ bool more_than_one_past(std::size_t n, std::size_t block_size) { return n > bloc
 int run(Settings s, DataParallel& dp)
 {
     const auto start = std::chrono::steady_clock::now();
-    if (s.threads > 0) {
-        set_num_threads(s.threads);
-    } else {
-        get_num_threads();   // a bad XGRAD_NUM_THREADS fails here, before anything is read or written
-    }
+    cli_checks::apply_threads(s.threads, "train_lm");
 
     // the output folder first: fail before training, not after
     std::optional<OutputFolder> folder;   // rank 0's: the only writer
