@@ -4,8 +4,8 @@
 XGRAD_PACKAGES=(cmake g++ make pkg-config xtensor-dev libxsimd-dev libxtensor-blas-dev libopenblas-dev catch2 nlohmann-json3-dev libcli11-dev wamerican fortunes graphviz libopenmpi-dev openmpi-bin
                 python3-dev pybind11-dev python3-numpy python3-pytest)   # the last four: the Python package and its tests
 
-# The test suite's own: a real browser renders the reports.
-XGRAD_TEST_PACKAGES=(chromium)
+# The test suite's own: a real browser renders the reports; sshd and ip make two hosts (check_hosts.sh).
+XGRAD_TEST_PACKAGES=(chromium openssh-server iproute2)
 
 # ensure_packages [more packages...]: XGRAD_PACKAGES and these.
 ensure_packages() {
