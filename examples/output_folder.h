@@ -22,9 +22,16 @@ class OutputFolder {
 public:
     OutputFolder(const std::string& path, const std::string& program) : lock_path_(path + "/.xgrad.lock")
     {
+        namespace fs = std::filesystem;
         std::error_code error;
-        std::filesystem::create_directories(path, error);
+        // A link to nowhere: create_directories would say only "File exists".
+        if (fs::is_symlink(fs::symlink_status(path, error)) && !fs::exists(path, error)) {
+            xgrad::fail("the output folder '", path, "' is a symbolic link to '", fs::read_symlink(path, error).string(),
+                        "', which does not exist; create that folder, or give another --out");
+        }
+        fs::create_directories(path, error);
         XGRAD_CHECK(!error, "cannot create the output folder '", path, "': ", error.message());
+        XGRAD_CHECK(fs::is_directory(path), "the output folder '", path, "' is a file, not a folder; give another --out");
         // access(W_OK) is no proof: for root it says yes to /sys/kernel, which takes no files, and the
         // whole run would train only to be discarded. A real file, made and removed, is.
         std::string probe = path + "/." + program + "-probe-XXXXXX";

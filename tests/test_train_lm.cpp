@@ -33,9 +33,9 @@ struct Run {
     std::string output;   // stdout and stderr together
 };
 
-Run train_lm(const std::string& args, const std::string& environment = "")
+Run run_program(const std::string& program, const std::string& args, const std::string& environment)
 {
-    const std::string command = environment + " " + std::string(XGRAD_TRAIN_LM) + " " + args + " 2>&1";
+    const std::string command = environment + " " + program + " " + args + " 2>&1";
     FILE* pipe = ::popen(command.c_str(), "r");
     REQUIRE(pipe != nullptr);
     std::string output;
@@ -44,6 +44,9 @@ Run train_lm(const std::string& args, const std::string& environment = "")
     const int status = ::pclose(pipe);
     return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, output};
 }
+
+Run train_lm(const std::string& args, const std::string& environment = "") { return run_program(XGRAD_TRAIN_LM, args, environment); }
+Run train_gpt(const std::string& args, const std::string& environment = "") { return run_program(XGRAD_TRAIN_GPT, args, environment); }
 
 fs::path scratch_path(const std::string& name)   // scratch's folder, left as it is
 {
@@ -267,6 +270,85 @@ TEST_CASE("bad input gives a one-line message and a non-zero exit, and no half-w
     CHECK(read(checkpoint) == before);
 }
 
+TEST_CASE("train_gpt: bad flags, prompts and checkpoints are refused before any work, each naming what was wrong")
+{
+    fs::path dir = scratch("gpt_bad");
+    std::string words;
+    for (int i = 0; i < 400; ++i) words += i % 3 ? "the cat sat\n" : "on the mat\n";
+    std::ofstream(dir / "corpus.txt") << words;
+    std::string other = words;   // as many characters, one of them another: its ids mean other characters
+    std::replace(other.begin(), other.end(), 'c', 'k');
+    std::ofstream(dir / "other.txt") << other;
+    const std::string small = " --n-layer 1 --n-embd 16 --n-head 2 --eval-iters 1 --eval-interval 2 --max-new-tokens 5 --batch 2"
+                              " --block-size 16 --corpus " + (dir / "corpus.txt").string();
+    fs::path trained = dir / "trained";
+    const Run first = train_gpt(small + " --steps 4 --out " + trained.string());
+    INFO(first.output);
+    REQUIRE(first.status == 0);
+    const std::string checkpoint = (trained / "checkpoint.safetensors").string();
+    const std::string before = read(checkpoint);
+    auto edited = [&](const std::string& name, auto&& change) {   // the checkpoint, changed
+        xgrad::io::Safetensors file = xgrad::io::load_safetensors(checkpoint);
+        change(file);
+        xgrad::io::NamedValues tensors;
+        for (const auto& [tensor, values] : file.tensors) tensors.emplace_back(tensor, xgrad::Values(values));
+        const std::string path = (dir / (name + ".safetensors")).string();
+        xgrad::io::save_safetensors(path, tensors, file.metadata);
+        return path;
+    };
+    auto step = [&](const std::string& text) { return edited("step" + text, [&](auto& f) { f.metadata["step"] = text; }); };
+    const std::string nan = edited("nan", [](auto& f) { f.tensors[0].second(0) = std::nanf(""); });
+    const std::string bare = edited("bare", [](auto& f) { f.metadata.clear(); });
+    fs::create_symlink(dir / "no" / "such" / "folder", dir / "dangling");
+
+    struct Case {
+        std::string args, message;
+    };
+    const std::string out = " --out " + (dir / "out").string();
+    for (const auto& c : std::vector<Case>{
+             {small + " --min-lr 0.01 --lr 0.001" + out, "--min-lr 0.01 is above --lr 0.001: the cosine schedule decays from --lr "
+                                                         "down to --min-lr"},
+             {small + " --prompt ''" + out, "--prompt is empty"},
+             {small + " --prompt \"$(printf '\\377')\"" + out, "--prompt is not UTF-8 text: invalid UTF-8 at byte offset 0"},
+             {small + " --prompt Q" + out, "--prompt: encode: character 'Q'"},
+             {small + " --n-embd 24 --n-head 5" + out, "--n-embd 24 must be a multiple of --n-head 5"},
+             {small + " --out " + (dir / "dangling").string(), "is a symbolic link to '" + (dir / "no" / "such" / "folder").string() +
+                                                                 "', which does not exist"},
+             {small + " --steps 20 --resume " + step("12abc") + out, "has step = '12abc', expected a whole number of steps"},
+             {small + " --steps 20 --resume " + step("-1") + out, "has step = '-1', expected a whole number of steps, 0 or more"},
+             {small + " --steps 3 --resume " + checkpoint + out, "is at step 4, past --steps 3; give a --steps of at least 4"},
+             {small + " --steps 20 --n-embd 32 --resume " + checkpoint + out,
+              "holds a model with vocab=11 block_size=16 n_layer=1 n_head=2 n_embd=16, but these flags and the corpus make one with "
+              "vocab=11 block_size=16 n_layer=1 n_head=2 n_embd=32: n_embd (16 there, 32 here) differ"},
+             {small + " --steps 20 --corpus " + (dir / "other.txt").string() + " --resume " + checkpoint + out,
+              "was trained on other characters: its vocabulary (11 characters) and this corpus's (11) differ first at id 3 ('c' there, "
+              "'e' here)"},
+             {small + " --steps 20 --resume " + nan + out, "holds NaN or Inf in '"},
+             {small + " --steps 20 --resume " + bare + out, "is not a training checkpoint: it holds"},
+         }) {
+        INFO(c.args);
+        Run r = train_gpt(c.args);
+        INFO(r.output);
+        CHECK(r.status != 0);
+        CHECK_THAT(r.output, Contains(c.message));
+        CHECK_THAT(r.output, !Contains("validation loss before training"));   // refused before any work
+    }
+    CHECK(read(checkpoint) == before);
+}
+
+TEST_CASE("train_gpt with --block-size below 32 draws its report on a validation string of --block-size characters")
+{
+    fs::path dir = scratch("gpt_short_block");
+    std::string words;
+    for (int i = 0; i < 400; ++i) words += "the cat sat on the mat\n";
+    std::ofstream(dir / "corpus.txt") << words;
+    const Run r = train_gpt("--n-layer 1 --n-embd 16 --n-head 2 --eval-iters 1 --eval-interval 2 --max-new-tokens 5 --batch 2 "
+                            "--steps 2 --block-size 8 --corpus " + (dir / "corpus.txt").string() + " --out " + (dir / "out").string());
+    INFO(r.output);
+    CHECK(r.status == 0);
+    CHECK(fs::exists(dir / "out" / "report.html"));
+}
+
 TEST_CASE("SIGKILL at any moment, even during a save, loses at most the steps since the last checkpoint", "[kill]")
 {
     const std::string args = quick + " --steps 1500 --eval-interval 10";
@@ -397,16 +479,10 @@ TEST_CASE("a folder one program wrote is refused to the other, before any work, 
     REQUIRE(train_lm(tiny + " --out " + out.string()).status == 0);
     std::map<std::string, std::string> before;
     for (const auto& name : listing(out)) before[name] = read(out / name);
-    const std::string gpt = std::string(XGRAD_TRAIN_GPT) + " --steps 2 --n-layer 1 --eval-iters 1 --out " + out.string() + " 2>&1";
-    FILE* pipe = ::popen(gpt.c_str(), "r");
-    REQUIRE(pipe != nullptr);
-    std::string output;
-    char buffer[4096];
-    while (std::size_t n = std::fread(buffer, 1, sizeof buffer, pipe)) output.append(buffer, n);
-    const int status = ::pclose(pipe);
+    const Run r = train_gpt("--steps 2 --n-layer 1 --eval-iters 1 --out " + out.string());
+    const std::string& output = r.output;
     INFO(output);
-    CHECK(WIFEXITED(status));
-    CHECK(WEXITSTATUS(status) != 0);
+    CHECK(r.status != 0);
     CHECK_THAT(output, Contains("the output folder '" + out.string() + "' holds a train_lm run") && Contains("another --out"));
     CHECK_THAT(output, !Contains("step "));   // refused before training
     before.erase(".xgrad.lock");

@@ -22,6 +22,7 @@
 #include "../memory_check.h"
 #include "../output_folder.h"
 #include "../progress.h"
+#include "../resume.h"
 #include "../stop_signal.h"
 #include <xtensor/xview.hpp>
 
@@ -233,82 +234,37 @@ void check_memory(const Settings& s, std::size_t vocab_size)
 }
 
 // ---- resuming ------------------------------------------------------------------------------------
-// The training flags a checkpoint records: on --resume one left out takes the checkpoint's value, one
-// given with another value is applied and said, or refused where it would break the run.
-struct RecordedFlag {
-    const char* flag;
-    std::string value;
-    const char* why_fixed;   // nullptr: it may change on resume
-};
-
-std::string text_of(double v)   // the shortest text that reads back as v
+// The training flags a checkpoint records (resume.h): on --resume one left out takes the checkpoint's
+// value, one given with another value is applied and said, or refused where it would break the run.
+std::vector<resume::RecordedFlag> recorded_flags(Settings& s)
 {
-    char buffer[32];
-    for (int digits = 1; digits <= 17; ++digits) {
-        std::snprintf(buffer, sizeof buffer, "%.*g", digits, v);
-        if (std::strtod(buffer, nullptr) == v) break;
+    return {{"seed", "--seed", &s.seed, "it fixed the train/validation split and the batches"},
+            {"batch", "--batch", &s.batch, "the batches of the steps to come follow from it", true},
+            {"lr", "--lr", &s.lr, nullptr, true},
+            {"min-lr", "--min-lr", &s.min_lr, nullptr},
+            {"warmup", "--warmup", &s.warmup, nullptr},
+            {"weight-decay", "--weight-decay", &s.weight_decay, nullptr},
+            {"beta2", "--beta2", &s.beta2, nullptr},
+            {"clip", "--clip", &s.clip, nullptr},
+            {"dropout", "--dropout", &s.dropout, nullptr}};
+}
+
+// What no single flag's check sees: flags against each other (and the checkpoint's, on --resume).
+void check_flags(const Settings& s)
+{
+    const std::string from = s.resume.empty() ? "" : " (with the flags of '" + s.resume + "')";
+    XGRAD_CHECK(s.n_embd % s.n_head == 0, "--n-embd ", s.n_embd, " must be a multiple of --n-head ", s.n_head,
+                ": each head takes n_embd / n_head channels");
+    XGRAD_CHECK(s.min_lr <= s.lr, "--min-lr ", s.min_lr, " is above --lr ", s.lr, from,
+                ": the cosine schedule decays from --lr down to --min-lr; give a --min-lr of at most --lr");
+    XGRAD_CHECK(s.beta2 < 1.0, "--beta2 ", s.beta2, from, " must be below 1");
+    XGRAD_CHECK(s.dropout < 1.0f, "--dropout ", s.dropout, from, " must be below 1");
+    XGRAD_CHECK(!s.prompt.empty(), "--prompt is empty: the samples continue it; give at least one character of the corpus");
+    try {
+        text::decode_utf8(s.prompt);
+    } catch (const Error& e) {
+        fail("--prompt is not UTF-8 text: ", e.what());
     }
-    return buffer;
-}
-
-std::vector<RecordedFlag> recorded_flags(const Settings& s)
-{
-    return {{"--seed", std::to_string(s.seed), "it fixed the train/validation split and the batches"},
-            {"--batch", std::to_string(s.batch), "the batches of the steps to come follow from it"},
-            {"--lr", text_of(s.lr), nullptr},
-            {"--min-lr", text_of(s.min_lr), nullptr},
-            {"--warmup", std::to_string(s.warmup), nullptr},
-            {"--weight-decay", text_of(s.weight_decay), nullptr},
-            {"--beta2", text_of(s.beta2), nullptr},
-            {"--clip", text_of(s.clip), nullptr},
-            {"--dropout", text_of(s.dropout), nullptr}};
-}
-
-io::Metadata flags_metadata(const Settings& s)
-{
-    io::Metadata out;
-    for (const auto& f : recorded_flags(s)) out[f.flag + 2] = f.value;   // "seed", "lr", ...
-    return out;
-}
-
-void set_flag(Settings& s, const std::string& flag, const std::string& text, const std::string& file)
-{
-    char* end = nullptr;
-    const double v = std::strtod(text.c_str(), &end);
-    XGRAD_CHECK(!text.empty() && *end == '\0' && std::isfinite(v) && v >= 0, "resume: '", file, "' records ", flag, " = '",
-                text, "', expected a number");
-    if (flag == "--seed") s.seed = std::stoull(text);
-    else if (flag == "--batch") s.batch = static_cast<std::size_t>(v);
-    else if (flag == "--lr") s.lr = v;
-    else if (flag == "--min-lr") s.min_lr = v;
-    else if (flag == "--warmup") s.warmup = static_cast<std::int64_t>(v);
-    else if (flag == "--weight-decay") s.weight_decay = v;
-    else if (flag == "--beta2") s.beta2 = v;
-    else if (flag == "--clip") s.clip = v;
-    else if (flag == "--dropout") s.dropout = static_cast<float>(v);
-}
-
-// Resolves s against the checkpoint's flags; returns the line that says what came from where.
-std::string resolve_resumed_flags(Settings& s, const io::Metadata& metadata)
-{
-    std::string taken, changed;
-    for (const RecordedFlag& f : recorded_flags(s)) {
-        const auto it = metadata.find(f.flag + 2);
-        if (it == metadata.end()) continue;   // a checkpoint from before the flag was recorded: this run's
-        if (!s.given.count(f.flag)) {
-            if (it->second != f.value) taken += std::string(" ") + f.flag + " " + it->second;
-            set_flag(s, f.flag, it->second, s.resume);
-        } else if (it->second != f.value) {
-            XGRAD_CHECK(f.why_fixed == nullptr, "resume: '", s.resume, "' was trained with ", f.flag, " ", it->second,
-                        ", and this run gives ", f.flag, " ", f.value, "; it cannot change on resume, since ", f.why_fixed,
-                        " (leave ", f.flag, " out to continue with ", it->second, ")");
-            changed += std::string(" ") + f.flag + " " + f.value + " (was " + it->second + ")";
-        }
-    }
-    std::string line = "resume: continuing '" + s.resume + "'";
-    if (!taken.empty()) line += "; from the checkpoint:" + taken;
-    if (!changed.empty()) line += "; changed from here on:" + changed;
-    return line;
 }
 
 // n > block_size + 1, without the sum wrapping around for a block_size near SIZE_MAX
@@ -318,10 +274,15 @@ int run(Settings s, DataParallel& dp)
 {
     const auto start = std::chrono::steady_clock::now();
     cli_checks::apply_threads(s.threads, "train_gpt");
+    // --resume: the checkpoint's flags first, since its seed fixes the split
+    std::optional<io::Safetensors> peek;
     std::string resume_line;
-    if (!s.resume.empty()) resume_line = resolve_resumed_flags(s, dp.read_checkpoint(s.resume).metadata);   // its seed fixes the split
+    if (!s.resume.empty()) {
+        peek = dp.read_checkpoint(s.resume);
+        resume_line = resume::resolve(recorded_flags(s), s.given, peek->metadata, s.resume);
+    }
+    check_flags(s);
     manual_seed(s.seed);
-    XGRAD_CHECK(s.n_embd % s.n_head == 0, "--n-embd ", s.n_embd, " must be a multiple of --n-head ", s.n_head);
     std::optional<OutputFolder> folder;   // rank 0's, the only writer: fail before training, not after
     if (dp.is_main()) folder.emplace(s.out, "train_gpt");
 
@@ -332,12 +293,23 @@ int run(Settings s, DataParallel& dp)
     const std::vector<std::int64_t> tokens = tokenizer.encode(corpus);
     const std::size_t split = tokens.size() * 9 / 10;
     XGRAD_CHECK(more_than_one_past(split, s.block_size) && more_than_one_past(tokens.size() - split, s.block_size), "corpus: '", s.corpus, "' has ",
-                tokens.size(), " characters, too few for --block-size ", s.block_size);
+                tokens.size(), " characters, too few for --block-size ", s.block_size,
+                ": the train and validation splits (90% and 10%) each need more than block_size + 1");
     const auto& vocabulary = tokenizer.vocabulary();   // the default prompt, "\n", for a corpus without line breaks:
     if (!s.given.count("--prompt") && !std::binary_search(vocabulary.begin(), vocabulary.end(), U'\n')) {
         s.prompt = tokenizer.decode({tokens.front()});   // its first character
     }
-    tokenizer.encode(s.prompt);   // a prompt outside the corpus's characters fails now, not after training
+    try {   // a prompt outside the corpus's characters fails now, not after training
+        tokenizer.encode(s.prompt);
+    } catch (const Error& e) {
+        fail("--prompt: ", e.what(), " (the corpus's characters)");
+    }
+    const std::string shape = "vocab=" + std::to_string(tokenizer.vocab_size()) + " block_size=" + std::to_string(s.block_size) +
+                              " n_layer=" + std::to_string(s.n_layer) + " n_head=" + std::to_string(s.n_head) +
+                              " n_embd=" + std::to_string(s.n_embd);
+    // a checkpoint of another model, corpus or step is refused before any work
+    const std::int64_t first_step =
+        peek ? resume::check_checkpoint(*peek, s.resume, {shape, resume::vocabulary_text(tokenizer), s.steps}) : 0;
     check_memory(s, tokenizer.vocab_size());
     const std::vector<std::int64_t> train(tokens.begin(), tokens.begin() + static_cast<std::ptrdiff_t>(split));
     const std::vector<std::int64_t> val(tokens.begin() + static_cast<std::ptrdiff_t>(split), tokens.end());
@@ -355,25 +327,17 @@ int run(Settings s, DataParallel& dp)
     optim::Optimizer& adamw = *optimizer;
     const optim::WarmupCosine schedule(s.warmup, std::max<std::int64_t>(s.steps, s.warmup + 1), s.min_lr / s.lr);
 
-    const std::string shape = "vocab=" + std::to_string(tokenizer.vocab_size()) + " block_size=" + std::to_string(s.block_size) +
-                              " n_layer=" + std::to_string(s.n_layer) + " n_head=" + std::to_string(s.n_head) +
-                              " n_embd=" + std::to_string(s.n_embd);
-    std::int64_t first_step = 0;
-    if (!s.resume.empty()) {
-        const io::Safetensors peek = dp.read_checkpoint(s.resume);
-        const auto model_it = peek.metadata.find("model"), step_it = peek.metadata.find("step");
-        XGRAD_CHECK(model_it != peek.metadata.end() && model_it->second == shape && step_it != peek.metadata.end(),
-                    "resume: '", s.resume, "' is not a checkpoint of this model (", shape, ")");
+    if (peek) {
         dp.load_checkpoint(s.resume, model.named_parameters(), adamw);
-        first_step = std::stoll(step_it->second);
-        XGRAD_CHECK(first_step <= s.steps, "resume: the checkpoint is at step ", first_step, ", past --steps ", s.steps);
         std::printf("%s\n", resume_line.c_str());
     }
 
     std::printf("xgrad train_gpt: %s, %zu train / %zu validation characters, vocabulary of %zu\n", s.corpus.c_str(),
                 train.size(), val.size(), tokenizer.vocab_size());
     std::cout << model;
-    const std::string probe = tokenizer.decode(std::vector<std::int64_t>(val.begin(), val.begin() + std::min<std::ptrdiff_t>(32, static_cast<std::ptrdiff_t>(val.size()))));
+    // the report's validation string: 32 characters, or the whole context when it is shorter
+    const std::size_t probe_length = std::min<std::size_t>({32, s.block_size, val.size()});
+    const std::string probe = tokenizer.decode(std::vector<std::int64_t>(val.begin(), val.begin() + static_cast<std::ptrdiff_t>(probe_length)));
     const auto maps_before = dp.is_main() ? attention_maps(model, tokenizer, probe) : decltype(attention_maps(model, tokenizer, probe)){};
     const double val_before = dp.is_main() ? evaluate(model, val_batches) : 0.0;
     std::printf("validation loss before training: %.4f\n", val_before);
@@ -441,8 +405,10 @@ int run(Settings s, DataParallel& dp)
         }
     }
     dp.save_checkpoint(s.out + "/checkpoint.safetensors", model.named_parameters(), adamw, [&] {
-        io::Metadata metadata = flags_metadata(s);
+        io::Metadata metadata;
+        resume::record(recorded_flags(s), metadata);
         metadata["step"] = std::to_string(steps_done), metadata["model"] = shape;
+        metadata["vocabulary"] = resume::vocabulary_text(tokenizer);
         return metadata;
     }());
     if (!dp.is_main()) return steps_done < s.steps ? 128 + (stop_signal != 0 ? stop_signal : SIGINT) : 0;   // rank 0 alone reports

@@ -33,6 +33,7 @@
 #include "../memory_check.h"
 #include "../output_folder.h"
 #include "../progress.h"
+#include "../resume.h"
 #include "../stop_signal.h"
 #include "analysis.h"
 #include "data_parallel.h"
@@ -114,112 +115,22 @@ void check_memory(const Settings& s, std::size_t vocab_size, std::size_t corpus_
 }
 
 // ---- resuming -------------------------------------------------------------------------------------
-// The flags a checkpoint records (its metadata key, the flag, its value as text). On --resume a flag
-// left out takes the checkpoint's value; one given with another value is applied and said, or, where
-// a change would break the run, refused. The rest (--steps, --eval-interval, --out, ...) are this run's.
-struct RecordedFlag {
-    const char* key;
-    const char* flag;
-    std::string value;
-    bool may_change;
-    const char* why_not;   // for the flags that may not
-};
-
-// The shortest decimal that reads back as exactly the same double (0.003, not 0.0030000000000000001).
-std::string exact(double v)
-{
-    char buffer[32];
-    for (int digits = 1; digits <= 17; ++digits) {
-        std::snprintf(buffer, sizeof buffer, "%.*g", digits, v);
-        if (std::strtod(buffer, nullptr) == v) break;
-    }
-    return buffer;
-}
-
-std::string exact(float v)   // the same for a float: 0.02, not 0.019999999552965164
-{
-    char buffer[32];
-    for (int digits = 1; digits <= 9; ++digits) {
-        std::snprintf(buffer, sizeof buffer, "%.*g", digits, static_cast<double>(v));
-        if (std::strtof(buffer, nullptr) == v) break;
-    }
-    return buffer;
-}
-
-std::vector<RecordedFlag> recorded_flags(const Settings& s)
+// The flags a checkpoint records (resume.h): on --resume a flag left out takes the checkpoint's value;
+// one given with another value is applied and said, or, where a change would break the run, refused.
+// The rest (--steps, --eval-interval, --out, ...) are this run's.
+std::vector<resume::RecordedFlag> recorded_flags(Settings& s)
 {
     return {
-        {"seed", "--seed", std::to_string(s.seed), false, "it fixed the train/validation split and the batches"},
-        {"batch", "--batch", std::to_string(s.batch), false, "the batches of the steps to come follow from it"},
-        {"init_std", "--init-std", exact(s.init_std), false, "it only set the initial weights, which the checkpoint replaces"},
-        {"lr", "--lr", exact(s.lr), true, ""},
-        {"weight_decay", "--weight-decay", exact(s.weight_decay), true, ""},
-        {"clip", "--clip", exact(s.clip), true, ""},
-        {"warmup", "--warmup", std::to_string(s.warmup), true, ""},
-        {"min_lr_ratio", "--min-lr-ratio", exact(s.min_lr_ratio), true, ""},
-        {"sparse", "--sparse", s.sparse ? "1" : "0", true, ""},
+        {"seed", "--seed", &s.seed, "it fixed the train/validation split and the batches"},
+        {"batch", "--batch", &s.batch, "the batches of the steps to come follow from it", true},
+        {"init_std", "--init-std", &s.init_std, "it only set the initial weights, which the checkpoint replaces", true},
+        {"lr", "--lr", &s.lr, nullptr, true},
+        {"weight_decay", "--weight-decay", &s.weight_decay, nullptr},
+        {"clip", "--clip", &s.clip, nullptr},
+        {"warmup", "--warmup", &s.warmup, nullptr},
+        {"min_lr_ratio", "--min-lr-ratio", &s.min_lr_ratio, nullptr},
+        {"sparse", "--sparse", &s.sparse, nullptr},
     };
-}
-
-// Sets flag `flag` of `s` from a checkpoint's text, which must be what recorded_flags wrote.
-void set_recorded_flag(Settings& s, const std::string& flag, const std::string& text, const std::string& file)
-{
-    char* end = nullptr;
-    const double value = std::strtod(text.c_str(), &end);
-    XGRAD_CHECK(!text.empty() && *end == '\0' && std::isfinite(value) && value >= 0, "resume: '", file, "' records ", flag,
-          " = '", text, "', expected a number");
-    if (flag == "--seed") {
-        const auto [stop, error] = std::from_chars(text.data(), text.data() + text.size(), s.seed);
-        XGRAD_CHECK(error == std::errc() && stop == text.data() + text.size(), "resume: '", file, "' records --seed = '",
-              text, "', expected a whole number");
-    } else if (flag == "--batch") {
-        XGRAD_CHECK(value >= 1 && value == std::floor(value), "resume: '", file, "' records --batch = '", text,
-              "', expected a whole number");
-        s.batch = static_cast<std::size_t>(value);
-    } else if (flag == "--init-std") {
-        s.init_std = static_cast<float>(value);
-    } else if (flag == "--lr") {
-        XGRAD_CHECK(value > 0, "resume: '", file, "' records --lr = '", text, "', expected a positive number");
-        s.lr = value;
-    } else if (flag == "--weight-decay") {
-        s.weight_decay = value;
-    } else if (flag == "--clip") {
-        s.clip = value;
-    } else if (flag == "--warmup") {
-        s.warmup = static_cast<std::int64_t>(value);
-    } else if (flag == "--min-lr-ratio") {
-        s.min_lr_ratio = std::min(value, 1.0);
-    } else if (flag == "--sparse") {
-        s.sparse = value != 0;
-    }
-}
-
-// Resolves `s` against the checkpoint's flags (see RecordedFlag); returns the line that says what
-// came from where.
-std::string resolve_resumed_flags(Settings& s, const io::Metadata& metadata)
-{
-    std::string taken, changed, unrecorded;
-    for (const RecordedFlag& f : recorded_flags(s)) {
-        const auto it = metadata.find(f.key);
-        if (it == metadata.end()) {   // a checkpoint from before this flag was recorded
-            unrecorded += std::string(" ") + f.flag;
-            continue;
-        }
-        if (!s.given.count(f.flag)) {
-            set_recorded_flag(s, f.flag, it->second, s.resume);
-            taken += std::string(" ") + f.flag + " " + it->second;
-        } else if (it->second != f.value) {
-            XGRAD_CHECK(f.may_change, "resume: '", s.resume, "' was trained with ", f.flag, " ", it->second, ", and this run gives ",
-                  f.flag, " ", f.value, "; it cannot change on resume, since ", f.why_not, " (leave ", f.flag,
-                  " out to continue with ", it->second, ")");
-            changed += std::string(" ") + f.flag + " " + f.value + " (was " + it->second + ")";
-        }
-    }
-    std::string line = "resume: continuing '" + s.resume + "'";
-    if (!taken.empty()) line += "; from the checkpoint:" + taken;
-    if (!changed.empty()) line += "; changed from here on:" + changed;
-    if (!unrecorded.empty()) line += "; not recorded in it, so this run's:" + unrecorded;
-    return line;
 }
 
 bool all_finite(const TinyLM& model)
@@ -232,13 +143,6 @@ bool all_finite(const TinyLM& model)
     return true;
 }
 
-// The vocabulary as one UTF-8 string: a resumed run must see the same one.
-std::string corpus_vocabulary(const text::CharTokenizer& tokenizer)
-{
-    std::string out;
-    for (char32_t c : tokenizer.vocabulary()) out += text::encode_utf8(c);
-    return out;
-}
 
 // --compare-diagnostics: another run's embedding figures, and what it was (read from its checkpoint)
 struct ComparedRun {
@@ -379,16 +283,6 @@ std::string history_csv(const std::vector<std::pair<std::int64_t, double>>& hist
     return out.str();
 }
 
-// A step count from the checkpoint's metadata: the whole text, 0 or more, or an error naming the file.
-std::int64_t parse_step(const std::string& text, const std::string& file, const char* key)
-{
-    std::int64_t step = -1;
-    const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), step);
-    XGRAD_CHECK(error == std::errc() && end == text.data() + text.size() && step >= 0, "resume: '", file, "' has ", key,
-          " = '", text, "', expected a whole number of steps");
-    return step;
-}
-
 // "step:loss;step:loss;...", as history_csv writes it; anything else is an error naming the file.
 std::vector<std::pair<std::int64_t, double>> parse_history(const std::string& text, const std::string& file, const char* key)
 {
@@ -401,7 +295,7 @@ std::vector<std::pair<std::int64_t, double>> parse_history(const std::string& te
         const double loss = std::strtod(loss_text.c_str(), &end);
         XGRAD_CHECK(colon != std::string::npos && !loss_text.empty() && *end == '\0', "resume: '", file, "' has an entry '",
               item, "' in ", key, ", expected step:loss");
-        out.emplace_back(parse_step(item.substr(0, colon), file, key), loss);
+        out.emplace_back(resume::parse_step(item.substr(0, colon), file, key), loss);
     }
     return out;
 }
@@ -423,7 +317,9 @@ int run(Settings s, DataParallel& dp)
     std::string resume_line;
     if (!s.resume.empty()) {
         peek = dp.read_checkpoint(s.resume);
-        resume_line = resolve_resumed_flags(s, peek->metadata);
+        resume_line = resume::resolve(recorded_flags(s), s.given, peek->metadata, s.resume);
+        XGRAD_CHECK(s.min_lr_ratio <= 1.0, "resume: '", s.resume, "' records --min-lr-ratio = ", s.min_lr_ratio,
+                    ", expected at most 1");
     }
     manual_seed(s.seed);
 
@@ -436,6 +332,11 @@ int run(Settings s, DataParallel& dp)
     XGRAD_CHECK(more_than_one_past(split, s.block_size) && more_than_one_past(tokens.size() - split, s.block_size), "corpus: '", s.corpus, "' has ",
           tokens.size(), tokens.size() == 1 ? " character" : " characters", ", too few for block_size ", s.block_size,
           ": the train and validation splits (90% and 10%) each need more than block_size + 1");
+    // a checkpoint of another model, corpus or step is refused before any work
+    const std::string shape = "vocab=" + std::to_string(tokenizer.vocab_size()) + " n_embd=" + std::to_string(s.n_embd) +
+                              " block_size=" + std::to_string(s.block_size) + " hidden=" + std::to_string(s.hidden);
+    const std::int64_t first_step =
+        peek ? resume::check_checkpoint(*peek, s.resume, {shape, resume::vocabulary_text(tokenizer), s.steps}) : 0;
     check_memory(s, tokenizer.vocab_size(), tokens.size());
     const std::vector<std::int64_t> train(tokens.begin(), tokens.begin() + static_cast<std::ptrdiff_t>(split));
     const std::vector<std::int64_t> val(tokens.begin() + static_cast<std::ptrdiff_t>(split), tokens.end());
@@ -469,24 +370,15 @@ int run(Settings s, DataParallel& dp)
         schedule = std::make_unique<optim::WarmupCosine>(s.warmup, std::max<std::int64_t>(s.steps, s.warmup + 1), s.min_lr_ratio);
     }
 
-    const std::string shape = "vocab=" + std::to_string(tokenizer.vocab_size()) + " n_embd=" + std::to_string(s.n_embd) +
-                              " block_size=" + std::to_string(s.block_size) + " hidden=" + std::to_string(s.hidden);
-    std::int64_t first_step = 0;
     std::vector<std::pair<std::int64_t, double>> train_history, val_history;
     if (peek) {
-        auto meta = [&](const char* key) { return peek->metadata.count(key) ? peek->metadata.at(key) : std::string("?"); };
-        XGRAD_CHECK(meta("model") == shape, "resume: '", s.resume, "' holds a model with ", meta("model"), ", but these flags and ",
-              "corpus make one with ", shape);
-        XGRAD_CHECK(meta("vocabulary") == corpus_vocabulary(tokenizer), "resume: '", s.resume, "' was trained on another corpus ",
-              "(its vocabulary differs)");
+        auto meta = [&](const char* key) { return peek->metadata.count(key) ? peek->metadata.at(key) : std::string(); };
         dp.load_checkpoint(s.resume, model.named_parameters(), adam);
         // The checkpoint holds the lr its last step used; from here on it is this run's --lr (the
         // checkpoint's unless given), which the schedule, if any, scales step by step.
         for (auto& group : adam.param_groups()) group.lr = group.initial_lr;
-        first_step = parse_step(meta("step"), s.resume, "step");
         train_history = parse_history(meta("train_loss"), s.resume, "train_loss");
         val_history = parse_history(meta("val_loss"), s.resume, "val_loss");
-        XGRAD_CHECK(first_step <= s.steps, "resume: the checkpoint is at step ", first_step, ", past --steps ", s.steps);
         std::printf("%s\n", resume_line.c_str());
     }
 
@@ -501,9 +393,9 @@ int run(Settings s, DataParallel& dp)
     std::int64_t saved_step = -1;   // the step of the last checkpoint this run wrote
     auto checkpoint_metadata = [&](std::int64_t steps_done) {
         io::Metadata metadata = {{"step", std::to_string(steps_done)}, {"model", shape},
-                                 {"vocabulary", corpus_vocabulary(tokenizer)}, {"train_loss", history_csv(train_history)},
+                                 {"vocabulary", resume::vocabulary_text(tokenizer)}, {"train_loss", history_csv(train_history)},
                                  {"val_loss", history_csv(val_history)}};
-        for (const RecordedFlag& f : recorded_flags(s)) metadata[f.key] = f.value;
+        resume::record(recorded_flags(s), metadata);
         return metadata;
     };
     // Weights that hold a NaN or an Inf are not a checkpoint (--resume would train nothing from them).
