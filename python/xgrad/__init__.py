@@ -440,7 +440,26 @@ class _GradFn:
         return f"<{self.name()}>"
 
 
+def _rebuild_tensor(cls, values, requires_grad, state):
+    """What pickle and copy rebuild a tensor (or a Parameter, a Buffer) from: its class, a copy of its
+    values, requires_grad, and the attributes of a subclass."""
+    t = tensor(values)
+    if cls is not Tensor:
+        obj = cls.__new__(cls)
+        Tensor.__init__(obj, t)
+        obj.__dict__.update(state)
+        t = obj
+    return t.requires_grad_(requires_grad)
+
+
+def _reduce_ex(self, protocol=None):
+    # without it pickle's protocols 0 and 1 went through object.__reduce_ex__, which cannot make a
+    # pybind11 object and aborted the interpreter
+    return (_rebuild_tensor, (type(self), self.detach().numpy().copy(), self.requires_grad, getattr(self, "__dict__", {})))
+
+
 for _name, _fn in {
+    "__reduce_ex__": _reduce_ex, "__reduce__": lambda self: _reduce_ex(self),
     "to": _to, "cpu": lambda self: self, "cuda": lambda self, *a, **k: _to(self, "cuda"),
     "float": _float_method, "long": _long_method, "bool": _bool_method, "int": _long_method,
     "tolist": lambda self: self.numpy(force=True).tolist(),

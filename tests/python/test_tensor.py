@@ -270,3 +270,20 @@ def test_views_from_python_allocate_nothing_and_write_through():
         x[4:6].add_(3.0)
     assert x[2, 9].item() == 1.0 and x[3, 2].item() == 2.0 and x[5, 0].item() == 3.0
     assert views[1][9, 2].item() == 1.0 and views[4][0].item() == 3.0
+
+
+def test_pickle_and_copy_rebuild_tensors_and_parameters():
+    """Every pickle protocol (0 and 1 used to abort the interpreter), copy.copy and copy.deepcopy, as
+    torch: values, dtype, requires_grad and the class (a Parameter stays one, as in a deep-copied Module)."""
+    import copy
+    import pickle
+    for t in (xgrad.randn(2, 3), xgrad.tensor([1, 2]), xgrad.tensor([True, False]), xgrad.ones(3, requires_grad=True)):
+        for protocol in range(pickle.HIGHEST_PROTOCOL + 1):
+            u = pickle.loads(pickle.dumps(t, protocol))
+            assert (u.dtype, u.shape, u.requires_grad, u.tolist()) == (t.dtype, t.shape, t.requires_grad, t.tolist())
+        for u in (copy.copy(t), copy.deepcopy(t)):
+            assert (u.dtype, u.tolist()) == (t.dtype, t.tolist())
+    m = xgrad.nn.Linear(2, 3)
+    m2 = copy.deepcopy(m)
+    assert type(m2.weight) is xgrad.nn.Parameter and m2.weight.requires_grad
+    assert m2.weight.tolist() == m.weight.tolist() and m2.weight.data_ptr() != m.weight.data_ptr()
