@@ -203,8 +203,20 @@ TEST_CASE("the next save removes the temporary files that killed saves left behi
     std::sort(left.begin(), left.end());
     CHECK(left == std::vector<std::string>{".other.safetensors.tmp-Ab12Cd", "model.safetensors",
                                           "model.safetensors.tmp-Ab12Cd", "notes.txt"});
+    // the file saved is the model's, whole: no leftover was taken for it
+    manual_seed(2);
     TinyModel reloaded;
+    REQUIRE_FALSE((reloaded.parameters()[0].to_array() == model.parameters()[0].to_array()));
     nn::load(reloaded, path);
+    const auto saved = model.named_parameters(), loaded = reloaded.named_parameters();
+    REQUIRE(loaded.size() == saved.size());
+    for (std::size_t i = 0; i < saved.size(); ++i) {
+        INFO(saved[i].first);
+        CHECK(loaded[i].first == saved[i].first);
+        CHECK((loaded[i].second.to_array() == saved[i].second.to_array()));
+    }
+    std::ifstream leftover(dir / "model.safetensors.tmp-Ab12Cd");
+    CHECK(std::string(std::istreambuf_iterator<char>(leftover), {}) == "partial");   // not ours: untouched
     fs::remove_all(dir);
 }
 
