@@ -194,7 +194,9 @@ void forward_block(const Problem& P, std::size_t b, std::size_t i0, std::size_t 
         gemm(false, false, rows, Ev, cols, 1.0f, s.data(), cols, v + j0 * P.v.row, P.v.row, 1.0f, acc.data(), Ev);
     }                                                         // acc += p v
     for (std::size_t r = 0; r < rows; ++r) {
-        const float inverse = 1.0f / row_sum[r];              // a row that sees no key: 0 / 0 = NaN, as PyTorch
+        // No keys at all (S = 0): the weights are an empty row and their product with the empty v is 0, as
+        // PyTorch's math gives. Keys that are all masked out: 0 / 0 = NaN, as PyTorch.
+        const float inverse = S == 0 ? 0.0f : 1.0f / row_sum[r];
         float* out_row = out + (i0 + r) * P.out.row;
         for (std::size_t e = 0; e < Ev; ++e) out_row[e] = acc[r * Ev + e] * inverse;
         lse[i0 + r] = best[r] + std::log(row_sum[r]);

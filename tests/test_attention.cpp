@@ -241,6 +241,32 @@ TEST_CASE("fully masked rows are NaN, as PyTorch's")
     CHECK(std::isfinite(out.to_array()(0, 1, 0)));
 }
 
+TEST_CASE("attention over no keys (S = 0) gives zeros and zero gradients as PyTorch's math does")
+{
+    // softmax over an empty row is empty and its product with an empty v is 0: no 0 / 0
+    for (const bool causal : {false, true}) {
+        INFO((causal ? "causal" : "no mask"));
+        const AttentionOptions o = AttentionOptions().is_causal(causal);
+        const Inputs in = make_inputs({2}, 3, 0, 5, 4, 8);
+        const std::vector<Array> fused = run([&](const Tensor& q, const Tensor& k, const Tensor& v) {
+            return scaled_dot_product_attention(q, k, v, o);
+        }, in, 1);
+        const std::vector<Array> composed = run([&](const Tensor& q, const Tensor& k, const Tensor& v) {
+            return composed_attention(q, k, v, o);
+        }, in, 1);
+        CHECK(fused[0].shape() == Shape({2, 3, 4}));
+        for (std::size_t r = 0; r < 4; ++r) {
+            INFO("result " << r);
+            check_close(fused[r], xt::zeros<float>(fused[r].shape()), 0.0);
+            check_close(composed[r], xt::zeros<float>(composed[r].shape()), 0.0);
+        }
+    }
+    const auto result = gradcheck([](const std::vector<Tensor>& x) { return scaled_dot_product_attention(x[0], x[1], x[2]); },
+                                  {randn({2, 3, 5}), randn({2, 0, 5}), randn({2, 0, 4})});
+    INFO(result.report);
+    CHECK(result.ok);
+}
+
 TEST_CASE("attention explains bad input")
 {
     const Inputs in = make_inputs({2, 3}, 4, 5, 8, 6, 1);
