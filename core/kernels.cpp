@@ -5,6 +5,7 @@
 #include <cblas.h>
 
 #include <cmath>
+#include <algorithm>
 #include <cstring>
 #include <mutex>
 #include <vector>
@@ -22,6 +23,14 @@ void gemm(bool transpose_a, bool transpose_b, std::size_t m, std::size_t n, std:
           std::size_t lda, const float* b, std::size_t ldb, float beta, float* c, std::size_t ldc)
 {
     if (m == 0 || n == 0) return;
+    if (k == 0) {   // an empty sum: c = beta c. sgemm would refuse lda = 0 and leave c as it was
+        for (std::size_t r = 0; r < m; ++r) {
+            float* row = c + r * ldc;
+            if (beta == 0.0f) std::fill_n(row, n, 0.0f);   // not 0 * c: c may be uninitialised (NaN)
+            else if (beta != 1.0f) for (std::size_t j = 0; j < n; ++j) row[j] *= beta;
+        }
+        return;
+    }
     const int threads = 2.0 * double(m) * double(n) * double(k) < min_flops_for_threads ? 1 : get_blas_threads();
     if (openblas_get_num_threads() != threads) {
         static std::mutex switching;   // products may be called from several threads at once

@@ -168,7 +168,8 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias)
           " (in_features), got shape ", shape_str(x.shape()));
     XGRAD_CHECK(!bias.defined() || bias.shape() == Shape{out}, "linear: expected a bias of shape ", shape_str(Shape{out}),
           ", got ", shape_str(bias.defined() ? bias.shape() : Shape{}));
-    const std::size_t rows = x.numel() / std::max<std::size_t>(in, 1);   // every leading axis is a row
+    const Shape x_shape = x.shape();
+    const std::size_t rows = shape_numel(Shape(x_shape.begin(), x_shape.end() - 1));   // every leading axis is a row
     Shape y_shape = x.shape();
     y_shape.back() = out;
 

@@ -255,6 +255,31 @@ TEST_CASE("empty tensors: sums are zero, means and maxima over nothing are error
     CHECK(embedding_lookup(zeros({4, 2}), IdArray(Shape{0})).shape() == Shape{0, 2});
 }
 
+TEST_CASE("products over an empty inner dimension (K = 0) are zeros, plus the bias, as PyTorch's")
+{
+    // sgemm refuses lda = 0: gemm itself gives c = beta c, never leaving c as it found it
+    Array c = {{std::nanf(""), 2.0f}};
+    gemm(false, false, 1, 2, 0, 1.0f, nullptr, 1, nullptr, 2, 0.0f, c.data(), 2);
+    check_close(c, Array{{0.0f, 0.0f}}, 0.0);
+    c = {{1.0f, 2.0f}};
+    gemm(false, true, 1, 2, 0, 1.0f, nullptr, 1, nullptr, 1, 3.0f, c.data(), 2);
+    check_close(c, Array{{3.0f, 6.0f}}, 0.0);
+
+    check_close(matmul(zeros({2, 0}), zeros({0, 3})).to_array(), xt::zeros<float>({2, 3}), 0.0);
+    Tensor x = zeros({2, 0}), w = zeros({3, 0}), b = tensor({1.0f, -2.0f, 0.5f});
+    for (Tensor* t : {&x, &w, &b}) t->requires_grad_();
+    check_close(linear(x, w).to_array(), xt::zeros<float>({2, 3}), 0.0);
+    Tensor y = linear(x, w, b);
+    check_close(y.to_array(), Array{{1.0f, -2.0f, 0.5f}, {1.0f, -2.0f, 0.5f}}, 0.0);
+    y.backward(ones({2, 3}));
+    check_close(b.grad().to_array(), Array{2.0f, 2.0f, 2.0f}, 0.0);   // the bias still learns
+    CHECK(x.grad().shape() == Shape({2, 0}));
+    CHECK(w.grad().shape() == Shape({3, 0}));
+    Tensor none = zeros({0, 4}).requires_grad_(), w2 = ones({3, 4}).requires_grad_();
+    sum(linear(none, w2)).backward();                                  // no rows: weight's gradient is 0
+    check_close(w2.grad().to_array(), xt::zeros<float>({3, 4}), 0.0);
+}
+
 namespace {
 
 std::string file_text(const std::string& path)
