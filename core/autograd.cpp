@@ -177,6 +177,14 @@ void GradSlot::borrow(const Array* upstream)
 
 Array& GradSlot::accumulator(const Array::shape_type& shape)
 {
+    if (const Tensor* held = dense()) {
+        const auto held_shape = held->shape();
+        // a leaf whose data was replaced by another shape (t.data = ...) since its .grad was computed
+        XGRAD_CHECK(std::equal(shape.begin(), shape.end(), held_shape.begin(), held_shape.end()), "backward: a gradient of shape ",
+                    shape_str(shape), " cannot be added to the .grad of shape ", shape_str(held_shape), " already there: the "
+                    "tensor's data was replaced by data of another shape since that gradient was computed; zero_grad() (or "
+                    "set .grad to None) before this backward");
+    }
     if (empty()) {
         state_ = Tensor(Array(xt::zeros<float>(shape)));
     } else if (RowSparse* s = sparse()) {

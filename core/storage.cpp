@@ -94,6 +94,21 @@ private:
     char what_[192];
 };
 
+class TooManyElements : public std::bad_array_new_length {
+public:
+    TooManyElements(std::size_t n, std::size_t element_bytes)
+    {
+        const char* op = OpScope::current();
+        std::snprintf(what_, sizeof what_, "storage: cannot allocate an array of %zu elements of %zu bytes%s%s%s: %.3g bytes, "
+                      "more than this machine can address", n, element_bytes, op ? " in '" : "", op ? op : "", op ? "'" : "",
+                      double(n) * double(element_bytes));
+    }
+    const char* what() const noexcept override { return what_; }
+
+private:
+    char what_[192];
+};
+
 std::size_t mapped_size(std::size_t bytes) { return (bytes + page - 1) / page * page; }
 
 // ---- small blocks (under 128 KiB) -------------------------------------------------------------------------
@@ -196,6 +211,8 @@ void* allocate_block(std::size_t bytes)
 }
 
 }  // namespace
+
+void throw_too_many_elements(std::size_t n, std::size_t element_bytes) { throw TooManyElements(n, element_bytes); }
 
 void* allocate_storage(std::size_t bytes)
 {

@@ -31,6 +31,9 @@ std::size_t live_storage_bytes();
 std::size_t peak_storage_bytes();
 void reset_peak_storage_bytes();
 
+// A std::bad_array_new_length that says what was asked for: more bytes than a size_t counts.
+[[noreturn]] void throw_too_many_elements(std::size_t n, std::size_t element_bytes);
+
 // The allocator of Array (core/array.h): a std::allocator-compatible front for the two calls above.
 template <class T>
 struct StorageAllocator {
@@ -41,7 +44,7 @@ struct StorageAllocator {
     T* allocate(std::size_t n)
     {
         // n * sizeof(T) must not wrap around to a small block that the caller then writes past
-        if (n > SIZE_MAX / sizeof(T)) throw std::bad_array_new_length();
+        if (n > SIZE_MAX / sizeof(T)) throw_too_many_elements(n, sizeof(T));
         return static_cast<T*>(allocate_storage(n * sizeof(T)));
     }
     void deallocate(T* p, std::size_t n) noexcept { free_storage(p, n * sizeof(T)); }

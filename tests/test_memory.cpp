@@ -294,3 +294,14 @@ TEST_CASE("an allocation refused inside an op names the op, and its backward")
     }
 }
 #endif
+
+TEST_CASE("an array whose bytes a size_t cannot count is refused naming its element count, not a bare std::bad_array_new_length")
+{
+    try {
+        nn::Linear huge(std::size_t(1) << 31, std::size_t(1) << 31);   // 2^62 floats: 2^64 bytes
+        FAIL("made a Linear of 2^62 weights");
+    } catch (const std::bad_array_new_length& e) {
+        CHECK_THAT(e.what(), Catch::Matchers::Contains("cannot allocate an array of 4611686018427387904 elements of 4 bytes") &&
+                                 Catch::Matchers::Contains("more than this machine can address"));
+    }
+}

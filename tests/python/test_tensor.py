@@ -287,3 +287,15 @@ def test_pickle_and_copy_rebuild_tensors_and_parameters():
     m2 = copy.deepcopy(m)
     assert type(m2.weight) is xgrad.nn.Parameter and m2.weight.requires_grad
     assert m2.weight.tolist() == m.weight.tolist() and m2.weight.data_ptr() != m.weight.data_ptr()
+
+
+def test_a_leaf_whose_data_changed_shape_since_its_grad_says_so_at_backward():
+    q = xgrad.nn.Parameter(xgrad.ones(2))
+    (q * 2).sum().backward()
+    q.data = xgrad.ones(5)
+    with pytest.raises(RuntimeError, match=r"a gradient of shape \(5,\) cannot be added to the .grad of shape \(2,\) already "
+                                           r"there: the tensor's data was replaced"):
+        (q * 2).sum().backward()
+    q.grad = None   # as the message says: then it accumulates afresh
+    (q * 2).sum().backward()
+    assert q.grad.tolist() == [2.0] * 5
