@@ -886,6 +886,7 @@ EXCLUDED = {
     "Tensor.__hash__": "identity", "Tensor.__init__": "Tensor(data) construction; xgrad.tensor is fuzzed",
     "Tensor.__repr__": "printing (test_tensor.py compares it with torch.s)",
     "Tensor.__module__": "not an op", "Tensor.__doc__": "not an op",
+    "Tensor.__reduce__": "pickling, tested in test_tensor.py", "Tensor.__reduce_ex__": "pickling, as __reduce__",
 }
 
 
