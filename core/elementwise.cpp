@@ -36,6 +36,20 @@ Array map_of(const In& x, F f)
     return y;
 }
 
+// y = f(x) element by element by a scalar function, over the same blocks as map: for functions whose
+// vectorised forms differ from the standard library's at the edges (std::pow).
+template <class F>
+Array map_scalar(const Values& x, F f)
+{
+    Array y(x.shape());
+    const float* in = x.data();
+    float* out = y.data();
+    map_blocks(y.size(), [=](const Block& b) {
+        for (std::size_t i = b.begin; i < b.begin + b.size; ++i) out[i] = f(in[i]);
+    });
+    return y;
+}
+
 // f(a, b) broadcast to `out`, written over the buffer of an operand that expires here and has the
 // output's shape (a temporary, as in tok(ids) + pos(t)), or else into a fresh array. For add and sub,
 // whose backward reads neither operand's values.
@@ -112,6 +126,35 @@ Tensor div(const Tensor& a, const Tensor& b)
     });
 }
 
+// a^b by std::pow in float, as torch.pow of two tensors: (-2)^3 = -8, 0^0 = 1. The derivatives are torch's, zeros included:
+//   d/da = b a^(b-1), taken as 0 where b = 0 (so 0^0 has gradient 0, not 0 * 0^-1 = NaN)
+//   d/db = a^b log(a), taken as 0 where a = 0 and b >= 0 (0^b is flat there, not 0 * -inf = NaN)
+Tensor pow(const Tensor& a, const Tensor& b)
+{
+    const OpScope scope("pow");
+    const Shape out = broadcast_shapes("pow", a.shape(), b.shape());
+    Array y = broadcast_apply(a.values(), b.values(), out, [](float u, float v) { return std::pow(u, v); });
+    return from_op(std::move(y), {a, b}, "pow", [a, b, out](GradOutput& grad_out) {
+        const Array& g = grad_out.read();
+        if (a.requires_grad()) {
+            Array slope = broadcast_apply(a.values(), b.values(), out,
+                                          [](float u, float v) { return v * std::pow(u, v - 1.0f); });   // b a^(b-1)
+            const Array b_out = broadcast_apply(a.values(), b.values(), out, [](float, float v) { return v; });
+            for (std::size_t i = 0; i < slope.size(); ++i) {
+                slope.data()[i] = b_out.data()[i] == 0.0f ? 0.0f : g.data()[i] * slope.data()[i];
+            }
+            a.accumulate_grad(reduce_to_shape(std::move(slope), a.shape()));
+        }
+        if (b.requires_grad()) {
+            Array gb = broadcast_apply(a.values(), b.values(), out, [](float u, float v) {
+                return u == 0.0f && v >= 0.0f ? 0.0f : std::pow(u, v) * std::log(u);           // a^b log a
+            });
+            broadcast_apply_into(gb, g, gb, [](float g, float d) { return g * d; });
+            b.accumulate_grad(reduce_to_shape(std::move(gb), b.shape()));
+        }
+    });
+}
+
 // ---- with a scalar: x (...) -> (...) ----------------------------------------------------------------------
 
 Tensor add(const Tensor& x, float s)
@@ -151,14 +194,26 @@ Tensor rdiv(float s, const Tensor& x)
     });
 }
 
+// x (...) -> (...): x^p, as torch.pow(x, p) (see power in core/kernels.h)
 Tensor pow(const Tensor& x, float exponent)
 {
     const OpScope scope("pow");
-    Array y = map_of(x.values(), [exponent](const auto& v) { return xt::pow(v, exponent); });
-    return from_op(std::move(y), {x}, "pow", [x, exponent](GradOutput& grad_out) {
-        x.accumulate_grad(overwrite(grad_out, [exponent](const auto& g, const auto& x) {   // d x^p = p x^(p-1)
-            return g * exponent * xt::pow(x, exponent - 1.0f);
-        }, x.values()));
+    const double p = exponent;
+    Array y = map_scalar(x.values(), [p](float v) { return power(v, p); });
+    return from_op(std::move(y), {x}, "pow", [x, p](GradOutput& grad_out) {
+        if (p == 0.0) {                                        // x^0 = 1: gradient 0, even at x = 0 (torch's)
+            x.accumulate_grad(Array(xt::zeros<float>(x.shape())));
+            return;
+        }
+        Array g = grad_out.take();                             // d x^p = p x^(p-1)
+        const Values xv = x.values();
+        const float* xd = xv.data();
+        float* gd = g.data();
+        const float pf = static_cast<float>(p);
+        map_blocks(g.size(), [=](const Block& b) {
+            for (std::size_t i = b.begin; i < b.begin + b.size; ++i) gd[i] *= pf * power(xd[i], p - 1.0);
+        });
+        x.accumulate_grad(std::move(g));
     });
 }
 

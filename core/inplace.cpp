@@ -377,7 +377,18 @@ const Tensor& Tensor::neg_() const
 const Tensor& Tensor::pow_(float exponent) const
 {
     return map_in_place(*this, "pow_", true, [exponent](const Tensor& x) { return pow(x, exponent); },
-                        [exponent](float x) { return std::pow(x, exponent); });
+                        [exponent](float x) { return power(x, exponent); });
+}
+
+const Tensor& Tensor::pow_(const Tensor& exponent) const
+{
+    check_broadcasts_to("pow_", impl("pow_"), exponent);
+    return in_place(*this, "pow_", {exponent}, true,
+        [&](const Tensor& self) { return pow(self, exponent); },
+        [&](TensorImpl& t) {
+            const Values v = operand_values(exponent, t);
+            write_elementwise(t, v, [](float x, float p) { return std::pow(x, p); });
+        });
 }
 
 namespace {

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <array>
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 
@@ -141,6 +142,23 @@ inline float erf_approx(float a)
     q = x2 * q - 7.37332916720468e-03f;
     q = x2 * q - 1.42647390514189e-02f;
     return x * p / q;
+}
+
+// ---- pow ------------------------------------------------------------------------------------------------
+// x^p as torch computes it for a float tensor and a number p: its exact cases first (sqrt for 0.5, 1 / sqrt
+// for -0.5, products for 2, 3 and -2), else std::pow in double. So (-2)^3 = -8, 0^0 = 1, 0^-1 = inf,
+// sqrt(-inf) = NaN; and p - 1 in the derivative stays non-integral for a tiny p, as torch's Scalar's.
+inline float power(float x, double p)
+{
+    if (p == 0.0) return 1.0f;
+    if (p == 1.0) return x;
+    if (p == 0.5) return std::sqrt(x);
+    if (p == -0.5) return 1.0f / std::sqrt(x);
+    if (p == -1.0) return 1.0f / x;
+    if (p == 2.0) return x * x;
+    if (p == 3.0) return x * x * x;
+    if (p == -2.0) return 1.0f / (x * x);
+    return static_cast<float>(std::pow(static_cast<double>(x), p));
 }
 
 // ---- the embedding's scatter-add ---------------------------------------------------------------------------

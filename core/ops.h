@@ -28,13 +28,14 @@ Tensor add(Tensor a, Tensor b);
 Tensor sub(Tensor a, Tensor b);
 Tensor mul(const Tensor& a, const Tensor& b);
 Tensor div(const Tensor& a, const Tensor& b);
+Tensor pow(const Tensor& a, const Tensor& b);          // a^b, as torch.pow (std::pow's values)
 
 // ---- element-wise with a scalar: x (...) -> (...) --------------------------------------------------------
 Tensor add(const Tensor& x, float s);
 Tensor mul(const Tensor& x, float s);
 Tensor rsub(float s, const Tensor& x);          // s - x
 Tensor rdiv(float s, const Tensor& x);          // s / x
-Tensor pow(const Tensor& x, float exponent);
+Tensor pow(const Tensor& x, float exponent);   // x^p, as torch.pow: (-2)^3 = -8, 0^0 = 1
 
 // ---- element-wise functions: x (...) -> (...) -------------------------------------------------------------
 Tensor neg(const Tensor& x);

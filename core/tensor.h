@@ -175,6 +175,7 @@ public:
     const Tensor& relu_() const;
     const Tensor& neg_() const;
     const Tensor& pow_(float exponent) const;
+    const Tensor& pow_(const Tensor& exponent) const;   // the gradient reaches exponent too
     const Tensor& normal_(float mean = 0.0f, float std = 1.0f) const;    // from the default generator
     const Tensor& uniform_(float from = 0.0f, float to = 1.0f) const;
     // x.data = other (torch's set_data): this tensor now views other's storage, shape and strides; the

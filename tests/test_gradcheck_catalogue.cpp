@@ -70,6 +70,14 @@ const std::vector<Case>& catalogue()
         {"div by scalar", [](In x) { return x[0] / 4.0f; }, {{2, 3}}},
         {"pow 3", [](In x) { return pow(x[0], 3.0f); }, {{2, 3}}},
         {"pow -1.5", [](In x) { return pow(x[0], -1.5f); }, {{2, 3}}, Domain::positive},
+        {"pow of two tensors, broadcast", [](In x) { return pow(x[0], x[1]); }, {{2, 3}, {3}}, Domain::positive},
+        {"pow of two tensors, a negative base", [](In x) { return pow(x[0] - 3.0f, full({}, 3.0f)) + pow(x[0], x[1]); },
+         {{2, 3}, {2, 3}}, Domain::positive},
+        {"pow_ by a tensor in place", [](In x) {
+             Tensor h = x[0] * 1.0f;
+             h.pow_(x[1]);
+             return h;
+         }, {{2, 3}, {3}}, Domain::positive},
         // functions
         {"neg", [](In x) { return -x[0]; }, {{2, 3}}},
         {"exp", [](In x) { return exp(x[0]); }, {{2, 3}}},

@@ -82,6 +82,30 @@ TEST_CASE("scalar ops and pow give their closed-form values and derivatives")
     check_close(grad_of([](const Tensor& t) { return 1.0f - t; }, x, up), {-1, -1, -1});
 }
 
+TEST_CASE("pow takes torch.pow's values and gradients at negative bases, 0^0 and 0^b")
+{
+    // as std::pow, not exp(b log a): a negative base with an integral exponent, 0^0 = 1, 0^-1 = inf
+    check_close(pow(tensor({-2.0f, -0.5f, 0.0f, 3.0f}), 3.0f), {-8, -0.125f, 0, 27}, 0.0);
+    check_close(pow(tensor({0.0f, -2.0f}), 0.0f), {1, 1}, 0.0);
+    CHECK(std::isinf(pow(tensor({0.0f}), -1.0f).item()));
+    CHECK(std::isnan(pow(tensor({-2.0f}), 0.5f).item()));
+    check_close(pow(tensor({-2.0f, -0.5f, 0.0f, 0.0f}), tensor({2.0f, 3.0f, 0.0f, 1.0f})), {4, -0.125f, 1, 0}, 0.0);
+    check_close(pow(full({}, 0.0f), tensor({0.0f, 1.0f})), {1, 0}, 0.0);
+
+    // d/da = b a^(b-1), 0 where b = 0; d/db = a^b log a, 0 where a = 0 and b >= 0 (torch's pow_backward)
+    const Tensor up = tensor({1, 1, 1, 1});
+    check_close(grad_of([](const Tensor& t) { return pow(t, 0.0f); }, tensor({0.0f, 2.0f, -1.0f, 5.0f}), up), {0, 0, 0, 0}, 0.0);
+    Tensor a = tensor({-2.0f, 0.0f, 0.0f, 2.0f}), b = tensor({2.0f, 0.0f, 1.0f, 0.5f});
+    a.requires_grad_(), b.requires_grad_();
+    pow(a, b).backward(up);
+    check_close(a.grad(), {-4, 0, 1, 0.5f / std::sqrt(2.0f)}, 1e-6);
+    const Array gb = b.grad().to_array();
+    CHECK(std::isnan(gb(0)));                                 // log of a negative base, as torch's
+    CHECK(gb(1) == 0.0f);
+    CHECK(gb(2) == 0.0f);
+    CHECK(gb(3) == Approx(std::sqrt(2.0f) * std::log(2.0f)));
+}
+
 TEST_CASE("erf_approx is within 5e-7 of erf, and the exact GELU and its derivative within 2e-6 of double precision")
 {
     double worst_erf = 0.0, worst_gelu = 0.0, worst_slope = 0.0;

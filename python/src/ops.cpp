@@ -194,7 +194,7 @@ Tensor float_binary(const Tensor& a, const Tensor& b, Bin op)
     case Bin::sub: return sub(a, b);
     case Bin::mul: return mul(a, b);
     case Bin::div: return div(a, b);
-    case Bin::pow: return exp(mul(b, log(a)));   // a^b for a > 0
+    case Bin::pow: return pow(a, b);
     case Bin::floordiv: return Tensor(Array(xt::floor(div(a, b).to_array())));
     case Bin::mod: {
         Tensor q(Array(xt::floor(div(a, b).to_array())));
@@ -211,7 +211,7 @@ Tensor float_scalar(const Tensor& x, float s, Bin op, bool reflected)
     case Bin::sub: return reflected ? rsub(s, x) : add(x, -s);
     case Bin::mul: return mul(x, s);
     case Bin::div: return reflected ? rdiv(s, x) : mul(x, 1.0f / s);
-    case Bin::pow: return reflected ? exp(mul(x, std::log(s))) : pow(x, s);
+    case Bin::pow: return reflected ? pow(full({}, s), x) : pow(x, s);
     default: break;
     }
     Tensor st = full({}, s);
@@ -600,7 +600,7 @@ void bind_ops(py::module_& m)
     both("exp", [](const PyTensor& x) { return T(exp(x.f())); });
     both("log", [](const PyTensor& x) { return T(log(x.f())); });
     both("sqrt", [](const PyTensor& x) { return T(sqrt(x.f())); });
-    both("rsqrt", [](const PyTensor& x) { return T(pow(x.f(), -0.5f)); });
+    both("rsqrt", [](const PyTensor& x) { return T(rdiv(1.0f, sqrt(x.f()))); });   // NaN at -inf, and in its gradient
     both("tanh", [](const PyTensor& x) { return T(tanh(x.f())); });
     both("sin", [](const PyTensor& x) { return T(sin(x.f())); });
     both("cos", [](const PyTensor& x) { return T(cos(x.f())); });

@@ -364,9 +364,12 @@ void bind_tensor(py::module_& m)
             return inplace(t, [&](const Tensor& x) { x.clamp_(min, max); },
                            [&](const Tensor& x) { return PyTensor::of(clamp(x, min, max)); });
         }, py::arg("min") = py::none(), py::arg("max") = py::none(), py::return_value_policy::reference_internal)
-        .def("pow_", [](PyTensor& t, float exponent) -> PyTensor& {
-            return inplace(t, [exponent](const Tensor& x) { x.pow_(exponent); },
-                           [exponent](const Tensor& x) { return PyTensor::of(pow(x, exponent)); });
+        .def("pow_", [](PyTensor& t, py::handle exponent) -> PyTensor& {
+            if (const auto p = number_of(exponent)) {
+                return inplace(t, [p](const Tensor& x) { x.pow_(*p); }, [p](const Tensor& x) { return PyTensor::of(pow(x, *p)); });
+            }
+            const Tensor e = to_tensor(exponent).f();   // a tensor exponent, which gets its gradient
+            return inplace(t, [&e](const Tensor& x) { x.pow_(e); }, [&e](const Tensor& x) { return PyTensor::of(pow(x, e)); });
         }, py::return_value_policy::reference_internal)
         .def("masked_fill_", [](PyTensor& t, const PyTensor& mask, py::handle value) -> PyTensor& {
             const float v = number_of(value) ? *number_of(value) : to_tensor(value).f().item();
