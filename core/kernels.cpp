@@ -101,7 +101,7 @@ void shifted_exp(const float* x, float* e, std::size_t rows, std::size_t C, floa
 
 }  // namespace
 
-void softmax_rows(const float* x, float* y, std::size_t rows, std::size_t C, float* log_sum_exp)
+void softmax_rows(const float* x, float* y, std::size_t rows, std::size_t C, float* row_max, float* log_total)
 {
     if (C == 0) return;
     over_row_blocks(rows, C, [&](std::size_t first, std::size_t last) {
@@ -112,7 +112,8 @@ void softmax_rows(const float* x, float* y, std::size_t rows, std::size_t C, flo
             const float total = lane_sum(row, C);
             const float inverse = 1.0f / total;
             for (std::size_t c = 0; c < C; ++c) row[c] *= inverse;
-            if (log_sum_exp) log_sum_exp[r] = m[r - first] + std::log(total);
+            if (row_max) row_max[r] = m[r - first];
+            if (log_total) log_total[r] = std::log(total);
         }
     });
 }

@@ -71,8 +71,11 @@ float row_max(const float* v, std::size_t n);
 
 // ---- softmax over rows: x (rows, C) -> y (rows, C); y may be x ---------------------------------------------
 // y = exp(x - max) / sum(exp(x - max)); subtracting the row max keeps exp from overflowing. When
-// `log_sum_exp` is given, it receives each row's log(sum(exp(x))) (cross-entropy's normaliser).
-void softmax_rows(const float* x, float* y, std::size_t rows, std::size_t C, float* log_sum_exp = nullptr);
+// `row_max` and `log_total` are given, they receive each row's max and log(sum(exp(x - max))):
+// cross-entropy's normaliser log(sum(exp(x))) is their sum, kept in two parts so that log p = (x - max) -
+// log_total loses nothing next to a huge max (1e20 + log 3 is 1e20 in float).
+void softmax_rows(const float* x, float* y, std::size_t rows, std::size_t C, float* row_max = nullptr,
+                  float* log_total = nullptr);
 // y = x - max - log(sum(exp(x - max)))
 void log_softmax_rows(const float* x, float* y, std::size_t rows, std::size_t C);
 

@@ -47,28 +47,26 @@ Tensor cross_entropy(const Tensor& logits, const IdArray& targets, const CrossEn
         denominator += w ? w[target[r]] : 1.0f;
     }
 
-    // forward, per target t of row x:  log p = x - log(sum(exp(x)))
+    // forward, per target t of row x:  log p = (x - max) - log(sum(exp(x - max))), x - max first: exact
+    // however huge the logits (1e20 - (1e20 + log 3) would be 0 in float)
     //   loss = -(1 - s) w[t] log p[t] - (s / V) sum_c w[c] log p[c]
     const Values xv = logits.values();
     const float* x = xv.data();
     Array probs(Shape{R, V});                                  // softmax(x), kept for the backward
-    std::vector<float> log_sum_exp(R, 0.0f);
-    softmax_rows(x, probs.data(), R, V, log_sum_exp.data());
+    std::vector<float> row_max(R, 0.0f), log_total(R, 0.0f);
+    softmax_rows(x, probs.data(), R, V, row_max.data(), log_total.data());
     Array losses = xt::zeros<float>(reduction == "none" ? rows_shape : Shape{R});
     double total = 0.0;
     for (std::size_t r = 0; r < R; ++r) {
         if (target[r] == options.ignore_index_) continue;
         const float* row = x + r * V;
+        const float m = row_max[r];
         const float w_t = w ? w[target[r]] : 1.0f;
-        float loss = -(1.0f - s) * w_t * (row[target[r]] - log_sum_exp[r]);
+        float loss = -(1.0f - s) * w_t * ((row[target[r]] - m) - log_total[r]);
         if (s > 0.0f) {
-            float weighted = 0.0f;                             // sum_c w[c] x[c]
-            if (w) {
-                for (std::size_t c = 0; c < V; ++c) weighted += w[c] * row[c];
-            } else {
-                weighted = lane_sum(row, V);
-            }
-            loss -= s / static_cast<float>(V) * (weighted - w_sum * log_sum_exp[r]);
+            float weighted = 0.0f;                             // sum_c w[c] (x[c] - max)
+            for (std::size_t c = 0; c < V; ++c) weighted += (w ? w[c] : 1.0f) * (row[c] - m);
+            loss -= s / static_cast<float>(V) * (weighted - w_sum * log_total[r]);
         }
         losses.data()[r] = loss;
         total += loss;

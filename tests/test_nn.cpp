@@ -157,6 +157,11 @@ TEST_CASE("cross_entropy is stable for huge logits and explains bad targets")
     Tensor logits = tensor({{1000.0f, 0.0f, -1000.0f}});
     CHECK(nn::functional::cross_entropy(logits, IdArray{0}).item() == Approx(0.0f).margin(1e-6));
     CHECK(nn::functional::cross_entropy(logits, IdArray{2}).item() == Approx(2000.0f));
+    // equal huge logits: log 3 (x - max first; 1e20 - (1e20 + log 3) would be 0), with smoothing too
+    const Tensor huge = tensor({{1e20f, 1e20f, 1e20f}});
+    CHECK(nn::functional::cross_entropy(huge, IdArray{2}).item() == Approx(std::log(3.0f)));
+    CHECK(nn::functional::cross_entropy(huge, IdArray{2}, nn::functional::CrossEntropyOptions().label_smoothing(0.3f)).item() ==
+          Approx(std::log(3.0f)));
     CHECK_THROWS_WITH(nn::functional::cross_entropy(zeros({2, 3, 5}), xt::zeros<std::int64_t>({2, 4})),
                       Contains("targets of shape (2, 4) do not match logits (2, 3, 5)"));
     IdArray targets = {{0, 1, 7}};

@@ -50,7 +50,7 @@ def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):
         safe = xgrad.tensor([0 if t == ignore_index else t for t in target.tolist()], dtype=xgrad.long)
         picked = input[xgrad.arange(input.shape[0]), safe]
         w = weight[safe] if weight is not None else 1.0
-        return -picked * w * keep
+        return xgrad.where(keep, -picked * w, 0.0)   # not times keep: an ignored inf would give inf * 0 = NaN
     picked = input[xgrad.arange(input.shape[0])[keep], target[keep]]
     if weight is None:
         return -picked.mean() if reduction == "mean" else -picked.sum()
