@@ -230,6 +230,9 @@ void backward_matrix(const Problem& P, std::size_t b, const float* q, const floa
             block_scores(P, p, q + i0 * ldq, k + j0 * ldk, rows, cols, lse + i0, mask_offset, i0, j0);   // s - lse
             auto block = Block{0, rows * cols}.at(p);
             xt::noalias(block) = xt::exp(block);              // P, recomputed
+            for (std::size_t r = 0; r < rows; ++r) {          // a row whose keys are all masked out: P = 0 / 0,
+                if (lse[i0 + r] == minus_infinity) std::fill_n(p + r * cols, cols, std::nanf(""));   // as the forward's
+            }
             const float* pzd = p;
             if (P.dropout_p > 0.0f) {
                 std::copy_n(p, rows * cols, pz);
@@ -244,6 +247,14 @@ void backward_matrix(const Problem& P, std::size_t b, const float* q, const floa
                 for (std::size_t c = 0; c < cols; ++c) {
                     const std::size_t at = r * cols + c;
                     dp[at] = P.scale * p[at] * (dp[at] - D[i0 + r]);
+                }
+            }
+            if (P.mask.allowed) {   // a key the bool mask takes out gets no gradient, even in a row of NaN weights
+                for (std::size_t r = 0; r < rows; ++r) {      // (all keys out: P = 0/0), as masked_fill's backward
+                    const std::size_t at = mask_offset + (i0 + r) * P.mask.row_stride;
+                    for (std::size_t c = 0; c < cols; ++c) {
+                        if (!P.mask.allowed[at + (j0 + c) * P.mask.column_stride]) dp[r * cols + c] = 0.0f;
+                    }
                 }
             }
             gemm(false, false, rows, E, cols, 1.0f, dp, cols, k + j0 * ldk, ldk, 1.0f, dq + i0 * lddq, lddq);   // dq += dS k

@@ -3,6 +3,7 @@
 // against the split heads; dropout; causal_mask.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <functional>
@@ -232,13 +233,20 @@ TEST_CASE("a fused forward + backward peaks at under 1/4 of the composed path's 
     CHECK(fused * 4 <= composed);
 }
 
-TEST_CASE("fully masked rows are NaN, as PyTorch's")
+TEST_CASE("fully masked rows are NaN and pass no gradient to q and k, as PyTorch's")
 {
     const Inputs in = make_inputs({1}, 2, 3, 4, 4, 6);
     const BoolArray none_for_row_0 = {{false, false, false}, {true, false, true}};
     Tensor out = scaled_dot_product_attention(in.q, in.k, in.v, AttentionOptions().attn_mask(none_for_row_0));
     CHECK(std::isnan(out.to_array()(0, 0, 0)));
     CHECK(std::isfinite(out.to_array()(0, 1, 0)));
+    // the backward of the composed path: row 0's NaN weights reach every key's dv, while the masked-out
+    // scores pass no gradient to q or k (masked_fill's backward)
+    out.backward(in.up);
+    const Array dq = in.q.grad().to_array(), dk = in.k.grad().to_array(), dv = in.v.grad().to_array();
+    for (std::size_t e = 0; e < 4; ++e) CHECK(dq(0, 0, e) == 0.0f);
+    CHECK(std::all_of(dk.begin(), dk.end(), [](float g) { return std::isfinite(g); }));
+    CHECK(std::all_of(dv.begin(), dv.end(), [](float g) { return std::isnan(g); }));
 }
 
 TEST_CASE("attention over no keys (S = 0) gives zeros and zero gradients as PyTorch's math does")

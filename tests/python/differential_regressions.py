@@ -54,6 +54,16 @@ def _dim_empty_tuple(args, kwargs):
     return kwargs.get("dim") == ()
 
 
+def _sdpa_extreme(args, kwargs):
+    """q, k, v or a float mask holding a non-finite or large value (|x| > 50: the scores overflow, or differ from
+    the composed reference in the 4th digit after the fused kernel recomputes exp(s - lse))."""
+    for a in list(args) + [kwargs.get("attn_mask")]:
+        a = np.asarray(a.arr if isinstance(a, (NC, Const)) else a) if a is not None else np.zeros(0)
+        if a.size and a.dtype != bool and not (np.isfinite(a).all() and np.abs(a).max() <= 50):
+            return True
+    return False
+
+
 # Each known disagreement: (case id, op pattern, aspect, message pattern[, test of the inputs]). The case
 # id names the root cause; the CASES below with that id show it on literals.
 _RULES = [
@@ -69,6 +79,7 @@ _RULES = [
     ("norm-p", r"Tensor\.norm", "value|grad|error", ""),
     ("std-var-zero", r".*\.(std|var)", "value|grad|grad-error", ""),
     ("dim-empty-tuple", r".*\.(sum|mean|std|var|norm)", "shape|value|grad|dtype", "", _dim_empty_tuple),
+    ("sdpa-extreme-values", r"F\.scaled_dot_product_attention", "value|grad", "", _sdpa_extreme),
     ("max-min-ties-grad", r".*\.(max|min)", "grad", ""),
     ("copy-int-through-float", r"Tensor\.(copy_|add_|sub_|mul_|pow_|__i(add|sub|mul)__)", "value", r"xgrad -?\d+, torch -?\d+"),
     ("masked-fill-int-mask", r".*masked_fill_?", "value|grad-error", ""),
@@ -386,6 +397,41 @@ CASES = [{'id': 'pow-exp-log:Tensor.__pow__',
   'expect': {'out': [('T', 'float32', [2, 3], [[0.0, 0.0, 0.0], [0.0, 0.0, 0.0]])],
              'requires': [True],
              'grads': [([2, 2], [[0.0, 0.0], [0.0, 0.0]]), ([0, 2], []), ([0, 3], [])]}},
+ {'id': 'sdpa-masked-rows:F.scaled_dot_product_attention',
+  'op': 'F.scaled_dot_product_attention',
+  'args': '(A([[1.0, 2.0], [0.5, -1.0]]), A([[1.0, 0.0], [0.0, 1.0]]), A([[1.0, 2.0], [3.0, 4.0]]))',
+  'kwargs': "{'attn_mask': Const(A([[False, False], [True, False]], 'bool'))}",
+  'grad': True,
+  'seed': 7,
+  'expect': {'out': [('T', 'float32', [2, 2], [[nan, nan], [1.0, 2.0]])],
+             'requires': [True],
+             'grads': [([2, 2], [[0.0, 0.0], [0.0, 0.0]]),
+                       ([2, 2], [[0.0, 0.0], [0.0, 0.0]]),
+                       ([2, 2], [[nan, nan], [nan, nan]])]}},
+ {'id': 'sdpa-masked-rows:F.scaled_dot_product_attention',
+  'op': 'F.scaled_dot_product_attention',
+  'args': '(A([[1.0, 2.0], [0.5, -1.0]]), A([[1.0, 0.0], [0.0, 1.0]]), A([[1.0, 2.0], [3.0, 4.0]]))',
+  'kwargs': "{'attn_mask': Const(A([[-inf, -inf], [0.0, -inf]]))}",
+  'grad': True,
+  'seed': 7,
+  'expect': {'out': [('T', 'float32', [2, 2], [[nan, nan], [1.0, 2.0]])],
+             'requires': [True],
+             'grads': [([2, 2], [[nan, nan], [0.0, 0.0]]),
+                       ([2, 2], [[nan, nan], [nan, nan]]),
+                       ([2, 2], [[nan, nan], [nan, nan]])]}},
+ {'id': 'sdpa-extreme-values:F.scaled_dot_product_attention',
+  'op': 'F.scaled_dot_product_attention',
+  'args': '(A([[1.0]]), A([[1.0], [2.0]]), A([[3e38], [3e38]]))',
+  'kwargs': '{}',
+  'grad': True,
+  'seed': 7,
+  'expect': {'out': [('T', 'float32', [1, 1], [[3.0000002083218518e+38]])],
+             'requires': [True],
+             'grads': [([1, 1], [[0.0]]),
+                       ([2, 1], [[0.0], [0.0]]),
+                       ([2, 1], [[0.00033083921880461276], [0.0008993141818791628]])]},
+  'xfail': 'the fused kernel divides by the row sum last (online softmax): sum p v overflows to inf where the '
+           'normalised weights would not (torch 3e38)'},
  {'id': 'max-min-ties-grad:xgrad.max',
   'op': 'xgrad.max',
   'args': '(A([1.0, 3.0, 3.0]),)',
