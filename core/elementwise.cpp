@@ -295,10 +295,18 @@ Tensor sigmoid(const Tensor& x)
 Tensor relu(const Tensor& x)
 {
     const OpScope scope("relu");
-    Array y = map_of(x.values(), [](const auto& v) { return xt::maximum(v, 0.0f); });
+    // 0 where x < 0, else x itself: NaN stays NaN and -0.0 stays -0.0, as torch's (max(x, 0) would give 0 for
+    // both). A plain loop of selects, which GCC vectorises; xt::where with a scalar runs element by element.
+    const Values xv = x.values();
+    const float* in = xv.data();
+    Array y(xv.shape());
+    float* out = y.data();
+    map_blocks(y.size(), [=](const Block& b) {
+        for (std::size_t i = b.begin; i < b.begin + b.size; ++i) out[i] = in[i] < 0.0f ? 0.0f : in[i];
+    });
     return from_op(std::move(y), {x}, "relu", [x](GradOutput& grad_out, const Values& y) {
-        // d relu = 1 where x > 0, else 0: where y > 0 (torch's saves the output)
-        x.accumulate_grad(overwrite(grad_out, [](const auto& g, const auto& y) { return xt::where(y > 0.0f, g, 0.0f); }, y));
+        // d relu = 0 where y <= 0, else 1 (torch's threshold_backward on the saved output: NaN passes g)
+        x.accumulate_grad(overwrite(grad_out, [](const auto& g, const auto& y) { return xt::where(y <= 0.0f, 0.0f, g); }, y));
     });
 }
 

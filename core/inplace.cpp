@@ -366,7 +366,7 @@ const Tensor& Tensor::sigmoid_() const
 const Tensor& Tensor::relu_() const
 {
     return map_in_place(*this, "relu_", false, [](const Tensor& x) { return relu(x); },
-                        [](float x) { return x > 0.0f ? x : (std::isnan(x) ? x : 0.0f); });
+                        [](float x) { return x < 0.0f ? 0.0f : x; });   // NaN and -0.0 kept, as relu's
 }
 
 const Tensor& Tensor::neg_() const

@@ -106,6 +106,23 @@ TEST_CASE("pow takes torch.pow's values and gradients at negative bases, 0^0 and
     CHECK(gb(3) == Approx(std::sqrt(2.0f) * std::log(2.0f)));
 }
 
+TEST_CASE("relu keeps NaN and -0.0 as torch's, in place too, and passes the gradient where the output is not <= 0")
+{
+    const Tensor x = tensor({std::nanf(""), -0.0f, -2.0f, 3.0f});
+    for (const Tensor& y : {relu(x), Tensor(x.to_array()).relu_()}) {
+        const Array v = y.to_array();
+        CHECK(std::isnan(v(0)));
+        CHECK((v(1) == 0.0f && std::signbit(v(1))));
+        CHECK((v(2) == 0.0f && !std::signbit(v(2))));
+        CHECK(v(3) == 3.0f);
+    }
+    const Array g = grad_of([](const Tensor& t) { return relu(t); }, x, tensor({1, 1, 1, 1})).to_array();
+    CHECK(g(0) == 1.0f);   // threshold_backward: NaN <= 0 is false
+    CHECK(g(1) == 0.0f);
+    CHECK(g(2) == 0.0f);
+    CHECK(g(3) == 1.0f);
+}
+
 TEST_CASE("erf_approx is within 5e-7 of erf, and the exact GELU and its derivative within 2e-6 of double precision")
 {
     double worst_erf = 0.0, worst_gelu = 0.0, worst_slope = 0.0;
