@@ -30,6 +30,7 @@ void copy_along(const Src& src, std::size_t src_start, Array& dst, std::size_t d
 {
     Blocks b = blocks_around(to_shape(src.shape()), axis);
     const std::size_t src_n = src.shape()[axis], dst_n = dst.shape()[axis], run = len * b.inner;
+    if (run == 0) return;   // an empty array's data may be null, which memcpy must not get even for 0 bytes
     for (std::size_t o = 0; o < b.outer; ++o) {
         const float* from = src.data() + (o * src_n + src_start) * b.inner;
         float* to = dst.data() + (o * dst_n + dst_start) * b.inner;

@@ -261,13 +261,17 @@ IdArray int_op(const IdArray& a, const IdArray& b, F f)
 IdArray int_binary(const IdArray& a, const IdArray& b, Bin op)
 {
     switch (op) {
-    case Bin::add: return int_op(a, b, [](std::int64_t x, std::int64_t y) { return x + y; });
-    case Bin::sub: return int_op(a, b, [](std::int64_t x, std::int64_t y) { return x - y; });
-    case Bin::mul: return int_op(a, b, [](std::int64_t x, std::int64_t y) { return x * y; });
+    // int64 wraps around as torch's does (two's complement), computed unsigned: signed overflow is
+    // undefined in C++ (UBSan caught 2^40 * 2^40)
+    using U = std::uint64_t;
+    case Bin::add: return int_op(a, b, [](std::int64_t x, std::int64_t y) { return std::int64_t(U(x) + U(y)); });
+    case Bin::sub: return int_op(a, b, [](std::int64_t x, std::int64_t y) { return std::int64_t(U(x) - U(y)); });
+    case Bin::mul: return int_op(a, b, [](std::int64_t x, std::int64_t y) { return std::int64_t(U(x) * U(y)); });
     case Bin::floordiv:
     case Bin::mod:
         return int_op(a, b, [op](std::int64_t x, std::int64_t y) {
             if (y == 0) throw std::runtime_error("ZeroDivisionError: integer division by zero");
+            if (y == -1) return op == Bin::floordiv ? std::int64_t(U(0) - U(x)) : std::int64_t(0);   // INT64_MIN / -1 traps
             std::int64_t q = x / y, r = x % y;
             if (r != 0 && ((r < 0) != (y < 0))) --q, r += y;   // Python's floor rounding
             return op == Bin::floordiv ? q : r;
@@ -375,15 +379,20 @@ PyTensor sum_any(const PyTensor& t, py::handle dim, bool keepdim)
         return T(sum(t.f(), axes_arg(dim, t.shape().size()), keepdim));
     }
     const IdArray ids = *as_dtype(t, DType::int64).ints;   // sums of ids and of masks are counts: int64, as PyTorch
-    if (dim.is_none() && !keepdim) return PyTensor::of(IdArray(xt::sum(ids)));
     std::vector<std::size_t> axes;
-    for (int a : axes_arg(dim, ids.dimension())) axes.push_back(normalize_axis("sum", a, ids.dimension()));
-    IdArray out = xt::sum(ids, axes);
-    if (keepdim) {
-        Shape kept(ids.shape().begin(), ids.shape().end());
-        for (std::size_t a : axes) kept[a] = 1;
-        out.reshape(kept);
+    if (dim.is_none()) {
+        for (std::size_t a = 0; a < ids.dimension(); ++a) axes.push_back(a);
+    } else {
+        for (int a : axes_arg(dim, ids.dimension())) axes.push_back(normalize_axis("sum", a, ids.dimension()));
     }
+    Shape kept(ids.shape().begin(), ids.shape().end()), dropped;
+    for (std::size_t a : axes) kept[a] = 1;
+    for (std::size_t a = 0; a < kept.size(); ++a) {
+        if (std::find(axes.begin(), axes.end(), a) == axes.end()) dropped.push_back(kept[a]);
+    }
+    // the sum of nothing is 0 (xtensor's reducer would step a null pointer over an empty array)
+    IdArray out = ids.size() == 0 ? IdArray(xt::zeros<std::int64_t>(dropped)) : IdArray(xt::sum(ids, axes));
+    if (keepdim) out.reshape(kept);
     return PyTensor::of(std::move(out));
 }
 

@@ -299,3 +299,15 @@ def test_a_leaf_whose_data_changed_shape_since_its_grad_says_so_at_backward():
     q.grad = None   # as the message says: then it accumulates afresh
     (q * 2).sum().backward()
     assert q.grad.tolist() == [2.0] * 5
+
+
+def test_int64_arithmetic_wraps_around_as_torchs():
+    # two's complement, as torch 1.13 gives; computed without C++'s undefined signed overflow (UBSan)
+    a = xgrad.tensor([2 ** 40])
+    assert (a * a).tolist() == [0]
+    assert (xgrad.tensor([2 ** 63 - 1]) + 1).tolist() == [-2 ** 63]
+    assert (xgrad.tensor([-2 ** 63]) - 1).tolist() == [2 ** 63 - 1]
+    # torch 1.13 dies of SIGFPE on this one; xgrad wraps as the multiplication does
+    assert (xgrad.tensor([-2 ** 63]) // -1).tolist() == [-2 ** 63]
+    assert (xgrad.tensor([-2 ** 63]) % -1).tolist() == [0]
+    assert xgrad.tensor([[1, 2]])[:0].sum(0).tolist() == [0, 0]   # the sum of nothing
