@@ -47,9 +47,9 @@ Tensor PyTensor::f() const
 
 const IdArray& PyTensor::ids(const char* who) const
 {
-    if (dtype != DType::int64) {
-        throw py::type_error(std::string(who) + ": expected a tensor of ids of dtype xgrad.long (int64), got " +
-                             dtype_name(dtype) + " (convert with .long(), or build it with dtype=xgrad.long)");
+    if (dtype != DType::int64) {   // RuntimeError, as torch's; never truncated (1.7 -> 1, NaN -> INT64_MIN)
+        throw std::runtime_error(std::string(who) + ": expected a tensor of ids of dtype xgrad.long (int64), got " +
+                                 dtype_name(dtype) + " (convert with .long(), or build it with dtype=xgrad.long)");
     }
     return *ints;
 }

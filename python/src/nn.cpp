@@ -70,8 +70,8 @@ void bind_nn(py::module_& m)
     f.def("cross_entropy", [](const PyTensor& input, py::handle target, std::optional<PyTensor> weight,
                               std::int64_t ignore_index, const std::string& reduction, float label_smoothing) {
         if (py::isinstance<PyTensor>(target) && target.cast<const PyTensor&>().is_float()) {
-            throw py::type_error("cross_entropy: expected class indices of dtype xgrad.long as target (probabilities as "
-                                 "targets are not supported by xgrad)");
+            throw std::runtime_error("cross_entropy: expected class indices of dtype xgrad.long as target (probabilities "
+                                     "as targets are not supported by xgrad)");
         }
         const IdArray ids = ids_of(target, "cross_entropy");
         Tensor logits = input.f();

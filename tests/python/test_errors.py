@@ -37,10 +37,31 @@ def test_none_and_wrong_types_are_type_errors():
         xgrad.tensor(["a", "b"])
     with pytest.raises(TypeError):
         xgrad.ones(2) + "a"
-    with pytest.raises(TypeError, match="xgrad.long"):
-        nn.Embedding(4, 2)(xgrad.tensor([0.0, 1.0]))
-    with pytest.raises(TypeError):
-        F.cross_entropy(xgrad.randn(2, 3), xgrad.tensor([0.0, 1.0]))
+
+
+# Floating-point ids and class targets: refused with torch's RuntimeError, never truncated (1.7 read as 1,
+# NaN as -9223372036854775808). Each call alone; test_float_ids_table_is_torchs checks the kinds with torch.
+FLOAT_IDS = {
+    "nn.Embedding(4, 2)(tensor([1.7, 0.2]))": lambda lib: lib.nn.Embedding(4, 2)(lib.tensor([1.7, 0.2])),
+    "F.embedding(tensor([nan]), w)": lambda lib: lib.nn.functional.embedding(lib.tensor([float("nan")]), lib.ones(4, 2)),
+    "F.cross_entropy(x, tensor([1.7, 0.2]))": lambda lib: lib.nn.functional.cross_entropy(lib.ones(2, 3), lib.tensor([1.7, 0.2])),
+    "F.nll_loss(x, tensor([1.7, 0.2]))": lambda lib: lib.nn.functional.nll_loss(lib.ones(2, 3), lib.tensor([1.7, 0.2])),
+    "nn.CrossEntropyLoss()(x, tensor([nan, 1.0]))": lambda lib: lib.nn.CrossEntropyLoss()(lib.ones(2, 3), lib.tensor([float("nan"), 1.0])),
+}
+
+
+@pytest.mark.parametrize("call", list(FLOAT_IDS))
+def test_float_ids_and_targets_are_refused_not_truncated(call):
+    with pytest.raises(RuntimeError, match="xgrad.long"):
+        FLOAT_IDS[call](xgrad)
+
+
+def test_float_ids_table_is_torchs():
+    torch = pytest.importorskip("torch", reason="the kinds are torch 1.13's; torch is not installed")
+    import torch.nn.functional  # noqa: F401
+    for call, run in FLOAT_IDS.items():
+        with pytest.raises(RuntimeError):
+            run(torch)
 
 
 def test_negative_and_huge_sizes_are_refused_cleanly():

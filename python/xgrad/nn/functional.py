@@ -45,6 +45,8 @@ def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):
     if reduction not in ("mean", "sum", "none"):
         raise ValueError(f"{reduction} is not a valid value for reduction")
     target = target if isinstance(target, xgrad.Tensor) else xgrad.tensor(target)
+    if target.dtype != xgrad.long:   # never truncated: 1.7 is no class
+        raise RuntimeError(f"nll_loss: expected class indices of dtype xgrad.long as target, got {target.dtype}")
     keep = target != ignore_index
     if reduction == "none":
         safe = xgrad.tensor([0 if t == ignore_index else t for t in target.tolist()], dtype=xgrad.long)
