@@ -227,6 +227,26 @@ Tensor neg(const Tensor& x)
     });
 }
 
+Tensor abs(const Tensor& x)
+{
+    const OpScope scope("abs");
+    // xsimd's abs clears the sign bit: abs(-0.0) = 0.0 and NaN stays NaN, as torch's
+    return from_op(map_of(x.values(), [](const auto& v) { return xt::abs(v); }), {x}, "abs", [x](GradOutput& grad_out) {
+        // d|x| = sign(x), with sign(0) = sign(NaN) = 0 (torch's sgn): no gradient at the kink. A product, not a
+        // select, so that an infinite g at x = 0 gives NaN, as torch's g * sgn(x). Selects that GCC vectorises.
+        Array g = grad_out.take();
+        const Values xv = x.values();
+        const float* xd = xv.data();
+        float* gd = g.data();
+        map_blocks(g.size(), [=](const Block& b) {
+            for (std::size_t i = b.begin; i < b.begin + b.size; ++i) {
+                gd[i] *= xd[i] > 0.0f ? 1.0f : (xd[i] < 0.0f ? -1.0f : 0.0f);
+            }
+        });
+        x.accumulate_grad(std::move(g));
+    });
+}
+
 Tensor exp(const Tensor& x)
 {
     const OpScope scope("exp");

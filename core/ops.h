@@ -39,6 +39,7 @@ Tensor pow(const Tensor& x, float exponent);   // x^p, as torch.pow: (-2)^3 = -8
 
 // ---- element-wise functions: x (...) -> (...) -------------------------------------------------------------
 Tensor neg(const Tensor& x);
+Tensor abs(const Tensor& x);      // |x|: abs(-0.0) = 0.0; the gradient is sign(x), 0 at x = 0 (torch's sgn)
 Tensor exp(const Tensor& x);
 Tensor log(const Tensor& x);
 Tensor sqrt(const Tensor& x);

@@ -120,6 +120,7 @@ const std::vector<Case>& catalogue()
              return masked_fill(x[0], from_vector({1, 0, 0, 1}, {1, 4}), -7.0f);
          }, {{3, 4}}},
         {"clamp", [](In x) { return clamp(x[0], -0.55f, 0.65f); }, {{3, 4}}, Domain::distinct},
+        {"abs", [](In x) { return abs(x[0]); }, {{3, 4}}, Domain::nonzero},
         {"select", [](In x) { return select(x[0], 1, -1); }, {{2, 3, 4}}},
         {"stack axis 1", [](In x) { return stack({x[0], x[1] * 2.0f}, 1); }, {{2, 3}, {2, 3}}},
         {"tril", [](In x) { return tril(x[0], 1); }, {{3, 4}}},

@@ -146,6 +146,23 @@ TEST_CASE("erf_approx is within 5e-7 of erf, and the exact GELU and its derivati
     CHECK(erf_approx(-100.0f) == Approx(-1.0f).margin(5e-7));
 }
 
+TEST_CASE("abs gives 0.0 at -0.0 and keeps NaN, and its gradient is sign(x), 0 at x = 0, as torch's")
+{
+    const Tensor x = tensor({0.0f, -0.0f, -2.0f, 3.0f, std::nanf("")});
+    const Array y = abs(x).to_array();
+    CHECK((y(0) == 0.0f && !std::signbit(y(0))));
+    CHECK((y(1) == 0.0f && !std::signbit(y(1))));
+    CHECK(y(2) == 2.0f);
+    CHECK(y(3) == 3.0f);
+    CHECK(std::isnan(y(4)));
+    const Tensor up = tensor({5, 5, 5, 5, 5});
+    check_close(grad_of([](const Tensor& t) { return abs(t); }, x, up), {0, 0, -5, 5, 0});   // sgn(NaN) = 0 in torch
+    // g * sgn(x), a product: an infinite upstream gradient at 0 gives NaN, as torch's
+    const Array g = grad_of([](const Tensor& t) { return abs(t); }, tensor({0.0f, 1.0f}), tensor({INFINITY, 1.0f})).to_array();
+    CHECK(std::isnan(g(0)));
+    CHECK(g(1) == 1.0f);
+}
+
 TEST_CASE("unary functions give their closed-form values and derivatives")
 {
     Tensor x = tensor({-1.0f, 0.5f, 2.0f});

@@ -617,10 +617,7 @@ void bind_ops(py::module_& m)
     both("relu", [](const PyTensor& x) { return T(relu(x.f())); });
     both("neg", [](const PyTensor& x) { return T(neg(x.f())); });
     both("square", [](const PyTensor& x) { Tensor v = x.f(); return T(mul(v, v)); });
-    both("abs", [](const PyTensor& x) {
-        Tensor v = x.f();
-        return T(xgrad::where(compare(v, 0.0f, Comparison::lt), neg(v), v));   // d|x| = sign(x) (1 at 0)
-    });
+    both("abs", [](const PyTensor& x) { return T(xgrad::abs(x.f())); });
     both("clamp", [](const PyTensor& x, std::optional<float> min, std::optional<float> max) {
         return T(xgrad::clamp(x.f(), min, max));
     }, A("min") = py::none(), A("max") = py::none());
