@@ -98,13 +98,35 @@ BoolArray triangle_mask(std::size_t M, std::size_t N, std::int64_t diagonal, boo
 
 namespace {
 
+// in (..., M, N) -> out, a copy with +0.0 outside the triangle; out may be in. Selects, not a product with
+// a 0/1 mask: NaN or inf outside the triangle must give 0 (not NaN), and -x must not give -0.0, as torch's.
+void keep_triangle(const float* in, float* out, std::size_t matrices, std::size_t M, std::size_t N, std::int64_t diagonal,
+                   bool lower)
+{
+    for (std::size_t m = 0; m < matrices; ++m) {
+        for (std::size_t i = 0; i < M; ++i) {
+            const std::size_t row = (m * M + i) * N;
+            for (std::size_t j = 0; j < N; ++j) {
+                const auto d = static_cast<std::int64_t>(j) - static_cast<std::int64_t>(i);
+                out[row + j] = (lower ? d <= diagonal : d >= diagonal) ? in[row + j] : 0.0f;
+            }
+        }
+    }
+}
+
 Tensor triangle(const char* op, const Tensor& x, std::int64_t diagonal, bool lower)
 {
     const OpScope scope(op);
     XGRAD_CHECK(x.dim() >= 2, op, ": input tensor must have at least 2 dimensions, got ", shape_str(x.shape()));
-    const BoolArray keep = triangle_mask(x.size(-2), x.size(-1), diagonal, lower);
-    Array mask = xt::cast<float>(keep);
-    return mul(x, Tensor(std::move(mask)));   // d (x * mask) = mask: the zeroed entries get no gradient
+    const std::size_t M = x.size(-2), N = x.size(-1), matrices = M * N != 0 ? x.numel() / (M * N) : 0;
+    const Values xv = x.values();
+    Array y(xv.shape());
+    keep_triangle(xv.data(), y.data(), matrices, M, N, diagonal, lower);
+    return from_op(std::move(y), {x}, op, [x, matrices, M, N, diagonal, lower](GradOutput& grad_out) {
+        Array g = grad_out.take();   // d/dx = 1 inside the triangle, 0 outside: the gradient's own triangle
+        keep_triangle(g.data(), g.data(), matrices, M, N, diagonal, lower);
+        x.accumulate_grad(std::move(g));
+    });
 }
 
 }  // namespace

@@ -495,8 +495,16 @@ Tensor tri(const PyTensor& t, std::int64_t diagonal, bool lower, PyTensor* out)
     const Shape s = t.shape();
     XGRAD_CHECK(s.size() >= 2, lower ? "tril" : "triu", ": input tensor must have at least 2 dimensions");
     const BoolArray keep = triangle_mask(s[s.size() - 2], s.back(), diagonal, lower);
-    if (t.dtype == DType::int64) *out = PyTensor::of(IdArray(*t.ints * xt::cast<std::int64_t>(keep)));
-    else *out = PyTensor::of(BoolArray(*t.bools && keep));
+    // element by element, each matrix against the (M, N) mask: xtensor's broadcast `&&` of bool arrays gave
+    // wrong values for a batch of 1-row matrices
+    const auto keep_triangle = [&keep](auto values) {
+        for (std::size_t i = 0; i < values.size(); ++i) {
+            if (!keep.data()[i % keep.size()]) values.data()[i] = 0;
+        }
+        return values;
+    };
+    if (t.dtype == DType::int64) *out = PyTensor::of(keep_triangle(IdArray(*t.ints)));
+    else *out = PyTensor::of(keep_triangle(BoolArray(*t.bools)));
     return {};
 }
 
