@@ -330,13 +330,26 @@ Tensor relu(const Tensor& x)
     });
 }
 
-// min(max(x, min), max); NaN stays NaN. The gradient passes where min <= x <= max (torch's clamp).
+// min(max(x, min), max), as torch 1.13's clamp: NaN in x stays NaN, and min > max gives max. With both
+// bounds given, a NaN bound makes every element NaN (torch's vectorised minimum and maximum propagate it);
+// a lone NaN bound leaves x as it is (its clamp_min and clamp_max kernels do not), as do the selects below,
+// since v < NaN is false. The gradient passes where min <= x <= max: nowhere for a NaN x or bound.
 Tensor clamp(const Tensor& x, std::optional<float> min, std::optional<float> max)
 {
     const OpScope scope("clamp");
     XGRAD_CHECK(min || max, "clamp: at least one of 'min' or 'max' must not be None");
     const float lo = min.value_or(-INFINITY), hi = max.value_or(INFINITY);
-    Array y = map_of(x.values(), [lo, hi](const auto& v) { return xt::where(v < lo, lo, xt::where(v > hi, hi, v)); });
+    const bool nan_bound = min && max && (std::isnan(lo) || std::isnan(hi));
+    const Values xv = x.values();
+    const float* in = xv.data();
+    Array y(xv.shape());
+    float* out = y.data();
+    map_blocks(y.size(), [=](const Block& b) {   // plain selects, which GCC vectorises
+        for (std::size_t i = b.begin; i < b.begin + b.size; ++i) {
+            const float v = in[i] < lo ? lo : in[i];
+            out[i] = nan_bound ? NAN : (v > hi ? hi : v);
+        }
+    });
     return from_op(std::move(y), {x}, "clamp", [x, lo, hi](GradOutput& grad_out) {
         x.accumulate_grad(overwrite(grad_out, [lo, hi](const auto& g, const auto& x) {
             return xt::where(x >= lo && x <= hi, g, 0.0f);   // 1 inside the bounds, 0 where clamped

@@ -307,9 +307,13 @@ const Tensor& Tensor::clamp_(std::optional<float> min, std::optional<float> max)
 {
     return in_place(*this, "clamp_", {}, true, [&](const Tensor& self) { return clamp(self, min, max); },
                     [&](TensorImpl& t) {
+                        // clamp's values (core/elementwise.cpp): max wins over a larger min, and a NaN bound
+                        // gives NaN when both are given, else leaves x as it is
                         const float lo = min.value_or(-INFINITY), hi = max.value_or(INFINITY);
-                        write_elementwise(t, no_operand(), [lo, hi](float x, float) {
-                            return std::isnan(x) ? x : std::min(std::max(x, lo), hi);
+                        const bool nan_bound = min && max && (std::isnan(lo) || std::isnan(hi));
+                        write_elementwise(t, no_operand(), [lo, hi, nan_bound](float x, float) {
+                            const float v = x < lo ? lo : x;
+                            return nan_bound ? NAN : (v > hi ? hi : v);
                         });
                     });
 }

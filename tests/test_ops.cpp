@@ -32,6 +32,18 @@ Tensor grad_of(const std::function<Tensor(const Tensor&)>& f, Tensor x, const Te
     return x.grad();
 }
 
+// t's values are exactly `expected`, NaN matching NaN and the sign of zero counted (+0.0 is not -0.0)
+void check_identical(const Tensor& t, const std::vector<float>& expected)
+{
+    const std::vector<float> got = values(t);
+    REQUIRE(got.size() == expected.size());
+    for (std::size_t i = 0; i < got.size(); ++i) {
+        INFO("element " << i << ": got " << got[i] << ", expected " << expected[i]);
+        CHECK((std::isnan(got[i]) ? std::isnan(expected[i])
+                                  : got[i] == expected[i] && std::signbit(got[i]) == std::signbit(expected[i])));
+    }
+}
+
 }  // namespace
 
 TEST_CASE("add, sub, mul and div broadcast and reduce their gradients to each input's shape")
@@ -161,6 +173,35 @@ TEST_CASE("abs gives 0.0 at -0.0 and keeps NaN, and its gradient is sign(x), 0 a
     const Array g = grad_of([](const Tensor& t) { return abs(t); }, tensor({0.0f, 1.0f}), tensor({INFINITY, 1.0f})).to_array();
     CHECK(std::isnan(g(0)));
     CHECK(g(1) == 1.0f);
+}
+
+TEST_CASE("clamp takes torch's values for min > max and NaN bounds, in place too, and passes no gradient there")
+{
+    const float nan = std::nanf("");
+    const Tensor x = tensor({0.0f, 2.0f, 0.5f, nan});
+    const auto both = [&](std::optional<float> lo, std::optional<float> hi) {
+        return std::vector<Tensor>{clamp(x, lo, hi), Tensor(x.to_array()).clamp_(lo, hi)};
+    };
+    for (const Tensor& y : both(1.0f, 0.0f)) check_identical(y, {0, 0, 0, nan});        // min > max: max, NaN kept
+    for (const Tensor& y : both(0.0f, nan)) check_identical(y, {nan, nan, nan, nan});   // a NaN beside a bound: NaN
+    for (const Tensor& y : both(nan, std::nullopt)) check_identical(y, {0, 2, 0.5f, nan});   // a lone NaN bound: x
+    const Tensor up = tensor({1, 1, 1, 1});
+    check_close(grad_of([](const Tensor& t) { return clamp(t, 1.0f, 0.0f); }, x, up), {0, 0, 0, 0});
+    check_close(grad_of([nan](const Tensor& t) { return clamp(t, nan, std::nullopt); }, x, up), {0, 0, 0, 0});
+    check_close(grad_of([](const Tensor& t) { return clamp(t, 0.0f, 1.0f); }, x, up), {1, 0, 1, 0});
+}
+
+TEST_CASE("tril and triu put +0.0 outside the triangle, whatever is there (NaN, inf, negative), and in its gradient")
+{
+    const float nan = std::nanf(""), inf = INFINITY;
+    const Tensor x = tensor({{1.0f, nan}, {inf, 2.0f}});
+    check_identical(tril(x), {1, 0, inf, 2});
+    check_identical(triu(x, 1), {0, nan, 0, 0});
+    check_identical(triu(tensor({{-1.0f, 1.0f}, {-2.0f, 1.0f}})), {-1, 1, 0, 1});
+    const Tensor up = tensor({{nan, inf}, {3.0f, 4.0f}});   // the upstream's values outside are dropped, not * 0
+    check_identical(grad_of([](const Tensor& t) { return tril(t); }, x, up), {nan, 0, 3, 4});
+    check_identical(grad_of([](const Tensor& t) { return triu(t); }, tensor({{1.0f, 2.0f}, {3.0f, 4.0f}}), up), {nan, inf, 0, 4});
+    CHECK(tril(zeros({2, 0, 3})).shape() == Shape{2, 0, 3});
 }
 
 TEST_CASE("unary functions give their closed-form values and derivatives")
