@@ -59,6 +59,12 @@ Tensor mean(const Tensor& x);                                             // (..
 Tensor sum(const Tensor& x, std::vector<int> axes, bool keepdim = false); // drops (or keeps as 1) the axes
 Tensor mean(const Tensor& x, std::vector<int> axes, bool keepdim = false);
 Tensor max(const Tensor& x, int axis, bool keepdim = false);              // values; ties: first wins the grad
+Tensor max(const Tensor& x);                          // (...) -> (); ties share the gradient evenly, as torch's
+Tensor min(const Tensor& x);                          // (...) -> (); the same
+// (...) -> the variance over the axes (all when empty), over n - 1 when unbiased, else n, as torch.var
+Tensor var(const Tensor& x, std::vector<int> axes, bool unbiased = true, bool keepdim = false);
+// sqrt(var), as torch.std; where it is 0 the gradient is 0, as torch's (not NaN)
+Tensor std_dev(const Tensor& x, std::vector<int> axes, bool unbiased = true, bool keepdim = false);
 Tensor softmax(const Tensor& x);                                          // over the last axis
 Tensor log_softmax(const Tensor& x);                                      // over the last axis
 

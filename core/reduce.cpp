@@ -114,6 +114,100 @@ Tensor max(const Tensor& x, int axis, bool keepdim)
     });
 }
 
+namespace {
+
+// The largest (or smallest) of n >= 1 floats, NaN if any is NaN, in eight lanes as lane_sum's (plain loops
+// of selects that GCC turns into maxps/minps): the lanes pass over NaN, since a comparison with it is
+// false, and eight counters note whether one went by.
+template <bool largest>
+float extreme_value(const float* v, std::size_t n)
+{
+    const auto better = [](float a, float b) { return largest ? a > b : a < b; };
+    float lanes[8];
+    int seen[8] = {};
+    for (float& lane : lanes) lane = v[0];
+    std::size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        for (std::size_t k = 0; k < 8; ++k) {
+            lanes[k] = better(v[i + k], lanes[k]) ? v[i + k] : lanes[k];
+            seen[k] |= v[i + k] != v[i + k];
+        }
+    }
+    float best = v[0];
+    bool nan = false;
+    for (; i < n; ++i) {
+        best = better(v[i], best) ? v[i] : best;
+        nan = nan || std::isnan(v[i]);
+    }
+    for (std::size_t k = 0; k < 8; ++k) {
+        best = better(lanes[k], best) ? lanes[k] : best;
+        nan = nan || seen[k] != 0 || std::isnan(lanes[k]);
+    }
+    return nan ? NAN : best;
+}
+
+// x (...) -> (): the largest (or smallest) element, NaN if any is NaN, as torch's max() and min(). The
+// gradient is shared evenly by every element equal to it (torch's evenly_distribute_backward; 0 == -0.0 is
+// a tie), or by the NaNs when it is NaN: g / count each, where max(x, axis) gives it all to the first.
+Tensor extreme(const char* op, const Tensor& x, bool largest)
+{
+    const OpScope scope(op);
+    XGRAD_CHECK(x.numel() > 0, op, "(): Expected reduction dim to be specified for input.numel() == 0");
+    const Values xv = x.values();
+    const float best = largest ? extreme_value<true>(xv.data(), xv.size()) : extreme_value<false>(xv.data(), xv.size());
+    return from_op(Array(best), {x}, op, [x, best](GradOutput& grad_out) {
+        const Values xv = x.values();
+        const float* xd = xv.data();
+        const std::size_t n = xv.size();
+        Array grad_input(x.shape());
+        float* gd = grad_input.data();
+        const float g = grad_out.read().data()[0];
+        std::size_t count = 0;   // loops of compares and selects, which vectorise; NaN's apart
+        if (std::isnan(best)) {
+            for (std::size_t i = 0; i < n; ++i) count += std::isnan(xd[i]) ? 1 : 0;
+            const float share = g / static_cast<float>(count);   // d/dx_i = 1/count at each tie
+            for (std::size_t i = 0; i < n; ++i) gd[i] = std::isnan(xd[i]) ? share : 0.0f;
+        } else {
+            for (std::size_t i = 0; i < n; ++i) count += xd[i] == best ? 1 : 0;
+            const float share = g / static_cast<float>(count);
+            for (std::size_t i = 0; i < n; ++i) gd[i] = xd[i] == best ? share : 0.0f;
+        }
+        x.accumulate_grad(std::move(grad_input));
+    });
+}
+
+}  // namespace
+
+Tensor max(const Tensor& x) { return extreme("max", x, true); }
+Tensor min(const Tensor& x) { return extreme("min", x, false); }
+
+// x (...) -> the variance over `axes` (all of them when empty): the sum of squared deviations from the
+// mean, over n - 1 (unbiased) or n, composed from primitives
+Tensor var(const Tensor& x, std::vector<int> axes, bool unbiased, bool keepdim)
+{
+    const OpScope scope("var");
+    const Reduced r = reduced_shapes("var", x.shape(), axes);
+    Tensor centred = sub(x, mean(x, axes, true));
+    Tensor ss = sum(mul(centred, centred), axes, keepdim);
+    return mul(ss, 1.0f / (static_cast<float>(r.count) - (unbiased ? 1.0f : 0.0f)));
+}
+
+// sqrt(var). Its own node rather than sqrt's: where the deviation is 0, the gradient is 0 (torch's
+// std_backward), not the NaN of g / (2 sqrt(0)) times var's zero slope
+Tensor std_dev(const Tensor& x, std::vector<int> axes, bool unbiased, bool keepdim)
+{
+    const OpScope scope("std");
+    const Tensor v = var(x, std::move(axes), unbiased, keepdim);
+    Array y = xt::sqrt(v.values().array());
+    return from_op(std::move(y), {v}, "std", [v](GradOutput& grad_out, const Values& y) {
+        Array g = grad_out.take();
+        const float* yd = y.data();
+        float* gd = g.data();
+        for (std::size_t i = 0; i < g.size(); ++i) gd[i] = yd[i] == 0.0f ? 0.0f : gd[i] / (2.0f * yd[i]);   // d sqrt(v)
+        v.accumulate_grad(std::move(g));
+    });
+}
+
 // ---- softmax over the last axis: x (..., C) -> (..., C) ---------------------------------------------------
 // Forward by core/kernels.h's softmax_rows; the backward's rows split across threads the same way.
 

@@ -103,6 +103,8 @@ const std::vector<Case>& catalogue()
         {"mean axis 1", [](In x) { return mean(x[0], {1}); }, {{2, 3, 4}}},
         {"max axis 1", [](In x) { return max(x[0], 1); }, {{3, 4, 2}}, Domain::distinct},
         {"max axis 0 keepdim", [](In x) { return max(x[0], 0, true); }, {{3, 4}}, Domain::distinct},
+        {"max and min of everything", [](In x) { return max(x[0]) * min(x[0]); }, {{3, 4}}, Domain::distinct},
+        {"var and std_dev", [](In x) { return sum(var(x[0], {1})) * std_dev(x[0], {0, 2}, false, true); }, {{2, 3, 4}}},
         {"softmax", [](In x) { return softmax(x[0]); }, {{3, 5}}},
         {"log_softmax", [](In x) { return log_softmax(x[0]); }, {{2, 3, 4}}},
         // shape

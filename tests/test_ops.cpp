@@ -269,9 +269,34 @@ TEST_CASE("sum, mean and max reduce the named axes and route gradients back")
     Tensor ties = tensor({2, 7, 7});
     check_close(grad_of([](const Tensor& t) { return max(t, 0); }, ties, Tensor(Array(1.0f))), {0, 1, 0});
 
+    // max() and min() of everything share the gradient among ties, as torch's; NaN wins, and its copies share
+    check_close(max(tensor({1, 3, 3})), {3});
+    check_close(grad_of([](const Tensor& t) { return max(t); }, tensor({1, 3, 3}), Tensor(Array(6.0f))), {0, 3, 3});
+    check_close(grad_of([](const Tensor& t) { return min(t); }, tensor({{-0.0f, 2}, {0, 0}}), Tensor(Array(6.0f))),
+                {2, 0, 2, 2});
+    const Tensor with_nan = tensor({1.0f, std::nanf(""), 5.0f, std::nanf("")});
+    CHECK(std::isnan(min(with_nan).item()));
+    check_close(grad_of([](const Tensor& t) { return max(t); }, with_nan, Tensor(Array(1.0f))), {0, 0.5f, 0, 0.5f});
+    CHECK_THROWS_WITH(max(zeros({0})), Contains("max(): Expected reduction dim to be specified"));
+
     CHECK_THROWS_WITH(sum(x, {2}), Contains("sum: axis 2 is out of range for a 2-D tensor"));
     CHECK_THROWS_WITH(sum(x, {1, -1}), Contains("appears twice"));
     CHECK_THROWS_WITH(max(x, -3), Contains("max: axis -3 is out of range"));
+}
+
+TEST_CASE("var and std_dev take torch's values, and std_dev's gradient is 0 where it is 0 (torch's, not NaN)")
+{
+    const Tensor x = tensor({{1, 2, 4}, {3, 3, 3}});
+    check_close(var(x, {}), {1.0666667f});
+    check_close(var(x, {1}), {2.3333333f, 0});
+    check_close(var(x, {1}, false, true), {1.5555556f, 0});
+    CHECK(var(x, {1}, false, true).shape() == Shape{2, 1});
+    check_close(std_dev(x, {1}), {std::sqrt(2.3333333f), 0});
+    // d std / dx_i = (x_i - mean) / ((n - 1) std) in the first row; 0 in the second, where std = 0
+    check_close(grad_of([](const Tensor& t) { return std_dev(t, {1}); }, x, tensor({1, 1})),
+                {-4.0f / 3 / (2 * std::sqrt(2.3333333f)), -1.0f / 3 / (2 * std::sqrt(2.3333333f)),
+                 5.0f / 3 / (2 * std::sqrt(2.3333333f)), 0, 0, 0});
+    check_close(grad_of([](const Tensor& t) { return std_dev(t, {}, false); }, tensor({1.5f}), Tensor(Array(1.0f))), {0});
 }
 
 TEST_CASE("softmax and log_softmax are stable for large inputs and have the right gradients")

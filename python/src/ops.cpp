@@ -454,12 +454,8 @@ py::object max_any(const PyTensor& t, py::object dim, bool keepdim, bool largest
         py::tuple r = max_any(as_dtype(t, DType::float32), dim, keepdim, largest);   // ids below 2^24 are exact in float32
         return return_types(name)(as_dtype(r[0].cast<PyTensor>(), DType::int64), r[1]);
     }
+    if (dim.is_none()) return py::cast(T(largest ? max(t.f()) : min(t.f())));   // ties share the gradient
     Tensor x = largest ? t.f() : neg(t.f());
-    if (dim.is_none()) {
-        XGRAD_CHECK(t.numel() > 0, name, "(): Expected reduction dim to be specified for input.numel() == 0");
-        Tensor m = max(reshape(x, {-1}), 0);
-        return py::cast(T(largest ? m : neg(m)));
-    }
     const auto axis = normalize_axis(name, dim.cast<std::ptrdiff_t>(), t.shape().size());
     Tensor m = max(x, static_cast<int>(axis), keepdim);
     IdArray indices = arg_extreme(t.value.to_array(), axis, keepdim, largest);
@@ -782,13 +778,13 @@ void bind_ops(py::module_& m)
     reduction("argmin", [](const PyTensor& t, py::object dim, bool keepdim) { return argmax_any(t, dim, keepdim, false); });
     both("var", [](const PyTensor& t, py::object dim, bool unbiased, bool keepdim, py::object axis, std::optional<bool> keepdims) {
         Tensor x = t.f();
-        const auto axes = axes_arg(dim_or_axis(std::move(dim), std::move(axis)), x.dim());
-        std::size_t n = 1;
-        for (int a : axes) n *= x.size(a);
-        Tensor centred = sub(x, mean(x, axes, true));
-        Tensor ss = sum(mul(centred, centred), axes, keepdims.value_or(keepdim));   // sum of squared deviations
-        return T(mul(ss, 1.0f / static_cast<float>(unbiased ? n - 1 : n)));
+        return T(var(x, axes_arg(dim_or_axis(std::move(dim), std::move(axis)), x.dim()), unbiased, keepdims.value_or(keepdim)));
     }, A("dim") = py::none(), A("unbiased") = true, A("keepdim") = false, py::kw_only(), A("axis") = py::none(),
+       A("keepdims") = py::none());
+    m.def("_std", [](const PyTensor& t, py::object dim, bool unbiased, bool keepdim, py::object axis, std::optional<bool> keepdims) {
+        Tensor x = t.f();   // xgrad.std and Tensor.std (xgrad/__init__.py)
+        return T(std_dev(x, axes_arg(dim_or_axis(std::move(dim), std::move(axis)), x.dim()), unbiased, keepdims.value_or(keepdim)));
+    }, A("input"), A("dim") = py::none(), A("unbiased") = true, A("keepdim") = false, py::kw_only(), A("axis") = py::none(),
        A("keepdims") = py::none());
     both("softmax", [](const PyTensor& x, std::int64_t dim) {
         return T(along(x.f(), dim, [](const Tensor& v) { return softmax(v); }));

@@ -195,7 +195,7 @@ def log1p(input):
 
 
 def std(input, dim=None, unbiased=True, keepdim=False, *, axis=None, keepdims=None):
-    return input.var(dim, unbiased, keepdim, axis=axis, keepdims=keepdims).sqrt()
+    return _xgrad._std(input, dim, unbiased, keepdim, axis=axis, keepdims=keepdims)   # gradient 0 where std is 0
 
 
 def arange(start, end=None, step=1, dtype=None, device=None, requires_grad=False):
@@ -419,6 +419,7 @@ _TORCH_GRAD_FN_BY_RANK = {   # op: its name by the rank of the result
     "sum": lambda d: "SumBackward0" if d == 0 else "SumBackward1",
     "mean": lambda d: "MeanBackward0" if d == 0 else "MeanBackward1",
     "max": lambda d: "MaxBackward1" if d == 0 else "MaxBackward0",
+    "min": lambda d: "MinBackward1" if d == 0 else "MinBackward0",
     "matmul": lambda d: "MmBackward0" if d == 2 else "UnsafeViewBackward0",
     "linear": lambda d: "AddmmBackward0" if d == 2 else "UnsafeViewBackward0",
 }
