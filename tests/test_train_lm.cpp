@@ -627,7 +627,7 @@ TEST_CASE("a vocabulary of a hundred thousand characters trains and is measured,
     CHECK(fs::exists(dir / "out" / "report.html"));
 }
 
-TEST_CASE("--threads past the cores is capped at them and the cap said; under a memory limit the run ends")
+TEST_CASE("threads past the cores are capped at them, the cap said, and under a memory limit the run ends")
 {
     // OpenBLAS reserves 128 MiB per thread and retried forever when a 2 GB limit refused it: 16
     // threads hung, 1024 printed an out-of-memory message naming the wrong flags, then hung.
