@@ -383,7 +383,13 @@ PyTensor sum_any(const PyTensor& t, py::handle dim, bool keepdim)
     if (dim.is_none()) {
         for (std::size_t a = 0; a < ids.dimension(); ++a) axes.push_back(a);
     } else {
-        for (int a : axes_arg(dim, ids.dimension())) axes.push_back(normalize_axis("sum", a, ids.dimension()));
+        for (int a : axes_arg(dim, ids.dimension())) {
+            const std::size_t axis = normalize_axis("sum", a, ids.dimension());
+            if (std::find(axes.begin(), axes.end(), axis) != axes.end()) {
+                throw std::runtime_error("dim " + std::to_string(axis) + " appears multiple times in the list of dims");
+            }
+            axes.push_back(axis);
+        }
     }
     Shape kept(ids.shape().begin(), ids.shape().end()), dropped;
     for (std::size_t a : axes) kept[a] = 1;

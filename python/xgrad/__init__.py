@@ -205,6 +205,8 @@ def arange(start, end=None, step=1, dtype=None, device=None, requires_grad=False
     bounds = [b.item() if isinstance(b, Tensor) else b for b in (start, end, step)]
     if dtype is None:
         dtype = long if _builtins.all(isinstance(b, int) for b in bounds) else float32
+    if _as_dtype(dtype) == _as_dtype(long):   # as torch: integral bounds first, toward zero (arange(4.2) has 4)
+        bounds = [int(b) for b in bounds]
     return _finish(_xgrad._arange(*[_builtin_float(b) for b in bounds], _as_dtype(dtype)), None, device, requires_grad)
 
 

@@ -311,3 +311,15 @@ def test_int64_arithmetic_wraps_around_as_torchs():
     assert (xgrad.tensor([-2 ** 63]) // -1).tolist() == [-2 ** 63]
     assert (xgrad.tensor([-2 ** 63]) % -1).tolist() == [0]
     assert xgrad.tensor([[1, 2]])[:0].sum(0).tolist() == [0, 0]   # the sum of nothing
+
+
+def test_integral_arange_and_repeated_sum_dims_as_torch():
+    # torch makes an integral arange's bounds integral first, toward zero (values from torch 1.13)
+    assert xgrad.arange(4.2213, dtype=xgrad.long).tolist() == [0, 1, 2, 3]
+    assert xgrad.arange(0.5, dtype=xgrad.long).tolist() == []
+    assert xgrad.arange(-2.5, 3, dtype=xgrad.long).tolist() == [-2, -1, 0, 1, 2]
+    assert xgrad.arange(0, 5, 1.5, dtype=xgrad.long).tolist() == [0, 1, 2, 3, 4]
+    assert xgrad.arange(0, 5, 1.5).tolist() == [0.0, 1.5, 3.0, 4.5]
+    for t in (xgrad.zeros(2, 3, dtype=xgrad.long), xgrad.zeros(2, 3)):
+        with pytest.raises(RuntimeError):
+            t.sum((0, 0))
