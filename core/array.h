@@ -11,6 +11,7 @@
 #include <xtensor/xarray.hpp>
 
 #include "core/check.h"
+#include "core/dtype.h"
 #include "core/storage.h"
 
 namespace xgrad {

@@ -141,6 +141,7 @@ const Tensor& in_place(const Tensor& self, const char* op, std::initializer_list
 {
     const OpScope scope(op);
     TensorImpl& t = detail::refresh_view(Access::impl(self));
+    detail::check_float32(t, op);
     check_writable(op, t);
     bool record = is_grad_enabled() && (self.requires_grad() || (t.base && Access::wrap(t.base).requires_grad()));
     for (const Tensor& operand : operands) record = record || (is_grad_enabled() && operand.requires_grad());
@@ -161,11 +162,27 @@ Tensor overwritten(const Tensor& self, Array&& values, const char* op)
     return from_op(std::move(values), {self}, op, [](GradOutput&) {});
 }
 
+// The write of copy_ or fill_ into a tensor of another dtype than float32, which has no autograd:
+// `values`, broadcast to t's shape and converted to its dtype, copied first (they may view t's storage)
+void write_any_dtype(const char* op, TensorImpl& t, const Tensor& values)
+{
+    const OpScope scope(op);
+    check_writable(op, t);
+    const Tensor written = values.detach().expand({t.shape.begin(), t.shape.end()}).to(t.dtype()).clone();
+    scatter_elements(Access::impl(written).bytes(), t.shape, t.strides, t.bytes(), element_size(t.dtype()));
+    ++t.version();
+}
+
 }  // namespace
 
 const Tensor& Tensor::copy_(const Tensor& src) const
 {
     check_broadcasts_to("copy_", impl("copy_"), src);
+    if (dtype() != Dtype::Float) {
+        write_any_dtype("copy_", *impl_, src);
+        return *this;
+    }
+    if (src.dtype() != Dtype::Float) return copy_(src.to(Dtype::Float));   // converted as torch's: no gradient to ints
     const Shape shape = this->shape();
     return in_place(*this, "copy_", {src}, false,
         [&](const Tensor& self) {
@@ -289,8 +306,13 @@ const Tensor& Tensor::div_(float value) const
                     [&](TensorImpl& t) { write_elementwise(t, no_operand(), [value](float x, float) { return x / value; }); });
 }
 
-const Tensor& Tensor::fill_(float value) const
+const Tensor& Tensor::fill_(double number) const
 {
+    if (dtype() != Dtype::Float) {
+        write_any_dtype("fill_", *impl_, full({}, number, Dtype::Double));
+        return *this;
+    }
+    const float value = static_cast<float>(number);
     return in_place(*this, "fill_", {}, false,
                     [&](const Tensor& self) { return overwritten(self, Array(xt::zeros<float>(self.shape()) + value), "fill_"); },
                     [&](TensorImpl& t) { write_constant(t, value); });
@@ -298,6 +320,7 @@ const Tensor& Tensor::fill_(float value) const
 
 const Tensor& Tensor::zero_() const
 {
+    if (dtype() != Dtype::Float) return fill_(0.0);
     return in_place(*this, "zero_", {}, false,
                     [&](const Tensor& self) { return overwritten(self, Array(xt::zeros<float>(self.shape())), "zero_"); },
                     [&](TensorImpl& t) { write_constant(t, 0.0f); });

@@ -31,15 +31,20 @@ namespace xgrad::detail {
 class Storage {
 public:
     explicit Storage(Array&& values) : values_(std::move(values)), data_(values_.data()), size_(values_.size()) {}
-    // Floats that something else owns (a numpy array's, for from_numpy), kept alive by `owner` until
-    // the storage dies.
-    Storage(float* data, std::size_t size, std::shared_ptr<void> owner)
-        : data_(data), size_(size), owner_(std::move(owner))
+    // Elements that something else owns (a numpy array's, for from_numpy; the block of a storage of
+    // another dtype than float32), kept alive by `owner` until the storage dies.
+    Storage(void* data, std::size_t size, Dtype dtype, std::shared_ptr<void> owner)
+        : data_(data), size_(size), owner_(std::move(owner)), dtype_(dtype)
     {
     }
-    float* data() { return data_; }
-    const float* data() const { return data_; }
-    std::size_t size() const { return size_; }   // floats
+    // A fresh block of `size` elements of `dtype`, its contents undefined.
+    static std::shared_ptr<Storage> allocate(Dtype dtype, std::size_t size);
+    Dtype dtype() const { return dtype_; }
+    float* data() { return static_cast<float*>(data_); }   // a float32 storage's
+    const float* data() const { return static_cast<const float*>(data_); }
+    void* bytes() { return data_; }                         // any dtype's
+    const void* bytes() const { return data_; }
+    std::size_t size() const { return size_; }   // elements
     std::uint64_t& version() { return counter_ ? *counter_ : version_; }
     // The counter as an object of its own, for a tensor that leaves this storage but keeps its counter
     // (set_data, as torch's x.data = v keeps x's)
@@ -57,9 +62,10 @@ public:
 
 private:
     Array values_;
-    float* data_;
+    void* data_;
     std::size_t size_;
     std::shared_ptr<void> owner_;   // null: values_ holds the floats
+    Dtype dtype_ = Dtype::Float;
     std::uint64_t version_ = 0;
     std::shared_ptr<std::uint64_t> counter_;   // set once share_counter() was asked for
     bool donated_ = false;
@@ -85,8 +91,10 @@ struct TensorImpl : std::enable_shared_from_this<TensorImpl> {
     std::uint64_t view_version = 0;
 
     std::uint64_t& version() const { return own_version ? *own_version : storage->version(); }
-    const float* data() const { return storage->data() + offset; }
+    Dtype dtype() const { return storage->dtype(); }
+    const float* data() const { return storage->data() + offset; }   // float32 tensors
     float* mutable_data() { return storage->data() + offset; }
+    char* bytes() const { return static_cast<char*>(storage->bytes()) + offset * element_size(storage->dtype()); }
     // Does it view the whole of a storage of its own floats, row-major, from its start? Then
     // storage->array(shape) is it.
     bool whole() const { return contiguous && offset == 0 && shape_numel(shape) == storage->size() && storage->owns(); }
@@ -211,6 +219,20 @@ Node* grad_node(const TensorImpl& t);               // where t's gradient goes n
 std::shared_ptr<Node> make_node(const TensorImpl& out, std::vector<Tensor> inputs, const char* op, BackwardFn backward);
 // A new TensorImpl over `values`, without a node.
 std::shared_ptr<TensorImpl> make_impl(Array&& values);
+// ---- any dtype (core/convert.cpp) ----
+// A row-major TensorImpl of `shape` over a fresh storage of `dtype`, its values undefined.
+std::shared_ptr<TensorImpl> make_impl(Dtype dtype, const Array::shape_type& shape);
+// t's elements row-major in a fresh storage of `dtype`, converted as core/dtype.h's convert when it differs
+std::shared_ptr<TensorImpl> dense_copy(const TensorImpl& t, Dtype dtype);
+// n elements at src of dtype `from` written at dst as `to`, each converted
+void convert_elements(const void* src, Dtype from, void* dst, Dtype to, std::size_t n);
+// The error of an op that computes in float32 (every op of core/ops.h) given a tensor of another dtype,
+// naming the op that runs (or `what`), the dtype and the conversion that would do.
+[[noreturn]] void refuse_dtype(const TensorImpl& t, const char* what);
+inline void check_float32(const TensorImpl& t, const char* what)
+{
+    if (t.dtype() != Dtype::Float) [[unlikely]] refuse_dtype(t, what);
+}
 // t itself, its node brought up to date first if it is a view written through since it was made.
 TensorImpl& refresh_view(TensorImpl& t);
 // The positions of view v's elements in its base's index space (the base is row-major): what the

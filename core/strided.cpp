@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <numeric>
+#include <type_traits>
 #include <vector>
 
 namespace xgrad {
@@ -40,21 +41,26 @@ std::size_t row_offset(std::size_t row, const Array::shape_type& shape, const St
 namespace {
 
 // The one loop of gather and scatter: `strided` is the strided side, `dense` the row-major one, and
-// ToDense says which way the floats go.
-template <bool ToDense>
-void copy_rows(float* dense, const Array::shape_type& shape, const Strides& strides, float* strided)
+// ToDense says which way the elements (of type T) go.
+template <bool ToDense, class T = float>
+void copy_rows(T* dense, const Array::shape_type& shape, const Strides& strides, T* strided)
 {
     if (is_contiguous(shape, strides)) {
-        ToDense ? parallel_copy(dense, strided, shape_numel(shape)) : parallel_copy(strided, dense, shape_numel(shape));
+        const std::size_t n = shape_numel(shape);
+        if constexpr (std::is_same_v<T, float>) {
+            ToDense ? parallel_copy(dense, strided, n) : parallel_copy(strided, dense, n);
+        } else if (n > 0) {
+            ToDense ? std::memcpy(dense, strided, n * sizeof(T)) : std::memcpy(strided, dense, n * sizeof(T));
+        }
         return;
     }
     const std::size_t inner = shape.empty() ? 1 : shape.back();
     const std::size_t step = shape.empty() ? 1 : strides.back();
     for_each_row(shape, strides, [&](std::size_t row, std::size_t offset) {
-        float* d = dense + row * inner;
-        float* s = strided + offset;
+        T* d = dense + row * inner;
+        T* s = strided + offset;
         if (step == 1) {
-            ToDense ? std::memcpy(d, s, inner * sizeof(float)) : std::memcpy(s, d, inner * sizeof(float));
+            ToDense ? std::memcpy(d, s, inner * sizeof(T)) : std::memcpy(s, d, inner * sizeof(T));
         } else if (ToDense) {
             for (std::size_t j = 0; j < inner; ++j) d[j] = s[j * step];
         } else {
@@ -73,6 +79,33 @@ void gather(const float* src, const Array::shape_type& shape, const Strides& str
 void scatter(const float* src, const Array::shape_type& shape, const Strides& strides, float* dst)
 {
     copy_rows<false>(const_cast<float*>(src), shape, strides, dst);  // src is only read
+}
+
+namespace {
+
+// copy_rows over elements of `size` bytes, moved as unsigned integers of that size
+template <bool ToDense>
+void copy_elements(void* dense, const Array::shape_type& shape, const Strides& strides, void* strided, std::size_t size)
+{
+    switch (size) {
+    case 1: return copy_rows<ToDense>(static_cast<std::uint8_t*>(dense), shape, strides, static_cast<std::uint8_t*>(strided));
+    case 2: return copy_rows<ToDense>(static_cast<std::uint16_t*>(dense), shape, strides, static_cast<std::uint16_t*>(strided));
+    case 4: return copy_rows<ToDense>(static_cast<std::uint32_t*>(dense), shape, strides, static_cast<std::uint32_t*>(strided));
+    case 8: return copy_rows<ToDense>(static_cast<std::uint64_t*>(dense), shape, strides, static_cast<std::uint64_t*>(strided));
+    }
+    fail("internal: elements of ", size, " bytes");
+}
+
+}  // namespace
+
+void gather_elements(const void* src, const Array::shape_type& shape, const Strides& strides, void* dst, std::size_t size)
+{
+    copy_elements<true>(dst, shape, strides, const_cast<void*>(src), size);   // src is only read
+}
+
+void scatter_elements(const void* src, const Array::shape_type& shape, const Strides& strides, void* dst, std::size_t size)
+{
+    copy_elements<false>(const_cast<void*>(src), shape, strides, dst, size);  // src is only read
 }
 
 bool has_overlap(const Array::shape_type& shape, const Strides& strides)

@@ -63,6 +63,10 @@ void gather(const float* src, const Array::shape_type& shape, const Strides& str
 // Every element of the layout must be its own memory (no stride-0 axis of size > 1).
 void scatter(const float* src, const Array::shape_type& shape, const Strides& strides, float* dst);
 
+// The same for elements of any dtype, `size` bytes each (1, 2, 4 or 8).
+void gather_elements(const void* src, const Array::shape_type& shape, const Strides& strides, void* dst, std::size_t size);
+void scatter_elements(const void* src, const Array::shape_type& shape, const Strides& strides, void* dst, std::size_t size);
+
 // Whether two elements of the layout share memory: an expanded axis (stride 0, size > 1), or strides
 // that fold axes onto one another (as_strided). Writing into such a layout is refused, as torch does.
 bool has_overlap(const Array::shape_type& shape, const Strides& strides);

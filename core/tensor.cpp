@@ -6,8 +6,6 @@
 #include <cmath>
 #include <numeric>
 
-#include <xtensor/xio.hpp>
-
 #include "core/autograd.h"
 #include "core/node.h"
 #include "core/random.h"
@@ -94,16 +92,11 @@ std::size_t Tensor::size(std::ptrdiff_t axis) const
     return impl_->shape[static_cast<std::size_t>(axis < 0 ? axis + n : axis)];
 }
 
-float Tensor::item() const
-{
-    XGRAD_CHECK(numel() == 1, "item: expected a tensor with one element, got shape ", shape_str(shape()));
-    return *data_ptr();
-}
-
 // ---- values and storage -------------------------------------------------------------------------------
 Values Tensor::values() const
 {
     const TensorImpl& t = impl("values");
+    detail::check_float32(t, "values");
     if (detail::running_backward) [[unlikely]] detail::check_saved_version(t);
     XGRAD_CHECK(!t.storage->donated(), "internal: the buffer of this tensor was donated to a later op's output");
     if (t.contiguous) return Values(t.storage, t.data(), t.shape);
@@ -118,6 +111,7 @@ Array Tensor::to_array() const { return values().array(); }
 const float* Tensor::data_ptr() const
 {
     const TensorImpl& t = impl("data_ptr");
+    detail::check_float32(t, "data_ptr");
     if (detail::running_backward) [[unlikely]] detail::check_saved_version(t);
     return t.data();
 }
@@ -145,6 +139,7 @@ Tensor Tensor::contiguous() const
 {
     if (is_contiguous()) return *this;
     const OpScope scope("contiguous");
+    if (dtype() != Dtype::Float) return Access::wrap(detail::dense_copy(*impl_, dtype()));   // no autograd outside float32
     Tensor x = *this;
     return from_op(values().array(), {x}, "clone", [x](GradOutput& grad_out) { grad_out.pass_to(x); });   // row-major
 }
@@ -174,6 +169,16 @@ Tensor Tensor::clone() const
     const OpScope scope("clone");
     Tensor x = *this;
     const std::vector<std::size_t> order = dense_order(impl("clone"));
+    if (impl_->dtype() != Dtype::Float) {   // no autograd outside float32: the elements, as laid out
+        if (order.empty()) return Access::wrap(detail::dense_copy(*impl_, dtype()));
+        Tensor out = detach().permute({order.begin(), order.end()}).contiguous().clone();
+        TensorImpl& o = Access::impl(out);
+        const Strides physical = contiguous_strides(o.shape);
+        o.shape = impl_->shape;
+        for (std::size_t i = 0; i < order.size(); ++i) o.strides[order[i]] = physical[i];
+        o.contiguous = false;
+        return out;
+    }
     if (order.empty()) {
         return from_op(values().array(), {x}, "clone", [x](GradOutput& grad_out) { grad_out.pass_to(x); });
     }
@@ -203,6 +208,7 @@ Array Tensor::donate_data()
 float* Tensor::mutable_data_ptr() const
 {
     TensorImpl& t = impl("mutable_data_ptr");
+    detail::check_float32(t, "mutable_data_ptr");
     XGRAD_CHECK(t.contiguous, "mutable_data_ptr: the tensor of shape ", shape_str(t.shape), " and strides ",
                 shape_str(t.strides), " is not contiguous; write into it with an in-place op (copy_, add_, ...)");
     ++t.version();
@@ -245,6 +251,11 @@ const Tensor& Tensor::requires_grad_(bool requires_grad) const
 {
     XGRAD_CHECK(is_leaf(), "requires_grad_: can only change it on a leaf tensor; this one is the output of '",
                 impl_->node->op, "' (use detach() first)");
+    const Dtype d = impl_->dtype();
+    XGRAD_CHECK(!requires_grad || xgrad::is_floating_point(d), "requires_grad_: only Tensors of floating point dtype can require ",
+                "gradients; this one is ", dtype_name(d));
+    XGRAD_CHECK(!requires_grad || d == Dtype::Float, "requires_grad_: autograd runs in float32 only; this tensor is ",
+                dtype_name(d), " (convert it with to(kFloat32) first)");
     if (requires_grad || impl_->node) detail::ensure_node(*impl_).requires_grad = requires_grad;
     return *this;
 }
@@ -374,14 +385,6 @@ Array RowSparse::to_dense(std::size_t num_rows) const
     return dense;
 }
 
-std::ostream& operator<<(std::ostream& out, const Tensor& t)
-{
-    if (!t.defined()) return out << "tensor(undefined)";
-    out << "tensor(" << t.to_array() << ", shape=" << shape_str(t.shape());
-    if (t.requires_grad()) out << (t.is_leaf() ? ", requires_grad" : ", op=") << t.op_name();
-    return out << ")";
-}
-
 // ---- creation ---------------------------------------------------------------------------------------
 Tensor zeros(const Shape& shape, bool requires_grad)
 {
@@ -450,7 +453,7 @@ Tensor from_blob(float* data, const Shape& shape, const std::vector<std::size_t>
     XGRAD_CHECK(shape_numel(shape, "from_blob") == 0 || last < size, "from_blob: shape ", shape_str(shape), " with strides ",
                 shape_str(strides), " reaches element ", last, " of a block of ", size);
     auto t = std::make_shared<TensorImpl>();
-    t->storage = std::make_shared<detail::Storage>(data, size, std::move(owner));
+    t->storage = std::make_shared<detail::Storage>(data, size, Dtype::Float, std::move(owner));
     t->shape.assign(shape.begin(), shape.end());
     t->strides.assign(strides.begin(), strides.end());
     t->contiguous = is_contiguous(t->shape, t->strides);

@@ -88,7 +88,22 @@ public:
     std::size_t dim() const;
     std::size_t numel() const;
     std::size_t size(std::ptrdiff_t axis) const;          // negative axes count from the end
-    float item() const;                                   // the value of a one-element tensor
+    float item() const;                                   // the value of a one-element tensor, as a float
+    template <class T>
+    T item() const;                                       // ... as T: x.item<std::int64_t>(), as libtorch's
+
+    // ---- dtype (core/convert.cpp) -----------------------------------------------------------------
+    // Every tensor has one (core/dtype.h): float32 unless made otherwise. The ops of core/ops.h compute
+    // in float32; views, copies, conversions, printing and indexing take every dtype.
+    Dtype dtype() const;
+    std::size_t element_size() const;                     // bytes per element
+    bool is_floating_point() const;
+    // x.to(dtype): this tensor itself when it has that dtype, else a converted copy (core/dtype.h's
+    // convert: torch's values, 300.7 as int8 is 44). A float32 tensor that requires grad converts to
+    // float32 only: autograd runs in float32.
+    Tensor to(Dtype dtype) const;
+    template <class T>
+    const T* data_ptr() const;                            // element (0, ..., 0) as T, which must be the dtype's type
 
     // ---- values and storage, as torch's ---------------------------------------------------------
     // A tensor views a storage (shared by all its views, with their version counter) through a shape,
@@ -163,7 +178,7 @@ public:
     const Tensor& sub_(float value) const;
     const Tensor& mul_(float value) const;
     const Tensor& div_(float value) const;
-    const Tensor& fill_(float value) const;
+    const Tensor& fill_(double value) const;              // converted to the dtype, as to() converts
     const Tensor& zero_() const;
     const Tensor& clamp_(std::optional<float> min, std::optional<float> max) const;
     const Tensor& masked_fill_(const Tensor& mask, float value) const;   // where mask != 0
@@ -300,6 +315,17 @@ Tensor arange(float start, float end, float step = 1.0f);
 Tensor randn(const Shape& shape, bool requires_grad = false);   // N(0, 1) from the default generator
 Tensor rand(const Shape& shape, bool requires_grad = false);    // U[0, 1) from the default generator
 Tensor from_vector(const std::vector<float>& values, const Shape& shape);
+// ---- creation of any dtype (core/convert.cpp), as libtorch's zeros({2, 3}, kInt64) ------------------
+Tensor empty(const Shape& shape, Dtype dtype);            // its values undefined
+Tensor zeros(const Shape& shape, Dtype dtype);
+Tensor ones(const Shape& shape, Dtype dtype);
+Tensor full(const Shape& shape, double value, Dtype dtype);   // value converted as to() converts
+// [start, end) by step in dtype. An integral dtype takes the bounds toward zero first, as torch's
+// (arange(0, 4.2, 1, kInt64) holds 0..4); the count is ceil((end - start) / step).
+Tensor arange(double start, double end, double step, Dtype dtype);
+// values of type T (float, double, std::int64_t, ..., bool) as a tensor of T's dtype and `shape`
+template <class T>
+Tensor from_vector(const std::vector<T>& values, const Shape& shape);
 // `size` floats at `data` that something else owns, seen as a tensor of `shape` with `strides` (in
 // elements), sharing them: as torch::from_blob (and torch.from_numpy). `owner` keeps the floats alive
 // until the last tensor viewing them dies.

@@ -158,6 +158,7 @@ Tensor Tensor::reshape(std::vector<std::ptrdiff_t> sizes) const
     if (std::optional<Strides> strides = view_strides(t.shape, t.strides, shape)) {
         return make_view(*this, std::move(shape), std::move(*strides), t.offset, "view", [this] { return reshape_backward(*this); });
     }
+    if (dtype() != Dtype::Float) return contiguous().view(sizes);   // no autograd outside float32
     Array y = values().array();   // strides that no view can follow: a copy, as torch's
     y.reshape(shape);
     Tensor x = *this;

@@ -1,0 +1,275 @@
+// Tensors of every dtype from C++: promotion and conversion against torch's tables
+// (tests/reference/make_dtype_reference.py), creation, views and copies that keep the dtype, writes
+// into them, and the errors of ops and autograd given a dtype they do not take.
+#include <cmath>
+#include <sstream>
+
+#include <catch2/catch.hpp>
+
+#include "reference.h"
+#include "xgrad.h"
+
+using namespace xgrad;
+using Catch::Matchers::Contains;
+using xgrad::testing::reference;
+
+namespace {
+
+Dtype dtype_named(const std::string& name)
+{
+    for (int i = 0; i < dtype_count; ++i) {
+        if (name == dtype_name(static_cast<Dtype>(i))) return static_cast<Dtype>(i);
+    }
+    throw std::runtime_error("no dtype named " + name);
+}
+
+std::vector<std::string> words(const std::string& s)
+{
+    std::istringstream in(s);
+    std::vector<std::string> out;
+    for (std::string w; in >> w;) out.push_back(w);
+    return out;
+}
+
+// A JSON number, or torch's "nan" / "inf" / "-inf" written as strings
+double number(const nlohmann::json& v)
+{
+    if (v.is_string()) return std::stod(v.get<std::string>());
+    if (v.is_boolean()) return v.get<bool>() ? 1.0 : 0.0;
+    return v.get<double>();
+}
+
+}  // namespace
+
+TEST_CASE("promote_types agrees with torch's for all 100 pairs of dtypes")
+{
+    const auto& table = reference("dtype_reference.json")["promote_types"];
+    REQUIRE(table.size() == 100);
+    for (const auto& [pair, expected] : table.items()) {
+        const auto names = words(pair);
+        INFO(pair);
+        CHECK(dtype_name(promote_types(dtype_named(names[0]), dtype_named(names[1]))) == expected.get<std::string>());
+    }
+}
+
+TEST_CASE("result_type agrees with torch's where tensors of dimensions, 0-D tensors and numbers meet")
+{
+    const auto& table = reference("dtype_reference.json")["result_type"];
+    REQUIRE(table.size() == 520);
+    auto operand = [](const std::string& text) {
+        const auto w = words(text);
+        if (w[0] == "number") {   // a Python bool, int or float
+            return DtypeOperand{w[1] == "bool" ? kBool : w[1] == "int" ? kInt64 : kFloat64, OperandRank::number};
+        }
+        return DtypeOperand{dtype_named(w[1]), w[0] == "zero_dim" ? OperandRank::zero_dim : OperandRank::dimensioned};
+    };
+    for (const auto& [pair, expected] : table.items()) {
+        const std::size_t comma = pair.find(", ");
+        INFO(pair);
+        CHECK(dtype_name(result_type(operand(pair.substr(0, comma)), operand(pair.substr(comma + 2)))) ==
+              expected.get<std::string>());
+    }
+}
+
+TEST_CASE("a Python float follows the default dtype, which only float32 and float64 may be")
+{
+    const DtypeOperand f32{kFloat32, OperandRank::dimensioned}, i64{kInt64, OperandRank::dimensioned},
+        py_float{kFloat64, OperandRank::number};
+    CHECK(result_type(i64, py_float) == kFloat32);
+    CHECK(result_type(f32, py_float) == kFloat32);
+    set_default_dtype(kFloat64);
+    CHECK(result_type(i64, py_float) == kFloat64);
+    CHECK(result_type(f32, py_float) == kFloat32);   // a number never widens a tensor of its category
+    set_default_dtype(kFloat32);
+    try {
+        set_default_dtype(kInt64);
+        FAIL("an integer default dtype was accepted");
+    } catch (const Error& e) {
+        CHECK_THAT(e.what(), Contains("only floating-point types") && Contains("int64"));
+    }
+    CHECK(default_dtype() == kFloat32);
+}
+
+TEST_CASE("to(dtype) converts as torch does, at and past every type's edges")
+{
+    const auto& table = reference("dtype_reference.json")["conversions"];
+    REQUIRE(table.size() == 70);
+    for (const auto& [pair, expected] : table.items()) {
+        const auto names = words(pair);
+        const Dtype from = dtype_named(names[0]), to = dtype_named(names[1]);
+        INFO(pair);
+        const auto& in = expected["from"];
+        Tensor x;
+        if (is_floating_point(from)) {
+            std::vector<double> v;
+            for (const auto& e : in) v.push_back(number(e));
+            x = from_vector(v, {v.size()}).to(from);   // each float32 source value is a float32 already
+        } else {
+            std::vector<std::int64_t> v;
+            for (const auto& e : in) v.push_back(e.is_boolean() ? e.get<bool>() : e.get<std::int64_t>());
+            x = from_vector(v, {v.size()}).to(from);   // in the source type's range: exact
+        }
+        const Tensor y = x.to(to);
+        REQUIRE(y.dtype() == to);
+        REQUIRE(y.numel() == in.size());
+        const auto& out = expected["to"];
+        for (std::size_t i = 0; i < y.numel(); ++i) {
+            INFO("element " << i << ": " << in[i] << " -> " << out[i]);
+            const Tensor e = y.select(0, static_cast<std::int64_t>(i));
+            if (is_floating_point(to)) {
+                const double want = number(out[i]), got = e.item<double>();
+                if (std::isnan(want)) {
+                    CHECK(std::isnan(got));
+                } else {
+                    CHECK(got == want);
+                    CHECK(std::signbit(got) == std::signbit(want));
+                }
+            } else if (to == kBool) {
+                CHECK(e.item<bool>() == out[i].get<bool>());
+            } else {
+                CHECK(e.item<std::int64_t>() == out[i].get<std::int64_t>());
+            }
+        }
+    }
+}
+
+TEST_CASE("tensors of each dtype are made, read and printed with their dtype")
+{
+    const Tensor ids = arange(0, 5, 1, kInt64);
+    CHECK(ids.dtype() == kInt64);
+    CHECK(ids.element_size() == 8);
+    CHECK_FALSE(ids.is_floating_point());
+    CHECK(ids.shape() == Shape{5});
+    CHECK(ids.data_ptr<std::int64_t>()[4] == 4);
+    CHECK(arange(0, 4.2, 1, kInt64).numel() == 4);      // bounds toward zero first: 0..3, as torch
+    CHECK(arange(0.5, 2, 0.5, kFloat64).numel() == 3);  // 0.5, 1.0, 1.5
+    CHECK(arange(0.5, 2, 0.5, kFloat64).data_ptr<double>()[2] == 1.5);
+    CHECK(zeros({2, 3}, kBool).dtype() == kBool);
+    CHECK_FALSE(zeros({2, 3}, kBool).data_ptr<bool>()[5]);
+    CHECK(ones({2}, kUInt8).data_ptr<std::uint8_t>()[1] == 1);
+    CHECK(full({1}, 300.7, kInt8).item<int>() == 44);   // through int32, its low bits, as torch
+}
+
+TEST_CASE("item() reads a one-element tensor of any dtype, converted to what is asked")
+{
+    CHECK(full({}, 2.5, kFloat64).item<double>() == 2.5);
+    CHECK(full({1}, 9007199254740993.0, kInt64).item<std::int64_t>() == 9007199254740992);   // the double's value
+    CHECK(from_vector(std::vector<std::int64_t>{9007199254740993}, {1}).item<std::int64_t>() == 9007199254740993);
+    CHECK(full({}, 1, kBool).item<float>() == 1.0f);
+    CHECK(full({}, 65520, kHalf).item<float>() == INFINITY);
+    CHECK(full({}, 1.0f / 3, kBFloat16).item<float>() == 0.333984375f);
+    try {
+        (void)arange(0, 3, 1, kInt64).item<std::int64_t>();
+        FAIL("item of 3 elements was read");
+    } catch (const Error& e) {
+        CHECK_THAT(e.what(), Contains("one element") && Contains("(3,)"));
+    }
+    try {
+        (void)arange(0, 3, 1, kInt64).data_ptr<float>();
+        FAIL("int64 elements were read as float");
+    } catch (const Error& e) {
+        CHECK_THAT(e.what(), Contains("holds int64, not float32"));
+    }
+}
+
+TEST_CASE("views of an int64 tensor share its storage; copies keep the dtype")
+{
+    const Tensor x = arange(0, 12, 1, kInt64).view({3, 4});
+    const Tensor t = x.t();
+    CHECK(t.dtype() == kInt64);
+    CHECK(t.shares_storage(x));
+    CHECK_FALSE(t.is_contiguous());
+    const Tensor c = t.contiguous();
+    CHECK(c.dtype() == kInt64);
+    CHECK_FALSE(c.shares_storage(x));
+    CHECK(c.data_ptr<std::int64_t>()[1] == 4);           // row 0 of the transpose: 0, 4, 8
+    const Tensor r = t.reshape({12});                    // no view can follow the transpose: a copy
+    CHECK(r.data_ptr<std::int64_t>()[2] == 8);
+    const Tensor k = t.clone();                          // a dense layout keeps its strides, as torch's
+    CHECK(k.stride() == std::vector<std::size_t>{1, 4});
+    CHECK_FALSE(k.shares_storage(x));
+    CHECK(k.select(0, 1).select(0, 2).item<std::int64_t>() == 9);
+    x.select(0, 1).fill_(-7);                            // written through the view, into x
+    CHECK((x.select(1, 2).to(kFloat32).to_array() == Array{2, -7, 10}));
+    CHECK(x.version() == 1);
+    CHECK(k.select(0, 1).select(0, 2).item<std::int64_t>() == 9);   // the clone is its own
+}
+
+TEST_CASE("copy_ and fill_ convert into the tensor's dtype and write through views")
+{
+    const Tensor m = zeros({2, 3}, kBool);
+    m.select(1, 1).copy_(tensor({0.0f, -0.5f}));          // != 0: -0.5 is true
+    CHECK((m.to(kInt64).to(kFloat32).to_array() == Array{{0, 0, 0}, {0, 1, 0}}));
+    const Tensor f = zeros({3});
+    f.copy_(arange(5, 8, 1, kInt64));                     // int64 into float32
+    CHECK((f.to_array() == Array{5, 6, 7}));
+    const Tensor d = zeros({2, 2}, kFloat64);
+    d.copy_(full({2}, 0.1, kFloat64));                    // broadcast along the rows
+    CHECK(d.data_ptr<double>()[3] == 0.1);
+    d.zero_();
+    CHECK(d.data_ptr<double>()[3] == 0.0);
+    const Tensor e = zeros({3}, kInt32).unsqueeze(0).expand({2, 3});
+    try {
+        e.fill_(1);
+        FAIL("fill_ wrote into an expanded view");
+    } catch (const Error& err) {
+        CHECK_THAT(err.what(), Contains("more than one element"));
+    }
+}
+
+TEST_CASE("ops that compute in float32 refuse other dtypes, naming the op, the dtype and the conversion")
+{
+    const Tensor ids = arange(0, 4, 1, kInt64);
+    try {
+        (void)exp(ids);
+        FAIL("exp of int64 ran");
+    } catch (const Error& e) {
+        CHECK_THAT(e.what(), Contains("exp: expected a float32 tensor, got one of dtype int64") && Contains(".to(kFloat32)"));
+    }
+    try {
+        (void)matmul(ids.view({2, 2}).to(kFloat64), ones({2, 2}));
+        FAIL("matmul of float64 ran");
+    } catch (const Error& e) {
+        CHECK_THAT(e.what(), Contains("matmul") && Contains("float64"));
+    }
+    try {
+        ids.add_(1.0f);
+        FAIL("add_ into int64 ran");
+    } catch (const Error& e) {
+        CHECK_THAT(e.what(), Contains("add_") && Contains("int64"));
+    }
+    CHECK(exp(ids.to(kFloat32)).dtype() == kFloat32);
+}
+
+TEST_CASE("only floating-point tensors may require grad, and autograd runs in float32")
+{
+    try {
+        arange(0, 3, 1, kInt64).requires_grad_();
+        FAIL("an int64 tensor requires grad");
+    } catch (const Error& e) {
+        CHECK_THAT(e.what(), Contains("only Tensors of floating point dtype can require gradients") && Contains("int64"));
+    }
+    try {
+        zeros({2}, kFloat64).requires_grad_();
+        FAIL("a float64 tensor requires grad");
+    } catch (const Error& e) {
+        CHECK_THAT(e.what(), Contains("float32 only") && Contains("float64"));
+    }
+    const Tensor w = ones({2}, true);
+    try {
+        (void)w.to(kFloat64);
+        FAIL("a tensor that requires grad left float32 without its gradient");
+    } catch (const Error& e) {
+        CHECK_THAT(e.what(), Contains("requires grad") && Contains("float64") && Contains("detach()"));
+    }
+    CHECK(w.to(kFloat32).is_same(w));
+    CHECK(w.detach().to(kFloat64).dtype() == kFloat64);
+}
+
+TEST_CASE("a tensor prints its values with its dtype")
+{
+    std::ostringstream out;
+    out << arange(0, 3, 1, kInt64) << ' ' << zeros({2}, kBool) << ' ' << ones({1});
+    CHECK_THAT(out.str(), Contains("{0, 1, 2}, shape=(3,), dtype=int64)") && Contains("dtype=bool") &&
+                              !Contains("dtype=float32"));
+}
