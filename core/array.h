@@ -2,6 +2,7 @@
 // read-only view of a tensor's values that ops read.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -16,8 +17,12 @@
 
 namespace xgrad {
 
-// row-major, contiguous: every Tensor's data and grad, its large blocks reused (core/storage.h)
-using Array = xt::xarray<float, xt::layout_type::row_major, StorageAllocator<float>>;
+// row-major, contiguous: every Tensor's data and grad, its large blocks reused (core/storage.h): float32,
+// or float64 (ArrayOf<double>) for an op computing in double precision
+template <class T>
+using ArrayOf = xt::xarray<T, xt::layout_type::row_major, StorageAllocator<T>>;
+using Array = ArrayOf<float>;
+using Array64 = ArrayOf<double>;
 using IdArray = xt::xarray<std::int64_t>;    // integer ids (token ids, positions), int64 as in PyTorch
 using BoolArray = xt::xarray<bool>;          // masks
 using Shape = std::vector<std::size_t>;
@@ -69,35 +74,49 @@ std::size_t shape_numel(const S& shape, const char* op = "shape")
     return n;
 }
 
+void parallel_copy(float* dst, const float* src, std::size_t n);   // core/parallel.h
+
 // A tensor's values as an op reads them: row-major and contiguous, with the tensor's shape
 // (Tensor::values()). It points into the tensor's own storage when the tensor is contiguous, and into
 // a copy made for this read when it is a strided view (a transpose, a slice with a step); either way
 // it keeps that memory alive while it lives. data() is for a named Values only: on a temporary
 // (x.values().data()) it would point into memory about to be freed, so that does not compile.
-class Values {
+// Values reads float32; ValuesOf<double> float64 (Tensor::values<double>()).
+template <class T>
+class ValuesOf {
 public:
-    Values() = default;
-    Values(std::shared_ptr<const void> keep, const float* data, Array::shape_type shape)
+    ValuesOf() = default;
+    ValuesOf(std::shared_ptr<const void> keep, const T* data, Array::shape_type shape)
         : keep_(std::move(keep)), data_(data), shape_(std::move(shape)), size_(shape_numel(shape_))
     {
     }
-    explicit Values(const Array& a) : data_(a.data()), shape_(a.shape()), size_(a.size()) {}   // a view of a
-    const float* data() const& { return data_; }
-    const float* data() const&& = delete;
+    explicit ValuesOf(const ArrayOf<T>& a) : data_(a.data()), shape_(a.shape()), size_(a.size()) {}   // a view of a
+    const T* data() const& { return data_; }
+    const T* data() const&& = delete;
     const Array::shape_type& shape() const& { return shape_; }
     Array::shape_type shape() const&& { return shape_; }
     std::size_t size() const { return size_; }
     std::size_t dimension() const { return shape_.size(); }
-    float operator[](std::size_t flat) const { return data_[flat]; }
-    const float* begin() const& { return data_; }
-    const float* end() const& { return data_ + size_; }
-    Array array() const;   // a copy, as an Array of this shape
+    T operator[](std::size_t flat) const { return data_[flat]; }
+    const T* begin() const& { return data_; }
+    const T* end() const& { return data_ + size_; }
+    ArrayOf<T> array() const   // a copy, as an ArrayOf<T> of this shape
+    {
+        ArrayOf<T> a(shape_);
+        if constexpr (std::is_same_v<T, float>) {
+            if (size_) parallel_copy(a.data(), data_, size_);   // split across threads
+        } else {
+            std::copy(data_, data_ + size_, a.data());
+        }
+        return a;
+    }
 
 private:
     std::shared_ptr<const void> keep_;
-    const float* data_ = nullptr;
+    const T* data_ = nullptr;
     Array::shape_type shape_;
     std::size_t size_ = 0;
 };
+using Values = ValuesOf<float>;
 
 }  // namespace xgrad

@@ -21,8 +21,8 @@ thread_local bool grad_enabled = true;
 thread_local bool anomaly_enabled = false;
 
 // Throws if `values` holds a NaN or an infinity, naming where it came from.
-template <class Inputs>
-void check_finite(const Values& values, const char* op, const Inputs& inputs, const char* what)
+template <class T, class Inputs>
+void check_finite(const ValuesOf<T>& values, const char* op, const Inputs& inputs, const char* what)
 {
     for (std::size_t i = 0; i < values.size(); ++i) {
         if (std::isfinite(values[i])) continue;
@@ -33,8 +33,9 @@ void check_finite(const Values& values, const char* op, const Inputs& inputs, co
     }
 }
 
-// dst += src over n floats, split across threads
-void add_into(float* dst, const float* src, std::size_t n)
+// dst += src over n elements, split across threads
+template <class T>
+void add_into(T* dst, const T* src, std::size_t n)
 {
     parallel_rows(n, 1, [=](std::size_t begin, std::size_t end) {
         for (std::size_t i = begin; i < end; ++i) dst[i] += src[i];
@@ -57,11 +58,14 @@ bool detail::records(std::span<const Tensor> inputs)
     return grad_enabled && std::any_of(inputs.begin(), inputs.end(), [](const Tensor& t) { return t.requires_grad(); });
 }
 
-Tensor detail::untracked_op(Array&& y, std::span<const Tensor> inputs, const char* op)
+template <class T>
+Tensor detail::untracked_op(ArrayOf<T>&& y, std::span<const Tensor> inputs, const char* op)
 {
-    if (anomaly_enabled) check_finite(Values(y), op, inputs, "the forward output");
+    if (anomaly_enabled) check_finite(ValuesOf<T>(y), op, inputs, "the forward output");
     return Tensor(std::move(y));
 }
+template Tensor detail::untracked_op(Array&&, std::span<const Tensor>, const char*);
+template Tensor detail::untracked_op(Array64&&, std::span<const Tensor>, const char*);
 
 std::shared_ptr<Node> detail::make_node(const TensorImpl& out, std::vector<Tensor> inputs, const char* op,
                                         BackwardFn backward)
@@ -70,6 +74,7 @@ std::shared_ptr<Node> detail::make_node(const TensorImpl& out, std::vector<Tenso
     n->requires_grad = true;
     n->op = op;
     n->shape = out.shape;
+    n->dtype = out.dtype();
     n->inputs.reserve(inputs.size());
     for (Tensor& input : inputs) {
         const TensorImpl& t = detail::refresh_view(Access::impl(input));
@@ -79,15 +84,18 @@ std::shared_ptr<Node> detail::make_node(const TensorImpl& out, std::vector<Tenso
     return n;
 }
 
-Tensor detail::record_op(Array&& y, std::vector<Tensor> inputs, const char* op, BackwardFn backward, bool reads_output)
+template <class T>
+Tensor detail::record_op(ArrayOf<T>&& y, std::vector<Tensor> inputs, const char* op, BackwardFn backward, bool reads_output)
 {
-    if (anomaly_enabled) check_finite(Values(y), op, inputs, "the forward output");
+    if (anomaly_enabled) check_finite(ValuesOf<T>(y), op, inputs, "the forward output");
     Tensor out(std::move(y));
     TensorImpl& t = Access::impl(out);
     t.node = detail::make_node(t, std::move(inputs), op, std::move(backward));
     if (reads_output) t.node->saved_output.save(t);
     return out;
 }
+template Tensor detail::record_op(Array&&, std::vector<Tensor>, const char*, BackwardFn, bool);
+template Tensor detail::record_op(Array64&&, std::vector<Tensor>, const char*, BackwardFn, bool);
 
 // ---- a node's gradient (the state table is in core/node.h) --------------------------------------------
 namespace detail {
@@ -103,34 +111,61 @@ void SavedOutput::save(const TensorImpl& t)
     version = t.version();
 }
 
-Values SavedOutput::values() const
+namespace {
+
+template <class T>
+ValuesOf<T> saved_values(const SavedOutput& out)
 {
-    const float* data = storage->data() + offset;
-    if (contiguous) return Values(storage, data, shape);
-    auto copy = std::make_shared<Array>(shape);
-    gather(data, shape, strides, copy->data());
-    const float* values = copy->data();
-    return Values(std::move(copy), values, shape);
+    const T* data = static_cast<const T*>(out.storage->bytes()) + out.offset;
+    if (out.contiguous) return ValuesOf<T>(out.storage, data, out.shape);
+    auto copy = std::make_shared<ArrayOf<T>>(out.shape);
+    gather_elements(data, out.shape, out.strides, copy->data(), sizeof(T));
+    const T* values = copy->data();
+    return ValuesOf<T>(std::move(copy), values, out.shape);
 }
 
-void GradSlot::add(const Values& g)
+}  // namespace
+
+OutputValues SavedOutput::values() const
+{
+    if (storage->dtype() == Dtype::Double) return saved_values<double>(*this);
+    return saved_values<float>(*this);
+}
+
+template <class T>
+void GradSlot::add(const ValuesOf<T>& g)
 {
     if (empty()) {
         state_ = Tensor(g.array());
         return;
     }
-    Array& dense = accumulator(g.shape());
+    ArrayOf<T>& dense = accumulator<T>(g.shape());
     add_into(dense.data(), g.data(), g.size());
 }
 
-void GradSlot::add(Array&& g)
+template <class T>
+void GradSlot::add(ArrayOf<T>&& g)
 {
     if (empty()) {
         state_ = Tensor(std::move(g));
         return;
     }
-    add(Values(g));
+    add(ValuesOf<T>(g));
 }
+
+void GradSlot::add(const Tensor& g)
+{
+    if (g.dtype() == Dtype::Double) {
+        add(g.values<double>());
+    } else {
+        add(g.values());
+    }
+}
+
+template void GradSlot::add(const ValuesOf<float>&);
+template void GradSlot::add(const ValuesOf<double>&);
+template void GradSlot::add(Array&&);
+template void GradSlot::add(Array64&&);
 
 // Two row-sparse gradients of the same table: the union of their rows, summed where both have one.
 static RowSparse merge(const RowSparse& a, const RowSparse& b)
@@ -166,16 +201,20 @@ void GradSlot::add(RowSparse s, const Array::shape_type& shape)
     }
 }
 
-void GradSlot::borrow(const Array* upstream)
+template <class T>
+void GradSlot::borrow(const ArrayOf<T>* upstream)
 {
     if (empty()) {
         state_ = upstream;
     } else {
-        add(Values(*upstream));
+        add(ValuesOf<T>(*upstream));
     }
 }
+template void GradSlot::borrow(const Array*);
+template void GradSlot::borrow(const Array64*);
 
-Array& GradSlot::accumulator(const Array::shape_type& shape)
+template <class T>
+ArrayOf<T>& GradSlot::accumulator(const Array::shape_type& shape)
 {
     if (const Tensor* held = dense()) {
         const auto held_shape = held->shape();
@@ -186,19 +225,22 @@ Array& GradSlot::accumulator(const Array::shape_type& shape)
                     "set .grad to None) before this backward");
     }
     if (empty()) {
-        state_ = Tensor(Array(xt::zeros<float>(shape)));
+        state_ = Tensor(ArrayOf<T>(xt::zeros<T>(shape)));
     } else if (RowSparse* s = sparse()) {
         Array dense = s->to_dense(shape[0]);
         state_ = Tensor(std::move(dense));
     } else if (borrowed()) {
-        state_ = Tensor(Values(*std::get<const Array*>(state_)).array());
-    } else if (!Access::impl(std::get<Tensor>(state_)).whole()) {
-        state_ = Tensor(std::get<Tensor>(state_).to_array());   // a view set as the gradient: a buffer of its own
+        state_ = Tensor(ValuesOf<T>(*std::get<const ArrayOf<T>*>(state_)).array());
+    } else if (const Tensor& held = std::get<Tensor>(state_); !Access::impl(held).whole() || held.dtype() != dtype_of<T>()) {
+        // a view set as the gradient: a buffer of its own (of the tensor's dtype, if another was set)
+        state_ = Tensor(held.detach().to(dtype_of<T>()).template values<T>().array());
     }
     TensorImpl& grad = Access::impl(std::get<Tensor>(state_));
     ++grad.version();   // added into in place
-    return grad.storage->array(shape);
+    return grad.storage->array<T>(shape);
 }
+template Array& GradSlot::accumulator<float>(const Array::shape_type&);
+template Array64& GradSlot::accumulator<double>(const Array::shape_type&);
 
 void GradSlot::set(Tensor grad)
 {
@@ -209,72 +251,75 @@ void GradSlot::set(Tensor grad)
     }
 }
 
-GradOutput GradSlot::release(const Array::shape_type& shape)
+namespace {
+
+template <class T>
+GradOutput release_as(std::variant<std::monostate, Tensor, RowSparse, const Array*, const Array64*>& state,
+                      const Array::shape_type& shape)
 {
-    if (borrowed()) {
-        const Array* upstream = std::get<const Array*>(state_);
-        clear();
-        return GradOutput(upstream);
+    if (const ArrayOf<T>* const* upstream = std::get_if<const ArrayOf<T>*>(&state)) {
+        return GradOutput(*upstream);
     }
-    Array values;
-    if (sparse()) {
-        values = sparse()->to_dense(shape[0]);
+    ArrayOf<T> values;
+    if (RowSparse* sparse = std::get_if<RowSparse>(&state)) {
+        values = sparse->to_dense(shape[0]);
     } else {
-        Tensor& dense = std::get<Tensor>(state_);
+        Tensor& dense = std::get<Tensor>(state);
         const std::shared_ptr<TensorImpl>& t = Access::ptr(dense);
-        const bool unique = t.use_count() == 1 && t->storage.use_count() == 1 && t->whole();
-        values = unique ? t->storage->donate(shape) : dense.to_array();   // handed over, or a copy if shared
+        const bool unique = t.use_count() == 1 && t->storage.use_count() == 1 && t->whole() && dense.dtype() == dtype_of<T>();
+        // handed over, or a copy if shared (or set_grad gave it another dtype)
+        values = unique ? t->storage->donate<T>(shape) : dense.detach().to(dtype_of<T>()).template values<T>().array();
     }
-    clear();
     return GradOutput(std::move(values));
+}
+
+}  // namespace
+
+GradOutput GradSlot::release(const Array::shape_type& shape, Dtype dtype)
+{
+    XGRAD_CHECK(!(std::holds_alternative<const Array*>(state_) && dtype != Dtype::Float) &&
+                    !(std::holds_alternative<const Array64*>(state_) && dtype != Dtype::Double),
+                "internal: a gradient lent in one dtype released as ", dtype_name(dtype));
+    auto state = std::move(state_);   // handed over: the slot is empty after
+    clear();
+    if (dtype == Dtype::Double) return release_as<double>(state, shape);
+    return release_as<float>(state, shape);
 }
 
 }  // namespace detail
 
 // ---- the upstream gradient's verbs --------------------------------------------------------------------
-void GradOutput::check_unused(const char* verb) const
+void GradOutput::check_unused(const char* verb, Dtype as) const
 {
     XGRAD_CHECK(values_ != nullptr, "internal: grad_out.", verb, "() after the upstream gradient was taken or ",
                 "passed on; read() it before take() or pass_to()");
-}
-
-const Array& GradOutput::read() const
-{
-    check_unused("read");
-    return *values_;
-}
-
-Array GradOutput::take()
-{
-    check_unused("take");
-    const bool mine = owned();
-    const Array* values = values_;
-    values_ = nullptr;
-    return mine ? std::move(owned_) : Values(*values).array();
+    XGRAD_CHECK(as == dtype_, "internal: grad_out.", verb, "() as ", dtype_name(as), " of a ", dtype_name(dtype_), " gradient");
 }
 
 void GradOutput::pass_to(const Tensor& input)
 {
-    check_unused("pass_to");
+    check_unused("pass_to", dtype_);
     Node* n = detail::grad_node(Access::impl(input));
     if (n == nullptr || !n->requires_grad) {
         values_ = nullptr;
         return;
     }
-    if (!std::equal(n->shape.begin(), n->shape.end(), values_->shape().begin(), values_->shape().end())) {
-        input.accumulate_grad(reduce_to_shape(read(), to_shape(n->shape)));   // summed over the broadcast axes
-        values_ = nullptr;
-        return;
-    }
-    if (owned()) {
-        input.accumulate_grad(take());
-    } else if (n->is_leaf()) {
-        input.accumulate_grad(read());   // a leaf keeps its own copy
-        values_ = nullptr;
-    } else {
-        n->grad.borrow(values_);
-        values_ = nullptr;
-    }
+    auto pass = [&]<class T>(Tag<T>) {
+        const ArrayOf<T>& g = read<T>();
+        if (!std::equal(n->shape.begin(), n->shape.end(), g.shape().begin(), g.shape().end())) {
+            input.accumulate_grad(reduce_to_shape(g, to_shape(n->shape)));   // summed over the broadcast axes
+            values_ = nullptr;
+        } else if (owns_) {
+            input.accumulate_grad(take<T>());
+        } else if (n->is_leaf()) {
+            input.accumulate_grad(g);   // a leaf keeps its own copy
+            values_ = nullptr;
+        } else {
+            n->grad.borrow(&g);
+            values_ = nullptr;
+        }
+    };
+    dtype_ == Dtype::Double ? pass(Tag<double>{}) : pass(Tag<float>{});
 }
 
 // ---- the version check, and where a backward's gradients go --------------------------------------------
@@ -403,7 +448,7 @@ std::vector<std::shared_ptr<Node>> topological_order(const std::shared_ptr<Node>
 // Runs n's backward on grad_out: the checks of the values it reads are against n's records.
 void run_backward(Node& n, GradOutput& grad_out)
 {
-    Values y;
+    OutputValues y;
     if (const detail::SavedOutput& out = n.saved_output; out.storage) {
         if (out.current_version() != out.version) {
             throw Error(version_error(n.op, "output 0", out.shape, out.current_version(), out.version));
@@ -434,9 +479,9 @@ void walk_backward(std::vector<std::shared_ptr<Node>>& order, bool retain_graph)
               n.op, "'); its saved buffers were freed by an earlier backward(). ",
               "Pass retain_graph = true to that backward() to call it again");
         if (!n.grad.empty()) {
-            GradOutput grad_out = n.grad.release(n.shape);
+            GradOutput grad_out = n.grad.release(n.shape, n.dtype);
             if (n.hooks && (!n.hooks->grad.empty() || n.hooks->retains)) {
-                GradOutput hooked(detail::run_grad_hooks(n, grad_out));
+                GradOutput hooked = detail::run_grad_hooks(n, grad_out);
                 run_backward(n, hooked);
             } else {
                 run_backward(n, grad_out);
@@ -446,7 +491,8 @@ void walk_backward(std::vector<std::shared_ptr<Node>>& order, bool retain_graph)
                 for (const Edge& e : n.inputs) inputs.push_back(e.tensor);
                 for (const Edge& e : n.inputs) {
                     const Tensor* g = e.node ? e.node->grad.dense() : nullptr;
-                    if (g) check_finite(g->values(), n.op, inputs, "the backward gradient");
+                    if (g && g->dtype() == Dtype::Double) check_finite(g->values<double>(), n.op, inputs, "the backward gradient");
+                    if (g && g->dtype() == Dtype::Float) check_finite(g->values(), n.op, inputs, "the backward gradient");
                 }
             }
         }
@@ -481,10 +527,16 @@ void Tensor::backward(const Tensor& grad, bool retain_graph) const
     auto order = topological_order(t.node);
     // the caller's gradient is lent to the walk, never written; one that is a strided view is copied
     TensorImpl* upstream = grad.defined() ? &Access::impl(grad) : nullptr;
-    GradOutput seed = upstream == nullptr ? GradOutput(Array(xt::ones<float>(root.shape)))
-                      : upstream->whole() ? GradOutput(&upstream->storage->array(upstream->shape))
-                                          : GradOutput(grad.to_array());
-    seed.pass_to(*this);
+    auto pass_seed = [&]<class T>(Tag<T>) {
+        XGRAD_CHECK(upstream == nullptr || upstream->dtype() == root.dtype, "backward: the gradient is ",
+                    dtype_name(upstream ? upstream->dtype() : root.dtype), " but the tensor is ", dtype_name(root.dtype),
+                    "; they must match");
+        GradOutput seed = upstream == nullptr ? GradOutput(ArrayOf<T>(xt::ones<T>(root.shape)))
+                          : upstream->whole() ? GradOutput(&upstream->storage->array<T>(upstream->shape))
+                                              : GradOutput(grad.values<T>().array());
+        seed.pass_to(*this);
+    };
+    root.dtype == Dtype::Double ? pass_seed(Tag<double>{}) : pass_seed(Tag<float>{});
     try {
         walk_backward(order, retain_graph);
     } catch (...) {             // no node may keep pointing at the caller's upstream

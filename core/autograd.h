@@ -21,6 +21,7 @@
 #include <span>
 #include <type_traits>
 #include <utility>
+#include <variant>
 #include <vector>
 
 #include "core/axes.h"
@@ -42,22 +43,55 @@ namespace xgrad {
 // lines were swapped (add's) fails loudly instead of reading a moved-from array.
 class GradOutput {
 public:
-    explicit GradOutput(Array&& owned) : owned_(std::move(owned)), values_(&owned_) {}
+    // the walk's own buffer (float32 or float64), or the caller's upstream of backward(upstream)
+    explicit GradOutput(Array&& owned) : owned_(std::move(owned)), values_(&std::get<Array>(owned_)), owns_(true) {}
+    explicit GradOutput(Array64&& owned)
+        : owned_(std::move(owned)), values_(&std::get<Array64>(owned_)), dtype_(Dtype::Double), owns_(true)
+    {
+    }
     explicit GradOutput(const Array* borrowed) : values_(borrowed) {}
+    explicit GradOutput(const Array64* borrowed) : values_(borrowed), dtype_(Dtype::Double) {}
     GradOutput(const GradOutput&) = delete;
     GradOutput& operator=(const GradOutput&) = delete;
 
-    const Array& read() const;
-    Array take();
+    // T is the gradient's type: float (float32 ops, the default) or double (float64)
+    template <class T = float>
+    const ArrayOf<T>& read() const
+    {
+        check_unused("read", dtype_of<T>());
+        return *static_cast<const ArrayOf<T>*>(values_);
+    }
+    template <class T = float>
+    ArrayOf<T> take()
+    {
+        check_unused("take", dtype_of<T>());
+        const auto* values = static_cast<const ArrayOf<T>*>(values_);
+        values_ = nullptr;
+        return owns_ ? std::move(std::get<ArrayOf<T>>(owned_)) : ValuesOf<T>(*values).array();
+    }
     void pass_to(const Tensor& input);
+    Dtype dtype() const { return dtype_; }
 
 private:
-    bool owned() const { return values_ == &owned_; }
-    void check_unused(const char* verb) const;
+    void check_unused(const char* verb, Dtype as) const;
 
-    Array owned_;
-    const Array* values_;   // &owned_, or the caller's upstream; nullptr once used up
+    std::variant<Array, Array64> owned_;
+    const void* values_;   // into owned_, or the caller's upstream; nullptr once used up
+    Dtype dtype_ = Dtype::Float;
+    bool owns_ = false;
 };
+
+// f(Tag<T>{}) with T the gradient's type, float (float32) or double (float64): a backward written once
+// for both, as the views' are.
+template <class F>
+void for_grad_type(const GradOutput& grad_out, F&& f)
+{
+    if (grad_out.dtype() == Dtype::Double) {
+        f(Tag<double>{});
+    } else {
+        f(Tag<float>{});
+    }
+}
 
 // Names the op a user called while it runs, for the errors raised below it that cannot know it: an
 // accessor reading an undefined input ("matmul: an input tensor is undefined"), an allocation that
@@ -90,14 +124,18 @@ private:
 void check_saved(const Tensor& x);
 
 // An op's backward, as the walk stores it: the upstream gradient and the op's output y (its values, if
-// the backward reads them; else empty).
-using BackwardFn = std::function<void(GradOutput& grad_out, const Values& y)>;
+// the backward reads them; else empty): float32 values, or float64 ones for an op that computed in double.
+using OutputValues = std::variant<Values, ValuesOf<double>>;
+using BackwardFn = std::function<void(GradOutput& grad_out, const OutputValues& y)>;
 
 namespace detail {
 bool records(std::span<const Tensor> inputs);   // grad mode is on and an input requires grad
-// y is moved once, into the node: an Array is 240 bytes of shape, strides and the buffer's handle
-Tensor untracked_op(Array&& y, std::span<const Tensor> inputs, const char* op);   // y alone, no history
-Tensor record_op(Array&& y, std::vector<Tensor> inputs, const char* op, BackwardFn backward, bool reads_output);
+// y is moved once, into the node: an Array is 240 bytes of shape, strides and the buffer's handle.
+// T is float or double.
+template <class T>
+Tensor untracked_op(ArrayOf<T>&& y, std::span<const Tensor> inputs, const char* op);   // y alone, no history
+template <class T>
+Tensor record_op(ArrayOf<T>&& y, std::vector<Tensor> inputs, const char* op, BackwardFn backward, bool reads_output);
 
 // The backward as the walk stores it. Taken by reference down to here and moved once into the
 // std::function: a capture of a const reference (`[ids]` of a `const IdArray& ids`) is a const member,
@@ -107,34 +145,53 @@ BackwardFn as_backward_fn(Backward&& backward)
 {
     using B = std::remove_cvref_t<Backward>;
     if constexpr (std::is_invocable_v<B&, GradOutput&>) {
-        return [backward = std::move(backward)](GradOutput& grad_out, const Values&) mutable { backward(grad_out); };
+        return [backward = std::move(backward)](GradOutput& grad_out, const OutputValues&) mutable { backward(grad_out); };
+    } else if constexpr (std::is_invocable_v<B&, GradOutput&, const Values&>) {
+        return [backward = std::move(backward)](GradOutput& grad_out, const OutputValues& y) mutable {
+            backward(grad_out, std::get<Values>(y));
+        };
     } else {
-        static_assert(std::is_invocable_v<B&, GradOutput&, const Values&>,
-                      "a backward takes (GradOutput& grad_out) or (GradOutput& grad_out, const Values& y)");
-        return std::move(backward);
+        static_assert(std::is_invocable_v<B&, GradOutput&, const ValuesOf<double>&>,
+                      "a backward takes (GradOutput& grad_out) or (GradOutput& grad_out, const ValuesOf<T>& y)");
+        return [backward = std::move(backward)](GradOutput& grad_out, const OutputValues& y) mutable {
+            backward(grad_out, std::get<ValuesOf<double>>(y));
+        };
     }
 }
 
-template <class Backward>
-Tensor recorded(Array&& y, std::vector<Tensor> inputs, const char* op, Backward&& backward)
+template <class T, class Backward>
+Tensor recorded(ArrayOf<T>&& y, std::vector<Tensor> inputs, const char* op, Backward&& backward)
 {
     constexpr bool reads_output = !std::is_invocable_v<std::remove_cvref_t<Backward>&, GradOutput&>;
     return record_op(std::move(y), std::move(inputs), op, as_backward_fn(std::move(backward)), reads_output);
 }
+
+template <class T, class Inputs, class Backward>
+Tensor from_op(ArrayOf<T>&& y, const Inputs& inputs, const char* op, Backward& backward)
+{
+    // most calls record nothing (no_grad, or no input requires grad): they make no vector of inputs
+    if (!records(inputs)) return untracked_op(std::move(y), inputs, op);
+    return recorded(std::move(y), std::vector<Tensor>(inputs.begin(), inputs.end()), op, std::move(backward));
+}
 }  // namespace detail
 
-// The result y of an op over `inputs`. When grad mode is on and an input requires grad, it records the
-// inputs and the backward, which accumulates into each input with accumulate_grad or pass_to. The
-// backward captures its inputs, never its output (a reference cycle), and says by its signature alone
-// whether it reads the output:
+// The result y of an op over `inputs`: an Array (float32) or an Array64 (float64). When grad mode is on
+// and an input requires grad, it records the inputs and the backward, which accumulates into each input
+// with accumulate_grad or pass_to. The backward captures its inputs, never its output (a reference
+// cycle), and says by its signature alone whether it reads the output:
 //     [..](GradOutput& grad_out)                   does not: y's buffer may become a later op's output
 //     [..](GradOutput& grad_out, const Values& y)  does: y is kept for it (and checked for in-place writes)
+//                                                  (const ValuesOf<double>& y for a float64 output)
 template <class Backward>
 Tensor from_op(Array&& y, std::initializer_list<Tensor> inputs, const char* op, Backward backward)
 {
-    // most calls record nothing (no_grad, or no input requires grad): they make no vector of inputs
-    if (!detail::records(inputs)) return detail::untracked_op(std::move(y), inputs, op);
-    return detail::recorded(std::move(y), std::vector<Tensor>(inputs), op, backward);
+    return detail::from_op(std::move(y), std::span<const Tensor>(inputs.begin(), inputs.size()), op, backward);
+}
+template <class Y, class Backward>
+    requires std::is_same_v<Y, Array64>   // an Array64 itself: a float expression converts to Array only
+Tensor from_op(Y&& y, std::initializer_list<Tensor> inputs, const char* op, Backward backward)
+{
+    return detail::from_op(std::move(y), std::span<const Tensor>(inputs.begin(), inputs.size()), op, backward);
 }
 
 // the same, for a number of inputs known only at run time (concat, an optional bias)
@@ -142,7 +199,14 @@ template <class Backward>
 Tensor from_op(Array&& y, std::vector<Tensor> inputs, const char* op, Backward backward)
 {
     if (!detail::records(inputs)) return detail::untracked_op(std::move(y), inputs, op);
-    return detail::recorded(std::move(y), std::move(inputs), op, backward);
+    return detail::recorded(std::move(y), std::move(inputs), op, std::move(backward));
+}
+template <class Y, class Backward>
+    requires std::is_same_v<Y, Array64>
+Tensor from_op(Y&& y, std::vector<Tensor> inputs, const char* op, Backward backward)
+{
+    if (!detail::records(inputs)) return detail::untracked_op(std::move(y), inputs, op);
+    return detail::recorded(std::move(y), std::move(inputs), op, std::move(backward));
 }
 
 }  // namespace xgrad

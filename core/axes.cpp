@@ -43,19 +43,21 @@ std::vector<std::size_t> stretch_strides(const Shape& shape, const Shape& out)
     return strides;
 }
 
-Array broadcast_to(const Values& x, const Shape& shape)
+template <class T>
+ArrayOf<T> broadcast_to(const ValuesOf<T>& x, const Shape& shape)
 {
     if (Shape(x.shape().begin(), x.shape().end()) == shape) return x.array();
-    const Array unused = xt::zeros<float>(Shape{});   // a 0-D second operand stretches for free
-    return broadcast_apply(x, unused, shape, [](float v, float) { return v; });
+    const ArrayOf<T> unused = xt::zeros<T>(Shape{});   // a 0-D second operand stretches for free
+    return broadcast_apply(x, unused, shape, [](T v, T) { return v; });
 }
 
-Array reduce_to_shape(const Values& grad, const Shape& shape)
+template <class T>
+ArrayOf<T> reduce_to_shape(const ValuesOf<T>& grad, const Shape& shape)
 {
     const Shape gshape(grad.shape().begin(), grad.shape().end());
     if (gshape == shape) return grad.array();
     XGRAD_CHECK(shape.size() <= gshape.size(), "internal: cannot reduce ", shape_str(gshape), " to ", shape_str(shape));
-    Array out = xt::zeros<float>(shape);
+    ArrayOf<T> out = xt::zeros<T>(shape);
     if (grad.size() == 0) return out;
 
     // Only leading axes summed away (a (T, C) table added to a (B, T, C) batch): a sum of whole blocks,
@@ -65,8 +67,8 @@ Array reduce_to_shape(const Values& grad, const Shape& shape)
     if (out.size() >= 16 && std::equal(first_kept, shape.end(), gshape.end() - static_cast<std::ptrdiff_t>(kept))) {
         // each thread sums its own columns of the block, over every block in order
         const std::size_t block = out.size(), blocks = grad.size() / block;
-        const float* g = grad.data();
-        float* o = out.data();
+        const T* g = grad.data();
+        T* o = out.data();
         parallel_rows(block, blocks, [=](std::size_t begin, std::size_t end) {
             for (std::size_t base = 0; base < blocks * block; base += block) {
                 for (std::size_t j = begin; j < end; ++j) o[j] += g[base + j];
@@ -77,9 +79,9 @@ Array reduce_to_shape(const Values& grad, const Shape& shape)
 
     RowWalker<1> rows(gshape, {stretch_strides(shape, gshape)});   // where each grad row lands in `out`
     const std::size_t inner = gshape.back();
-    const float* g = grad.data();
+    const T* g = grad.data();
     for (std::size_t base = 0; base < grad.size(); base += inner, rows.next_row()) {
-        float* o = out.data() + rows.offset(0);
+        T* o = out.data() + rows.offset(0);
         if (rows.inner_stride(0) == 0) {              // the last axis is summed away: a row total
             *o += lane_sum(g + base, inner);
         } else {
@@ -89,10 +91,18 @@ Array reduce_to_shape(const Values& grad, const Shape& shape)
     return out;
 }
 
-Array reduce_to_shape(Array&& grad, const Shape& shape)
+template <class T>
+ArrayOf<T> reduce_to_shape(ArrayOf<T>&& grad, const Shape& shape)
 {
     if (std::equal(grad.shape().begin(), grad.shape().end(), shape.begin(), shape.end())) return std::move(grad);
-    return reduce_to_shape(Values(grad), shape);
+    return reduce_to_shape(ValuesOf<T>(grad), shape);
 }
+
+template Array broadcast_to(const Values&, const Shape&);
+template Array64 broadcast_to(const ValuesOf<double>&, const Shape&);
+template Array reduce_to_shape(const Values&, const Shape&);
+template Array64 reduce_to_shape(const ValuesOf<double>&, const Shape&);
+template Array reduce_to_shape(Array&&, const Shape&);
+template Array64 reduce_to_shape(Array64&&, const Shape&);
 
 }  // namespace xgrad

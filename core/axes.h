@@ -64,12 +64,12 @@ private:
 // and b are Arrays or Values (anything row-major with data(), shape() and size()). Large outputs are
 // split across threads by rows. `out` may be a or b itself when it has out's shape: each element is
 // read before the same element is written.
-template <class A, class B, class F>
-void broadcast_apply_into(float* po, const Shape& out_shape, const A& a, const B& b, F f)
+template <class O, class A, class B, class F>
+void broadcast_apply_into(O* po, const Shape& out_shape, const A& a, const B& b, F f)
 {
     const std::size_t out_size = shape_numel(out_shape);
-    const float* pa = a.data();
-    const float* pb = b.data();
+    const auto* pa = a.data();
+    const auto* pb = b.data();
     if (std::equal(a.shape().begin(), a.shape().end(), b.shape().begin(), b.shape().end()) && a.size() == out_size) {
         parallel_rows(out_size, 1, [=](std::size_t begin, std::size_t end) {   // not two 0-D operands stretched to out
             for (std::size_t i = begin; i < end; ++i) po[i] = f(pa[i], pb[i]);
@@ -89,9 +89,9 @@ void broadcast_apply_into(float* po, const Shape& out_shape, const A& a, const B
         const std::size_t block = b_small ? b.size() : a.size(), blocks = out_size / block;
         parallel_rows(blocks, block, [=](std::size_t first, std::size_t last) {
             for (std::size_t k = first; k < last; ++k) {
-                const float* ra = pa + (b_small ? k * block : 0);
-                const float* rb = pb + (b_small ? 0 : k * block);
-                float* ro = po + k * block;
+                const auto* ra = pa + (b_small ? k * block : 0);
+                const auto* rb = pb + (b_small ? 0 : k * block);
+                O* ro = po + k * block;
                 for (std::size_t j = 0; j < block; ++j) ro[j] = f(ra[j], rb[j]);
             }
         });
@@ -105,9 +105,9 @@ void broadcast_apply_into(float* po, const Shape& out_shape, const A& a, const B
         RowWalker<2> walk = start;
         walk.seek(first);
         for (std::size_t row = first; row < last; ++row, walk.next_row()) {
-            const float* ra = pa + walk.offset(0);
-            const float* rb = pb + walk.offset(1);
-            float* ro = po + row * inner;
+            const auto* ra = pa + walk.offset(0);
+            const auto* rb = pb + walk.offset(1);
+            O* ro = po + row * inner;
             // four plain loops, so that each one vectorises
             if (a_row && b_row) for (std::size_t j = 0; j < inner; ++j) ro[j] = f(ra[j], rb[j]);
             else if (a_row)     for (std::size_t j = 0; j < inner; ++j) ro[j] = f(ra[j], *rb);
@@ -117,28 +117,36 @@ void broadcast_apply_into(float* po, const Shape& out_shape, const A& a, const B
     });
 }
 
-template <class A, class B, class F>
-void broadcast_apply_into(Array& out, const A& a, const B& b, F f)
+template <class T, class A, class B, class F>
+void broadcast_apply_into(ArrayOf<T>& out, const A& a, const B& b, F f)
 {
     broadcast_apply_into(out.data(), to_shape(out.shape()), a, b, f);
 }
 
+// The output has a's element type (float, or double for float64 ops).
 template <class A, class B, class F>
-Array broadcast_apply(const A& a, const B& b, const Shape& out_shape, F f)
+auto broadcast_apply(const A& a, const B& b, const Shape& out_shape, F f)
 {
-    Array out(out_shape);
+    ArrayOf<std::remove_cvref_t<decltype(*a.data())>> out(out_shape);
     broadcast_apply_into(out.data(), out_shape, a, b, f);
     return out;
 }
 
 // x stretched to `shape` (x's shape must broadcast to it): the forward of broadcasting.
-Array broadcast_to(const Values& x, const Shape& shape);
-inline Array broadcast_to(const Array& x, const Shape& shape) { return broadcast_to(Values(x), shape); }
+template <class T>
+ArrayOf<T> broadcast_to(const ValuesOf<T>& x, const Shape& shape);
+template <class T>
+ArrayOf<T> broadcast_to(const ArrayOf<T>& x, const Shape& shape) { return broadcast_to(ValuesOf<T>(x), shape); }
+inline Array broadcast_to(const Array& x, const Shape& shape) { return broadcast_to(Values(x), shape); }   // and float expressions
 
 // Sums `grad` over the axes along which an input of `shape` was broadcast, giving an array of `shape`:
 // the adjoint of broadcast_to. Also the engine of sum(x, axes): summing an axis reduces it to size 1.
-Array reduce_to_shape(const Values& grad, const Shape& shape);
-inline Array reduce_to_shape(const Array& grad, const Shape& shape) { return reduce_to_shape(Values(grad), shape); }
-Array reduce_to_shape(Array&& grad, const Shape& shape);   // no copy when nothing is summed
+template <class T>
+ArrayOf<T> reduce_to_shape(const ValuesOf<T>& grad, const Shape& shape);
+template <class T>
+ArrayOf<T> reduce_to_shape(const ArrayOf<T>& grad, const Shape& shape) { return reduce_to_shape(ValuesOf<T>(grad), shape); }
+inline Array reduce_to_shape(const Array& grad, const Shape& shape) { return reduce_to_shape(Values(grad), shape); }   // and float expressions
+template <class T>
+ArrayOf<T> reduce_to_shape(ArrayOf<T>&& grad, const Shape& shape);   // no copy when nothing is summed
 
 }  // namespace xgrad

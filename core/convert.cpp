@@ -21,6 +21,7 @@ namespace detail {
 std::shared_ptr<Storage> Storage::allocate(Dtype dtype, std::size_t size)
 {
     if (dtype == Dtype::Float) return std::make_shared<Storage>(Array(Array::shape_type{size}));
+    if (dtype == Dtype::Double) return std::make_shared<Storage>(Array64(Array::shape_type{size}));   // autograd's buffers
     const std::size_t itemsize = element_size(dtype);
     if (size > SIZE_MAX / itemsize) throw_too_many_elements(size, itemsize);
     const std::size_t bytes = size * itemsize;

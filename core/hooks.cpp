@@ -75,7 +75,7 @@ void add_slot(detail::GradSlot& earlier, detail::GradSlot& incoming, const Array
     if (earlier.empty()) {
         earlier = std::move(incoming);
     } else if (const Tensor* dense = incoming.dense()) {
-        earlier.add(dense->values());
+        earlier.add(*dense);
     } else if (RowSparse* sparse = incoming.sparse()) {
         earlier.add(*sparse, shape);
     }
@@ -137,14 +137,26 @@ void hooks_before_backward(Node& n)
     }
 }
 
-Array run_grad_hooks(Node& n, GradOutput& grad_out)
+namespace {
+
+template <class T>
+GradOutput run_grad_hooks_as(Node& n, GradOutput& grad_out)
 {
-    Tensor grad = apply_grad_hooks(n, Tensor(grad_out.take()));
-    if (n.hooks->retains) n.hooks->retained.add(grad.values());   // a copy, after every hook: torch's runs last
+    Tensor grad = apply_grad_hooks(n, Tensor(grad_out.take<T>()));
+    if (n.hooks->retains) n.hooks->retained.add(grad.values<T>());   // a copy, after every hook: torch's runs last
     // The walk's buffer becomes the op's to overwrite, unless a hook kept a handle to it.
     const std::shared_ptr<TensorImpl>& t = Access::ptr(grad);
-    const bool unique = t.use_count() == 1 && t->storage.use_count() == 1 && t->whole();
-    return unique ? t->storage->donate(t->shape) : grad.to_array();
+    const bool unique = t.use_count() == 1 && t->storage.use_count() == 1 && t->whole() && grad.dtype() == dtype_of<T>();
+    if (unique) return GradOutput(t->storage->donate<T>(t->shape));
+    return GradOutput(grad.to(dtype_of<T>()).template values<T>().array());
+}
+
+}  // namespace
+
+GradOutput run_grad_hooks(Node& n, GradOutput& grad_out)
+{
+    if (grad_out.dtype() == Dtype::Double) return run_grad_hooks_as<double>(n, grad_out);
+    return run_grad_hooks_as<float>(n, grad_out);
 }
 
 void run_leaf_hooks(Node& leaf, const Tensor& handle)
@@ -164,7 +176,7 @@ void run_leaf_hooks(Node& leaf, const Tensor& handle)
             } else if (leaf.grad.empty()) {
                 leaf.grad.set(std::move(result));
             } else {
-                leaf.grad.add(result.values());
+                leaf.grad.add(result);
             }
         }
     }

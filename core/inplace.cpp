@@ -119,13 +119,15 @@ void rebase(TensorImpl& t, const Tensor& out)
     const detail::Positions at = detail::positions_in_base(t, made.op);
     Tensor b = Access::wrap(t.base);
     // the base's gradient: the written positions' goes to out, the others' to the base's earlier history
-    base.node = detail::make_node(base, {b, out}, "copy_slices", [b, out, at](GradOutput& grad_out, const Values&) {
-        if (out.requires_grad()) out.accumulate_grad(detail::gather_from(grad_out.read(), at));
-        if (!b.requires_grad()) return;
-        Array g = grad_out.take();
-        Array zeros = xt::zeros<float>(at.shape);
-        scatter(zeros.data(), at.shape, at.strides, g.data() + at.offset);   // overwritten: no gradient
-        b.accumulate_grad(std::move(g));
+    base.node = detail::make_node(base, {b, out}, "copy_slices", [b, out, at](GradOutput& grad_out, const OutputValues&) {
+        for_grad_type(grad_out, [&]<class T>(Tag<T>) {
+            if (out.requires_grad()) out.accumulate_grad(detail::gather_from(grad_out.read<T>(), at));
+            if (!b.requires_grad()) return;
+            ArrayOf<T> g = grad_out.take<T>();
+            ArrayOf<T> zeros = xt::zeros<T>(at.shape);
+            scatter_elements(zeros.data(), at.shape, at.strides, g.data() + at.offset, sizeof(T));   // overwritten: no gradient
+            b.accumulate_grad(std::move(g));
+        });
     });
     t.view_version = t.version() - 1;   // so that the view follows the base's new history
     detail::refresh_view(t);

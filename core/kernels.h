@@ -37,16 +37,17 @@ inline void gemm(bool transpose_a, bool transpose_b, std::size_t m, std::size_t 
 // ---- row reductions -------------------------------------------------------------------------------------
 // The sum of n floats in eight interleaved partial sums: one vector add per eight values instead of a
 // chain of n dependent scalar adds.
-inline float lane_sum(const float* v, std::size_t n)
+template <class T>
+T lane_sum(const T* v, std::size_t n)
 {
-    float lanes[8] = {};
+    T lanes[8] = {};
     std::size_t i = 0;
     for (; i + 8 <= n; i += 8) {
         for (std::size_t k = 0; k < 8; ++k) lanes[k] += v[i + k];
     }
-    float total = 0.0f;
+    T total = 0;
     for (; i < n; ++i) total += v[i];
-    for (float lane : lanes) total += lane;
+    for (T lane : lanes) total += lane;
     return total;
 }
 

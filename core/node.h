@@ -30,7 +30,11 @@ namespace xgrad::detail {
 // through any of them bumps it.
 class Storage {
 public:
-    explicit Storage(Array&& values) : values_(std::move(values)), data_(values_.data()), size_(values_.size()) {}
+    explicit Storage(Array&& values) : values_(std::move(values)), data_(std::get<0>(values_).data()), size_(std::get<0>(values_).size()) {}
+    explicit Storage(Array64&& values)
+        : values_(std::move(values)), data_(std::get<1>(values_).data()), size_(std::get<1>(values_).size()), dtype_(Dtype::Double)
+    {
+    }
     // Elements that something else owns (a numpy array's, for from_numpy; the block of a storage of
     // another dtype than float32), kept alive by `owner` until the storage dies.
     Storage(void* data, std::size_t size, Dtype dtype, std::shared_ptr<void> owner)
@@ -55,16 +59,19 @@ public:
     }
     // The whole block as an Array of `shape` (which holds size() elements): for the autograd's own
     // buffers (a gradient added into in place, handed over without a copy). Not for borrowed floats.
-    Array& array(const Array::shape_type& shape);
+    // T is the storage's type: float for float32, double for float64.
+    template <class T = float>
+    ArrayOf<T>& array(const Array::shape_type& shape);
     bool donated() const { return donated_; }
     bool owns() const { return owner_ == nullptr; }
-    Array donate(const Array::shape_type& shape);   // moves the block out for good (add's buffer reuse)
+    template <class T = float>
+    ArrayOf<T> donate(const Array::shape_type& shape);   // moves the block out for good (add's buffer reuse)
 
 private:
-    Array values_;
+    std::variant<Array, Array64> values_;   // the elements, when the storage owns them (float32 or float64)
     void* data_;
     std::size_t size_;
-    std::shared_ptr<void> owner_;   // null: values_ holds the floats
+    std::shared_ptr<void> owner_;   // null: values_ holds the elements
     Dtype dtype_ = Dtype::Float;
     std::uint64_t version_ = 0;
     std::shared_ptr<std::uint64_t> counter_;   // set once share_counter() was asked for
@@ -119,21 +126,28 @@ struct TensorImpl : std::enable_shared_from_this<TensorImpl> {
 class GradSlot {
 public:
     bool empty() const { return std::holds_alternative<std::monostate>(state_); }
-    bool borrowed() const { return std::holds_alternative<const Array*>(state_); }
+    bool borrowed() const { return std::holds_alternative<const Array*>(state_) || std::holds_alternative<const Array64*>(state_); }
     const Tensor* dense() const { return std::get_if<Tensor>(&state_); }
     RowSparse* sparse() { return std::get_if<RowSparse>(&state_); }
 
-    void add(const Values& g);
-    void add(Array&& g);
+    // T is the gradient's type: float for float32 tensors, double for float64 ones
+    template <class T>
+    void add(const ValuesOf<T>& g);
+    template <class T>
+    void add(ArrayOf<T>&& g);
+    void add(const Tensor& g);   // a dense gradient of either type
     void add(RowSparse s, const Array::shape_type& shape);
-    void borrow(const Array* upstream);
-    Array& accumulator(const Array::shape_type& shape);
+    template <class T>
+    void borrow(const ArrayOf<T>* upstream);
+    template <class T = float>
+    ArrayOf<T>& accumulator(const Array::shape_type& shape);
     void set(Tensor grad);                    // set_grad; an undefined Tensor empties it
     void clear() { state_ = std::monostate{}; }
-    GradOutput release(const Array::shape_type& shape);   // for the walk: hands it over, leaves it empty
+    // for the walk: hands it over as a gradient of `dtype`, leaves it empty
+    GradOutput release(const Array::shape_type& shape, Dtype dtype);
 
 private:
-    std::variant<std::monostate, Tensor, RowSparse, const Array*> state_;
+    std::variant<std::monostate, Tensor, RowSparse, const Array*, const Array64*> state_;
 };
 
 // The hooks registered on a node (core/hooks.cpp). Most nodes have none and pay one null test.
@@ -165,7 +179,7 @@ struct SavedOutput {
 
     void save(const TensorImpl& t);
     std::uint64_t current_version() const { return own_version ? *own_version : storage->version(); }
-    Values values() const;               // row-major (a copy only if it is a strided view)
+    OutputValues values() const;         // row-major (a copy only if it is a strided view)
 };
 
 // An op's input as the op recorded it: the tensor (whose values its backward may read), the node the
@@ -186,6 +200,7 @@ struct Node {
     bool graph_freed = false;            // backward() ran without retain_graph and dropped the buffers
     const char* op = nullptr;            // the op that made this node; nullptr for a leaf
     Array::shape_type shape;             // of the tensor it was made for: what its gradient must have
+    Dtype dtype = Dtype::Float;          // ... and its dtype
     std::vector<Edge> inputs;
     BackwardFn backward;
     SavedOutput saved_output;            // the output, when the backward reads it
@@ -200,7 +215,7 @@ struct Node {
 
 // The backward walk's calls into core/hooks.cpp, made only for nodes whose `hooks` is set.
 void hooks_before_backward(Node& n);                        // before the seed gradient is passed in
-Array run_grad_hooks(Node& n, GradOutput& grad_out);        // a non-leaf, before its op's backward
+GradOutput run_grad_hooks(Node& n, GradOutput& grad_out);   // a non-leaf, before its op's backward
 void run_leaf_hooks(Node& leaf, const Tensor& handle);      // a leaf, once every op using it has run
 void hooks_after_failure(Node& n);                          // the walk threw: earlier gradients back
 
@@ -217,8 +232,9 @@ Node* grad_node(const TensorImpl& t);               // where t's gradient goes n
 // A node for `out`, made by `op` from `inputs`: each input recorded as an edge with the node, storage
 // and version it has now.
 std::shared_ptr<Node> make_node(const TensorImpl& out, std::vector<Tensor> inputs, const char* op, BackwardFn backward);
-// A new TensorImpl over `values`, without a node.
-std::shared_ptr<TensorImpl> make_impl(Array&& values);
+// A new TensorImpl over `values` (an Array or an Array64), without a node.
+template <class T>
+std::shared_ptr<TensorImpl> make_impl(ArrayOf<T>&& values);
 // ---- any dtype (core/convert.cpp) ----
 // A row-major TensorImpl of `shape` over a fresh storage of `dtype`, its values undefined.
 std::shared_ptr<TensorImpl> make_impl(Dtype dtype, const Array::shape_type& shape);
@@ -244,9 +260,11 @@ struct Positions {
 };
 Positions positions_in_base(const TensorImpl& v, const char* op);
 // A gradient of `input_shape`: zero except at `at`, where g is added.
-Array scatter_into_zeros(const Array& g, const Array::shape_type& input_shape, const Positions& at);
+template <class T>
+ArrayOf<T> scatter_into_zeros(const ArrayOf<T>& g, const Array::shape_type& input_shape, const Positions& at);
 // g's elements at `at`, row-major: what a view at `at` receives of its base's gradient.
-Array gather_from(const Array& g, const Positions& at);
+template <class T>
+ArrayOf<T> gather_from(const ArrayOf<T>& g, const Positions& at);
 // t's node, made as a leaf's if it has none.
 Node& ensure_node(TensorImpl& t);
 

@@ -16,32 +16,34 @@ using detail::Access;
 using detail::Node;
 using detail::TensorImpl;
 
-Array Values::array() const
-{
-    Array a(shape_);
-    if (size_) parallel_copy(a.data(), data_, size_);
-    return a;
-}
-
 namespace detail {
 
-Array& Storage::array(const Array::shape_type& shape)
+template <class T>
+ArrayOf<T>& Storage::array(const Array::shape_type& shape)
 {
-    XGRAD_CHECK(owns() && !donated_ && shape_numel(shape) == values_.size(), "internal: storage of ", size_,
-                " floats read as an Array of shape ", shape_str(shape), donated_ ? " after it was donated" : "",
-                owns() ? "" : " (the floats are borrowed)");
-    if (!std::equal(shape.begin(), shape.end(), values_.shape().begin(), values_.shape().end())) values_.reshape(shape);
-    return values_;
+    ArrayOf<T>* values = std::get_if<ArrayOf<T>>(&values_);
+    XGRAD_CHECK(owns() && !donated_ && values && shape_numel(shape) == values->size(), "internal: storage of ",
+                size_, " ", dtype_name(dtype_), " elements read as an array of ", dtype_name(dtype_of<T>()), " of shape ",
+                shape_str(shape), donated_ ? " after it was donated" : "", owns() ? "" : " (the elements are borrowed)");
+    if (!std::equal(shape.begin(), shape.end(), values->shape().begin(), values->shape().end())) values->reshape(shape);
+    return *values;
 }
 
-Array Storage::donate(const Array::shape_type& shape)
+template <class T>
+ArrayOf<T> Storage::donate(const Array::shape_type& shape)
 {
-    Array values = std::move(array(shape));
+    ArrayOf<T> values = std::move(array<T>(shape));
     donated_ = true;
     return values;
 }
 
-std::shared_ptr<TensorImpl> make_impl(Array&& values)
+template Array& Storage::array<float>(const Array::shape_type&);
+template Array64& Storage::array<double>(const Array::shape_type&);
+template Array Storage::donate<float>(const Array::shape_type&);
+template Array64 Storage::donate<double>(const Array::shape_type&);
+
+template <class T>
+std::shared_ptr<TensorImpl> make_impl(ArrayOf<T>&& values)
 {
     auto t = std::make_shared<TensorImpl>();
     t->shape = values.shape();
@@ -50,11 +52,15 @@ std::shared_ptr<TensorImpl> make_impl(Array&& values)
     return t;
 }
 
+template std::shared_ptr<TensorImpl> make_impl(Array&&);
+template std::shared_ptr<TensorImpl> make_impl(Array64&&);
+
 Node& ensure_node(TensorImpl& t)
 {
     if (!t.node) {
         t.node = std::make_shared<Node>();
         t.node->shape = t.shape;
+        t.node->dtype = t.dtype();
         t.node->leaf = t.weak_from_this();
     }
     return *t.node;
@@ -65,6 +71,13 @@ Node& ensure_node(TensorImpl& t)
 Tensor::Tensor(Array&& data, bool requires_grad) : impl_(detail::make_impl(std::move(data)))
 {
     if (requires_grad) detail::ensure_node(*impl_).requires_grad = true;
+}
+
+Tensor Tensor::of_float64(Array64&& data, bool requires_grad)
+{
+    Tensor t(detail::make_impl(std::move(data)));
+    if (requires_grad) detail::ensure_node(*t.impl_).requires_grad = true;
+    return t;
 }
 
 Tensor::Tensor(const Array& data, bool requires_grad) : Tensor(Array(data), requires_grad) {}
@@ -93,18 +106,27 @@ std::size_t Tensor::size(std::ptrdiff_t axis) const
 }
 
 // ---- values and storage -------------------------------------------------------------------------------
-Values Tensor::values() const
+template <class T>
+ValuesOf<T> Tensor::values() const
 {
     const TensorImpl& t = impl("values");
-    detail::check_float32(t, "values");
+    if (t.dtype() != dtype_of<T>()) [[unlikely]] {
+        if constexpr (std::is_same_v<T, float>) detail::refuse_dtype(t, "values");
+        fail("internal: values<", dtype_name(dtype_of<T>()), "> of a ", dtype_name(t.dtype()), " tensor");
+    }
     if (detail::running_backward) [[unlikely]] detail::check_saved_version(t);
     XGRAD_CHECK(!t.storage->donated(), "internal: the buffer of this tensor was donated to a later op's output");
-    if (t.contiguous) return Values(t.storage, t.data(), t.shape);
-    auto copy = std::make_shared<Array>(t.shape);   // a strided view: its elements gathered, row-major
-    gather(t.data(), t.shape, t.strides, copy->data());
-    const float* data = copy->data();
-    return Values(std::move(copy), data, t.shape);
+    const T* data = reinterpret_cast<const T*>(t.bytes());
+    if (t.contiguous) return ValuesOf<T>(t.storage, data, t.shape);
+    auto copy = std::make_shared<ArrayOf<T>>(t.shape);   // a strided view: its elements gathered, row-major
+    gather_elements(data, t.shape, t.strides, copy->data(), sizeof(T));
+    const T* gathered = copy->data();
+    return ValuesOf<T>(std::move(copy), gathered, t.shape);
 }
+template Values Tensor::values<float>() const;
+template ValuesOf<double> Tensor::values<double>() const;
+
+Values Tensor::values() const { return values<float>(); }
 
 Array Tensor::to_array() const { return values().array(); }
 
@@ -306,12 +328,13 @@ void Tensor::zero_grad(bool set_to_none) const
 namespace {
 
 // The node a backward adds this tensor's gradient into, if it requires grad; else null.
-Node* grad_target(const TensorImpl& t, const Array::shape_type& grad_shape)
+Node* grad_target(const TensorImpl& t, const Array::shape_type& grad_shape, Dtype dtype = Dtype::Float)
 {
     Node* n = detail::grad_node(t);
     if (n == nullptr || !n->requires_grad) return nullptr;
-    XGRAD_CHECK(grad_shape == n->shape, "internal: gradient of shape ", shape_str(grad_shape), " for a tensor of shape ",
-                shape_str(n->shape), n->is_leaf() ? "" : " from '", n->is_leaf() ? "" : n->op, n->is_leaf() ? "" : "'");
+    XGRAD_CHECK(grad_shape == n->shape && dtype == n->dtype, "internal: ", dtype_name(dtype), " gradient of shape ",
+                shape_str(grad_shape), " for a ", dtype_name(n->dtype), " tensor of shape ", shape_str(n->shape),
+                n->is_leaf() ? "" : " from '", n->is_leaf() ? "" : n->op, n->is_leaf() ? "" : "'");
     ++n->grad_writes;
     return n;
 }
@@ -326,6 +349,16 @@ void Tensor::accumulate_grad(const Values& grad) const
 void Tensor::accumulate_grad(Array&& grad) const
 {
     if (Node* n = grad_target(impl("accumulate_grad"), grad.shape())) n->grad.add(std::move(grad));
+}
+
+void Tensor::accumulate_grad(const ValuesOf<double>& grad) const
+{
+    if (Node* n = grad_target(impl("accumulate_grad"), grad.shape(), Dtype::Double)) n->grad.add(grad);
+}
+
+void Tensor::accumulate_grad(Array64&& grad) const
+{
+    if (Node* n = grad_target(impl("accumulate_grad"), grad.shape(), Dtype::Double)) n->grad.add(std::move(grad));
 }
 
 void Tensor::accumulate_grad(RowSparse grad) const

@@ -82,6 +82,9 @@ public:
     Tensor() = default;                                   // undefined, like a default torch::Tensor
     explicit Tensor(Array&& data, bool requires_grad = false);        // takes the array over
     explicit Tensor(const Array& data, bool requires_grad = false);   // a copy of it
+    template <class Y>                                    // a float64 tensor, taking the Array64 over
+        requires std::is_same_v<Y, Array64>               // (a float expression converts to an Array only)
+    explicit Tensor(Y&& data, bool requires_grad = false) : Tensor(of_float64(std::move(data), requires_grad)) {}
 
     bool defined() const { return impl_ != nullptr; }
     Shape shape() const;
@@ -113,6 +116,8 @@ public:
     // strided view). Inside a backward, reading an input the op recorded checks that no in-place write
     // changed it since (the version counter).
     Values values() const;
+    template <class T>
+    ValuesOf<T> values() const;                           // T = float for float32, double for float64
     Array to_array() const;                               // a copy of the values, as an Array
     const float* data_ptr() const;                        // element (0, ..., 0), as x.data_ptr(); follow stride()
     std::vector<std::size_t> stride() const;              // in elements, as x.stride()
@@ -215,6 +220,9 @@ public:
     void accumulate_grad(const Values& grad) const;       // grad += g (a copy the first time)
     void accumulate_grad(const Array& grad) const { accumulate_grad(Values(grad)); }
     void accumulate_grad(Array&& grad) const;             // grad += g (adopts g the first time)
+    void accumulate_grad(const ValuesOf<double>& grad) const;   // the same for a float64 tensor
+    void accumulate_grad(const Array64& grad) const { accumulate_grad(ValuesOf<double>(grad)); }
+    void accumulate_grad(Array64&& grad) const;
     void accumulate_grad(RowSparse grad) const;           // stays row-sparse unless a dense grad exists
     Array& grad_accumulator() const;                      // the dense grad to add into in place (zeros at first)
 
@@ -256,6 +264,7 @@ public:
     Array donate_data();
 
 private:
+    static Tensor of_float64(Array64&& data, bool requires_grad);
     friend struct detail::Access;                         // the autograd machinery (core/node.h)
     explicit Tensor(std::shared_ptr<detail::TensorImpl> impl) : impl_(std::move(impl)) {}
     detail::TensorImpl& impl(const char* what) const;

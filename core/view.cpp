@@ -44,31 +44,36 @@ const detail::TensorImpl& layout_of(const Tensor& x) { return detail::Access::im
 // The backward of a view whose elements are `at` in the input: the gradient scattered back.
 BackwardFn scatter_backward(const Tensor& x, Positions at)
 {
-    return [x, at = std::move(at)](GradOutput& grad_out, const Values&) {
+    return [x, at = std::move(at)](GradOutput& grad_out, const OutputValues&) {
         if (!x.requires_grad()) return;
-        x.accumulate_grad(scatter_into_zeros(grad_out.read(), detail::Access::impl(x).shape, at));
+        for_grad_type(grad_out, [&]<class T>(Tag<T>) {
+            x.accumulate_grad(scatter_into_zeros(grad_out.read<T>(), detail::Access::impl(x).shape, at));
+        });
     };
 }
 
 // The backward of a view with the input's elements in another shape, in order: a reshape.
 BackwardFn reshape_backward(const Tensor& x)
 {
-    return [x](GradOutput& grad_out, const Values&) {
-        Array g = grad_out.take();
-        g.reshape(detail::Access::impl(x).shape);
-        x.accumulate_grad(std::move(g));
+    return [x](GradOutput& grad_out, const OutputValues&) {
+        for_grad_type(grad_out, [&]<class T>(Tag<T>) {
+            ArrayOf<T> g = grad_out.take<T>();
+            g.reshape(detail::Access::impl(x).shape);
+            x.accumulate_grad(std::move(g));
+        });
     };
 }
 
 // a (contiguous) with its axes reordered: out.shape[i] = a.shape[perm[i]].
-Array permuted(const Array& a, const std::vector<std::size_t>& perm)
+template <class T>
+ArrayOf<T> permuted(const ArrayOf<T>& a, const std::vector<std::size_t>& perm)
 {
     const Strides in = contiguous_strides(a.shape());
     Array::shape_type shape(perm.size());
     Strides strides(perm.size());
     for (std::size_t i = 0; i < perm.size(); ++i) shape[i] = a.shape()[perm[i]], strides[i] = in[perm[i]];
-    Array out(shape);
-    gather(a.data(), shape, strides, out.data());
+    ArrayOf<T> out(shape);
+    gather_elements(a.data(), shape, strides, out.data(), sizeof(T));
     return out;
 }
 
@@ -225,8 +230,8 @@ Tensor Tensor::permute(std::vector<std::ptrdiff_t> dims) const
     }
     Tensor x = *this;
     return make_view(*this, std::move(shape), std::move(strides), t.offset, "permute", [&] {
-        return BackwardFn([x, inverse](GradOutput& grad_out, const Values&) {
-            x.accumulate_grad(permuted(grad_out.read(), inverse));   // permuted back
+        return BackwardFn([x, inverse](GradOutput& grad_out, const OutputValues&) {
+            for_grad_type(grad_out, [&]<class T>(Tag<T>) { x.accumulate_grad(permuted(grad_out.read<T>(), inverse)); });   // back
         });
     });
 }
@@ -247,8 +252,8 @@ Tensor Tensor::transpose(std::ptrdiff_t dim0, std::ptrdiff_t dim1) const
     std::swap(swap[a], swap[b]);
     Tensor x = *this;
     return make_view(*this, std::move(shape), std::move(strides), t.offset, "transpose", [&] {
-        return BackwardFn([x, swap](GradOutput& grad_out, const Values&) {
-            x.accumulate_grad(permuted(grad_out.read(), swap));   // swapped back
+        return BackwardFn([x, swap](GradOutput& grad_out, const OutputValues&) {
+            for_grad_type(grad_out, [&]<class T>(Tag<T>) { x.accumulate_grad(permuted(grad_out.read<T>(), swap)); });   // back
         });
     });
 }
@@ -295,8 +300,8 @@ Tensor Tensor::expand(std::vector<std::ptrdiff_t> sizes) const
     shape_numel(shape, "expand");
     Tensor x = *this;
     return make_view(*this, std::move(shape), std::move(strides), t.offset, "expand", [&] {
-        return BackwardFn([x](GradOutput& grad_out, const Values&) {
-            x.accumulate_grad(reduce_to_shape(grad_out.read(), x.shape()));   // summed over the copies
+        return BackwardFn([x](GradOutput& grad_out, const OutputValues&) {
+            for_grad_type(grad_out, [&]<class T>(Tag<T>) { x.accumulate_grad(reduce_to_shape(grad_out.read<T>(), x.shape())); });
         });
     });
 }
@@ -580,12 +585,13 @@ Tensor Tensor::index(std::initializer_list<indexing::TensorIndex> index) const
 // ---- a view's positions in its base ---------------------------------------------------------------------
 namespace detail {
 
-Array scatter_into_zeros(const Array& g, const Array::shape_type& input_shape, const Positions& at)
+template <class T>
+ArrayOf<T> scatter_into_zeros(const ArrayOf<T>& g, const Array::shape_type& input_shape, const Positions& at)
 {
-    Array grad = xt::zeros<float>(input_shape);
+    ArrayOf<T> grad = xt::zeros<T>(input_shape);
     const std::size_t inner = at.shape.empty() ? 1 : at.shape.back(), step = at.shape.empty() ? 1 : at.strides.back();
-    const float* src = g.data();
-    float* dst = grad.data() + at.offset;
+    const T* src = g.data();
+    T* dst = grad.data() + at.offset;
     if (has_overlap(at.shape, at.strides)) {   // positions reached twice: one thread, in order
         for (std::size_t i = 0; i < g.size(); ++i) dst[row_offset(i / inner, at.shape, at.strides) + i % inner * step] += src[i];
         return grad;
@@ -596,12 +602,18 @@ Array scatter_into_zeros(const Array& g, const Array::shape_type& input_shape, c
     return grad;
 }
 
-Array gather_from(const Array& g, const Positions& at)
+template <class T>
+ArrayOf<T> gather_from(const ArrayOf<T>& g, const Positions& at)
 {
-    Array out(at.shape);
-    gather(g.data() + at.offset, at.shape, at.strides, out.data());
+    ArrayOf<T> out(at.shape);
+    gather_elements(g.data() + at.offset, at.shape, at.strides, out.data(), sizeof(T));
     return out;
 }
+
+template Array scatter_into_zeros(const Array&, const Array::shape_type&, const Positions&);
+template Array64 scatter_into_zeros(const Array64&, const Array::shape_type&, const Positions&);
+template Array gather_from(const Array&, const Positions&);
+template Array64 gather_from(const Array64&, const Positions&);
 
 Positions positions_in_base(const TensorImpl& v, const char* op)
 {
