@@ -93,6 +93,20 @@ void for_grad_type(const GradOutput& grad_out, F&& f)
     }
 }
 
+// f(Tag<T>{}) with T the type an op computes x in: double for a float64 tensor, else float (whose
+// values() refuses the dtypes no op computes in, naming the op). An op written once for both.
+template <class F>
+decltype(auto) compute_as(const Tensor& x, F&& f)
+{
+    if (x.dtype() == Dtype::Double) return f(Tag<double>{});
+    return f(Tag<float>{});
+}
+
+// op(a', b') for a and b of two dtypes, converted (recorded, so gradients reach a and b) to the dtype
+// torch's promotion gives them (result_type: float32 with float64 is float64, an integer tensor with
+// a float one is the float's, a 0-D tensor does not widen a tensor with dimensions of its category).
+Tensor with_promoted(const Tensor& a, const Tensor& b, Tensor (*op)(const Tensor&, const Tensor&));
+
 // Names the op a user called while it runs, for the errors raised below it that cannot know it: an
 // accessor reading an undefined input ("matmul: an input tensor is undefined"), an allocation that
 // fails ("... for the output of 'matmul'"). Each op's first line. The outermost op wins: linear, not

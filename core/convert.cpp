@@ -85,14 +85,48 @@ Dtype Tensor::dtype() const { return impl("dtype").dtype(); }
 std::size_t Tensor::element_size() const { return xgrad::element_size(dtype()); }
 bool Tensor::is_floating_point() const { return xgrad::is_floating_point(dtype()); }
 
+namespace {
+
+// x (float32 or float64, requiring grad) as the other of the two, recorded: the gradient goes back
+// converted, as torch's ToCopyBackward
+template <class To, class From>
+Tensor converted(const Tensor& x)
+{
+    const ValuesOf<From> v = x.values<From>();
+    ArrayOf<To> y(v.shape());
+    detail::convert_elements(v.data(), dtype_of<From>(), y.data(), dtype_of<To>(), v.size());
+    return from_op(std::move(y), {x}, "to", [x](GradOutput& grad_out) {
+        const ArrayOf<To>& g = grad_out.read<To>();
+        ArrayOf<From> back(g.shape());
+        detail::convert_elements(g.data(), dtype_of<To>(), back.data(), dtype_of<From>(), g.size());
+        x.accumulate_grad(std::move(back));
+    });
+}
+
+}  // namespace
+
 Tensor Tensor::to(Dtype dtype) const
 {
     const TensorImpl& t = impl("to");
     if (t.dtype() == dtype) return *this;
-    XGRAD_CHECK(!requires_grad(), "to: this ", dtype_name(t.dtype()), " tensor requires grad, and autograd runs in float32 ",
-                "only: its conversion to ", dtype_name(dtype), " would have no gradient (detach() it first)");
+    if (is_grad_enabled() && requires_grad()) {
+        const OpScope scope("to");
+        XGRAD_CHECK(dtype == Dtype::Float || dtype == Dtype::Double, "to: this ", dtype_name(t.dtype()), " tensor requires grad, ",
+                    "and autograd runs in float32 and float64; its conversion to ", dtype_name(dtype), " would have no ",
+                    "gradient (detach() it first)");
+        return dtype == Dtype::Double ? converted<double, float>(*this) : converted<float, double>(*this);
+    }
     if (detail::running_backward) [[unlikely]] detail::check_saved_version(t);
     return Access::wrap(detail::dense_copy(t, dtype));
+}
+
+Tensor with_promoted(const Tensor& a, const Tensor& b, Tensor (*op)(const Tensor&, const Tensor&))
+{
+    auto operand = [](const Tensor& t) {
+        return DtypeOperand{t.dtype(), t.dim() == 0 ? OperandRank::zero_dim : OperandRank::dimensioned};
+    };
+    const Dtype common = result_type(operand(a), operand(b));
+    return op(a.to(common), b.to(common));
 }
 
 template <class T>
@@ -110,8 +144,10 @@ template <class T>
 const T* Tensor::data_ptr() const
 {
     const TensorImpl& t = impl("data_ptr");
-    XGRAD_CHECK(t.dtype() == dtype_of<T>(), "data_ptr: the tensor holds ", dtype_name(t.dtype()), ", not ",
-                dtype_name(dtype_of<T>()));
+    if (t.dtype() != dtype_of<T>()) [[unlikely]] {
+        if (OpScope::current() && std::is_same_v<T, float>) detail::refuse_dtype(t, "data_ptr");   // an op's input
+        fail("data_ptr: the tensor holds ", dtype_name(t.dtype()), ", not ", dtype_name(dtype_of<T>()));
+    }
     if (detail::running_backward) [[unlikely]] detail::check_saved_version(t);
     return reinterpret_cast<const T*>(t.bytes());
 }

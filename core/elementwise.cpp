@@ -17,33 +17,34 @@ namespace xgrad {
 
 namespace {
 
-// The input's gradient f(g, operands...) of an element-wise op, written over the upstream buffer g.
-// f takes its operands as `const auto&` and returns an xtensor expression over them (see map).
-template <class F, class... In>
-Array overwrite(GradOutput& grad_out, F f, const In&... operands)
+// The input's gradient f(g, operands...) of an element-wise op, written over the upstream buffer g
+// (of type T: float, or double for float64). f takes its operands as `const auto&` and returns an
+// xtensor expression over them (see map).
+template <class T, class F, class... In>
+ArrayOf<T> overwrite(GradOutput& grad_out, F f, const In&... operands)
 {
-    Array g = grad_out.take();
+    ArrayOf<T> g = grad_out.take<T>();
     map(g, f, g, operands...);
     return g;
 }
 
-// y = f(x) element by element, threaded and vectorised (see map); x is an Array or Values.
+// y = f(x) element by element, threaded and vectorised (see map); x is an ArrayOf<T> or ValuesOf<T>.
 template <class In, class F>
-Array map_of(const In& x, F f)
+auto map_of(const In& x, F f)
 {
-    Array y(x.shape());
+    ArrayOf<std::remove_cvref_t<decltype(*x.data())>> y(x.shape());
     map(y, f, x);
     return y;
 }
 
 // y = f(x) element by element by a scalar function, over the same blocks as map: for functions whose
 // vectorised forms differ from the standard library's at the edges (std::pow).
-template <class F>
-Array map_scalar(const Values& x, F f)
+template <class T, class F>
+ArrayOf<T> map_scalar(const ValuesOf<T>& x, F f)
 {
-    Array y(x.shape());
-    const float* in = x.data();
-    float* out = y.data();
+    ArrayOf<T> y(x.shape());
+    const T* in = x.data();
+    T* out = y.data();
     map_blocks(y.size(), [=](const Block& b) {
         for (std::size_t i = b.begin; i < b.begin + b.size; ++i) out[i] = f(in[i]);
     });
@@ -53,167 +54,199 @@ Array map_scalar(const Values& x, F f)
 // f(a, b) broadcast to `out`, written over the buffer of an operand that expires here and has the
 // output's shape (a temporary, as in tok(ids) + pos(t)), or else into a fresh array. For add and sub,
 // whose backward reads neither operand's values.
-template <class F>
-Array apply_reusing_expiring(Tensor& a, Tensor& b, const Shape& out, F f)
+template <class T, class F>
+ArrayOf<T> apply_reusing_expiring(Tensor& a, Tensor& b, const Shape& out, F f)
 {
     const bool into_a = a.expiring() && a.shape() == out;
     const bool into_b = !into_a && b.expiring() && b.shape() == out;
-    if (!into_a && !into_b) return broadcast_apply(a.values(), b.values(), out, f);
-    Array y = into_a ? a.donate_data() : b.donate_data();
+    if (!into_a && !into_b) return broadcast_apply(a.values<T>(), b.values<T>(), out, f);
+    ArrayOf<T> y = into_a ? a.donate_data<T>() : b.donate_data<T>();
     if (into_a) {
-        broadcast_apply_into(y, y, b.values(), f);
+        broadcast_apply_into(y, y, b.values<T>(), f);
     } else {
-        broadcast_apply_into(y, a.values(), y, f);
+        broadcast_apply_into(y, a.values<T>(), y, f);
     }
     return y;
 }
 
 }  // namespace
 
+// Each op below is written once for float (float32) and double (float64): compute_as picks the type of
+// its input, and a binary op given two dtypes first converts both to the one torch's promotion gives.
+
 // ---- binary, broadcasting: a (...), b (...) -> broadcast(a, b) ------------------------------------------
 
 Tensor add(Tensor a, Tensor b)
 {
     const OpScope scope("add");
+    if (a.dtype() != b.dtype()) [[unlikely]] return with_promoted(a, b, [](const Tensor& a, const Tensor& b) { return add(a, b); });
     const Shape out = broadcast_shapes("add", a.shape(), b.shape());
-    Array y = apply_reusing_expiring(a, b, out, [](float u, float v) { return u + v; });
-    return from_op(std::move(y), {a, b}, "add", [a, b](GradOutput& grad_out) {
-        if (b.requires_grad()) b.accumulate_grad(reduce_to_shape(grad_out.read(), b.shape()));   // d(a + b)/db = 1
-        grad_out.pass_to(a);                                                                    // d(a + b)/da = 1
+    return compute_as(a, [&]<class T>(Tag<T>) {
+        ArrayOf<T> y = apply_reusing_expiring<T>(a, b, out, [](T u, T v) { return u + v; });
+        return from_op(std::move(y), {a, b}, "add", [a, b](GradOutput& grad_out) {
+            if (b.requires_grad()) b.accumulate_grad(reduce_to_shape(grad_out.read<T>(), b.shape()));   // d(a + b)/db = 1
+            grad_out.pass_to(a);                                                                       // d(a + b)/da = 1
+        });
     });
 }
 
 Tensor sub(Tensor a, Tensor b)
 {
     const OpScope scope("sub");
+    if (a.dtype() != b.dtype()) [[unlikely]] return with_promoted(a, b, [](const Tensor& a, const Tensor& b) { return sub(a, b); });
     const Shape out = broadcast_shapes("sub", a.shape(), b.shape());
-    Array y = apply_reusing_expiring(a, b, out, [](float u, float v) { return u - v; });
-    return from_op(std::move(y), {a, b}, "sub", [a, b](GradOutput& grad_out) {
-        if (b.requires_grad()) b.accumulate_grad(reduce_to_shape(-grad_out.read(), b.shape()));  // d(a - b)/db = -1
-        grad_out.pass_to(a);                                                                    // d(a - b)/da = 1
+    return compute_as(a, [&]<class T>(Tag<T>) {
+        ArrayOf<T> y = apply_reusing_expiring<T>(a, b, out, [](T u, T v) { return u - v; });
+        return from_op(std::move(y), {a, b}, "sub", [a, b](GradOutput& grad_out) {
+            if (b.requires_grad()) b.accumulate_grad(reduce_to_shape(ArrayOf<T>(-grad_out.read<T>()), b.shape()));   // -1
+            grad_out.pass_to(a);                                                                                  // 1
+        });
     });
 }
 
 Tensor mul(const Tensor& a, const Tensor& b)
 {
     const OpScope scope("mul");
+    if (a.dtype() != b.dtype()) [[unlikely]] return with_promoted(a, b, [](const Tensor& a, const Tensor& b) { return mul(a, b); });
     const Shape out = broadcast_shapes("mul", a.shape(), b.shape());
-    auto times = [](float u, float v) { return u * v; };
-    Array y = broadcast_apply(a.values(), b.values(), out, times);
-    return from_op(std::move(y), {a, b}, "mul", [a, b, out, times](GradOutput& grad_out) {
-        const Array& g = grad_out.read();
-        if (a.requires_grad()) a.accumulate_grad(reduce_to_shape(broadcast_apply(g, b.values(), out, times), a.shape()));  // b
-        if (b.requires_grad()) b.accumulate_grad(reduce_to_shape(broadcast_apply(g, a.values(), out, times), b.shape()));  // a
+    return compute_as(a, [&]<class T>(Tag<T>) {
+        auto times = [](T u, T v) { return u * v; };
+        ArrayOf<T> y = broadcast_apply(a.values<T>(), b.values<T>(), out, times);
+        return from_op(std::move(y), {a, b}, "mul", [a, b, out, times](GradOutput& grad_out) {
+            const ArrayOf<T>& g = grad_out.read<T>();
+            if (a.requires_grad()) a.accumulate_grad(reduce_to_shape(broadcast_apply(g, b.values<T>(), out, times), a.shape()));  // b
+            if (b.requires_grad()) b.accumulate_grad(reduce_to_shape(broadcast_apply(g, a.values<T>(), out, times), b.shape()));  // a
+        });
     });
 }
 
 Tensor div(const Tensor& a, const Tensor& b)
 {
     const OpScope scope("div");
+    if (a.dtype() != b.dtype()) [[unlikely]] return with_promoted(a, b, [](const Tensor& a, const Tensor& b) { return div(a, b); });
     const Shape out = broadcast_shapes("div", a.shape(), b.shape());
-    Array y = broadcast_apply(a.values(), b.values(), out, [](float u, float v) { return u / v; });
-    return from_op(std::move(y), {a, b}, "div", [a, b, out](GradOutput& grad_out) {
-        const Array& g = grad_out.read();
-        if (a.requires_grad()) {                                      // d(a/b)/da = 1/b
-            Array ga = broadcast_apply(g, b.values(), out, [](float g, float v) { return g / v; });
-            a.accumulate_grad(reduce_to_shape(std::move(ga), a.shape()));
-        }
-        if (b.requires_grad()) {                                      // d(a/b)/db = -a/b^2 (a, not y: torch's saves)
-            Array ab = broadcast_apply(a.values(), b.values(), out, [](float u, float v) { return -u / (v * v); });
-            broadcast_apply_into(ab, g, ab, [](float g, float d) { return g * d; });
-            b.accumulate_grad(reduce_to_shape(std::move(ab), b.shape()));
-        }
+    return compute_as(a, [&]<class T>(Tag<T>) {
+        ArrayOf<T> y = broadcast_apply(a.values<T>(), b.values<T>(), out, [](T u, T v) { return u / v; });
+        return from_op(std::move(y), {a, b}, "div", [a, b, out](GradOutput& grad_out) {
+            const ArrayOf<T>& g = grad_out.read<T>();
+            if (a.requires_grad()) {                                      // d(a/b)/da = 1/b
+                ArrayOf<T> ga = broadcast_apply(g, b.values<T>(), out, [](T g, T v) { return g / v; });
+                a.accumulate_grad(reduce_to_shape(std::move(ga), a.shape()));
+            }
+            if (b.requires_grad()) {                                      // d(a/b)/db = -a/b^2 (a, not y: torch's saves)
+                ArrayOf<T> ab = broadcast_apply(a.values<T>(), b.values<T>(), out, [](T u, T v) { return -u / (v * v); });
+                broadcast_apply_into(ab, g, ab, [](T g, T d) { return g * d; });
+                b.accumulate_grad(reduce_to_shape(std::move(ab), b.shape()));
+            }
+        });
     });
 }
 
-// a^b by std::pow in float, as torch.pow of two tensors: (-2)^3 = -8, 0^0 = 1. The derivatives are torch's, zeros included:
+// a^b by std::pow, as torch.pow of two tensors: (-2)^3 = -8, 0^0 = 1. The derivatives are torch's, zeros included:
 //   d/da = b a^(b-1), taken as 0 where b = 0 (so 0^0 has gradient 0, not 0 * 0^-1 = NaN)
 //   d/db = a^b log(a), taken as 0 where a = 0 and b >= 0 (0^b is flat there, not 0 * -inf = NaN)
 Tensor pow(const Tensor& a, const Tensor& b)
 {
     const OpScope scope("pow");
+    if (a.dtype() != b.dtype()) [[unlikely]] return with_promoted(a, b, [](const Tensor& a, const Tensor& b) { return pow(a, b); });
     const Shape out = broadcast_shapes("pow", a.shape(), b.shape());
-    Array y = broadcast_apply(a.values(), b.values(), out, [](float u, float v) { return std::pow(u, v); });
-    return from_op(std::move(y), {a, b}, "pow", [a, b, out](GradOutput& grad_out) {
-        const Array& g = grad_out.read();
-        if (a.requires_grad()) {
-            Array slope = broadcast_apply(a.values(), b.values(), out,
-                                          [](float u, float v) { return v * std::pow(u, v - 1.0f); });   // b a^(b-1)
-            const Array b_out = broadcast_apply(a.values(), b.values(), out, [](float, float v) { return v; });
-            for (std::size_t i = 0; i < slope.size(); ++i) {
-                slope.data()[i] = b_out.data()[i] == 0.0f ? 0.0f : g.data()[i] * slope.data()[i];
+    return compute_as(a, [&]<class T>(Tag<T>) {
+        ArrayOf<T> y = broadcast_apply(a.values<T>(), b.values<T>(), out, [](T u, T v) { return std::pow(u, v); });
+        return from_op(std::move(y), {a, b}, "pow", [a, b, out](GradOutput& grad_out) {
+            const ArrayOf<T>& g = grad_out.read<T>();
+            if (a.requires_grad()) {
+                ArrayOf<T> slope = broadcast_apply(a.values<T>(), b.values<T>(), out,
+                                                   [](T u, T v) { return v * std::pow(u, v - T(1)); });   // b a^(b-1)
+                const ArrayOf<T> b_out = broadcast_apply(a.values<T>(), b.values<T>(), out, [](T, T v) { return v; });
+                for (std::size_t i = 0; i < slope.size(); ++i) {
+                    slope.data()[i] = b_out.data()[i] == T(0) ? T(0) : g.data()[i] * slope.data()[i];
+                }
+                a.accumulate_grad(reduce_to_shape(std::move(slope), a.shape()));
             }
-            a.accumulate_grad(reduce_to_shape(std::move(slope), a.shape()));
-        }
-        if (b.requires_grad()) {
-            Array gb = broadcast_apply(a.values(), b.values(), out, [](float u, float v) {
-                return u == 0.0f && v >= 0.0f ? 0.0f : std::pow(u, v) * std::log(u);           // a^b log a
-            });
-            broadcast_apply_into(gb, g, gb, [](float g, float d) { return g * d; });
-            b.accumulate_grad(reduce_to_shape(std::move(gb), b.shape()));
-        }
+            if (b.requires_grad()) {
+                ArrayOf<T> gb = broadcast_apply(a.values<T>(), b.values<T>(), out, [](T u, T v) {
+                    return u == T(0) && v >= T(0) ? T(0) : std::pow(u, v) * std::log(u);           // a^b log a
+                });
+                broadcast_apply_into(gb, g, gb, [](T g, T d) { return g * d; });
+                b.accumulate_grad(reduce_to_shape(std::move(gb), b.shape()));
+            }
+        });
     });
 }
 
 // ---- with a scalar: x (...) -> (...) ----------------------------------------------------------------------
+// The number is taken in the tensor's type, as torch's: a float32 tensor computes with float(s).
 
-Tensor add(const Tensor& x, float s)
+Tensor add(const Tensor& x, double number)
 {
     const OpScope scope("add");
-    return from_op(map_of(x.values(), [s](const auto& v) { return v + s; }), {x}, "add_scalar", [x](GradOutput& grad_out) {
-        grad_out.pass_to(x);   // d(x + s)/dx = 1
+    return compute_as(x, [&]<class T>(Tag<T>) {
+        const T s = static_cast<T>(number);
+        return from_op(map_of(x.values<T>(), [s](const auto& v) { return v + s; }), {x}, "add_scalar", [x](GradOutput& grad_out) {
+            grad_out.pass_to(x);   // d(x + s)/dx = 1
+        });
     });
 }
 
-Tensor mul(const Tensor& x, float s)
+Tensor mul(const Tensor& x, double number)
 {
     const OpScope scope("mul");
-    return from_op(map_of(x.values(), [s](const auto& v) { return v * s; }), {x}, "mul_scalar", [x, s](GradOutput& grad_out) {
-        x.accumulate_grad(overwrite(grad_out, [s](const auto& g) { return g * s; }));   // d(x s)/dx = s
+    return compute_as(x, [&]<class T>(Tag<T>) {
+        const T s = static_cast<T>(number);
+        return from_op(map_of(x.values<T>(), [s](const auto& v) { return v * s; }), {x}, "mul_scalar", [x, s](GradOutput& grad_out) {
+            x.accumulate_grad(overwrite<T>(grad_out, [s](const auto& g) { return g * s; }));   // d(x s)/dx = s
+        });
     });
 }
 
-Tensor rsub(float s, const Tensor& x)
+Tensor rsub(double number, const Tensor& x)
 {
     const OpScope scope("rsub");
-    return from_op(map_of(x.values(), [s](const auto& v) { return s - v; }), {x}, "rsub_scalar", [x](GradOutput& grad_out) {
-        x.accumulate_grad(overwrite(grad_out, [](const auto& g) { return -g; }));   // d(s - x)/dx = -1
+    return compute_as(x, [&]<class T>(Tag<T>) {
+        const T s = static_cast<T>(number);
+        return from_op(map_of(x.values<T>(), [s](const auto& v) { return s - v; }), {x}, "rsub_scalar", [x](GradOutput& grad_out) {
+            x.accumulate_grad(overwrite<T>(grad_out, [](const auto& g) { return -g; }));   // d(s - x)/dx = -1
+        });
     });
 }
 
-Tensor rdiv(float s, const Tensor& x)
+Tensor rdiv(double number, const Tensor& x)
 {
     const OpScope scope("rdiv");
-    // as torch's: s * reciprocal(x), the reciprocal kept for the backward, where no in-place write reaches it
-    Array r = map_of(x.values(), [](const auto& v) { return 1.0f / v; });
-    Array y = map_of(r, [s](const auto& r) { return s * r; });
-    if (!detail::records({&x, 1})) return from_op(std::move(y), {x}, "rdiv_scalar", [](GradOutput&) {});
-    return from_op(std::move(y), {x}, "rdiv_scalar", [x, s, r = std::move(r)](GradOutput& grad_out) {
-        // d(s/x)/dx = -s/x^2 = -s r^2
-        x.accumulate_grad(overwrite(grad_out, [s](const auto& g, const auto& r) { return -s * g * r * r; }, r));
+    return compute_as(x, [&]<class T>(Tag<T>) {
+        const T s = static_cast<T>(number);
+        // as torch's: s * reciprocal(x), the reciprocal kept for the backward, where no in-place write reaches it
+        ArrayOf<T> r = map_of(x.values<T>(), [](const auto& v) { return T(1) / v; });
+        ArrayOf<T> y = map_of(r, [s](const auto& r) { return s * r; });
+        if (!detail::records({&x, 1})) return from_op(std::move(y), {x}, "rdiv_scalar", [](GradOutput&) {});
+        return from_op(std::move(y), {x}, "rdiv_scalar", [x, s, r = std::move(r)](GradOutput& grad_out) {
+            // d(s/x)/dx = -s/x^2 = -s r^2
+            x.accumulate_grad(overwrite<T>(grad_out, [s](const auto& g, const auto& r) { return -s * g * r * r; }, r));
+        });
     });
 }
 
 // x (...) -> (...): x^p, as torch.pow(x, p) (see power in core/kernels.h)
-Tensor pow(const Tensor& x, float exponent)
+Tensor pow(const Tensor& x, double p)
 {
     const OpScope scope("pow");
-    const double p = exponent;
-    Array y = map_scalar(x.values(), [p](float v) { return power(v, p); });
-    return from_op(std::move(y), {x}, "pow", [x, p](GradOutput& grad_out) {
-        if (p == 0.0) {                                        // x^0 = 1: gradient 0, even at x = 0 (torch's)
-            x.accumulate_grad(Array(xt::zeros<float>(x.shape())));
-            return;
-        }
-        Array g = grad_out.take();                             // d x^p = p x^(p-1)
-        const Values xv = x.values();
-        const float* xd = xv.data();
-        float* gd = g.data();
-        const float pf = static_cast<float>(p);
-        map_blocks(g.size(), [=](const Block& b) {
-            for (std::size_t i = b.begin; i < b.begin + b.size; ++i) gd[i] *= pf * power(xd[i], p - 1.0);
+    return compute_as(x, [&]<class T>(Tag<T>) {
+        ArrayOf<T> y = map_scalar(x.values<T>(), [p](T v) { return power(v, p); });
+        return from_op(std::move(y), {x}, "pow", [x, p](GradOutput& grad_out) {
+            if (p == 0.0) {                                        // x^0 = 1: gradient 0, even at x = 0 (torch's)
+                x.accumulate_grad(ArrayOf<T>(xt::zeros<T>(x.shape())));
+                return;
+            }
+            ArrayOf<T> g = grad_out.take<T>();                     // d x^p = p x^(p-1)
+            const ValuesOf<T> xv = x.values<T>();
+            const T* xd = xv.data();
+            T* gd = g.data();
+            const T pt = static_cast<T>(p);
+            map_blocks(g.size(), [=](const Block& b) {
+                for (std::size_t i = b.begin; i < b.begin + b.size; ++i) gd[i] *= pt * power(xd[i], p - 1.0);
+            });
+            x.accumulate_grad(std::move(g));
         });
-        x.accumulate_grad(std::move(g));
     });
 }
 
@@ -222,111 +255,131 @@ Tensor pow(const Tensor& x, float exponent)
 Tensor neg(const Tensor& x)
 {
     const OpScope scope("neg");
-    return from_op(map_of(x.values(), [](const auto& v) { return -v; }), {x}, "neg", [x](GradOutput& grad_out) {
-        x.accumulate_grad(overwrite(grad_out, [](const auto& g) { return -g; }));   // d(-x)/dx = -1
+    return compute_as(x, [&]<class T>(Tag<T>) {
+        return from_op(map_of(x.values<T>(), [](const auto& v) { return -v; }), {x}, "neg", [x](GradOutput& grad_out) {
+            x.accumulate_grad(overwrite<T>(grad_out, [](const auto& g) { return -g; }));   // d(-x)/dx = -1
+        });
     });
 }
 
 Tensor abs(const Tensor& x)
 {
     const OpScope scope("abs");
-    // xsimd's abs clears the sign bit: abs(-0.0) = 0.0 and NaN stays NaN, as torch's
-    return from_op(map_of(x.values(), [](const auto& v) { return xt::abs(v); }), {x}, "abs", [x](GradOutput& grad_out) {
-        // d|x| = sign(x), with sign(0) = sign(NaN) = 0 (torch's sgn): no gradient at the kink. A product, not a
-        // select, so that an infinite g at x = 0 gives NaN, as torch's g * sgn(x). Selects that GCC vectorises.
-        Array g = grad_out.take();
-        const Values xv = x.values();
-        const float* xd = xv.data();
-        float* gd = g.data();
-        map_blocks(g.size(), [=](const Block& b) {
-            for (std::size_t i = b.begin; i < b.begin + b.size; ++i) {
-                gd[i] *= xd[i] > 0.0f ? 1.0f : (xd[i] < 0.0f ? -1.0f : 0.0f);
-            }
+    return compute_as(x, [&]<class T>(Tag<T>) {
+        // xsimd's abs clears the sign bit: abs(-0.0) = 0.0 and NaN stays NaN, as torch's
+        return from_op(map_of(x.values<T>(), [](const auto& v) { return xt::abs(v); }), {x}, "abs", [x](GradOutput& grad_out) {
+            // d|x| = sign(x), with sign(0) = sign(NaN) = 0 (torch's sgn): no gradient at the kink. A product, not a
+            // select, so that an infinite g at x = 0 gives NaN, as torch's g * sgn(x). Selects that GCC vectorises.
+            ArrayOf<T> g = grad_out.take<T>();
+            const ValuesOf<T> xv = x.values<T>();
+            const T* xd = xv.data();
+            T* gd = g.data();
+            map_blocks(g.size(), [=](const Block& b) {
+                for (std::size_t i = b.begin; i < b.begin + b.size; ++i) {
+                    gd[i] *= xd[i] > T(0) ? T(1) : (xd[i] < T(0) ? T(-1) : T(0));
+                }
+            });
+            x.accumulate_grad(std::move(g));
         });
-        x.accumulate_grad(std::move(g));
     });
 }
 
 Tensor exp(const Tensor& x)
 {
     const OpScope scope("exp");
-    Array y = map_of(x.values(), [](const auto& x) { return xt::exp(x); });
-    return from_op(std::move(y), {x}, "exp", [x](GradOutput& grad_out, const Values& y) {
-        x.accumulate_grad(overwrite(grad_out, [](const auto& g, const auto& y) { return g * y; }, y));   // d e^x = e^x
+    return compute_as(x, [&]<class T>(Tag<T>) {
+        ArrayOf<T> y = map_of(x.values<T>(), [](const auto& x) { return xt::exp(x); });
+        return from_op(std::move(y), {x}, "exp", [x](GradOutput& grad_out, const ValuesOf<T>& y) {
+            x.accumulate_grad(overwrite<T>(grad_out, [](const auto& g, const auto& y) { return g * y; }, y));   // d e^x = e^x
+        });
     });
 }
 
 Tensor log(const Tensor& x)
 {
     const OpScope scope("log");
-    return from_op(map_of(x.values(), [](const auto& v) { return xt::log(v); }), {x}, "log", [x](GradOutput& grad_out) {
-        x.accumulate_grad(overwrite(grad_out, [](const auto& g, const auto& x) { return g / x; }, x.values()));   // 1/x
+    return compute_as(x, [&]<class T>(Tag<T>) {
+        return from_op(map_of(x.values<T>(), [](const auto& v) { return xt::log(v); }), {x}, "log", [x](GradOutput& grad_out) {
+            x.accumulate_grad(overwrite<T>(grad_out, [](const auto& g, const auto& x) { return g / x; }, x.values<T>()));   // 1/x
+        });
     });
 }
 
 Tensor sqrt(const Tensor& x)
 {
     const OpScope scope("sqrt");
-    return from_op(map_of(x.values(), [](const auto& v) { return xt::sqrt(v); }), {x}, "sqrt",
-                   [x](GradOutput& grad_out, const Values& y) {
-        // d sqrt(x) = 1 / (2 sqrt(x))
-        x.accumulate_grad(overwrite(grad_out, [](const auto& g, const auto& y) { return g * 0.5f / y; }, y));
+    return compute_as(x, [&]<class T>(Tag<T>) {
+        return from_op(map_of(x.values<T>(), [](const auto& v) { return xt::sqrt(v); }), {x}, "sqrt",
+                       [x](GradOutput& grad_out, const ValuesOf<T>& y) {
+            // d sqrt(x) = 1 / (2 sqrt(x))
+            x.accumulate_grad(overwrite<T>(grad_out, [](const auto& g, const auto& y) { return g * T(0.5) / y; }, y));
+        });
     });
 }
 
 Tensor tanh(const Tensor& x)
 {
     const OpScope scope("tanh");
-    Array y = map_of(x.values(), [](const auto& x) { return xt::tanh(x); });
-    return from_op(std::move(y), {x}, "tanh", [x](GradOutput& grad_out, const Values& y) {
-        // d tanh = 1 - tanh^2
-        x.accumulate_grad(overwrite(grad_out, [](const auto& g, const auto& y) { return g * (1.0f - y * y); }, y));
+    return compute_as(x, [&]<class T>(Tag<T>) {
+        ArrayOf<T> y = map_of(x.values<T>(), [](const auto& x) { return xt::tanh(x); });
+        return from_op(std::move(y), {x}, "tanh", [x](GradOutput& grad_out, const ValuesOf<T>& y) {
+            // d tanh = 1 - tanh^2
+            x.accumulate_grad(overwrite<T>(grad_out, [](const auto& g, const auto& y) { return g * (T(1) - y * y); }, y));
+        });
     });
 }
 
 Tensor sin(const Tensor& x)
 {
     const OpScope scope("sin");
-    Array y = map_of(x.values(), [](const auto& x) { return xt::sin(x); });
-    return from_op(std::move(y), {x}, "sin", [x](GradOutput& grad_out) {
-        x.accumulate_grad(overwrite(grad_out, [](const auto& g, const auto& x) { return g * xt::cos(x); }, x.values()));   // cos
+    return compute_as(x, [&]<class T>(Tag<T>) {
+        ArrayOf<T> y = map_of(x.values<T>(), [](const auto& x) { return xt::sin(x); });
+        return from_op(std::move(y), {x}, "sin", [x](GradOutput& grad_out) {
+            x.accumulate_grad(overwrite<T>(grad_out, [](const auto& g, const auto& x) { return g * xt::cos(x); }, x.values<T>()));
+        });
     });
 }
 
 Tensor cos(const Tensor& x)
 {
     const OpScope scope("cos");
-    Array y = map_of(x.values(), [](const auto& x) { return xt::cos(x); });
-    return from_op(std::move(y), {x}, "cos", [x](GradOutput& grad_out) {
-        x.accumulate_grad(overwrite(grad_out, [](const auto& g, const auto& x) { return -g * xt::sin(x); }, x.values()));   // -sin
+    return compute_as(x, [&]<class T>(Tag<T>) {
+        ArrayOf<T> y = map_of(x.values<T>(), [](const auto& x) { return xt::cos(x); });
+        return from_op(std::move(y), {x}, "cos", [x](GradOutput& grad_out) {
+            x.accumulate_grad(overwrite<T>(grad_out, [](const auto& g, const auto& x) { return -g * xt::sin(x); }, x.values<T>()));
+        });
     });
 }
 
 Tensor sigmoid(const Tensor& x)
 {
     const OpScope scope("sigmoid");
-    Array y = map_of(x.values(), [](const auto& x) { return 1.0f / (1.0f + xt::exp(-x)); });
-    return from_op(std::move(y), {x}, "sigmoid", [x](GradOutput& grad_out, const Values& y) {
-        // d sigmoid = s (1 - s)
-        x.accumulate_grad(overwrite(grad_out, [](const auto& g, const auto& y) { return g * y * (1.0f - y); }, y));
+    return compute_as(x, [&]<class T>(Tag<T>) {
+        ArrayOf<T> y = map_of(x.values<T>(), [](const auto& x) { return T(1) / (T(1) + xt::exp(-x)); });
+        return from_op(std::move(y), {x}, "sigmoid", [x](GradOutput& grad_out, const ValuesOf<T>& y) {
+            // d sigmoid = s (1 - s)
+            x.accumulate_grad(overwrite<T>(grad_out, [](const auto& g, const auto& y) { return g * y * (T(1) - y); }, y));
+        });
     });
 }
 
 Tensor relu(const Tensor& x)
 {
     const OpScope scope("relu");
-    // 0 where x < 0, else x itself: NaN stays NaN and -0.0 stays -0.0, as torch's (max(x, 0) would give 0 for
-    // both). A plain loop of selects, which GCC vectorises; xt::where with a scalar runs element by element.
-    const Values xv = x.values();
-    const float* in = xv.data();
-    Array y(xv.shape());
-    float* out = y.data();
-    map_blocks(y.size(), [=](const Block& b) {
-        for (std::size_t i = b.begin; i < b.begin + b.size; ++i) out[i] = in[i] < 0.0f ? 0.0f : in[i];
-    });
-    return from_op(std::move(y), {x}, "relu", [x](GradOutput& grad_out, const Values& y) {
-        // d relu = 0 where y <= 0, else 1 (torch's threshold_backward on the saved output: NaN passes g)
-        x.accumulate_grad(overwrite(grad_out, [](const auto& g, const auto& y) { return xt::where(y <= 0.0f, 0.0f, g); }, y));
+    return compute_as(x, [&]<class T>(Tag<T>) {
+        // 0 where x < 0, else x itself: NaN stays NaN and -0.0 stays -0.0, as torch's (max(x, 0) would give 0 for
+        // both). A plain loop of selects, which GCC vectorises; xt::where with a scalar runs element by element.
+        const ValuesOf<T> xv = x.values<T>();
+        const T* in = xv.data();
+        ArrayOf<T> y(xv.shape());
+        T* out = y.data();
+        map_blocks(y.size(), [=](const Block& b) {
+            for (std::size_t i = b.begin; i < b.begin + b.size; ++i) out[i] = in[i] < T(0) ? T(0) : in[i];
+        });
+        return from_op(std::move(y), {x}, "relu", [x](GradOutput& grad_out, const ValuesOf<T>& y) {
+            // d relu = 0 where y <= 0, else 1 (torch's threshold_backward on the saved output: NaN passes g)
+            x.accumulate_grad(overwrite<T>(grad_out, [](const auto& g, const auto& y) { return xt::where(y <= T(0), T(0), g); }, y));
+        });
     });
 }
 
@@ -334,26 +387,28 @@ Tensor relu(const Tensor& x)
 // bounds given, a NaN bound makes every element NaN (torch's vectorised minimum and maximum propagate it);
 // a lone NaN bound leaves x as it is (its clamp_min and clamp_max kernels do not), as do the selects below,
 // since v < NaN is false. The gradient passes where min <= x <= max: nowhere for a NaN x or bound.
-Tensor clamp(const Tensor& x, std::optional<float> min, std::optional<float> max)
+Tensor clamp(const Tensor& x, std::optional<double> min, std::optional<double> max)
 {
     const OpScope scope("clamp");
     XGRAD_CHECK(min || max, "clamp: at least one of 'min' or 'max' must not be None");
-    const float lo = min.value_or(-INFINITY), hi = max.value_or(INFINITY);
-    const bool nan_bound = min && max && (std::isnan(lo) || std::isnan(hi));
-    const Values xv = x.values();
-    const float* in = xv.data();
-    Array y(xv.shape());
-    float* out = y.data();
-    map_blocks(y.size(), [=](const Block& b) {   // plain selects, which GCC vectorises
-        for (std::size_t i = b.begin; i < b.begin + b.size; ++i) {
-            const float v = in[i] < lo ? lo : in[i];
-            out[i] = nan_bound ? NAN : (v > hi ? hi : v);
-        }
-    });
-    return from_op(std::move(y), {x}, "clamp", [x, lo, hi](GradOutput& grad_out) {
-        x.accumulate_grad(overwrite(grad_out, [lo, hi](const auto& g, const auto& x) {
-            return xt::where(x >= lo && x <= hi, g, 0.0f);   // 1 inside the bounds, 0 where clamped
-        }, x.values()));
+    return compute_as(x, [&]<class T>(Tag<T>) {
+        const T lo = min ? static_cast<T>(*min) : -INFINITY, hi = max ? static_cast<T>(*max) : INFINITY;
+        const bool nan_bound = min && max && (std::isnan(lo) || std::isnan(hi));
+        const ValuesOf<T> xv = x.values<T>();
+        const T* in = xv.data();
+        ArrayOf<T> y(xv.shape());
+        T* out = y.data();
+        map_blocks(y.size(), [=](const Block& b) {   // plain selects, which GCC vectorises
+            for (std::size_t i = b.begin; i < b.begin + b.size; ++i) {
+                const T v = in[i] < lo ? lo : in[i];
+                out[i] = nan_bound ? T(NAN) : (v > hi ? hi : v);
+            }
+        });
+        return from_op(std::move(y), {x}, "clamp", [x, lo, hi](GradOutput& grad_out) {
+            x.accumulate_grad(overwrite<T>(grad_out, [lo, hi](const auto& g, const auto& x) {
+                return xt::where(x >= lo && x <= hi, g, T(0));   // 1 inside the bounds, 0 where clamped
+            }, x.values<T>()));
+        });
     });
 }
 

@@ -164,6 +164,15 @@ Tensor overwritten(const Tensor& self, Array&& values, const char* op)
     return from_op(std::move(values), {self}, op, [](GradOutput&) {});
 }
 
+// Would autograd record a write into self (of operand)? Then a float64 self goes to in_place, which
+// refuses it, naming the op: recorded in-place ops compute in float32 only, so far.
+bool records_write(const Tensor& self, const Tensor& operand)
+{
+    const TensorImpl& t = Access::impl(self);
+    return is_grad_enabled() && (self.requires_grad() || (t.base && Access::wrap(t.base).requires_grad()) ||
+                                 (operand.defined() && operand.requires_grad()));
+}
+
 // The write of copy_ or fill_ into a tensor of another dtype than float32, which has no autograd:
 // `values`, broadcast to t's shape and converted to its dtype, copied first (they may view t's storage)
 void write_any_dtype(const char* op, TensorImpl& t, const Tensor& values)
@@ -180,7 +189,7 @@ void write_any_dtype(const char* op, TensorImpl& t, const Tensor& values)
 const Tensor& Tensor::copy_(const Tensor& src) const
 {
     check_broadcasts_to("copy_", impl("copy_"), src);
-    if (dtype() != Dtype::Float) {
+    if (dtype() != Dtype::Float && !(dtype() == Dtype::Double && records_write(*this, src))) {
         write_any_dtype("copy_", *impl_, src);
         return *this;
     }
@@ -310,7 +319,7 @@ const Tensor& Tensor::div_(float value) const
 
 const Tensor& Tensor::fill_(double number) const
 {
-    if (dtype() != Dtype::Float) {
+    if (dtype() != Dtype::Float && !(dtype() == Dtype::Double && records_write(*this, {}))) {
         write_any_dtype("fill_", *impl_, full({}, number, Dtype::Double));
         return *this;
     }

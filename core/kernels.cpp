@@ -19,15 +19,16 @@ namespace xgrad {
 // processes much slower (BENCHMARKS.md, "small products").
 constexpr double min_flops_for_threads = double(1 << 26);
 
-void gemm(bool transpose_a, bool transpose_b, std::size_t m, std::size_t n, std::size_t k, float alpha, const float* a,
-          std::size_t lda, const float* b, std::size_t ldb, float beta, float* c, std::size_t ldc)
+template <class T>
+void gemm(bool transpose_a, bool transpose_b, std::size_t m, std::size_t n, std::size_t k, T alpha, const T* a,
+          std::size_t lda, const T* b, std::size_t ldb, T beta, T* c, std::size_t ldc)
 {
     if (m == 0 || n == 0) return;
     if (k == 0) {   // an empty sum: c = beta c. sgemm would refuse lda = 0 and leave c as it was
         for (std::size_t r = 0; r < m; ++r) {
-            float* row = c + r * ldc;
-            if (beta == 0.0f) std::fill_n(row, n, 0.0f);   // not 0 * c: c may be uninitialised (NaN)
-            else if (beta != 1.0f) for (std::size_t j = 0; j < n; ++j) row[j] *= beta;
+            T* row = c + r * ldc;
+            if (beta == T(0)) std::fill_n(row, n, T(0));   // not 0 * c: c may be uninitialised (NaN)
+            else if (beta != T(1)) for (std::size_t j = 0; j < n; ++j) row[j] *= beta;
         }
         return;
     }
@@ -39,15 +40,25 @@ void gemm(bool transpose_a, bool transpose_b, std::size_t m, std::size_t n, std:
     }
     // OpenBLAS zeroes c for beta = 0 in a scalar loop of its own (sgemm_beta): 7.9% of W6's samples,
     // where memset takes 1.8% (BENCHMARKS.md, "beta = 0"). Adding onto zeros gives the same bits.
-    if (beta == 0.0f) {
-        if (ldc == n) std::memset(c, 0, m * n * sizeof(float));
-        else for (std::size_t r = 0; r < m; ++r) std::memset(c + r * ldc, 0, n * sizeof(float));
-        beta = 1.0f;
+    if (beta == T(0)) {
+        if (ldc == n) std::memset(c, 0, m * n * sizeof(T));
+        else for (std::size_t r = 0; r < m; ++r) std::memset(c + r * ldc, 0, n * sizeof(T));
+        beta = T(1);
     }
-    cblas_sgemm(CblasRowMajor, transpose_a ? CblasTrans : CblasNoTrans, transpose_b ? CblasTrans : CblasNoTrans,
-                static_cast<blasint>(m), static_cast<blasint>(n), static_cast<blasint>(k), alpha, a,
-                static_cast<blasint>(lda), b, static_cast<blasint>(ldb), beta, c, static_cast<blasint>(ldc));
+    const auto ta = transpose_a ? CblasTrans : CblasNoTrans, tb = transpose_b ? CblasTrans : CblasNoTrans;
+    if constexpr (std::is_same_v<T, float>) {
+        cblas_sgemm(CblasRowMajor, ta, tb, static_cast<blasint>(m), static_cast<blasint>(n), static_cast<blasint>(k), alpha, a,
+                    static_cast<blasint>(lda), b, static_cast<blasint>(ldb), beta, c, static_cast<blasint>(ldc));
+    } else {
+        cblas_dgemm(CblasRowMajor, ta, tb, static_cast<blasint>(m), static_cast<blasint>(n), static_cast<blasint>(k), alpha, a,
+                    static_cast<blasint>(lda), b, static_cast<blasint>(ldb), beta, c, static_cast<blasint>(ldc));
+    }
 }
+
+template void gemm(bool, bool, std::size_t, std::size_t, std::size_t, float, const float*, std::size_t, const float*,
+                   std::size_t, float, float*, std::size_t);
+template void gemm(bool, bool, std::size_t, std::size_t, std::size_t, double, const double*, std::size_t, const double*,
+                   std::size_t, double, double*, std::size_t);
 
 // ---- row_max -------------------------------------------------------------------------------------------
 // GCC will not vectorise a float maximum by itself (nor, for rows as short as a toy vocabulary, through

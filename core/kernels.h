@@ -21,17 +21,20 @@ namespace xgrad {
 // set (the transpose is BLAS's, never a copy). lda, ldb and ldc are the distances between the rows of
 // a, b and c as stored; the shorter forms take them contiguous. Small products run OpenBLAS on one
 // thread, large ones on all of xgrad's threads.
-void gemm(bool transpose_a, bool transpose_b, std::size_t m, std::size_t n, std::size_t k, float alpha, const float* a,
-          std::size_t lda, const float* b, std::size_t ldb, float beta, float* c, std::size_t ldc);
-inline void gemm(bool transpose_a, bool transpose_b, std::size_t m, std::size_t n, std::size_t k, float alpha, const float* a,
-                 const float* b, float beta, float* c)
+// T is float (sgemm) or double (dgemm).
+template <class T>
+void gemm(bool transpose_a, bool transpose_b, std::size_t m, std::size_t n, std::size_t k, T alpha, const T* a,
+          std::size_t lda, const T* b, std::size_t ldb, T beta, T* c, std::size_t ldc);
+template <class T>
+void gemm(bool transpose_a, bool transpose_b, std::size_t m, std::size_t n, std::size_t k, T alpha, const T* a, const T* b,
+          T beta, T* c)
 {
     gemm(transpose_a, transpose_b, m, n, k, alpha, a, transpose_a ? m : k, b, transpose_b ? k : n, beta, c, n);
 }
-inline void gemm(bool transpose_a, bool transpose_b, std::size_t m, std::size_t n, std::size_t k, const float* a,
-                 const float* b, float beta, float* c)
+template <class T>
+void gemm(bool transpose_a, bool transpose_b, std::size_t m, std::size_t n, std::size_t k, const T* a, const T* b, T beta, T* c)
 {
-    gemm(transpose_a, transpose_b, m, n, k, 1.0f, a, b, beta, c);
+    gemm(transpose_a, transpose_b, m, n, k, T(1), a, b, beta, c);
 }
 
 // ---- row reductions -------------------------------------------------------------------------------------
@@ -90,11 +93,13 @@ inline constexpr std::size_t map_block = 4096;
 // p + begin as a 1-D xtensor expression.
 struct Block {
     std::size_t begin, size;
-    auto at(const float* p) const
+    template <class T>
+    auto at(const T* p) const
     {
         return xt::adapt(p + begin, size, xt::no_ownership(), std::array<std::size_t, 1>{size});
     }
-    auto at(float* p) const
+    template <class T>
+    auto at(T* p) const
     {
         return xt::adapt(p + begin, size, xt::no_ownership(), std::array<std::size_t, 1>{size});
     }
@@ -111,10 +116,10 @@ void map_blocks(std::size_t n, Body body)
 
 // out = f(in...) element by element, f written over xtensor expressions: map(y, tanh_of, x.data()).
 // `out` may be one of the inputs (a gradient overwritten in place).
-template <class F, class... In>
-void map(Array& out, F f, const In&... in)
+template <class T, class F, class... In>
+void map(ArrayOf<T>& out, F f, const In&... in)
 {
-    float* o = out.data();
+    T* o = out.data();
     const auto one_block = [&](const Block& b) {
         auto dst = b.at(o);
         xt::noalias(dst) = f(b.at(in.data())...);
@@ -152,17 +157,18 @@ inline float erf_approx(float a)
 // x^p as torch computes it for a float tensor and a number p: its exact cases first (sqrt for 0.5, 1 / sqrt
 // for -0.5, products for 2, 3 and -2), else std::pow in double. So (-2)^3 = -8, 0^0 = 1, 0^-1 = inf,
 // sqrt(-inf) = NaN; and p - 1 in the derivative stays non-integral for a tiny p, as torch's Scalar's.
-inline float power(float x, double p)
+template <class T>
+T power(T x, double p)
 {
-    if (p == 0.0) return 1.0f;
+    if (p == 0.0) return T(1);
     if (p == 1.0) return x;
     if (p == 0.5) return std::sqrt(x);
-    if (p == -0.5) return 1.0f / std::sqrt(x);
-    if (p == -1.0) return 1.0f / x;
+    if (p == -0.5) return T(1) / std::sqrt(x);
+    if (p == -1.0) return T(1) / x;
     if (p == 2.0) return x * x;
     if (p == 3.0) return x * x * x;
-    if (p == -2.0) return 1.0f / (x * x);
-    return static_cast<float>(std::pow(static_cast<double>(x), p));
+    if (p == -2.0) return T(1) / (x * x);
+    return static_cast<T>(std::pow(static_cast<double>(x), p));
 }
 
 // ---- the embedding's scatter-add ---------------------------------------------------------------------------

@@ -16,33 +16,35 @@ namespace {
 // `ld` apart, or stored transposed (a transpose() or mT view: columns `ld` apart), read with sgemm's
 // transpose flag. Neither is a copy. An operand whose matrices are neither (a slice with a step along
 // both axes, an expanded row) is read from a contiguous copy of it.
+template <class T>
 struct Matrices {
-    Values copy;                  // the contiguous copy, when one was needed
-    const float* data = nullptr;  // the first matrix's first element
+    ValuesOf<T> copy;             // the contiguous copy, when one was needed
+    const T* data = nullptr;      // the first matrix's first element
     bool transposed = false;
     std::size_t ld = 0;           // the leading dimension, as sgemm takes it
     Strides batch;                // the strides of the batch axes (0 along a broadcast one)
 };
 
-Matrices matrices_of(const Tensor& t)
+template <class T>
+Matrices<T> matrices_of(const Tensor& t)
 {
     const detail::TensorImpl& impl = detail::Access::impl(t);
     const std::size_t n = impl.shape.size(), R = impl.shape[n - 2], C = impl.shape[n - 1];
     const std::size_t sR = impl.strides[n - 2], sC = impl.strides[n - 1];
-    Matrices m;
+    Matrices<T> m;
     m.batch.assign(impl.strides.begin(), impl.strides.end() - 2);
     if ((C == 1 || sC == 1) && (R == 1 || sR >= std::max<std::size_t>(C, 1))) {
-        m.data = t.data_ptr();
+        m.data = t.data_ptr<T>();
         m.ld = R == 1 ? std::max<std::size_t>(C, 1) : sR;
         return m;
     }
     if ((R == 1 || sR == 1) && (C == 1 || sC >= std::max<std::size_t>(R, 1))) {
-        m.data = t.data_ptr();
+        m.data = t.data_ptr<T>();
         m.transposed = true;
         m.ld = C == 1 ? std::max<std::size_t>(R, 1) : sC;
         return m;
     }
-    m.copy = t.values();
+    m.copy = t.values<T>();
     m.data = m.copy.data();
     m.ld = std::max<std::size_t>(C, 1);
     const Strides whole = contiguous_strides(impl.shape);
@@ -114,7 +116,9 @@ Tensor matmul(const Tensor& a, const Tensor& b)
     const Shape as = a.shape(), bs = b.shape();
     const std::size_t m = as[as.size() - 2], k = as.back(), n = bs.back();
     XGRAD_CHECK(bs[bs.size() - 2] == k, "matmul: inner dimensions differ: ", shape_str(as), " @ ", shape_str(bs));
-    const Matrices ma = matrices_of(a), mb = matrices_of(b);
+    if (a.dtype() != b.dtype()) [[unlikely]] return with_promoted(a, b, [](const Tensor& a, const Tensor& b) { return matmul(a, b); });
+    return compute_as(a, [&]<class T>(Tag<T>) {
+    const Matrices<T> ma = matrices_of<T>(a), mb = matrices_of<T>(b);
     Batches batches = broadcast_batches(as, bs, ma.batch, mb.batch);
     const std::size_t count = batches.a.size();
     // a (..., M, K) @ b (K, N), a contiguous, is one (count M, K) @ (K, N) product
@@ -125,36 +129,37 @@ Tensor matmul(const Tensor& a, const Tensor& b)
     std::copy(batches.shape.begin(), batches.shape.end(), y_shape.begin());
     y_shape.end()[-2] = m;
     y_shape.back() = n;
-    Array y(y_shape);
-    if (k == 0) y.fill(0.0f);
+    ArrayOf<T> y(y_shape);
+    if (k == 0) y.fill(T(0));
     for (std::size_t i = 0; k > 0 && i < calls; ++i) {
-        gemm(ma.transposed, mb.transposed, rows, n, k, 1.0f, ma.data + batches.a_at[i], ma.ld, mb.data + batches.b_at[i],
-             mb.ld, 0.0f, y.data() + i * m * n, n);
+        gemm(ma.transposed, mb.transposed, rows, n, k, T(1), ma.data + batches.a_at[i], ma.ld, mb.data + batches.b_at[i],
+             mb.ld, T(0), y.data() + i * m * n, n);
     }
 
     // the backward reads the operands where they lie too, flags flipped: grad_a = g b^T, grad_b = a^T g
     return from_op(std::move(y), {a, b}, "matmul", [=, batches = std::move(batches)](GradOutput& grad_out) {
-        const float* g = grad_out.read().data();
+        const T* g = grad_out.read<T>().data();
         if (a.requires_grad()) {
             // grad_a = grad_out @ b^T; a broadcast matrix of a sums the products of every batch it served
-            const Matrices mb = matrices_of(b);
-            Array grad_a = xt::zeros<float>(a.shape());
+            const Matrices<T> mb = matrices_of<T>(b);
+            ArrayOf<T> grad_a = xt::zeros<T>(a.shape());
             for (std::size_t i = 0; n > 0 && i < calls; ++i) {
-                gemm(false, !mb.transposed, rows, k, n, 1.0f, g + i * m * n, n, mb.data + batches.b_at[i], mb.ld, 1.0f,
+                gemm(false, !mb.transposed, rows, k, n, T(1), g + i * m * n, n, mb.data + batches.b_at[i], mb.ld, T(1),
                      grad_a.data() + batches.a[i] * m * k, k);
             }
             a.accumulate_grad(std::move(grad_a));
         }
         if (b.requires_grad()) {
             // grad_b = a^T @ grad_out; folded, this is (K, count M) @ (count M, N) in one call
-            const Matrices ma = matrices_of(a);
-            Array grad_b = xt::zeros<float>(b.shape());
+            const Matrices<T> ma = matrices_of<T>(a);
+            ArrayOf<T> grad_b = xt::zeros<T>(b.shape());
             for (std::size_t i = 0; rows > 0 && i < calls; ++i) {
-                gemm(!ma.transposed, false, k, n, rows, 1.0f, ma.data + batches.a_at[i], ma.ld, g + i * m * n, n, 1.0f,
+                gemm(!ma.transposed, false, k, n, rows, T(1), ma.data + batches.a_at[i], ma.ld, g + i * m * n, n, T(1),
                      grad_b.data() + batches.b[i] * k * n, n);
             }
             b.accumulate_grad(std::move(grad_b));
         }
+    });
     });
 }
 
@@ -173,34 +178,39 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias)
     Shape y_shape = x.shape();
     y_shape.back() = out;
 
-    Array y(y_shape);
-    float* yd = y.data();
+    if (x.dtype() != weight.dtype() || (bias.defined() && bias.dtype() != weight.dtype())) [[unlikely]] {
+        Tensor y = matmul(x, weight.t());   // as torch's promotion would give it; no fused product
+        return bias.defined() ? add(y, bias) : y;
+    }
+    return compute_as(x, [&]<class T>(Tag<T>) {
+    ArrayOf<T> y(y_shape);
+    T* yd = y.data();
     if (bias.defined()) {
-        const Values b = bias.values();
+        const ValuesOf<T> b = bias.values<T>();
         for (std::size_t r = 0; r < rows; ++r) std::copy_n(b.data(), out, yd + r * out);
     }
-    const Values xv = x.values(), w = weight.values();
-    gemm(false, true, rows, out, in, xv.data(), w.data(), bias.defined() ? 1.0f : 0.0f, yd);  // y = x W^T (+ b)
+    const ValuesOf<T> xv = x.values<T>(), w = weight.values<T>();
+    gemm(false, true, rows, out, in, xv.data(), w.data(), bias.defined() ? T(1) : T(0), yd);  // y = x W^T (+ b)
 
     std::vector<Tensor> inputs = {x, weight};
     if (bias.defined()) inputs.push_back(bias);
     return from_op(std::move(y), inputs, "linear", [=](GradOutput& grad_out) {
-        const float* g = grad_out.read().data();                               // (rows, out)
+        const T* g = grad_out.read<T>().data();                                // (rows, out)
         if (x.requires_grad()) {
-            const Values w = weight.values();
-            Array grad_x(x.shape());
-            gemm(false, false, rows, in, out, g, w.data(), 0.0f, grad_x.data());   // g W
+            const ValuesOf<T> w = weight.values<T>();
+            ArrayOf<T> grad_x(x.shape());
+            gemm(false, false, rows, in, out, g, w.data(), T(0), grad_x.data());   // g W
             x.accumulate_grad(std::move(grad_x));
         }
         if (weight.requires_grad()) {
-            const Values xv = x.values();
-            Array grad_w(weight.shape());
-            gemm(true, false, out, in, rows, g, xv.data(), 0.0f, grad_w.data());   // g^T x
+            const ValuesOf<T> xv = x.values<T>();
+            ArrayOf<T> grad_w(weight.shape());
+            gemm(true, false, out, in, rows, g, xv.data(), T(0), grad_w.data());   // g^T x
             weight.accumulate_grad(std::move(grad_w));
         }
         if (bias.defined() && bias.requires_grad()) {
-            Array grad_b = xt::zeros<float>({out});                          // sum of g over rows
-            float* gb = grad_b.data();
+            ArrayOf<T> grad_b = xt::zeros<T>({out});                          // sum of g over rows
+            T* gb = grad_b.data();
             // threads split the columns, each summing its columns over every row in order
             parallel_rows(out, rows, [=](std::size_t first, std::size_t last) {
                 for (std::size_t r = 0; r < rows; ++r) {
@@ -209,6 +219,7 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias)
             });
             bias.accumulate_grad(std::move(grad_b));
         }
+    });
     });
 }
 

@@ -31,11 +31,12 @@ Tensor div(const Tensor& a, const Tensor& b);
 Tensor pow(const Tensor& a, const Tensor& b);          // a^b, as torch.pow (std::pow's values)
 
 // ---- element-wise with a scalar: x (...) -> (...) --------------------------------------------------------
-Tensor add(const Tensor& x, float s);
-Tensor mul(const Tensor& x, float s);
-Tensor rsub(float s, const Tensor& x);          // s - x
-Tensor rdiv(float s, const Tensor& x);          // s / x
-Tensor pow(const Tensor& x, float exponent);   // x^p, as torch.pow: (-2)^3 = -8, 0^0 = 1
+// The number is taken in the tensor's type (float for float32), as torch's.
+Tensor add(const Tensor& x, double s);
+Tensor mul(const Tensor& x, double s);
+Tensor rsub(double s, const Tensor& x);         // s - x
+Tensor rdiv(double s, const Tensor& x);         // s / x
+Tensor pow(const Tensor& x, double exponent);  // x^p, as torch.pow: (-2)^3 = -8, 0^0 = 1
 
 // ---- element-wise functions: x (...) -> (...) -------------------------------------------------------------
 Tensor neg(const Tensor& x);
@@ -51,7 +52,7 @@ Tensor relu(const Tensor& x);
 Tensor gelu(const Tensor& x, std::string_view approximate = "none");   // "none": x Phi(x) (erf); or "tanh"
 Tensor softplus(const Tensor& x, float beta = 1.0f, float threshold = 20.0f);   // log(1 + e^(beta x)) / beta
 // min(max(x, min), max), either bound optional; the gradient passes where x is within them (torch.clamp)
-Tensor clamp(const Tensor& x, std::optional<float> min, std::optional<float> max);
+Tensor clamp(const Tensor& x, std::optional<double> min, std::optional<double> max);
 
 // ---- reductions -------------------------------------------------------------------------------------------
 Tensor sum(const Tensor& x);                                              // (...) -> ()
@@ -183,13 +184,13 @@ inline Tensor operator-(Tensor a, Tensor b) { return sub(std::move(a), std::move
 inline Tensor operator*(const Tensor& a, const Tensor& b) { return mul(a, b); }
 inline Tensor operator/(const Tensor& a, const Tensor& b) { return div(a, b); }
 inline Tensor operator-(const Tensor& x) { return neg(x); }
-inline Tensor operator+(const Tensor& x, float s) { return add(x, s); }
-inline Tensor operator+(float s, const Tensor& x) { return add(x, s); }
-inline Tensor operator-(const Tensor& x, float s) { return add(x, -s); }
-inline Tensor operator-(float s, const Tensor& x) { return rsub(s, x); }
-inline Tensor operator*(const Tensor& x, float s) { return mul(x, s); }
-inline Tensor operator*(float s, const Tensor& x) { return mul(x, s); }
-inline Tensor operator/(const Tensor& x, float s) { return mul(x, 1.0f / s); }
-inline Tensor operator/(float s, const Tensor& x) { return rdiv(s, x); }
+inline Tensor operator+(const Tensor& x, double s) { return add(x, s); }
+inline Tensor operator+(double s, const Tensor& x) { return add(x, s); }
+inline Tensor operator-(const Tensor& x, double s) { return add(x, -s); }
+inline Tensor operator-(double s, const Tensor& x) { return rsub(s, x); }
+inline Tensor operator*(const Tensor& x, double s) { return mul(x, s); }
+inline Tensor operator*(double s, const Tensor& x) { return mul(x, s); }
+inline Tensor operator/(const Tensor& x, double s) { return mul(x, 1.0 / s); }
+inline Tensor operator/(double s, const Tensor& x) { return rdiv(s, x); }
 
 }  // namespace xgrad

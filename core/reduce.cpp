@@ -36,9 +36,10 @@ Reduced reduced_shapes(const char* op, const Shape& shape, std::vector<int> axes
 }
 
 // grad of shape `kept` (or `dropped`), repeated along the reduced axes back to `shape`
-Array expand_back(const Array& grad_out, const Shape& kept, const Shape& shape, float scale)
+template <class T>
+ArrayOf<T> expand_back(const ArrayOf<T>& grad_out, const Shape& kept, const Shape& shape, T scale)
 {
-    Array g = grad_out * scale;
+    ArrayOf<T> g = grad_out * scale;
     g.reshape(kept);
     return broadcast_to(g, shape);
 }
@@ -49,10 +50,12 @@ Tensor sum(const Tensor& x, std::vector<int> axes, bool keepdim)
 {
     const OpScope scope("sum");
     Reduced r = reduced_shapes("sum", x.shape(), std::move(axes));
-    Array y = reduce_to_shape(x.values(), r.kept);          // summing over an axis is reducing it to 1
-    if (!keepdim) y.reshape(r.dropped);
-    return from_op(std::move(y), {x}, "sum", [x, r = std::move(r)](GradOutput& grad_out) {
-        x.accumulate_grad(expand_back(grad_out.read(), r.kept, x.shape(), 1.0f));   // d sum / dx_i = 1
+    return compute_as(x, [&]<class T>(Tag<T>) {
+        ArrayOf<T> y = reduce_to_shape(x.values<T>(), r.kept);   // summing over an axis is reducing it to 1
+        if (!keepdim) y.reshape(r.dropped);
+        return from_op(std::move(y), {x}, "sum", [x, r = std::move(r)](GradOutput& grad_out) {
+            x.accumulate_grad(expand_back(grad_out.read<T>(), r.kept, x.shape(), T(1)));   // d sum / dx_i = 1
+        });
     });
 }
 
@@ -61,11 +64,13 @@ Tensor mean(const Tensor& x, std::vector<int> axes, bool keepdim)
     const OpScope scope("mean");
     Reduced r = reduced_shapes("mean", x.shape(), std::move(axes));
     XGRAD_CHECK(r.count > 0, "mean: cannot average over an empty axis of shape ", shape_str(x.shape()));
-    const float scale = 1.0f / static_cast<float>(r.count);
-    Array y = reduce_to_shape(x.values(), r.kept) * scale;
-    if (!keepdim) y.reshape(r.dropped);
-    return from_op(std::move(y), {x}, "mean", [x, r = std::move(r), scale](GradOutput& grad_out) {
-        x.accumulate_grad(expand_back(grad_out.read(), r.kept, x.shape(), scale));  // d mean / dx_i = 1/n
+    return compute_as(x, [&]<class T>(Tag<T>) {
+        const T scale = T(1) / static_cast<T>(r.count);
+        ArrayOf<T> y = reduce_to_shape(x.values<T>(), r.kept) * scale;
+        if (!keepdim) y.reshape(r.dropped);
+        return from_op(std::move(y), {x}, "mean", [x, r = std::move(r), scale](GradOutput& grad_out) {
+            x.accumulate_grad(expand_back(grad_out.read<T>(), r.kept, x.shape(), scale));  // d mean / dx_i = 1/n
+        });
     });
 }
 
@@ -86,31 +91,33 @@ Tensor max(const Tensor& x, int axis, bool keepdim)
 
     Shape kept = shape;
     kept[a] = 1;
-    Array y(kept);
-    std::vector<std::size_t> argmax(outer * inner);       // flat index into x of each maximum
-    const Values xv = x.values();
-    const float* xd = xv.data();
-    for (std::size_t o = 0; o < outer; ++o) {
-        for (std::size_t i = 0; i < inner; ++i) {
-            std::size_t best = o * n * inner + i;
-            for (std::size_t k = 1; k < n; ++k) {
-                std::size_t at = (o * n + k) * inner + i;
-                if (xd[at] > xd[best] || std::isnan(xd[at])) best = at;
+    return compute_as(x, [&]<class T>(Tag<T>) {
+        ArrayOf<T> y(kept);
+        std::vector<std::size_t> argmax(outer * inner);       // flat index into x of each maximum
+        const ValuesOf<T> xv = x.values<T>();
+        const T* xd = xv.data();
+        for (std::size_t o = 0; o < outer; ++o) {
+            for (std::size_t i = 0; i < inner; ++i) {
+                std::size_t best = o * n * inner + i;
+                for (std::size_t k = 1; k < n; ++k) {
+                    std::size_t at = (o * n + k) * inner + i;
+                    if (xd[at] > xd[best] || std::isnan(xd[at])) best = at;
+                }
+                argmax[o * inner + i] = best;
+                y.data()[o * inner + i] = xd[best];
             }
-            argmax[o * inner + i] = best;
-            y.data()[o * inner + i] = xd[best];
         }
-    }
-    if (!keepdim) {
-        Shape dropped = shape;
-        dropped.erase(dropped.begin() + static_cast<std::ptrdiff_t>(a));
-        y.reshape(dropped);
-    }
-    return from_op(std::move(y), {x}, "max", [x, argmax = std::move(argmax)](GradOutput& grad_out) {
-        Array grad_input = xt::zeros<float>(x.shape());
-        const float* g = grad_out.read().data();
-        for (std::size_t j = 0; j < argmax.size(); ++j) grad_input.data()[argmax[j]] += g[j];   // 1 at the argmax
-        x.accumulate_grad(std::move(grad_input));
+        if (!keepdim) {
+            Shape dropped = shape;
+            dropped.erase(dropped.begin() + static_cast<std::ptrdiff_t>(a));
+            y.reshape(dropped);
+        }
+        return from_op(std::move(y), {x}, "max", [x, argmax = std::move(argmax)](GradOutput& grad_out) {
+            ArrayOf<T> grad_input = xt::zeros<T>(x.shape());
+            const T* g = grad_out.read<T>().data();
+            for (std::size_t j = 0; j < argmax.size(); ++j) grad_input.data()[argmax[j]] += g[j];   // 1 at the argmax
+            x.accumulate_grad(std::move(grad_input));
+        });
     });
 }
 
@@ -119,13 +126,13 @@ namespace {
 // The largest (or smallest) of n >= 1 floats, NaN if any is NaN, in eight lanes as lane_sum's (plain loops
 // of selects that GCC turns into maxps/minps): the lanes pass over NaN, since a comparison with it is
 // false, and eight counters note whether one went by.
-template <bool largest>
-float extreme_value(const float* v, std::size_t n)
+template <bool largest, class T>
+T extreme_value(const T* v, std::size_t n)
 {
-    const auto better = [](float a, float b) { return largest ? a > b : a < b; };
-    float lanes[8];
+    const auto better = [](T a, T b) { return largest ? a > b : a < b; };
+    T lanes[8];
     int seen[8] = {};
-    for (float& lane : lanes) lane = v[0];
+    for (T& lane : lanes) lane = v[0];
     std::size_t i = 0;
     for (; i + 8 <= n; i += 8) {
         for (std::size_t k = 0; k < 8; ++k) {
@@ -133,7 +140,7 @@ float extreme_value(const float* v, std::size_t n)
             seen[k] |= v[i + k] != v[i + k];
         }
     }
-    float best = v[0];
+    T best = v[0];
     bool nan = false;
     for (; i < n; ++i) {
         best = better(v[i], best) ? v[i] : best;
@@ -143,7 +150,7 @@ float extreme_value(const float* v, std::size_t n)
         best = better(lanes[k], best) ? lanes[k] : best;
         nan = nan || seen[k] != 0 || std::isnan(lanes[k]);
     }
-    return nan ? NAN : best;
+    return nan ? T(NAN) : best;
 }
 
 // x (...) -> (): the largest (or smallest) element, NaN if any is NaN, as torch's max() and min(). The
@@ -153,26 +160,28 @@ Tensor extreme(const char* op, const Tensor& x, bool largest)
 {
     const OpScope scope(op);
     XGRAD_CHECK(x.numel() > 0, op, "(): Expected reduction dim to be specified for input.numel() == 0");
-    const Values xv = x.values();
-    const float best = largest ? extreme_value<true>(xv.data(), xv.size()) : extreme_value<false>(xv.data(), xv.size());
-    return from_op(Array(best), {x}, op, [x, best](GradOutput& grad_out) {
-        const Values xv = x.values();
-        const float* xd = xv.data();
-        const std::size_t n = xv.size();
-        Array grad_input(x.shape());
-        float* gd = grad_input.data();
-        const float g = grad_out.read().data()[0];
-        std::size_t count = 0;   // loops of compares and selects, which vectorise; NaN's apart
-        if (std::isnan(best)) {
-            for (std::size_t i = 0; i < n; ++i) count += std::isnan(xd[i]) ? 1 : 0;
-            const float share = g / static_cast<float>(count);   // d/dx_i = 1/count at each tie
-            for (std::size_t i = 0; i < n; ++i) gd[i] = std::isnan(xd[i]) ? share : 0.0f;
-        } else {
-            for (std::size_t i = 0; i < n; ++i) count += xd[i] == best ? 1 : 0;
-            const float share = g / static_cast<float>(count);
-            for (std::size_t i = 0; i < n; ++i) gd[i] = xd[i] == best ? share : 0.0f;
-        }
-        x.accumulate_grad(std::move(grad_input));
+    return compute_as(x, [&]<class T>(Tag<T>) {
+        const ValuesOf<T> xv = x.values<T>();
+        const T best = largest ? extreme_value<true>(xv.data(), xv.size()) : extreme_value<false>(xv.data(), xv.size());
+        return from_op(ArrayOf<T>(best), {x}, op, [x, best](GradOutput& grad_out) {
+            const ValuesOf<T> xv = x.values<T>();
+            const T* xd = xv.data();
+            const std::size_t n = xv.size();
+            ArrayOf<T> grad_input(x.shape());
+            T* gd = grad_input.data();
+            const T g = grad_out.read<T>().data()[0];
+            std::size_t count = 0;   // loops of compares and selects, which vectorise; NaN's apart
+            if (std::isnan(best)) {
+                for (std::size_t i = 0; i < n; ++i) count += std::isnan(xd[i]) ? 1 : 0;
+                const T share = g / static_cast<T>(count);   // d/dx_i = 1/count at each tie
+                for (std::size_t i = 0; i < n; ++i) gd[i] = std::isnan(xd[i]) ? share : T(0);
+            } else {
+                for (std::size_t i = 0; i < n; ++i) count += xd[i] == best ? 1 : 0;
+                const T share = g / static_cast<T>(count);
+                for (std::size_t i = 0; i < n; ++i) gd[i] = xd[i] == best ? share : T(0);
+            }
+            x.accumulate_grad(std::move(grad_input));
+        });
     });
 }
 
@@ -189,7 +198,7 @@ Tensor var(const Tensor& x, std::vector<int> axes, bool unbiased, bool keepdim)
     const Reduced r = reduced_shapes("var", x.shape(), axes);
     Tensor centred = sub(x, mean(x, axes, true));
     Tensor ss = sum(mul(centred, centred), axes, keepdim);
-    return mul(ss, 1.0f / (static_cast<float>(r.count) - (unbiased ? 1.0f : 0.0f)));
+    return mul(ss, 1.0 / (static_cast<double>(r.count) - (unbiased ? 1.0 : 0.0)));
 }
 
 // sqrt(var). Its own node rather than sqrt's: where the deviation is 0, the gradient is 0 (torch's
@@ -198,13 +207,15 @@ Tensor std_dev(const Tensor& x, std::vector<int> axes, bool unbiased, bool keepd
 {
     const OpScope scope("std");
     const Tensor v = var(x, std::move(axes), unbiased, keepdim);
-    Array y = xt::sqrt(v.values().array());
-    return from_op(std::move(y), {v}, "std", [v](GradOutput& grad_out, const Values& y) {
-        Array g = grad_out.take();
-        const float* yd = y.data();
-        float* gd = g.data();
-        for (std::size_t i = 0; i < g.size(); ++i) gd[i] = yd[i] == 0.0f ? 0.0f : gd[i] / (2.0f * yd[i]);   // d sqrt(v)
-        v.accumulate_grad(std::move(g));
+    return compute_as(v, [&]<class T>(Tag<T>) {
+        ArrayOf<T> y = xt::sqrt(v.values<T>().array());
+        return from_op(std::move(y), {v}, "std", [v](GradOutput& grad_out, const ValuesOf<T>& y) {
+            ArrayOf<T> g = grad_out.take<T>();
+            const T* yd = y.data();
+            T* gd = g.data();
+            for (std::size_t i = 0; i < g.size(); ++i) gd[i] = yd[i] == T(0) ? T(0) : gd[i] / (T(2) * yd[i]);   // d sqrt(v)
+            v.accumulate_grad(std::move(g));
+        });
     });
 }
 
@@ -221,27 +232,54 @@ std::size_t last_axis(const char* op, const Tensor& x)
 
 }  // namespace
 
+namespace {
+
+// softmax_rows and log_softmax_rows (core/kernels.h) for float; plainly, the same steps, for double
+template <class T>
+void softmax_rows_of(const T* x, T* y, std::size_t rows, std::size_t C, bool log)
+{
+    if constexpr (std::is_same_v<T, float>) {
+        log ? log_softmax_rows(x, y, rows, C) : softmax_rows(x, y, rows, C);
+    } else {
+        parallel_rows(rows, C, [=](std::size_t first, std::size_t last) {
+            for (std::size_t r = first; r < last; ++r) {
+                const T* in = x + r * C;
+                T* out = y + r * C;
+                const T top = *std::max_element(in, in + C);
+                T total = 0;
+                for (std::size_t j = 0; j < C; ++j) total += std::exp(in[j] - top);
+                const T log_total = std::log(total);
+                for (std::size_t j = 0; j < C; ++j) out[j] = log ? in[j] - top - log_total : std::exp(in[j] - top) / total;
+            }
+        });
+    }
+}
+
+}  // namespace
+
 Tensor softmax(const Tensor& x)
 {
     const OpScope scope("softmax");
     const std::size_t C = last_axis("softmax", x), rows = C ? x.numel() / C : 0;
-    const Values xv = x.values();
-    Array y(xv.shape());
-    softmax_rows(xv.data(), y.data(), rows, C);
-    return from_op(std::move(y), {x}, "softmax", [x, rows, C](GradOutput& grad_out, const Values& y) {
-        Array g = grad_out.take();               // overwritten with dx_j = y_j (g_j - sum_k g_k y_k)
-        float* gd = g.data();
-        const float* yd = y.data();
-        parallel_rows(rows, C, [=](std::size_t first, std::size_t last) {
-            for (std::size_t r = first; r < last; ++r) {
-                float* gr = gd + r * C;
-                const float* s = yd + r * C;
-                float dot = 0.0f;
-                for (std::size_t j = 0; j < C; ++j) dot += gr[j] * s[j];
-                for (std::size_t j = 0; j < C; ++j) gr[j] = s[j] * (gr[j] - dot);
-            }
+    return compute_as(x, [&]<class T>(Tag<T>) {
+        const ValuesOf<T> xv = x.values<T>();
+        ArrayOf<T> y(xv.shape());
+        softmax_rows_of(xv.data(), y.data(), rows, C, false);
+        return from_op(std::move(y), {x}, "softmax", [x, rows, C](GradOutput& grad_out, const ValuesOf<T>& y) {
+            ArrayOf<T> g = grad_out.take<T>();           // overwritten with dx_j = y_j (g_j - sum_k g_k y_k)
+            T* gd = g.data();
+            const T* yd = y.data();
+            parallel_rows(rows, C, [=](std::size_t first, std::size_t last) {
+                for (std::size_t r = first; r < last; ++r) {
+                    T* gr = gd + r * C;
+                    const T* s = yd + r * C;
+                    T dot = 0;
+                    for (std::size_t j = 0; j < C; ++j) dot += gr[j] * s[j];
+                    for (std::size_t j = 0; j < C; ++j) gr[j] = s[j] * (gr[j] - dot);
+                }
+            });
+            x.accumulate_grad(std::move(g));
         });
-        x.accumulate_grad(std::move(g));
     });
 }
 
@@ -249,21 +287,23 @@ Tensor log_softmax(const Tensor& x)
 {
     const OpScope scope("log_softmax");
     const std::size_t C = last_axis("log_softmax", x), rows = C ? x.numel() / C : 0;
-    const Values xv = x.values();
-    Array y(xv.shape());
-    log_softmax_rows(xv.data(), y.data(), rows, C);
-    return from_op(std::move(y), {x}, "log_softmax", [x, rows, C](GradOutput& grad_out, const Values& y) {
-        Array g = grad_out.take();               // overwritten with dx_j = g_j - softmax_j sum_k g_k, softmax = exp(y)
-        float* gd = g.data();
-        const float* yd = y.data();
-        parallel_rows(rows, C, [=](std::size_t first, std::size_t last) {
-            for (std::size_t r = first; r < last; ++r) {
-                float* gr = gd + r * C;
-                const float total = lane_sum(gr, C);
-                for (std::size_t j = 0; j < C; ++j) gr[j] -= std::exp(yd[r * C + j]) * total;
-            }
+    return compute_as(x, [&]<class T>(Tag<T>) {
+        const ValuesOf<T> xv = x.values<T>();
+        ArrayOf<T> y(xv.shape());
+        softmax_rows_of(xv.data(), y.data(), rows, C, true);
+        return from_op(std::move(y), {x}, "log_softmax", [x, rows, C](GradOutput& grad_out, const ValuesOf<T>& y) {
+            ArrayOf<T> g = grad_out.take<T>();           // overwritten with dx_j = g_j - softmax_j sum_k g_k, softmax = exp(y)
+            T* gd = g.data();
+            const T* yd = y.data();
+            parallel_rows(rows, C, [=](std::size_t first, std::size_t last) {
+                for (std::size_t r = first; r < last; ++r) {
+                    T* gr = gd + r * C;
+                    const T total = lane_sum(gr, C);
+                    for (std::size_t j = 0; j < C; ++j) gr[j] -= std::exp(yd[r * C + j]) * total;
+                }
+            });
+            x.accumulate_grad(std::move(g));
         });
-        x.accumulate_grad(std::move(g));
     });
 }
 

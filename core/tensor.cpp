@@ -161,9 +161,12 @@ Tensor Tensor::contiguous() const
 {
     if (is_contiguous()) return *this;
     const OpScope scope("contiguous");
-    if (dtype() != Dtype::Float) return Access::wrap(detail::dense_copy(*impl_, dtype()));   // no autograd outside float32
+    const Dtype d = dtype();
+    if (d != Dtype::Float && d != Dtype::Double) return Access::wrap(detail::dense_copy(*impl_, d));   // no autograd there
     Tensor x = *this;
-    return from_op(values().array(), {x}, "clone", [x](GradOutput& grad_out) { grad_out.pass_to(x); });   // row-major
+    return compute_as(x, [&]<class T>(Tag<T>) {   // row-major
+        return from_op(x.values<T>().array(), {x}, "clone", [x](GradOutput& grad_out) { grad_out.pass_to(x); });
+    });
 }
 
 namespace {
@@ -191,22 +194,18 @@ Tensor Tensor::clone() const
     const OpScope scope("clone");
     Tensor x = *this;
     const std::vector<std::size_t> order = dense_order(impl("clone"));
-    if (impl_->dtype() != Dtype::Float) {   // no autograd outside float32: the elements, as laid out
-        if (order.empty()) return Access::wrap(detail::dense_copy(*impl_, dtype()));
-        Tensor out = detach().permute({order.begin(), order.end()}).contiguous().clone();
-        TensorImpl& o = Access::impl(out);
-        const Strides physical = contiguous_strides(o.shape);
-        o.shape = impl_->shape;
-        for (std::size_t i = 0; i < order.size(); ++i) o.strides[order[i]] = physical[i];
-        o.contiguous = false;
-        return out;
+    const Dtype d = impl_->dtype();
+    // the elements in memory order (row-major when order is empty), then the copy laid out as x is
+    const Tensor in_memory_order = order.empty() ? *this : detach().permute({order.begin(), order.end()});
+    Tensor out;
+    if (d != Dtype::Float && d != Dtype::Double) {   // no autograd there
+        out = Access::wrap(detail::dense_copy(Access::impl(in_memory_order), d));
+    } else {
+        out = compute_as(x, [&]<class T>(Tag<T>) {
+            return from_op(in_memory_order.values<T>().array(), {x}, "clone", [x](GradOutput& grad_out) { grad_out.pass_to(x); });
+        });
     }
-    if (order.empty()) {
-        return from_op(values().array(), {x}, "clone", [x](GradOutput& grad_out) { grad_out.pass_to(x); });
-    }
-    // the elements in memory order, then the copy laid out as x is
-    Array y = detach().permute({order.begin(), order.end()}).to_array();
-    Tensor out = from_op(std::move(y), {x}, "clone", [x](GradOutput& grad_out) { grad_out.pass_to(x); });
+    if (order.empty()) return out;
     TensorImpl& o = Access::impl(out);
     const Strides physical = contiguous_strides(o.shape);
     o.shape = impl_->shape;
@@ -221,11 +220,14 @@ bool Tensor::expiring() const
     return impl_ && impl_.use_count() == 1 && impl_->storage.use_count() == 1 && impl_->whole() && !impl_->storage->donated();
 }
 
-Array Tensor::donate_data()
+template <class T>
+ArrayOf<T> Tensor::donate_data()
 {
     XGRAD_CHECK(expiring(), "internal: donate_data on a tensor that other handles or its backward still read");
-    return impl_->storage->donate(impl_->shape);
+    return impl_->storage->donate<T>(impl_->shape);
 }
+template Array Tensor::donate_data<float>();
+template Array64 Tensor::donate_data<double>();
 
 float* Tensor::mutable_data_ptr() const
 {
@@ -276,8 +278,8 @@ const Tensor& Tensor::requires_grad_(bool requires_grad) const
     const Dtype d = impl_->dtype();
     XGRAD_CHECK(!requires_grad || xgrad::is_floating_point(d), "requires_grad_: only Tensors of floating point dtype can require ",
                 "gradients; this one is ", dtype_name(d));
-    XGRAD_CHECK(!requires_grad || d == Dtype::Float, "requires_grad_: autograd runs in float32 only; this tensor is ",
-                dtype_name(d), " (convert it with to(kFloat32) first)");
+    XGRAD_CHECK(!requires_grad || d == Dtype::Float || d == Dtype::Double, "requires_grad_: autograd runs in float32 and ",
+                "float64; this tensor is ", dtype_name(d), " (convert it with to(kFloat32) first)");
     if (requires_grad || impl_->node) detail::ensure_node(*impl_).requires_grad = requires_grad;
     return *this;
 }

@@ -261,7 +261,8 @@ public:
     // value as a temporary: is this the last handle of a tensor whose storage nothing else views?
     // Then donate_data() moves the storage's buffer out for good, to become the op's output.
     bool expiring() const;
-    Array donate_data();
+    template <class T = float>
+    ArrayOf<T> donate_data();                             // T: float for float32, double for float64
 
 private:
     static Tensor of_float64(Array64&& data, bool requires_grad);

@@ -163,14 +163,16 @@ Tensor Tensor::reshape(std::vector<std::ptrdiff_t> sizes) const
     if (std::optional<Strides> strides = view_strides(t.shape, t.strides, shape)) {
         return make_view(*this, std::move(shape), std::move(*strides), t.offset, "view", [this] { return reshape_backward(*this); });
     }
-    if (dtype() != Dtype::Float) return contiguous().view(sizes);   // no autograd outside float32
-    Array y = values().array();   // strides that no view can follow: a copy, as torch's
-    y.reshape(shape);
+    if (dtype() != Dtype::Float && dtype() != Dtype::Double) return contiguous().view(sizes);   // no autograd there
     Tensor x = *this;
-    return from_op(std::move(y), {x}, "reshape", [x](GradOutput& grad_out) {
-        Array g = grad_out.take();
-        g.reshape(detail::Access::impl(x).shape);
-        x.accumulate_grad(std::move(g));
+    return compute_as(x, [&]<class T>(Tag<T>) {
+        ArrayOf<T> y = x.values<T>().array();   // strides that no view can follow: a copy, as torch's
+        y.reshape(shape);
+        return from_op(std::move(y), {x}, "reshape", [x](GradOutput& grad_out) {
+            ArrayOf<T> g = grad_out.take<T>();
+            g.reshape(detail::Access::impl(x).shape);
+            x.accumulate_grad(std::move(g));
+        });
     });
 }
 

@@ -10,64 +10,68 @@ namespace xgrad::testing {
 
 namespace {
 
-double weighted_sum(const Tensor& y, const Array& weights)
+template <class T>
+double weighted_sum(const Tensor& y, const ArrayOf<T>& weights)
 {
     double total = 0.0;
-    const Values v = y.values();
-    for (std::size_t i = 0; i < v.size(); ++i) total += double(v[i]) * weights.data()[i];
+    const ValuesOf<T> v = y.template values<T>();
+    for (std::size_t i = 0; i < v.size(); ++i) total += double(v[i]) * double(weights.data()[i]);
     return total;
 }
 
 }  // namespace
 
-Gradients gradients(const Fn& f, std::vector<Tensor> inputs, float eps)
+template <class T>
+GradientsOf<T> gradients_of(const Fn& f, std::vector<Tensor> inputs, T eps)
 {
     for (auto& x : inputs) {
         x.zero_grad();
         x.requires_grad_(true);
     }
     auto grads_of_inputs = [&inputs] {
-        std::vector<Array> grads;
+        std::vector<ArrayOf<T>> grads;
         for (auto& input : inputs) {
             Tensor grad = input.grad();
-            grads.push_back(grad.defined() ? grad.to_array() : Array(xt::zeros<float>(input.shape())));
+            grads.push_back(grad.defined() ? grad.template values<T>().array() : ArrayOf<T>(xt::zeros<T>(input.shape())));
             input.zero_grad();
         }
         return grads;
     };
     Tensor y = f(inputs);
     Generator weight_rng(1234);
-    Array weights(y.to_array().shape());
-    weight_rng.normal_(weights);
-    const Tensor w(weights);
+    Array drawn(y.shape());
+    weight_rng.normal_(drawn);
+    const ArrayOf<T> weights = drawn;   // the same weights in either type
+    const Tensor w{ArrayOf<T>(weights)};
     sum(y * w).backward();
 
-    Gradients g;
+    GradientsOf<T> g;
     g.backprop = grads_of_inputs();
     f(inputs).backward(w);
     g.borrowed = grads_of_inputs();
-    const bool upstream_unchanged = w.to_array() == weights;
+    const bool upstream_unchanged = w.template values<T>().array() == weights;
     CHECK(upstream_unchanged);   // the caller's upstream is never written
 
     NoGradGuard no_grad;
     for (auto& input : inputs) {
-        float* x = input.mutable_data_ptr();   // the inputs are contiguous leaves; f makes any views of them
-        Array numeric(input.shape());
+        T* x = const_cast<T*>(input.template data_ptr<T>());   // the inputs are contiguous leaves; f makes any views of them
+        ArrayOf<T> numeric(input.shape());
         for (std::size_t i = 0; i < numeric.size(); ++i) {
-            const float saved = x[i];
+            const T saved = x[i];
             x[i] = saved + eps;
             const double plus = weighted_sum(f(inputs), weights);
             x[i] = saved - eps;
             const double minus = weighted_sum(f(inputs), weights);
             x[i] = saved;
-            numeric.data()[i] = static_cast<float>((plus - minus) / (2.0 * double(eps)));
+            numeric.data()[i] = static_cast<T>((plus - minus) / (2.0 * double(eps)));
         }
         g.numeric.push_back(std::move(numeric));
     }
     return g;
 }
 
-GradcheckResult compare(const Gradients& g, double atol, double rtol)
+template <class T>
+GradcheckResult compare(const GradientsOf<T>& g, double atol, double rtol)
 {
     GradcheckResult result;
     std::ostringstream report;
@@ -89,5 +93,10 @@ GradcheckResult compare(const Gradients& g, double atol, double rtol)
     result.report = report.str();
     return result;
 }
+
+template GradientsOf<float> gradients_of(const Fn&, std::vector<Tensor>, float);
+template GradientsOf<double> gradients_of(const Fn&, std::vector<Tensor>, double);
+template GradcheckResult compare(const GradientsOf<float>&, double, double);
+template GradcheckResult compare(const GradientsOf<double>&, double, double);
 
 }  // namespace xgrad::testing

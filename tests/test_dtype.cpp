@@ -227,10 +227,16 @@ TEST_CASE("ops that compute in float32 refuse other dtypes, naming the op, the d
         CHECK_THAT(e.what(), Contains("exp: expected a float32 tensor, got one of dtype int64") && Contains(".to(kFloat32)"));
     }
     try {
-        (void)matmul(ids.view({2, 2}).to(kFloat64), ones({2, 2}));
-        FAIL("matmul of float64 ran");
+        (void)gelu(ids.to(kFloat64));
+        FAIL("gelu of float64 ran");
     } catch (const Error& e) {
-        CHECK_THAT(e.what(), Contains("matmul") && Contains("float64"));
+        CHECK_THAT(e.what(), Contains("gelu: expected a float32 tensor, got one of dtype float64"));
+    }
+    try {
+        (void)matmul(ids.view({2, 2}), ones({2, 2}).to(kInt64));
+        FAIL("matmul of int64 ran");
+    } catch (const Error& e) {
+        CHECK_THAT(e.what(), Contains("matmul") && Contains("int64"));
     }
     try {
         ids.add_(1.0f);
@@ -241,7 +247,7 @@ TEST_CASE("ops that compute in float32 refuse other dtypes, naming the op, the d
     CHECK(exp(ids.to(kFloat32)).dtype() == kFloat32);
 }
 
-TEST_CASE("only floating-point tensors may require grad, and autograd runs in float32")
+TEST_CASE("only floating-point tensors may require grad; autograd runs in float32 and float64")
 {
     try {
         arange(0, 3, 1, kInt64).requires_grad_();
@@ -250,20 +256,52 @@ TEST_CASE("only floating-point tensors may require grad, and autograd runs in fl
         CHECK_THAT(e.what(), Contains("only Tensors of floating point dtype can require gradients") && Contains("int64"));
     }
     try {
-        zeros({2}, kFloat64).requires_grad_();
-        FAIL("a float64 tensor requires grad");
+        zeros({2}, kFloat16).requires_grad_();
+        FAIL("a float16 tensor requires grad");
     } catch (const Error& e) {
-        CHECK_THAT(e.what(), Contains("float32 only") && Contains("float64"));
+        CHECK_THAT(e.what(), Contains("float32 and float64") && Contains("float16"));
     }
     const Tensor w = ones({2}, true);
     try {
-        (void)w.to(kFloat64);
-        FAIL("a tensor that requires grad left float32 without its gradient");
+        (void)w.to(kBFloat16);
+        FAIL("a tensor that requires grad left float32 and float64 without its gradient");
     } catch (const Error& e) {
-        CHECK_THAT(e.what(), Contains("requires grad") && Contains("float64") && Contains("detach()"));
+        CHECK_THAT(e.what(), Contains("requires grad") && Contains("bfloat16") && Contains("detach()"));
     }
     CHECK(w.to(kFloat32).is_same(w));
-    CHECK(w.detach().to(kFloat64).dtype() == kFloat64);
+    // float32 -> float64 -> float32 is recorded both ways: the gradient comes back converted
+    const Tensor d = w.to(kFloat64);
+    CHECK(d.dtype() == kFloat64);
+    CHECK(d.op_name() == std::string("to"));
+    sum(mul(d, 3.0).to(kFloat32)).backward();
+    CHECK(w.grad().dtype() == kFloat32);
+    CHECK((w.grad().to_array() == Array{3.0f, 3.0f}));
+}
+
+TEST_CASE("float64 ops compute in double precision and their gradients are float64")
+{
+    const Tensor x = from_vector(std::vector<double>{0.1, -4.0, 2.5}, {3}).requires_grad_();
+    const Tensor y = sum(x * x * 0.1 + exp(x) / (x + 10.0));
+    CHECK(y.dtype() == kFloat64);
+    y.backward();
+    REQUIRE(x.grad().dtype() == kFloat64);
+    const double* g = x.grad().data_ptr<double>();
+    for (int i = 0; i < 3; ++i) {
+        const double v = x.data_ptr<double>()[i];
+        const double expected = 0.2 * v + std::exp(v) / (v + 10.0) - std::exp(v) / ((v + 10.0) * (v + 10.0));
+        CHECK(std::abs(g[i] - expected) < 1e-15 * std::max(1.0, std::abs(expected)));
+    }
+    // a float32 tensor with a float64 one: float64, as torch's promotion, and each gradient in its own dtype
+    const Tensor a = ones({2}, true), b = full({2}, 0.5, kFloat64).requires_grad_();
+    const Tensor c = a * b;
+    CHECK(c.dtype() == kFloat64);
+    sum(c).backward();
+    CHECK(a.grad().dtype() == kFloat32);
+    CHECK(b.grad().dtype() == kFloat64);
+    // a 0-D float64 tensor does not widen a float32 tensor with dimensions
+    CHECK((a + full({}, 2.0, kFloat64)).dtype() == kFloat32);
+    // an int64 tensor with a float32 one: float32
+    CHECK((arange(0, 2, 1, kInt64) * a).dtype() == kFloat32);
 }
 
 TEST_CASE("a tensor prints its values with its dtype")

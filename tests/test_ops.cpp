@@ -383,10 +383,10 @@ TEST_CASE("products over an empty inner dimension (K = 0) are zeros, plus the bi
 {
     // sgemm refuses lda = 0: gemm itself gives c = beta c, never leaving c as it found it
     Array c = {{std::nanf(""), 2.0f}};
-    gemm(false, false, 1, 2, 0, 1.0f, nullptr, 1, nullptr, 2, 0.0f, c.data(), 2);
+    gemm<float>(false, false, 1, 2, 0, 1.0f, nullptr, 1, nullptr, 2, 0.0f, c.data(), 2);
     check_close(c, Array{{0.0f, 0.0f}}, 0.0);
     c = {{1.0f, 2.0f}};
-    gemm(false, true, 1, 2, 0, 1.0f, nullptr, 1, nullptr, 1, 3.0f, c.data(), 2);
+    gemm<float>(false, true, 1, 2, 0, 1.0f, nullptr, 1, nullptr, 1, 3.0f, c.data(), 2);
     check_close(c, Array{{3.0f, 6.0f}}, 0.0);
 
     check_close(matmul(zeros({2, 0}), zeros({0, 3})).to_array(), xt::zeros<float>({2, 3}), 0.0);
