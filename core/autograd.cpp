@@ -251,39 +251,33 @@ void GradSlot::set(Tensor grad)
     }
 }
 
-namespace {
-
 template <class T>
-GradOutput release_as(std::variant<std::monostate, Tensor, RowSparse, const Array*, const Array64*>& state,
-                      const Array::shape_type& shape)
+GradOutput GradSlot::release_as(const Array::shape_type& shape)
 {
-    if (const ArrayOf<T>* const* upstream = std::get_if<const ArrayOf<T>*>(&state)) {
-        return GradOutput(*upstream);
+    if (const ArrayOf<T>* const* lent = std::get_if<const ArrayOf<T>*>(&state_)) {
+        const ArrayOf<T>* upstream = *lent;
+        clear();
+        return GradOutput(upstream);
     }
     ArrayOf<T> values;
-    if (RowSparse* sparse = std::get_if<RowSparse>(&state)) {
-        values = sparse->to_dense(shape[0]);
+    if (RowSparse* s = sparse()) {
+        values = s->to_dense(shape[0]);
     } else {
-        Tensor& dense = std::get<Tensor>(state);
+        XGRAD_CHECK(!borrowed(), "internal: a gradient lent in one dtype released as ", dtype_name(dtype_of<T>()));
+        Tensor& dense = std::get<Tensor>(state_);
         const std::shared_ptr<TensorImpl>& t = Access::ptr(dense);
         const bool unique = t.use_count() == 1 && t->storage.use_count() == 1 && t->whole() && dense.dtype() == dtype_of<T>();
         // handed over, or a copy if shared (or set_grad gave it another dtype)
         values = unique ? t->storage->donate<T>(shape) : dense.detach().to(dtype_of<T>()).template values<T>().array();
     }
+    clear();
     return GradOutput(std::move(values));
 }
 
-}  // namespace
-
 GradOutput GradSlot::release(const Array::shape_type& shape, Dtype dtype)
 {
-    XGRAD_CHECK(!(std::holds_alternative<const Array*>(state_) && dtype != Dtype::Float) &&
-                    !(std::holds_alternative<const Array64*>(state_) && dtype != Dtype::Double),
-                "internal: a gradient lent in one dtype released as ", dtype_name(dtype));
-    auto state = std::move(state_);   // handed over: the slot is empty after
-    clear();
-    if (dtype == Dtype::Double) return release_as<double>(state, shape);
-    return release_as<float>(state, shape);
+    if (dtype == Dtype::Double) return release_as<double>(shape);
+    return release_as<float>(shape);
 }
 
 }  // namespace detail

@@ -103,6 +103,17 @@ Batches broadcast_batches(const Shape& as, const Shape& bs, const Strides& a_str
     return out;
 }
 
+// Products do not promote, as torch's: both operands of one dtype ("expected scalar type Double but found Float")
+void check_same_dtype(const char* op, const Tensor& a, const Tensor& b)
+{
+    const auto scalar_type = [](Dtype d) {   // torch's C++ names, as its message has them
+        return d == Dtype::Double ? "Double" : d == Dtype::Float ? "Float" : d == Dtype::Long ? "Long" : dtype_name(d);
+    };
+    XGRAD_CHECK(a.dtype() == b.dtype(), op, ": expected scalar type ", scalar_type(a.dtype()), " but found ",
+                scalar_type(b.dtype()), " (", shape_str(a.shape()), " ", dtype_name(a.dtype()), " and ",
+                shape_str(b.shape()), " ", dtype_name(b.dtype()), "; convert one with .to())");
+}
+
 }  // namespace
 
 // a (..., M, K) @ b (..., K, N) -> (..., M, N), the batch dims (...) broadcast: (B, nh, T, hs) @
@@ -116,50 +127,50 @@ Tensor matmul(const Tensor& a, const Tensor& b)
     const Shape as = a.shape(), bs = b.shape();
     const std::size_t m = as[as.size() - 2], k = as.back(), n = bs.back();
     XGRAD_CHECK(bs[bs.size() - 2] == k, "matmul: inner dimensions differ: ", shape_str(as), " @ ", shape_str(bs));
-    if (a.dtype() != b.dtype()) [[unlikely]] return with_promoted(a, b, [](const Tensor& a, const Tensor& b) { return matmul(a, b); });
+    check_same_dtype("matmul", a, b);
     return compute_as(a, [&]<class T>(Tag<T>) {
-    const Matrices<T> ma = matrices_of<T>(a), mb = matrices_of<T>(b);
-    Batches batches = broadcast_batches(as, bs, ma.batch, mb.batch);
-    const std::size_t count = batches.a.size();
-    // a (..., M, K) @ b (K, N), a contiguous, is one (count M, K) @ (K, N) product
-    const bool fold = count > 1 && b.dim() == 2 && a.is_contiguous() && shape_numel(Shape(as.begin(), as.end() - 2)) == count;
-    const std::size_t calls = fold ? 1 : count, rows = fold ? count * m : m;
+        const Matrices<T> ma = matrices_of<T>(a), mb = matrices_of<T>(b);
+        Batches batches = broadcast_batches(as, bs, ma.batch, mb.batch);
+        const std::size_t count = batches.a.size();
+        // a (..., M, K) @ b (K, N), a contiguous, is one (count M, K) @ (K, N) product
+        const bool fold = count > 1 && b.dim() == 2 && a.is_contiguous() && shape_numel(Shape(as.begin(), as.end() - 2)) == count;
+        const std::size_t calls = fold ? 1 : count, rows = fold ? count * m : m;
 
-    Shape y_shape(batches.shape.size() + 2);
-    std::copy(batches.shape.begin(), batches.shape.end(), y_shape.begin());
-    y_shape.end()[-2] = m;
-    y_shape.back() = n;
-    ArrayOf<T> y(y_shape);
-    if (k == 0) y.fill(T(0));
-    for (std::size_t i = 0; k > 0 && i < calls; ++i) {
-        gemm(ma.transposed, mb.transposed, rows, n, k, T(1), ma.data + batches.a_at[i], ma.ld, mb.data + batches.b_at[i],
-             mb.ld, T(0), y.data() + i * m * n, n);
-    }
+        Shape y_shape(batches.shape.size() + 2);
+        std::copy(batches.shape.begin(), batches.shape.end(), y_shape.begin());
+        y_shape.end()[-2] = m;
+        y_shape.back() = n;
+        ArrayOf<T> y(y_shape);
+        if (k == 0) y.fill(T(0));
+        for (std::size_t i = 0; k > 0 && i < calls; ++i) {
+            gemm(ma.transposed, mb.transposed, rows, n, k, T(1), ma.data + batches.a_at[i], ma.ld, mb.data + batches.b_at[i],
+                 mb.ld, T(0), y.data() + i * m * n, n);
+        }
 
-    // the backward reads the operands where they lie too, flags flipped: grad_a = g b^T, grad_b = a^T g
-    return from_op(std::move(y), {a, b}, "matmul", [=, batches = std::move(batches)](GradOutput& grad_out) {
-        const T* g = grad_out.read<T>().data();
-        if (a.requires_grad()) {
-            // grad_a = grad_out @ b^T; a broadcast matrix of a sums the products of every batch it served
-            const Matrices<T> mb = matrices_of<T>(b);
-            ArrayOf<T> grad_a = xt::zeros<T>(a.shape());
-            for (std::size_t i = 0; n > 0 && i < calls; ++i) {
-                gemm(false, !mb.transposed, rows, k, n, T(1), g + i * m * n, n, mb.data + batches.b_at[i], mb.ld, T(1),
-                     grad_a.data() + batches.a[i] * m * k, k);
+        // the backward reads the operands where they lie too, flags flipped: grad_a = g b^T, grad_b = a^T g
+        return from_op(std::move(y), {a, b}, "matmul", [=, batches = std::move(batches)](GradOutput& grad_out) {
+            const T* g = grad_out.read<T>().data();
+            if (a.requires_grad()) {
+                // grad_a = grad_out @ b^T; a broadcast matrix of a sums the products of every batch it served
+                const Matrices<T> mb = matrices_of<T>(b);
+                ArrayOf<T> grad_a = xt::zeros<T>(a.shape());
+                for (std::size_t i = 0; n > 0 && i < calls; ++i) {
+                    gemm(false, !mb.transposed, rows, k, n, T(1), g + i * m * n, n, mb.data + batches.b_at[i], mb.ld, T(1),
+                         grad_a.data() + batches.a[i] * m * k, k);
+                }
+                a.accumulate_grad(std::move(grad_a));
             }
-            a.accumulate_grad(std::move(grad_a));
-        }
-        if (b.requires_grad()) {
-            // grad_b = a^T @ grad_out; folded, this is (K, count M) @ (count M, N) in one call
-            const Matrices<T> ma = matrices_of<T>(a);
-            ArrayOf<T> grad_b = xt::zeros<T>(b.shape());
-            for (std::size_t i = 0; rows > 0 && i < calls; ++i) {
-                gemm(!ma.transposed, false, k, n, rows, T(1), ma.data + batches.a_at[i], ma.ld, g + i * m * n, n, T(1),
-                     grad_b.data() + batches.b[i] * k * n, n);
+            if (b.requires_grad()) {
+                // grad_b = a^T @ grad_out; folded, this is (K, count M) @ (count M, N) in one call
+                const Matrices<T> ma = matrices_of<T>(a);
+                ArrayOf<T> grad_b = xt::zeros<T>(b.shape());
+                for (std::size_t i = 0; rows > 0 && i < calls; ++i) {
+                    gemm(!ma.transposed, false, k, n, rows, T(1), ma.data + batches.a_at[i], ma.ld, g + i * m * n, n, T(1),
+                         grad_b.data() + batches.b[i] * k * n, n);
+                }
+                b.accumulate_grad(std::move(grad_b));
             }
-            b.accumulate_grad(std::move(grad_b));
-        }
-    });
+        });
     });
 }
 
@@ -178,48 +189,46 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias)
     Shape y_shape = x.shape();
     y_shape.back() = out;
 
-    if (x.dtype() != weight.dtype() || (bias.defined() && bias.dtype() != weight.dtype())) [[unlikely]] {
-        Tensor y = matmul(x, weight.t());   // as torch's promotion would give it; no fused product
-        return bias.defined() ? add(y, bias) : y;
-    }
+    check_same_dtype("linear", x, weight);
+    if (bias.defined()) check_same_dtype("linear", x, bias);
     return compute_as(x, [&]<class T>(Tag<T>) {
-    ArrayOf<T> y(y_shape);
-    T* yd = y.data();
-    if (bias.defined()) {
-        const ValuesOf<T> b = bias.values<T>();
-        for (std::size_t r = 0; r < rows; ++r) std::copy_n(b.data(), out, yd + r * out);
-    }
-    const ValuesOf<T> xv = x.values<T>(), w = weight.values<T>();
-    gemm(false, true, rows, out, in, xv.data(), w.data(), bias.defined() ? T(1) : T(0), yd);  // y = x W^T (+ b)
+        ArrayOf<T> y(y_shape);
+        T* yd = y.data();
+        if (bias.defined()) {
+            const ValuesOf<T> b = bias.values<T>();
+            for (std::size_t r = 0; r < rows; ++r) std::copy_n(b.data(), out, yd + r * out);
+        }
+        const ValuesOf<T> xv = x.values<T>(), w = weight.values<T>();
+        gemm(false, true, rows, out, in, xv.data(), w.data(), bias.defined() ? T(1) : T(0), yd);  // y = x W^T (+ b)
 
-    std::vector<Tensor> inputs = {x, weight};
-    if (bias.defined()) inputs.push_back(bias);
-    return from_op(std::move(y), inputs, "linear", [=](GradOutput& grad_out) {
-        const T* g = grad_out.read<T>().data();                                // (rows, out)
-        if (x.requires_grad()) {
-            const ValuesOf<T> w = weight.values<T>();
-            ArrayOf<T> grad_x(x.shape());
-            gemm(false, false, rows, in, out, g, w.data(), T(0), grad_x.data());   // g W
-            x.accumulate_grad(std::move(grad_x));
-        }
-        if (weight.requires_grad()) {
-            const ValuesOf<T> xv = x.values<T>();
-            ArrayOf<T> grad_w(weight.shape());
-            gemm(true, false, out, in, rows, g, xv.data(), T(0), grad_w.data());   // g^T x
-            weight.accumulate_grad(std::move(grad_w));
-        }
-        if (bias.defined() && bias.requires_grad()) {
-            ArrayOf<T> grad_b = xt::zeros<T>({out});                          // sum of g over rows
-            T* gb = grad_b.data();
-            // threads split the columns, each summing its columns over every row in order
-            parallel_rows(out, rows, [=](std::size_t first, std::size_t last) {
-                for (std::size_t r = 0; r < rows; ++r) {
-                    for (std::size_t o = first; o < last; ++o) gb[o] += g[r * out + o];
-                }
-            });
-            bias.accumulate_grad(std::move(grad_b));
-        }
-    });
+        std::vector<Tensor> inputs = {x, weight};
+        if (bias.defined()) inputs.push_back(bias);
+        return from_op(std::move(y), inputs, "linear", [=](GradOutput& grad_out) {
+            const T* g = grad_out.read<T>().data();                                // (rows, out)
+            if (x.requires_grad()) {
+                const ValuesOf<T> w = weight.values<T>();
+                ArrayOf<T> grad_x(x.shape());
+                gemm(false, false, rows, in, out, g, w.data(), T(0), grad_x.data());   // g W
+                x.accumulate_grad(std::move(grad_x));
+            }
+            if (weight.requires_grad()) {
+                const ValuesOf<T> xv = x.values<T>();
+                ArrayOf<T> grad_w(weight.shape());
+                gemm(true, false, out, in, rows, g, xv.data(), T(0), grad_w.data());   // g^T x
+                weight.accumulate_grad(std::move(grad_w));
+            }
+            if (bias.defined() && bias.requires_grad()) {
+                ArrayOf<T> grad_b = xt::zeros<T>({out});                          // sum of g over rows
+                T* gb = grad_b.data();
+                // threads split the columns, each summing its columns over every row in order
+                parallel_rows(out, rows, [=](std::size_t first, std::size_t last) {
+                    for (std::size_t r = 0; r < rows; ++r) {
+                        for (std::size_t o = first; o < last; ++o) gb[o] += g[r * out + o];
+                    }
+                });
+                bias.accumulate_grad(std::move(grad_b));
+            }
+        });
     });
 }
 

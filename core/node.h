@@ -147,6 +147,9 @@ public:
     GradOutput release(const Array::shape_type& shape, Dtype dtype);
 
 private:
+    template <class T>
+    GradOutput release_as(const Array::shape_type& shape);
+
     std::variant<std::monostate, Tensor, RowSparse, const Array*, const Array64*> state_;
 };
 

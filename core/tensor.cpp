@@ -106,10 +106,12 @@ std::size_t Tensor::size(std::ptrdiff_t axis) const
 }
 
 // ---- values and storage -------------------------------------------------------------------------------
+namespace {
+
+// Tensor::values<T>(), inlined into values() itself: the read every float32 op makes
 template <class T>
-ValuesOf<T> Tensor::values() const
+[[gnu::always_inline]] inline ValuesOf<T> values_of(const TensorImpl& t)
 {
-    const TensorImpl& t = impl("values");
     if (t.dtype() != dtype_of<T>()) [[unlikely]] {
         if constexpr (std::is_same_v<T, float>) detail::refuse_dtype(t, "values");
         fail("internal: values<", dtype_name(dtype_of<T>()), "> of a ", dtype_name(t.dtype()), " tensor");
@@ -123,10 +125,18 @@ ValuesOf<T> Tensor::values() const
     const T* gathered = copy->data();
     return ValuesOf<T>(std::move(copy), gathered, t.shape);
 }
+
+}  // namespace
+
+template <class T>
+ValuesOf<T> Tensor::values() const
+{
+    return values_of<T>(impl("values"));
+}
 template Values Tensor::values<float>() const;
 template ValuesOf<double> Tensor::values<double>() const;
 
-Values Tensor::values() const { return values<float>(); }
+Values Tensor::values() const { return values_of<float>(impl("values")); }
 
 Array Tensor::to_array() const { return values().array(); }
 
