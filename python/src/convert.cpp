@@ -11,6 +11,7 @@ const char* dtype_name(DType d)
     case DType::float32: return "float32";
     case DType::int64: return "int64";
     case DType::bool_: return "bool";
+    case DType::float64: return "float64";
     }
     return "?";
 }
@@ -18,7 +19,8 @@ const char* dtype_name(DType d)
 Shape PyTensor::shape() const
 {
     switch (dtype) {
-    case DType::float32: return value.shape();
+    case DType::float32:
+    case DType::float64: return value.shape();
     case DType::int64: return Shape(ints->shape().begin(), ints->shape().end());
     case DType::bool_: return Shape(bools->shape().begin(), bools->shape().end());
     }
@@ -28,7 +30,8 @@ Shape PyTensor::shape() const
 std::size_t PyTensor::numel() const
 {
     switch (dtype) {
-    case DType::float32: return value.numel();
+    case DType::float32:
+    case DType::float64: return value.numel();
     case DType::int64: return ints->size();
     case DType::bool_: return bools->size();
     }
@@ -38,7 +41,8 @@ std::size_t PyTensor::numel() const
 Tensor PyTensor::f() const
 {
     switch (dtype) {
-    case DType::float32: return value;
+    case DType::float32:
+    case DType::float64: return value;
     case DType::int64: return Tensor(Array(xt::cast<float>(*ints)));
     case DType::bool_: return Tensor(Array(xt::cast<float>(*bools)));
     }
@@ -60,6 +64,12 @@ BoolArray PyTensor::mask() const
     case DType::bool_: return *bools;
     case DType::int64: return BoolArray(xt::not_equal(*ints, std::int64_t(0)));
     case DType::float32: return BoolArray(xt::not_equal(value.to_array(), 0.0f));
+    case DType::float64: {
+        const Tensor m = value.detach().to(Dtype::Bool);   // != 0, NaN true
+        BoolArray out = BoolArray::from_shape(shape());
+        if (out.size()) std::memcpy(out.data(), m.data_ptr<bool>(), out.size());
+        return out;
+    }
     }
     return {};
 }
@@ -112,10 +122,11 @@ DType dtype_arg(py::handle dtype)
         const auto s = dtype.cast<std::string>();
         if (s == "float32" || s == "float") return DType::float32;
         if (s == "int64" || s == "long") return DType::int64;
+        if (s == "float64" || s == "double") return DType::float64;
         if (s == "bool") return DType::bool_;
     }
-    throw py::type_error("xgrad: dtype must be xgrad.float32, xgrad.long (int64) or xgrad.bool, got " +
-                         std::string(py::repr(dtype)) + " (xgrad computes in float32)");
+    throw py::type_error("xgrad: dtype must be xgrad.float32, xgrad.float64, xgrad.long (int64) or xgrad.bool, got " +
+                         std::string(py::repr(dtype)));
 }
 
 void check_device(py::handle device)
@@ -131,10 +142,16 @@ PyTensor as_dtype(const PyTensor& t, DType dtype)
 {
     if (t.dtype == dtype) return t;
     switch (dtype) {
-    case DType::float32: return PyTensor::of(t.f().detach());
-    case DType::int64:
+    case DType::float32:   // from float64 recorded, as torch's .float()
+        return PyTensor::of(t.dtype == DType::float64 ? t.value.to(Dtype::Float) : t.f().detach());
+    case DType::float64: return PyTensor::of(t.is_float() ? t.value.to(Dtype::Double) : t.f().to(Dtype::Double));
+    case DType::int64: {
         if (t.dtype == DType::bool_) return PyTensor::of(IdArray(xt::cast<std::int64_t>(*t.bools)));
-        return PyTensor::of(IdArray(xt::cast<std::int64_t>(t.value.to_array())));   // truncates toward 0, as PyTorch
+        const Tensor ids = t.value.detach().to(Dtype::Long).contiguous();   // toward 0, as PyTorch's
+        IdArray out = IdArray::from_shape(t.shape());
+        if (out.size()) std::memcpy(out.data(), ids.data_ptr<std::int64_t>(), out.size() * sizeof(std::int64_t));
+        return PyTensor::of(std::move(out));
+    }
     case DType::bool_: return PyTensor::of(t.mask());
     }
     return t;
@@ -169,6 +186,12 @@ PyTensor to_tensor(py::handle data, std::optional<DType> dtype)
     }
     Shape shape(a.shape(), a.shape() + a.ndim());
     switch (want) {
+    case DType::float64: {
+        auto c = py::array_t<double, py::array::c_style | py::array::forcecast>::ensure(a);
+        Array64 out = Array64::from_shape(shape);
+        if (out.size()) std::memcpy(out.data(), c.data(), out.size() * sizeof(double));
+        return PyTensor::of(Tensor(std::move(out)));
+    }
     case DType::float32: {
         auto c = py::array_t<float, py::array::c_style | py::array::forcecast>::ensure(a);
         Array out = Array::from_shape(shape);

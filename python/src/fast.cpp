@@ -68,14 +68,14 @@ PyObject* call_binding(Binding b, PyObject* self, PyObject* const* args, Py_ssiz
     });
 }
 
-// a Python float or int as a float, or nullopt for anything else (numpy scalars, bools: the binding's)
-std::optional<float> python_number(PyObject* h)
+// a Python float or int as a double, or nullopt for anything else (numpy scalars, bools: the binding's)
+std::optional<double> python_number(PyObject* h)
 {
-    if (PyFloat_CheckExact(h)) return static_cast<float>(PyFloat_AS_DOUBLE(h));
+    if (PyFloat_CheckExact(h)) return PyFloat_AS_DOUBLE(h);
     if (!PyLong_CheckExact(h)) return std::nullopt;
     const double v = PyLong_AsDouble(h);   // an OverflowError past a double, as the binding raises
     if (v == -1.0 && PyErr_Occurred()) throw py::error_already_set();
-    return static_cast<float>(v);
+    return v;
 }
 
 // ---- + - * / : the type's slot sees both operands in the expression's order ----------------------

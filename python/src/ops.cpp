@@ -204,17 +204,21 @@ Tensor float_binary(const Tensor& a, const Tensor& b, Bin op)
     throw std::logic_error("float_binary");
 }
 
-Tensor float_scalar(const Tensor& x, float s, Bin op, bool reflected)
+// s is taken in x's type, as torch's: a float32 tensor computes with float(s)
+Tensor float_scalar(const Tensor& x, double s, Bin op, bool reflected)
 {
+    const bool double_precision = x.dtype() == Dtype::Double;
     switch (op) {
     case Bin::add: return add(x, s);
     case Bin::sub: return reflected ? rsub(s, x) : add(x, -s);
     case Bin::mul: return mul(x, s);
-    case Bin::div: return reflected ? rdiv(s, x) : mul(x, 1.0f / s);
-    case Bin::pow: return reflected ? pow(full({}, s), x) : pow(x, s);
+    case Bin::div:   // x / s: float32 multiplies by float(1 / s), float64 divides
+        if (reflected) return rdiv(s, x);
+        return double_precision ? div(x, full({}, s, Dtype::Double)) : mul(x, 1.0f / static_cast<float>(s));
+    case Bin::pow: return reflected ? pow(full({}, s, x.dtype()), x) : pow(x, s);
     default: break;
     }
-    Tensor st = full({}, s);
+    Tensor st = full({}, s, x.dtype());
     return reflected ? float_binary(st, x, op) : float_binary(x, st, op);
 }
 
@@ -294,7 +298,7 @@ py::object binary(const PyTensor& a, py::handle other, Bin op, bool reflected)
             const IdArray s(static_cast<std::int64_t>(n->value));
             return py::cast(PyTensor::of(reflected ? int_binary(s, *a.ints, op) : int_binary(*a.ints, s, op)));
         }
-        return py::cast(T(float_scalar(a.f(), static_cast<float>(n->value), op, reflected)));
+        return py::cast(T(float_scalar(a.f(), n->value, op, reflected)));
     }
     if (!py::isinstance<PyTensor>(other) && !py::isinstance<py::array>(other) && !py::isinstance<py::list>(other)) {
         return py::reinterpret_borrow<py::object>(Py_NotImplemented);
@@ -818,11 +822,13 @@ void bind_ops(py::module_& m)
     m.def("_zeros", [](const Shape& s, DType d) {
         if (d == DType::int64) return PyTensor::of(IdArray(xt::zeros<std::int64_t>(s)));
         if (d == DType::bool_) return PyTensor::of(BoolArray(xt::zeros<bool>(s)));
+        if (d == DType::float64) return T(zeros(s, Dtype::Double));
         return T(zeros(s));
     });
     m.def("_full", [](const Shape& s, double v, DType d) {
         if (d == DType::int64) return PyTensor::of(IdArray(xt::ones<std::int64_t>(s) * static_cast<std::int64_t>(v)));
         if (d == DType::bool_) return PyTensor::of(BoolArray(xt::ones<bool>(s) && (v != 0.0)));
+        if (d == DType::float64) return T(full(s, v, Dtype::Double));
         return T(full(s, static_cast<float>(v)));
     });
     m.def("_randn", [gen](const Shape& s, py::object g) {
@@ -860,6 +866,7 @@ void bind_ops(py::module_& m)
             for (std::size_t i = 0; i < n; ++i) out(i) = static_cast<std::int64_t>(start + step * static_cast<double>(i));
             return PyTensor::of(std::move(out));
         }
+        if (d == DType::float64) return T(arange(start, start + step * static_cast<double>(n), step, Dtype::Double));
         Array out = Array::from_shape({n});
         for (std::size_t i = 0; i < n; ++i) out(i) = static_cast<float>(start + step * static_cast<double>(i));
         return T(Tensor(std::move(out)));

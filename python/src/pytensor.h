@@ -1,4 +1,4 @@
-// PyTensor: what a Python xgrad.Tensor holds. Float tensors are xgrad::Tensor handles (autograd,
+// PyTensor: what a Python xgrad.Tensor holds. Float tensors (float32, float64) are xgrad::Tensor handles (autograd,
 // views sharing storage, in-place ops and all); integer ids (xgrad.long) and masks (xgrad.bool) are
 // plain arrays without gradients, which is all PyTorch scripts do with them: index, embed, compare,
 // concatenate. (Their views are copies: they get storage of their own with the core's dtypes.)
@@ -19,21 +19,27 @@ namespace xgrad::python {
 
 namespace py = pybind11;
 
-enum class DType { float32, int64, bool_ };
+enum class DType { float32, int64, bool_, float64 };
 
-const char* dtype_name(DType d);   // "float32", "int64", "bool"
+const char* dtype_name(DType d);   // "float32", "int64", "bool", "float64"
 
 struct PyTensor {
     DType dtype = DType::float32;
-    Tensor value;                      // float32
+    Tensor value;                      // float32 or float64
     std::shared_ptr<IdArray> ints;     // int64
     std::shared_ptr<BoolArray> bools;  // bool
 
-    static PyTensor of(Tensor t) { PyTensor p; p.value = std::move(t); return p; }
+    static PyTensor of(Tensor t)
+    {
+        PyTensor p;
+        if (t.defined() && t.dtype() == Dtype::Double) p.dtype = DType::float64;
+        p.value = std::move(t);
+        return p;
+    }
     static PyTensor of(IdArray a) { PyTensor p; p.dtype = DType::int64; p.ints = std::make_shared<IdArray>(std::move(a)); return p; }
     static PyTensor of(BoolArray a) { PyTensor p; p.dtype = DType::bool_; p.bools = std::make_shared<BoolArray>(std::move(a)); return p; }
 
-    bool is_float() const { return dtype == DType::float32; }
+    bool is_float() const { return dtype == DType::float32 || dtype == DType::float64; }
     Shape shape() const;
     std::size_t numel() const;
     bool requires_grad() const { return is_float() && value.requires_grad(); }
@@ -101,7 +107,7 @@ void check_device(py::handle device);
 // The arithmetic operators on float tensors: a op b, and x op s (s op x when reflected).
 enum class Bin { add, sub, mul, div, pow, floordiv, mod };
 Tensor float_binary(const Tensor& a, const Tensor& b, Bin op);
-Tensor float_scalar(const Tensor& x, float s, Bin op, bool reflected);
+Tensor float_scalar(const Tensor& x, double s, Bin op, bool reflected);
 // a @ b, with the GIL released while it runs, unless it is too small for that to matter
 Tensor matmul_releasing_gil(const Tensor& a, const Tensor& b);
 

@@ -43,9 +43,12 @@ py::array numpy(const PyTensor& t, bool force)
 {
     if (!force) refuse_grad(t);
     switch (t.dtype) {
-    case DType::float32: {
+    case DType::float32:
+    case DType::float64: {
         Tensor alias = t.value.detach();   // holds the storage itself, not the tensor that may be rebound
-        py::array shared = array_over(alias.data_ptr(), alias.shape(), alias.stride(), alias);
+        py::array shared = t.dtype == DType::float64
+                               ? array_over(alias.data_ptr<double>(), alias.shape(), alias.stride(), alias)
+                               : array_over(alias.data_ptr(), alias.shape(), alias.stride(), alias);
         if (force && t.requires_grad()) return shared.attr("copy")();   // torch's numpy(force=True): a copy
         return shared;
     }
@@ -122,7 +125,8 @@ PyTensor getitem(const PyTensor& self, py::handle index)
     }
     Selection s = select(self.shape(), index);
     switch (self.dtype) {
-    case DType::float32: return PyTensor::of(take(self.f(), std::move(s.flat), s.shape, s.op));
+    case DType::float32:
+    case DType::float64: return PyTensor::of(take(self.f(), std::move(s.flat), s.shape, s.op));
     case DType::int64: {
         IdArray out = IdArray::from_shape(s.shape);
         for (std::size_t i = 0; i < s.flat.size(); ++i) out.data()[i] = self.ints->data()[s.flat[i]];
@@ -141,8 +145,8 @@ PyTensor getitem(const PyTensor& self, py::handle index)
 // must be); an advanced one writes at its offsets (index_put, recorded when it must be)
 void setitem(PyTensor& self, py::handle index, py::handle value)
 {
-    PyTensor v = to_tensor(value, self.dtype == DType::float32 && py::isinstance<PyTensor>(value) ? std::nullopt
-                                                                                                   : std::optional(self.dtype));
+    PyTensor v = to_tensor(value, self.is_float() && py::isinstance<PyTensor>(value) ? std::nullopt
+                                                                                      : std::optional(self.dtype));
     if (self.is_float()) {
         const Tensor values = v.f();
         Indexed i = index_of(self.value, index);
@@ -172,6 +176,7 @@ py::object item(const PyTensor& t)
     }
     switch (t.dtype) {
     case DType::float32: return py::float_(t.value.item());
+    case DType::float64: return py::float_(t.value.item<double>());
     case DType::int64: return py::int_(t.ints->data()[0]);
     case DType::bool_: return py::bool_(t.bools->data()[0]);
     }
@@ -186,10 +191,11 @@ void bind_tensor(py::module_& m)
         .value("float32", DType::float32)
         .value("int64", DType::int64)
         .value("bool", DType::bool_)
+        .value("float64", DType::float64)
         .def("__repr__", [](DType d) { return std::string("xgrad.") + dtype_name(d); })
         .def("__str__", [](DType d) { return std::string("xgrad.") + dtype_name(d); })
-        .def_property_readonly("is_floating_point", [](DType d) { return d == DType::float32; })
-        .def_property_readonly("itemsize", [](DType d) { return d == DType::float32 ? 4 : d == DType::int64 ? 8 : 1; });
+        .def_property_readonly("is_floating_point", [](DType d) { return d == DType::float32 || d == DType::float64; })
+        .def_property_readonly("itemsize", [](DType d) { return d == DType::float32 ? 4 : d == DType::bool_ ? 1 : 8; });
 
     // no buffer protocol (as torch's tensors): np.asarray(t) goes through __array__, whose array keeps
     // the storage itself alive

@@ -30,8 +30,10 @@ from ._xgrad import (Tensor, dtype, manual_seed, set_num_threads, get_num_thread
                      multinomial, empty_cache)
 from ._repr import tensor_repr as _tensor_repr
 
-dtype.__repr__ = dtype.__str__ = lambda self: "xgrad." + ("float32", "int64", "bool")[int(self)]
+dtype.__repr__ = dtype.__str__ = lambda self: "xgrad." + ("float32", "int64", "bool", "float64")[int(self)]
 float32 = float = dtype.float32
+float64 = double = dtype.float64
+_default_dtype = float32   # get_default_dtype(), set_default_dtype()
 int64 = long = dtype.int64
 int32 = int64             # xgrad has one integer dtype: int32 requests (makemore counts in one) get int64
 bool = dtype.bool          # as torch.bool (it shadows the builtin inside this module only)
@@ -126,9 +128,23 @@ def _creator(make_float, name):
     return create
 
 
-zeros = _creator(lambda s, d: _xgrad._zeros(s, _as_dtype(d) or float32), "zeros")
-empty = _creator(lambda s, d: _xgrad._zeros(s, _as_dtype(d) or float32), "empty")
-ones = _creator(lambda s, d: _xgrad._full(s, 1.0, _as_dtype(d) or float32), "ones")
+zeros = _creator(lambda s, d: _xgrad._zeros(s, _as_dtype(d) or _default_dtype), "zeros")
+empty = _creator(lambda s, d: _xgrad._zeros(s, _as_dtype(d) or _default_dtype), "empty")
+ones = _creator(lambda s, d: _xgrad._full(s, 1.0, _as_dtype(d) or _default_dtype), "ones")
+
+
+def get_default_dtype():
+    """The dtype of a float tensor made without one (zeros, ones, full, arange of floats): float32 unless set."""
+    return _default_dtype
+
+
+def set_default_dtype(d):
+    """As torch.set_default_dtype: float32 or float64, which factories and float arange then make."""
+    global _default_dtype
+    if _as_dtype(d) not in (float32, float64):
+        raise TypeError(f"only floating-point types are supported as the default type, and of those float32 and "
+                        f"float64; got {d!r}")
+    _default_dtype = _as_dtype(d)
 
 
 def _random(make, name):
@@ -148,7 +164,7 @@ rand = _random(_xgrad._rand, "rand")
 def full(size, fill_value, dtype=None, device=None, requires_grad=False):
     shape = _xgrad._shape("full", size)
     if dtype is None:
-        dtype = long if isinstance(fill_value, int) and not isinstance(fill_value, _builtin_bool) else float32
+        dtype = long if isinstance(fill_value, int) and not isinstance(fill_value, _builtin_bool) else _default_dtype
     return _finish(_xgrad._full(shape, fill_value, _as_dtype(dtype)), None, device, requires_grad)
 
 
@@ -204,7 +220,7 @@ def arange(start, end=None, step=1, dtype=None, device=None, requires_grad=False
         start, end = 0, start
     bounds = [b.item() if isinstance(b, Tensor) else b for b in (start, end, step)]
     if dtype is None:
-        dtype = long if _builtins.all(isinstance(b, int) for b in bounds) else float32
+        dtype = long if _builtins.all(isinstance(b, int) for b in bounds) else _default_dtype
     if _as_dtype(dtype) == _as_dtype(long):   # as torch: integral bounds first, toward zero (arange(4.2) has 4)
         bounds = [int(b) for b in bounds]
     return _finish(_xgrad._arange(*[_builtin_float(b) for b in bounds], _as_dtype(dtype)), None, device, requires_grad)
@@ -315,6 +331,10 @@ def _to(self, *args, **kwargs):
 
 def _float_method(self):
     return self if self.dtype == float32 else self._to_dtype(float32)
+
+
+def _double_method(self):
+    return self if self.dtype == float64 else self._to_dtype(float64)
 
 
 def _long_method(self):
@@ -464,7 +484,7 @@ def _reduce_ex(self, protocol=None):
 for _name, _fn in {
     "__reduce_ex__": _reduce_ex, "__reduce__": lambda self: _reduce_ex(self),
     "to": _to, "cpu": lambda self: self, "cuda": lambda self, *a, **k: _to(self, "cuda"),
-    "float": _float_method, "long": _long_method, "bool": _bool_method, "int": _long_method,
+    "float": _float_method, "double": _double_method, "long": _long_method, "bool": _bool_method, "int": _long_method,
     "tolist": lambda self: self.numpy(force=True).tolist(),
     "__iter__": _iter, "__bool__": _truth, "__float__": lambda self: _scalar_of(self, _builtin_float),
     "__int__": lambda self: _scalar_of(self, int), "__index__": _index,
@@ -474,7 +494,7 @@ for _name, _fn in {
     "unbind": unbind, "std": std, "log10": log10, "log2": log2, "log1p": log1p, "nelement": lambda self: self.numel(),
     "all": _all, "any": _any, "norm": _norm, "type_as": _type_as,
     "untyped_storage": lambda self: _Storage(self), "storage": lambda self: _Storage(self),
-    "is_floating_point": lambda self: self.dtype == float32, "element_size": lambda self: self.dtype.itemsize,
+    "is_floating_point": lambda self: self.dtype.is_floating_point, "element_size": lambda self: self.dtype.itemsize,
 }.items():
     setattr(Tensor, _name, _fn)
 Tensor.grad_fn = property(_grad_fn)

@@ -16,7 +16,7 @@ def _float_format(values):
 
 def tensor_repr(t):
     a = t.numpy(force=True)
-    if a.dtype == np.float32:
+    if a.dtype in (np.float32, np.float64):
         fmt = _float_format(a.astype(np.float64).ravel())
     elif a.dtype == np.bool_:
         fmt = lambda v: "True" if v else "False"   # noqa: E731
@@ -36,6 +36,8 @@ def tensor_repr(t):
         extras.append(f"size={tuple(a.shape)}")
     if a.dtype == np.int64 and a.size == 0:
         extras.append("dtype=xgrad.int64")
+    if a.dtype == np.float64:
+        extras.append("dtype=xgrad.float64")
     if t.grad_fn is not None:
         extras.append(f"grad_fn={t.grad_fn!r}")
     elif t.requires_grad:

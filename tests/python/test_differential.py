@@ -456,7 +456,7 @@ both("squeeze", any_x.flatmap(lambda ak: C(st.just(ak[0][0]), dim=maybe(dims(ak[
 both("flatten", any_x.flatmap(lambda ak: C(st.just(ak[0][0]), start_dim=maybe(dims(ak[0][0].ndim)),
                                            end_dim=maybe(dims(ak[0][0].ndim)))))
 both("clone", any_x)
-for _n in ["contiguous", "detach", "cpu", "float", "long", "bool", "int"]:
+for _n in ["contiguous", "detach", "cpu", "float", "double", "long", "bool", "int"]:
     op("Tensor." + _n, any_x, method(_n), flags={"missing_dtype"} if _n == "int" else ())   # torch: int32
 op("Tensor.data", any_x, lambda L, x: x.data)
 
@@ -869,7 +869,9 @@ EXCLUDED = {
     "xgrad.autograd": "module", "xgrad.nn": "module", "xgrad.optim": "module", "xgrad.text": "module (tokenizers)",
     "F.xgrad": "the xgrad module, imported by functional.py",
     "xgrad.float": "dtype alias", "xgrad.float32": "dtype", "xgrad.int32": "dtype alias of int64 (no int32)",
-    "xgrad.int64": "dtype", "xgrad.long": "dtype alias", "xgrad.bool": "dtype",
+    "xgrad.int64": "dtype", "xgrad.long": "dtype alias", "xgrad.bool": "dtype", "xgrad.float64": "dtype",
+    "xgrad.double": "dtype alias",
+    "xgrad.get_default_dtype": "global state (tested in test_dtypes.py)", "xgrad.set_default_dtype": "global state, as get",
     # state, threads and grad mode: no values to compare (grad mode is used by the gradient checks)
     "xgrad.manual_seed": "seeds xgrad's own generator", "xgrad.set_num_threads": "threads",
     "xgrad.get_num_threads": "threads", "xgrad.empty_cache": "allocator cache", "xgrad.no_grad": "grad mode",

@@ -1,0 +1,117 @@
+"""float64 from Python: micrograd's own test suite as a new user runs it (`import xgrad as torch`), its
+double-precision values compared exactly with torch's; .double(), dtype=, repr, the default dtype, and
+the errors of dtypes PyTorch refuses."""
+import math
+
+import numpy as np
+import pytest
+
+import xgrad
+
+
+def micrograd_sanity_check(torch):
+    """micrograd's test_engine.py, test_sanity_check, its PyTorch half as written there."""
+    x = torch.Tensor([-4.0]).double()
+    x.requires_grad = True
+    z = 2 * x + 2 + x
+    q = z.relu() + z * x
+    h = (z * z).relu()
+    y = h + q + q * x
+    y.backward()
+    return y.data.item(), x.grad.item()
+
+
+def micrograd_more_ops(torch):
+    """micrograd's test_engine.py, test_more_ops, its PyTorch half as written there."""
+    a = torch.Tensor([-4.0]).double()
+    b = torch.Tensor([2.0]).double()
+    a.requires_grad = True
+    b.requires_grad = True
+    c = a + b
+    d = a * b + b**3
+    c = c + c + 1
+    c = c + 1 + c + (-a)
+    d = d + d * 2 + (b + a).relu()
+    d = d + 3 * d + (b - a).relu()
+    e = c - d
+    f = e**2
+    g = f / 2.0
+    g = g + 10.0 / f
+    g.backward()
+    return g.data.item(), a.grad.item(), b.grad.item()
+
+
+def test_micrograd_sanity_check_in_double_precision():
+    y, grad = micrograd_sanity_check(xgrad)
+    assert (y, grad) == (-20.0, 46.0)   # micrograd's Value gives these
+
+
+def test_micrograd_more_ops_in_double_precision():
+    g, a_grad, b_grad = micrograd_more_ops(xgrad)
+    # micrograd's README: 24.7041, 138.8338, 645.5773; in float32 the last digits differ
+    assert abs(g - 24.70408163265306) < 1e-12
+    assert abs(a_grad - 138.83381924198252) < 1e-12
+    assert abs(b_grad - 645.5772594752186) < 1e-12
+
+
+def test_micrograd_values_are_torchs_bit_for_bit():
+    torch = pytest.importorskip("torch", reason="compares with torch 1.13; torch is not installed")
+    assert micrograd_sanity_check(xgrad) == micrograd_sanity_check(torch)
+    assert micrograd_more_ops(xgrad) == micrograd_more_ops(torch)
+
+
+def test_double_tensors_carry_their_dtype_through_ops_and_gradients():
+    x = xgrad.tensor([0.1, 0.2], dtype=xgrad.float64, requires_grad=True)
+    assert x.dtype == xgrad.float64 == xgrad.double
+    y = (x * x).sum()
+    assert y.dtype == xgrad.float64
+    y.backward()
+    assert x.grad.dtype == xgrad.float64
+    assert x.grad.tolist() == [0.2, 0.4]                           # 2 x, exactly, in double
+    assert (x.float() * 3).dtype == xgrad.float32
+    assert x.numpy(force=True).dtype == np.float64
+    assert xgrad.zeros(2, dtype=xgrad.float64).dtype == xgrad.float64
+    assert xgrad.arange(0.0, 1.0, 0.25, dtype=xgrad.float64).tolist() == [0.0, 0.25, 0.5, 0.75]
+    # float32 with float64: float64, and each gradient in its own dtype, as torch's promotion
+    a = xgrad.ones(2, requires_grad=True)
+    (a * x).sum().backward()
+    assert a.grad.dtype == xgrad.float32
+    assert a.grad.tolist() == pytest.approx([0.1, 0.2])
+
+
+def test_a_double_tensor_prints_as_torchs():
+    x = xgrad.tensor([1.5, -2.0], dtype=xgrad.float64)
+    assert repr(x) == "tensor([ 1.5000, -2.0000], dtype=xgrad.float64)"
+    assert repr(xgrad.tensor([1.0, 2.0]).double()) == "tensor([1., 2.], dtype=xgrad.float64)"
+    torch = pytest.importorskip("torch", reason="compares with torch 1.13; torch is not installed")
+    for values in ([1.5, -2.0], [1.0, 2.0], [1e-5, 3.0], [math.pi]):
+        assert repr(xgrad.tensor(values, dtype=xgrad.float64)).replace("xgrad.", "torch.") == \
+            repr(torch.tensor(values, dtype=torch.float64))
+
+
+def test_the_default_dtype_is_float32_and_may_be_float64():
+    assert xgrad.get_default_dtype() == xgrad.float32
+    try:
+        xgrad.set_default_dtype(xgrad.float64)
+        assert xgrad.zeros(2).dtype == xgrad.float64
+        assert xgrad.arange(0.5, 2).dtype == xgrad.float64
+        assert xgrad.full((2,), 1.5).dtype == xgrad.float64
+        assert xgrad.arange(3).dtype == xgrad.int64             # integral bounds: int64 still
+    finally:
+        xgrad.set_default_dtype(xgrad.float32)
+    assert xgrad.zeros(2).dtype == xgrad.float32
+    with pytest.raises(TypeError, match="only floating-point types"):
+        xgrad.set_default_dtype(xgrad.int64)
+
+
+def test_products_refuse_two_dtypes_as_torch_does():
+    a, b = xgrad.ones(2, 2, dtype=xgrad.float64), xgrad.ones(2, 2)
+    with pytest.raises(RuntimeError, match="expected scalar type Double but found Float"):
+        a @ b
+    with pytest.raises(RuntimeError, match="expected scalar type Double but found Float"):
+        xgrad.nn.functional.linear(a, b)
+
+
+def test_requires_grad_on_integers_is_torchs_error():
+    with pytest.raises(RuntimeError, match="only Tensors of floating point dtype can require gradients"):
+        xgrad.arange(3).float().long().requires_grad_()
