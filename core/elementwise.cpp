@@ -413,8 +413,19 @@ Tensor clamp(const Tensor& x, std::optional<double> min, std::optional<double> m
 }
 
 namespace {
-constexpr float inv_sqrt2 = 0.7071067811865476f, inv_sqrt_2pi = 0.3989422804014327f;
-constexpr float k = 0.7978845608028654f, c = 0.044715f;   // gelu tanh's sqrt(2 / pi), and its cubic's weight
+constexpr double inv_sqrt2 = 0.7071067811865476, inv_sqrt_2pi = 0.3989422804014327;
+constexpr double k = 0.7978845608028654, c = 0.044715;   // gelu tanh's sqrt(2 / pi), and its cubic's weight
+
+// erf: in float by erf_approx, in loops that vectorise; in double by std::erf
+template <class T>
+T erf_of(T x)
+{
+    if constexpr (std::is_same_v<T, float>) {
+        return erf_approx(x);
+    } else {
+        return std::erf(x);
+    }
+}
 }  // namespace
 
 // gelu(x) = x Phi(x), Phi the standard normal CDF: PyTorch's default, approximate = "none".
@@ -426,51 +437,54 @@ Tensor gelu(const Tensor& x, std::string_view approximate)
     const OpScope scope("gelu");
     XGRAD_CHECK(approximate == "none" || approximate == "tanh", "gelu: approximate must be \"none\" or \"tanh\", got \"",
                 approximate, "\"");
-    if (approximate == "none") {
-        // x Phi(x), Phi(x) = (1 + erf(x / sqrt 2)) / 2, in plain loops that vectorise (erf_approx)
-        const Values xv = x.values();
-        Array y(xv.shape());
-        const float* xd = xv.data();
-        float* yd = y.data();
-        map_blocks(y.size(), [=](const Block& b) {
-            const float* __restrict in = xd + b.begin;
-            float* __restrict out = yd + b.begin;
-            for (std::size_t i = 0; i < b.size; ++i) out[i] = 0.5f * in[i] * (1.0f + erf_approx(in[i] * inv_sqrt2));
-        });
-        return from_op(std::move(y), {x}, "gelu", [x](GradOutput& grad_out) {
-            // d/dx = Phi(x) + x phi(x),  phi(x) = exp(-x^2 / 2) / sqrt(2 pi)
-            Array g = grad_out.take();
-            float* gd = g.data();
-            const Values xv = x.values();
-            const float* xd = xv.data();
+    return compute_as(x, [&]<class T>(Tag<T>) {
+        const T ks = static_cast<T>(k), cs = static_cast<T>(c), inv_sqrt_2pi_t = static_cast<T>(inv_sqrt_2pi);
+        if (approximate == "none") {
+            // x Phi(x), Phi(x) = (1 + erf(x / sqrt 2)) / 2, in plain loops that vectorise (erf_approx in float)
+            const ValuesOf<T> xv = x.values<T>();
+            ArrayOf<T> y(xv.shape());
+            const T* xd = xv.data();
+            T* yd = y.data();
+            map_blocks(y.size(), [=](const Block& b) {
+                const T* __restrict in = xd + b.begin;
+                T* __restrict out = yd + b.begin;
+                for (std::size_t i = 0; i < b.size; ++i) out[i] = T(0.5) * in[i] * (T(1) + erf_of(in[i] * T(inv_sqrt2)));
+            });
+            return from_op(std::move(y), {x}, "gelu", [x, inv_sqrt_2pi_t](GradOutput& grad_out) {
+                // d/dx = Phi(x) + x phi(x),  phi(x) = exp(-x^2 / 2) / sqrt(2 pi)
+                ArrayOf<T> g = grad_out.take<T>();
+                T* gd = g.data();
+                const ValuesOf<T> xv = x.values<T>();
+                const T* xd = xv.data();
+                map_blocks(g.size(), [&](const Block& b) {
+                    std::array<T, map_block> cdf_block;
+                    const T* __restrict in = xd + b.begin;
+                    for (std::size_t i = 0; i < b.size; ++i) cdf_block[i] = T(0.5) * (T(1) + erf_of(in[i] * T(inv_sqrt2)));
+                    auto v = b.at(xd);
+                    auto grad = b.at(gd);
+                    auto cdf = Block{0, b.size}.at(cdf_block.data());
+                    xt::noalias(grad) = grad * (cdf + v * xt::exp(T(-0.5) * v * v) * inv_sqrt_2pi_t);
+                });
+                x.accumulate_grad(std::move(g));
+            });
+        }
+        ArrayOf<T> y = map_of(x.values<T>(), [=](const auto& x) { return T(0.5) * x * (T(1) + xt::tanh(ks * (x + cs * x * x * x))); });
+        return from_op(std::move(y), {x}, "gelu", [x, ks, cs](GradOutput& grad_out) {
+            // d/dx = (1 + t)/2 + x/2 (1 - t^2) du/dx,  t = tanh(u),  du/dx = k (1 + 3c x^2)
+            ArrayOf<T> g = grad_out.take<T>();
+            T* gd = g.data();
+            const ValuesOf<T> xv = x.values<T>();
+            const T* xd = xv.data();
             map_blocks(g.size(), [&](const Block& b) {
-                std::array<float, map_block> cdf_block;
-                const float* __restrict in = xd + b.begin;
-                for (std::size_t i = 0; i < b.size; ++i) cdf_block[i] = 0.5f * (1.0f + erf_approx(in[i] * inv_sqrt2));
+                std::array<T, map_block> t_block;                   // t once per element, not at each use
                 auto v = b.at(xd);
                 auto grad = b.at(gd);
-                auto cdf = Block{0, b.size}.at(cdf_block.data());
-                xt::noalias(grad) = grad * (cdf + v * xt::exp(-0.5f * v * v) * inv_sqrt_2pi);
+                auto t = Block{0, b.size}.at(t_block.data());
+                xt::noalias(t) = xt::tanh(ks * (v + cs * v * v * v));
+                xt::noalias(grad) = grad * (T(0.5) * (T(1) + t) + T(0.5) * v * (T(1) - t * t) * ks * (T(1) + T(3) * cs * v * v));
             });
             x.accumulate_grad(std::move(g));
         });
-    }
-    Array y = map_of(x.values(), [](const auto& x) { return 0.5f * x * (1.0f + xt::tanh(k * (x + c * x * x * x))); });
-    return from_op(std::move(y), {x}, "gelu", [x](GradOutput& grad_out) {
-        // d/dx = (1 + t)/2 + x/2 (1 - t^2) du/dx,  t = tanh(u),  du/dx = k (1 + 3c x^2)
-        Array g = grad_out.take();
-        float* gd = g.data();
-        const Values xv = x.values();
-        const float* xd = xv.data();
-        map_blocks(g.size(), [&](const Block& b) {
-            std::array<float, map_block> t_block;                   // t once per element, not at each use
-            auto v = b.at(xd);
-            auto grad = b.at(gd);
-            auto t = Block{0, b.size}.at(t_block.data());
-            xt::noalias(t) = xt::tanh(k * (v + c * v * v * v));
-            xt::noalias(grad) = grad * (0.5f * (1.0f + t) + 0.5f * v * (1.0f - t * t) * k * (1.0f + 3.0f * c * v * v));
-        });
-        x.accumulate_grad(std::move(g));
     });
 }
 
@@ -482,53 +496,57 @@ Tensor dropout(const Tensor& x, float p, bool training)
     XGRAD_CHECK(p >= 0.0f && p < 1.0f, "dropout: p must be in [0, 1), got ", p);
     if (p == 0.0f || !training) return x;
     const std::uint64_t seed = default_generator().bits();
-    const float keep_scale = 1.0f / (1.0f - p);
-    const Values xv = x.values();
-    const float* in = xv.data();
-    Array y(xv.shape());
-    float* out = y.data();
-    parallel_rows(y.size(), 1, [=](std::size_t begin, std::size_t end) {
-        for (std::size_t i = begin; i < end; ++i) out[i] = counter_uniform(seed, i) >= p ? in[i] * keep_scale : 0.0f;
-    });
-    return from_op(std::move(y), {x}, "dropout", [x, p, seed, keep_scale](GradOutput& grad_out) {
-        Array g = grad_out.take();
-        float* gd = g.data();
-        parallel_rows(g.size(), 1, [=](std::size_t begin, std::size_t end) {   // d/dx = Z / (1 - p)
-            for (std::size_t i = begin; i < end; ++i) gd[i] *= counter_uniform(seed, i) >= p ? keep_scale : 0.0f;
+    return compute_as(x, [&]<class T>(Tag<T>) {
+        const T keep_scale = T(1) / (T(1) - static_cast<T>(p));
+        const ValuesOf<T> xv = x.values<T>();
+        const T* in = xv.data();
+        ArrayOf<T> y(xv.shape());
+        T* out = y.data();
+        parallel_rows(y.size(), 1, [=](std::size_t begin, std::size_t end) {
+            for (std::size_t i = begin; i < end; ++i) out[i] = counter_uniform(seed, i) >= p ? in[i] * keep_scale : T(0);
         });
-        x.accumulate_grad(std::move(g));
+        return from_op(std::move(y), {x}, "dropout", [x, p, seed, keep_scale](GradOutput& grad_out) {
+            ArrayOf<T> g = grad_out.take<T>();
+            T* gd = g.data();
+            parallel_rows(g.size(), 1, [=](std::size_t begin, std::size_t end) {   // d/dx = Z / (1 - p)
+                for (std::size_t i = begin; i < end; ++i) gd[i] *= counter_uniform(seed, i) >= p ? keep_scale : T(0);
+            });
+            x.accumulate_grad(std::move(g));
+        });
     });
 }
 
 // -- softplus: the worked example of docs/writing-an-op.md, which quotes it from here --
 // x (...) -> (...): y = log(1 + exp(beta x)) / beta, or y = x where beta x > threshold (exp would
-// overflow there, and the two agree), as torch.nn.functional.softplus.
+// overflow there, and the two agree), as torch.nn.functional.softplus. In float32 and float64.
 Tensor softplus(const Tensor& x, float beta, float threshold)
 {
     const OpScope scope("softplus");
     XGRAD_CHECK(beta > 0.0f, "softplus: beta must be positive, got ", beta);
-    const Values xv = x.values();                // row-major: a copy only if x is a strided view
-    const float* in = xv.data();
-    Array y(xv.shape());
-    float* out = y.data();
-    parallel_rows(y.size(), 1, [=](std::size_t begin, std::size_t end) {   // each thread its own elements
-        for (std::size_t i = begin; i < end; ++i) {
-            const float bx = beta * in[i];
-            out[i] = bx > threshold ? in[i] : std::log1p(std::exp(bx)) / beta;
-        }
-    });
-    return from_op(std::move(y), {x}, "softplus", [x, beta, threshold](GradOutput& grad_out) {
-        Array g = grad_out.take();                   // overwritten in place with the input's gradient
-        float* gd = g.data();
-        const Values xv = x.values();
-        const float* in = xv.data();
-        parallel_rows(g.size(), 1, [=](std::size_t begin, std::size_t end) {
+    return compute_as(x, [&]<class T>(Tag<T>) {      // T: float, or double for a float64 x
+        const ValuesOf<T> xv = x.values<T>();        // row-major: a copy only if x is a strided view
+        const T* in = xv.data();
+        ArrayOf<T> y(xv.shape());
+        T* out = y.data();
+        parallel_rows(y.size(), 1, [=](std::size_t begin, std::size_t end) {   // each thread its own elements
             for (std::size_t i = begin; i < end; ++i) {
-                const float bx = beta * in[i];
-                gd[i] *= bx > threshold ? 1.0f : 1.0f / (1.0f + std::exp(-bx));   // d/dx = sigmoid(beta x)
+                const T bx = beta * in[i];
+                out[i] = bx > threshold ? in[i] : std::log1p(std::exp(bx)) / beta;
             }
         });
-        x.accumulate_grad(std::move(g));
+        return from_op(std::move(y), {x}, "softplus", [x, beta, threshold](GradOutput& grad_out) {
+            ArrayOf<T> g = grad_out.take<T>();       // overwritten in place with the input's gradient
+            T* gd = g.data();
+            const ValuesOf<T> xv = x.values<T>();
+            const T* in = xv.data();
+            parallel_rows(g.size(), 1, [=](std::size_t begin, std::size_t end) {
+                for (std::size_t i = begin; i < end; ++i) {
+                    const T bx = beta * in[i];
+                    gd[i] *= bx > threshold ? T(1) : T(1) / (T(1) + std::exp(-bx));   // d/dx = sigmoid(beta x)
+                }
+            });
+            x.accumulate_grad(std::move(g));
+        });
     });
 }
 // -- end of the worked example --

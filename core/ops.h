@@ -82,7 +82,7 @@ Tensor select(const Tensor& x, int dim, std::int64_t index);
 
 // ---- copies ----------------------------------------------------------------------------------------------------
 Tensor concat(const std::vector<Tensor>& xs, int axis);                  // sizes add up along axis
-Tensor masked_fill(const Tensor& x, const Tensor& mask, float value);    // where mask != 0; mask broadcasts to x
+Tensor masked_fill(const Tensor& x, const Tensor& mask, double value);   // where mask (bool, or != 0) broadcasts to x
 
 // ---- matrix products: OpenBLAS sgemm ----------------------------------------------------------------------
 // a (..., M, K) @ b (..., K, N) -> (..., M, N): the batch dims (...) broadcast as NumPy's, so

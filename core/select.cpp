@@ -30,15 +30,23 @@ Tensor take(const Tensor& x, std::vector<std::size_t> flat, const Shape& shape, 
 {
     const OpScope scope(op);
     check_offsets(op, flat, shape, x.numel());
-    Array y(shape);
-    const Values v = x.values();
-    for (std::size_t i = 0; i < flat.size(); ++i) y.data()[i] = v[flat[i]];
-    return from_op(std::move(y), {x}, op, [x, flat = std::move(flat)](GradOutput& grad_out) {
-        // An offset may repeat (x[[0, 0]]): its element's gradient is the sum of both reads, so the
-        // upstream values are added, never assigned. One thread, in order: deterministic.
-        const float* g = grad_out.read().data();
-        Array& grad = x.grad_accumulator();
-        for (std::size_t i = 0; i < flat.size(); ++i) grad.data()[flat[i]] += g[i];
+    return compute_as(x, [&]<class T>(Tag<T>) {
+        ArrayOf<T> y(shape);
+        const ValuesOf<T> v = x.values<T>();
+        for (std::size_t i = 0; i < flat.size(); ++i) y.data()[i] = v[flat[i]];
+        return from_op(std::move(y), {x}, op, [x, flat = std::move(flat)](GradOutput& grad_out) {
+            // An offset may repeat (x[[0, 0]]): its element's gradient is the sum of both reads, so the
+            // upstream values are added, never assigned. One thread, in order: deterministic.
+            const T* g = grad_out.read<T>().data();
+            if constexpr (std::is_same_v<T, float>) {
+                Array& grad = x.grad_accumulator();   // into the gradient already there
+                for (std::size_t i = 0; i < flat.size(); ++i) grad.data()[flat[i]] += g[i];
+            } else {
+                ArrayOf<T> grad = xt::zeros<T>(x.shape());
+                for (std::size_t i = 0; i < flat.size(); ++i) grad.data()[flat[i]] += g[i];
+                x.accumulate_grad(std::move(grad));
+            }
+        });
     });
 }
 
@@ -47,21 +55,24 @@ Tensor index_put(const Tensor& x, const std::vector<std::size_t>& flat, const Sh
 {
     const OpScope scope("index_put");
     check_offsets("index_put", flat, shape, x.numel());
-    const Array v = broadcast_to(values.values(), shape);
-    Array y = x.to_array();
-    for (std::size_t i = 0; i < flat.size(); ++i) y.data()[flat[i]] = v.data()[i];
-    return from_op(std::move(y), {x, values}, "index_put", [x, values, flat, shape](GradOutput& grad_out) {
-        const Array& g = grad_out.read();
-        if (values.requires_grad()) {   // d out[flat[i]] / d values[i] = 1, summed where values broadcast
-            Array gv(shape);
-            for (std::size_t i = 0; i < flat.size(); ++i) gv.data()[i] = g.data()[flat[i]];
-            values.accumulate_grad(reduce_to_shape(std::move(gv), values.shape()));
-        }
-        if (x.requires_grad()) {        // the overwritten elements of x no longer reach the output
-            Array gx = g;
-            for (std::size_t f : flat) gx.data()[f] = 0.0f;
-            x.accumulate_grad(std::move(gx));
-        }
+    if (values.dtype() != x.dtype()) return index_put(x, flat, shape, values.to(x.dtype()));   // written in x's dtype
+    return compute_as(x, [&]<class T>(Tag<T>) {
+        const ArrayOf<T> v = broadcast_to(values.values<T>(), shape);
+        ArrayOf<T> y = x.values<T>().array();
+        for (std::size_t i = 0; i < flat.size(); ++i) y.data()[flat[i]] = v.data()[i];
+        return from_op(std::move(y), {x, values}, "index_put", [x, values, flat, shape](GradOutput& grad_out) {
+            const ArrayOf<T>& g = grad_out.read<T>();
+            if (values.requires_grad()) {   // d out[flat[i]] / d values[i] = 1, summed where values broadcast
+                ArrayOf<T> gv(shape);
+                for (std::size_t i = 0; i < flat.size(); ++i) gv.data()[i] = g.data()[flat[i]];
+                values.accumulate_grad(reduce_to_shape(std::move(gv), values.shape()));
+            }
+            if (x.requires_grad()) {        // the overwritten elements of x no longer reach the output
+                ArrayOf<T> gx = g;
+                for (std::size_t f : flat) gx.data()[f] = T(0);
+                x.accumulate_grad(std::move(gx));
+            }
+        });
     });
 }
 
@@ -100,7 +111,8 @@ namespace {
 
 // in (..., M, N) -> out, a copy with +0.0 outside the triangle; out may be in. Selects, not a product with
 // a 0/1 mask: NaN or inf outside the triangle must give 0 (not NaN), and -x must not give -0.0, as torch's.
-void keep_triangle(const float* in, float* out, std::size_t matrices, std::size_t M, std::size_t N, std::int64_t diagonal,
+template <class T>
+void keep_triangle(const T* in, T* out, std::size_t matrices, std::size_t M, std::size_t N, std::int64_t diagonal,
                    bool lower)
 {
     for (std::size_t m = 0; m < matrices; ++m) {
@@ -108,7 +120,7 @@ void keep_triangle(const float* in, float* out, std::size_t matrices, std::size_
             const std::size_t row = (m * M + i) * N;
             for (std::size_t j = 0; j < N; ++j) {
                 const auto d = static_cast<std::int64_t>(j) - static_cast<std::int64_t>(i);
-                out[row + j] = (lower ? d <= diagonal : d >= diagonal) ? in[row + j] : 0.0f;
+                out[row + j] = (lower ? d <= diagonal : d >= diagonal) ? in[row + j] : T(0);
             }
         }
     }
@@ -119,13 +131,15 @@ Tensor triangle(const char* op, const Tensor& x, std::int64_t diagonal, bool low
     const OpScope scope(op);
     XGRAD_CHECK(x.dim() >= 2, op, ": input tensor must have at least 2 dimensions, got ", shape_str(x.shape()));
     const std::size_t M = x.size(-2), N = x.size(-1), matrices = M * N != 0 ? x.numel() / (M * N) : 0;
-    const Values xv = x.values();
-    Array y(xv.shape());
-    keep_triangle(xv.data(), y.data(), matrices, M, N, diagonal, lower);
-    return from_op(std::move(y), {x}, op, [x, matrices, M, N, diagonal, lower](GradOutput& grad_out) {
-        Array g = grad_out.take();   // d/dx = 1 inside the triangle, 0 outside: the gradient's own triangle
-        keep_triangle(g.data(), g.data(), matrices, M, N, diagonal, lower);
-        x.accumulate_grad(std::move(g));
+    return compute_as(x, [&]<class T>(Tag<T>) {
+        const ValuesOf<T> xv = x.values<T>();
+        ArrayOf<T> y(xv.shape());
+        keep_triangle(xv.data(), y.data(), matrices, M, N, diagonal, lower);
+        return from_op(std::move(y), {x}, op, [x, matrices, M, N, diagonal, lower](GradOutput& grad_out) {
+            ArrayOf<T> g = grad_out.take<T>();   // d/dx = 1 inside the triangle, 0 outside: the gradient's own triangle
+            keep_triangle(g.data(), g.data(), matrices, M, N, diagonal, lower);
+            x.accumulate_grad(std::move(g));
+        });
     });
 }
 
@@ -147,14 +161,15 @@ std::pair<Tensor, IdArray> topk(const Tensor& x, std::size_t k, bool largest)
     IdArray indices = IdArray::from_shape(out_shape);
     std::vector<std::size_t> flat(rows * k);
     std::vector<std::size_t> order(N);
-    const Values xv = x.values();
-    const float* px = xv.data();
+    compute_as(x, [&]<class T>(Tag<T>) {
+    const ValuesOf<T> xv = x.values<T>();
+    const T* px = xv.data();
     for (std::size_t r = 0; r < rows; ++r) {
-        const float* row = px + r * N;
+        const T* row = px + r * N;
         std::iota(order.begin(), order.end(), 0);
         // ties keep the lower index first, and NaN counts as larger than any number, as in PyTorch
         auto before = [row, largest](std::size_t a, std::size_t b) {
-            const float va = row[a], vb = row[b];
+            const T va = row[a], vb = row[b];
             const bool nan_a = std::isnan(va), nan_b = std::isnan(vb);
             if (nan_a != nan_b) return largest ? nan_a : nan_b;
             if (!nan_a && va != vb) return largest ? va > vb : va < vb;
@@ -166,6 +181,7 @@ std::pair<Tensor, IdArray> topk(const Tensor& x, std::size_t k, bool largest)
             flat[r * k + j] = r * N + order[j];
         }
     }
+    });
     return {take(x, flat, out_shape), std::move(indices)};
 }
 
@@ -215,14 +231,22 @@ Tensor where(const BoolArray& condition, const Tensor& a, const Tensor& b)
     const OpScope scope("where");
     const Shape cond_shape(condition.shape().begin(), condition.shape().end());
     const Shape shape = broadcast_shapes("where", broadcast_shapes("where", cond_shape, a.shape()), b.shape());
-    const Array keep = broadcast_to(Array(xt::cast<float>(condition)), shape);
-    const Array va = broadcast_to(a.values(), shape), vb = broadcast_to(b.values(), shape);
-    Array y(shape);
-    for (std::size_t i = 0; i < y.size(); ++i) y.data()[i] = keep.data()[i] != 0.0f ? va.data()[i] : vb.data()[i];
-    return from_op(std::move(y), {a, b}, "where", [a, b, keep](GradOutput& grad_out) {
-        const Array& g = grad_out.read();   // d/da = keep, d/db = 1 - keep, each summed to its shape
-        if (a.requires_grad()) a.accumulate_grad(reduce_to_shape(Array(g * keep), a.shape()));
-        if (b.requires_grad()) b.accumulate_grad(reduce_to_shape(Array(g * (1.0f - keep)), b.shape()));
+    if (a.dtype() != b.dtype()) {   // torch's promotion: both in the dtype they meet in
+        const DtypeOperand ra{a.dtype(), a.dim() ? OperandRank::dimensioned : OperandRank::zero_dim};
+        const DtypeOperand rb{b.dtype(), b.dim() ? OperandRank::dimensioned : OperandRank::zero_dim};
+        const Dtype common = result_type(ra, rb);
+        return xgrad::where(condition, a.to(common), b.to(common));
+    }
+    return compute_as(a, [&]<class T>(Tag<T>) {
+        const ArrayOf<T> keep = broadcast_to(ArrayOf<T>(xt::cast<T>(condition)), shape);
+        const ArrayOf<T> va = broadcast_to(a.values<T>(), shape), vb = broadcast_to(b.values<T>(), shape);
+        ArrayOf<T> y(shape);
+        for (std::size_t i = 0; i < y.size(); ++i) y.data()[i] = keep.data()[i] != T(0) ? va.data()[i] : vb.data()[i];
+        return from_op(std::move(y), {a, b}, "where", [a, b, keep](GradOutput& grad_out) {
+            const ArrayOf<T>& g = grad_out.read<T>();   // d/da = keep, d/db = 1 - keep, each summed to its shape
+            if (a.requires_grad()) a.accumulate_grad(reduce_to_shape(ArrayOf<T>(g * keep), a.shape()));
+            if (b.requires_grad()) b.accumulate_grad(reduce_to_shape(ArrayOf<T>(g * (T(1) - keep)), b.shape()));
+        });
     });
 }
 
