@@ -143,10 +143,26 @@ const Tensor& in_place(const Tensor& self, const char* op, std::initializer_list
 {
     const OpScope scope(op);
     TensorImpl& t = detail::refresh_view(Access::impl(self));
-    detail::check_float32(t, op);
+    if (t.dtype() != Dtype::Double) detail::check_float32(t, op);
     check_writable(op, t);
     bool record = is_grad_enabled() && (self.requires_grad() || (t.base && Access::wrap(t.base).requires_grad()));
     for (const Tensor& operand : operands) record = record || (is_grad_enabled() && operand.requires_grad());
+    if (t.dtype() == Dtype::Double) {   // float64: computed out of place in double, then written in
+        Tensor out;
+        if (record) {
+            out = recorded(reads_self ? self.clone() : self);
+        } else {
+            NoGradGuard no_grad;
+            out = recorded(self.detach());
+        }
+        const Tensor written = out.detach().to(Dtype::Double).contiguous();   // a float32 operand's result promotes
+        XGRAD_CHECK(written.shape() == to_shape(t.shape), op, ": the result ", shape_str(written.shape()),
+                    " does not fit the tensor ", shape_str(t.shape), " it would be written into");
+        scatter_elements(Access::impl(written).bytes(), t.shape, t.strides, t.bytes(), sizeof(double));
+        ++t.version();
+        if (record) rebase(t, out.dtype() == Dtype::Double ? out : out.to(Dtype::Double));
+        return self;
+    }
     if (!record) {
         direct(t);
         return self;
@@ -158,22 +174,16 @@ const Tensor& in_place(const Tensor& self, const char* op, std::initializer_list
     return self;
 }
 
-// A node that gives its input no gradient (fill_, zero_, normal_: the old values do not reach the new)
-Tensor overwritten(const Tensor& self, Array&& values, const char* op)
+// A node that gives its input no gradient (fill_, zero_, normal_: the old values do not reach the new);
+// its output is `values` in self's dtype
+Tensor overwritten(const Tensor& self, const Tensor& values, const char* op)
 {
-    return from_op(std::move(values), {self}, op, [](GradOutput&) {});
+    return compute_as(self, [&]<class T>(Tag<T>) {
+        return from_op(values.to(self.dtype()).template values<T>().array(), {self}, op, [](GradOutput&) {});
+    });
 }
 
-// Would autograd record a write into self (of operand)? Then a float64 self goes to in_place, which
-// refuses it, naming the op: recorded in-place ops compute in float32 only, so far.
-bool records_write(const Tensor& self, const Tensor& operand)
-{
-    const TensorImpl& t = Access::impl(self);
-    return is_grad_enabled() && (self.requires_grad() || (t.base && Access::wrap(t.base).requires_grad()) ||
-                                 (operand.defined() && operand.requires_grad()));
-}
-
-// The write of copy_ or fill_ into a tensor of another dtype than float32, which has no autograd:
+// The write of copy_ or fill_ into a tensor of a dtype without autograd (an integer, bool or half type):
 // `values`, broadcast to t's shape and converted to its dtype, copied first (they may view t's storage)
 void write_any_dtype(const char* op, TensorImpl& t, const Tensor& values)
 {
@@ -189,16 +199,19 @@ void write_any_dtype(const char* op, TensorImpl& t, const Tensor& values)
 const Tensor& Tensor::copy_(const Tensor& src) const
 {
     check_broadcasts_to("copy_", impl("copy_"), src);
-    if (dtype() != Dtype::Float && !(dtype() == Dtype::Double && records_write(*this, src))) {
+    if (dtype() != Dtype::Float && dtype() != Dtype::Double) {
         write_any_dtype("copy_", *impl_, src);
         return *this;
     }
-    if (src.dtype() != Dtype::Float) return copy_(src.to(Dtype::Float));   // converted as torch's: no gradient to ints
+    // converted as torch's: the gradient goes back through the conversion (none to ints)
+    if (src.dtype() != dtype()) return copy_(src.to(dtype()));
     const Shape shape = this->shape();
     return in_place(*this, "copy_", {src}, false,
         [&](const Tensor& self) {
-            return from_op(broadcast_to(src.values(), shape), {self, src}, "copy_", [src](GradOutput& grad_out) {
-                if (src.requires_grad()) src.accumulate_grad(reduce_to_shape(grad_out.read(), src.shape()));   // copied
+            return compute_as(self, [&]<class T>(Tag<T>) {
+                return from_op(broadcast_to(src.values<T>(), shape), {self, src}, "copy_", [src](GradOutput& grad_out) {
+                    if (src.requires_grad()) src.accumulate_grad(reduce_to_shape(grad_out.read<T>(), src.shape()));   // copied
+                });
             });
         },
         [&](TensorImpl& t) {
@@ -319,13 +332,13 @@ const Tensor& Tensor::div_(float value) const
 
 const Tensor& Tensor::fill_(double number) const
 {
-    if (dtype() != Dtype::Float && !(dtype() == Dtype::Double && records_write(*this, {}))) {
+    if (dtype() != Dtype::Float && dtype() != Dtype::Double) {
         write_any_dtype("fill_", *impl_, full({}, number, Dtype::Double));
         return *this;
     }
     const float value = static_cast<float>(number);
     return in_place(*this, "fill_", {}, false,
-                    [&](const Tensor& self) { return overwritten(self, Array(xt::zeros<float>(self.shape()) + value), "fill_"); },
+                    [&](const Tensor& self) { return overwritten(self, full(self.shape(), number, self.dtype()), "fill_"); },
                     [&](TensorImpl& t) { write_constant(t, value); });
 }
 
@@ -333,7 +346,7 @@ const Tensor& Tensor::zero_() const
 {
     if (dtype() != Dtype::Float) return fill_(0.0);
     return in_place(*this, "zero_", {}, false,
-                    [&](const Tensor& self) { return overwritten(self, Array(xt::zeros<float>(self.shape())), "zero_"); },
+                    [&](const Tensor& self) { return overwritten(self, zeros(self.shape(), self.dtype()), "zero_"); },
                     [&](TensorImpl& t) { write_constant(t, 0.0f); });
 }
 
@@ -444,7 +457,7 @@ const Tensor& Tensor::normal_(float mean, float std) const
 {
     XGRAD_CHECK(std >= 0.0f, "normal_: expects std >= 0.0, but found std ", std);
     return in_place(*this, "normal_", {}, false,
-                    [&](const Tensor& self) { return overwritten(self, drawn(impl_->shape, true, mean, std), "normal_"); },
+                    [&](const Tensor& self) { return overwritten(self, Tensor(drawn(impl_->shape, true, mean, std)), "normal_"); },
                     [&](TensorImpl& t) { write_values(t, drawn(t.shape, true, mean, std).data()); });
 }
 
@@ -452,7 +465,7 @@ const Tensor& Tensor::uniform_(float from, float to) const
 {
     XGRAD_CHECK(from <= to, "uniform_: expects to return a [from, to) range, but found from=", from, " > to=", to);
     return in_place(*this, "uniform_", {}, false,
-                    [&](const Tensor& self) { return overwritten(self, drawn(impl_->shape, false, from, to), "uniform_"); },
+                    [&](const Tensor& self) { return overwritten(self, Tensor(drawn(impl_->shape, false, from, to)), "uniform_"); },
                     [&](TensorImpl& t) { write_values(t, drawn(t.shape, false, from, to).data()); });
 }
 

@@ -227,10 +227,16 @@ TEST_CASE("ops that compute in float32 refuse other dtypes, naming the op, the d
         CHECK_THAT(e.what(), Contains("exp: expected a float32 tensor, got one of dtype int64") && Contains(".to(kFloat32)"));
     }
     try {
-        ids.to(kFloat64).exp_();
-        FAIL("exp_ of float64 ran");
+        (void)embedding_lookup(ones({4, 2}, kFloat64), IdArray{1, 2});
+        FAIL("an embedding of a float64 table ran");
     } catch (const Error& e) {
-        CHECK_THAT(e.what(), Contains("exp_: expected a float32 tensor, got one of dtype float64"));
+        CHECK_THAT(e.what(), Contains("embedding_lookup: expected a float32 tensor, got one of dtype float64"));
+    }
+    try {
+        ids.exp_();
+        FAIL("exp_ of int64 ran");
+    } catch (const Error& e) {
+        CHECK_THAT(e.what(), Contains("exp_: expected a float32 tensor, got one of dtype int64"));
     }
     try {
         (void)matmul(ids.view({2, 2}), ones({2, 2}).to(kInt64));
