@@ -108,6 +108,8 @@ struct LookupOptions {
 // weight (V, C), ids (...) -> (..., C): out[i] = weight[ids[i]]. The backward scatter-adds the upstream
 // rows into weight's gradient. Every id must be in [0, V): checked before anything changes.
 Tensor embedding_lookup(const Tensor& weight, const IdArray& ids, const LookupOptions& options = {});
+// the same with the ids as an int64 (or int32) tensor, as torch.nn.functional.embedding takes them
+Tensor embedding_lookup(const Tensor& weight, const Tensor& ids, const LookupOptions& options = {});
 
 // ---- attention ---------------------------------------------------------------------------------------------
 struct AttentionOptions {
@@ -174,6 +176,16 @@ IdArray multinomial(const Tensor& probs, std::size_t num_samples, bool replaceme
 Tensor where(const BoolArray& condition, const Tensor& a, const Tensor& b);
 
 enum class Comparison { eq, ne, lt, le, gt, ge };
+// a (...) op b (...) broadcast -> a bool tensor, as torch.eq, ...: any dtypes, compared in the dtype they
+// promote to (int64 with float32 in float32); no gradient
+Tensor eq(const Tensor& a, const Tensor& b);
+Tensor ne(const Tensor& a, const Tensor& b);
+Tensor lt(const Tensor& a, const Tensor& b);
+Tensor le(const Tensor& a, const Tensor& b);
+Tensor gt(const Tensor& a, const Tensor& b);
+Tensor ge(const Tensor& a, const Tensor& b);
+// the same with a bool tensor as the condition
+Tensor where(const Tensor& condition, const Tensor& a, const Tensor& b);
 // a (...) op b (...) broadcast -> a mask; no gradient, as PyTorch's comparisons
 BoolArray compare(const Tensor& a, const Tensor& b, Comparison op);
 BoolArray compare(const Tensor& a, float s, Comparison op);

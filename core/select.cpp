@@ -250,4 +250,15 @@ Tensor where(const BoolArray& condition, const Tensor& a, const Tensor& b)
     });
 }
 
+Tensor where(const Tensor& condition, const Tensor& a, const Tensor& b)
+{
+    const OpScope scope("where");
+    XGRAD_CHECK(condition.dtype() == kBool, "where: expected a condition of dtype bool, got ", dtype_name(condition.dtype()));
+    const Tensor c = condition.contiguous();
+    const Shape shape = c.shape();
+    BoolArray keep = BoolArray::from_shape(shape);
+    if (keep.size() > 0) std::copy_n(c.data_ptr<bool>(), keep.size(), keep.data());
+    return xgrad::where(keep, a, b);
+}
+
 }  // namespace xgrad

@@ -317,3 +317,39 @@ TEST_CASE("a tensor prints its values with its dtype")
     CHECK_THAT(out.str(), Contains("{0, 1, 2}, shape=(3,), dtype=int64)") && Contains("dtype=bool") &&
                               !Contains("dtype=float32"));
 }
+
+TEST_CASE("comparisons give bool tensors, in the dtype their operands promote to")
+{
+    const Tensor ids = from_vector(std::vector<std::int64_t>{1, 2, 3}, {3});
+    const Tensor x = tensor({1.5f, 2.0f, 2.5f});
+    const Tensor m = eq(ids, x);                          // int64 with float32: compared in float32
+    CHECK(m.dtype() == kBool);
+    CHECK((m.to(kInt64).to(kFloat32).to_array() == Array{0, 1, 0}));
+    CHECK((lt(ids, full({}, 2.5, kFloat64)).to(kFloat32).to_array() == Array{1, 1, 0}));
+    CHECK(ge(x.unsqueeze(1), x).shape() == Shape{3, 3});  // broadcast
+    CHECK(ne(full({}, NAN, kFloat64), full({}, NAN, kFloat64)).item<bool>());
+    // masks are bool tensors: where and masked_fill take them
+    CHECK((xgrad::where(m, x, zeros({3})).to_array() == Array{0, 2, 0}));
+    CHECK((masked_fill(x, m, -1.0).to_array() == Array{1.5f, -1, 2.5f}));
+    try {
+        (void)xgrad::where(x, x, x);
+        FAIL("a float condition was taken");
+    } catch (const Error& e) {
+        CHECK_THAT(e.what(), Contains("where: expected a condition of dtype bool, got float32"));
+    }
+}
+
+TEST_CASE("an embedding takes its ids as an int64 tensor, and refuses float ids")
+{
+    const Tensor table = arange(0, 8, 1, kFloat32).view({4, 2}).detach().requires_grad_();
+    const Tensor out = embedding_lookup(table, from_vector(std::vector<std::int64_t>{3, 0, 3}, {3}));
+    CHECK((out.to_array() == Array{{6, 7}, {0, 1}, {6, 7}}));
+    sum(out).backward();
+    CHECK((table.grad().to_array() == Array{{1, 1}, {0, 0}, {0, 0}, {2, 2}}));
+    try {
+        (void)embedding_lookup(table, tensor({1.7f}));
+        FAIL("float ids were truncated");
+    } catch (const Error& e) {
+        CHECK_THAT(e.what(), Contains("expected ids of dtype int64 (or int32), got float32"));
+    }
+}

@@ -132,6 +132,12 @@ const std::vector<Case>& catalogue()
              return xgrad::where(keep, x[0], x[1]);
          }, {{2, 3}, {3}}},
         {"topk values", [](In x) { return topk(x[0], 2).first; }, {{3, 5}}, Domain::distinct},
+        {"comparison masks (eq, ne, lt, le, gt, ge) in where and masked_fill", [](In x) {
+             const Tensor c = full({}, 0.35f);   // off the distinct domain's grid: no element ties it
+             const Tensor a = xgrad::where(gt(x[0], c), x[0] * 2.0f, x[0]) + xgrad::where(lt(x[0], c), x[0], -x[0]);
+             const Tensor b = masked_fill(x[0], ge(x[0], c), 0.5) * masked_fill(x[0], le(x[0], c), -0.5);
+             return a * b + masked_fill(x[0], eq(x[0], x[0]), 1.0) + masked_fill(x[0], ne(x[0], x[0]), 1.0);
+         }, {{3, 4}}, Domain::distinct},
         // views: each shares its input's storage; the backward takes the gradient back to its shape
         {"view of a transpose (a copying reshape)", [](In x) { return transpose(x[0], 0, 1).reshape({-1}); }, {{3, 4}}},
         {"t and mT", [](In x) { return x[0].t() * 2.0f + x[1].mT(); }, {{3, 4}, {3, 4}}},
