@@ -12,8 +12,20 @@ const char* dtype_name(DType d)
     case DType::int64: return "int64";
     case DType::bool_: return "bool";
     case DType::float64: return "float64";
+    case DType::float16: return "float16";
+    case DType::bfloat16: return "bfloat16";
+    case DType::uint8: return "uint8";
+    case DType::int8: return "int8";
+    case DType::int16: return "int16";
     }
     return "?";
+}
+
+void unsupported_dtype(DType d)
+{
+    throw py::type_error(std::string("xgrad: tensors of dtype xgrad.") + dtype_name(d) + " are not supported from Python " +
+                         "yet (its C++ core stores them: Tensor::to(k...)); use xgrad.float32, xgrad.float64, " +
+                         "xgrad.long or xgrad.bool");
 }
 
 Shape PyTensor::shape() const
@@ -23,6 +35,7 @@ Shape PyTensor::shape() const
     case DType::float64: return value.shape();
     case DType::int64: return Shape(ints->shape().begin(), ints->shape().end());
     case DType::bool_: return Shape(bools->shape().begin(), bools->shape().end());
+    default: break;   // a dtype no tensor holds (refused when made: unsupported_dtype)
     }
     return {};
 }
@@ -34,6 +47,7 @@ std::size_t PyTensor::numel() const
     case DType::float64: return value.numel();
     case DType::int64: return ints->size();
     case DType::bool_: return bools->size();
+    default: break;   // a dtype no tensor holds (refused when made: unsupported_dtype)
     }
     return 0;
 }
@@ -45,6 +59,7 @@ Tensor PyTensor::f() const
     case DType::float64: return value;
     case DType::int64: return Tensor(Array(xt::cast<float>(*ints)));
     case DType::bool_: return Tensor(Array(xt::cast<float>(*bools)));
+    default: break;   // a dtype no tensor holds (refused when made: unsupported_dtype)
     }
     return {};
 }
@@ -70,6 +85,7 @@ BoolArray PyTensor::mask() const
         if (out.size()) std::memcpy(out.data(), m.data_ptr<bool>(), out.size());
         return out;
     }
+    default: break;   // a dtype no tensor holds (refused when made: unsupported_dtype)
     }
     return {};
 }
@@ -123,6 +139,8 @@ DType dtype_arg(py::handle dtype)
         if (s == "float32" || s == "float") return DType::float32;
         if (s == "int64" || s == "long") return DType::int64;
         if (s == "float64" || s == "double") return DType::float64;
+        if (s == "float16" || s == "half") return DType::float16;
+        if (s == "bfloat16") return DType::bfloat16;
         if (s == "bool") return DType::bool_;
     }
     throw py::type_error("xgrad: dtype must be xgrad.float32, xgrad.float64, xgrad.long (int64) or xgrad.bool, got " +
@@ -142,6 +160,8 @@ PyTensor as_dtype(const PyTensor& t, DType dtype)
 {
     if (t.dtype == dtype) return t;
     switch (dtype) {
+    case DType::float16: case DType::bfloat16: case DType::uint8: case DType::int8: case DType::int16:
+        unsupported_dtype(dtype);
     case DType::float32:   // from float64 recorded, as torch's .float()
         return PyTensor::of(t.dtype == DType::float64 ? t.value.to(Dtype::Float) : t.f().detach());
     case DType::float64: return PyTensor::of(t.is_float() ? t.value.to(Dtype::Double) : t.f().to(Dtype::Double));
@@ -186,6 +206,8 @@ PyTensor to_tensor(py::handle data, std::optional<DType> dtype)
     }
     Shape shape(a.shape(), a.shape() + a.ndim());
     switch (want) {
+    case DType::float16: case DType::bfloat16: case DType::uint8: case DType::int8: case DType::int16:
+        unsupported_dtype(want);
     case DType::float64: {
         auto c = py::array_t<double, py::array::c_style | py::array::forcecast>::ensure(a);
         Array64 out = Array64::from_shape(shape);

@@ -19,9 +19,12 @@ namespace xgrad::python {
 
 namespace py = pybind11;
 
-enum class DType { float32, int64, bool_, float64 };
+// The last five are dtype objects only: code that names them imports, and a tensor of one is refused,
+// naming it (unsupported_dtype), until the Python tensor holds the core's tensors of every dtype.
+enum class DType { float32, int64, bool_, float64, float16, bfloat16, uint8, int8, int16 };
 
-const char* dtype_name(DType d);   // "float32", "int64", "bool", "float64"
+const char* dtype_name(DType d);   // "float32", "int64", "bool", "float64", ...
+[[noreturn]] void unsupported_dtype(DType d);
 
 struct PyTensor {
     DType dtype = DType::float32;

@@ -54,6 +54,7 @@ py::array numpy(const PyTensor& t, bool force)
     }
     case DType::int64: return array_over(t.ints->data(), t.shape(), row_major(t.shape()), t.ints);
     case DType::bool_: return array_over(t.bools->data(), t.shape(), row_major(t.shape()), t.bools);
+    default: break;   // a dtype no tensor holds (refused when made: unsupported_dtype)
     }
     throw std::logic_error("numpy: unknown dtype");
 }
@@ -137,6 +138,7 @@ PyTensor getitem(const PyTensor& self, py::handle index)
         for (std::size_t i = 0; i < s.flat.size(); ++i) out.data()[i] = self.bools->data()[s.flat[i]];
         return PyTensor::of(std::move(out));
     }
+    default: break;   // a dtype no tensor holds (refused when made: unsupported_dtype)
     }
     return self;
 }
@@ -179,6 +181,7 @@ py::object item(const PyTensor& t)
     case DType::float64: return py::float_(t.value.item<double>());
     case DType::int64: return py::int_(t.ints->data()[0]);
     case DType::bool_: return py::bool_(t.bools->data()[0]);
+    default: break;   // a dtype no tensor holds (refused when made: unsupported_dtype)
     }
     return py::none();
 }
@@ -192,10 +195,24 @@ void bind_tensor(py::module_& m)
         .value("int64", DType::int64)
         .value("bool", DType::bool_)
         .value("float64", DType::float64)
+        .value("float16", DType::float16)
+        .value("bfloat16", DType::bfloat16)
+        .value("uint8", DType::uint8)
+        .value("int8", DType::int8)
+        .value("int16", DType::int16)
         .def("__repr__", [](DType d) { return std::string("xgrad.") + dtype_name(d); })
         .def("__str__", [](DType d) { return std::string("xgrad.") + dtype_name(d); })
-        .def_property_readonly("is_floating_point", [](DType d) { return d == DType::float32 || d == DType::float64; })
-        .def_property_readonly("itemsize", [](DType d) { return d == DType::float32 ? 4 : d == DType::bool_ ? 1 : 8; });
+        .def_property_readonly("is_floating_point", [](DType d) {
+            return d == DType::float32 || d == DType::float64 || d == DType::float16 || d == DType::bfloat16;
+        })
+        .def_property_readonly("itemsize", [](DType d) {
+            switch (d) {
+            case DType::float32: return 4;
+            case DType::int64: case DType::float64: return 8;
+            case DType::float16: case DType::bfloat16: case DType::int16: return 2;
+            default: return 1;   // bool, uint8, int8
+            }
+        });
 
     // no buffer protocol (as torch's tensors): np.asarray(t) goes through __array__, whose array keeps
     // the storage itself alive

@@ -30,9 +30,16 @@ from ._xgrad import (Tensor, dtype, manual_seed, set_num_threads, get_num_thread
                      multinomial, empty_cache)
 from ._repr import tensor_repr as _tensor_repr
 
-dtype.__repr__ = dtype.__str__ = lambda self: "xgrad." + ("float32", "int64", "bool", "float64")[int(self)]
+dtype.__repr__ = dtype.__str__ = lambda self: "xgrad." + (
+    "float32", "int64", "bool", "float64", "float16", "bfloat16", "uint8", "int8", "int16")[int(self)]
 float32 = float = dtype.float32
 float64 = double = dtype.float64
+# dtype objects, so that code naming them imports; a tensor of one is a TypeError naming it
+float16 = half = dtype.float16
+bfloat16 = dtype.bfloat16
+uint8 = dtype.uint8
+int8 = dtype.int8
+int16 = short = dtype.int16
 _default_dtype = float32   # get_default_dtype(), set_default_dtype()
 int64 = long = dtype.int64
 int32 = int64             # xgrad has one integer dtype: int32 requests (makemore counts in one) get int64

@@ -115,3 +115,16 @@ def test_products_refuse_two_dtypes_as_torch_does():
 def test_requires_grad_on_integers_is_torchs_error():
     with pytest.raises(RuntimeError, match="only Tensors of floating point dtype can require gradients"):
         xgrad.arange(3).float().long().requires_grad_()
+
+
+def test_dtypes_without_python_tensors_yet_exist_and_refuse_naming_themselves():
+    # nanoGPT's train.py maps its --dtype flag to these at import time
+    ptdtype = {"float32": xgrad.float32, "bfloat16": xgrad.bfloat16, "float16": xgrad.float16}
+    assert repr(ptdtype["bfloat16"]) == "xgrad.bfloat16" and xgrad.half == xgrad.float16
+    assert xgrad.float16.is_floating_point and xgrad.float16.itemsize == 2 and xgrad.uint8.itemsize == 1
+    x = xgrad.ones(2)
+    for d in (xgrad.float16, xgrad.bfloat16, xgrad.uint8, xgrad.int8, xgrad.int16):
+        with pytest.raises(TypeError, match=f"tensors of dtype {d!r} are not supported from Python yet"):
+            x.to(d)
+        with pytest.raises(TypeError, match="not supported from Python yet"):
+            xgrad.tensor([1, 2], dtype=d)
