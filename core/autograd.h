@@ -93,12 +93,15 @@ void for_grad_type(const GradOutput& grad_out, F&& f)
     }
 }
 
-// f(Tag<T>{}) with T the type an op computes x in: double for a float64 tensor, else float (whose
-// values() refuses the dtypes no op computes in, naming the op). An op written once for both.
+// f(Tag<T>{}) with T the type an op computes x in: double for a float64 tensor, float for a float32
+// one; any other dtype is refused, naming the op that runs. An op written once for both.
+[[noreturn]] void refuse_non_floating(const Tensor& x);
 template <class F>
 decltype(auto) compute_as(const Tensor& x, F&& f)
 {
-    if (x.dtype() == Dtype::Double) return f(Tag<double>{});
+    const Dtype d = x.dtype();
+    if (d == Dtype::Double) return f(Tag<double>{});
+    if (d != Dtype::Float) [[unlikely]] refuse_non_floating(x);
     return f(Tag<float>{});
 }
 

@@ -81,6 +81,13 @@ void detail::refuse_dtype(const TensorImpl& t, const char* what)
          "); ", op, " computes in float32 only: convert the input with .to(kFloat32)");
 }
 
+void refuse_non_floating(const Tensor& x)
+{
+    const char* op = OpScope::current() ? OpScope::current() : "op";
+    fail(op, ": expected a float32 or float64 tensor, got one of dtype ", dtype_name(x.dtype()), " (shape ",
+         shape_str(x.shape()), "); convert it with .to(kFloat32) or .to(kFloat64)");
+}
+
 Dtype Tensor::dtype() const { return impl("dtype").dtype(); }
 std::size_t Tensor::element_size() const { return xgrad::element_size(dtype()); }
 bool Tensor::is_floating_point() const { return xgrad::is_floating_point(dtype()); }

@@ -143,7 +143,7 @@ const Tensor& in_place(const Tensor& self, const char* op, std::initializer_list
 {
     const OpScope scope(op);
     TensorImpl& t = detail::refresh_view(Access::impl(self));
-    if (t.dtype() != Dtype::Double) detail::check_float32(t, op);
+    if (t.dtype() != Dtype::Double && t.dtype() != Dtype::Float) refuse_non_floating(self);
     check_writable(op, t);
     bool record = is_grad_enabled() && (self.requires_grad() || (t.base && Access::wrap(t.base).requires_grad()));
     for (const Tensor& operand : operands) record = record || (is_grad_enabled() && operand.requires_grad());

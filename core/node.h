@@ -245,8 +245,8 @@ std::shared_ptr<TensorImpl> make_impl(Dtype dtype, const Array::shape_type& shap
 std::shared_ptr<TensorImpl> dense_copy(const TensorImpl& t, Dtype dtype);
 // n elements at src of dtype `from` written at dst as `to`, each converted
 void convert_elements(const void* src, Dtype from, void* dst, Dtype to, std::size_t n);
-// The error of an op that computes in float32 (every op of core/ops.h) given a tensor of another dtype,
-// naming the op that runs (or `what`), the dtype and the conversion that would do.
+// The error of an op that computes in float32 only (the embedding, attention) given a tensor of another
+// dtype, naming the op that runs (or `what`), the dtype and the conversion that would do.
 [[noreturn]] void refuse_dtype(const TensorImpl& t, const char* what);
 inline void check_float32(const TensorImpl& t, const char* what)
 {

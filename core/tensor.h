@@ -97,13 +97,14 @@ public:
 
     // ---- dtype (core/convert.cpp) -----------------------------------------------------------------
     // Every tensor has one (core/dtype.h): float32 unless made otherwise. The ops of core/ops.h compute
-    // in float32; views, copies, conversions, printing and indexing take every dtype.
+    // in their input's precision, float32 or float64 (the embedding and attention kernels in float32
+    // only); views, copies, conversions, printing and indexing take every dtype.
     Dtype dtype() const;
     std::size_t element_size() const;                     // bytes per element
     bool is_floating_point() const;
     // x.to(dtype): this tensor itself when it has that dtype, else a converted copy (core/dtype.h's
-    // convert: torch's values, 300.7 as int8 is 44). A float32 tensor that requires grad converts to
-    // float32 only: autograd runs in float32.
+    // convert: torch's values, 300.7 as int8 is 44). Between float32 and float64 it is recorded (the
+    // gradient comes back converted); a tensor that requires grad converts to no other dtype.
     Tensor to(Dtype dtype) const;
     template <class T>
     const T* data_ptr() const;                            // element (0, ..., 0) as T, which must be the dtype's type
