@@ -41,8 +41,7 @@ Tensor compare_any(const char* name, const Tensor& a, const Tensor& b, Compariso
 {
     const OpScope scope(name);
     const Shape shape = broadcast_shapes(name, a.shape(), b.shape());
-    const auto rank = [](const Tensor& t) { return t.dim() ? OperandRank::dimensioned : OperandRank::zero_dim; };
-    const Dtype common = result_type({a.dtype(), rank(a)}, {b.dtype(), rank(b)});
+    const Dtype common = result_type(a, b);
     XGRAD_CHECK(common != Dtype::Half && common != Dtype::BFloat16, name, ": not implemented for '", dtype_name(common), "'");
     const std::vector<std::ptrdiff_t> to(shape.begin(), shape.end());
     const Tensor x = a.detach().to(common).expand(to).contiguous(), y = b.detach().to(common).expand(to).contiguous();

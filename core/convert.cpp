@@ -127,12 +127,17 @@ Tensor Tensor::to(Dtype dtype) const
     return Access::wrap(detail::dense_copy(t, dtype));
 }
 
-Tensor with_promoted(const Tensor& a, const Tensor& b, Tensor (*op)(const Tensor&, const Tensor&))
+Dtype result_type(const Tensor& a, const Tensor& b)
 {
-    auto operand = [](const Tensor& t) {
+    const auto operand = [](const Tensor& t) {
         return DtypeOperand{t.dtype(), t.dim() == 0 ? OperandRank::zero_dim : OperandRank::dimensioned};
     };
-    const Dtype common = result_type(operand(a), operand(b));
+    return result_type(operand(a), operand(b));
+}
+
+Tensor with_promoted(const Tensor& a, const Tensor& b, Tensor (*op)(const Tensor&, const Tensor&))
+{
+    const Dtype common = result_type(a, b);
     return op(a.to(common), b.to(common));
 }
 
@@ -189,10 +194,10 @@ Tensor ones(const Shape& shape, Dtype dtype) { return full(shape, 1.0, dtype); }
 
 Tensor arange(double start, double end, double step, Dtype dtype)
 {
-    XGRAD_CHECK(step != 0.0, "arange: step must be nonzero");
     XGRAD_CHECK(std::isfinite(start) && std::isfinite(end), "arange: unsupported range: ", start, " -> ", end);
+    const bool truncated = is_integral(dtype) && step != std::trunc(step);
     if (is_integral(dtype)) start = std::trunc(start), end = std::trunc(end), step = std::trunc(step);
-    XGRAD_CHECK(step != 0.0, "arange: step must be nonzero (an integral dtype truncates it toward zero)");
+    XGRAD_CHECK(step != 0.0, "arange: step must be nonzero", truncated ? " (an integral dtype truncates it toward zero)" : "");
     XGRAD_CHECK((end - start) / step >= 0.0, "arange: upper bound and larger bound inconsistent with step sign (from ",
                 start, " to ", end, " by ", step, ")");
     XGRAD_CHECK(is_arithmetic(dtype) || dtype == Dtype::Half || dtype == Dtype::BFloat16,

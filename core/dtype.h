@@ -3,8 +3,9 @@
 // type's range), and dispatch from a run-time dtype to C++ code written once per element type.
 //
 //     Tensor ids = arange(0, 8, 1, kInt64);           // int64, as torch.arange(8)
-//     Tensor x = ids.to(kFloat64) / 2;                 // promotion: int64 -> float64
-//     dispatch(x.dtype(), "sum", [&]<class T>(Tag<T>) { ... T is the element type ... });
+//     Tensor x = ids.to(kFloat64) / 2;                 // float64
+//     Tensor y = x * ones({8});                        // float64 with float32: promoted to float64
+//     dispatch(x.dtype(), [&]<class T>(Tag<T>) { ... T is the element type ... });
 #pragma once
 
 #include <bit>
@@ -82,19 +83,7 @@ struct Tag {
     using type = T;
 };
 
-// The C++ type of each dtype, and back.
-template <Dtype D> struct TypeOf;
-template <> struct TypeOf<Dtype::Float> { using type = float; };
-template <> struct TypeOf<Dtype::Double> { using type = double; };
-template <> struct TypeOf<Dtype::Half> { using type = Half; };
-template <> struct TypeOf<Dtype::BFloat16> { using type = BFloat16; };
-template <> struct TypeOf<Dtype::Long> { using type = std::int64_t; };
-template <> struct TypeOf<Dtype::Int> { using type = std::int32_t; };
-template <> struct TypeOf<Dtype::Short> { using type = std::int16_t; };
-template <> struct TypeOf<Dtype::Char> { using type = std::int8_t; };
-template <> struct TypeOf<Dtype::Byte> { using type = std::uint8_t; };
-template <> struct TypeOf<Dtype::Bool> { using type = bool; };
-
+// The dtype of a C++ element type.
 template <class T>
 constexpr Dtype dtype_of()
 {

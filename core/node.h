@@ -30,9 +30,13 @@ namespace xgrad::detail {
 // through any of them bumps it.
 class Storage {
 public:
-    explicit Storage(Array&& values) : values_(std::move(values)), data_(std::get<0>(values_).data()), size_(std::get<0>(values_).size()) {}
+    explicit Storage(Array&& values)
+        : values_(std::move(values)), data_(std::get<Array>(values_).data()), size_(std::get<Array>(values_).size())
+    {
+    }
     explicit Storage(Array64&& values)
-        : values_(std::move(values)), data_(std::get<1>(values_).data()), size_(std::get<1>(values_).size()), dtype_(Dtype::Double)
+        : values_(std::move(values)), data_(std::get<Array64>(values_).data()), size_(std::get<Array64>(values_).size()),
+          dtype_(Dtype::Double)
     {
     }
     // Elements that something else owns (a numpy array's, for from_numpy; the block of a storage of

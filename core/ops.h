@@ -175,6 +175,10 @@ IdArray multinomial(const Tensor& probs, std::size_t num_samples, bool replaceme
 // xgrad::where: with a BoolArray argument, ADL also finds xt::where, which binds a non-const Tensor better.
 Tensor where(const BoolArray& condition, const Tensor& a, const Tensor& b);
 
+// The dtype an op of a and b computes in, as torch.result_type: core/dtype.h's rule, a 0-D tensor
+// ranking below one with dimensions
+Dtype result_type(const Tensor& a, const Tensor& b);
+
 enum class Comparison { eq, ne, lt, le, gt, ge };
 // a (...) op b (...) broadcast -> a bool tensor, as torch.eq, ...: any dtypes, compared in the dtype they
 // promote to (int64 with float32 in float32); no gradient

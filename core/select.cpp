@@ -232,9 +232,7 @@ Tensor where(const BoolArray& condition, const Tensor& a, const Tensor& b)
     const Shape cond_shape(condition.shape().begin(), condition.shape().end());
     const Shape shape = broadcast_shapes("where", broadcast_shapes("where", cond_shape, a.shape()), b.shape());
     if (a.dtype() != b.dtype()) {   // torch's promotion: both in the dtype they meet in
-        const DtypeOperand ra{a.dtype(), a.dim() ? OperandRank::dimensioned : OperandRank::zero_dim};
-        const DtypeOperand rb{b.dtype(), b.dim() ? OperandRank::dimensioned : OperandRank::zero_dim};
-        const Dtype common = result_type(ra, rb);
+        const Dtype common = result_type(a, b);
         return xgrad::where(condition, a.to(common), b.to(common));
     }
     return compute_as(a, [&]<class T>(Tag<T>) {

@@ -63,9 +63,7 @@ Tensor concat(const std::vector<Tensor>& xs, int axis)
     }
     shape_numel(out, "concat");
     Dtype common = xs[0].dtype();   // torch's promotion: every input in the dtype they all meet in
-    for (const Tensor& x : xs) {
-        common = result_type({common, OperandRank::dimensioned}, {x.dtype(), OperandRank::dimensioned});
-    }
+    for (const Tensor& x : xs) common = promote_types(common, x.dtype());
     if (std::any_of(xs.begin(), xs.end(), [common](const Tensor& x) { return x.dtype() != common; })) {
         std::vector<Tensor> converted;
         for (const Tensor& x : xs) converted.push_back(x.to(common));

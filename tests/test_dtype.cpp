@@ -142,6 +142,8 @@ TEST_CASE("tensors of each dtype are made, read and printed with their dtype")
     CHECK(ids.shape() == Shape{5});
     CHECK(ids.data_ptr<std::int64_t>()[4] == 4);
     CHECK(arange(0, 4.2, 1, kInt64).numel() == 4);      // bounds toward zero first: 0..3, as torch
+    CHECK_THROWS_WITH(arange(0, 4, 0.5, kInt64), Contains("step must be nonzero (an integral dtype truncates it"));
+    CHECK_THROWS_WITH(arange(0, 4, 0, kFloat64), Contains("arange: step must be nonzero"));
     CHECK(arange(0.5, 2, 0.5, kFloat64).numel() == 3);  // 0.5, 1.0, 1.5
     CHECK(arange(0.5, 2, 0.5, kFloat64).data_ptr<double>()[2] == 1.5);
     CHECK(zeros({2, 3}, kBool).dtype() == kBool);
@@ -306,6 +308,7 @@ TEST_CASE("float64 ops compute in double precision and their gradients are float
     CHECK(a.grad().dtype() == kFloat32);
     CHECK(b.grad().dtype() == kFloat64);
     // a 0-D float64 tensor does not widen a float32 tensor with dimensions
+    CHECK(result_type(a, full({}, 2.0, kFloat64)) == kFloat32);
     CHECK((a + full({}, 2.0, kFloat64)).dtype() == kFloat32);
     // an int64 tensor with a float32 one: float32
     CHECK((arange(0, 2, 1, kInt64) * a).dtype() == kFloat32);

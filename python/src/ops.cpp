@@ -866,7 +866,11 @@ void bind_ops(py::module_& m)
             for (std::size_t i = 0; i < n; ++i) out(i) = static_cast<std::int64_t>(start + step * static_cast<double>(i));
             return PyTensor::of(std::move(out));
         }
-        if (d == DType::float64) return T(arange(start, start + step * static_cast<double>(n), step, Dtype::Double));
+        if (d == DType::float64) {
+            Array64 out = Array64::from_shape({n});
+            for (std::size_t i = 0; i < n; ++i) out(i) = start + step * static_cast<double>(i);
+            return T(Tensor(std::move(out)));
+        }
         Array out = Array::from_shape({n});
         for (std::size_t i = 0; i < n; ++i) out(i) = static_cast<float>(start + step * static_cast<double>(i));
         return T(Tensor(std::move(out)));

@@ -72,6 +72,7 @@ def test_double_tensors_carry_their_dtype_through_ops_and_gradients():
     assert x.numpy(force=True).dtype == np.float64
     assert xgrad.zeros(2, dtype=xgrad.float64).dtype == xgrad.float64
     assert xgrad.arange(0.0, 1.0, 0.25, dtype=xgrad.float64).tolist() == [0.0, 0.25, 0.5, 0.75]
+    assert xgrad.arange(0.1, 0.4, 0.1, dtype=xgrad.float64).tolist() == [0.1, 0.2, 0.30000000000000004, 0.4]   # torch's
     # float32 with float64: float64, and each gradient in its own dtype, as torch's promotion
     a = xgrad.ones(2, requires_grad=True)
     (a * x).sum().backward()
