@@ -18,6 +18,7 @@
 
 #include <functional>
 #include <initializer_list>
+#include <optional>
 #include <span>
 #include <type_traits>
 #include <utility>
@@ -190,6 +191,24 @@ Tensor from_op(ArrayOf<T>&& y, const Inputs& inputs, const char* op, Backward& b
     if (!records(inputs)) return untracked_op(std::move(y), inputs, op);
     return recorded(std::move(y), std::vector<Tensor>(inputs.begin(), inputs.end()), op, std::move(backward));
 }
+
+// The integral (and bool) side of the ops in core/ops.h, which carries no gradient (core/nograd.cpp):
+// the float ops hand an integral input here, already promoted to one dtype.
+Tensor integral_binary(const char* op, const Tensor& a, const Tensor& b);   // "add", "sub", "mul", "pow"
+Tensor integral_unary(const char* op, const Tensor& x);                     // "neg", "abs"
+Tensor integral_floor_divide(const Tensor& a, const Tensor& b);
+Tensor integral_remainder(const Tensor& a, const Tensor& b);
+Tensor integral_sum(const Tensor& x, std::vector<int> axes, bool keepdim);   // int64, as torch's
+Tensor integral_extreme(const char* op, const Tensor& x, std::optional<int> axis, bool keepdim, bool largest);
+Tensor arg_extreme(const char* op, const Tensor& x, std::optional<int> dim, bool keepdim, bool largest);
+// the ops that only move elements, for every dtype without autograd
+Tensor take_any(const Tensor& x, const std::vector<std::size_t>& flat, const Shape& shape);
+Tensor index_put_any(const Tensor& x, const std::vector<std::size_t>& flat, const Shape& shape, const Tensor& values);
+Tensor concat_any(const std::vector<Tensor>& xs, std::size_t axis, const Shape& shape);
+Tensor where_any(const Tensor& condition, const Tensor& a, const Tensor& b);
+Tensor masked_fill_any(const Tensor& x, const Tensor& mask, double value);
+Tensor triangle_any(const Tensor& x, std::int64_t diagonal, bool lower);
+
 }  // namespace detail
 
 // The result y of an op over `inputs`: an Array (float32) or an Array64 (float64). When grad mode is on

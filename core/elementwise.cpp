@@ -80,6 +80,7 @@ Tensor add(Tensor a, Tensor b)
 {
     const OpScope scope("add");
     if (a.dtype() != b.dtype()) [[unlikely]] return with_promoted(a, b, [](const Tensor& a, const Tensor& b) { return add(a, b); });
+    if (!a.is_floating_point()) [[unlikely]] return detail::integral_binary("add", a, b);   // no gradient: exact
     const Shape out = broadcast_shapes("add", a.shape(), b.shape());
     return compute_as(a, [&]<class T>(Tag<T>) {
         ArrayOf<T> y = apply_reusing_expiring<T>(a, b, out, [](T u, T v) { return u + v; });
@@ -93,7 +94,10 @@ Tensor add(Tensor a, Tensor b)
 Tensor sub(Tensor a, Tensor b)
 {
     const OpScope scope("sub");
+    XGRAD_CHECK(a.dtype() != kBool && b.dtype() != kBool, "sub: subtraction, the `-` operator, with a bool tensor is not ",
+                "supported; to invert a mask use `~` or logical_not(), to compare two use `^` or logical_xor()");
     if (a.dtype() != b.dtype()) [[unlikely]] return with_promoted(a, b, [](const Tensor& a, const Tensor& b) { return sub(a, b); });
+    if (!a.is_floating_point()) [[unlikely]] return detail::integral_binary("sub", a, b);   // no gradient: exact
     const Shape out = broadcast_shapes("sub", a.shape(), b.shape());
     return compute_as(a, [&]<class T>(Tag<T>) {
         ArrayOf<T> y = apply_reusing_expiring<T>(a, b, out, [](T u, T v) { return u - v; });
@@ -108,6 +112,7 @@ Tensor mul(const Tensor& a, const Tensor& b)
 {
     const OpScope scope("mul");
     if (a.dtype() != b.dtype()) [[unlikely]] return with_promoted(a, b, [](const Tensor& a, const Tensor& b) { return mul(a, b); });
+    if (!a.is_floating_point()) [[unlikely]] return detail::integral_binary("mul", a, b);   // no gradient: exact
     const Shape out = broadcast_shapes("mul", a.shape(), b.shape());
     return compute_as(a, [&]<class T>(Tag<T>) {
         auto times = [](T u, T v) { return u * v; };
@@ -124,6 +129,7 @@ Tensor div(const Tensor& a, const Tensor& b)
 {
     const OpScope scope("div");
     if (a.dtype() != b.dtype()) [[unlikely]] return with_promoted(a, b, [](const Tensor& a, const Tensor& b) { return div(a, b); });
+    if (!a.is_floating_point()) [[unlikely]] return div(a.to(default_dtype()), b.to(default_dtype()));   // true division
     const Shape out = broadcast_shapes("div", a.shape(), b.shape());
     return compute_as(a, [&]<class T>(Tag<T>) {
         ArrayOf<T> y = broadcast_apply(a.values<T>(), b.values<T>(), out, [](T u, T v) { return u / v; });
@@ -149,6 +155,7 @@ Tensor pow(const Tensor& a, const Tensor& b)
 {
     const OpScope scope("pow");
     if (a.dtype() != b.dtype()) [[unlikely]] return with_promoted(a, b, [](const Tensor& a, const Tensor& b) { return pow(a, b); });
+    if (!a.is_floating_point()) [[unlikely]] return detail::integral_binary("pow", a, b);
     const Shape out = broadcast_shapes("pow", a.shape(), b.shape());
     return compute_as(a, [&]<class T>(Tag<T>) {
         ArrayOf<T> y = broadcast_apply(a.values<T>(), b.values<T>(), out, [](T u, T v) { return std::pow(u, v); });
@@ -174,12 +181,45 @@ Tensor pow(const Tensor& a, const Tensor& b)
     });
 }
 
+// a // b: no gradient (torch defines none), values as torch's div_floor
+Tensor floor_divide(const Tensor& a, const Tensor& b)
+{
+    const OpScope scope("floor_divide");
+    if (a.dtype() != b.dtype()) [[unlikely]] return with_promoted(a, b, [](const Tensor& a, const Tensor& b) { return floor_divide(a, b); });
+    if (!a.is_floating_point()) [[unlikely]] return detail::integral_floor_divide(a, b);
+    const Shape out = broadcast_shapes("floor_divide", a.shape(), b.shape());
+    return compute_as(a, [&]<class T>(Tag<T>) {
+        return Tensor(broadcast_apply(a.detach().values<T>(), b.detach().values<T>(), out, [](T u, T v) { return floor_div(u, v); }));
+    });
+}
+
+// a % b, with b's sign: d/da = 1, d/db = -(a // b), as torch's
+Tensor remainder(const Tensor& a, const Tensor& b)
+{
+    const OpScope scope("remainder");
+    if (a.dtype() != b.dtype()) [[unlikely]] return with_promoted(a, b, [](const Tensor& a, const Tensor& b) { return remainder(a, b); });
+    if (!a.is_floating_point()) [[unlikely]] return detail::integral_remainder(a, b);
+    const Shape out = broadcast_shapes("remainder", a.shape(), b.shape());
+    return compute_as(a, [&]<class T>(Tag<T>) {
+        ArrayOf<T> y = broadcast_apply(a.values<T>(), b.values<T>(), out, [](T u, T v) { return floor_mod(u, v); });
+        return from_op(std::move(y), {a, b}, "remainder", [a, b, out](GradOutput& grad_out) {
+            if (b.requires_grad()) {
+                ArrayOf<T> gb = broadcast_apply(a.values<T>(), b.values<T>(), out, [](T u, T v) { return -floor_div(u, v); });
+                broadcast_apply_into(gb, grad_out.read<T>(), gb, [](T g, T d) { return g * d; });
+                b.accumulate_grad(reduce_to_shape(std::move(gb), b.shape()));
+            }
+            if (a.requires_grad()) a.accumulate_grad(reduce_to_shape(grad_out.read<T>(), a.shape()));
+        });
+    });
+}
+
 // ---- with a scalar: x (...) -> (...) ----------------------------------------------------------------------
 // The number is taken in the tensor's type, as torch's: a float32 tensor computes with float(s).
 
 Tensor add(const Tensor& x, double number)
 {
     const OpScope scope("add");
+    if (!x.is_floating_point()) [[unlikely]] return add(x.to(default_dtype()), number);   // a float number
     return compute_as(x, [&]<class T>(Tag<T>) {
         const T s = static_cast<T>(number);
         return from_op(map_of(x.values<T>(), [s](const auto& v) { return v + s; }), {x}, "add_scalar", [x](GradOutput& grad_out) {
@@ -191,6 +231,7 @@ Tensor add(const Tensor& x, double number)
 Tensor mul(const Tensor& x, double number)
 {
     const OpScope scope("mul");
+    if (!x.is_floating_point()) [[unlikely]] return mul(x.to(default_dtype()), number);   // a float number
     return compute_as(x, [&]<class T>(Tag<T>) {
         const T s = static_cast<T>(number);
         return from_op(map_of(x.values<T>(), [s](const auto& v) { return v * s; }), {x}, "mul_scalar", [x, s](GradOutput& grad_out) {
@@ -202,6 +243,7 @@ Tensor mul(const Tensor& x, double number)
 Tensor rsub(double number, const Tensor& x)
 {
     const OpScope scope("rsub");
+    if (!x.is_floating_point()) [[unlikely]] return rsub(number, x.to(default_dtype()));   // a float number
     return compute_as(x, [&]<class T>(Tag<T>) {
         const T s = static_cast<T>(number);
         return from_op(map_of(x.values<T>(), [s](const auto& v) { return s - v; }), {x}, "rsub_scalar", [x](GradOutput& grad_out) {
@@ -213,6 +255,7 @@ Tensor rsub(double number, const Tensor& x)
 Tensor rdiv(double number, const Tensor& x)
 {
     const OpScope scope("rdiv");
+    if (!x.is_floating_point()) [[unlikely]] return rdiv(number, x.to(default_dtype()));   // a float number
     return compute_as(x, [&]<class T>(Tag<T>) {
         const T s = static_cast<T>(number);
         // as torch's: s * reciprocal(x), the reciprocal kept for the backward, where no in-place write reaches it
@@ -230,6 +273,7 @@ Tensor rdiv(double number, const Tensor& x)
 Tensor pow(const Tensor& x, double p)
 {
     const OpScope scope("pow");
+    if (!x.is_floating_point()) [[unlikely]] return pow(x.to(default_dtype()), p);   // a float number
     return compute_as(x, [&]<class T>(Tag<T>) {
         ArrayOf<T> y = map_scalar(x.values<T>(), [p](T v) { return power(v, p); });
         return from_op(std::move(y), {x}, "pow", [x, p](GradOutput& grad_out) {
@@ -255,6 +299,7 @@ Tensor pow(const Tensor& x, double p)
 Tensor neg(const Tensor& x)
 {
     const OpScope scope("neg");
+    if (!x.is_floating_point()) [[unlikely]] return detail::integral_unary("neg", x);
     return compute_as(x, [&]<class T>(Tag<T>) {
         return from_op(map_of(x.values<T>(), [](const auto& v) { return -v; }), {x}, "neg", [x](GradOutput& grad_out) {
             x.accumulate_grad(overwrite<T>(grad_out, [](const auto& g) { return -g; }));   // d(-x)/dx = -1
@@ -265,6 +310,7 @@ Tensor neg(const Tensor& x)
 Tensor abs(const Tensor& x)
 {
     const OpScope scope("abs");
+    if (!x.is_floating_point()) [[unlikely]] return detail::integral_unary("abs", x);
     return compute_as(x, [&]<class T>(Tag<T>) {
         // xsimd's abs clears the sign bit: abs(-0.0) = 0.0 and NaN stays NaN, as torch's
         return from_op(map_of(x.values<T>(), [](const auto& v) { return xt::abs(v); }), {x}, "abs", [x](GradOutput& grad_out) {
@@ -287,6 +333,7 @@ Tensor abs(const Tensor& x)
 Tensor exp(const Tensor& x)
 {
     const OpScope scope("exp");
+    if (!x.is_floating_point()) [[unlikely]] return exp(x.to(default_dtype()));   // an integer input: as torch's
     return compute_as(x, [&]<class T>(Tag<T>) {
         ArrayOf<T> y = map_of(x.values<T>(), [](const auto& x) { return xt::exp(x); });
         return from_op(std::move(y), {x}, "exp", [x](GradOutput& grad_out, const ValuesOf<T>& y) {
@@ -298,6 +345,7 @@ Tensor exp(const Tensor& x)
 Tensor log(const Tensor& x)
 {
     const OpScope scope("log");
+    if (!x.is_floating_point()) [[unlikely]] return log(x.to(default_dtype()));   // an integer input: as torch's
     return compute_as(x, [&]<class T>(Tag<T>) {
         return from_op(map_of(x.values<T>(), [](const auto& v) { return xt::log(v); }), {x}, "log", [x](GradOutput& grad_out) {
             x.accumulate_grad(overwrite<T>(grad_out, [](const auto& g, const auto& x) { return g / x; }, x.values<T>()));   // 1/x
@@ -308,6 +356,7 @@ Tensor log(const Tensor& x)
 Tensor sqrt(const Tensor& x)
 {
     const OpScope scope("sqrt");
+    if (!x.is_floating_point()) [[unlikely]] return sqrt(x.to(default_dtype()));   // an integer input: as torch's
     return compute_as(x, [&]<class T>(Tag<T>) {
         return from_op(map_of(x.values<T>(), [](const auto& v) { return xt::sqrt(v); }), {x}, "sqrt",
                        [x](GradOutput& grad_out, const ValuesOf<T>& y) {
@@ -320,6 +369,7 @@ Tensor sqrt(const Tensor& x)
 Tensor tanh(const Tensor& x)
 {
     const OpScope scope("tanh");
+    if (!x.is_floating_point()) [[unlikely]] return tanh(x.to(default_dtype()));   // an integer input: as torch's
     return compute_as(x, [&]<class T>(Tag<T>) {
         ArrayOf<T> y = map_of(x.values<T>(), [](const auto& x) { return xt::tanh(x); });
         return from_op(std::move(y), {x}, "tanh", [x](GradOutput& grad_out, const ValuesOf<T>& y) {
@@ -332,6 +382,7 @@ Tensor tanh(const Tensor& x)
 Tensor sin(const Tensor& x)
 {
     const OpScope scope("sin");
+    if (!x.is_floating_point()) [[unlikely]] return sin(x.to(default_dtype()));   // an integer input: as torch's
     return compute_as(x, [&]<class T>(Tag<T>) {
         ArrayOf<T> y = map_of(x.values<T>(), [](const auto& x) { return xt::sin(x); });
         return from_op(std::move(y), {x}, "sin", [x](GradOutput& grad_out) {
@@ -343,6 +394,7 @@ Tensor sin(const Tensor& x)
 Tensor cos(const Tensor& x)
 {
     const OpScope scope("cos");
+    if (!x.is_floating_point()) [[unlikely]] return cos(x.to(default_dtype()));   // an integer input: as torch's
     return compute_as(x, [&]<class T>(Tag<T>) {
         ArrayOf<T> y = map_of(x.values<T>(), [](const auto& x) { return xt::cos(x); });
         return from_op(std::move(y), {x}, "cos", [x](GradOutput& grad_out) {
@@ -354,6 +406,7 @@ Tensor cos(const Tensor& x)
 Tensor sigmoid(const Tensor& x)
 {
     const OpScope scope("sigmoid");
+    if (!x.is_floating_point()) [[unlikely]] return sigmoid(x.to(default_dtype()));   // an integer input: as torch's
     return compute_as(x, [&]<class T>(Tag<T>) {
         ArrayOf<T> y = map_of(x.values<T>(), [](const auto& x) { return T(1) / (T(1) + xt::exp(-x)); });
         return from_op(std::move(y), {x}, "sigmoid", [x](GradOutput& grad_out, const ValuesOf<T>& y) {

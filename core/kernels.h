@@ -7,11 +7,13 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <type_traits>
 
 #include <xtensor/xadapt.hpp>
 #include <xtensor/xnoalias.hpp>
 
 #include "core/array.h"
+#include "core/check.h"
 #include "core/parallel.h"
 
 namespace xgrad {
@@ -169,6 +171,49 @@ T power(T x, double p)
     if (p == 3.0) return x * x * x;
     if (p == -2.0) return T(1) / (x * x);
     return static_cast<T>(std::pow(static_cast<double>(x), p));
+}
+
+// a // b and a % b as Python's and torch's: the quotient rounds down, the remainder takes the divisor's
+// sign. Floats follow torch's div_floor (fmod-based: exact where floor(a / b) would round); an integer
+// divided by zero is torch's error, and INT_MIN // -1 wraps around.
+template <class T>
+T floor_div(T a, T b)
+{
+    if constexpr (std::is_floating_point_v<T>) {
+        if (b == T(0)) return a / b;
+        const T mod = std::fmod(a, b);
+        T div = (a - mod) / b;
+        if (mod != T(0) && (b < T(0)) != (mod < T(0))) div -= T(1);
+        if (div == T(0)) return std::copysign(T(0), a / b);
+        T floored = std::floor(div);
+        if (div - floored > T(0.5)) floored += T(1);
+        return floored;
+    } else {
+        if (b == T(0)) fail("ZeroDivisionError: integer division by zero");
+        if constexpr (std::is_signed_v<T>) {
+            if (b == T(-1)) return static_cast<T>(std::make_unsigned_t<T>(0) - static_cast<std::make_unsigned_t<T>>(a));
+            const T q = static_cast<T>(a / b);
+            return static_cast<T>(a % b) != T(0) && ((a % b < 0) != (b < 0)) ? static_cast<T>(q - 1) : q;
+        }
+        return static_cast<T>(a / b);
+    }
+}
+
+template <class T>
+T floor_mod(T a, T b)
+{
+    if constexpr (std::is_floating_point_v<T>) {
+        const T mod = std::fmod(a, b);
+        return mod != T(0) && (b < T(0)) != (mod < T(0)) ? mod + b : mod;
+    } else {
+        if (b == T(0)) fail("ZeroDivisionError: integer division by zero");
+        if constexpr (std::is_signed_v<T>) {
+            if (b == T(-1)) return T(0);
+            const T r = static_cast<T>(a % b);
+            return r != T(0) && ((r < 0) != (b < 0)) ? static_cast<T>(r + b) : r;
+        }
+        return static_cast<T>(a % b);
+    }
 }
 
 // ---- the embedding's scatter-add ---------------------------------------------------------------------------

@@ -10,6 +10,11 @@
 //
 // Shapes broadcast as in NumPy: trailing axes are aligned and an axis of size 1 stretches.
 // Axes may be negative (-1 is the last). Mistakes throw xgrad::Error naming the op and the shapes.
+//
+// Dtypes: autograd runs in float32 and float64; two dtypes meet in torch's promoted one (result_type).
+// Integer and bool tensors compute without gradients, as torch's: add, sub, mul, pow, neg, abs,
+// floor_divide and remainder stay integral and wrap around; div gives the default float dtype; sum
+// gives int64; mean refuses them; a float function (exp, ...) wants float32 or float64.
 #pragma once
 
 #include <optional>
@@ -29,9 +34,14 @@ Tensor sub(Tensor a, Tensor b);
 Tensor mul(const Tensor& a, const Tensor& b);
 Tensor div(const Tensor& a, const Tensor& b);
 Tensor pow(const Tensor& a, const Tensor& b);          // a^b, as torch.pow (std::pow's values)
+// a // b and a % b as torch.floor_divide and torch.remainder (Python's: the quotient rounds down, the
+// remainder takes b's sign); remainder's gradient is 1 for a and -floor(a / b) for b, floor_divide has none
+Tensor floor_divide(const Tensor& a, const Tensor& b);
+Tensor remainder(const Tensor& a, const Tensor& b);
 
 // ---- element-wise with a scalar: x (...) -> (...) --------------------------------------------------------
-// The number is taken in the tensor's type (float for float32), as torch's.
+// The number is taken in the tensor's type (float for float32), as torch's; with an integral tensor it
+// is a float number: the tensor computes in the default float dtype (ids * 0.5 is float32).
 Tensor add(const Tensor& x, double s);
 Tensor mul(const Tensor& x, double s);
 Tensor rsub(double s, const Tensor& x);         // s - x
@@ -60,6 +70,9 @@ Tensor mean(const Tensor& x);                                             // (..
 Tensor sum(const Tensor& x, std::vector<int> axes, bool keepdim = false); // drops (or keeps as 1) the axes
 Tensor mean(const Tensor& x, std::vector<int> axes, bool keepdim = false);
 Tensor max(const Tensor& x, int axis, bool keepdim = false);              // values; ties: first wins the grad
+// the index (int64) of the first largest (smallest) element along dim, or in x flattened; NaN is largest
+Tensor argmax(const Tensor& x, std::optional<int> dim = std::nullopt, bool keepdim = false);
+Tensor argmin(const Tensor& x, std::optional<int> dim = std::nullopt, bool keepdim = false);
 Tensor max(const Tensor& x);                          // (...) -> (); ties share the gradient evenly, as torch's
 Tensor min(const Tensor& x);                          // (...) -> (); the same
 // (...) -> the variance over the axes (all when empty), over n - 1 when unbiased, else n, as torch.var
@@ -149,7 +162,7 @@ Tensor dropout(const Tensor& x, float p, bool training = true);
 // (L, S) -> the causal mask as SDPA's bool mask: true at (i, j) for j <= i (torch.tril(ones(L, S))).
 BoolArray causal_mask(std::size_t L, std::size_t S);
 
-// ---- selection and comparison (core/select.cpp, core/compare.cpp) ------------------------------------------
+// ---- selection and comparison (core/select.cpp, core/nograd.cpp) ------------------------------------------
 // x (...) -> shape: out.flat[i] = x.flat[flat[i]], as torch.take; the backward adds into each offset
 // (an offset may repeat). Python's advanced indexing (x[list], x[mask]) reads: the bindings turn an
 // index into offsets, and name the node `op` as torch names it ("index"; a string literal).
@@ -167,10 +180,10 @@ Tensor tril(const Tensor& x, std::int64_t diagonal = 0);
 Tensor triu(const Tensor& x, std::int64_t diagonal = 0);
 BoolArray triangle_mask(std::size_t M, std::size_t N, std::int64_t diagonal, bool lower);   // true where kept
 // x (..., N) -> the k largest (or smallest) of each row, sorted, (..., k), and their indices (..., k)
-std::pair<Tensor, IdArray> topk(const Tensor& x, std::size_t k, bool largest = true);
+std::pair<Tensor, Tensor> topk(const Tensor& x, std::size_t k, bool largest = true);   // indices int64
 // probs (N) or (B, N) of non-negative weights -> (num_samples) or (B, num_samples) ids, as torch.multinomial
 class Generator;
-IdArray multinomial(const Tensor& probs, std::size_t num_samples, bool replacement, Generator& rng);
+Tensor multinomial(const Tensor& probs, std::size_t num_samples, bool replacement, Generator& rng);   // int64
 // condition, a, b broadcast together -> a where condition is true, else b, as torch.where. Call it as
 // xgrad::where: with a BoolArray argument, ADL also finds xt::where, which binds a non-const Tensor better.
 Tensor where(const BoolArray& condition, const Tensor& a, const Tensor& b);
@@ -178,6 +191,17 @@ Tensor where(const BoolArray& condition, const Tensor& a, const Tensor& b);
 // The dtype an op of a and b computes in, as torch.result_type: core/dtype.h's rule, a 0-D tensor
 // ranking below one with dimensions
 Dtype result_type(const Tensor& a, const Tensor& b);
+
+// Bits and truth, without gradients: bitwise ops of integral and bool tensors (bool: and, or, xor, not),
+// logical ops of any dtypes (!= 0 is true) giving bool tensors; a and b broadcast, in their promoted dtype
+Tensor bitwise_and(const Tensor& a, const Tensor& b);
+Tensor bitwise_or(const Tensor& a, const Tensor& b);
+Tensor bitwise_xor(const Tensor& a, const Tensor& b);
+Tensor bitwise_not(const Tensor& x);
+Tensor logical_and(const Tensor& a, const Tensor& b);
+Tensor logical_or(const Tensor& a, const Tensor& b);
+Tensor logical_xor(const Tensor& a, const Tensor& b);
+Tensor logical_not(const Tensor& x);
 
 enum class Comparison { eq, ne, lt, le, gt, ge };
 // a (...) op b (...) broadcast -> a bool tensor, as torch.eq, ...: any dtypes, compared in the dtype they

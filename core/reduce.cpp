@@ -49,6 +49,7 @@ ArrayOf<T> expand_back(const ArrayOf<T>& grad_out, const Shape& kept, const Shap
 Tensor sum(const Tensor& x, std::vector<int> axes, bool keepdim)
 {
     const OpScope scope("sum");
+    if (!x.is_floating_point()) [[unlikely]] return detail::integral_sum(x, std::move(axes), keepdim);   // int64
     Reduced r = reduced_shapes("sum", x.shape(), std::move(axes));
     return compute_as(x, [&]<class T>(Tag<T>) {
         ArrayOf<T> y = reduce_to_shape(x.values<T>(), r.kept);   // summing over an axis is reducing it to 1
@@ -62,6 +63,8 @@ Tensor sum(const Tensor& x, std::vector<int> axes, bool keepdim)
 Tensor mean(const Tensor& x, std::vector<int> axes, bool keepdim)
 {
     const OpScope scope("mean");
+    XGRAD_CHECK(x.is_floating_point(), "mean(): could not infer output dtype. Input dtype must be either a floating point ",
+                "or complex dtype. Got: ", dtype_name(x.dtype()), " (convert it with .to(kFloat32) first)");
     Reduced r = reduced_shapes("mean", x.shape(), std::move(axes));
     XGRAD_CHECK(r.count > 0, "mean: cannot average over an empty axis of shape ", shape_str(x.shape()));
     return compute_as(x, [&]<class T>(Tag<T>) {
@@ -82,6 +85,7 @@ Tensor mean(const Tensor& x) { return mean(x, {}, false); }
 Tensor max(const Tensor& x, int axis, bool keepdim)
 {
     const OpScope scope("max");
+    if (!x.is_floating_point()) [[unlikely]] return detail::integral_extreme("max", x, axis, keepdim, true);
     const Shape shape = x.shape();
     const std::size_t a = normalize_axis("max", axis, shape.size());
     const std::size_t n = shape[a];
@@ -160,6 +164,7 @@ Tensor extreme(const char* op, const Tensor& x, bool largest)
 {
     const OpScope scope(op);
     XGRAD_CHECK(x.numel() > 0, op, "(): Expected reduction dim to be specified for input.numel() == 0");
+    if (!x.is_floating_point()) [[unlikely]] return detail::integral_extreme(op, x, std::nullopt, false, largest);
     return compute_as(x, [&]<class T>(Tag<T>) {
         const ValuesOf<T> xv = x.values<T>();
         const T best = largest ? extreme_value<true>(xv.data(), xv.size()) : extreme_value<false>(xv.data(), xv.size());

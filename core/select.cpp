@@ -30,6 +30,7 @@ Tensor take(const Tensor& x, std::vector<std::size_t> flat, const Shape& shape, 
 {
     const OpScope scope(op);
     check_offsets(op, flat, shape, x.numel());
+    if (!x.is_floating_point()) [[unlikely]] return detail::take_any(x, flat, shape);
     return compute_as(x, [&]<class T>(Tag<T>) {
         ArrayOf<T> y(shape);
         const ValuesOf<T> v = x.values<T>();
@@ -56,6 +57,7 @@ Tensor index_put(const Tensor& x, const std::vector<std::size_t>& flat, const Sh
     const OpScope scope("index_put");
     check_offsets("index_put", flat, shape, x.numel());
     if (values.dtype() != x.dtype()) return index_put(x, flat, shape, values.to(x.dtype()));   // written in x's dtype
+    if (!x.is_floating_point()) [[unlikely]] return detail::index_put_any(x, flat, shape, values);
     return compute_as(x, [&]<class T>(Tag<T>) {
         const ArrayOf<T> v = broadcast_to(values.values<T>(), shape);
         ArrayOf<T> y = x.values<T>().array();
@@ -131,6 +133,7 @@ Tensor triangle(const char* op, const Tensor& x, std::int64_t diagonal, bool low
     const OpScope scope(op);
     XGRAD_CHECK(x.dim() >= 2, op, ": input tensor must have at least 2 dimensions, got ", shape_str(x.shape()));
     const std::size_t M = x.size(-2), N = x.size(-1), matrices = M * N != 0 ? x.numel() / (M * N) : 0;
+    if (!x.is_floating_point()) [[unlikely]] return detail::triangle_any(x, diagonal, lower);
     return compute_as(x, [&]<class T>(Tag<T>) {
         const ValuesOf<T> xv = x.values<T>();
         ArrayOf<T> y(xv.shape());
@@ -149,7 +152,7 @@ Tensor tril(const Tensor& x, std::int64_t diagonal) { return triangle("tril", x,
 Tensor triu(const Tensor& x, std::int64_t diagonal) { return triangle("triu", x, diagonal, false); }
 
 // x (..., N) -> values (..., k) with their gradient, and indices (..., k) along the last axis
-std::pair<Tensor, IdArray> topk(const Tensor& x, std::size_t k, bool largest)
+std::pair<Tensor, Tensor> topk(const Tensor& x, std::size_t k, bool largest)
 {
     const OpScope scope("topk");
     XGRAD_CHECK(x.dim() >= 1, "topk: expected a tensor of at least 1 dimension, got a 0-d one");
@@ -158,7 +161,7 @@ std::pair<Tensor, IdArray> topk(const Tensor& x, std::size_t k, bool largest)
     Shape out_shape = x.shape();
     out_shape.back() = k;
     const std::size_t rows = N ? x.numel() / N : 0;
-    IdArray indices = IdArray::from_shape(out_shape);
+    std::vector<std::int64_t> indices(rows * k);
     std::vector<std::size_t> flat(rows * k);
     std::vector<std::size_t> order(N);
     compute_as(x, [&]<class T>(Tag<T>) {
@@ -177,16 +180,16 @@ std::pair<Tensor, IdArray> topk(const Tensor& x, std::size_t k, bool largest)
         };
         std::partial_sort(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(k), order.end(), before);
         for (std::size_t j = 0; j < k; ++j) {
-            indices.data()[r * k + j] = static_cast<std::int64_t>(order[j]);
+            indices[r * k + j] = static_cast<std::int64_t>(order[j]);
             flat[r * k + j] = r * N + order[j];
         }
     }
     });
-    return {take(x, flat, out_shape), std::move(indices)};
+    return {take(x, flat, out_shape), from_vector(indices, out_shape)};
 }
 
 // probs (N) or (B, N), non-negative weights -> ids (num_samples) or (B, num_samples), as torch.multinomial
-IdArray multinomial(const Tensor& probs, std::size_t num_samples, bool replacement, Generator& rng)
+Tensor multinomial(const Tensor& probs, std::size_t num_samples, bool replacement, Generator& rng)
 {
     const OpScope scope("multinomial");
     XGRAD_CHECK(probs.dim() == 1 || probs.dim() == 2, "multinomial: prob_dist must be 1 or 2 dim, got ",
@@ -196,7 +199,7 @@ IdArray multinomial(const Tensor& probs, std::size_t num_samples, bool replaceme
     XGRAD_CHECK(num_samples > 0, "multinomial: cannot sample n_sample <= 0 samples");
     XGRAD_CHECK(replacement || num_samples <= N, "multinomial: cannot sample n_sample > prob_dist.size(-1) samples ",
                 "without replacement (", num_samples, " > ", N, ")");
-    IdArray out = IdArray::from_shape(probs.dim() == 2 ? Shape{rows, num_samples} : Shape{num_samples});
+    std::vector<std::int64_t> out(rows * num_samples);
     std::vector<double> weight(N);
     const Values pv = probs.values();
     for (std::size_t r = 0; r < rows; ++r) {
@@ -218,11 +221,11 @@ IdArray multinomial(const Tensor& probs, std::size_t num_samples, bool replaceme
                 if (u < weight[j]) break;
                 u -= weight[j];
             }
-            out.data()[r * num_samples + s] = static_cast<std::int64_t>(pick);
+            out[r * num_samples + s] = static_cast<std::int64_t>(pick);
             if (!replacement) total -= weight[pick], weight[pick] = 0.0;   // each category at most once
         }
     }
-    return out;
+    return from_vector(out, probs.dim() == 2 ? Shape{rows, num_samples} : Shape{num_samples});
 }
 
 // condition (...), a (...), b (...) broadcast together -> a where condition, else b
@@ -234,6 +237,11 @@ Tensor where(const BoolArray& condition, const Tensor& a, const Tensor& b)
     if (a.dtype() != b.dtype()) {   // torch's promotion: both in the dtype they meet in
         const Dtype common = result_type(a, b);
         return xgrad::where(condition, a.to(common), b.to(common));
+    }
+    if (!a.is_floating_point()) [[unlikely]] {
+        Tensor c = empty(cond_shape, kBool);
+        if (condition.size() > 0) std::copy_n(condition.data(), condition.size(), const_cast<bool*>(c.data_ptr<bool>()));
+        return detail::where_any(c, a, b);
     }
     return compute_as(a, [&]<class T>(Tag<T>) {
         const ArrayOf<T> keep = broadcast_to(ArrayOf<T>(xt::cast<T>(condition)), shape);
@@ -252,6 +260,9 @@ Tensor where(const Tensor& condition, const Tensor& a, const Tensor& b)
 {
     const OpScope scope("where");
     XGRAD_CHECK(condition.dtype() == kBool, "where: expected a condition of dtype bool, got ", dtype_name(condition.dtype()));
+    if (const Dtype common = result_type(a, b); !is_floating_point(common)) [[unlikely]] {
+        return detail::where_any(condition, a.to(common), b.to(common));   // integers and bools: no gradient
+    }
     const Tensor c = condition.contiguous();
     const Shape shape = c.shape();
     BoolArray keep = BoolArray::from_shape(shape);

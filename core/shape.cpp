@@ -69,6 +69,7 @@ Tensor concat(const std::vector<Tensor>& xs, int axis)
         for (const Tensor& x : xs) converted.push_back(x.to(common));
         return concat(converted, axis);
     }
+    if (!is_floating_point(common)) [[unlikely]] return detail::concat_any(xs, a, out);
     return compute_as(xs[0], [&]<class T>(Tag<T>) {
         ArrayOf<T> y(out);
         std::vector<std::size_t> starts;                       // where each input begins along the axis
@@ -98,6 +99,7 @@ Tensor masked_fill(const Tensor& x, const Tensor& mask, double number)
     const Shape shape = x.shape();
     XGRAD_CHECK(broadcast_shapes("masked_fill", shape, mask.shape()) == shape, "masked_fill: mask of shape ",
           shape_str(mask.shape()), " does not broadcast to the input's shape ", shape_str(shape));
+    if (!x.is_floating_point()) [[unlikely]] return detail::masked_fill_any(x, mask, number);
     return compute_as(x, [&]<class T>(Tag<T>) {
         const T value = static_cast<T>(number);
         const Tensor m = mask.dtype() == x.dtype() ? mask : mask.detach().to(x.dtype());   // bool: 0 or 1

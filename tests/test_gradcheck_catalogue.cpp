@@ -71,6 +71,9 @@ const std::vector<Case>& catalogue()
         {"pow 3", [](In x) { return pow(x[0], 3.0f); }, {{2, 3}}},
         {"pow -1.5", [](In x) { return pow(x[0], -1.5f); }, {{2, 3}}, Domain::positive},
         {"pow of two tensors, broadcast", [](In x) { return pow(x[0], x[1]); }, {{2, 3}, {3}}, Domain::positive},
+        // a in [5.05, 5.2), b in [2.05, 2.2): a // b = 2 throughout, away from the jumps; d/db = -2
+        {"remainder of two tensors, broadcast", [](In x) { return remainder(x[0] * 0.1f + 5.0f, x[1] * 0.1f + 2.0f); },
+         {{2, 3}, {3}}, Domain::positive},
         {"pow of two tensors, a negative base", [](In x) { return pow(x[0] - 3.0f, full({}, 3.0f)) + pow(x[0], x[1]); },
          {{2, 3}, {2, 3}}, Domain::positive},
         {"pow_ by a tensor in place", [](In x) {
@@ -367,7 +370,12 @@ TEST_CASE("every op of core/ops.h and every view and in-place method of Tensor i
     for (auto it = std::sregex_iterator(views.begin(), views.end(), method); it != std::sregex_iterator(); ++it) names.insert((*it)[1]);
     CHECK(names.size() > 60);
     // what has no gradient by definition is the aliasing table's (tests/python/test_aliasing.py)
-    for (const char* no_gradient : {"detach", "variable_data"}) names.erase(no_gradient);
+    // and so has what gives integers or bools (tests/test_nograd.cpp, against torch's table)
+    for (const char* no_gradient : {"detach", "variable_data", "argmax", "argmin", "multinomial", "floor_divide", "bitwise_and",
+                                    "bitwise_or", "bitwise_xor", "bitwise_not", "logical_and", "logical_or", "logical_xor",
+                                    "logical_not"}) {
+        names.erase(no_gradient);
+    }
     for (const std::string& name : names) {
         INFO(name);
         CHECK(catalogue_text.find(name + "(") != std::string::npos);

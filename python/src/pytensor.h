@@ -34,6 +34,12 @@ struct PyTensor {
 
     static PyTensor of(Tensor t)
     {
+        if (t.defined() && t.dtype() == Dtype::Long) {
+            const Tensor c = t.contiguous();
+            IdArray a = IdArray::from_shape(c.shape());
+            std::copy_n(c.data_ptr<std::int64_t>(), a.size(), a.data());
+            return of(std::move(a));
+        }
         PyTensor p;
         if (t.defined() && t.dtype() == Dtype::Double) p.dtype = DType::float64;
         p.value = std::move(t);
