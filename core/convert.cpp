@@ -116,13 +116,10 @@ Tensor Tensor::to(Dtype dtype) const
 {
     const TensorImpl& t = impl("to");
     if (t.dtype() == dtype) return *this;
-    if (is_grad_enabled() && requires_grad()) {
+    if (is_grad_enabled() && requires_grad() && (dtype == Dtype::Float || dtype == Dtype::Double)) {
         const OpScope scope("to");
-        XGRAD_CHECK(dtype == Dtype::Float || dtype == Dtype::Double, "to: this ", dtype_name(t.dtype()), " tensor requires grad, ",
-                    "and autograd runs in float32 and float64; its conversion to ", dtype_name(dtype), " would have no ",
-                    "gradient (detach() it first)");
         return dtype == Dtype::Double ? converted<double, float>(*this) : converted<float, double>(*this);
-    }
+    }   // to any other dtype: a copy without gradient, as torch's
     if (detail::running_backward) [[unlikely]] detail::check_saved_version(t);
     return Access::wrap(detail::dense_copy(t, dtype));
 }

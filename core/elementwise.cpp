@@ -419,6 +419,7 @@ Tensor sigmoid(const Tensor& x)
 Tensor relu(const Tensor& x)
 {
     const OpScope scope("relu");
+    if (!x.is_floating_point()) [[unlikely]] return detail::integral_unary("relu", x);
     return compute_as(x, [&]<class T>(Tag<T>) {
         // 0 where x < 0, else x itself: NaN stays NaN and -0.0 stays -0.0, as torch's (max(x, 0) would give 0 for
         // both). A plain loop of selects, which GCC vectorises; xt::where with a scalar runs element by element.

@@ -133,6 +133,17 @@ void rebase(TensorImpl& t, const Tensor& out)
     detail::refresh_view(t);
 }
 
+// The write of copy_ or fill_ into a tensor of a dtype without autograd (an integer, bool or half type):
+// `values`, broadcast to t's shape and converted to its dtype, copied first (they may view t's storage)
+void write_any_dtype(const char* op, TensorImpl& t, const Tensor& values)
+{
+    const OpScope scope(op);
+    check_writable(op, t);
+    const Tensor written = values.detach().expand({t.shape.begin(), t.shape.end()}).to(t.dtype()).clone();
+    scatter_elements(Access::impl(written).bytes(), t.shape, t.strides, t.bytes(), element_size(t.dtype()));
+    ++t.version();
+}
+
 // The in-place op `op` on `self`: recorded as `recorded(self)` (the out-of-place op) when autograd
 // must see it, else `direct(self)` writes straight into the storage. `operands` are the op's other
 // tensors; `reads_self` says whether the recorded op's backward reads self's values, which are about to
@@ -143,6 +154,18 @@ const Tensor& in_place(const Tensor& self, const char* op, std::initializer_list
 {
     const OpScope scope(op);
     TensorImpl& t = detail::refresh_view(Access::impl(self));
+    if (!is_floating_point(t.dtype())) [[unlikely]] {   // integers and bools: computed out of place, written in
+        const Tensor out = [&] {
+            NoGradGuard no_grad;
+            return recorded(self.detach());
+        }();
+        XGRAD_CHECK(!out.is_floating_point(), op, ": result type ", dtype_name(out.dtype()), " can't be cast to the desired ",
+                    "output type ", dtype_name(t.dtype()), " (torch's rule: an in-place op keeps its tensor's dtype)");
+        XGRAD_CHECK(out.shape() == to_shape(t.shape), op, ": the result ", shape_str(out.shape()), " does not fit the tensor ",
+                    shape_str(t.shape), " it would be written into");
+        write_any_dtype(op, t, out);
+        return self;
+    }
     if (t.dtype() != Dtype::Double && t.dtype() != Dtype::Float) refuse_non_floating(self);
     check_writable(op, t);
     bool record = is_grad_enabled() && (self.requires_grad() || (t.base && Access::wrap(t.base).requires_grad()));
@@ -181,17 +204,6 @@ Tensor overwritten(const Tensor& self, const Tensor& values, const char* op)
     return compute_as(self, [&]<class T>(Tag<T>) {
         return from_op(values.to(self.dtype()).template values<T>().array(), {self}, op, [](GradOutput&) {});
     });
-}
-
-// The write of copy_ or fill_ into a tensor of a dtype without autograd (an integer, bool or half type):
-// `values`, broadcast to t's shape and converted to its dtype, copied first (they may view t's storage)
-void write_any_dtype(const char* op, TensorImpl& t, const Tensor& values)
-{
-    const OpScope scope(op);
-    check_writable(op, t);
-    const Tensor written = values.detach().expand({t.shape.begin(), t.shape.end()}).to(t.dtype()).clone();
-    scatter_elements(Access::impl(written).bytes(), t.shape, t.strides, t.bytes(), element_size(t.dtype()));
-    ++t.version();
 }
 
 }  // namespace
@@ -368,9 +380,10 @@ const Tensor& Tensor::clamp_(std::optional<float> min, std::optional<float> max)
 const Tensor& Tensor::masked_fill_(const Tensor& mask, float value) const
 {
     check_broadcasts_to("masked_fill_", impl("masked_fill_"), mask);
+    const Tensor keep = mask.dtype() == kFloat32 ? mask : mask.detach().to(kBool).to(kFloat32);   // a bool mask: 0 or 1
     return in_place(*this, "masked_fill_", {}, false, [&](const Tensor& self) { return masked_fill(self, mask, value); },
                     [&](TensorImpl& t) {
-                        const Values m = operand_values(mask, t);
+                        const Values m = operand_values(keep, t);
                         write_elementwise(t, m, [value](float x, float keep) { return keep != 0.0f ? value : x; });
                     });
 }

@@ -128,6 +128,10 @@ Tensor matmul(const Tensor& a, const Tensor& b)
     const std::size_t m = as[as.size() - 2], k = as.back(), n = bs.back();
     XGRAD_CHECK(bs[bs.size() - 2] == k, "matmul: inner dimensions differ: ", shape_str(as), " @ ", shape_str(bs));
     check_same_dtype("matmul", a, b);
+    if (!a.is_floating_point()) [[unlikely]] {   // integers: dgemm's sums, exact while they stay below 2^53
+        XGRAD_CHECK(a.dtype() != kBool, "matmul: not implemented for bool tensors (\"addmm_impl_cpu_\" not implemented for 'Bool')");
+        return matmul(a.to(kFloat64), b.to(kFloat64)).to(a.dtype());
+    }
     return compute_as(a, [&]<class T>(Tag<T>) {
         const Matrices<T> ma = matrices_of<T>(a), mb = matrices_of<T>(b);
         Batches batches = broadcast_batches(as, bs, ma.batch, mb.batch);

@@ -238,6 +238,10 @@ Tensor detail::integral_unary(const char* op, const Tensor& x)
         refuse_bool("neg", x, "; the `-` operator on a mask is not supported: to invert it, use `~` or logical_not()");
         return elementwise<false>(op, x, false, [](auto v) { return wrapping(decltype(v)(0), v, [](auto a, auto b) { return a - b; }); });
     }
+    if (name == "relu") {
+        refuse_bool("relu", x, " (\"clamp_min_cpu\" not implemented for 'Bool')");
+        return elementwise<false>(op, x, false, [](auto v) { return v < decltype(v)(0) ? decltype(v)(0) : v; });
+    }
     refuse_bool(op, x, " (\"abs_cpu\" not implemented for 'Bool')");
     return elementwise<false>(op, x, false, [](auto v) {   // abs; abs(INT_MIN) wraps to INT_MIN, as torch's
         using T = decltype(v);

@@ -70,6 +70,7 @@ Tensor mean(const Tensor& x);                                             // (..
 Tensor sum(const Tensor& x, std::vector<int> axes, bool keepdim = false); // drops (or keeps as 1) the axes
 Tensor mean(const Tensor& x, std::vector<int> axes, bool keepdim = false);
 Tensor max(const Tensor& x, int axis, bool keepdim = false);              // values; ties: first wins the grad
+Tensor min(const Tensor& x, int axis, bool keepdim = false);              // the same for the smallest
 // the index (int64) of the first largest (smallest) element along dim, or in x flattened; NaN is largest
 Tensor argmax(const Tensor& x, std::optional<int> dim = std::nullopt, bool keepdim = false);
 Tensor argmin(const Tensor& x, std::optional<int> dim = std::nullopt, bool keepdim = false);

@@ -125,6 +125,13 @@ Tensor max(const Tensor& x, int axis, bool keepdim)
     });
 }
 
+Tensor min(const Tensor& x, int axis, bool keepdim)
+{
+    const OpScope scope("min");
+    if (!x.is_floating_point()) [[unlikely]] return detail::integral_extreme("min", x, axis, keepdim, false);
+    return neg(max(neg(x), axis, keepdim));   // the smallest is the largest of -x
+}
+
 namespace {
 
 // The largest (or smallest) of n >= 1 floats, NaN if any is NaN, in eight lanes as lane_sum's (plain loops

@@ -104,7 +104,7 @@ public:
     bool is_floating_point() const;
     // x.to(dtype): this tensor itself when it has that dtype, else a converted copy (core/dtype.h's
     // convert: torch's values, 300.7 as int8 is 44). Between float32 and float64 it is recorded (the
-    // gradient comes back converted); a tensor that requires grad converts to no other dtype.
+    // gradient comes back converted); to any other dtype the copy has no gradient, as torch's.
     Tensor to(Dtype dtype) const;
     template <class T>
     const T* data_ptr() const;                            // element (0, ..., 0) as T, which must be the dtype's type

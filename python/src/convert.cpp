@@ -5,89 +5,34 @@
 
 namespace xgrad::python {
 
-const char* dtype_name(DType d)
+const Tensor& PyTensor::ids(const char* who) const
 {
-    switch (d) {
-    case DType::float32: return "float32";
-    case DType::int64: return "int64";
-    case DType::bool_: return "bool";
-    case DType::float64: return "float64";
-    case DType::float16: return "float16";
-    case DType::bfloat16: return "bfloat16";
-    case DType::uint8: return "uint8";
-    case DType::int8: return "int8";
-    case DType::int16: return "int16";
-    }
-    return "?";
-}
-
-void unsupported_dtype(DType d)
-{
-    throw py::type_error(std::string("xgrad: tensors of dtype xgrad.") + dtype_name(d) + " are not supported from Python " +
-                         "yet (its C++ core stores them: Tensor::to(k...)); use xgrad.float32, xgrad.float64, " +
-                         "xgrad.long or xgrad.bool");
-}
-
-Shape PyTensor::shape() const
-{
-    switch (dtype) {
-    case DType::float32:
-    case DType::float64: return value.shape();
-    case DType::int64: return Shape(ints->shape().begin(), ints->shape().end());
-    case DType::bool_: return Shape(bools->shape().begin(), bools->shape().end());
-    default: break;   // a dtype no tensor holds (refused when made: unsupported_dtype)
-    }
-    return {};
-}
-
-std::size_t PyTensor::numel() const
-{
-    switch (dtype) {
-    case DType::float32:
-    case DType::float64: return value.numel();
-    case DType::int64: return ints->size();
-    case DType::bool_: return bools->size();
-    default: break;   // a dtype no tensor holds (refused when made: unsupported_dtype)
-    }
-    return 0;
-}
-
-Tensor PyTensor::f() const
-{
-    switch (dtype) {
-    case DType::float32:
-    case DType::float64: return value;
-    case DType::int64: return Tensor(Array(xt::cast<float>(*ints)));
-    case DType::bool_: return Tensor(Array(xt::cast<float>(*bools)));
-    default: break;   // a dtype no tensor holds (refused when made: unsupported_dtype)
-    }
-    return {};
-}
-
-const IdArray& PyTensor::ids(const char* who) const
-{
-    if (dtype != DType::int64) {   // RuntimeError, as torch's; never truncated (1.7 -> 1, NaN -> INT64_MIN)
+    if (value.dtype() != kInt64) {   // RuntimeError, as torch's; never truncated (1.7 -> 1, NaN -> INT64_MIN)
         throw std::runtime_error(std::string(who) + ": expected a tensor of ids of dtype xgrad.long (int64), got " +
-                                 dtype_name(dtype) + " (convert with .long(), or build it with dtype=xgrad.long)");
+                                 dtype_name(value.dtype()) + " (convert with .long(), or build it with dtype=xgrad.long)");
     }
-    return *ints;
+    return value;
 }
 
-BoolArray PyTensor::mask() const
+IdArray id_array(const Tensor& ids)
 {
-    switch (dtype) {
-    case DType::bool_: return *bools;
-    case DType::int64: return BoolArray(xt::not_equal(*ints, std::int64_t(0)));
-    case DType::float32: return BoolArray(xt::not_equal(value.to_array(), 0.0f));
-    case DType::float64: {
-        const Tensor m = value.detach().to(Dtype::Bool);   // != 0, NaN true
-        BoolArray out = BoolArray::from_shape(shape());
-        if (out.size()) std::memcpy(out.data(), m.data_ptr<bool>(), out.size());
-        return out;
-    }
-    default: break;   // a dtype no tensor holds (refused when made: unsupported_dtype)
-    }
-    return {};
+    const Tensor c = ids.to(kInt64).contiguous();
+    IdArray out = IdArray::from_shape(c.shape());
+    if (out.size() > 0) std::memcpy(out.data(), c.data_ptr<std::int64_t>(), out.size() * sizeof(std::int64_t));
+    return out;
+}
+
+Tensor id_tensor(const IdArray& ids)
+{
+    return from_vector(std::vector<std::int64_t>(ids.begin(), ids.end()), Shape(ids.shape().begin(), ids.shape().end()));
+}
+
+BoolArray bool_array(const Tensor& mask)
+{
+    const Tensor c = mask.to(kBool).contiguous();
+    BoolArray out = BoolArray::from_shape(c.shape());
+    if (out.size() > 0) std::memcpy(out.data(), c.data_ptr<bool>(), out.size());
+    return out;
 }
 
 namespace {
@@ -128,23 +73,20 @@ Shape shape_arg(const char* op, const py::args& args)
     return shape;
 }
 
-DType dtype_arg(py::handle dtype)
+Dtype dtype_arg(py::handle dtype)
 {
-    if (py::isinstance<DType>(dtype)) return dtype.cast<DType>();
-    if (dtype.ptr() == reinterpret_cast<PyObject*>(&PyFloat_Type)) return DType::float32;
-    if (dtype.ptr() == reinterpret_cast<PyObject*>(&PyLong_Type)) return DType::int64;
-    if (dtype.ptr() == reinterpret_cast<PyObject*>(&PyBool_Type)) return DType::bool_;
+    if (py::isinstance<Dtype>(dtype)) return dtype.cast<Dtype>();
+    if (dtype.ptr() == reinterpret_cast<PyObject*>(&PyFloat_Type)) return default_dtype();   // as torch: float is the default
+    if (dtype.ptr() == reinterpret_cast<PyObject*>(&PyLong_Type)) return kInt64;
+    if (dtype.ptr() == reinterpret_cast<PyObject*>(&PyBool_Type)) return kBool;
     if (py::isinstance<py::str>(dtype)) {
         const auto s = dtype.cast<std::string>();
-        if (s == "float32" || s == "float") return DType::float32;
-        if (s == "int64" || s == "long") return DType::int64;
-        if (s == "float64" || s == "double") return DType::float64;
-        if (s == "float16" || s == "half") return DType::float16;
-        if (s == "bfloat16") return DType::bfloat16;
-        if (s == "bool") return DType::bool_;
+        for (int i = 0; i < dtype_count; ++i) {
+            if (s == dtype_name(static_cast<Dtype>(i))) return static_cast<Dtype>(i);
+        }
     }
-    throw py::type_error("xgrad: dtype must be xgrad.float32, xgrad.float64, xgrad.long (int64) or xgrad.bool, got " +
-                         std::string(py::repr(dtype)));
+    throw py::type_error("xgrad: dtype must be one of xgrad's dtypes (xgrad.float32, xgrad.float64, xgrad.long, xgrad.int32, "
+                         "xgrad.bool, ...), got " + std::string(py::repr(dtype)));
 }
 
 void check_device(py::handle device)
@@ -156,86 +98,73 @@ void check_device(py::handle device)
     throw std::runtime_error("xgrad runs on the CPU only: device '" + s + "' is not available (use device='cpu')");
 }
 
-PyTensor as_dtype(const PyTensor& t, DType dtype)
+namespace {
+
+// The dtype torch gives a numpy array (its own), or a TypeError naming the ones it takes
+Dtype numpy_dtype(const py::array& a)
 {
-    if (t.dtype == dtype) return t;
-    switch (dtype) {
-    case DType::float16: case DType::bfloat16: case DType::uint8: case DType::int8: case DType::int16:
-        unsupported_dtype(dtype);
-    case DType::float32:   // from float64 recorded, as torch's .float()
-        return PyTensor::of(t.dtype == DType::float64 ? t.value.to(Dtype::Float) : t.f().detach());
-    case DType::float64: return PyTensor::of(t.is_float() ? t.value.to(Dtype::Double) : t.f().to(Dtype::Double));
-    case DType::int64: {
-        if (t.dtype == DType::bool_) return PyTensor::of(IdArray(xt::cast<std::int64_t>(*t.bools)));
-        const Tensor ids = t.value.detach().to(Dtype::Long).contiguous();   // toward 0, as PyTorch's
-        IdArray out = IdArray::from_shape(t.shape());
-        if (out.size()) std::memcpy(out.data(), ids.data_ptr<std::int64_t>(), out.size() * sizeof(std::int64_t));
-        return PyTensor::of(std::move(out));
-    }
-    case DType::bool_: return PyTensor::of(t.mask());
-    }
-    return t;
+    const char kind = a.dtype().kind();
+    const auto size = a.itemsize();
+    if (kind == 'f' && size == 4) return kFloat32;
+    if (kind == 'f' && size == 8) return kFloat64;
+    if (kind == 'f' && size == 2) return kFloat16;
+    if (kind == 'i' && size == 8) return kInt64;
+    if (kind == 'i' && size == 4) return kInt32;
+    if (kind == 'i' && size == 2) return kInt16;
+    if (kind == 'i' && size == 1) return kInt8;
+    if (kind == 'u' && size == 1) return kUInt8;
+    if (kind == 'b') return kBool;
+    throw py::type_error("can't convert np.ndarray of type numpy." + std::string(py::str(a.dtype())) + ". The only supported " +
+                         "types are: float64, float32, float16, int64, int32, int16, int8, uint8, and bool.");
 }
 
-PyTensor to_tensor(py::handle data, std::optional<DType> dtype)
+// The dtype torch.tensor infers for Python data (lists, numbers): floats the default, ints int64
+Dtype python_dtype(const py::array& a)
 {
-    if (py::isinstance<PyTensor>(data)) {
-        const auto& t = data.cast<const PyTensor&>();
-        return dtype ? as_dtype(t, *dtype) : t;
-    }
-    if (data.is_none()) throw py::type_error("xgrad: expected a tensor, a number, a list or a numpy array, got None");
-    py::array a = py::module_::import("numpy").attr("asarray")(data);
     const char kind = a.dtype().kind();
-    DType want;
-    if (dtype) {
-        want = *dtype;
-    } else if (kind == 'f') {
-        want = DType::float32;
-    } else if (kind == 'i' || kind == 'u') {
-        want = DType::int64;
-    } else if (kind == 'b') {
-        want = DType::bool_;
-    } else {
-        throw py::type_error("xgrad: can't convert np.ndarray of type numpy." + std::string(py::str(a.dtype())) +
-                             ". The only supported types are: float32 (float64 and float16 converted to it), int64 "
-                             "(other integer types converted to it), and bool.");
-    }
-    if (kind != 'f' && kind != 'i' && kind != 'u' && kind != 'b') {
-        throw py::type_error("xgrad: can't convert np.ndarray of type numpy." + std::string(py::str(a.dtype())) +
-                             " to a tensor of " + dtype_name(want));
-    }
-    Shape shape(a.shape(), a.shape() + a.ndim());
-    switch (want) {
-    case DType::float16: case DType::bfloat16: case DType::uint8: case DType::int8: case DType::int16:
-        unsupported_dtype(want);
-    case DType::float64: {
-        auto c = py::array_t<double, py::array::c_style | py::array::forcecast>::ensure(a);
-        Array64 out = Array64::from_shape(shape);
-        if (out.size()) std::memcpy(out.data(), c.data(), out.size() * sizeof(double));
-        return PyTensor::of(Tensor(std::move(out)));
-    }
-    case DType::float32: {
-        auto c = py::array_t<float, py::array::c_style | py::array::forcecast>::ensure(a);
-        Array out = Array::from_shape(shape);
-        if (out.size()) std::memcpy(out.data(), c.data(), out.size() * sizeof(float));
-        return PyTensor::of(Tensor(std::move(out)));
-    }
-    case DType::int64: {
-        if (kind == 'f') a = a.attr("astype")("int64");
-        auto c = py::array_t<std::int64_t, py::array::c_style | py::array::forcecast>::ensure(a);
-        IdArray out = IdArray::from_shape(shape);
-        if (out.size()) std::memcpy(out.data(), c.data(), out.size() * sizeof(std::int64_t));
-        return PyTensor::of(std::move(out));
-    }
-    case DType::bool_: {
-        py::array b = a.attr("astype")("bool");
-        auto c = py::array_t<bool, py::array::c_style | py::array::forcecast>::ensure(b);
-        BoolArray out = BoolArray::from_shape(shape);
-        if (out.size()) std::memcpy(out.data(), c.data(), out.size() * sizeof(bool));
-        return PyTensor::of(std::move(out));
-    }
-    }
-    return {};
+    if (kind == 'f') return default_dtype();
+    if (kind == 'i' || kind == 'u') return kInt64;
+    if (kind == 'b') return kBool;
+    throw py::type_error("xgrad: could not infer a dtype for " + std::string(py::str(a.dtype())) + " data");
+}
+
+// a row-major copy of a numpy array of dtype `d` (float16 through float32: pybind11 has no half type)
+Tensor from_array(const py::array& a, Dtype d)
+{
+    const Shape shape(a.shape(), a.shape() + a.ndim());
+    const Dtype held = d == kFloat16 ? kFloat32 : d;
+    Tensor out = empty(shape, held);
+    dispatch(held, [&]<class T>(Tag<T>) {
+        if constexpr (std::is_same_v<T, Half> || std::is_same_v<T, BFloat16>) {
+            fail("internal: a numpy copy into a half type");
+        } else {
+            auto c = py::array_t<T, py::array::c_style | py::array::forcecast>::ensure(a);
+            if (!c) throw py::error_already_set();
+            if (out.numel() > 0) std::memcpy(const_cast<T*>(out.data_ptr<T>()), c.data(), out.numel() * sizeof(T));
+        }
+    });
+    return out.to(d);
+}
+
+}  // namespace
+
+PyTensor to_tensor(py::handle data, std::optional<Dtype> dtype)
+{
+    if (const PyTensor* t = tensor_of(data)) return dtype ? PyTensor::of(t->value.to(*dtype)) : *t;
+    if (data.is_none()) throw py::type_error("xgrad: expected a tensor, a number, a list or a numpy array, got None");
+    const bool numpy = py::isinstance<py::array>(data) || py::hasattr(data, "dtype");   // an array or a numpy scalar
+    py::array a = py::module_::import("numpy").attr("asarray")(data);
+    const Tensor t = from_array(a, numpy_dtype(a));   // then converted as the core converts (torch's values)
+    return PyTensor::of(t.to(dtype.value_or(numpy ? t.dtype() : python_dtype(a))));
+}
+
+Tensor scalar_operand(py::handle v, const Tensor& x)
+{
+    if (const PyTensor* t = tensor_of(v)) return t->value;
+    if (PyBool_Check(v.ptr())) return full({}, v.ptr() == Py_True ? 1.0 : 0.0, kBool);
+    if (PyLong_Check(v.ptr())) return from_vector<std::int64_t>({v.cast<std::int64_t>()}, {});
+    if (PyFloat_Check(v.ptr())) return full({}, v.cast<double>(), x.is_floating_point() ? x.dtype() : default_dtype());
+    return to_tensor(v).value;
 }
 
 }  // namespace xgrad::python

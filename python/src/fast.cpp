@@ -85,7 +85,7 @@ PyObject* binary_slot(PyObject* a, PyObject* b)
     return guarded([&]() -> PyObject* {
         const Tensor* x = float_tensor(a);
         const Tensor* y = float_tensor(b);
-        if (x && y) return wrap(float_binary(*x, *y, op));
+        if (x && y) return wrap(tensor_binary(*x, *y, op));
         if (x) {
             if (auto s = python_number(b)) return wrap(float_scalar(*x, *s, op, false));
         } else if (y) {

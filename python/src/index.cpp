@@ -65,22 +65,23 @@ void classify(py::handle obj, const Shape& shape, std::size_t dim, std::vector<I
         index_error("only integers, slices (`:`), ellipsis (`...`), None and long or bool tensors are valid indices (got " +
                     std::string(py::str(py::type::of(obj).attr("__name__"))) + ")");
     }
-    PyTensor t = is_tensor ? obj.cast<PyTensor>() : to_tensor(obj);
-    if (t.dtype == DType::float32) {
-        index_error("tensors used as indices must be long, int or bool tensors (got a float tensor)");
+    const Tensor t = is_tensor ? obj.cast<const PyTensor&>().value : to_tensor(obj).value;
+    if (t.is_floating_point()) {
+        index_error(std::string("tensors used as indices must be long, int, byte or bool tensors (got a ") + dtype_name(t.dtype()) +
+                    " tensor)");
     }
-    if (t.dtype == DType::int64 && t.ints->dimension() == 0) {   // a 0-d long tensor indexes as an int
-        item.value = (*t.ints)();
+    if (t.dtype() != kBool && t.dim() == 0) {   // a 0-d integer tensor indexes as an int
+        item.value = t.item<std::int64_t>();
         out.push_back(item), ++consumed;
         return;
     }
-    if (t.dtype == DType::int64) {
+    if (t.dtype() != kBool) {
         item.kind = Item::array;
-        item.ids = *t.ints;
+        item.ids = id_array(t);
         out.push_back(item), ++consumed;
         return;
     }
-    const BoolArray& mask = *t.bools;
+    const BoolArray mask = bool_array(t);
     const std::size_t k = mask.dimension();
     for (std::size_t a = 0; a < k; ++a) {
         if (dim + a >= shape.size() || mask.shape()[a] != shape[dim + a]) {

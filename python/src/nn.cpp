@@ -21,11 +21,10 @@ nn::EmbeddingOptions embedding_options(std::optional<std::int64_t> padding_idx, 
     return o.norm_type(norm_type).scale_grad_by_freq(scale_grad_by_freq).sparse(sparse).position_table(position_table);
 }
 
+// ids for an embedding or a loss: an int64 tensor, or a list or numpy array of ints; floats refused
 IdArray ids_of(py::handle input, const char* who)
 {
-    if (py::isinstance<PyTensor>(input)) return input.cast<const PyTensor&>().ids(who);
-    PyTensor t = to_tensor(input);   // a list or a numpy array of ints
-    return t.ids(who);
+    return id_array((tensor_of(input) ? *tensor_of(input) : to_tensor(input)).ids(who));
 }
 
 std::optional<PyTensor> tensor_or_none(py::handle h)
@@ -69,7 +68,7 @@ void bind_nn(py::module_& m)
     // input (N, C) with target (N), or (N, C, d...) with (N, d...) as PyTorch's: classes on axis 1
     f.def("cross_entropy", [](const PyTensor& input, py::handle target, std::optional<PyTensor> weight,
                               std::int64_t ignore_index, const std::string& reduction, float label_smoothing) {
-        if (py::isinstance<PyTensor>(target) && target.cast<const PyTensor&>().is_float()) {
+        if (tensor_of(target) && tensor_of(target)->value.is_floating_point()) {
             throw std::runtime_error("cross_entropy: expected class indices of dtype xgrad.long as target (probabilities "
                                      "as targets are not supported by xgrad)");
         }
@@ -107,7 +106,7 @@ void bind_nn(py::module_& m)
         o.dropout_p(dropout_p).is_causal(is_causal);
         if (scale) o.scale(*scale);
         if (auto mask = tensor_or_none(attn_mask)) {
-            if (mask->dtype == DType::bool_) o.attn_mask(*mask->bools);
+            if (mask->dtype() == kBool) o.attn_mask(bool_array(mask->value));
             else o.attn_mask(mask->f());
         }
         Tensor qs = q.f(), ks = k.f(), vs = v.f();
@@ -158,11 +157,11 @@ void bind_nn(py::module_& m)
                            bool is_causal) {
             nn::MultiheadAttentionForward args;
             if (auto kpm = tensor_or_none(key_padding_mask)) {
-                if (kpm->dtype != DType::bool_) throw py::type_error("MultiheadAttention: key_padding_mask must be a bool tensor in xgrad");
-                args.key_padding_mask = *kpm->bools;
+                if (kpm->dtype() != kBool) throw py::type_error("MultiheadAttention: key_padding_mask must be a bool tensor in xgrad");
+                args.key_padding_mask = bool_array(kpm->value);
             }
             if (auto mask = tensor_or_none(attn_mask)) {
-                if (mask->dtype == DType::bool_) args.attn_mask = *mask->bools;
+                if (mask->dtype() == kBool) args.attn_mask = bool_array(mask->value);
                 else args.float_attn_mask = mask->f();
             }
             args.need_weights = need_weights, args.average_attn_weights = average_attn_weights, args.is_causal = is_causal;

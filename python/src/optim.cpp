@@ -17,7 +17,7 @@ std::vector<optim::ParamGroup> groups_of(const py::list& groups)
         optim::ParamGroup group;
         for (py::handle p : item[0]) {
             const auto& t = p.cast<const PyTensor&>();
-            if (!t.is_float()) throw py::value_error(std::string("optimizer can only optimize Tensors of floating point dtype, got ") + dtype_name(t.dtype));
+            if (!t.is_float()) throw py::value_error(std::string("optimizer can only optimize Tensors of floating point dtype, got ") + dtype_name(t.dtype()));
             if (!t.value.is_leaf()) throw py::value_error("can't optimize a non-leaf Tensor");
             group.params.push_back(t.value);
         }

@@ -1,7 +1,6 @@
-// PyTensor: what a Python xgrad.Tensor holds. Float tensors (float32, float64) are xgrad::Tensor handles (autograd,
-// views sharing storage, in-place ops and all); integer ids (xgrad.long) and masks (xgrad.bool) are
-// plain arrays without gradients, which is all PyTorch scripts do with them: index, embed, compare,
-// concatenate. (Their views are copies: they get storage of their own with the core's dtypes.)
+// PyTensor: what a Python xgrad.Tensor holds: the core's Tensor, of any dtype. Views, autograd (float32
+// and float64), in-place writes, the version counter, promotion and the integer rules are all the
+// core's; the bindings only turn Python values into tensors and back.
 #pragma once
 
 #include <memory>
@@ -19,48 +18,31 @@ namespace xgrad::python {
 
 namespace py = pybind11;
 
-// The last five are dtype objects only: code that names them imports, and a tensor of one is refused,
-// naming it (unsupported_dtype), until the Python tensor holds the core's tensors of every dtype.
-enum class DType { float32, int64, bool_, float64, float16, bfloat16, uint8, int8, int16 };
-
-const char* dtype_name(DType d);   // "float32", "int64", "bool", "float64", ...
-[[noreturn]] void unsupported_dtype(DType d);
-
 struct PyTensor {
-    DType dtype = DType::float32;
-    Tensor value;                      // float32 or float64
-    std::shared_ptr<IdArray> ints;     // int64
-    std::shared_ptr<BoolArray> bools;  // bool
+    Tensor value;
 
-    static PyTensor of(Tensor t)
-    {
-        if (t.defined() && t.dtype() == Dtype::Long) {
-            const Tensor c = t.contiguous();
-            IdArray a = IdArray::from_shape(c.shape());
-            std::copy_n(c.data_ptr<std::int64_t>(), a.size(), a.data());
-            return of(std::move(a));
-        }
-        PyTensor p;
-        if (t.defined() && t.dtype() == Dtype::Double) p.dtype = DType::float64;
-        p.value = std::move(t);
-        return p;
-    }
-    static PyTensor of(IdArray a) { PyTensor p; p.dtype = DType::int64; p.ints = std::make_shared<IdArray>(std::move(a)); return p; }
-    static PyTensor of(BoolArray a) { PyTensor p; p.dtype = DType::bool_; p.bools = std::make_shared<BoolArray>(std::move(a)); return p; }
+    static PyTensor of(Tensor t) { return PyTensor{std::move(t)}; }
 
-    bool is_float() const { return dtype == DType::float32 || dtype == DType::float64; }
-    Shape shape() const;
-    std::size_t numel() const;
-    bool requires_grad() const { return is_float() && value.requires_grad(); }
+    Dtype dtype() const { return value.dtype(); }
+    bool is_float() const { return value.dtype() == kFloat32 || value.dtype() == kFloat64; }   // what autograd runs in
+    Shape shape() const { return value.shape(); }
+    std::size_t numel() const { return value.numel(); }
+    bool requires_grad() const { return value.requires_grad(); }
 
-    // The float tensor for a differentiable op: itself, or its values converted (ids, masks: as
-    // PyTorch promotes them).
-    Tensor f() const;
-    // ids for an embedding or a loss: an int64 tensor; a float tensor is refused naming `who`.
-    const IdArray& ids(const char* who) const;
-    // a mask: a bool tensor, or any tensor read as != 0
-    BoolArray mask() const;
+    // The tensor for a float-only op (matmul, the nn functions): itself, or an integer or bool one in
+    // the default float dtype, as torch promotes them.
+    Tensor f() const { return value.is_floating_point() ? value : value.to(default_dtype()); }
+    // ids for an embedding or a loss: an int64 tensor; a float one is refused naming `who`, never truncated
+    const Tensor& ids(const char* who) const;
+    // a mask: a bool tensor as it is, any other read as != 0
+    Tensor mask() const { return value.dtype() == kBool ? value : ne(value, zeros({}, value.dtype())); }
 };
+
+// The arrays the C++ APIs that predate integer tensors still take (losses, attention masks, the text
+// tools): a copy of an int64 or bool tensor's elements.
+IdArray id_array(const Tensor& ids);
+BoolArray bool_array(const Tensor& mask);
+Tensor id_tensor(const IdArray& ids);   // and back: an int64 tensor
 
 // xgrad.Tensor's pybind11 type record, looked up once it exists (pybind11 itself looks it up in a hash
 // table by std::type_info for every argument and every return value).
@@ -88,10 +70,13 @@ inline const PyTensor* tensor_of(py::handle h)
 Shape shape_arg(const char* op, const py::args& args);
 Shape shape_from(const char* op, py::handle sizes);
 
-// Anything Python may hand where a tensor is expected: a Tensor, a number, a list, a numpy array.
-PyTensor to_tensor(py::handle data, std::optional<DType> dtype = std::nullopt);
-PyTensor as_dtype(const PyTensor& t, DType dtype);   // a copy converted, or t itself if already of it
-DType dtype_arg(py::handle dtype);                   // xgrad.float32 / xgrad.long / "float32" / None
+// Anything Python may hand where a tensor is expected: a Tensor, a number, a list, a numpy array. A
+// numpy array keeps its dtype; Python floats make the default dtype, ints int64, bools bool (torch's).
+PyTensor to_tensor(py::handle data, std::optional<Dtype> dtype = std::nullopt);
+// A Python number as the 0-D tensor torch makes of it beside x (a bool as bool, an int as int64, a
+// float in x's float dtype, or the default beside integers); a tensor as it is; anything else converted
+Tensor scalar_operand(py::handle v, const Tensor& x);
+Dtype dtype_arg(py::handle dtype);   // xgrad.float32 / xgrad.long / float / int / bool / "float32"
 
 // The flat offsets an index (int, slice, None, Ellipsis, list, tensor, mask, or a tuple of them)
 // selects in a row-major array of `shape`, and the shape of the result, with NumPy's and PyTorch's rules.
@@ -113,9 +98,10 @@ Indexed index_of(const Tensor& x, py::handle index);
 
 void check_device(py::handle device);
 
-// The arithmetic operators on float tensors: a op b, and x op s (s op x when reflected).
+// The arithmetic operators: a op b for tensors of any dtypes (the core promotes), and x op s for a
+// Python float s (s op x when reflected), taken in x's float type as torch's
 enum class Bin { add, sub, mul, div, pow, floordiv, mod };
-Tensor float_binary(const Tensor& a, const Tensor& b, Bin op);
+Tensor tensor_binary(const Tensor& a, const Tensor& b, Bin op);
 Tensor float_scalar(const Tensor& x, double s, Bin op, bool reflected);
 // a @ b, with the GIL released while it runs, unless it is too small for that to matter
 Tensor matmul_releasing_gil(const Tensor& a, const Tensor& b);

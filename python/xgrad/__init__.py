@@ -27,22 +27,20 @@ from ._xgrad import (Tensor, dtype, manual_seed, set_num_threads, get_num_thread
                      reshape, permute, transpose, unsqueeze, squeeze, flatten, clone, cat, concat, concatenate, stack,
                      narrow, diagonal, as_strided,
                      split, chunk, select, tril, triu, sum, mean, max, min, argmax, argmin, var, softmax, log_softmax, topk,
-                     multinomial, empty_cache)
+                     multinomial, empty_cache, floor_divide, remainder, bitwise_and, bitwise_or, bitwise_xor, logical_and,
+                     logical_or, logical_xor, logical_not)
 from ._repr import tensor_repr as _tensor_repr
 
-dtype.__repr__ = dtype.__str__ = lambda self: "xgrad." + (
-    "float32", "int64", "bool", "float64", "float16", "bfloat16", "uint8", "int8", "int16")[int(self)]
+dtype.__repr__ = dtype.__str__ = lambda self: "xgrad." + self.name
 float32 = float = dtype.float32
 float64 = double = dtype.float64
-# dtype objects, so that code naming them imports; a tensor of one is a TypeError naming it
-float16 = half = dtype.float16
+float16 = half = dtype.float16   # storage types: converted, printed, indexed; ops compute in float32/float64
 bfloat16 = dtype.bfloat16
-uint8 = dtype.uint8
-int8 = dtype.int8
-int16 = short = dtype.int16
-_default_dtype = float32   # get_default_dtype(), set_default_dtype()
 int64 = long = dtype.int64
-int32 = int64             # xgrad has one integer dtype: int32 requests (makemore counts in one) get int64
+int32 = int = dtype.int32
+int16 = short = dtype.int16
+int8 = dtype.int8
+uint8 = dtype.uint8
 bool = dtype.bool          # as torch.bool (it shadows the builtin inside this module only)
 _builtin_bool = __builtins__["bool"] if isinstance(__builtins__, dict) else __builtins__.bool
 
@@ -135,23 +133,23 @@ def _creator(make_float, name):
     return create
 
 
-zeros = _creator(lambda s, d: _xgrad._zeros(s, _as_dtype(d) or _default_dtype), "zeros")
-empty = _creator(lambda s, d: _xgrad._zeros(s, _as_dtype(d) or _default_dtype), "empty")
-ones = _creator(lambda s, d: _xgrad._full(s, 1.0, _as_dtype(d) or _default_dtype), "ones")
+zeros = _creator(lambda s, d: _xgrad._zeros(s, _as_dtype(d) or get_default_dtype()), "zeros")
+empty = _creator(lambda s, d: _xgrad._zeros(s, _as_dtype(d) or get_default_dtype()), "empty")
+ones = _creator(lambda s, d: _xgrad._full(s, 1.0, _as_dtype(d) or get_default_dtype()), "ones")
 
 
 def get_default_dtype():
-    """The dtype of a float tensor made without one (zeros, ones, full, arange of floats): float32 unless set."""
-    return _default_dtype
+    """The dtype of a float tensor made without one (zeros, ones, full, arange of floats, Python floats): float32
+    unless set."""
+    return _xgrad._get_default_dtype()
 
 
 def set_default_dtype(d):
-    """As torch.set_default_dtype: float32 or float64, which factories and float arange then make."""
-    global _default_dtype
+    """As torch.set_default_dtype: float32 or float64, which factories, float arange and Python floats then make."""
     if _as_dtype(d) not in (float32, float64):
         raise TypeError(f"only floating-point types are supported as the default type, and of those float32 and "
                         f"float64; got {d!r}")
-    _default_dtype = _as_dtype(d)
+    _xgrad._set_default_dtype(_as_dtype(d))
 
 
 def _random(make, name):
@@ -171,7 +169,7 @@ rand = _random(_xgrad._rand, "rand")
 def full(size, fill_value, dtype=None, device=None, requires_grad=False):
     shape = _xgrad._shape("full", size)
     if dtype is None:
-        dtype = long if isinstance(fill_value, int) and not isinstance(fill_value, _builtin_bool) else _default_dtype
+        dtype = long if isinstance(fill_value, _builtins.int) and not isinstance(fill_value, _builtin_bool) else get_default_dtype()
     return _finish(_xgrad._full(shape, fill_value, _as_dtype(dtype)), None, device, requires_grad)
 
 
@@ -183,16 +181,16 @@ def randint(low, high=None, size=None, dtype=None, device=None, requires_grad=Fa
         low, high, size = 0, low, high
     elif high is None:
         low, high = 0, low
-    t = _xgrad._randint(int(low), int(high), _xgrad._shape("randint", size), generator)
+    t = _xgrad._randint(_builtins.int(low), _builtins.int(high), _xgrad._shape("randint", size), generator)
     return _finish(t, dtype, device, requires_grad)
 
 
 def randperm(n, generator=None, dtype=None, device=None, requires_grad=False):
-    return _finish(_xgrad._randperm(int(n), generator), dtype, device, requires_grad)
+    return _finish(_xgrad._randperm(_builtins.int(n), generator), dtype, device, requires_grad)
 
 
 def linspace(start, end, steps, dtype=None, device=None, requires_grad=False):
-    return _finish(_xgrad._tensor(_np.linspace(start, end, int(steps), dtype=_np.float32), None), dtype, device,
+    return _finish(_xgrad._tensor(_np.linspace(start, end, _builtins.int(steps), dtype=_np.float32), None), dtype, device,
                    requires_grad)
 
 
@@ -227,9 +225,9 @@ def arange(start, end=None, step=1, dtype=None, device=None, requires_grad=False
         start, end = 0, start
     bounds = [b.item() if isinstance(b, Tensor) else b for b in (start, end, step)]
     if dtype is None:
-        dtype = long if _builtins.all(isinstance(b, int) for b in bounds) else _default_dtype
+        dtype = long if _builtins.all(isinstance(b, _builtins.int) for b in bounds) else get_default_dtype()
     if _as_dtype(dtype) == _as_dtype(long):   # as torch: integral bounds first, toward zero (arange(4.2) has 4)
-        bounds = [int(b) for b in bounds]
+        bounds = [_builtins.int(b) for b in bounds]
     return _finish(_xgrad._arange(*[_builtin_float(b) for b in bounds], _as_dtype(dtype)), None, device, requires_grad)
 
 
@@ -348,6 +346,14 @@ def _long_method(self):
     return self if self.dtype == long else self._to_dtype(long)
 
 
+def _int_method(self):
+    return self if self.dtype == int32 else self._to_dtype(int32)
+
+
+def _half_method(self):
+    return self if self.dtype == float16 else self._to_dtype(float16)
+
+
 def _bool_method(self):
     return self if self.dtype == bool else self._to_dtype(bool)
 
@@ -371,9 +377,9 @@ def _truth(self):
 
 
 def _index(self):
-    if self.dtype == float32 or self.numel() != 1:
+    if self.dtype.is_floating_point or self.numel() != 1:
         raise TypeError("only integer tensors of a single element can be converted to an index")
-    return int(self.item())
+    return _builtins.int(self.item())
 
 
 def _all(self, dim=None):
@@ -491,10 +497,11 @@ def _reduce_ex(self, protocol=None):
 for _name, _fn in {
     "__reduce_ex__": _reduce_ex, "__reduce__": lambda self: _reduce_ex(self),
     "to": _to, "cpu": lambda self: self, "cuda": lambda self, *a, **k: _to(self, "cuda"),
-    "float": _float_method, "double": _double_method, "long": _long_method, "bool": _bool_method, "int": _long_method,
-    "tolist": lambda self: self.numpy(force=True).tolist(),
+    "float": _float_method, "double": _double_method, "long": _long_method, "bool": _bool_method, "int": _int_method,
+    "half": _half_method,
+    "tolist": lambda self: (self.float() if self.dtype == bfloat16 else self).numpy(force=True).tolist(),
     "__iter__": _iter, "__bool__": _truth, "__float__": lambda self: _scalar_of(self, _builtin_float),
-    "__int__": lambda self: _scalar_of(self, int), "__index__": _index,
+    "__int__": lambda self: _scalar_of(self, _builtins.int), "__index__": _index,
     "__iadd__": lambda self, other: self.add_(other), "__isub__": lambda self, other: self.sub_(other),
     "__imul__": lambda self, other: self.mul_(other), "__itruediv__": lambda self, other: self.div_(other),
     "__repr__": _tensor_repr, "__array__": lambda self, dtype=None: _np.asarray(self.numpy(), dtype=dtype),

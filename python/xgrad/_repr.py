@@ -15,8 +15,9 @@ def _float_format(values):
 
 
 def tensor_repr(t):
-    a = t.numpy(force=True)
-    if a.dtype in (np.float32, np.float64):
+    from . import bfloat16, bool as bool_, get_default_dtype, int64
+    a = (t.float() if t.dtype == bfloat16 else t).numpy(force=True)   # numpy has no bfloat16
+    if a.dtype.kind == "f":
         fmt = _float_format(a.astype(np.float64).ravel())
     elif a.dtype == np.bool_:
         fmt = lambda v: "True" if v else "False"   # noqa: E731
@@ -34,10 +35,8 @@ def tensor_repr(t):
     extras = []
     if a.size == 0 and a.ndim != 1:
         extras.append(f"size={tuple(a.shape)}")
-    if a.dtype == np.int64 and a.size == 0:
-        extras.append("dtype=xgrad.int64")
-    if a.dtype == np.float64:
-        extras.append("dtype=xgrad.float64")
+    if t.dtype not in (get_default_dtype(), int64, bool_) or (t.dtype == int64 and a.size == 0):
+        extras.append(f"dtype={t.dtype!r}")   # as torch's: the dtypes a literal would not give
     if t.grad_fn is not None:
         extras.append(f"grad_fn={t.grad_fn!r}")
     elif t.requires_grad:

@@ -237,8 +237,10 @@ for _n, _f in BINARY.items():
     op(f"Tensor.__{_n}__", C(pair()).map(lambda ak: (ak[0][0], {})), (lambda f: lambda L, x, y: f(x, y))(_f))
     if _n in ("add", "sub", "mul", "truediv", "floordiv", "mod", "pow"):   # number OP tensor
         op(f"Tensor.__r{_n}__", C(SCALARS, arrays()), (lambda f: lambda L, s, x: f(s, x))(_f))
-for _n in ["add", "sub", "mul", "div", "pow", "eq", "ne", "lt", "le", "gt", "ge"]:
+for _n in ["add", "sub", "mul", "div", "pow", "eq", "ne", "lt", "le", "gt", "ge", "floor_divide", "remainder",
+           "bitwise_and", "bitwise_or", "bitwise_xor", "logical_and", "logical_or", "logical_xor"]:
     both(_n, C(pair()).map(lambda ak: (ak[0][0], {})))
+both("logical_not", any_x)
 op("xgrad.add[alpha]", C(pair(), ).map(lambda ak: (ak[0][0], {})).flatmap(
     lambda ak: st.sampled_from([0.5, -1.0, 2, 0.0]).map(lambda a: (ak[0], {"alpha": a}))),
    lambda L, x, y, **k: L.add(x, y, **k), covers=[])
@@ -456,8 +458,8 @@ both("squeeze", any_x.flatmap(lambda ak: C(st.just(ak[0][0]), dim=maybe(dims(ak[
 both("flatten", any_x.flatmap(lambda ak: C(st.just(ak[0][0]), start_dim=maybe(dims(ak[0][0].ndim)),
                                            end_dim=maybe(dims(ak[0][0].ndim)))))
 both("clone", any_x)
-for _n in ["contiguous", "detach", "cpu", "float", "double", "long", "bool", "int"]:
-    op("Tensor." + _n, any_x, method(_n), flags={"missing_dtype"} if _n == "int" else ())   # torch: int32
+for _n in ["contiguous", "detach", "cpu", "float", "double", "long", "bool", "int", "half"]:
+    op("Tensor." + _n, any_x, method(_n))
 op("Tensor.data", any_x, lambda L, x: x.data)
 
 
@@ -868,11 +870,11 @@ EXCLUDED = {
     "xgrad.dtype": "the type", "xgrad.device": "the device type (cpu only)", "xgrad.cuda": "no CUDA (a stub)",
     "xgrad.autograd": "module", "xgrad.nn": "module", "xgrad.optim": "module", "xgrad.text": "module (tokenizers)",
     "F.xgrad": "the xgrad module, imported by functional.py",
-    "xgrad.float": "dtype alias", "xgrad.float32": "dtype", "xgrad.int32": "dtype alias of int64 (no int32)",
+    "xgrad.float": "dtype alias", "xgrad.float32": "dtype", "xgrad.int32": "dtype", "xgrad.int": "dtype alias",
     "xgrad.int64": "dtype", "xgrad.long": "dtype alias", "xgrad.bool": "dtype", "xgrad.float64": "dtype",
-    "xgrad.double": "dtype alias", "xgrad.float16": "dtype object only (test_dtypes.py)", "xgrad.half": "alias",
-    "xgrad.bfloat16": "dtype object only", "xgrad.uint8": "dtype object only", "xgrad.int8": "dtype object only",
-    "xgrad.int16": "dtype object only", "xgrad.short": "alias",
+    "xgrad.double": "dtype alias", "xgrad.float16": "dtype (a storage type: test_dtypes.py)", "xgrad.half": "alias",
+    "xgrad.bfloat16": "dtype (storage)", "xgrad.uint8": "dtype", "xgrad.int8": "dtype",
+    "xgrad.int16": "dtype", "xgrad.short": "alias",
     "xgrad.get_default_dtype": "global state (tested in test_dtypes.py)", "xgrad.set_default_dtype": "global state, as get",
     # state, threads and grad mode: no values to compare (grad mode is used by the gradient checks)
     "xgrad.manual_seed": "seeds xgrad's own generator", "xgrad.set_num_threads": "threads",

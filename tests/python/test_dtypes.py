@@ -118,14 +118,20 @@ def test_requires_grad_on_integers_is_torchs_error():
         xgrad.arange(3).float().long().requires_grad_()
 
 
-def test_dtypes_without_python_tensors_yet_exist_and_refuse_naming_themselves():
+def test_every_dtype_converts_prints_and_indexes_as_torchs_and_storage_types_refuse_to_compute():
     # nanoGPT's train.py maps its --dtype flag to these at import time
     ptdtype = {"float32": xgrad.float32, "bfloat16": xgrad.bfloat16, "float16": xgrad.float16}
     assert repr(ptdtype["bfloat16"]) == "xgrad.bfloat16" and xgrad.half == xgrad.float16
     assert xgrad.float16.is_floating_point and xgrad.float16.itemsize == 2 and xgrad.uint8.itemsize == 1
-    x = xgrad.ones(2)
-    for d in (xgrad.float16, xgrad.bfloat16, xgrad.uint8, xgrad.int8, xgrad.int16):
-        with pytest.raises(TypeError, match=f"tensors of dtype {d!r} are not supported from Python yet"):
-            x.to(d)
-        with pytest.raises(TypeError, match="not supported from Python yet"):
-            xgrad.tensor([1, 2], dtype=d)
+    values = [1.5, -2.0, 300.7, 0.0]
+    x = xgrad.tensor(values)
+    torch = pytest.importorskip("torch", reason="the reprs and values are compared with torch's")
+    for name in ("float16", "bfloat16", "uint8", "int8", "int16", "int32", "int64", "bool", "float64"):
+        y, want = x.to(getattr(xgrad, name)), torch.tensor(values).to(getattr(torch, name))
+        assert y.dtype == getattr(xgrad, name) and y[1:].shape == (3,)
+        assert y.tolist() == want.tolist(), name
+        assert repr(y) == repr(want).replace("torch.", "xgrad."), name
+    with pytest.raises(RuntimeError, match="float16"):
+        x.half() * 2
+    with pytest.raises(RuntimeError, match="bfloat16"):
+        x.to(xgrad.bfloat16).exp()

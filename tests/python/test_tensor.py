@@ -25,7 +25,8 @@ def test_tensor_infers_dtype_as_torch():
     assert xgrad.tensor([1.0, 2]).dtype == xgrad.float32
     assert xgrad.tensor([True, False]).dtype == xgrad.bool
     assert xgrad.tensor([1, 2], dtype=xgrad.float32).tolist() == [1.0, 2.0]
-    assert xgrad.tensor(np.arange(3, dtype=np.int32)).dtype == xgrad.long
+    assert xgrad.tensor(np.arange(3, dtype=np.int32)).dtype == xgrad.int32   # a numpy array keeps its dtype
+    assert xgrad.tensor(np.ones(2)).dtype == xgrad.float64
     assert xgrad.tensor(3.5).item() == 3.5 and xgrad.tensor(3.5).dim() == 0
 
 
@@ -64,8 +65,8 @@ def test_from_numpy_shares_float32_memory_and_converts_the_rest():
     assert xgrad.from_numpy(a[:, ::2]).stride() == (3, 2)
     del a
     assert t.tolist()[0][0] == 100.0   # the tensor keeps the array's memory alive
-    assert xgrad.from_numpy(np.ones(2)).dtype == xgrad.float32          # float64 converted: a copy
-    assert xgrad.from_numpy(np.ones(2, dtype=np.int16)).dtype == xgrad.long
+    assert xgrad.from_numpy(np.ones(2)).dtype == xgrad.float64          # its own dtype (other than float32: a copy)
+    assert xgrad.from_numpy(np.ones(2, dtype=np.int16)).dtype == xgrad.int16
     with pytest.raises(RuntimeError, match="negative"):
         xgrad.from_numpy(np.arange(4, dtype=np.float32)[::-1])
     with pytest.raises(TypeError, match="complex128"):
