@@ -492,13 +492,19 @@ Tensor from_vector(const std::vector<float>& values, const Shape& shape)
 Tensor from_blob(float* data, const Shape& shape, const std::vector<std::size_t>& strides, std::size_t size,
                  std::shared_ptr<void> owner)
 {
+    return from_blob(data, kFloat32, shape, strides, size, std::move(owner));
+}
+
+Tensor from_blob(void* data, Dtype dtype, const Shape& shape, const std::vector<std::size_t>& strides, std::size_t size,
+                 std::shared_ptr<void> owner)
+{
     XGRAD_CHECK(strides.size() == shape.size(), "from_blob: ", strides.size(), " strides for shape ", shape_str(shape));
     std::size_t last = 0;
     for (std::size_t d = 0; d < shape.size(); ++d) last += shape[d] ? (shape[d] - 1) * strides[d] : 0;
     XGRAD_CHECK(shape_numel(shape, "from_blob") == 0 || last < size, "from_blob: shape ", shape_str(shape), " with strides ",
                 shape_str(strides), " reaches element ", last, " of a block of ", size);
     auto t = std::make_shared<TensorImpl>();
-    t->storage = std::make_shared<detail::Storage>(data, size, Dtype::Float, std::move(owner));
+    t->storage = std::make_shared<detail::Storage>(data, size, dtype, std::move(owner));
     t->shape.assign(shape.begin(), shape.end());
     t->strides.assign(strides.begin(), strides.end());
     t->contiguous = is_contiguous(t->shape, t->strides);

@@ -342,6 +342,9 @@ Tensor from_vector(const std::vector<T>& values, const Shape& shape);
 // until the last tensor viewing them dies.
 Tensor from_blob(float* data, const Shape& shape, const std::vector<std::size_t>& strides, std::size_t size,
                  std::shared_ptr<void> owner);
+// the same for `size` elements of any dtype at `data` (torch.from_numpy of a float64 or int64 array)
+Tensor from_blob(void* data, Dtype dtype, const Shape& shape, const std::vector<std::size_t>& strides, std::size_t size,
+                 std::shared_ptr<void> owner);
 // One value of a 1-D literal: a class rather than float, so that tensor({{6}, {7}}) means a column.
 struct Scalar {
     Scalar(float v) : value(v) {}   // implicit by design: tensor({1, 2.5f})

@@ -98,8 +98,6 @@ void check_device(py::handle device)
     throw std::runtime_error("xgrad runs on the CPU only: device '" + s + "' is not available (use device='cpu')");
 }
 
-namespace {
-
 // The dtype torch gives a numpy array (its own), or a TypeError naming the ones it takes
 Dtype numpy_dtype(const py::array& a)
 {
@@ -117,6 +115,8 @@ Dtype numpy_dtype(const py::array& a)
     throw py::type_error("can't convert np.ndarray of type numpy." + std::string(py::str(a.dtype())) + ". The only supported " +
                          "types are: float64, float32, float16, int64, int32, int16, int8, uint8, and bool.");
 }
+
+namespace {
 
 // The dtype torch.tensor infers for Python data (lists, numbers): floats the default, ints int64
 Dtype python_dtype(const py::array& a)

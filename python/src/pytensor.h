@@ -76,7 +76,8 @@ PyTensor to_tensor(py::handle data, std::optional<Dtype> dtype = std::nullopt);
 // A Python number as the 0-D tensor torch makes of it beside x (a bool as bool, an int as int64, a
 // float in x's float dtype, or the default beside integers); a tensor as it is; anything else converted
 Tensor scalar_operand(py::handle v, const Tensor& x);
-Dtype dtype_arg(py::handle dtype);   // xgrad.float32 / xgrad.long / float / int / bool / "float32"
+Dtype dtype_arg(py::handle dtype);
+Dtype numpy_dtype(const py::array& a);   // an array's own dtype, or torch's TypeError for one it lacks   // xgrad.float32 / xgrad.long / float / int / bool / "float32"
 
 // The flat offsets an index (int, slice, None, Ellipsis, list, tensor, mask, or a tuple of them)
 // selects in a row-major array of `shape`, and the shape of the result, with NumPy's and PyTorch's rules.

@@ -50,15 +50,17 @@ py::array numpy(const PyTensor& t, bool force)
     return shared;
 }
 
-// torch.from_numpy: a float32 array's memory shared, its strides kept (the array stays alive while the
-// tensor's storage does); other dtypes are converted, a copy.
+// torch.from_numpy: the array's memory shared, its dtype and strides kept (the array stays alive while
+// the tensor's storage does); an array in another byte order, or off its elements' boundaries, is copied.
 PyTensor from_numpy(py::array a)
 {
-    if (!py::isinstance<py::array_t<float>>(a) || a.dtype().kind() != 'f' || a.itemsize() != 4) return to_tensor(a);
+    const Dtype dtype = numpy_dtype(a);
+    const auto size = static_cast<py::ssize_t>(element_size(dtype));
+    if (!a.dtype().attr("isnative").cast<bool>()) return to_tensor(a);
     const std::size_t n = static_cast<std::size_t>(a.ndim());
     Shape shape(n);
     std::vector<std::size_t> strides(n);
-    std::size_t extent = 1;   // the floats from the first element to the last, inclusive
+    std::size_t extent = 1;   // the elements from the first to the last, inclusive
     bool empty = false;
     for (std::size_t d = 0; d < n; ++d) {
         const py::ssize_t bytes = a.strides()[d];
@@ -67,9 +69,9 @@ PyTensor from_numpy(py::array a)
                                      "strides are not currently supported. (You can probably work around this by making a "
                                      "copy of your array  with array.copy().) ");
         }
-        if (bytes % 4 != 0) return to_tensor(a);   // not on float boundaries: a copy
+        if (bytes % size != 0) return to_tensor(a);   // not on element boundaries: a copy
         shape[d] = static_cast<std::size_t>(a.shape()[d]);
-        strides[d] = static_cast<std::size_t>(bytes / 4);
+        strides[d] = static_cast<std::size_t>(bytes / size);
         empty = empty || shape[d] == 0;
         if (shape[d] > 0) extent += (shape[d] - 1) * strides[d];
     }
@@ -78,8 +80,7 @@ PyTensor from_numpy(py::array a)
         py::gil_scoped_acquire gil;
         delete static_cast<py::object*>(p);
     });
-    return PyTensor::of(xgrad::from_blob(static_cast<float*>(a.mutable_data()), shape, strides, empty ? 0 : extent,
-                                         std::move(keep)));
+    return PyTensor::of(xgrad::from_blob(a.mutable_data(), dtype, shape, strides, empty ? 0 : extent, std::move(keep)));
 }
 
 // A Python float or int beside a float32 tensor, for the in-place ops' scalar forms (which take a

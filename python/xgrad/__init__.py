@@ -5,12 +5,13 @@
     tok, pos = nn.Embedding(65, 64), nn.Embedding(64, 64)
     h = tok(torch.tensor([[1, 0, 2, 2, 3]])) + pos(torch.arange(5))     # (1, 5, 64)
 
-Tensors are float32 (with autograd), int64 (``xgrad.long``: ids) or bool (masks). Everything runs on
-the CPU; ``device="cpu"`` is accepted so that ported code runs. Float tensors share storage as
+Tensors have torch's dtypes: float32 (the default) and float64 with autograd, int64 (``xgrad.long``:
+ids), int32, int16, int8, uint8 and bool (masks), with float16 and bfloat16 as storage types. Everything
+runs on the CPU; ``device="cpu"`` is accepted so that ported code runs. Tensors share storage as
 PyTorch's do: ``view``, ``reshape`` (when the strides allow), ``transpose``, basic indexing, ``expand``,
 ``detach()`` and ``.data`` are views; in-place ops write through them, and a version counter makes
 ``backward()`` refuse values written after the forward used them. ``t.numpy()`` and
-``torch.from_numpy`` share memory both ways. (int64 and bool tensors are still copied by views.)
+``torch.from_numpy`` share memory both ways.
 """
 import contextlib as _contextlib
 import functools as _functools
@@ -116,10 +117,9 @@ as_tensor = tensor
 
 
 def from_numpy(array):
-    """A float32 array's memory shared as a tensor (its strides kept; writes show through both ways, and
-    the array stays alive as long as the tensor), as torch.from_numpy. Other dtypes are converted to
-    xgrad's (float64 and float16 to float32, integers to int64, bools to bool), a copy; others are a
-    TypeError."""
+    """The array's memory shared as a tensor of its dtype (its strides kept; writes show through both ways,
+    and the array stays alive as long as the tensor), as torch.from_numpy; a dtype torch lacks (uint16,
+    complex, ...) is a TypeError."""
     if not isinstance(array, _np.ndarray):
         raise TypeError(f"expected np.ndarray (got {type(array).__name__})")
     return _xgrad._from_numpy(array)

@@ -65,8 +65,13 @@ def test_from_numpy_shares_float32_memory_and_converts_the_rest():
     assert xgrad.from_numpy(a[:, ::2]).stride() == (3, 2)
     del a
     assert t.tolist()[0][0] == 100.0   # the tensor keeps the array's memory alive
-    assert xgrad.from_numpy(np.ones(2)).dtype == xgrad.float64          # its own dtype (other than float32: a copy)
-    assert xgrad.from_numpy(np.ones(2, dtype=np.int16)).dtype == xgrad.int16
+    for dt in (np.float64, np.int64, np.int32, np.int16, np.int8, np.uint8, np.bool_, np.float16):
+        b = np.zeros(3, dtype=dt)
+        u = xgrad.from_numpy(b)          # every dtype torch has: its own, sharing memory both ways
+        assert u.dtype == getattr(xgrad, np.dtype(dt).name if dt is not np.bool_ else "bool")
+        u[1] = 1
+        b[2] = 1
+        assert b.tolist() == [0, 1, 1] and u.tolist() == [0, 1, 1] and np.shares_memory(u.numpy(), b)
     with pytest.raises(RuntimeError, match="negative"):
         xgrad.from_numpy(np.arange(4, dtype=np.float32)[::-1])
     with pytest.raises(TypeError, match="complex128"):
