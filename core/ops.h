@@ -82,6 +82,8 @@ Tensor var(const Tensor& x, std::vector<int> axes, bool unbiased = true, bool ke
 Tensor std_dev(const Tensor& x, std::vector<int> axes, bool unbiased = true, bool keepdim = false);
 Tensor softmax(const Tensor& x);                                          // over the last axis
 Tensor log_softmax(const Tensor& x);                                      // over the last axis
+Tensor softmax(const Tensor& x, int dim);                                 // over any axis, as torch.softmax(x, dim)
+Tensor log_softmax(const Tensor& x, int dim);
 
 // ---- shape: views of x, sharing its storage (core/view.cpp; the same as Tensor's members) ---------------------
 // One entry of `shape` may be -1 (inferred). view() needs strides that allow it; reshape() is a view when

@@ -319,4 +319,21 @@ Tensor log_softmax(const Tensor& x)
     });
 }
 
+namespace {
+
+// op over `dim`: the row kernels work on the last axis, so another is moved there and back (views)
+Tensor along(const char* name, const Tensor& x, int dim, Tensor (*op)(const Tensor&))
+{
+    const OpScope scope(name);
+    const std::size_t n = x.dim();
+    if (n == 0) return op(x.reshape({1})).reshape({});
+    const auto axis = static_cast<int>(normalize_axis(name, dim, n)), last = static_cast<int>(n - 1);
+    return axis == last ? op(x) : transpose(op(transpose(x, axis, last)), axis, last);
+}
+
+}  // namespace
+
+Tensor softmax(const Tensor& x, int dim) { return along("softmax", x, dim, [](const Tensor& v) { return softmax(v); }); }
+Tensor log_softmax(const Tensor& x, int dim) { return along("log_softmax", x, dim, [](const Tensor& v) { return log_softmax(v); }); }
+
 }  // namespace xgrad

@@ -110,6 +110,8 @@ const std::vector<Case>& catalogue()
         {"var and std_dev", [](In x) { return sum(var(x[0], {1})) * std_dev(x[0], {0, 2}, false, true); }, {{2, 3, 4}}},
         {"softmax", [](In x) { return softmax(x[0]); }, {{3, 5}}},
         {"log_softmax", [](In x) { return log_softmax(x[0]); }, {{2, 3, 4}}},
+        {"softmax and log_softmax along a leading dim", [](In x) { return softmax(x[0], 0) * log_softmax(x[0], -2); },
+         {{3, 4, 2}}},
         // shape
         {"reshape with -1", [](In x) { return reshape(x[0], {3, -1}); }, {{2, 6}}},
         {"view", [](In x) { return view(x[0], {4, 3}) * x[1]; }, {{2, 6}, {3}}},

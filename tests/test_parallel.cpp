@@ -251,7 +251,8 @@ TEST_CASE("softmax, log_softmax and cross-entropy rows are bitwise identical on 
         manual_seed(21);
         Tensor x = randn({R, V}, true), up = randn({R, V});
         std::vector<Array> out;
-        for (auto op : {softmax, log_softmax}) {
+        using RowOp = Tensor (*)(const Tensor&);
+        for (RowOp op : {RowOp(softmax), RowOp(log_softmax)}) {
             Tensor y = op(x);
             y.backward(up);
             out.push_back(y.to_array());

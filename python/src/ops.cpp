@@ -218,18 +218,6 @@ PyTensor arg_any(const PyTensor& t, py::object dim, bool keepdim, bool largest)
     return T(largest ? argmax(t.value, axis, keepdim) : argmin(t.value, axis, keepdim));
 }
 
-// softmax over any dim: the op works on the last, so another dim is moved there and back
-template <class Op>
-Tensor along(const Tensor& x, std::int64_t dim, Op op)
-{
-    const std::size_t n = x.dim();
-    if (n == 0) return reshape(op(reshape(x, {1})), {});
-    const std::size_t axis = normalize_axis("softmax", dim, n);
-    if (axis == n - 1) return op(x);
-    const int a = static_cast<int>(axis), last = static_cast<int>(n - 1);
-    return transpose(op(transpose(x, a, last)), a, last);
-}
-
 }  // namespace
 
 void bind_ops(py::module_& m)
@@ -445,10 +433,10 @@ void bind_ops(py::module_& m)
     }, A("input"), A("dim") = py::none(), A("unbiased") = true, A("keepdim") = false, py::kw_only(), A("axis") = py::none(),
        A("keepdims") = py::none());
     both("softmax", [](const PyTensor& x, std::int64_t dim) {
-        return T(along(x.f(), dim, [](const Tensor& v) { return softmax(v); }));
+        return T(softmax(x.f(), static_cast<int>(normalize_axis("softmax", dim, std::max<std::size_t>(x.value.dim(), 1)))));
     }, A("dim"));
     both("log_softmax", [](const PyTensor& x, std::int64_t dim) {
-        return T(along(x.f(), dim, [](const Tensor& v) { return log_softmax(v); }));
+        return T(log_softmax(x.f(), static_cast<int>(normalize_axis("log_softmax", dim, std::max<std::size_t>(x.value.dim(), 1)))));
     }, A("dim"));
     both("topk", [](const PyTensor& x, std::size_t k, std::int64_t dim, bool largest, bool) {
         Tensor v = x.value;
