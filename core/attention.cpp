@@ -299,7 +299,8 @@ Problem make_problem(const char* op, const AttentionOptions& options, const Shap
 {
     XGRAD_CHECK(options.dropout_p_ >= 0.0f && options.dropout_p_ < 1.0f, op, ": dropout_p must be in [0, 1), got ",
                 options.dropout_p_);
-    const bool float_mask = options.attn_mask_.defined(), bool_mask = options.attn_bool_mask_.has_value();
+    const bool bool_mask = options.attn_mask_.defined() && options.attn_mask_.dtype() == kBool;
+    const bool float_mask = options.attn_mask_.defined() && !bool_mask;
     XGRAD_CHECK(!(options.is_causal_ && (float_mask || bool_mask)), op,
                 ": is_causal and attn_mask cannot both be given (is_causal makes its own mask)");
     XGRAD_CHECK(!float_mask || !options.attn_mask_.requires_grad(), op,
@@ -312,8 +313,7 @@ Problem make_problem(const char* op, const AttentionOptions& options, const Shap
               contiguous(batch_shape, L, Ev), contiguous(batch_shape, L, E), contiguous(batch_shape, S, E),
               contiguous(batch_shape, S, Ev)};
     if (float_mask || bool_mask) {
-        const Shape mask_shape = float_mask ? options.attn_mask_.shape()
-                                            : Shape(options.attn_bool_mask_->shape().begin(), options.attn_bool_mask_->shape().end());
+        const Shape mask_shape = options.attn_mask_.shape();
         Shape full = batch_shape;
         full.push_back(L);
         full.push_back(S);
@@ -340,8 +340,15 @@ struct KeptMask {
     Values values;
     std::optional<BoolArray> allowed;
     explicit KeptMask(const AttentionOptions& o)
-        : values(o.attn_mask_.defined() ? o.attn_mask_.values() : Values()), allowed(o.attn_bool_mask_)
     {
+        if (!o.attn_mask_.defined()) return;
+        if (o.attn_mask_.dtype() != kBool) {
+            values = o.attn_mask_.values();
+            return;
+        }
+        const Tensor m = o.attn_mask_.contiguous();
+        allowed = BoolArray::from_shape(m.shape());
+        if (allowed->size() > 0) std::copy_n(m.data_ptr<bool>(), allowed->size(), allowed->data());
     }
     Problem restore(Problem P) const
     {
@@ -432,13 +439,6 @@ Tensor packed_qkv_attention(const Tensor& qkv, std::size_t num_heads, const Atte
     });
 }
 
-BoolArray causal_mask(std::size_t L, std::size_t S)
-{
-    BoolArray mask(Shape{L, S});
-    for (std::size_t i = 0; i < L; ++i) {
-        for (std::size_t j = 0; j < S; ++j) mask(i, j) = j <= i;
-    }
-    return mask;
-}
+Tensor causal_mask(std::size_t L, std::size_t S) { return tril(ones({L, S}, kBool)); }
 
 }  // namespace xgrad

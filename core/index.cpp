@@ -145,16 +145,21 @@ Tensor embedding_lookup(const Tensor& weight, const IdArray& ids, const LookupOp
     });
 }
 
-Tensor embedding_lookup(const Tensor& weight, const Tensor& ids, const LookupOptions& options)
+IdArray id_array(const Tensor& ids, const std::string& who)
 {
-    const OpScope scope("embedding_lookup");
-    XGRAD_CHECK(ids.dtype() == kInt64 || ids.dtype() == kInt32, options.who, ": expected ids of dtype int64 (or int32), ",
-                "got ", dtype_name(ids.dtype()), " (torch: Expected tensor for argument #1 'indices' to have one of the ",
-                "following scalar types: Long, Int)");
+    XGRAD_CHECK(ids.dtype() == kInt64 || ids.dtype() == kInt32, who, ": expected ids of dtype int64 (or int32), got ",
+                dtype_name(ids.dtype()), " (torch: Expected tensor for argument #1 'indices' to have one of the following ",
+                "scalar types: Long, Int); a float id is never truncated");
     const Tensor dense = ids.to(kInt64).contiguous();
     IdArray copy = IdArray::from_shape(dense.shape());
     if (copy.size() > 0) std::copy_n(dense.data_ptr<std::int64_t>(), copy.size(), copy.data());
-    return embedding_lookup(weight, copy, options);
+    return copy;
+}
+
+Tensor embedding_lookup(const Tensor& weight, const Tensor& ids, const LookupOptions& options)
+{
+    const OpScope scope("embedding_lookup");
+    return embedding_lookup(weight, id_array(ids, options.who), options);
 }
 
 }  // namespace xgrad

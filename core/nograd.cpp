@@ -163,28 +163,6 @@ Rows reduction_rows(const char* op, const Tensor& x, std::vector<int> axes, Dtyp
 }  // namespace
 
 // ---- comparisons ------------------------------------------------------------------------------------------------
-BoolArray compare(const Tensor& a, const Tensor& b, Comparison op)
-{
-    const OpScope scope("compare");
-    const Tensor mask = [&] {
-        switch (op) {
-        case Comparison::eq: return eq(a, b);
-        case Comparison::ne: return ne(a, b);
-        case Comparison::lt: return lt(a, b);
-        case Comparison::le: return le(a, b);
-        case Comparison::gt: return gt(a, b);
-        case Comparison::ge: return ge(a, b);
-        }
-        fail("compare: unknown comparison");
-    }();
-    const Shape shape = mask.shape();
-    BoolArray out = BoolArray::from_shape(shape);
-    if (out.size() > 0) std::copy_n(mask.data_ptr<bool>(), out.size(), out.data());
-    return out;
-}
-
-BoolArray compare(const Tensor& a, float s, Comparison op) { return compare(a, full({}, s, a.dtype()), op); }
-
 namespace {
 
 // a op b for tensors of any dtypes, both in the dtype they promote to, as torch's comparisons

@@ -126,20 +126,20 @@ struct LookupOptions {
 Tensor embedding_lookup(const Tensor& weight, const IdArray& ids, const LookupOptions& options = {});
 // the same with the ids as an int64 (or int32) tensor, as torch.nn.functional.embedding takes them
 Tensor embedding_lookup(const Tensor& weight, const Tensor& ids, const LookupOptions& options = {});
+// the ids of an int64 (or int32) tensor as an IdArray (a copy); any other dtype is refused naming `who`
+IdArray id_array(const Tensor& ids, const std::string& who);
 
 // ---- attention ---------------------------------------------------------------------------------------------
 struct AttentionOptions {
-    // A float mask added to the scores, broadcast to (..., L, S); it gets no gradient.
+    // A mask broadcast to (..., L, S), as PyTorch's SDPA takes it: a bool tensor, true = takes part in
+    // attention (nn::MultiheadAttention's convention is the opposite), or a float one added to the
+    // scores (it gets no gradient).
     AttentionOptions& attn_mask(Tensor v) { attn_mask_ = std::move(v); return *this; }
-    // A bool mask broadcast to (..., L, S): true = takes part in attention (PyTorch's SDPA convention;
-    // nn::MultiheadAttention's is the opposite).
-    AttentionOptions& attn_mask(BoolArray v) { attn_bool_mask_ = std::move(v); return *this; }
     AttentionOptions& dropout_p(float v) { dropout_p_ = v; return *this; }   // on the weights, before @ v
     AttentionOptions& is_causal(bool v) { is_causal_ = v; return *this; }    // query i sees keys 0..i
     AttentionOptions& scale(float v) { scale_ = v; return *this; }           // default 1 / sqrt(E)
 
     Tensor attn_mask_;
-    std::optional<BoolArray> attn_bool_mask_;
     float dropout_p_ = 0.0f;
     bool is_causal_ = false;
     std::optional<float> scale_;
@@ -163,7 +163,7 @@ Tensor packed_qkv_attention(const Tensor& qkv, std::size_t num_heads, const Atte
 Tensor dropout(const Tensor& x, float p, bool training = true);
 
 // (L, S) -> the causal mask as SDPA's bool mask: true at (i, j) for j <= i (torch.tril(ones(L, S))).
-BoolArray causal_mask(std::size_t L, std::size_t S);
+Tensor causal_mask(std::size_t L, std::size_t S);
 
 // ---- selection and comparison (core/select.cpp, core/nograd.cpp) ------------------------------------------
 // x (...) -> shape: out.flat[i] = x.flat[flat[i]], as torch.take; the backward adds into each offset
@@ -181,16 +181,11 @@ Tensor stack(const std::vector<Tensor>& xs, int axis = 0);
 // (..., M, N) -> (..., M, N): zero above (tril) or below (triu) the `diagonal`-th diagonal, as torch.tril
 Tensor tril(const Tensor& x, std::int64_t diagonal = 0);
 Tensor triu(const Tensor& x, std::int64_t diagonal = 0);
-BoolArray triangle_mask(std::size_t M, std::size_t N, std::int64_t diagonal, bool lower);   // true where kept
 // x (..., N) -> the k largest (or smallest) of each row, sorted, (..., k), and their indices (..., k)
 std::pair<Tensor, Tensor> topk(const Tensor& x, std::size_t k, bool largest = true);   // indices int64
 // probs (N) or (B, N) of non-negative weights -> (num_samples) or (B, num_samples) ids, as torch.multinomial
 class Generator;
 Tensor multinomial(const Tensor& probs, std::size_t num_samples, bool replacement, Generator& rng);   // int64
-// condition, a, b broadcast together -> a where condition is true, else b, as torch.where. Call it as
-// xgrad::where: with a BoolArray argument, ADL also finds xt::where, which binds a non-const Tensor better.
-Tensor where(const BoolArray& condition, const Tensor& a, const Tensor& b);
-
 // The dtype an op of a and b computes in, as torch.result_type: core/dtype.h's rule, a 0-D tensor
 // ranking below one with dimensions
 Dtype result_type(const Tensor& a, const Tensor& b);
@@ -215,11 +210,9 @@ Tensor lt(const Tensor& a, const Tensor& b);
 Tensor le(const Tensor& a, const Tensor& b);
 Tensor gt(const Tensor& a, const Tensor& b);
 Tensor ge(const Tensor& a, const Tensor& b);
-// the same with a bool tensor as the condition
+// condition (bool), a, b broadcast together -> a where condition is true, else b, as torch.where; the
+// gradient reaches a where condition holds and b elsewhere
 Tensor where(const Tensor& condition, const Tensor& a, const Tensor& b);
-// a (...) op b (...) broadcast -> a mask; no gradient, as PyTorch's comparisons
-BoolArray compare(const Tensor& a, const Tensor& b, Comparison op);
-BoolArray compare(const Tensor& a, float s, Comparison op);
 
 // ---- operators --------------------------------------------------------------------------------------------------
 inline Tensor operator+(Tensor a, Tensor b) { return add(std::move(a), std::move(b)); }

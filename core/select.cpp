@@ -96,18 +96,6 @@ Tensor stack(const std::vector<Tensor>& xs, int axis)
     return concat(parts, static_cast<int>(at));
 }
 
-// (..., M, N) -> (..., M, N): the entries with j - i <= diagonal kept (tril) or j - i >= diagonal (triu), others 0
-BoolArray triangle_mask(std::size_t M, std::size_t N, std::int64_t diagonal, bool lower)
-{
-    BoolArray keep = BoolArray::from_shape({M, N});
-    for (std::size_t i = 0; i < M; ++i) {
-        for (std::size_t j = 0; j < N; ++j) {
-            const auto d = static_cast<std::int64_t>(j) - static_cast<std::int64_t>(i);
-            keep(i, j) = lower ? d <= diagonal : d >= diagonal;
-        }
-    }
-    return keep;
-}
 
 namespace {
 
@@ -228,23 +216,19 @@ Tensor multinomial(const Tensor& probs, std::size_t num_samples, bool replacemen
     return from_vector(out, probs.dim() == 2 ? Shape{rows, num_samples} : Shape{num_samples});
 }
 
-// condition (...), a (...), b (...) broadcast together -> a where condition, else b
-Tensor where(const BoolArray& condition, const Tensor& a, const Tensor& b)
+// condition (...) bool, a (...), b (...) broadcast together -> a where condition, else b
+Tensor where(const Tensor& condition, const Tensor& a, const Tensor& b)
 {
     const OpScope scope("where");
-    const Shape cond_shape(condition.shape().begin(), condition.shape().end());
-    const Shape shape = broadcast_shapes("where", broadcast_shapes("where", cond_shape, a.shape()), b.shape());
+    XGRAD_CHECK(condition.dtype() == kBool, "where: expected a condition of dtype bool, got ", dtype_name(condition.dtype()));
+    const Shape shape = broadcast_shapes("where", broadcast_shapes("where", condition.shape(), a.shape()), b.shape());
     if (a.dtype() != b.dtype()) {   // torch's promotion: both in the dtype they meet in
         const Dtype common = result_type(a, b);
         return xgrad::where(condition, a.to(common), b.to(common));
     }
-    if (!a.is_floating_point()) [[unlikely]] {
-        Tensor c = empty(cond_shape, kBool);
-        if (condition.size() > 0) std::copy_n(condition.data(), condition.size(), const_cast<bool*>(c.data_ptr<bool>()));
-        return detail::where_any(c, a, b);
-    }
+    if (!a.is_floating_point()) [[unlikely]] return detail::where_any(condition, a, b);   // integers and bools: no gradient
     return compute_as(a, [&]<class T>(Tag<T>) {
-        const ArrayOf<T> keep = broadcast_to(ArrayOf<T>(xt::cast<T>(condition)), shape);
+        const ArrayOf<T> keep = broadcast_to(condition.detach().to(a.dtype()).template values<T>(), shape);   // 1 or 0
         const ArrayOf<T> va = broadcast_to(a.values<T>(), shape), vb = broadcast_to(b.values<T>(), shape);
         ArrayOf<T> y(shape);
         for (std::size_t i = 0; i < y.size(); ++i) y.data()[i] = keep.data()[i] != T(0) ? va.data()[i] : vb.data()[i];
@@ -254,20 +238,6 @@ Tensor where(const BoolArray& condition, const Tensor& a, const Tensor& b)
             if (b.requires_grad()) b.accumulate_grad(reduce_to_shape(ArrayOf<T>(g * (T(1) - keep)), b.shape()));
         });
     });
-}
-
-Tensor where(const Tensor& condition, const Tensor& a, const Tensor& b)
-{
-    const OpScope scope("where");
-    XGRAD_CHECK(condition.dtype() == kBool, "where: expected a condition of dtype bool, got ", dtype_name(condition.dtype()));
-    if (const Dtype common = result_type(a, b); !is_floating_point(common)) [[unlikely]] {
-        return detail::where_any(condition, a.to(common), b.to(common));   // integers and bools: no gradient
-    }
-    const Tensor c = condition.contiguous();
-    const Shape shape = c.shape();
-    BoolArray keep = BoolArray::from_shape(shape);
-    if (keep.size() > 0) std::copy_n(c.data_ptr<bool>(), keep.size(), keep.data());
-    return xgrad::where(keep, a, b);
 }
 
 }  // namespace xgrad

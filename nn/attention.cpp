@@ -41,11 +41,7 @@ Tensor attention_weights_of(const Tensor& q, const Tensor& k, const Tensor& floa
     if (float_mask.defined()) scores = std::move(scores) + float_mask;
     if (causal) {
         const std::size_t L = q.shape()[q.dim() - 2], S = k.shape()[k.dim() - 2];
-        Array above(Shape{L, S});
-        for (std::size_t i = 0; i < L; ++i) {
-            for (std::size_t j = 0; j < S; ++j) above(i, j) = j > i ? 1.0f : 0.0f;
-        }
-        scores = masked_fill(scores, Tensor(std::move(above)), minus_infinity);
+        scores = masked_fill(scores, logical_not(causal_mask(L, S)), minus_infinity);   // the keys after each query
     }
     return softmax(scores);
 }
@@ -137,29 +133,26 @@ std::pair<Tensor, Tensor> MultiheadAttention::forward(const Tensor& query, const
                 shape_str(query.shape()), ", key ", shape_str(key.shape()), ", value ", shape_str(value.shape()));
 
     // the masks, as one float mask (0 or -inf, or the caller's floats) broadcast to (B, nh, L, S)
+    const auto as_float = [](const Tensor& m) {   // a bool mask's true (masked out) as -inf
+        return m.dtype() == kBool ? masked_fill(zeros(m.shape()), m, minus_infinity) : m.detach().to(kFloat32);
+    };
     Tensor mask;
-    const bool has_attn_mask = args.attn_mask || args.float_attn_mask.defined();
+    const bool has_attn_mask = args.attn_mask.defined();
     if (has_attn_mask) {
-        const Shape ms = args.attn_mask ? Shape(args.attn_mask->shape().begin(), args.attn_mask->shape().end())
-                                        : args.float_attn_mask.shape();
+        const Shape ms = args.attn_mask.shape();
         XGRAD_CHECK(ms == Shape({L, S}) || ms == Shape({B * nh, L, S}), who, ": attn_mask must be (L, S) = ",
                     shape_str(Shape{L, S}), " or (B nh, L, S) = ", shape_str(Shape{B * nh, L, S}), ", got ", shape_str(ms));
-        Array m(ms);
-        if (args.attn_mask) {
-            for (std::size_t i = 0; i < m.size(); ++i) m.data()[i] = args.attn_mask->data()[i] ? minus_infinity : 0.0f;
-        } else {
-            m = args.float_attn_mask.to_array();
-        }
-        if (ms.size() == 3) m.reshape({B, nh, L, S});
-        mask = Tensor(std::move(m));
+        mask = as_float(args.attn_mask);
+        if (ms.size() == 3) mask = mask.reshape({static_cast<std::ptrdiff_t>(B), static_cast<std::ptrdiff_t>(nh),
+                                                 static_cast<std::ptrdiff_t>(L), static_cast<std::ptrdiff_t>(S)});
     }
-    if (args.key_padding_mask) {
-        const Shape ps(args.key_padding_mask->shape().begin(), args.key_padding_mask->shape().end());
+    if (args.key_padding_mask.defined()) {
+        const Shape ps = args.key_padding_mask.shape();
         XGRAD_CHECK(ps == Shape({B, S}), who, ": key_padding_mask must be (B, S) = ", shape_str(Shape{B, S}), ", got ",
                     shape_str(ps));
-        Array m(Shape{B, 1, 1, S});
-        for (std::size_t i = 0; i < m.size(); ++i) m.data()[i] = args.key_padding_mask->data()[i] ? minus_infinity : 0.0f;
-        mask = mask.defined() ? mask + Tensor(std::move(m)) : Tensor(std::move(m));
+        const Tensor padding = as_float(args.key_padding_mask).reshape({static_cast<std::ptrdiff_t>(B), 1, 1,
+                                                                          static_cast<std::ptrdiff_t>(S)});
+        mask = mask.defined() ? mask + padding : padding;
     }
     const bool causal = args.is_causal && !has_attn_mask;   // with a mask, is_causal is only a hint, as PyTorch's
     const std::size_t extra_keys = (bias_k.defined() ? 1 : 0) + (options_.add_zero_attn_ ? 1 : 0);

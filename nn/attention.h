@@ -58,12 +58,11 @@ struct MultiheadAttentionOptions {
 };
 
 struct MultiheadAttentionForward {
-    // key_padding_mask (B, S): true = this key is padding, ignored (bool), or a float added.
-    std::optional<BoolArray> key_padding_mask;
-    // attn_mask (L, S) or (B nh, L, S): true = masked out (MultiheadAttention's convention, the opposite
-    // of scaled_dot_product_attention's), or a float mask added to the scores.
-    std::optional<BoolArray> attn_mask;
-    Tensor float_attn_mask;
+    // key_padding_mask (B, S): a bool tensor, true = this key is padding, ignored; or a float one added.
+    Tensor key_padding_mask;
+    // attn_mask (L, S) or (B nh, L, S): a bool tensor, true = masked out (MultiheadAttention's
+    // convention, the opposite of scaled_dot_product_attention's), or a float one added to the scores.
+    Tensor attn_mask;
     bool need_weights = true;            // also return the attention weights (computed by the composed path)
     bool average_attn_weights = true;    // the weights averaged over heads: (B, L, S); else (B, nh, L, S)
     bool is_causal = false;              // a causal mask; as in PyTorch, a hint that needs no attn_mask here

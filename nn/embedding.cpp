@@ -47,6 +47,11 @@ Tensor functional::embedding(const IdArray& input, const Tensor& weight, const E
     return embedding_lookup(weight, input, lookup_options(options, weight.shape()[0], "embedding"));
 }
 
+Tensor functional::embedding(const Tensor& input, const Tensor& weight, const EmbeddingOptions& options)
+{
+    return embedding(id_array(input, "embedding"), weight, options);
+}
+
 Embedding::Embedding(std::size_t num_embeddings, std::size_t embedding_dim, EmbeddingOptions options)
     : options_(options), lookup_(lookup_options(options, num_embeddings, "nn::Embedding"))
 {
@@ -76,6 +81,11 @@ Tensor Embedding::forward(const IdArray& ids)
     Tensor out = embedding_lookup(weight, ids, lookup_);   // checks the ids before anything changes
     last_ids_ = ids;
     return forward_hooks(std::move(out));
+}
+
+Tensor Embedding::forward(const Tensor& ids)
+{
+    return forward(id_array(ids, name().empty() ? "nn::Embedding" : "nn::Embedding '" + name() + "'"));
 }
 
 EmbeddingGradReport Embedding::grad_report() const

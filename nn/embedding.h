@@ -41,6 +41,7 @@ namespace functional {
 // input ids (...) with weight (V, C) -> (..., C), as torch.nn.functional.embedding(input, weight,
 // padding_idx, max_norm, norm_type, scale_grad_by_freq, sparse): options as nn::Embedding's.
 Tensor embedding(const IdArray& input, const Tensor& weight, const EmbeddingOptions& options = {});
+Tensor embedding(const Tensor& input, const Tensor& weight, const EmbeddingOptions& options = {});   // int64 ids
 
 }  // namespace functional
 
@@ -68,6 +69,7 @@ public:
     // ids (...) -> (..., embedding_dim). Throws, before changing anything, on an id outside [0, V),
     // naming this module.
     Tensor forward(const IdArray& ids);
+    Tensor forward(const Tensor& ids);   // an int64 (or int32) tensor of ids, as torch's
 
     EmbeddingGradReport grad_report() const;
     std::string describe() const override;

@@ -115,4 +115,9 @@ Tensor cross_entropy(const Tensor& logits, const IdArray& targets, const CrossEn
     });
 }
 
+Tensor cross_entropy(const Tensor& logits, const Tensor& targets, const CrossEntropyOptions& options)
+{
+    return cross_entropy(logits, id_array(targets, "cross_entropy"), options);
+}
+
 }  // namespace xgrad::nn::functional

@@ -31,5 +31,6 @@ struct CrossEntropyOptions {
 // nanoGPT reshapes to (B*T, V), which gives the same value here).
 // One fused, numerically stable op: its backward is (softmax - target distribution) times the weights.
 Tensor cross_entropy(const Tensor& logits, const IdArray& targets, const CrossEntropyOptions& options = {});
+Tensor cross_entropy(const Tensor& logits, const Tensor& targets, const CrossEntropyOptions& options = {});   // int64
 
 }  // namespace xgrad::nn::functional

@@ -46,6 +46,12 @@ inline Array ref_array(const nlohmann::json& values, const Shape& shape)
     return a;
 }
 
+// A bool tensor (a mask) of a BoolArray literal's values: the tests write masks as xtensor literals.
+inline Tensor bool_tensor(const BoolArray& a)
+{
+    return from_vector(std::vector<bool>(a.begin(), a.end()), Shape(a.shape().begin(), a.shape().end()));
+}
+
 inline IdArray ref_ids(const nlohmann::json& values, const Shape& shape)
 {
     IdArray a(shape);

@@ -27,14 +27,9 @@ Tensor composed_attention(const Tensor& q, const Tensor& k, const Tensor& v, con
     const std::size_t L = q.shape()[q.dim() - 2], S = k.shape()[k.dim() - 2];
     const float scale = o.scale_ ? *o.scale_ : 1.0f / std::sqrt(static_cast<float>(q.shape().back()));
     Tensor att = matmul(q, transpose(k, -2, -1)) * scale;                 // (..., L, S)
-    if (o.attn_mask_.defined()) att = att + o.attn_mask_;
-    auto excluded = [](const BoolArray& allowed) {                        // masked_fill's mask: 1 where not allowed
-        Array out(Shape(allowed.shape().begin(), allowed.shape().end()));
-        for (std::size_t i = 0; i < out.size(); ++i) out.data()[i] = allowed.data()[i] ? 0.0f : 1.0f;
-        return Tensor(std::move(out));
-    };
-    if (o.attn_bool_mask_) att = masked_fill(att, excluded(*o.attn_bool_mask_), minus_infinity);
-    if (o.is_causal_) att = masked_fill(att, excluded(causal_mask(L, S)), minus_infinity);
+    if (o.attn_mask_.defined() && o.attn_mask_.dtype() == kBool) att = masked_fill(att, logical_not(o.attn_mask_), minus_infinity);
+    else if (o.attn_mask_.defined()) att = att + o.attn_mask_;
+    if (o.is_causal_) att = masked_fill(att, logical_not(causal_mask(L, S)), minus_infinity);
     att = dropout(softmax(att), o.dropout_p_);
     return matmul(att, v);
 }
@@ -83,7 +78,7 @@ TEST_CASE("fused attention equals the composed path at T = 1, 7, 64 and 257, wit
              for (std::size_t i = 0; i < L; ++i) {
                  for (std::size_t j = 0; j < S; ++j) m(i, j) = j + 3 >= i || j == 0;   // every row sees a key
              }
-             return AttentionOptions().attn_mask(m);
+             return AttentionOptions().attn_mask(bool_tensor(m));
          }},
         {"float mask (2, 1, L, S) broadcast over heads", [](std::size_t L, std::size_t S) {
              Generator rng(5);
@@ -130,7 +125,7 @@ TEST_CASE("scaled_dot_product_attention matches PyTorch's composed attention")
             const Shape ms = c["mask_shape"].get<Shape>();
             BoolArray m(ms);
             for (std::size_t i = 0; i < m.size(); ++i) m.data()[i] = c["bool_mask"][i].get<bool>();
-            o.attn_mask(m);
+            o.attn_mask(bool_tensor(m));
         }
         if (c.contains("float_mask")) o.attn_mask(Tensor(ref_array(c["float_mask"], c["mask_shape"].get<Shape>())));
         Shape out_shape = qs;
@@ -157,7 +152,7 @@ TEST_CASE("attention and dropout pass the finite-difference check")
     const std::vector<std::pair<const char*, xgrad::testing::Fn>> cases = {
         {"causal", [](In x) { return scaled_dot_product_attention(x[0], x[1], x[2], AttentionOptions().is_causal(true)); }},
         {"bool mask, scale", [&](In x) {
-             return scaled_dot_product_attention(x[0], x[1], x[2], AttentionOptions().attn_mask(band).scale(0.7f));
+             return scaled_dot_product_attention(x[0], x[1], x[2], AttentionOptions().attn_mask(bool_tensor(band)).scale(0.7f));
          }},
         {"causal, dropout 0.25 (one mask: the seed is fixed)", [](In x) {
              manual_seed(11);
@@ -237,7 +232,7 @@ TEST_CASE("fully masked rows are NaN and pass no gradient to q and k, as PyTorch
 {
     const Inputs in = make_inputs({1}, 2, 3, 4, 4, 6);
     const BoolArray none_for_row_0 = {{false, false, false}, {true, false, true}};
-    Tensor out = scaled_dot_product_attention(in.q, in.k, in.v, AttentionOptions().attn_mask(none_for_row_0));
+    Tensor out = scaled_dot_product_attention(in.q, in.k, in.v, AttentionOptions().attn_mask(bool_tensor(none_for_row_0)));
     CHECK(std::isnan(out.to_array()(0, 0, 0)));
     CHECK(std::isfinite(out.to_array()(0, 1, 0)));
     // the backward of the composed path: row 0's NaN weights reach every key's dv, while the masked-out
@@ -285,7 +280,7 @@ TEST_CASE("attention explains bad input")
                       Contains("q and k must have the same feature size E, got q (2, 3, 4, 8) and k (2, 3, 5, 7)"));
     CHECK_THROWS_WITH(scaled_dot_product_attention(in.q, randn({2, 4, 5, 8}), randn({2, 4, 5, 6})),
                       Contains("q, k and v must have the same batch dims, got q (2, 3, 4, 8), k (2, 4, 5, 8), v (2, 4, 5, 6)"));
-    CHECK_THROWS_WITH(scaled_dot_product_attention(in.q, in.k, in.v, AttentionOptions().attn_mask(BoolArray(Shape{4, 4}))),
+    CHECK_THROWS_WITH(scaled_dot_product_attention(in.q, in.k, in.v, AttentionOptions().attn_mask(ones({4, 4}, kBool))),
                       Contains("attn_mask of shape (4, 4) does not broadcast to the scores' shape (2, 3, 4, 5) (..., L, S)"));
     CHECK_THROWS_WITH(scaled_dot_product_attention(in.q, in.k, in.v, AttentionOptions().dropout_p(1.0f)),
                       Contains("dropout_p must be in [0, 1), got 1"));
@@ -364,7 +359,7 @@ TEST_CASE("packed_qkv_attention equals splitting the heads out and attending, at
              for (std::size_t i = 0; i < T; ++i) {
                  for (std::size_t j = 0; j < T; ++j) m(i, j) = j + 2 >= i && j <= i + 4;
              }
-             return AttentionOptions().attn_mask(m);
+             return AttentionOptions().attn_mask(bool_tensor(m));
          }},
     };
     for (const auto& [nh, hs] : std::vector<std::pair<std::size_t, std::size_t>>{{2, 8}, {3, 5}}) {   // rows 48, 45 apart
@@ -424,7 +419,7 @@ TEST_CASE("packed_qkv_attention explains bad input")
     CHECK_THROWS_WITH(packed_qkv_attention(randn({2, 4, 12}), 3),
                       Contains(std::string(op) + ": num_heads must divide C = 4 (qkv (2, 4, 12)), got 3"));
     CHECK_THROWS_WITH(packed_qkv_attention(randn({2, 4, 12}), 0), Contains("num_heads must divide C = 4"));
-    CHECK_THROWS_WITH(packed_qkv_attention(randn({2, 4, 12}), 2, AttentionOptions().attn_mask(BoolArray(Shape{3, 4}))),
+    CHECK_THROWS_WITH(packed_qkv_attention(randn({2, 4, 12}), 2, AttentionOptions().attn_mask(ones({3, 4}, kBool))),
                       Contains(std::string(op) + ": attn_mask of shape (3, 4) does not broadcast to the scores' shape (2, 2, 4, 4)"));
     CHECK_THROWS_WITH(packed_qkv_attention(randn({2, 4, 12}), 2, AttentionOptions().dropout_p(-0.5f)),
                       Contains(std::string(op) + ": dropout_p must be in [0, 1), got -0.5"));
@@ -432,7 +427,9 @@ TEST_CASE("packed_qkv_attention explains bad input")
 
 TEST_CASE("causal_mask is tril(ones(L, S))")
 {
-    const BoolArray m = causal_mask(2, 3);
-    const bool expected = m == BoolArray{{true, false, false}, {true, true, false}};
-    CHECK(expected);
+    const Tensor m = causal_mask(2, 3);
+    CHECK(m.dtype() == kBool);
+    CHECK(m.shape() == Shape{2, 3});
+    const std::vector<bool> expected = {true, false, false, true, true, false};
+    CHECK(std::equal(expected.begin(), expected.end(), m.data_ptr<bool>()));
 }

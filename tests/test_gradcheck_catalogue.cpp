@@ -133,7 +133,7 @@ const std::vector<Case>& catalogue()
         {"tril", [](In x) { return tril(x[0], 1); }, {{3, 4}}},
         {"triu", [](In x) { return triu(x[0]); }, {{2, 3, 3}}},
         {"where", [](In x) {
-             const BoolArray keep = {{true, false, true}, {false, false, true}};
+             const Tensor keep = from_vector<bool>({true, false, true, false, false, true}, {2, 3});
              return xgrad::where(keep, x[0], x[1]);
          }, {{2, 3}, {3}}},
         {"topk values", [](In x) { return topk(x[0], 2).first; }, {{3, 5}}, Domain::distinct},
@@ -373,9 +373,9 @@ TEST_CASE("every op of core/ops.h and every view and in-place method of Tensor i
     CHECK(names.size() > 60);
     // what has no gradient by definition is the aliasing table's (tests/python/test_aliasing.py)
     // and so has what gives integers or bools (tests/test_nograd.cpp, against torch's table)
-    for (const char* no_gradient : {"detach", "variable_data", "argmax", "argmin", "multinomial", "floor_divide", "bitwise_and",
-                                    "bitwise_or", "bitwise_xor", "bitwise_not", "logical_and", "logical_or", "logical_xor",
-                                    "logical_not"}) {
+    for (const char* no_gradient : {"detach", "variable_data", "argmax", "argmin", "multinomial", "causal_mask", "floor_divide",
+                                    "bitwise_and", "bitwise_or", "bitwise_xor", "bitwise_not", "logical_and", "logical_or",
+                                    "logical_xor", "logical_not"}) {
         names.erase(no_gradient);
     }
     for (const std::string& name : names) {

@@ -220,3 +220,20 @@ TEST_CASE("ids and masks go through cat, indexing, where, masked_fill and tril a
     CHECK(bitwise_and(a, full({}, 2, kInt64)).data_ptr<std::int64_t>()[1] == 2);
     CHECK_THROWS_WITH(bitwise_and(tensor({1}), tensor({1})), Contains("only integral and bool tensors have bits"));
 }
+
+TEST_CASE("nn takes ids as int64 tensors: Embedding, embedding and cross_entropy, float ids refused")
+{
+    manual_seed(3);
+    nn::Embedding tok(5, 3);
+    const Tensor ids = from_vector<std::int64_t>({1, 0, 2, 2, 3}, {1, 5});
+    const Tensor out = tok.forward(ids);
+    CHECK(out.shape() == Shape{1, 5, 3});
+    CHECK((out.to_array() == tok.forward(IdArray{{1, 0, 2, 2, 3}}).to_array()));
+    CHECK((nn::functional::embedding(ids.to(kInt32), tok.weight).to_array() == out.to_array()));
+    CHECK_THROWS_WITH(tok.forward(tensor({1.7f})), Contains("nn::Embedding: expected ids of dtype int64 (or int32), got float32"));
+    const Tensor logits = randn({5, 4});
+    const Tensor targets = from_vector<std::int64_t>({0, 3, 1, 1, 2}, {5});
+    CHECK(nn::functional::cross_entropy(logits, targets).item() ==
+          nn::functional::cross_entropy(logits, IdArray{0, 3, 1, 1, 2}).item());
+    CHECK_THROWS_WITH(nn::functional::cross_entropy(logits, targets.to(kFloat32)), Contains("cross_entropy: expected ids"));
+}

@@ -118,7 +118,7 @@ TEST_CASE("where selects by a mask, -inf included, and routes the gradient by it
 {
     Tensor a = tensor({1, 2, 3}).requires_grad_();
     Tensor b = full({}, -std::numeric_limits<float>::infinity()).requires_grad_();
-    Tensor y = xgrad::where(compare(a, 2.0f, Comparison::ge), a, b);
+    Tensor y = xgrad::where(ge(a, full({}, 2.0f)), a, b);
     CHECK(y.to_array()(0) == -std::numeric_limits<float>::infinity());
     CHECK(y.to_array()(2) == 3.0f);
     y.backward(tensor({1, 1, 1}));
@@ -129,9 +129,12 @@ TEST_CASE("where selects by a mask, -inf included, and routes the gradient by it
 TEST_CASE("comparisons broadcast, with a tensor or a scalar")
 {
     // a scalar compared with every element: the 0-D operand stretched to the whole shape
-    BoolArray m = compare(tensor({{1, 5, 3}, {4, 0, 6}}), 3.0f, Comparison::gt);
-    CHECK((m == BoolArray{{false, true, false}, {true, false, true}}));
-    BoolArray e = compare(tensor({{1, 2}, {3, 4}}), tensor({1, 4}), Comparison::eq);
-    CHECK((e == BoolArray{{true, false}, {false, true}}));
-    CHECK_THROWS_WITH(compare(ones({2}), ones({3}), Comparison::lt), Catch::Contains("cannot be broadcast"));
+    const Tensor m = gt(tensor({{1, 5, 3}, {4, 0, 6}}), full({}, 3.0f));
+    CHECK(m.dtype() == kBool);
+    const std::vector<bool> above = {false, true, false, true, false, true};
+    CHECK(std::equal(above.begin(), above.end(), m.data_ptr<bool>()));
+    const Tensor e = eq(tensor({{1, 2}, {3, 4}}), tensor({1, 4}));
+    const std::vector<bool> same = {true, false, false, true};
+    CHECK(std::equal(same.begin(), same.end(), e.data_ptr<bool>()));
+    CHECK_THROWS_WITH(lt(ones({2}), ones({3})), Catch::Contains("cannot be broadcast"));
 }

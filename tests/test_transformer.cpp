@@ -40,11 +40,11 @@ void check_grads(const nn::Module& module, const nlohmann::json& grads, double m
     }
 }
 
-BoolArray ref_bools(const nlohmann::json& values, const Shape& shape)
+Tensor ref_bools(const nlohmann::json& values, const Shape& shape)
 {
     BoolArray a(shape);
     for (std::size_t i = 0; i < a.size(); ++i) a.data()[i] = values[i].get<bool>();
-    return a;
+    return bool_tensor(a);
 }
 
 }  // namespace
@@ -80,7 +80,7 @@ TEST_CASE("MultiheadAttention matches PyTorch: masks, weights, gradients, and bo
         load_params(seq_first, c["params"]);
         const Tensor q(ref_array(s["query"], {5, 2, 8}));
         nn::MultiheadAttentionForward a;
-        a.float_attn_mask = Tensor(ref_array(s["float_mask"], {5, 5}));
+        a.attn_mask = Tensor(ref_array(s["float_mask"], {5, 5}));
         a.average_attn_weights = false;
         auto [o, w] = seq_first.forward(q, q, q, a);
         check_close(o.to_array(), ref_array(s["out"], {5, 2, 8}), 1e-5, 1e-4);
@@ -133,10 +133,10 @@ TEST_CASE("MultiheadAttention names PyTorch's parameters and checks what it is g
     const Tensor x = randn({5, 2, 8});
     CHECK_THROWS_WITH(mha.forward(randn({5, 2, 6}), x, x), Contains("expected query of shape (T, B, 8) (embed_dim = 8), got (5, 2, 6)"));
     nn::MultiheadAttentionForward bad;
-    bad.attn_mask = BoolArray(Shape{4, 5});
+    bad.attn_mask = ones({4, 5}, kBool);
     CHECK_THROWS_WITH(mha.forward(x, x, x, bad), Contains("attn_mask must be (L, S) = (5, 5) or (B nh, L, S) = (4, 5, 5), got (4, 5)"));
-    bad.attn_mask.reset();
-    bad.key_padding_mask = BoolArray(Shape{5, 2});
+    bad.attn_mask = Tensor();
+    bad.key_padding_mask = ones({5, 2}, kBool);
     CHECK_THROWS_WITH(mha.forward(x, x, x, bad), Contains("key_padding_mask must be (B, S) = (2, 5), got (5, 2)"));
 }
 

@@ -146,7 +146,7 @@ const std::map<std::string, SavedCase>& saved_cases()
         {"matmul_batched", {[](const Inputs& x) { return matmul(x[0], x[1]); }, {{2, 2, 3}, {2, 3, 4}}}},
         {"linear", {[](const Inputs& x) { return linear(x[0], x[1], x[2]); }, {{2, 3}, {4, 3}, {4}}}},
         {"masked_fill", {[](const Inputs& x) { return masked_fill(x[0], tensor({1, 0, 1}), 0.5f); }, {{2, 3}}}},
-        {"where", {[](const Inputs& x) { return xgrad::where(BoolArray{true, false, true}, x[0], x[1]); }, {{2, 3}, {2, 3}}}},
+        {"where", {[](const Inputs& x) { return xgrad::where(xgrad::testing::bool_tensor(BoolArray{true, false, true}), x[0], x[1]); }, {{2, 3}, {2, 3}}}},
         {"cat", {[](const Inputs& x) { return concat({x[0], x[1]}, 0); }, {{2, 3}, {1, 3}}}},
         {"stack", {[](const Inputs& x) { return stack({x[0], x[1]}); }, {{2, 3}, {2, 3}}}},
         {"view", {[](const Inputs& x) { return x[0].view({6}); }, {{2, 3}}}},

@@ -14,25 +14,9 @@ const Tensor& PyTensor::ids(const char* who) const
     return value;
 }
 
-IdArray id_array(const Tensor& ids)
-{
-    const Tensor c = ids.to(kInt64).contiguous();
-    IdArray out = IdArray::from_shape(c.shape());
-    if (out.size() > 0) std::memcpy(out.data(), c.data_ptr<std::int64_t>(), out.size() * sizeof(std::int64_t));
-    return out;
-}
-
 Tensor id_tensor(const IdArray& ids)
 {
     return from_vector(std::vector<std::int64_t>(ids.begin(), ids.end()), Shape(ids.shape().begin(), ids.shape().end()));
-}
-
-BoolArray bool_array(const Tensor& mask)
-{
-    const Tensor c = mask.to(kBool).contiguous();
-    BoolArray out = BoolArray::from_shape(c.shape());
-    if (out.size() > 0) std::memcpy(out.data(), c.data_ptr<bool>(), out.size());
-    return out;
 }
 
 namespace {

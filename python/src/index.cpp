@@ -77,11 +77,13 @@ void classify(py::handle obj, const Shape& shape, std::size_t dim, std::vector<I
     }
     if (t.dtype() != kBool) {
         item.kind = Item::array;
-        item.ids = id_array(t);
+        item.ids = id_array(t.to(kInt64), "index");
         out.push_back(item), ++consumed;
         return;
     }
-    const BoolArray mask = bool_array(t);
+    const Tensor dense = t.contiguous();
+    BoolArray mask = BoolArray::from_shape(dense.shape());
+    if (mask.size() > 0) std::copy_n(dense.data_ptr<bool>(), mask.size(), mask.data());
     const std::size_t k = mask.dimension();
     for (std::size_t a = 0; a < k; ++a) {
         if (dim + a >= shape.size() || mask.shape()[a] != shape[dim + a]) {

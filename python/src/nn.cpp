@@ -24,7 +24,7 @@ nn::EmbeddingOptions embedding_options(std::optional<std::int64_t> padding_idx, 
 // ids for an embedding or a loss: an int64 tensor, or a list or numpy array of ints; floats refused
 IdArray ids_of(py::handle input, const char* who)
 {
-    return id_array((tensor_of(input) ? *tensor_of(input) : to_tensor(input)).ids(who));
+    return id_array((tensor_of(input) ? *tensor_of(input) : to_tensor(input)).ids(who), who);
 }
 
 std::optional<PyTensor> tensor_or_none(py::handle h)
@@ -106,8 +106,7 @@ void bind_nn(py::module_& m)
         o.dropout_p(dropout_p).is_causal(is_causal);
         if (scale) o.scale(*scale);
         if (auto mask = tensor_or_none(attn_mask)) {
-            if (mask->dtype() == kBool) o.attn_mask(bool_array(mask->value));
-            else o.attn_mask(mask->f());
+            o.attn_mask(mask->dtype() == kBool ? mask->value : mask->f());
         }
         Tensor qs = q.f(), ks = k.f(), vs = v.f();
         py::gil_scoped_release release;
@@ -156,14 +155,8 @@ void bind_nn(py::module_& m)
                            py::handle key_padding_mask, bool need_weights, py::handle attn_mask, bool average_attn_weights,
                            bool is_causal) {
             nn::MultiheadAttentionForward args;
-            if (auto kpm = tensor_or_none(key_padding_mask)) {
-                if (kpm->dtype() != kBool) throw py::type_error("MultiheadAttention: key_padding_mask must be a bool tensor in xgrad");
-                args.key_padding_mask = bool_array(kpm->value);
-            }
-            if (auto mask = tensor_or_none(attn_mask)) {
-                if (mask->dtype() == kBool) args.attn_mask = bool_array(mask->value);
-                else args.float_attn_mask = mask->f();
-            }
+            if (auto kpm = tensor_or_none(key_padding_mask)) args.key_padding_mask = kpm->dtype() == kBool ? kpm->value : kpm->f();
+            if (auto mask = tensor_or_none(attn_mask)) args.attn_mask = mask->dtype() == kBool ? mask->value : mask->f();
             args.need_weights = need_weights, args.average_attn_weights = average_attn_weights, args.is_causal = is_causal;
             Tensor qs = q.f(), ks = k.f(), vs = v.f();
             std::pair<Tensor, Tensor> out;

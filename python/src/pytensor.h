@@ -38,11 +38,8 @@ struct PyTensor {
     Tensor mask() const { return value.dtype() == kBool ? value : ne(value, zeros({}, value.dtype())); }
 };
 
-// The arrays the C++ APIs that predate integer tensors still take (losses, attention masks, the text
-// tools): a copy of an int64 or bool tensor's elements.
-IdArray id_array(const Tensor& ids);
-BoolArray bool_array(const Tensor& mask);
-Tensor id_tensor(const IdArray& ids);   // and back: an int64 tensor
+// The ids of the text tools' arrays as an int64 tensor
+Tensor id_tensor(const IdArray& ids);
 
 // xgrad.Tensor's pybind11 type record, looked up once it exists (pybind11 itself looks it up in a hash
 // table by std::type_info for every argument and every return value).

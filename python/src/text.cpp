@@ -37,12 +37,12 @@ void bind_text(py::module_& m)
         });
     t.def("sample_batch", [](const PyTensor& tokens, std::size_t batch_size, std::size_t block_size,
                              Generator& rng, const std::vector<std::size_t>& starts) {
-        const IdArray ids = id_array(tokens.ids("sample_batch"));
+        const IdArray ids = id_array(tokens.ids("sample_batch"), "sample_batch");
         text::Batch b = text::sample_batch(std::vector<std::int64_t>(ids.begin(), ids.end()), batch_size, block_size, rng, starts);
         return py::make_tuple(PyTensor::of(id_tensor(b.x)), PyTensor::of(id_tensor(b.y)));
     }, A("tokens"), A("batch_size"), A("block_size"), A("rng"), A("starts") = std::vector<std::size_t>{});
     t.def("offsets_after", [](const PyTensor& tokens, std::int64_t separator, std::size_t block_size) {
-        const IdArray ids = id_array(tokens.ids("offsets_after"));
+        const IdArray ids = id_array(tokens.ids("offsets_after"), "offsets_after");
         return text::offsets_after(std::vector<std::int64_t>(ids.begin(), ids.end()), separator, block_size);
     }, A("tokens"), A("separator"), A("block_size"));
 }
