@@ -170,7 +170,8 @@ const Tensor& in_place(const Tensor& self, const char* op, std::initializer_list
     check_writable(op, t);
     bool record = is_grad_enabled() && (self.requires_grad() || (t.base && Access::wrap(t.base).requires_grad()));
     for (const Tensor& operand : operands) record = record || (is_grad_enabled() && operand.requires_grad());
-    if (t.dtype() == Dtype::Double) {   // float64: computed out of place in double, then written in
+    const bool mixed = std::any_of(operands.begin(), operands.end(), [&t](const Tensor& o) { return o.dtype() != t.dtype(); });
+    if (t.dtype() == Dtype::Double || mixed) {   // computed out of place (promoted), then written in self's dtype
         Tensor out;
         if (record) {
             out = recorded(reads_self ? self.clone() : self);
@@ -178,12 +179,12 @@ const Tensor& in_place(const Tensor& self, const char* op, std::initializer_list
             NoGradGuard no_grad;
             out = recorded(self.detach());
         }
-        const Tensor written = out.detach().to(Dtype::Double).contiguous();   // a float32 operand's result promotes
+        const Tensor written = out.detach().to(t.dtype()).contiguous();
         XGRAD_CHECK(written.shape() == to_shape(t.shape), op, ": the result ", shape_str(written.shape()),
                     " does not fit the tensor ", shape_str(t.shape), " it would be written into");
-        scatter_elements(Access::impl(written).bytes(), t.shape, t.strides, t.bytes(), sizeof(double));
+        scatter_elements(Access::impl(written).bytes(), t.shape, t.strides, t.bytes(), element_size(t.dtype()));
         ++t.version();
-        if (record) rebase(t, out.dtype() == Dtype::Double ? out : out.to(Dtype::Double));
+        if (record) rebase(t, out.dtype() == t.dtype() ? out : out.to(t.dtype()));
         return self;
     }
     if (!record) {

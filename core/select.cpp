@@ -152,26 +152,30 @@ std::pair<Tensor, Tensor> topk(const Tensor& x, std::size_t k, bool largest)
     std::vector<std::int64_t> indices(rows * k);
     std::vector<std::size_t> flat(rows * k);
     std::vector<std::size_t> order(N);
-    compute_as(x, [&]<class T>(Tag<T>) {
-    const ValuesOf<T> xv = x.values<T>();
-    const T* px = xv.data();
-    for (std::size_t r = 0; r < rows; ++r) {
-        const T* row = px + r * N;
-        std::iota(order.begin(), order.end(), 0);
-        // ties keep the lower index first, and NaN counts as larger than any number, as in PyTorch
-        auto before = [row, largest](std::size_t a, std::size_t b) {
-            const T va = row[a], vb = row[b];
-            const bool nan_a = std::isnan(va), nan_b = std::isnan(vb);
-            if (nan_a != nan_b) return largest ? nan_a : nan_b;
-            if (!nan_a && va != vb) return largest ? va > vb : va < vb;
-            return a < b;
-        };
-        std::partial_sort(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(k), order.end(), before);
-        for (std::size_t j = 0; j < k; ++j) {
-            indices[r * k + j] = static_cast<std::int64_t>(order[j]);
-            flat[r * k + j] = r * N + order[j];
+    XGRAD_CHECK(x.dtype() != kBool && x.dtype() != kFloat16 && x.dtype() != kBFloat16, "topk: not implemented for ",
+                dtype_name(x.dtype()), " tensors");
+    const Tensor dense = x.detach().contiguous();   // any computing dtype: the values are only compared
+    dispatch(x.dtype(), [&]<class T>(Tag<T>) {
+        if constexpr (std::is_arithmetic_v<T>) {
+            const T* px = dense.data_ptr<T>();
+            for (std::size_t r = 0; r < rows; ++r) {
+                const T* row = px + r * N;
+                std::iota(order.begin(), order.end(), 0);
+                // ties keep the lower index first, and NaN counts as larger than any number, as in PyTorch
+                auto before = [row, largest](std::size_t a, std::size_t b) {
+                    const T va = row[a], vb = row[b];
+                    const bool nan_a = va != va, nan_b = vb != vb;
+                    if (nan_a != nan_b) return largest ? nan_a : nan_b;
+                    if (!nan_a && va != vb) return largest ? va > vb : va < vb;
+                    return a < b;
+                };
+                std::partial_sort(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(k), order.end(), before);
+                for (std::size_t j = 0; j < k; ++j) {
+                    indices[r * k + j] = static_cast<std::int64_t>(order[j]);
+                    flat[r * k + j] = r * N + order[j];
+                }
+            }
         }
-    }
     });
     return {take(x, flat, out_shape), from_vector(indices, out_shape)};
 }

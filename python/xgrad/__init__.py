@@ -155,9 +155,11 @@ def set_default_dtype(d):
 def _random(make, name):
     def create(*size, generator=None, dtype=None, device=None, requires_grad=False, out=None, layout=None,
                pin_memory=False):
-        if dtype is not None and _as_dtype(dtype) != float32:
-            raise TypeError(f"{name}(): xgrad draws float32 values only, got dtype={dtype!r}")
-        return _finish(make(_xgrad._shape(name, *size), generator), None, device, requires_grad)
+        dtype = _as_dtype(dtype) or get_default_dtype()
+        if not dtype.is_floating_point:
+            raise RuntimeError(f"{name}(): expected a floating-point dtype, got {dtype!r}")
+        # xgrad's generator draws float32 values: another float dtype holds them converted
+        return _finish(make(_xgrad._shape(name, *size), generator), dtype, device, requires_grad)
     create.__name__ = name
     return create
 

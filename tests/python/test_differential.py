@@ -54,7 +54,7 @@ inf, nan = math.inf, math.nan
 NC, DT, Const = R.NC, R.DT, R.Const   # defined there, so that the stored cases can use them without torch
 
 
-XGRAD_DTYPES = {"float32", "int64", "bool"}
+XGRAD_DTYPES = {"float32", "float64", "int64", "int32", "int16", "int8", "uint8", "bool"}   # float16/bfloat16: storage only
 SPECIAL = np.array([nan, inf, -inf, 0.0, -0.0, 1e38, -1e38, 3.4e38, 1e-38, -1e-38, 1e-45, -1e-45, 3e-39, 1.0,
                     -1.0, 0.5, 88.5, -104.0])
 MODES = ["normal", "normal", "special", "special", "ints", "tiny", "huge"]
