@@ -11,6 +11,43 @@
 
 namespace xgrad::nn::functional {
 
+namespace {
+
+// float64: the same loss composed of the core's ops (log_softmax, take, sums), in double with autograd.
+// The arguments are checked by the caller.
+Tensor composed_cross_entropy(const Tensor& logits, const IdArray& targets, const CrossEntropyOptions& options)
+{
+    const std::size_t V = logits.shape().back(), R = targets.size();
+    const double s = options.label_smoothing_;
+    const Tensor w = options.weight_.defined() ? options.weight_.to(kFloat64) : ones({V}, kFloat64);
+    const Tensor lp = log_softmax(logits.reshape({static_cast<std::ptrdiff_t>(R), static_cast<std::ptrdiff_t>(V)}));
+    std::vector<std::size_t> at, counted;   // the target's offset in lp of each counted row, and the row
+    for (std::size_t r = 0; r < R; ++r) {
+        if (targets.data()[r] == options.ignore_index_) continue;
+        at.push_back(r * V + static_cast<std::size_t>(targets.data()[r]));
+        counted.push_back(r);
+    }
+    const Shape n{at.size()};
+    std::vector<std::size_t> classes;
+    for (std::size_t i : at) classes.push_back(i % V);
+    const Tensor w_t = take(w, classes, n);
+    // per counted row: -(1 - s) w[t] lp[t] - (s / V) sum_c w[c] lp[c]
+    Tensor loss = neg(take(lp, at, n) * w_t) * (1.0 - s);
+    if (s > 0.0) {   // the smoothing's share of each counted row: (s / V) sum_c w[c] lp[c]
+        std::vector<std::size_t> row_values;
+        for (std::size_t r : counted) {
+            for (std::size_t c = 0; c < V; ++c) row_values.push_back(r * V + c);
+        }
+        loss = loss - sum(take(lp * w, row_values, {at.size(), V}), {1}) * (s / static_cast<double>(V));
+    }
+    if (options.reduction_ == "sum") return sum(loss);
+    if (options.reduction_ == "mean") return sum(loss) / sum(w_t);   // 0/0: NaN, as PyTorch
+    const Shape shape = logits.shape(), rows_shape(shape.begin(), shape.end() - 1);
+    return index_put(zeros(rows_shape, kFloat64), counted, n, loss);   // ignored rows: 0
+}
+
+}  // namespace
+
 Tensor cross_entropy(const Tensor& logits, const IdArray& targets, const CrossEntropyOptions& options)
 {
     const OpScope scope("cross_entropy");
@@ -33,6 +70,7 @@ Tensor cross_entropy(const Tensor& logits, const IdArray& targets, const CrossEn
         XGRAD_CHECK(!weight.requires_grad(), "cross_entropy: weight requires grad, but no gradient flows to the class "
               "weights (nor in PyTorch); pass weight.detach()");
     }
+    if (logits.dtype() == kFloat64) [[unlikely]] return composed_cross_entropy(logits, targets, options);
     const Values wv = weight.defined() ? weight.values() : Values();
     const float* w = weight.defined() ? wv.data() : nullptr;   // null: every class weighs 1
     const float w_sum = w ? lane_sum(w, V) : static_cast<float>(V);

@@ -33,6 +33,22 @@ Tensor LayerNorm::forward(const Tensor& x) const
 
 namespace functional {
 
+namespace {
+
+// float64: the same function composed of the core's ops, which compute and differentiate in double
+Tensor composed_layer_norm(const Tensor& x, std::size_t k, const Tensor& weight, const Tensor& bias, float eps)
+{
+    std::vector<int> axes;
+    for (std::size_t i = 0; i < k; ++i) axes.push_back(-1 - static_cast<int>(i));
+    const Tensor centered = x - mean(x, axes, true);
+    Tensor y = centered / sqrt(var(x, axes, false, true) + static_cast<double>(eps));   // the biased variance
+    if (weight.defined()) y = y * weight;
+    if (bias.defined()) y = y + bias;
+    return y;
+}
+
+}  // namespace
+
 Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& weight, const Tensor& bias, float eps)
 {
     const Shape shape = x.shape();
@@ -45,6 +61,7 @@ Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& 
               " of shape ", shape_str(normalized_shape), ", got ", shape_str(t->defined() ? t->shape() : Shape{}));
     }
     XGRAD_CHECK(eps >= 0.0f, "layer_norm: eps must be non-negative, got ", eps);
+    if (x.dtype() == kFloat64) [[unlikely]] return composed_layer_norm(x, k, weight, bias, eps);
     const std::size_t C = shape_numel(normalized_shape), R = C ? x.numel() / C : 0;
 
     // forward, per row of C values: mu = mean(x), rstd = 1 / sqrt(mean((x - mu)^2) + eps) (the biased

@@ -6,6 +6,8 @@
 
 #include <catch2/catch.hpp>
 
+#include "close.h"
+#include "gradcheck.h"
 #include "reference.h"
 #include "xgrad.h"
 
@@ -357,4 +359,36 @@ TEST_CASE("an embedding takes its ids as an int64 tensor, and refuses float ids"
     } catch (const Error& e) {
         CHECK_THAT(e.what(), Contains("expected ids of dtype int64 (or int32), got float32"));
     }
+}
+
+TEST_CASE("layer_norm and cross_entropy compute in float64, agree with their float32 kernels, and pass a float64 gradcheck")
+{
+    Generator rng(11);
+    Array a(Shape{3, 4, 5}), b(Shape{5}), c(Shape{5});
+    rng.normal_(a), rng.normal_(b), rng.normal_(c);
+    const Tensor x(a), w(b), bias(c);
+    const Tensor y64 = nn::functional::layer_norm(x.to(kFloat64), {5}, w.to(kFloat64), bias.to(kFloat64), 1e-5f);
+    CHECK(y64.dtype() == kFloat64);
+    xgrad::testing::check_close(y64.to(kFloat32).to_array(), nn::functional::layer_norm(x, {5}, w, bias, 1e-5f).to_array(),
+                                1e-5, 1e-5);
+    const IdArray targets = {{1, 4, 0, -100}, {2, 2, 3, 1}, {0, 1, 4, 4}};   // one row ignored
+    for (const std::string reduction : {"mean", "sum", "none"}) {
+        const auto options = nn::functional::CrossEntropyOptions().reduction(reduction).label_smoothing(0.1f)
+                                 .weight(tensor({1, 2, 0.5f, 1, 3}));
+        const Tensor l64 = nn::functional::cross_entropy(Tensor(a).to(kFloat64).reshape({3, 4, 5}), targets, options);
+        CHECK(l64.dtype() == kFloat64);
+        xgrad::testing::check_close(l64.to(kFloat32).to_array(), nn::functional::cross_entropy(Tensor(a), targets, options).to_array(),
+                                    1e-5, 1e-5);
+    }
+    using In = const std::vector<Tensor>&;
+    const auto ln = xgrad::testing::gradcheck64(
+        [](In v) { return nn::functional::layer_norm(v[0], {4, 5}, v[1], v[2], 1e-5f); },
+        {x, Tensor(Array(xt::ones<float>(Shape{4, 5}) * 1.5f)), Tensor(Array(xt::zeros<float>(Shape{4, 5})))});
+    INFO(ln.report);
+    CHECK(ln.ok);
+    const auto ce = xgrad::testing::gradcheck64([&](In v) {
+        return nn::functional::cross_entropy(v[0], targets, nn::functional::CrossEntropyOptions().label_smoothing(0.2f));
+    }, {x});
+    INFO(ce.report);
+    CHECK(ce.ok);
 }
