@@ -358,6 +358,20 @@ struct KeptMask {
     }
 };
 
+// float64: the same function composed of the core's ops (matmul, masked_fill, softmax, dropout), which
+// compute and differentiate in double; its arguments checked by the caller
+Tensor composed_attention(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionOptions& o)
+{
+    const std::size_t L = q.size(-2), S = k.size(-2);
+    const double scale = o.scale_ ? *o.scale_ : 1.0 / std::sqrt(static_cast<double>(q.size(-1)));
+    Tensor scores = matmul(q, transpose(k, -2, -1)) * scale;   // (..., L, S)
+    const float minus_infinity = -std::numeric_limits<float>::infinity();
+    if (o.attn_mask_.defined() && o.attn_mask_.dtype() == kBool) scores = masked_fill(scores, logical_not(o.attn_mask_), minus_infinity);
+    else if (o.attn_mask_.defined()) scores = scores + o.attn_mask_;
+    if (o.is_causal_) scores = masked_fill(scores, logical_not(causal_mask(L, S)), minus_infinity);
+    return matmul(dropout(softmax(scores), o.dropout_p_), v);
+}
+
 }  // namespace
 
 // q (..., L, E), k (..., S, E), v (..., S, Ev) -> (..., L, Ev)
@@ -379,6 +393,11 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
     XGRAD_CHECK(vs[n - 2] == S, op, ": k and v must have the same number of keys S, got k ", shape_str(ks), " and v ",
                 shape_str(vs));
     Problem P = make_problem(op, options, batch_shape, L, S, E, Ev);
+    if (q.dtype() == kFloat64 || k.dtype() == kFloat64 || v.dtype() == kFloat64) [[unlikely]] {
+        XGRAD_CHECK(q.dtype() == k.dtype() && k.dtype() == v.dtype(), op, ": expected q, k and v of one dtype, got ",
+                    dtype_name(q.dtype()), ", ", dtype_name(k.dtype()), " and ", dtype_name(v.dtype()));
+        return composed_attention(q, k, v, options);
+    }
     KeptMask kept(options);
     P = kept.restore(P);
     const Operand qo = operand_of(q), ko = operand_of(k), vo = operand_of(v);   // read where they lie
@@ -419,6 +438,16 @@ Tensor packed_qkv_attention(const Tensor& qkv, std::size_t num_heads, const Atte
                 "), got ", num_heads);
     const std::size_t hs = C / num_heads;
     Problem P = make_problem(op, options, Shape{B, num_heads}, T, T, hs, hs);
+    if (qkv.dtype() == kFloat64) [[unlikely]] {   // composed: split, heads as a batch axis, and back
+        const auto heads = [&](std::int64_t part) {
+            return qkv.narrow(2, part * static_cast<std::int64_t>(C), static_cast<std::int64_t>(C))
+                .view({static_cast<std::ptrdiff_t>(B), static_cast<std::ptrdiff_t>(T), static_cast<std::ptrdiff_t>(num_heads),
+                       static_cast<std::ptrdiff_t>(hs)})
+                .transpose(1, 2);
+        };
+        return composed_attention(heads(0), heads(1), heads(2), options).transpose(1, 2).reshape(
+            {static_cast<std::ptrdiff_t>(B), static_cast<std::ptrdiff_t>(T), static_cast<std::ptrdiff_t>(C)});
+    }
     P.q = P.k = P.v = P.dq = P.dk = P.dv = Layout{{B, num_heads}, {T * 3 * C, hs}, 3 * C};
     P.out = Layout{{B, num_heads}, {T * C, hs}, C};
     KeptMask kept(options);

@@ -89,6 +89,26 @@ Destinations destinations(const IdArray& ids, std::size_t V, std::int64_t paddin
     return d;
 }
 
+// float64: the rows gathered by take, whose backward is the scatter-add; padding_idx's row gets no gradient
+Tensor composed_lookup(const Tensor& weight, const IdArray& ids, const LookupOptions& options)
+{
+    XGRAD_CHECK(!options.max_norm && !options.scale_grad_by_freq && !options.sparse, options.who, ": max_norm, ",
+                "scale_grad_by_freq and sparse take a float32 table (a float64 one is looked up without them)");
+    const std::size_t C = weight.shape()[1];
+    Shape out_shape(ids.shape().begin(), ids.shape().end()), id_shape = out_shape;
+    out_shape.push_back(C);
+    id_shape.push_back(1);
+    std::vector<std::size_t> flat;
+    std::vector<bool> padding;
+    for (std::int64_t id : ids) {
+        for (std::size_t c = 0; c < C; ++c) flat.push_back(static_cast<std::size_t>(id) * C + c);
+        padding.push_back(id == options.padding_idx);
+    }
+    const Tensor rows = take(weight, std::move(flat), out_shape, "embedding_lookup");
+    if (options.padding_idx < 0) return rows;
+    return where(from_vector(padding, id_shape), rows.detach(), rows);
+}
+
 }  // namespace
 
 // weight (V, C), ids (...) -> (..., C)
@@ -99,6 +119,7 @@ Tensor embedding_lookup(const Tensor& weight, const IdArray& ids, const LookupOp
                 shape_str(weight.shape()));
     const std::size_t V = weight.shape()[0], C = weight.shape()[1], N = ids.size();
     check_ids(ids, V, options);
+    if (weight.dtype() == kFloat64) [[unlikely]] return composed_lookup(weight, ids, options);
     if (options.max_norm) {   // an in-place write into the table, outside autograd (torch.embedding_renorm_)
         if (weight.is_contiguous()) {
             renormalize_rows(weight.mutable_data_ptr(), V, C, ids, *options.max_norm, options.norm_type);

@@ -232,11 +232,14 @@ TEST_CASE("ops refuse the dtypes they do not compute in, naming the op, the dtyp
         CHECK_THAT(e.what(), Contains("gelu: expected a float32 or float64 tensor, got one of dtype int64") &&
                                  Contains(".to(kFloat32)"));
     }
+    CHECK(embedding_lookup(ones({4, 2}, kFloat64), IdArray{1, 2}).dtype() == kFloat64);
     try {
-        (void)embedding_lookup(ones({4, 2}, kFloat64), IdArray{1, 2});
-        FAIL("an embedding of a float64 table ran");
+        LookupOptions renormalized;
+        renormalized.max_norm = 1.0f;
+        (void)embedding_lookup(ones({4, 2}, kFloat64), IdArray{1, 2}, renormalized);
+        FAIL("max_norm renormalised a float64 table");
     } catch (const Error& e) {
-        CHECK_THAT(e.what(), Contains("embedding_lookup: expected a float32 tensor, got one of dtype float64"));
+        CHECK_THAT(e.what(), Contains("embedding_lookup: max_norm, scale_grad_by_freq and sparse take a float32 table"));
     }
     try {
         ids.exp_();
@@ -391,4 +394,36 @@ TEST_CASE("layer_norm and cross_entropy compute in float64, agree with their flo
     }, {x});
     INFO(ce.report);
     CHECK(ce.ok);
+}
+
+TEST_CASE("attention and the embedding lookup compute in float64 and agree with their float32 kernels")
+{
+    Generator rng(12);
+    Array q(Shape{2, 3, 4, 8}), k(Shape{2, 3, 5, 8}), v(Shape{2, 3, 5, 6}), qkv(Shape{2, 4, 12}), table(Shape{6, 3});
+    for (Array* a : {&q, &k, &v, &qkv, &table}) rng.normal_(*a);
+    const Tensor band = xgrad::testing::bool_tensor(BoolArray{{true, false, true, true, false}, {true, true, false, false, true},
+                                                              {false, true, true, true, true}, {true, true, true, true, false}});
+    for (const AttentionOptions& o : {AttentionOptions().is_causal(true), AttentionOptions().attn_mask(band).scale(0.3f),
+                                      AttentionOptions().attn_mask(Tensor(Array(xt::ones<float>(Shape{4, 5}) * 0.5f)))}) {
+        const Tensor y64 = scaled_dot_product_attention(Tensor(q).to(kFloat64), Tensor(k).to(kFloat64), Tensor(v).to(kFloat64), o);
+        CHECK(y64.dtype() == kFloat64);
+        xgrad::testing::check_close(y64.to(kFloat32).to_array(),
+                                    scaled_dot_product_attention(Tensor(q), Tensor(k), Tensor(v), o).to_array(), 1e-5, 1e-5);
+    }
+    const Tensor p64 = packed_qkv_attention(Tensor(qkv).to(kFloat64), 2, AttentionOptions().is_causal(true));
+    xgrad::testing::check_close(p64.to(kFloat32).to_array(),
+                                packed_qkv_attention(Tensor(qkv), 2, AttentionOptions().is_causal(true)).to_array(), 1e-5, 1e-5);
+    CHECK_THROWS_WITH(scaled_dot_product_attention(Tensor(q).to(kFloat64), Tensor(k), Tensor(v)),
+                      Contains("expected q, k and v of one dtype, got float64, float32 and float32"));
+    LookupOptions padded;
+    padded.padding_idx = 2;
+    const Tensor w64 = Tensor(table).to(kFloat64).requires_grad_();
+    const IdArray ids = {{1, 2, 2}, {5, 0, 1}};
+    const Tensor rows = embedding_lookup(w64, ids, padded);
+    xgrad::testing::check_close(rows.to(kFloat32).to_array(), embedding_lookup(Tensor(table), ids, padded).to_array(), 0.0);
+    sum(rows * 2.0).backward();
+    const Tensor g = w64.grad().to(kFloat32);
+    CHECK(g.to_array()(1, 0) == 4.0f);   // id 1 twice
+    CHECK(g.to_array()(2, 0) == 0.0f);   // the padding row: no gradient
+    CHECK(g.to_array()(3, 0) == 0.0f);   // unused
 }
