@@ -191,6 +191,8 @@ Tensor le(const Tensor& a, const Tensor& b) { return compare_any("le", a, b, Com
 Tensor gt(const Tensor& a, const Tensor& b) { return compare_any("gt", a, b, Comparison::gt); }
 Tensor ge(const Tensor& a, const Tensor& b) { return compare_any("ge", a, b, Comparison::ge); }
 
+Tensor number_tensor(std::int64_t s) { return from_vector<std::int64_t>({s}, {}); }
+
 // ---- integer arithmetic: what add, sub, mul, pow and neg do with integral tensors -------------------------------
 Tensor detail::integral_binary(const char* op, const Tensor& a, const Tensor& b)
 {

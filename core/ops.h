@@ -17,6 +17,8 @@
 // gives int64; mean refuses them; a float function (exp, ...) wants float32 or float64.
 #pragma once
 
+#include <concepts>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -47,6 +49,24 @@ Tensor mul(const Tensor& x, double s);
 Tensor rsub(double s, const Tensor& x);         // s - x
 Tensor rdiv(double s, const Tensor& x);         // s / x
 Tensor pow(const Tensor& x, double exponent);  // x^p, as torch.pow: (-2)^3 = -8, 0^0 = 1
+// An integer number, as libtorch's Scalar(1): beside an integer or bool tensor it stays integral (ids + 1
+// is int64, wrapping as torch's), beside a float tensor it is the double above.
+Tensor number_tensor(std::int64_t s);   // s as a 0-D int64 tensor
+template <std::integral I>
+Tensor add(const Tensor& x, I s)
+{
+    return x.is_floating_point() ? add(x, static_cast<double>(s)) : add(x, number_tensor(static_cast<std::int64_t>(s)));
+}
+template <std::integral I>
+Tensor mul(const Tensor& x, I s)
+{
+    return x.is_floating_point() ? mul(x, static_cast<double>(s)) : mul(x, number_tensor(static_cast<std::int64_t>(s)));
+}
+template <std::integral I>
+Tensor rsub(I s, const Tensor& x)
+{
+    return x.is_floating_point() ? rsub(static_cast<double>(s), x) : sub(number_tensor(static_cast<std::int64_t>(s)), x);
+}
 
 // ---- element-wise functions: x (...) -> (...) -------------------------------------------------------------
 Tensor neg(const Tensor& x);
@@ -228,5 +248,17 @@ inline Tensor operator*(const Tensor& x, double s) { return mul(x, s); }
 inline Tensor operator*(double s, const Tensor& x) { return mul(x, s); }
 inline Tensor operator/(const Tensor& x, double s) { return mul(x, 1.0 / s); }
 inline Tensor operator/(double s, const Tensor& x) { return rdiv(s, x); }
+template <std::integral I>
+Tensor operator+(const Tensor& x, I s) { return add(x, s); }
+template <std::integral I>
+Tensor operator+(I s, const Tensor& x) { return add(x, s); }
+template <std::integral I>
+Tensor operator-(const Tensor& x, I s) { return add(x, -static_cast<std::int64_t>(s)); }
+template <std::integral I>
+Tensor operator-(I s, const Tensor& x) { return rsub(s, x); }
+template <std::integral I>
+Tensor operator*(const Tensor& x, I s) { return mul(x, s); }
+template <std::integral I>
+Tensor operator*(I s, const Tensor& x) { return mul(x, s); }
 
 }  // namespace xgrad

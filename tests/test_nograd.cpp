@@ -237,3 +237,23 @@ TEST_CASE("nn takes ids as int64 tensors: Embedding, embedding and cross_entropy
           nn::functional::cross_entropy(logits, IdArray{0, 3, 1, 1, 2}).item());
     CHECK_THROWS_WITH(nn::functional::cross_entropy(logits, targets.to(kFloat32)), Contains("cross_entropy: expected ids"));
 }
+
+TEST_CASE("an integer number keeps an integer tensor integral, as libtorch's Scalar; a float tensor takes it as a double")
+{
+    const Tensor ids = from_vector<std::int64_t>({0, 1, 2}, {3});
+    const Tensor next = ids + 1;
+    CHECK(next.dtype() == kInt64);
+    CHECK(next.data_ptr<std::int64_t>()[2] == 3);
+    CHECK((2 * ids).dtype() == kInt64);
+    CHECK((10 - ids).data_ptr<std::int64_t>()[1] == 9);
+    const Tensor small = from_vector<std::uint8_t>({0, 200}, {2});
+    CHECK((small - 1).dtype() == kUInt8);
+    CHECK((small - 1).data_ptr<std::uint8_t>()[0] == 255);   // wraps, as torch's
+    CHECK((ones({2}, kBool) + 1).dtype() == kInt64);         // bool with an int: int64
+    CHECK((ids + 0.5).dtype() == kFloat32);                  // a float number: the default float dtype
+    const Tensor x = ones({2}, true);
+    const Tensor y = x * 3;
+    CHECK(y.dtype() == kFloat32);
+    CHECK(y.op_name() == std::string("mul_scalar"));
+    CHECK((x - 1).to_array()(0) == 0.0f);
+}
