@@ -11,6 +11,7 @@
 // Ops are written with core/autograd.h; what a handle points at is core/node.h's business.
 #pragma once
 
+#include <concepts>
 #include <functional>
 #include <initializer_list>
 #include <memory>
@@ -323,6 +324,11 @@ Tensor ones(const Shape& shape, bool requires_grad = false);
 Tensor full(const Shape& shape, float value, bool requires_grad = false);
 Tensor arange(float end);                                  // [0, 1, ..., end - 1]
 Tensor arange(float start, float end, float step = 1.0f);
+// integer bounds give int64, as torch.arange(5) (declared with the dtype forms below)
+template <std::integral I>
+Tensor arange(I end);
+template <std::integral I>
+Tensor arange(I start, I end, I step = 1);
 Tensor randn(const Shape& shape, bool requires_grad = false);   // N(0, 1) from the default generator
 Tensor rand(const Shape& shape, bool requires_grad = false);    // U[0, 1) from the default generator
 Tensor from_vector(const std::vector<float>& values, const Shape& shape);
@@ -334,6 +340,16 @@ Tensor full(const Shape& shape, double value, Dtype dtype);   // value converted
 // [start, end) by step in dtype. An integral dtype takes the bounds toward zero first, as torch's
 // (arange(0, 4.2, 1, kInt64) holds 0..4); the count is ceil((end - start) / step).
 Tensor arange(double start, double end, double step, Dtype dtype);
+template <std::integral I>
+Tensor arange(I end)
+{
+    return arange(0.0, static_cast<double>(end), 1.0, kInt64);
+}
+template <std::integral I>
+Tensor arange(I start, I end, I step)
+{
+    return arange(static_cast<double>(start), static_cast<double>(end), static_cast<double>(step), kInt64);
+}
 // values of type T (float, double, std::int64_t, ..., bool) as a tensor of T's dtype and `shape`
 template <class T>
 Tensor from_vector(const std::vector<T>& values, const Shape& shape);

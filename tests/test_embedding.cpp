@@ -54,7 +54,7 @@ TEST_CASE("embedding backward sums gradients of repeated ids")
 {
     nn::Embedding emb(4, 2);
     IdArray ids = {1, 0, 2, 2, 3};   // "hello": l appears twice
-    Tensor upstream = reshape(arange(10), {5, 2});
+    Tensor upstream = reshape(arange(10.0f), {5, 2});
     emb.forward(ids).backward(upstream);
     Array g = emb.weight.grad().to_array();
     CHECK(g(2, 0) == 4.0f + 6.0f);   // rows 2 and 3 of the upstream
@@ -238,7 +238,7 @@ TEST_CASE("from_pretrained copies the weights and freezes them unless asked not 
     CHECK(frozen->weight.to_array()(2, 1) == 6.0f);           // a copy, not a view
     auto trainable = nn::Embedding::from_pretrained(w, false);
     CHECK(trainable->weight.requires_grad());
-    CHECK_THROWS_WITH(nn::Embedding::from_pretrained(arange(3)), Contains("expected 2-D weights"));
+    CHECK_THROWS_WITH(nn::Embedding::from_pretrained(arange(3.0f)), Contains("expected 2-D weights"));
 }
 
 TEST_CASE("grad_report lists the touched rows, their counts and gradient norms")

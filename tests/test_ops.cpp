@@ -326,7 +326,7 @@ TEST_CASE("reshape, transpose, permute, concat, split and masked_fill move value
     check_close(transpose(x, 0, 1), {0, 3, 1, 4, 2, 5});
     check_close(grad_of([](const Tensor& t) { return transpose(t, 0, 1); }, x, tensor({{1, 2}, {3, 4}, {5, 6}})),
                 {1, 3, 5, 2, 4, 6});
-    Tensor cube = reshape(arange(24), {2, 3, 4});
+    Tensor cube = reshape(arange(24.0f), {2, 3, 4});
     Tensor p = permute(cube, {2, 0, 1});
     CHECK(p.shape() == Shape{4, 2, 3});
     CHECK(p.to_array()(1, 1, 2) == cube.to_array()(1, 2, 1));
@@ -341,10 +341,10 @@ TEST_CASE("reshape, transpose, permute, concat, split and masked_fill move value
     check_close(yr.grad(), {4, 8});
     CHECK_THROWS_WITH(concat({x, y}, 0), Contains("concat: tensor 1 has shape (2, 1), which does not match (2, 3)"));
 
-    auto pieces = split(arange(5), 2, 0);
+    auto pieces = split(arange(5.0f), 2, 0);
     REQUIRE(pieces.size() == 3);
     check_close(pieces[2], {4});
-    check_close(grad_of([](const Tensor& t) { return split(t, 2, 0)[1]; }, arange(5), tensor({1, 2})), {0, 0, 1, 2, 0});
+    check_close(grad_of([](const Tensor& t) { return split(t, 2, 0)[1]; }, arange(5.0f), tensor({1, 2})), {0, 0, 1, 2, 0});
 
     Tensor mask = tensor({1, 0, 1});
     check_close(masked_fill(x, mask, -1e9f), {-1e9f, 1, -1e9f, -1e9f, 4, -1e9f});

@@ -164,7 +164,9 @@ TEST_CASE("creation helpers make the documented shapes and values")
     CHECK(zeros({2, 3}).shape() == Shape{2, 3});
     CHECK(values(ones({2})) == std::vector<float>{1.0f, 1.0f});
     CHECK(values(full({3}, 7.0f)) == std::vector<float>{7.0f, 7.0f, 7.0f});
-    CHECK(values(arange(4)) == std::vector<float>{0, 1, 2, 3});
+    CHECK(values(arange(4.0f)) == std::vector<float>{0, 1, 2, 3});
+    CHECK(arange(4).dtype() == kInt64);                         // integer bounds: int64, as torch.arange(4)
+    CHECK(arange(2, 8, 3).data_ptr<std::int64_t>()[1] == 5);
     CHECK(values(arange(1.0f, 2.0f, 0.25f)) == std::vector<float>{1.0f, 1.25f, 1.5f, 1.75f});
     CHECK(tensor({{1, 2, 3}, {4, 5, 6}}).shape() == Shape{2, 3});
     CHECK(Tensor(Array(xt::ones<float>({2, 1}))).shape() == Shape{2, 1});

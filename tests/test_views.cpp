@@ -12,7 +12,7 @@ using xgrad::testing::check_close;
 
 TEST_CASE("a view shares its base's storage through its own shape, strides and offset")
 {
-    Tensor x = arange(12).reshape({3, 4});
+    Tensor x = arange(12.0f).reshape({3, 4});
     Tensor t = x.t(), row = x.select(0, 1), cols = x.slice(1, 1, std::nullopt, 2), e = x.select(1, 0).unsqueeze(1).expand({3, 5});
     CHECK(t.stride() == std::vector<std::size_t>{1, 4});
     CHECK_FALSE(t.is_contiguous());
@@ -52,7 +52,7 @@ TEST_CASE("writes through any view land in the base, and a view sees writes into
 
 TEST_CASE("reshape is a view when the strides allow it and a copy when not; contiguous copies only when it must")
 {
-    Tensor x = arange(6).reshape({2, 3});
+    Tensor x = arange(6.0f).reshape({2, 3});
     CHECK(x.reshape({3, 2}).shares_storage(x));
     CHECK_FALSE(x.t().reshape({6}).shares_storage(x));
     CHECK(x.contiguous().is_same(x));
@@ -89,7 +89,7 @@ TEST_CASE("in place through a view of an op's output makes the base a copy_slice
 
 TEST_CASE("the bad inputs of views and in-place ops are errors that name the op, the shapes and the fix")
 {
-    Tensor x = arange(6).reshape({2, 3});
+    Tensor x = arange(6.0f).reshape({2, 3});
     CHECK_THROWS_WITH(x.t().view({6}), Contains("view size is not compatible with input tensor's size and stride") &&
                                           Contains("shape (3, 2) with strides (1, 3) cannot be viewed as (6,)") &&
                                           Contains("Use .reshape(...) instead"));
@@ -117,7 +117,7 @@ TEST_CASE("the bad inputs of views and in-place ops are errors that name the op,
 TEST_CASE("index and index_put_ with Slice, None and Ellipsis are Python's basic indexing, as libtorch's")
 {
     using namespace xgrad::indexing;
-    Tensor x = arange(24).reshape({2, 3, 4});
+    Tensor x = arange(24.0f).reshape({2, 3, 4});
     Tensor a = x.index({1, Slice(0, 3, 2), None});   // x[1, 0:3:2, None]
     CHECK(a.shape() == Shape{2, 1, 4});
     CHECK(a.shares_storage(x));
