@@ -1,6 +1,7 @@
-// Every differentiable op in xgrad, with its shape contract. Each is defined beside its backward in
+// Every op in xgrad, with its shape contract. Each differentiable one is defined beside its backward in
 // one of core/elementwise.cpp, reduce.cpp, shape.cpp, matmul.cpp or index.cpp (written with
-// core/autograd.h; docs/writing-an-op.md shows how to add one).
+// core/autograd.h; docs/writing-an-op.md shows how to add one); their integer and bool side, and the
+// ops without gradients, in core/nograd.cpp.
 //
 //     Tensor x = randn({4, 3});
 //     Tensor w = randn({3, 2}).requires_grad_();
