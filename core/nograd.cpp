@@ -87,16 +87,14 @@ Tensor elementwise(const char* op, const Tensor& x, bool to_bool, F f)
     return out;
 }
 
-// Integer arithmetic wraps around (two's complement) as torch's; computed unsigned, since signed
-// overflow is undefined in C++. bool + bool is or, bool * bool is and, as torch's.
+// Integer arithmetic wraps around (two's complement) as torch's; computed in uint64 (signed overflow is
+// undefined in C++, and so is int's, which narrower types promote to) and cut back to T's bits. bool + bool
+// is or, bool * bool is and, as torch's.
 template <class T, class F>
 T wrapping(T u, T v, F f)
 {
     if constexpr (std::is_same_v<T, bool> || std::is_floating_point_v<T>) return static_cast<T>(f(u, v));
-    else {
-        using U = std::make_unsigned_t<T>;
-        return static_cast<T>(static_cast<U>(f(static_cast<U>(u), static_cast<U>(v))));
-    }
+    else return static_cast<T>(f(static_cast<std::uint64_t>(u), static_cast<std::uint64_t>(v)));
 }
 
 // base^exponent for integers by squaring, wrapping around; a negative exponent gives what torch's does

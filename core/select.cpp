@@ -191,7 +191,9 @@ Tensor multinomial(const Tensor& probs, std::size_t num_samples, bool replacemen
     XGRAD_CHECK(num_samples > 0, "multinomial: cannot sample n_sample <= 0 samples");
     XGRAD_CHECK(replacement || num_samples <= N, "multinomial: cannot sample n_sample > prob_dist.size(-1) samples ",
                 "without replacement (", num_samples, " > ", N, ")");
-    std::vector<std::int64_t> out(rows * num_samples);
+    // the draws' storage first: a huge num_samples is the allocator's MemoryError before any work
+    Tensor draws = empty(probs.dim() == 2 ? Shape{rows, num_samples} : Shape{num_samples}, kInt64);
+    std::int64_t* out = const_cast<std::int64_t*>(draws.data_ptr<std::int64_t>());
     std::vector<double> weight(N);
     const Values pv = probs.values();
     for (std::size_t r = 0; r < rows; ++r) {
@@ -217,7 +219,7 @@ Tensor multinomial(const Tensor& probs, std::size_t num_samples, bool replacemen
             if (!replacement) total -= weight[pick], weight[pick] = 0.0;   // each category at most once
         }
     }
-    return from_vector(out, probs.dim() == 2 ? Shape{rows, num_samples} : Shape{num_samples});
+    return draws;
 }
 
 // condition (...) bool, a (...), b (...) broadcast together -> a where condition, else b

@@ -135,11 +135,12 @@ std::optional<Tensor> operand(py::handle other, const Tensor& x)
 // a Python or numpy int or float (no bool) as a double
 std::optional<double> real_number(py::handle h)
 {
-    if (PyFloat_Check(h.ptr()) || (PyLong_Check(h.ptr()) && !PyBool_Check(h.ptr()))) return h.cast<double>();
-    if (is_number(h) && !PyBool_Check(h.ptr()) && std::string("fiu").find(py::str(h.attr("dtype").attr("kind")).cast<std::string>()) != std::string::npos) {
-        return py::float_(py::reinterpret_borrow<py::object>(h)).cast<double>();
-    }
-    return std::nullopt;
+    if (PyBool_Check(h.ptr())) return std::nullopt;
+    if (PyFloat_Check(h.ptr()) || PyLong_Check(h.ptr())) return h.cast<double>();
+    if (!is_number(h)) return std::nullopt;   // numpy scalars: their ints and floats, not their bools
+    const char kind = py::str(h.attr("dtype").attr("kind")).cast<std::string>()[0];
+    if (kind != 'f' && kind != 'i' && kind != 'u') return std::nullopt;
+    return py::float_(py::reinterpret_borrow<py::object>(h)).cast<double>();
 }
 
 py::object binary(const PyTensor& a, py::handle other, Bin op, bool reflected)
@@ -466,19 +467,24 @@ void bind_ops(py::module_& m)
         gen(g).uniform_(a);
         return T(Tensor(std::move(a)));
     });
-    m.def("_randint", [gen](std::int64_t low, std::int64_t high, const Shape& s, py::object g) {
+    // ids drawn into a fresh int64 tensor (its allocation checks the size: a huge one is an error, not an abort)
+    const auto int64s = [](const Shape& s) {
+        Tensor out = empty(s, kInt64);
+        return std::pair(out, const_cast<std::int64_t*>(out.data_ptr<std::int64_t>()));
+    };
+    m.def("_randint", [gen, int64s](std::int64_t low, std::int64_t high, const Shape& s, py::object g) {
         XGRAD_CHECK(high > low, "random_ expects 'from' to be less than 'to', but got from=", low, " >= to=", high);
         Generator& rng = gen(g);
-        std::vector<std::int64_t> out(shape_numel(s));
-        for (auto& v : out) v = low + static_cast<std::int64_t>(rng.below(static_cast<std::uint64_t>(high - low)));
-        return T(from_vector(out, s));
+        auto [out, v] = int64s(s);
+        for (std::size_t i = 0; i < out.numel(); ++i) v[i] = low + static_cast<std::int64_t>(rng.below(static_cast<std::uint64_t>(high - low)));
+        return T(out);
     });
-    m.def("_randperm", [gen](std::size_t n, py::object g) {
+    m.def("_randperm", [gen, int64s](std::size_t n, py::object g) {
         Generator& rng = gen(g);
-        std::vector<std::int64_t> out(n);
-        for (std::size_t i = 0; i < n; ++i) out[i] = static_cast<std::int64_t>(i);
-        for (std::size_t i = n; i-- > 1;) std::swap(out[i], out[rng.below(i + 1)]);   // Fisher-Yates
-        return T(from_vector(out, {n}));
+        auto [out, v] = int64s({n});
+        for (std::size_t i = 0; i < n; ++i) v[i] = static_cast<std::int64_t>(i);
+        for (std::size_t i = n; i-- > 1;) std::swap(v[i], v[rng.below(i + 1)]);   // Fisher-Yates
+        return T(out);
     });
     m.def("_arange", [](double start, double end, double step, Dtype d) { return T(arange(start, end, step, d)); });
     m.def("_tensor", [](py::handle data, py::object dtype) {
