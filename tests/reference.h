@@ -46,6 +46,23 @@ inline Array ref_array(const nlohmann::json& values, const Shape& shape)
     return a;
 }
 
+// The dtype torch names `name` ("float32", "int64", "bool", ...), for the dtype tables
+inline Dtype dtype_named(const std::string& name)
+{
+    for (int i = 0; i < dtype_count; ++i) {
+        if (name == dtype_name(static_cast<Dtype>(i))) return static_cast<Dtype>(i);
+    }
+    throw std::runtime_error("no dtype named " + name);
+}
+
+// A JSON number, a bool as 0 or 1, or torch's "nan" / "inf" / "-inf" written as strings
+inline double number(const nlohmann::json& v)
+{
+    if (v.is_string()) return std::stod(v.get<std::string>());
+    if (v.is_boolean()) return v.get<bool>() ? 1.0 : 0.0;
+    return v.get<double>();
+}
+
 // A bool tensor (a mask) of a BoolArray literal's values: the tests write masks as xtensor literals.
 inline Tensor bool_tensor(const BoolArray& a)
 {

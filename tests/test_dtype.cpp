@@ -13,17 +13,11 @@
 
 using namespace xgrad;
 using Catch::Matchers::Contains;
+using xgrad::testing::dtype_named;
+using xgrad::testing::number;
 using xgrad::testing::reference;
 
 namespace {
-
-Dtype dtype_named(const std::string& name)
-{
-    for (int i = 0; i < dtype_count; ++i) {
-        if (name == dtype_name(static_cast<Dtype>(i))) return static_cast<Dtype>(i);
-    }
-    throw std::runtime_error("no dtype named " + name);
-}
 
 std::vector<std::string> words(const std::string& s)
 {
@@ -31,14 +25,6 @@ std::vector<std::string> words(const std::string& s)
     std::vector<std::string> out;
     for (std::string w; in >> w;) out.push_back(w);
     return out;
-}
-
-// A JSON number, or torch's "nan" / "inf" / "-inf" written as strings
-double number(const nlohmann::json& v)
-{
-    if (v.is_string()) return std::stod(v.get<std::string>());
-    if (v.is_boolean()) return v.get<bool>() ? 1.0 : 0.0;
-    return v.get<double>();
 }
 
 }  // namespace

@@ -14,24 +14,11 @@
 
 using namespace xgrad;
 using Catch::Matchers::Contains;
+using xgrad::testing::dtype_named;
+using xgrad::testing::number;
 using xgrad::testing::reference;
 
 namespace {
-
-Dtype dtype_named(const std::string& name)
-{
-    for (int i = 0; i < dtype_count; ++i) {
-        if (name == dtype_name(static_cast<Dtype>(i))) return static_cast<Dtype>(i);
-    }
-    throw std::runtime_error("no dtype named " + name);
-}
-
-double number(const nlohmann::json& v)
-{
-    if (v.is_string()) return std::stod(v.get<std::string>());
-    if (v.is_boolean()) return v.get<bool>() ? 1.0 : 0.0;
-    return v.get<double>();
-}
 
 // an operand of the table: a 1-D tensor of its dtype holding its values (all exact in double)
 Tensor operand(const nlohmann::json& o)
