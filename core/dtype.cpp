@@ -12,6 +12,12 @@ const char* dtype_name(Dtype d)
     return names[static_cast<int>(d)];
 }
 
+const char* scalar_type_name(Dtype d)
+{
+    constexpr const char* names[dtype_count] = {"Float", "Double", "Half", "BFloat16", "Long", "Int", "Short", "Char", "Byte", "Bool"};
+    return names[static_cast<int>(d)];
+}
+
 bool is_floating_point(Dtype d) { return d == Dtype::Float || d == Dtype::Double || d == Dtype::Half || d == Dtype::BFloat16; }
 bool is_integral(Dtype d) { return !is_floating_point(d) && d != Dtype::Bool; }
 bool is_arithmetic(Dtype d) { return d == Dtype::Float || d == Dtype::Double || is_integral(d); }

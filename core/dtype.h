@@ -36,6 +36,7 @@ inline constexpr Dtype kUInt8 = Dtype::Byte, kByte = Dtype::Byte;
 inline constexpr Dtype kBool = Dtype::Bool;
 
 const char* dtype_name(Dtype d);        // "float32", "int64", "bool": torch's names without "torch."
+const char* scalar_type_name(Dtype d);  // "Float", "Long", "Bool": c10's names, which torch's messages use
 constexpr std::size_t element_size(Dtype d)   // bytes, as x.element_size()
 {
     constexpr std::size_t sizes[dtype_count] = {4, 8, 2, 2, 8, 4, 2, 1, 1, 1};

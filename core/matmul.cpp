@@ -106,11 +106,8 @@ Batches broadcast_batches(const Shape& as, const Shape& bs, const Strides& a_str
 // Products do not promote, as torch's: both operands of one dtype ("expected scalar type Double but found Float")
 void check_same_dtype(const char* op, const Tensor& a, const Tensor& b)
 {
-    const auto scalar_type = [](Dtype d) {   // torch's C++ names, as its message has them
-        return d == Dtype::Double ? "Double" : d == Dtype::Float ? "Float" : d == Dtype::Long ? "Long" : dtype_name(d);
-    };
-    XGRAD_CHECK(a.dtype() == b.dtype(), op, ": expected scalar type ", scalar_type(a.dtype()), " but found ",
-                scalar_type(b.dtype()), " (", shape_str(a.shape()), " ", dtype_name(a.dtype()), " and ",
+    XGRAD_CHECK(a.dtype() == b.dtype(), op, ": expected scalar type ", scalar_type_name(a.dtype()), " but found ",
+                scalar_type_name(b.dtype()), " (", shape_str(a.shape()), " ", dtype_name(a.dtype()), " and ",
                 shape_str(b.shape()), " ", dtype_name(b.dtype()), "; convert one with .to())");
 }
 

@@ -55,7 +55,7 @@ void classify(py::handle obj, const Shape& shape, std::size_t dim, std::vector<I
         classify(py::list(py::reinterpret_borrow<py::object>(obj)), shape, dim, out, consumed);
         return;
     }
-    const bool is_tensor = py::isinstance<PyTensor>(obj);
+    const bool is_tensor = tensor_of(obj) != nullptr;
     if (!is_tensor && !py::isinstance<py::array>(obj) && PyIndex_Check(obj.ptr())) {   // int, numpy integer
         item.value = index_value(obj);
         out.push_back(item), ++consumed;
@@ -65,7 +65,7 @@ void classify(py::handle obj, const Shape& shape, std::size_t dim, std::vector<I
         index_error("only integers, slices (`:`), ellipsis (`...`), None and long or bool tensors are valid indices (got " +
                     std::string(py::str(py::type::of(obj).attr("__name__"))) + ")");
     }
-    const Tensor t = is_tensor ? obj.cast<const PyTensor&>().value : to_tensor(obj).value;
+    const Tensor t = is_tensor ? tensor_of(obj)->value : to_tensor(obj).value;
     if (t.is_floating_point()) {
         index_error(std::string("tensors used as indices must be long, int, byte or bool tensors (got a ") + dtype_name(t.dtype()) +
                     " tensor)");

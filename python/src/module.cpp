@@ -1,7 +1,5 @@
 // The extension module xgrad._xgrad: its parts (tensor.cpp, ops.cpp, nn.cpp, optim.cpp, text.cpp),
 // grad mode, anomaly detection, threads and seeds, and how xgrad's errors reach Python.
-#include <cstring>
-
 #include "python/src/pytensor.h"
 
 namespace py = pybind11;
@@ -24,14 +22,13 @@ PYBIND11_MODULE(_xgrad, m)
 {
     m.doc() = "xgrad's C++ core: tensors with autograd, nn, optim (import xgrad, not this module)";
 
-    // xgrad::Error carries the op, what it expected and what it got. PyTorch raises IndexError for an
-    // index or id out of range and RuntimeError for the rest (a shape mismatch...), with that text.
+    // xgrad::Error carries the op, what it expected and what it got: the error PyTorch raises for it
+    // (IndexError for an index or id out of range, RuntimeError for the rest), with that text
     py::register_exception_translator([](std::exception_ptr p) {
         try {
             if (p) std::rethrow_exception(p);
-        } catch (const Error& e) {
-            const bool out_of_range = std::strstr(e.what(), "out of range") || std::strstr(e.what(), "out of bounds");
-            PyErr_SetString(out_of_range ? PyExc_IndexError : PyExc_RuntimeError, e.what());
+        } catch (const Error&) {
+            set_python_error();
         }
     });
 
@@ -41,7 +38,6 @@ PYBIND11_MODULE(_xgrad, m)
     bind_optim(m);
     bind_text(m);
     bind_bench(m);
-    install_fast_paths(m);
 
     py::class_<Scoped<NoGradGuard>>(m, "_NoGrad")
         .def(py::init<>())

@@ -3,7 +3,7 @@
 // torch-style Python modules; the simple layers take their initial weights from the C++
 // constructors (so a seed gives the same weights from Python and C++), the composite ones
 // (MultiheadAttention, CausalSelfAttention, TransformerBlock) also run their C++ forward.
-#include "python/src/pytensor.h"
+#include "python/src/table.h"
 
 namespace xgrad::python {
 
@@ -33,86 +33,88 @@ std::optional<PyTensor> tensor_or_none(py::handle h)
     return to_tensor(h);
 }
 
+// ---- torch.nn.functional's ops: the op table (table.h) --------------------------------------------------
+Tensor cross_entropy_of(const PyTensor& input, py::handle target, std::optional<PyTensor> weight, std::int64_t ignore_index,
+                        const std::string& reduction, float label_smoothing)
+{
+    if (tensor_of(target) && tensor_of(target)->value.is_floating_point()) {
+        throw std::runtime_error("cross_entropy: expected class indices of dtype xgrad.long as target (probabilities "
+                                 "as targets are not supported by xgrad)");
+    }
+    const IdArray ids = ids_of(target, "cross_entropy");
+    Tensor logits = input.f();
+    const std::size_t n = logits.dim();
+    if (n > 2) {   // (N, C, d...) -> (N, d..., C): xgrad's op wants the classes last
+        std::vector<int> perm = {0};
+        for (std::size_t d = 2; d < n; ++d) perm.push_back(static_cast<int>(d));
+        perm.push_back(1);
+        logits = permute(logits, perm);
+    }
+    auto options = nn::functional::CrossEntropyOptions().ignore_index(ignore_index).label_smoothing(label_smoothing).reduction(reduction);
+    if (weight) options.weight(weight->f());
+    py::gil_scoped_release release;
+    return nn::functional::cross_entropy(logits, ids, options);
+}
+
+// SDPA's bool mask: True = takes part in attention; a float mask is added to the scores
+Tensor attention_of(const PyTensor& q, const PyTensor& k, const PyTensor& v, py::handle attn_mask, float dropout_p, bool is_causal,
+                    std::optional<float> scale)
+{
+    AttentionOptions o;
+    o.dropout_p(dropout_p).is_causal(is_causal);
+    if (scale) o.scale(*scale);
+    if (auto mask = tensor_or_none(attn_mask)) o.attn_mask(mask->dtype() == kBool ? mask->value : mask->f());
+    Tensor qs = q.f(), ks = k.f(), vs = v.f();
+    py::gil_scoped_release release;
+    return scaled_dot_product_attention(qs, ks, vs, o);
+}
+
+const Def functional[] = {
+    {"linear(input, weight, bias=None)", function, [](const PyTensor& x, const PyTensor& weight, std::optional<PyTensor> bias) {
+         Tensor xs = x.f(), w = weight.f(), b = opt(bias);
+         py::gil_scoped_release release;
+         return linear(xs, w, b);
+     }},
+    {"embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0, scale_grad_by_freq=False, sparse=False, "
+     "position_table=False)", function,
+     [](py::handle input, const Tensor& weight, std::optional<std::int64_t> padding_idx, std::optional<float> max_norm, float norm_type,
+        bool scale_grad_by_freq, bool sparse, bool position_table) {
+         const IdArray ids = ids_of(input, "embedding");
+         const auto options = embedding_options(padding_idx, max_norm, norm_type, scale_grad_by_freq, sparse, position_table);
+         py::gil_scoped_release release;   // the weight as it is: max_norm renormalises the table's own rows in place
+         return nn::functional::embedding(ids, weight, options);
+     }},
+    {"layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-05)", function,
+     [](const PyTensor& x, py::handle normalized_shape, std::optional<PyTensor> weight, std::optional<PyTensor> bias, float eps) {
+         const Shape shape = shape_from("layer_norm", normalized_shape);
+         Tensor xs = x.f(), w = opt(weight), b = opt(bias);
+         py::gil_scoped_release release;
+         return nn::functional::layer_norm(xs, shape, w, b, eps);
+     }},
+    // input (N, C) with target (N), or (N, C, d...) with (N, d...) as PyTorch's: classes on axis 1
+    {"cross_entropy(input, target, weight=None, ignore_index=-100, reduction='mean', label_smoothing=0.0)", function,
+     [](const PyTensor& input, py::handle target, std::optional<PyTensor> weight, std::int64_t ignore_index, const std::string& reduction,
+        float label_smoothing) { return cross_entropy_of(input, target, weight, ignore_index, reduction, label_smoothing); }},
+    {"dropout(input, p=0.5, training=True)", function, [](const PyTensor& x, float p, bool training) {
+         if (p < 0.0f || p > 1.0f) throw py::value_error("dropout probability has to be between 0 and 1, but got " + std::to_string(p));
+         return dropout(x.f(), p, training);
+     }},
+    {"gelu(input, approximate='none')", function, [](const PyTensor& x, const std::string& approximate) { return gelu(x.f(), approximate); }},
+    {"softplus(input, beta=1.0, threshold=20.0)", function, [](const PyTensor& x, float beta, float threshold) {
+         return softplus(x.f(), beta, threshold);
+     }},
+    {"scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None)", function,
+     [](const PyTensor& q, const PyTensor& k, const PyTensor& v, py::handle attn_mask, float dropout_p, bool is_causal,
+        std::optional<float> scale) { return attention_of(q, k, v, attn_mask, dropout_p, is_causal, scale); }},
+};
+
 }  // namespace
 
 void bind_nn(py::module_& m)
 {
     using A = py::arg;
     py::module_ f = m.def_submodule("_functional", "torch.nn.functional's ops on xgrad");
-
-    f.def("linear", [](const PyTensor& x, const PyTensor& weight, std::optional<PyTensor> bias) {
-        Tensor xs = x.f(), w = weight.f(), b = opt(bias);
-        py::gil_scoped_release release;
-        return T(linear(xs, w, b));
-    }, A("input"), A("weight"), A("bias") = py::none());
-
-    f.def("embedding", [](py::handle input, const PyTensor& weight, std::optional<std::int64_t> padding_idx,
-                          std::optional<float> max_norm, float norm_type, bool scale_grad_by_freq, bool sparse,
-                          bool position_table) {
-        const IdArray ids = ids_of(input, "embedding");
-        const auto options = embedding_options(padding_idx, max_norm, norm_type, scale_grad_by_freq, sparse, position_table);
-        Tensor w = weight.value;   // not f(): max_norm renormalises the table's own rows in place
-        py::gil_scoped_release release;
-        return T(nn::functional::embedding(ids, w, options));
-    }, A("input"), A("weight"), A("padding_idx") = py::none(), A("max_norm") = py::none(), A("norm_type") = 2.0f,
-       A("scale_grad_by_freq") = false, A("sparse") = false, A("position_table") = false);
-
-    f.def("layer_norm", [](const PyTensor& x, py::handle normalized_shape, std::optional<PyTensor> weight,
-                           std::optional<PyTensor> bias, float eps) {
-        const Shape shape = shape_from("layer_norm", normalized_shape);
-        Tensor xs = x.f(), w = opt(weight), b = opt(bias);
-        py::gil_scoped_release release;
-        return T(nn::functional::layer_norm(xs, shape, w, b, eps));
-    }, A("input"), A("normalized_shape"), A("weight") = py::none(), A("bias") = py::none(), A("eps") = 1e-5f);
-
-    // input (N, C) with target (N), or (N, C, d...) with (N, d...) as PyTorch's: classes on axis 1
-    f.def("cross_entropy", [](const PyTensor& input, py::handle target, std::optional<PyTensor> weight,
-                              std::int64_t ignore_index, const std::string& reduction, float label_smoothing) {
-        if (tensor_of(target) && tensor_of(target)->value.is_floating_point()) {
-            throw std::runtime_error("cross_entropy: expected class indices of dtype xgrad.long as target (probabilities "
-                                     "as targets are not supported by xgrad)");
-        }
-        const IdArray ids = ids_of(target, "cross_entropy");
-        Tensor logits = input.f();
-        const std::size_t n = logits.dim();
-        if (n > 2) {   // (N, C, d...) -> (N, d..., C): xgrad's op wants the classes last
-            std::vector<int> perm = {0};
-            for (std::size_t d = 2; d < n; ++d) perm.push_back(static_cast<int>(d));
-            perm.push_back(1);
-            logits = permute(logits, perm);
-        }
-        auto options = nn::functional::CrossEntropyOptions().ignore_index(ignore_index).label_smoothing(label_smoothing)
-                           .reduction(reduction);
-        if (weight) options.weight(weight->f());
-        py::gil_scoped_release release;
-        return T(nn::functional::cross_entropy(logits, ids, options));
-    }, A("input"), A("target"), A("weight") = py::none(), A("ignore_index") = -100, A("reduction") = "mean",
-       A("label_smoothing") = 0.0f);
-
-    f.def("dropout", [](const PyTensor& x, float p, bool training) {
-        if (p < 0.0f || p > 1.0f) throw py::value_error("dropout probability has to be between 0 and 1, but got " + std::to_string(p));
-        return T(dropout(x.f(), p, training));
-    }, A("input"), A("p") = 0.5f, A("training") = true);
-
-    f.def("gelu", [](const PyTensor& x, const std::string& approximate) { return T(gelu(x.f(), approximate)); },
-          A("input"), A("approximate") = "none");
-    f.def("softplus", [](const PyTensor& x, float beta, float threshold) { return T(softplus(x.f(), beta, threshold)); },
-          A("input"), A("beta") = 1.0f, A("threshold") = 20.0f);
-
-    // SDPA's bool mask: True = takes part in attention; a float mask is added to the scores
-    f.def("scaled_dot_product_attention", [](const PyTensor& q, const PyTensor& k, const PyTensor& v, py::handle attn_mask,
-                                             float dropout_p, bool is_causal, std::optional<float> scale) {
-        AttentionOptions o;
-        o.dropout_p(dropout_p).is_causal(is_causal);
-        if (scale) o.scale(*scale);
-        if (auto mask = tensor_or_none(attn_mask)) {
-            o.attn_mask(mask->dtype() == kBool ? mask->value : mask->f());
-        }
-        Tensor qs = q.f(), ks = k.f(), vs = v.f();
-        py::gil_scoped_release release;
-        return T(scaled_dot_product_attention(qs, ks, vs, o));
-    }, A("query"), A("key"), A("value"), A("attn_mask") = py::none(), A("dropout_p") = 0.0f, A("is_causal") = false,
-       A("scale") = py::none());
+    install(f, functional);
 
     // ---- C++ modules ----
     py::class_<nn::Module, std::shared_ptr<nn::Module>>(m, "_Module")

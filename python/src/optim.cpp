@@ -16,7 +16,9 @@ std::vector<optim::ParamGroup> groups_of(const py::list& groups)
         auto item = g.cast<py::tuple>();
         optim::ParamGroup group;
         for (py::handle p : item[0]) {
-            const auto& t = p.cast<const PyTensor&>();
+            const PyTensor* found = tensor_of(p);
+            if (found == nullptr) throw py::type_error(std::string("optimizer params must be Tensors, got ") + Py_TYPE(p.ptr())->tp_name);
+            const PyTensor& t = *found;
             if (!t.is_float()) throw py::value_error(std::string("optimizer can only optimize Tensors of floating point dtype, got ") + dtype_name(t.dtype()));
             if (!t.value.is_leaf()) throw py::value_error("can't optimize a non-leaf Tensor");
             group.params.push_back(t.value);

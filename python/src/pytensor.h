@@ -41,26 +41,30 @@ struct PyTensor {
 // The ids of the text tools' arrays as an int64 tensor
 Tensor id_tensor(const IdArray& ids);
 
-// xgrad.Tensor's pybind11 type record, looked up once it exists (pybind11 itself looks it up in a hash
-// table by std::type_info for every argument and every return value).
-inline const py::detail::type_info* tensor_type()
-{
-    static const py::detail::type_info* info = nullptr;
-    if (info == nullptr) info = py::detail::get_type_info(typeid(PyTensor));   // null until bind_tensor ran
-    return info;
-}
+// ---- the Python object -----------------------------------------------------------------------------
+// An xgrad.Tensor (or an instance of a Python subclass: nn.Parameter) is this object: CPython's
+// header, the tensor, and the instance's attribute dict and weak references (tensor_type.cpp).
+struct TensorObject {
+    PyObject_HEAD
+    PyTensor tensor;
+    PyObject* dict;
+    PyObject* weakrefs;
+};
+extern PyTypeObject* tensor_type;   // xgrad.Tensor, once bind_tensor made it
 
-// ---- helpers shared by the binding files ------------------------------------------------------------
-// The PyTensor inside a Python object, or nullptr if it is no xgrad.Tensor (a subclass counts): one
-// type check against a cached type, where py::isinstance and cast each look the type up by name,
-// which is a good part of a tiny op's cost from Python.
-inline const PyTensor* tensor_of(py::handle h)
+// The PyTensor inside a Python object, or nullptr if it is no xgrad.Tensor (a subclass counts)
+inline PyTensor* tensor_of(py::handle h)
 {
-    const py::detail::type_info* info = tensor_type();
-    if (!PyObject_TypeCheck(h.ptr(), info->type)) return nullptr;
-    auto* inst = reinterpret_cast<py::detail::instance*>(h.ptr());
-    return static_cast<const PyTensor*>(inst->get_value_and_holder(info).value_ptr());
+    if (!PyObject_TypeCheck(h.ptr(), tensor_type)) return nullptr;
+    return &reinterpret_cast<TensorObject*>(h.ptr())->tensor;
 }
+// A new xgrad.Tensor holding t (a new reference)
+PyObject* new_tensor(Tensor t);
+
+// Inside a catch block: the exception in flight as the Python error torch would raise (xgrad::Error
+// as IndexError for an index out of range, else RuntimeError; pybind11's and the standard library's
+// exceptions as pybind11 maps them)
+void set_python_error() noexcept;
 
 // A Python shape: a tuple/list of ints, torch.Size, or the ints themselves (zeros(2, 3)). Negative
 // sizes are a RuntimeError naming the op, as PyTorch's.
@@ -73,8 +77,8 @@ PyTensor to_tensor(py::handle data, std::optional<Dtype> dtype = std::nullopt);
 // A Python number as the 0-D tensor torch makes of it beside x (a bool as bool, an int as int64, a
 // float in x's float dtype, or the default beside integers); a tensor as it is; anything else converted
 Tensor scalar_operand(py::handle v, const Tensor& x);
-Dtype dtype_arg(py::handle dtype);
-Dtype numpy_dtype(const py::array& a);   // an array's own dtype, or torch's TypeError for one it lacks   // xgrad.float32 / xgrad.long / float / int / bool / "float32"
+Dtype dtype_arg(py::handle dtype);       // xgrad.float32 / xgrad.long / float / int / bool / "float32"
+Dtype numpy_dtype(const py::array& a);   // an array's own dtype, or torch's TypeError for one it lacks
 
 // The flat offsets an index (int, slice, None, Ellipsis, list, tensor, mask, or a tuple of them)
 // selects in a row-major array of `shape`, and the shape of the result, with NumPy's and PyTorch's rules.
@@ -94,13 +98,14 @@ struct Indexed {
 };
 Indexed index_of(const Tensor& x, py::handle index);
 
-void check_device(py::handle device);
+void check_device(py::handle device);   // None, "cpu", or a device whose type is cpu
 
-// The arithmetic operators: a op b for tensors of any dtypes (the core promotes), and x op s for a
-// Python float s (s op x when reflected), taken in x's float type as torch's
+// a op other, for the operators and the methods: other a tensor, a number (torch's 0-D operand; beside
+// a float tensor, a Python number is taken in its dtype), a list or an array; NotImplemented for
+// anything else. other op a when reflected.
 enum class Bin { add, sub, mul, div, pow, floordiv, mod };
-Tensor tensor_binary(const Tensor& a, const Tensor& b, Bin op);
-Tensor float_scalar(const Tensor& x, double s, Bin op, bool reflected);
+py::object arithmetic(const PyTensor& a, py::handle other, Bin op, bool reflected);
+py::object compare(const PyTensor& a, py::handle other, int op);   // op: Py_LT ... Py_GE, a bool tensor
 // a @ b, with the GIL released while it runs, unless it is too small for that to matter
 Tensor matmul_releasing_gil(const Tensor& a, const Tensor& b);
 
@@ -111,7 +116,7 @@ inline std::int64_t index_value(py::handle obj)
     PyObject* i = PyNumber_Index(obj.ptr());
     if (i == nullptr) throw py::error_already_set();
     return py::reinterpret_steal<py::int_>(i).cast<std::int64_t>();
-}                // None, "cpu", or a device whose type is cpu
+}
 
 void bind_tensor(py::module_& m);
 void bind_ops(py::module_& m);
@@ -119,45 +124,28 @@ void bind_nn(py::module_& m);
 void bind_optim(py::module_& m);
 void bind_text(py::module_& m);
 void bind_bench(py::module_& m);
-void install_fast_paths(py::module_& m);   // after the bindings it speeds up (fast.cpp)
 
 }  // namespace xgrad::python
 
+// PyTensor as an argument or a result of the pybind11 bindings (nn.cpp, optim.cpp, ...): pybind11's
+// documented extension point for a type it does not own ("Custom type casters"), which must be
+// declared in its namespace. The table-driven bindings (table.h) do not go through it.
 namespace pybind11::detail {
 
-// PyTensor's caster: pybind11's own generic one for a bound class (type_caster_base), given the type
-// record looked up once. Every binding that takes or returns an xgrad.Tensor goes through it; it must
-// be seen before any of them: every binding file includes this header.
 template <>
-class type_caster<xgrad::python::PyTensor> : public type_caster_generic {
-    using Value = xgrad::python::PyTensor;
-    static void* copy(const void* p) { return new Value(*static_cast<const Value*>(p)); }
-    static void* move(const void* p) { return new Value(std::move(*const_cast<Value*>(static_cast<const Value*>(p)))); }
+struct type_caster<xgrad::python::PyTensor> {
+    PYBIND11_TYPE_CASTER(xgrad::python::PyTensor, const_name("Tensor"));
 
-public:
-    static constexpr auto name = const_name<Value>();
-    type_caster() : type_caster_generic(xgrad::python::tensor_type()) {}
-
-    static handle cast(const Value& src, return_value_policy policy, handle parent)
+    bool load(handle src, bool)
     {
-        if (policy == return_value_policy::automatic || policy == return_value_policy::automatic_reference) {
-            policy = return_value_policy::copy;
-        }
-        return cast(&src, policy, parent);
+        const xgrad::python::PyTensor* t = xgrad::python::tensor_of(src);
+        if (t == nullptr) return false;
+        value = *t;
+        return true;
     }
-    static handle cast(Value&& src, return_value_policy, handle parent) { return cast(&src, return_value_policy::move, parent); }
-    static handle cast(const Value* src, return_value_policy policy, handle parent)
+    static handle cast(const xgrad::python::PyTensor& src, return_value_policy, handle)
     {
-        return type_caster_generic::cast(src, policy, parent, xgrad::python::tensor_type(), copy, move);
-    }
-
-    template <typename T>
-    using cast_op_type = detail::cast_op_type<T>;
-    operator Value*() { return static_cast<Value*>(value); }
-    operator Value&()
-    {
-        if (value == nullptr) throw reference_cast_error();
-        return *static_cast<Value*>(value);
+        return xgrad::python::new_tensor(src.value);
     }
 };
 

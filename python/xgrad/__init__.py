@@ -27,9 +27,9 @@ from ._xgrad import (Tensor, dtype, manual_seed, set_num_threads, get_num_thread
                      add, sub, mul, div, pow, eq, ne, lt, le, gt, ge, matmul, mm, bmm,
                      reshape, permute, transpose, unsqueeze, squeeze, flatten, clone, cat, concat, concatenate, stack,
                      narrow, diagonal, as_strided,
-                     split, chunk, select, tril, triu, sum, mean, max, min, argmax, argmin, var, softmax, log_softmax, topk,
+                     split, chunk, select, tril, triu, sum, mean, max, min, argmax, argmin, var, std, softmax, log_softmax, topk,
                      multinomial, empty_cache, floor_divide, remainder, bitwise_and, bitwise_or, bitwise_xor, logical_and,
-                     logical_or, logical_xor, logical_not)
+                     logical_or, logical_xor, logical_not, unbind, numel, detach, t, unflatten)
 from ._repr import tensor_repr as _tensor_repr
 
 dtype.__repr__ = dtype.__str__ = lambda self: "xgrad." + self.name
@@ -196,15 +196,6 @@ def linspace(start, end, steps, dtype=None, device=None, requires_grad=False):
                    requires_grad)
 
 
-def unbind(input, dim=0):
-    """The slices of input along dim, as a tuple of views (each differentiable)."""
-    if input.dtype == float32:
-        return tuple(_xgrad._unbind(input, dim))
-    n = input.shape[dim]
-    index = [slice(None)] * (dim % input.dim())
-    return tuple(input[tuple(index + [i])] for i in range(n))
-
-
 def log10(input):
     return log(input) * (1.0 / _math.log(10.0))
 
@@ -215,10 +206,6 @@ def log2(input):
 
 def log1p(input):
     return log(input + 1.0)
-
-
-def std(input, dim=None, unbiased=True, keepdim=False, *, axis=None, keepdims=None):
-    return _xgrad._std(input, dim, unbiased, keepdim, axis=axis, keepdims=keepdims)   # gradient 0 where std is 0
 
 
 def arange(start, end=None, step=1, dtype=None, device=None, requires_grad=False):
@@ -507,7 +494,7 @@ for _name, _fn in {
     "__iadd__": lambda self, other: self.add_(other), "__isub__": lambda self, other: self.sub_(other),
     "__imul__": lambda self, other: self.mul_(other), "__itruediv__": lambda self, other: self.div_(other),
     "__repr__": _tensor_repr, "__array__": lambda self, dtype=None: _np.asarray(self.numpy(), dtype=dtype),
-    "unbind": unbind, "std": std, "log10": log10, "log2": log2, "log1p": log1p, "nelement": lambda self: self.numel(),
+    "log10": log10, "log2": log2, "log1p": log1p, "nelement": lambda self: self.numel(),
     "all": _all, "any": _any, "norm": _norm, "type_as": _type_as,
     "untyped_storage": lambda self: _Storage(self), "storage": lambda self: _Storage(self),
     "is_floating_point": lambda self: self.dtype.is_floating_point, "element_size": lambda self: self.dtype.itemsize,

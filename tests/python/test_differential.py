@@ -235,7 +235,7 @@ BINARY = {"add": operator.add, "sub": operator.sub, "mul": operator.mul, "truedi
           "and": operator.and_, "or": operator.or_, "xor": operator.xor}
 for _n, _f in BINARY.items():
     op(f"Tensor.__{_n}__", C(pair()).map(lambda ak: (ak[0][0], {})), (lambda f: lambda L, x, y: f(x, y))(_f))
-    if _n in ("add", "sub", "mul", "truediv", "floordiv", "mod", "pow"):   # number OP tensor
+    if _n in ("add", "sub", "mul", "truediv", "floordiv", "mod", "pow", "and", "or", "xor"):   # number OP tensor
         op(f"Tensor.__r{_n}__", C(SCALARS, arrays()), (lambda f: lambda L, s, x: f(s, x))(_f))
 for _n in ["add", "sub", "mul", "div", "pow", "eq", "ne", "lt", "le", "gt", "ge", "floor_divide", "remainder",
            "bitwise_and", "bitwise_or", "bitwise_xor", "logical_and", "logical_or", "logical_xor"]:
@@ -265,6 +265,7 @@ OPS["Tensor.__matmul__"].cases = matmul_case
 for _n in ["matmul", "mm", "bmm"]:
     both(_n, matmul_case, flags={"order"})
 OPS["Tensor.__matmul__"].flags = frozenset({"order"})
+op("Tensor.__rmatmul__", matmul_case, lambda L, a, b: b.__rmatmul__(a), flags={"order"})
 
 # in place: on a clone (so autograd runs through it), or on the leaf itself (refused when it requires grad)
 target = st.sampled_from(["clone", "clone", "leaf"])
@@ -453,11 +454,13 @@ both("transpose", any_x.flatmap(lambda ak: C(st.just(ak[0][0]), dims(ak[0][0].nd
 op("Tensor.T", C(arrays(hi=2)), lambda L, x: x.T)   # .T of more than 2 dims is deprecated in torch
 op("Tensor.mT", any_x, lambda L, x: x.mT)
 op("Tensor.t", any_x, lambda L, x: x.t())
+op("xgrad.t", any_x, lambda L, x: L.t(x))
 both("unsqueeze", any_x.flatmap(lambda ak: C(st.just(ak[0][0]), dims(ak[0][0].ndim + 1))))
 both("squeeze", any_x.flatmap(lambda ak: C(st.just(ak[0][0]), dim=maybe(dims(ak[0][0].ndim)))))
 both("flatten", any_x.flatmap(lambda ak: C(st.just(ak[0][0]), start_dim=maybe(dims(ak[0][0].ndim)),
                                            end_dim=maybe(dims(ak[0][0].ndim)))))
 both("clone", any_x)
+op("xgrad.detach", any_x, lambda L, x: L.detach(x))
 for _n in ["contiguous", "detach", "cpu", "float", "double", "long", "bool", "int", "half"]:
     op("Tensor." + _n, any_x, method(_n))
 op("Tensor.data", any_x, lambda L, x: x.data)
@@ -472,6 +475,7 @@ def unflatten_case(draw):
 
 
 op("Tensor.unflatten", unflatten_case(), lambda L, x, d, s: x.unflatten(d, s))
+op("xgrad.unflatten", unflatten_case(), lambda L, x, d, s: L.unflatten(x, d, s))
 
 
 @st.composite
@@ -890,6 +894,7 @@ EXCLUDED = {
     "Tensor.data_ptr": "an address", "Tensor.storage": "an address holder", "Tensor.untyped_storage": "as storage",
     "Tensor.device": "always cpu", "Tensor.is_cuda": "always False", "Tensor.cuda": "raises: no CUDA",
     "Tensor.__hash__": "identity", "Tensor.__init__": "Tensor(data) construction; xgrad.tensor is fuzzed",
+    "Tensor.__new__": "construction, as __init__", "Tensor.__dict__": "an instance's own attributes", "Tensor.__delitem__": "del t[i]: a TypeError in both",
     "Tensor.__repr__": "printing (test_tensor.py compares it with torch.s)",
     "Tensor.__module__": "not an op", "Tensor.__doc__": "not an op",
     "Tensor.__reduce__": "pickling, tested in test_tensor.py", "Tensor.__reduce_ex__": "pickling, as __reduce__",
