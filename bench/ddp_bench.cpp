@@ -121,14 +121,14 @@ int main(int argc, char** argv)
                     1e3 * (step_s - median(forward_times) - median(backward_times)));
     }
     // The optimizer's state: what ZeRO-1 divides among the ranks (AdamW: exp_avg and exp_avg_sq)
-    io::NamedValues state;
+    io::NamedTensors state;
     io::Metadata metadata;
     std::size_t state_bytes = 0;
     if (zero && distributed) {
         state_bytes = static_cast<dist::ZeroRedundancyOptimizer&>(adamw).local_state_bytes();
     } else {
         adamw.save_state(state, metadata);
-        for (const auto& [name, a] : state) state_bytes += a.size() * sizeof(float);
+        for (const auto& [name, a] : state) state_bytes += a.numel() * a.element_size();
     }
     const auto states = distributed ? dist::all_gather(static_cast<std::int64_t>(state_bytes))
                                     : std::vector<std::int64_t>{static_cast<std::int64_t>(state_bytes)};

@@ -163,7 +163,19 @@ const T* Tensor::data_ptr() const
 
 #define XGRAD_EACH_TYPE(X) X(float) X(double) X(Half) X(BFloat16) X(std::int64_t) X(std::int32_t) X(std::int16_t) \
     X(std::int8_t) X(std::uint8_t) X(bool)
-#define XGRAD_INSTANTIATE(T) template T Tensor::item<T>() const; template const T* Tensor::data_ptr<T>() const;
+template <class T>
+T* Tensor::mutable_data_ptr() const
+{
+    TensorImpl& t = impl("mutable_data_ptr");
+    XGRAD_CHECK(t.dtype() == dtype_of<T>(), "mutable_data_ptr: the tensor holds ", dtype_name(t.dtype()), ", not ", dtype_name(dtype_of<T>()));
+    XGRAD_CHECK(t.contiguous, "mutable_data_ptr: the tensor of shape ", shape_str(t.shape), " and strides ", shape_str(t.strides),
+                " is not contiguous; write into it with an in-place op (copy_, add_, ...)");
+    ++t.version();
+    return reinterpret_cast<T*>(t.bytes());
+}
+
+#define XGRAD_INSTANTIATE(T) \
+    template T Tensor::item<T>() const; template const T* Tensor::data_ptr<T>() const; template T* Tensor::mutable_data_ptr<T>() const;
 XGRAD_EACH_TYPE(XGRAD_INSTANTIATE)
 #undef XGRAD_INSTANTIATE
 

@@ -58,8 +58,8 @@ T lane_sum(const T* v, std::size_t n)
 
 // The sum of the squares of n floats, in the same eight lanes, accumulated in Acc: float for a row
 // (LayerNorm), double for a total over many arrays (clip_grad_norm).
-template <class Acc = float>
-Acc lane_sum_of_squares(const float* v, std::size_t n)
+template <class Acc = float, class In>
+Acc lane_sum_of_squares(const In* v, std::size_t n)
 {
     Acc lanes[8] = {};
     std::size_t i = 0;

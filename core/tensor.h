@@ -109,6 +109,8 @@ public:
     Tensor to(Dtype dtype) const;
     template <class T>
     const T* data_ptr() const;                            // element (0, ..., 0) as T, which must be the dtype's type
+    template <class T>
+    T* mutable_data_ptr() const;                          // the same, to write through (contiguous; the version moves)
 
     // ---- values and storage, as torch's ---------------------------------------------------------
     // A tensor views a storage (shared by all its views, with their version counter) through a shape,

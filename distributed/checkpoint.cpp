@@ -12,8 +12,8 @@ namespace xgrad::distributed {
 void save_checkpoint(const std::string& path, const io::NamedParameters& model, const optim::Optimizer& optimizer,
                      io::Metadata metadata)
 {
-    io::NamedValues tensors;
-    for (const auto& [name, p] : model) tensors.emplace_back(name, p.values());
+    io::NamedTensors tensors;
+    for (const auto& [name, p] : model) tensors.emplace_back(name, p);
     optimizer.save_state(tensors, metadata);   // a collective for a sharded optimizer
     if (rank() == 0) io::save_safetensors(path, tensors, metadata);
 }

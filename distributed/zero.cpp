@@ -81,11 +81,11 @@ ZeroRedundancyOptimizer::ZeroRedundancyOptimizer(std::vector<optim::ParamGroup> 
 std::size_t ZeroRedundancyOptimizer::local_state_bytes() const
 {
     if (!inner_) return 0;
-    io::NamedValues tensors;
+    io::NamedTensors tensors;
     io::Metadata metadata;
     inner_->save_state(tensors, metadata);
     std::size_t bytes = 0;
-    for (const auto& [name, a] : tensors) bytes += a.size() * sizeof(float);
+    for (const auto& [name, a] : tensors) bytes += a.numel() * a.element_size();
     return bytes;
 }
 
@@ -127,11 +127,11 @@ void ZeroRedundancyOptimizer::step()
     }
 }
 
-void ZeroRedundancyOptimizer::save_state(io::NamedValues& tensors,
+void ZeroRedundancyOptimizer::save_state(io::NamedTensors& tensors,
                                          io::Metadata& metadata) const
 {
     // Each rank's inner state as safetensors bytes, gathered on rank 0
-    io::NamedValues local_tensors;
+    io::NamedTensors local_tensors;
     io::Metadata local_metadata;
     if (inner_) inner_->save_state(local_tensors, local_metadata);
     const std::string bytes = io::safetensors_bytes(local_tensors, local_metadata, "ZeroRedundancyOptimizer state");
@@ -172,7 +172,7 @@ void ZeroRedundancyOptimizer::save_state(io::NamedValues& tensors,
     });
     Optimizer::save_state(tensors, metadata);   // the name and the groups' lrs (its own state is empty)
     for (const auto& [key, value] : state_metadata) metadata[key] = value;
-    for (const auto& [name, values] : gathered_) tensors.emplace_back(name, Values(values));
+    for (const auto& [name, values] : gathered_) tensors.emplace_back(name, values);
 }
 
 void ZeroRedundancyOptimizer::load_state(const io::Safetensors& file, const std::string& path)

@@ -35,7 +35,7 @@ public:
     ZeroRedundancyOptimizer(std::vector<optim::ParamGroup> groups, const Factory& make);
 
     void step() override;
-    void save_state(io::NamedValues& tensors, io::Metadata& metadata) const override;
+    void save_state(io::NamedTensors& tensors, io::Metadata& metadata) const override;
     void load_state(const io::Safetensors& file, const std::string& path) override;
 
     int owner(std::size_t param) const { return owner_[param]; }   // param: index over all groups, in order
@@ -51,7 +51,7 @@ private:
     std::vector<int> owner_;                     // per parameter (over all groups, in order)
     std::vector<std::size_t> local_index_;       // per owned parameter: its index in inner_'s order
     std::vector<Tensor> all_params_;
-    mutable std::vector<std::pair<std::string, Array>> gathered_;   // rank 0's consolidated state, for save_state
+    mutable io::NamedTensors gathered_;   // rank 0's consolidated state, for save_state
 };
 
 }  // namespace xgrad::distributed

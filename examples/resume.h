@@ -201,8 +201,9 @@ inline std::int64_t check_checkpoint(const xgrad::io::Safetensors& checkpoint, c
                 "; give a --steps of at least ", steps_done);
     for (const auto& [name, values] : checkpoint.tensors) {
         std::size_t bad = 0;
-        for (float v : values) bad += !std::isfinite(v);
-        XGRAD_CHECK(bad == 0, "resume: '", file, "' holds NaN or Inf in '", name, "' (", bad, " of ", values.size(),
+        const xgrad::Values v = values.values();   // a run's checkpoint is float32: another dtype is refused here, naming it
+        for (std::size_t i = 0; i < v.size(); ++i) bad += !std::isfinite(v[i]);
+        XGRAD_CHECK(bad == 0, "resume: '", file, "' holds NaN or Inf in '", name, "' (", bad, " of ", v.size(),
                     " values): it was written by a run that diverged, or is damaged, and cannot be trained from; resume "
                     "from an earlier checkpoint, or start afresh");
     }

@@ -14,7 +14,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         for (const auto& [name, values] : file.tensors) {
             std::size_t n = 1;
             for (auto d : values.shape()) n *= d;
-            if (n != values.size()) __builtin_trap();
+            if (n != values.numel()) __builtin_trap();
         }
     } catch (const xgrad::Error&) {
     }

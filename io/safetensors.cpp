@@ -10,6 +10,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 
 #include <nlohmann/json.hpp>
 
@@ -24,22 +25,42 @@ namespace {
 
 std::string in_quotes(const std::string& s) { return "'" + s + "'"; }
 
+// safetensors' names of the dtypes, in Dtype's order
+constexpr const char* file_dtypes[dtype_count] = {"F32", "F64", "F16", "BF16", "I64", "I32", "I16", "I8", "U8", "BOOL"};
+
+std::optional<Dtype> dtype_of(const std::string& name)
+{
+    for (int i = 0; i < dtype_count; ++i) {
+        if (name == file_dtypes[i]) return static_cast<Dtype>(i);
+    }
+    return std::nullopt;
+}
+
+// a tensor's values as the file stores them: row-major, its dtype's bytes
+const char* bytes_of(const Tensor& contiguous)
+{
+    return dispatch(contiguous.dtype(), [&]<class T>(Tag<T>) { return reinterpret_cast<const char*>(contiguous.data_ptr<T>()); });
+}
+
+std::size_t byte_count(const Tensor& t) { return t.numel() * element_size(t.dtype()); }
+
 }  // namespace
 
 namespace {
 
 // The 8-byte length and the JSON header, padded so that the data starts 8-byte aligned.
-std::string header_bytes(const NamedValues& tensors, const Metadata& metadata,
+std::string header_bytes(const NamedTensors& tensors, const Metadata& metadata,
                          const std::string& path)
 {
     nlohmann::ordered_json header = nlohmann::ordered_json::object();
     if (!metadata.empty()) header["__metadata__"] = metadata;
     std::size_t offset = 0;
-    for (const auto& [name, array] : tensors) {
+    for (const auto& [name, t] : tensors) {
         XGRAD_CHECK(name != "__metadata__" && !header.contains(name), "save: duplicate or reserved tensor name ", in_quotes(name));
-        const std::size_t bytes = array.size() * sizeof(float);
-        header[name] = {{"dtype", "F32"},
-                        {"shape", std::vector<std::size_t>(array.shape().begin(), array.shape().end())},
+        const std::size_t bytes = byte_count(t);
+        const Shape shape = t.shape();
+        header[name] = {{"dtype", file_dtypes[static_cast<int>(t.dtype())]},
+                        {"shape", std::vector<std::size_t>(shape.begin(), shape.end())},
                         {"data_offsets", {offset, offset + bytes}}};
         offset += bytes;
     }
@@ -68,25 +89,27 @@ std::string header_bytes(const NamedValues& tensors, const Metadata& metadata,
 
 }  // namespace
 
-void save_safetensors(const std::string& path, const NamedValues& tensors,
+void save_safetensors(const std::string& path, const NamedTensors& tensors,
                       const Metadata& metadata)
 {
     const std::string header = header_bytes(tensors, metadata, path);
     // io::AtomicFile: a crash at any point leaves either the old file or the new one, never a torn one
     AtomicFile file(path, "save");
     file.write(header.data(), header.size());
-    for (const auto& [name, array] : tensors) {
-        file.write(reinterpret_cast<const char*>(array.data()), array.size() * sizeof(float));
+    for (const auto& [name, t] : tensors) {
+        const Tensor values = t.contiguous();
+        file.write(bytes_of(values), byte_count(values));
     }
     file.commit();
 }
 
-std::string safetensors_bytes(const NamedValues& tensors, const Metadata& metadata,
+std::string safetensors_bytes(const NamedTensors& tensors, const Metadata& metadata,
                               const std::string& path)
 {
     std::string bytes = header_bytes(tensors, metadata, path);
-    for (const auto& [name, array] : tensors) {
-        bytes.append(reinterpret_cast<const char*>(array.data()), array.size() * sizeof(float));
+    for (const auto& [name, t] : tensors) {
+        const Tensor values = t.contiguous();
+        bytes.append(bytes_of(values), byte_count(values));
     }
     return bytes;
 }
@@ -144,8 +167,10 @@ Safetensors parse_safetensors(const std::vector<char>& bytes, const std::string&
         XGRAD_CHECK(entry.is_object() && entry.contains("dtype") && entry.contains("shape") && entry.contains("data_offsets"),
               tensor, " lacks dtype, shape or data_offsets");
         XGRAD_CHECK(entry["dtype"].is_string(), tensor, " has a dtype that is not a string");
-        const std::string dtype = entry["dtype"].get<std::string>();
-        XGRAD_CHECK(dtype == "F32", tensor, " has dtype ", dtype, "; xgrad reads F32 only");
+        const std::string dtype_name = entry["dtype"].get<std::string>();
+        const std::optional<Dtype> dtype = dtype_of(dtype_name);
+        XGRAD_CHECK(dtype.has_value(), tensor, " has dtype ", dtype_name, "; xgrad reads F32, F64, F16, BF16, I64, I32, I16, I8, U8 and BOOL");
+        const std::size_t size = element_size(*dtype);
         Shape shape;
         XGRAD_CHECK(entry["shape"].is_array(), tensor, " has a shape that is not a list");
         for (const auto& d : entry["shape"]) {
@@ -159,14 +184,18 @@ Safetensors parse_safetensors(const std::vector<char>& bytes, const std::string&
         XGRAD_CHECK(begin <= end && end <= data_size, tensor, " has data_offsets [", begin, ", ", end,
               "] outside the data (", data_size, " bytes): the file is truncated or corrupt");
         const std::size_t numel = shape_numel(shape, tensor.c_str());   // a product that wraps is refused
-        XGRAD_CHECK(numel <= SIZE_MAX / sizeof(float), tensor, " of shape ", shape_str(shape), " has ", numel,
+        XGRAD_CHECK(numel <= SIZE_MAX / size, tensor, " of shape ", shape_str(shape), " has ", numel,
               " elements, whose bytes a size_t cannot count");
-        XGRAD_CHECK(end - begin == numel * sizeof(float), tensor, " of shape ", shape_str(shape), " needs ",
-              numel * sizeof(float), " bytes but its data_offsets span ", end - begin);
+        XGRAD_CHECK(end - begin == numel * size, tensor, " of shape ", shape_str(shape), " and dtype ", dtype_name, " needs ",
+              numel * size, " bytes but its data_offsets span ", end - begin);
         spans.push_back({begin, end, name});
 
-        Array values(shape);
-        std::memcpy(values.data(), data + begin, end - begin);
+        Tensor values = empty(shape, *dtype);
+        char* out = const_cast<char*>(bytes_of(values));
+        std::memcpy(out, data + begin, end - begin);
+        if (*dtype == kBool) {   // a bool is one byte, 0 or 1: any other byte reads as true
+            for (std::size_t i = 0; i < numel; ++i) out[i] = out[i] != 0;
+        }
         file.tensors.emplace_back(name, std::move(values));
     }
     std::sort(spans.begin(), spans.end(), [](const Span& a, const Span& b) { return a.begin < b.begin; });
@@ -177,24 +206,24 @@ Safetensors parse_safetensors(const std::vector<char>& bytes, const std::string&
     return file;
 }
 
-std::vector<std::pair<Tensor, const Array*>> match_parameters(const NamedParameters& named, const Safetensors& file,
-                                                             const std::string& path, const std::string& skip_prefix)
+std::vector<std::pair<Tensor, const Tensor*>> match_parameters(const NamedParameters& named, const Safetensors& file,
+                                                              const std::string& path, const std::string& skip_prefix)
 {
     const std::string what = "load: " + in_quotes(path) + " ";
-    std::vector<const Array*> source(named.size(), nullptr);
+    std::vector<const Tensor*> source(named.size(), nullptr);
     for (const auto& entry : file.tensors) {
         const std::string& name = entry.first;
-        const Array& values = entry.second;
+        const Tensor& values = entry.second;
         if (!skip_prefix.empty() && name.rfind(skip_prefix, 0) == 0) continue;
         auto it = std::find_if(named.begin(), named.end(), [&](const auto& p) { return p.first == name; });
         XGRAD_CHECK(it != named.end(), what, "has tensor ", in_quotes(name), ", which the module does not have");
         const auto index = static_cast<std::size_t>(it - named.begin());
-        const Shape file_shape(values.shape().begin(), values.shape().end());
+        const Shape file_shape = values.shape();
         XGRAD_CHECK(file_shape == it->second.shape(), what, "has ", in_quotes(name), " of shape ", shape_str(file_shape),
               ", but the module's is ", shape_str(it->second.shape()));
         source[index] = &values;
     }
-    std::vector<std::pair<Tensor, const Array*>> plan;
+    std::vector<std::pair<Tensor, const Tensor*>> plan;
     for (std::size_t i = 0; i < named.size(); ++i) {
         XGRAD_CHECK(source[i] != nullptr, what, "lacks tensor ", in_quotes(named[i].first), " of shape ",
               shape_str(named[i].second.shape()));

@@ -22,7 +22,7 @@ io::Metadata load(Module& module, const std::string& path);
 
 // io::match_parameters on the module's named_parameters(): pairs each parameter with its values in
 // `file`, checking names and shapes, changing nothing; names under `skip_prefix` are left out.
-std::vector<std::pair<Tensor, const Array*>> match_parameters(const Module& module, const io::Safetensors& file,
+std::vector<std::pair<Tensor, const Tensor*>> match_parameters(const Module& module, const io::Safetensors& file,
                                                              const std::string& path, const std::string& skip_prefix = "");
 
 }  // namespace xgrad::nn

@@ -6,6 +6,7 @@
 #include <string>
 #include <utility>
 
+#include "core/autograd.h"
 #include "core/check.h"
 #include "core/parallel.h"
 
@@ -139,49 +140,56 @@ void Adam::step()
     }
 }
 
+// p in its own dtype: float32, or float64 (the same update in double)
 void Adam::dense_step(const Group& group, const Tensor& p, State& state)
+{
+    compute_as(p, [&]<class T>(Tag<T>) { dense_update<T>(group, p, state); });
+}
+
+template <class T>
+void Adam::dense_update(const Group& group, const Tensor& p, State& state)
 {
     const std::size_t n = p.numel();
     const std::int64_t t = ++state.step;
     const AdamOptions o = options_for(group);
-    // The scalars exactly as PyTorch forms them: in double, then used as float in the float kernels.
-    const auto beta1 = static_cast<float>(o.beta1_), beta2 = static_cast<float>(o.beta2_);
-    const auto one_minus_beta1 = static_cast<float>(1.0 - o.beta1_);
-    const auto one_minus_beta2 = static_cast<float>(1.0 - o.beta2_);
+    // The scalars exactly as PyTorch forms them: in double, then used as T (float in the float32 kernels).
+    const auto beta1 = static_cast<T>(o.beta1_), beta2 = static_cast<T>(o.beta2_);
+    const auto one_minus_beta1 = static_cast<T>(1.0 - o.beta1_);
+    const auto one_minus_beta2 = static_cast<T>(1.0 - o.beta2_);
     const double bias_correction1 = 1.0 - std::pow(o.beta1_, double(t));
     const double bias_correction2 = 1.0 - std::pow(o.beta2_, double(t));
-    const auto step_size = static_cast<float>(group.lr / bias_correction1);
-    const auto bias_correction2_sqrt = static_cast<float>(std::sqrt(bias_correction2));
-    const auto eps = static_cast<float>(o.eps_);
-    const auto weight_decay = static_cast<float>(group.weight_decay);
-    const auto decay_factor = static_cast<float>(1.0 - group.lr * group.weight_decay);
+    const auto step_size = static_cast<T>(group.lr / bias_correction1);
+    const auto bias_correction2_sqrt = static_cast<T>(std::sqrt(bias_correction2));
+    const auto eps = static_cast<T>(o.eps_);
+    const auto weight_decay = static_cast<T>(group.weight_decay);
+    const auto decay_factor = static_cast<T>(1.0 - group.lr * group.weight_decay);
     const bool decoupled = decoupled_, coupled = !decoupled_ && group.weight_decay != 0.0;
     const bool maximize = o.maximize_, amsgrad = o.amsgrad_;
 
-    float* param = p.mutable_data_ptr();
-    const Values g = p.grad().values();
-    const float* grad = g.data();
-    float* m = state.buffer(exp_avg, p);
-    float* v = state.buffer(exp_avg_sq, p);
-    float* v_max = amsgrad ? state.buffer(max_exp_avg_sq, p) : nullptr;
+    T* param = p.mutable_data_ptr<T>();
+    const ValuesOf<T> g = p.grad().values<T>();
+    const T* grad = g.data();
+    T* m = state.buffer<T>(exp_avg, p);
+    T* v = state.buffer<T>(exp_avg_sq, p);
+    T* v_max = amsgrad ? state.buffer<T>(max_exp_avg_sq, p) : nullptr;
     // The loop, compiled once per combination of options so that each version is branch-free and
     // vectorises: read p, g, m, v once; write p, m, v once.
     auto fused = [&]<bool Maximize, bool Decoupled, bool Coupled, bool Amsgrad>() {
         // everything by value: a store through the parameter pointer must not force reloads
         parallel_rows(n, 1, [=](std::size_t begin, std::size_t end) {
-            float* __restrict pp = param;
-            const float* __restrict gp = grad;
-            float* __restrict mp = m;
-            float* __restrict vp = v;
+            T* __restrict pp = param;
+            const T* __restrict gp = grad;
+            T* __restrict mp = m;
+            T* __restrict vp = v;
             for (std::size_t i = begin; i < end; ++i) {
-                float g = Maximize ? -gp[i] : gp[i];
+                T g = Maximize ? -gp[i] : gp[i];
                 if constexpr (Decoupled) pp[i] *= decay_factor;           // AdamW: p *= 1 - lr wd
                 if constexpr (Coupled) g = g + weight_decay * pp[i];      // Adam: g += wd p
                 mp[i] = mp[i] * beta1 + one_minus_beta1 * g;              // m = beta1 m + (1 - beta1) g
                 vp[i] = vp[i] * beta2 + one_minus_beta2 * g * g;          // v = beta2 v + (1 - beta2) g^2
-                float second = vp[i];
+                T second = vp[i];
                 if constexpr (Amsgrad) second = v_max[i] = std::max(v_max[i], vp[i]);   // running max of v
-                const float denom = std::sqrt(second) / bias_correction2_sqrt + eps;     // sqrt(v_hat) + eps
+                const T denom = std::sqrt(second) / bias_correction2_sqrt + eps;     // sqrt(v_hat) + eps
                 pp[i] = pp[i] + (-step_size * mp[i]) / denom;             // p -= lr / bc1 * m / denom
             }
         });
@@ -214,9 +222,10 @@ void Adam::sparse_step(const Group& group, const Tensor& p, State& state)
     const auto step_size = static_cast<float>(group.lr * std::sqrt(bias_correction2) / bias_correction1);
     const auto eps = static_cast<float>(o.eps_);
 
+    XGRAD_CHECK(p.dtype() == kFloat32, name(), ": a row-sparse gradient updates float32 parameters only, got ", dtype_name(p.dtype()));
     float* param = p.mutable_data_ptr();
-    float* m = state.buffer(exp_avg, p);
-    float* v = state.buffer(exp_avg_sq, p);
+    float* m = state.buffer<float>(exp_avg, p);
+    float* v = state.buffer<float>(exp_avg_sq, p);
     parallel_rows(g.rows.size(), C, [&](std::size_t begin, std::size_t end) {
         for (std::size_t k = begin; k < end; ++k) {
             const std::size_t offset = static_cast<std::size_t>(g.rows[k]) * C;

@@ -53,6 +53,8 @@ protected:
 
 private:
     void dense_step(const Group& group, const Tensor& p, State& state);
+    template <class T>
+    void dense_update(const Group& group, const Tensor& p, State& state);
 
     AdamOptions options_;
     bool decoupled_;   // AdamW: p *= 1 - lr weight_decay, instead of adding weight_decay p to g

@@ -6,8 +6,8 @@ namespace xgrad::optim {
 void save_checkpoint(const std::string& path, const io::NamedParameters& model, const Optimizer& optimizer,
                      io::Metadata metadata)
 {
-    io::NamedValues tensors;
-    for (const auto& [name, p] : model) tensors.emplace_back(name, p.values());
+    io::NamedTensors tensors;
+    for (const auto& [name, p] : model) tensors.emplace_back(name, p);
     optimizer.save_state(tensors, metadata);
     io::save_safetensors(path, tensors, metadata);
 }
@@ -18,7 +18,7 @@ io::Metadata load_checkpoint(const std::string& path, const io::NamedParameters&
     auto plan = io::match_parameters(model, file, path, "optimizer.");   // checks, changes nothing
     optimizer.load_state(file, path);                                    // checks, then replaces its state
     NoGradGuard no_grad;
-    for (auto& [parameter, values] : plan) parameter.copy_(Tensor(*values));
+    for (auto& [parameter, values] : plan) parameter.copy_(*values);
     return file.metadata;
 }
 

@@ -72,7 +72,7 @@ Optimizer::Optimizer(std::string name, std::vector<ParamGroup> groups, double lr
             }
         }
         groups_.push_back({std::move(groups[g].params), group_lr, group_decay, group_lr, groups[g].options});
-        for (std::size_t i = 0; i < groups_.back().params.size(); ++i) states_.push_back({0, std::vector<std::optional<Array>>(slot_names_.size())});
+        for (std::size_t i = 0; i < groups_.back().params.size(); ++i) states_.push_back({0, std::vector<std::optional<Tensor>>(slot_names_.size())});
     }
     XGRAD_CHECK(!states_.empty(), name_, ": got an empty parameter list (", groups_.size(),
           " groups, no parameters); there is nothing to optimize");
@@ -99,8 +99,8 @@ void Optimizer::check_before_step() const
                             "by data of another shape after the gradient was computed");
             }
             for (std::size_t s = 0; s < state.slots.size(); ++s) {
-                XGRAD_CHECK(!state.slots[s] || state.slots[s]->size() == p.numel(), which, " has its ", slot_names_[s],
-                            " made for shape ", shape_str(state.slots[s] ? state.slots[s]->shape() : Array::shape_type{}),
+                XGRAD_CHECK(!state.slots[s] || state.slots[s]->numel() == p.numel(), which, " has its ", slot_names_[s],
+                            " made for shape ", shape_str(state.slots[s] ? state.slots[s]->shape() : Shape{}),
                             ": its data was replaced by data of another shape after the optimizer's first step (make the ",
                             "optimizer again, or give the parameter data of its old shape)");
             }
@@ -117,7 +117,7 @@ void Optimizer::zero_grad(bool set_to_none)
     }
 }
 
-void Optimizer::save_state(io::NamedValues& tensors, io::Metadata& metadata) const
+void Optimizer::save_state(io::NamedTensors& tensors, io::Metadata& metadata) const
 {
     metadata["optimizer"] = name_;
     for (std::size_t g = 0; g < groups_.size(); ++g) {
@@ -127,7 +127,7 @@ void Optimizer::save_state(io::NamedValues& tensors, io::Metadata& metadata) con
         const std::string prefix = "optimizer.state." + std::to_string(k) + ".";
         metadata[prefix + "step"] = std::to_string(states_[k].step);
         for (std::size_t s = 0; s < slot_names_.size(); ++s) {
-            if (states_[k].slots[s]) tensors.emplace_back(prefix + slot_names_[s], Values(*states_[k].slots[s]));
+            if (states_[k].slots[s]) tensors.emplace_back(prefix + slot_names_[s], *states_[k].slots[s]);
         }
     }
 }
@@ -148,7 +148,7 @@ void Optimizer::load_state(const io::Safetensors& file, const std::string& path)
         const std::string key = "optimizer.group." + std::to_string(g) + ".lr";
         lrs.push_back(positive_number(what, key, meta(key)));
     }
-    std::vector<State> loaded(states_.size(), State{0, std::vector<std::optional<Array>>(slot_names_.size())});
+    std::vector<State> loaded(states_.size(), State{0, std::vector<std::optional<Tensor>>(slot_names_.size())});
     std::size_t k = 0;
     for (const auto& group : groups_) {
         for (const auto& p : group.params) {
@@ -157,9 +157,11 @@ void Optimizer::load_state(const io::Safetensors& file, const std::string& path)
             for (std::size_t s = 0; s < slot_names_.size(); ++s) {
                 for (const auto& [name, values] : file.tensors) {
                     if (name != prefix + slot_names_[s]) continue;
-                    XGRAD_CHECK(Shape(values.shape().begin(), values.shape().end()) == p.shape(), what, "has ", name,
-                          " of shape ", shape_str(values.shape()), " for a parameter of shape ", shape_str(p.shape()));
-                    loaded[k].slots[s] = values;
+                    XGRAD_CHECK(values.shape() == p.shape(), what, "has ", name, " of shape ", shape_str(values.shape()),
+                                " for a parameter of shape ", shape_str(p.shape()));
+                    XGRAD_CHECK(values.is_floating_point(), what, "has ", name, " of dtype ", dtype_name(values.dtype()),
+                                "; optimizer state is float");
+                    loaded[k].slots[s] = values.to(p.dtype()).clone();   // the parameter's dtype, a buffer of its own
                 }
             }
             ++k;

@@ -70,7 +70,7 @@ public:
     // The state as named arrays and metadata, under "optimizer.": step counts, moments, group lrs.
     // load_state checks the file against this optimizer before changing anything. Virtual for an
     // optimizer whose state lives elsewhere (distributed::ZeroRedundancyOptimizer, sharded over ranks).
-    virtual void save_state(io::NamedValues& tensors, io::Metadata& metadata) const;
+    virtual void save_state(io::NamedTensors& tensors, io::Metadata& metadata) const;
     virtual void load_state(const io::Safetensors& file, const std::string& path);
 
 protected:
@@ -80,13 +80,15 @@ protected:
 
     struct State {
         std::int64_t step = 0;        // steps this parameter has taken (PyTorch counts per parameter)
-        std::vector<std::optional<Array>> slots;   // as named by slot_names_, made on first use
+        std::vector<std::optional<Tensor>> slots;   // as named by slot_names_, made on first use, in p's dtype
 
-        // The buffer `slot`, made as zeros shaped like `p` the first time it is asked for.
-        float* buffer(std::size_t slot, const Tensor& p)
+        // The buffer `slot`, made as zeros shaped like `p` the first time it is asked for. T is p's
+        // element type: float, or double for a float64 parameter.
+        template <class T>
+        T* buffer(std::size_t slot, const Tensor& p)
         {
-            if (!slots[slot]) slots[slot] = Array(xt::zeros<float>(p.shape()));
-            return slots[slot]->data();
+            if (!slots[slot]) slots[slot] = zeros(p.shape(), p.dtype());
+            return slots[slot]->mutable_data_ptr<T>();
         }
     };
     std::vector<State>& states() { return states_; }   // one per parameter, groups in order

@@ -4,6 +4,7 @@
 #include <string>
 #include <utility>
 
+#include "core/autograd.h"
 #include "core/check.h"
 #include "core/parallel.h"
 
@@ -49,6 +50,33 @@ SGDOptions SGD::options_for(const Group& group) const
     return o;
 }
 
+// One parameter's update, in its dtype T (float or double), with the scalars as PyTorch forms them
+template <class T>
+void SGD::update(const SGDOptions& o, const Tensor& p, State& state)
+{
+    const auto lr = static_cast<T>(o.lr_), weight_decay = static_cast<T>(o.weight_decay_);
+    const auto momentum = static_cast<T>(o.momentum_);
+    const auto one_minus_dampening = static_cast<T>(1.0 - o.dampening_);
+    const bool maximize = o.maximize_, nesterov = o.nesterov_;
+    const bool first = !state.slots[0].has_value();   // the momentum buffer starts as g
+    ++state.step;
+    T* __restrict param = p.mutable_data_ptr<T>();
+    const ValuesOf<T> g = p.grad().values<T>();
+    const T* __restrict grad = g.data();
+    T* __restrict buffer = momentum != T(0) ? state.buffer<T>(0, p) : nullptr;
+    parallel_rows(p.numel(), 1, [&](std::size_t begin, std::size_t end) {
+        for (std::size_t i = begin; i < end; ++i) {
+            T g = maximize ? -grad[i] : grad[i];
+            if (weight_decay != T(0)) g = g + weight_decay * param[i];                  // g += wd p
+            if (buffer) {
+                buffer[i] = first ? g : buffer[i] * momentum + one_minus_dampening * g;   // b
+                g = nesterov ? g + momentum * buffer[i] : buffer[i];
+            }
+            param[i] = param[i] + -lr * g;                                               // p -= lr g
+        }
+    });
+}
+
 void SGD::step()
 {
     check_before_step();
@@ -56,31 +84,11 @@ void SGD::step()
     std::size_t k = 0;
     for (const Group& group : param_groups()) {
         const SGDOptions o = options_for(group);
-        const auto lr = static_cast<float>(o.lr_), weight_decay = static_cast<float>(o.weight_decay_);
-        const auto momentum = static_cast<float>(o.momentum_);
-        const auto one_minus_dampening = static_cast<float>(1.0 - o.dampening_);
-        const bool maximize = o.maximize_, nesterov = o.nesterov_;
         for (const Tensor& p : group.params) {
             State& state = states()[k++];
             XGRAD_CHECK(p.sparse_grad() == nullptr, "SGD: sparse gradients are not supported; use Adam, or a dense embedding");
             if (!p.grad().defined()) continue;
-            const bool first = !state.slots[0].has_value();   // the momentum buffer starts as g
-            ++state.step;
-            float* __restrict param = p.mutable_data_ptr();
-            const Values g = p.grad().values();
-            const float* __restrict grad = g.data();
-            float* __restrict buffer = momentum != 0.0f ? state.buffer(0, p) : nullptr;
-            parallel_rows(p.numel(), 1, [&](std::size_t begin, std::size_t end) {
-                for (std::size_t i = begin; i < end; ++i) {
-                    float g = maximize ? -grad[i] : grad[i];
-                    if (weight_decay != 0.0f) g = g + weight_decay * param[i];           // g += wd p
-                    if (buffer) {
-                        buffer[i] = first ? g : buffer[i] * momentum + one_minus_dampening * g;   // b
-                        g = nesterov ? g + momentum * buffer[i] : buffer[i];
-                    }
-                    param[i] = param[i] + -lr * g;                                       // p -= lr g
-                }
-            });
+            compute_as(p, [&]<class T>(Tag<T>) { update<T>(o, p, state); });
         }
     }
 }

@@ -32,6 +32,8 @@ public:
 
 private:
     static void validate(const std::string& who, const SGDOptions& options);
+    template <class T>
+    static void update(const SGDOptions& o, const Tensor& p, State& state);
     SGDOptions options_;
 };
 

@@ -81,6 +81,38 @@ TEST_CASE("save then load restores every parameter exactly, with metadata")
     fs::remove_all(dir);
 }
 
+TEST_CASE("a tensor of every dtype is saved in its safetensors dtype and loads back bit for bit, views included")
+{
+    const fs::path path = scratch_dir() / "dtypes.safetensors";
+    io::NamedTensors tensors;
+    const Tensor values = arange(-3.0, 3.0, 1.0, kFloat64) / 3;   // -1 ... 2/3: fractions, negatives, zero
+    for (int i = 0; i < dtype_count; ++i) {
+        const auto d = static_cast<Dtype>(i);
+        tensors.emplace_back(dtype_name(d), values.to(d).reshape({2, 3}).t());   // a strided view: written row-major
+    }
+    io::save_safetensors(path.string(), tensors, {{"note", "dtypes"}});
+    const std::string header = [&] {
+        std::ifstream in(path, std::ios::binary);
+        std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+        return bytes;
+    }();
+    for (const char* code : {"\"F32\"", "\"F64\"", "\"F16\"", "\"BF16\"", "\"I64\"", "\"I32\"", "\"I16\"", "\"I8\"", "\"U8\"", "\"BOOL\""}) {
+        CHECK(header.find(code) != std::string::npos);
+    }
+    const io::Safetensors file = io::load_safetensors(path.string());
+    REQUIRE(file.tensors.size() == tensors.size());
+    for (std::size_t i = 0; i < tensors.size(); ++i) {
+        INFO(tensors[i].first);
+        const auto found = std::find_if(file.tensors.begin(), file.tensors.end(), [&](const auto& e) { return e.first == tensors[i].first; });
+        REQUIRE(found != file.tensors.end());
+        const Tensor& loaded = found->second;
+        CHECK(loaded.dtype() == tensors[i].second.dtype());
+        CHECK(loaded.shape() == Shape{3, 2});
+        CHECK(sum(eq(loaded.to(kFloat64), tensors[i].second.to(kFloat64))).item<std::int64_t>() == 6);
+    }
+    fs::remove(path);
+}
+
 TEST_CASE("a checkpoint written from PyTorch loads into the same module")
 {
     TinyModel model;
@@ -126,9 +158,9 @@ TEST_CASE("every malformed checkpoint is refused with a precise error, leaving t
         {"wrong shape", [&](const fs::path& p) {
              write_raw(p, "{" + emb + "," + head_w + R"(,"lm_head.bias":{"dtype":"F32","shape":[1,2],"data_offsets":[72,80]}})", 80);
          }, "has 'lm_head.bias' of shape (1, 2), but the module's is (2,)"},
-        {"wrong dtype", [&](const fs::path& p) {
-             write_raw(p, "{" + emb + "," + head_w + R"(,"lm_head.bias":{"dtype":"F16","shape":[2],"data_offsets":[72,76]}})", 76);
-         }, "has dtype F16; xgrad reads F32 only"},
+        {"unknown dtype", [&](const fs::path& p) {
+             write_raw(p, "{" + emb + "," + head_w + R"(,"lm_head.bias":{"dtype":"C64","shape":[2],"data_offsets":[72,88]}})", 88);
+         }, "has dtype C64; xgrad reads F32, F64, F16, BF16, I64, I32, I16, I8, U8 and BOOL"},
         {"truncated data", [&](const fs::path& p) { write_raw(p, "{" + emb + "," + head_w + "," + head_b + "}", 60); },
          "outside the data (60 bytes)"},
         {"header length past the end", [&](const fs::path& p) { write_raw(p, "{}", 0, 1000); }, "runs past the end"},

@@ -504,10 +504,10 @@ int run(Settings s, DataParallel& dp)
     }
 
     // the checkpoint and the report files, all together or none
-    io::NamedValues tensors;
+    io::NamedTensors tensors;
     io::Metadata metadata = checkpoint_metadata(steps_done);
     const auto named = model.named_parameters();
-    for (const auto& [name, p] : named) tensors.emplace_back(name, p.values());
+    for (const auto& [name, p] : named) tensors.emplace_back(name, p);
     adam.save_state(tensors, metadata);
     std::vector<std::pair<std::string, std::string>> files = {
         {checkpoint_path, io::safetensors_bytes(tensors, metadata, checkpoint_path)}};

@@ -82,16 +82,16 @@ void bind_optim(py::module_& m)
         })
         // the state as {name: array} and {key: text}: "optimizer.state.<k>.exp_avg", ".step", group lrs
         .def("save_state", [](const optim::Optimizer& o) {
-            io::NamedValues tensors;
+            io::NamedTensors tensors;
             io::Metadata metadata;
             o.save_state(tensors, metadata);
             py::dict arrays;
-            for (auto& [name, a] : tensors) arrays[py::str(name)] = PyTensor::of(Tensor(a.array()));
+            for (auto& [name, a] : tensors) arrays[py::str(name)] = PyTensor::of(a.clone());
             return py::make_tuple(arrays, metadata);
         })
         .def("load_state", [](optim::Optimizer& o, const py::dict& arrays, const io::Metadata& metadata) {
             io::Safetensors file;
-            for (auto [name, t] : arrays) file.tensors.emplace_back(name.cast<std::string>(), to_tensor(t).f().to_array());
+            for (auto [name, t] : arrays) file.tensors.emplace_back(name.cast<std::string>(), to_tensor(t).value);
             file.metadata = metadata;
             o.load_state(file, "state_dict");
         });
@@ -141,11 +141,11 @@ void bind_optim(py::module_& m)
         return optim::clip_grad_norm(ps, max_norm);
     });
 
-    // safetensors files of named float tensors (xgrad.save / xgrad.load)
+    // safetensors files of named tensors of any dtype (xgrad.save / xgrad.load)
     m.def("_save_safetensors", [](const std::string& path, const std::vector<std::pair<std::string, PyTensor>>& named,
                                   const io::Metadata& metadata) {
-        io::NamedValues tensors;
-        for (const auto& [name, t] : named) tensors.emplace_back(name, (t.is_float() ? t.value : t.f()).values());
+        io::NamedTensors tensors;
+        for (const auto& [name, t] : named) tensors.emplace_back(name, t.value);
         py::gil_scoped_release release;
         io::save_safetensors(path, tensors, metadata);
     });
@@ -156,7 +156,7 @@ void bind_optim(py::module_& m)
             file = io::load_safetensors(path);
         }
         std::vector<std::pair<std::string, PyTensor>> named;
-        for (auto& [name, a] : file.tensors) named.emplace_back(name, PyTensor::of(Tensor(std::move(a))));
+        for (auto& [name, a] : file.tensors) named.emplace_back(name, PyTensor::of(std::move(a)));
         return py::make_tuple(named, file.metadata);
     });
 }

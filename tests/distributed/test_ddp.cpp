@@ -152,10 +152,10 @@ std::unique_ptr<Gpt> train_ddp(std::size_t steps, dist::DdpOptions options, bool
         *state_bytes = zero ? static_cast<dist::ZeroRedundancyOptimizer&>(*opt).local_state_bytes() : 0;
     }
     if (!save_to.empty()) {   // every rank calls save_state (ZeRO's gathers); rank 0 writes
-        io::NamedValues tensors;
+        io::NamedTensors tensors;
         io::Metadata metadata;
         const auto named = model->named_parameters();
-        for (const auto& [name, p] : named) tensors.emplace_back(name, p.values());
+        for (const auto& [name, p] : named) tensors.emplace_back(name, p);
         opt->save_state(tensors, metadata);
         if (dist::rank() == 0) io::save_safetensors(save_to, tensors, metadata);
     }
@@ -335,12 +335,12 @@ void zero_equals_ddp()
         const io::Safetensors a = io::load_safetensors("zero_test_plain.safetensors");
         const io::Safetensors b = io::load_safetensors("zero_test_sharded.safetensors");
         check(a.metadata == b.metadata, "the ZeRO checkpoint's metadata differs from plain AdamW's");
-        std::map<std::string, const Array*> theirs;
+        std::map<std::string, const Tensor*> theirs;
         for (const auto& [name, values] : b.tensors) theirs[name] = &values;
         check(a.tensors.size() == b.tensors.size(), "the ZeRO checkpoint holds ", b.tensors.size(), " tensors, plain AdamW's ",
               a.tensors.size());
         for (const auto& [name, values] : a.tensors) {
-            check(theirs.count(name) && *theirs[name] == values, "the ZeRO checkpoint's ", name, " differs from plain AdamW's");
+            check(theirs.count(name) && theirs[name]->to_array() == values.to_array(), "the ZeRO checkpoint's ", name, " differs from plain AdamW's");
         }
         manual_seed(7);   // and one process with a plain AdamW loads it
         Gpt model(tiny);
@@ -446,9 +446,9 @@ void fault(const std::string& mode, int who, const std::string& folder)
         if (step == 4 && dist::rank() == who) {
             if (mode == "throw") throw std::runtime_error("an injected failure at step 4");
             if (dist::rank() == 0) {   // a torn write: half of the next checkpoint, then death
-                io::NamedValues tensors;
+                io::NamedTensors tensors;
                 const auto named = model.named_parameters();
-                for (const auto& [name, p] : named) tensors.emplace_back(name, p.values());
+                for (const auto& [name, p] : named) tensors.emplace_back(name, p);
                 const std::string bytes = io::safetensors_bytes(tensors, {{"step", "999"}}, path);
                 io::AtomicFile file(path, "checkpoint");
                 file.write(bytes.data(), bytes.size() / 2);

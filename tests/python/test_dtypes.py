@@ -135,3 +135,31 @@ def test_every_dtype_converts_prints_and_indexes_as_torchs_and_storage_types_ref
         x.half() * 2
     with pytest.raises(RuntimeError, match="bfloat16"):
         x.to(xgrad.bfloat16).exp()
+
+
+def test_every_dtype_is_saved_and_loaded_as_itself(tmp_path):
+    values = np.array([[-1.5, 0.0, 2.25], [3.0, -0.5, 1.0]])
+    state = {str(d).split(".")[-1]: xgrad.tensor(values).to(d).t() for d in
+             (xgrad.float32, xgrad.float64, xgrad.float16, xgrad.bfloat16, xgrad.int64, xgrad.int32, xgrad.int16,
+              xgrad.int8, xgrad.uint8, xgrad.bool)}
+    xgrad.save(state, tmp_path / "all.safetensors")
+    loaded = xgrad.load(tmp_path / "all.safetensors")
+    assert sorted(loaded) == sorted(state)
+    for name, t in state.items():
+        assert loaded[name].dtype == t.dtype, name
+        assert loaded[name].shape == (3, 2), name
+        assert loaded[name].float().tolist() == t.float().tolist(), name
+
+
+def test_a_float64_model_trains_in_float64_with_each_optimizer():
+    for make in (lambda ps: xgrad.optim.SGD(ps, lr=0.1, momentum=0.9), lambda ps: xgrad.optim.Adam(ps, lr=0.1),
+                 lambda ps: xgrad.optim.AdamW(ps, lr=0.1)):
+        w = xgrad.tensor([1.0, -2.0, 0.5], dtype=xgrad.float64, requires_grad=True)
+        opt = make([w])
+        for _ in range(3):
+            opt.zero_grad()
+            (w * w).sum().backward()
+            opt.step()
+        assert w.dtype == xgrad.float64 and (w.abs() < xgrad.tensor([1.0, 2.0, 0.5], dtype=xgrad.float64)).all()
+        state = opt.state_dict()
+        assert all(v.dtype == xgrad.float64 for s in state["state"].values() for v in s.values() if isinstance(v, xgrad.Tensor) and v.dim() > 0)

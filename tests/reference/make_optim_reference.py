@@ -18,9 +18,9 @@ def flat(t):
     return [float(v) for v in t.detach().reshape(-1).tolist()]
 
 
-def dense_case(name, make_optimizer, shape=(3, 4), groups=None):
-    p0 = torch.randn(*shape)
-    grads = [torch.randn(*shape) for _ in range(STEPS)]
+def dense_case(name, make_optimizer, shape=(3, 4), groups=None, dtype=torch.float32):
+    p0 = torch.randn(*shape, dtype=dtype)
+    grads = [torch.randn(*shape, dtype=dtype) for _ in range(STEPS)]
     p = p0.clone().requires_grad_()
     opt = make_optimizer([p])
     trajectory = []
@@ -31,17 +31,20 @@ def dense_case(name, make_optimizer, shape=(3, 4), groups=None):
     cases[name] = {"shape": list(shape), "p0": flat(p0), "grads": [flat(g) for g in grads], "trajectory": trajectory}
 
 
-dense_case("adam", lambda ps: torch.optim.Adam(ps, lr=1e-2))
-dense_case("adam_defaults", lambda ps: torch.optim.Adam(ps))
-dense_case("adam_weight_decay", lambda ps: torch.optim.Adam(ps, lr=1e-2, weight_decay=0.1))
-dense_case("adam_amsgrad", lambda ps: torch.optim.Adam(ps, lr=1e-2, betas=(0.8, 0.95), amsgrad=True))
-dense_case("adam_maximize", lambda ps: torch.optim.Adam(ps, lr=1e-2, maximize=True))
-dense_case("adamw", lambda ps: torch.optim.AdamW(ps, lr=1e-2))
-dense_case("adamw_weight_decay", lambda ps: torch.optim.AdamW(ps, lr=1e-2, weight_decay=0.1, eps=1e-6))
-dense_case("sgd", lambda ps: torch.optim.SGD(ps, lr=0.1))
-dense_case("sgd_momentum", lambda ps: torch.optim.SGD(ps, lr=0.1, momentum=0.9, dampening=0.1))
-dense_case("sgd_nesterov_weight_decay", lambda ps: torch.optim.SGD(ps, lr=0.1, momentum=0.9, nesterov=True,
-                                                                    weight_decay=0.01))
+DENSE = {
+    "adam": lambda ps: torch.optim.Adam(ps, lr=1e-2),
+    "adam_defaults": lambda ps: torch.optim.Adam(ps),
+    "adam_weight_decay": lambda ps: torch.optim.Adam(ps, lr=1e-2, weight_decay=0.1),
+    "adam_amsgrad": lambda ps: torch.optim.Adam(ps, lr=1e-2, betas=(0.8, 0.95), amsgrad=True),
+    "adam_maximize": lambda ps: torch.optim.Adam(ps, lr=1e-2, maximize=True),
+    "adamw": lambda ps: torch.optim.AdamW(ps, lr=1e-2),
+    "adamw_weight_decay": lambda ps: torch.optim.AdamW(ps, lr=1e-2, weight_decay=0.1, eps=1e-6),
+    "sgd": lambda ps: torch.optim.SGD(ps, lr=0.1),
+    "sgd_momentum": lambda ps: torch.optim.SGD(ps, lr=0.1, momentum=0.9, dampening=0.1),
+    "sgd_nesterov_weight_decay": lambda ps: torch.optim.SGD(ps, lr=0.1, momentum=0.9, nesterov=True, weight_decay=0.01),
+}
+for _name, _make in DENSE.items():
+    dense_case(_name, _make)
 
 # Sparse Adam on an embedding: rows 3 and 5 are touched in some steps only, row 4 in none.
 V, C = 6, 3
@@ -63,6 +66,10 @@ for ids in ids_per_step:
     moments.append({"exp_avg": flat(state["exp_avg"]), "exp_avg_sq": flat(state["exp_avg_sq"])})
 cases["sparse_adam"] = {"shape": [V, C], "p0": flat(weight0), "ids": ids_per_step, "upstreams": upstreams,
                         "trajectory": trajectory, "moments": moments}
+
+# The same updates on float64 parameters (after the float32 cases, whose draws they leave as they were)
+for _name, _make in DENSE.items():
+    dense_case(_name + "_float64", _make, dtype=torch.float64)
 
 # Which torch made these values, and how to make them again; first in the file, so a reader sees it.
 generator = {"torch": torch.__version__, "command": "cd tests/reference && /usr/bin/python3 make_optim_reference.py"}
