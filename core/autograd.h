@@ -196,6 +196,7 @@ Tensor from_op(ArrayOf<T>&& y, const Inputs& inputs, const char* op, Backward& b
 // the float ops hand an integral input here, already promoted to one dtype.
 Tensor integral_binary(const char* op, const Tensor& a, const Tensor& b);   // "add", "sub", "mul", "pow"
 Tensor integral_unary(const char* op, const Tensor& x);                     // "neg", "abs", "relu"
+Tensor integral_clamp(const Tensor& x, std::optional<double> min, std::optional<double> max);
 Tensor integral_floor_divide(const Tensor& a, const Tensor& b);
 Tensor integral_remainder(const Tensor& a, const Tensor& b);
 Tensor integral_sum(const Tensor& x, std::vector<int> axes, bool keepdim);   // int64, as torch's

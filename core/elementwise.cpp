@@ -445,6 +445,7 @@ Tensor clamp(const Tensor& x, std::optional<double> min, std::optional<double> m
 {
     const OpScope scope("clamp");
     XGRAD_CHECK(min || max, "clamp: at least one of 'min' or 'max' must not be None");
+    if (!x.is_floating_point()) [[unlikely]] return detail::integral_clamp(x, min, max);
     return compute_as(x, [&]<class T>(Tag<T>) {
         const T lo = min ? static_cast<T>(*min) : -INFINITY, hi = max ? static_cast<T>(*max) : INFINITY;
         const bool nan_bound = min && max && (std::isnan(lo) || std::isnan(hi));

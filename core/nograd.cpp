@@ -228,6 +228,34 @@ Tensor detail::integral_unary(const char* op, const Tensor& x)
     });
 }
 
+// clamp of integers: whole bounds keep the dtype (a bool tensor clamps as int64, as torch's with int
+// bounds); a bound with a fraction computes in the default float dtype, as torch's promotion. A bound
+// the dtype cannot hold is torch's error; an unsigned dtype takes a negative bound down to -max,
+// wrapped as two's complement (uint8's -1 is 255), as c10's checked conversion does.
+Tensor detail::integral_clamp(const Tensor& x, std::optional<double> min, std::optional<double> max)
+{
+    const auto whole = [](std::optional<double> b) { return !b || std::floor(*b) == *b; };
+    if (!whole(min) || !whole(max)) return clamp(x.to(default_dtype()), min, max);
+    const Tensor v = x.dtype() == kBool ? x.to(kInt64) : x;
+    Tensor out;
+    dispatch_computed<false>(v.dtype(), [&]<class T>(Tag<T>) {
+        constexpr double top = double(std::numeric_limits<T>::max());
+        constexpr double bottom = std::is_signed_v<T> ? double(std::numeric_limits<T>::lowest()) : -top;
+        for (std::optional<double> b : {min, max}) {
+            XGRAD_CHECK(!b || (*b >= bottom && *b <= top), "clamp: value cannot be converted to type ", dtype_name(v.dtype()),
+                        " without overflow (the bound ", *b, ")");
+        }
+        const auto as_t = [](double b) { return static_cast<T>(static_cast<std::int64_t>(b)); };   // wraps a negative into unsigned
+        const T lo = min ? as_t(*min) : std::numeric_limits<T>::lowest();
+        const T hi = max ? as_t(*max) : std::numeric_limits<T>::max();
+        out = elementwise<false>("clamp", v, false, [lo, hi](auto e) {   // min(max(e, lo), hi): lo > hi gives hi, as torch's
+            const auto above = e < lo ? lo : e;
+            return above > hi ? hi : above;
+        });
+    });
+    return out;
+}
+
 Tensor detail::integral_floor_divide(const Tensor& a, const Tensor& b)
 {
     XGRAD_CHECK(a.dtype() != kBool, "floor_divide: not implemented for two bool tensors (\"div_floor_cpu\" not implemented ",

@@ -64,6 +64,8 @@ const std::map<std::string, Unary>& unary_ops()
         {"argmax", [](const Tensor& x) { return argmax(x); }},
         {"max", [](const Tensor& x) { return max(x); }},
         {"exp", [](const Tensor& x) { return exp(x); }},
+        {"clamp_int", [](const Tensor& x) { return clamp(x, -1.0, 3.0); }},
+        {"clamp_min_float", [](const Tensor& x) { return clamp(x, 0.5, std::nullopt); }},
     };
     return ops;
 }

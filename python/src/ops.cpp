@@ -201,6 +201,16 @@ Tensor where_of(const PyTensor& condition, py::handle a, py::handle b)
     return xgrad::where(condition.mask(), ta, scalar_operand(b, ta));
 }
 
+std::optional<double> clamp_bound(py::handle b, const char* name)
+{
+    if (b.is_none()) return std::nullopt;
+    if (const PyTensor* t = tensor_of(b); t && t->numel() == 1) return t->value.item<double>();
+    if (!PyNumber_Check(b.ptr()) || PyUnicode_Check(b.ptr()) || tensor_of(b)) {
+        throw py::type_error(std::string("clamp(): argument '") + name + "' must be a number, not " + Py_TYPE(b.ptr())->tp_name);
+    }
+    return b.cast<double>();
+}
+
 // A generator= argument (an xgrad.Generator) draws from it, else from the default generator
 Generator& generator_of(py::handle g) { return g.is_none() ? default_generator() : g.cast<Generator&>(); }
 
@@ -295,8 +305,10 @@ const Def ops[] = {
          const Tensor v = x.dtype() == kBool ? x.to(kInt64) : x;
          return mul(v, v);
      }},
-    {"clamp(input, min=None, max=None)", both, [](const PyTensor& x, std::optional<double> min, std::optional<double> max) {
-         return xgrad::clamp(x.f(), min, max);
+    // integers keep their dtype between int bounds; a float bound makes them the default float dtype, as torch's
+    {"clamp(input, min=None, max=None)", both, [](const PyTensor& x, py::handle min, py::handle max) {
+         const bool float_bound = PyFloat_Check(min.ptr()) || PyFloat_Check(max.ptr());
+         return xgrad::clamp(float_bound ? x.f() : x.value, clamp_bound(min, "min"), clamp_bound(max, "max"));
      }},
     {"masked_fill(input, mask, value)", both, [](const Tensor& x, const PyTensor& mask, double value) { return masked_fill(x, mask.mask(), value); }},
     // where(condition, input, other): a number beside a tensor is torch's 0-D operand; x.where(condition, y) the same

@@ -5,7 +5,8 @@ or an error (the exception's kind and the first line of its message), in:
   - 15 binary ops, tensor with tensor, for every ordered pair of dtypes (1500 cases);
   - 10 binary ops with a Python number (int 2, float 2.5, bool True) on the right, and 5 of them (add, sub,
     mul, div, pow) with the number on the left;
-  - unary ops and reductions (neg, abs, bitwise_not, logical_not, sum, sum over dim 0, mean, argmax, max, exp);
+  - unary ops and reductions (neg, abs, bitwise_not, logical_not, sum, sum over dim 0, mean, argmax, max, exp,
+    clamp between ints and above a float);
   - integer floor division and remainder by a tensor holding a zero (int64, int32, uint8).
 Operands are 1-D of 4 elements, converted with .to(dtype); the values recorded are torch's, after conversion.
 Non-finite floats are written as the strings "nan", "inf", "-inf". One case per line.
@@ -59,6 +60,8 @@ UNARY = {
     "argmax": lambda a: torch.argmax(a),
     "max": lambda a: torch.max(a),
     "exp": lambda a: torch.exp(a),
+    "clamp_int": lambda a: torch.clamp(a, -1, 3),
+    "clamp_min_float": lambda a: torch.clamp(a, min=0.5),
 }
 
 
