@@ -80,6 +80,7 @@ const Def functional[] = {
      [](py::handle input, const Tensor& weight, std::optional<std::int64_t> padding_idx, std::optional<float> max_norm, float norm_type,
         bool scale_grad_by_freq, bool sparse, bool position_table) {
          const IdArray ids = ids_of(input, "embedding");
+         if (padding_idx && *padding_idx < 0 && weight.dim() > 0) *padding_idx += static_cast<std::int64_t>(weight.size(0));
          const auto options = embedding_options(padding_idx, max_norm, norm_type, scale_grad_by_freq, sparse, position_table);
          py::gil_scoped_release release;   // the weight as it is: max_norm renormalises the table's own rows in place
          return nn::functional::embedding(ids, weight, options);
@@ -92,10 +93,13 @@ const Def functional[] = {
          return nn::functional::layer_norm(xs, shape, w, b, eps);
      }},
     // input (N, C) with target (N), or (N, C, d...) with (N, d...) as PyTorch's: classes on axis 1
-    {"cross_entropy(input, target, weight=None, ignore_index=-100, reduction='mean', label_smoothing=0.0)", function,
-     [](const PyTensor& input, py::handle target, std::optional<PyTensor> weight, std::int64_t ignore_index, const std::string& reduction,
-        float label_smoothing) { return cross_entropy_of(input, target, weight, ignore_index, reduction, label_smoothing); }},
-    {"dropout(input, p=0.5, training=True)", function, [](const PyTensor& x, float p, bool training) {
+    {"cross_entropy(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None, reduction='mean', "
+     "label_smoothing=0.0)", function,   // size_average and reduce: torch's deprecated spellings of reduction, not read
+     [](const PyTensor& input, py::handle target, std::optional<PyTensor> weight, py::handle, std::int64_t ignore_index, py::handle,
+        const std::string& reduction, float label_smoothing) {
+         return cross_entropy_of(input, target, weight, ignore_index, reduction, label_smoothing);
+     }},
+    {"dropout(input, p=0.5, training=True, inplace=False)", function, [](const PyTensor& x, float p, bool training, bool) {
          if (p < 0.0f || p > 1.0f) throw py::value_error("dropout probability has to be between 0 and 1, but got " + std::to_string(p));
          return dropout(x.f(), p, training);
      }},

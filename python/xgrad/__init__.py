@@ -244,10 +244,6 @@ def is_tensor(obj):
     return isinstance(obj, Tensor)
 
 
-def numel(input):
-    return input.numel()
-
-
 def allclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
     return _builtin_bool(_np.allclose(input.numpy(force=True), _np.asarray(other.numpy(force=True)
                                       if isinstance(other, Tensor) else other), rtol, atol, equal_nan))
@@ -323,28 +319,8 @@ def _to(self, *args, **kwargs):
     return self if target is None or target == self.dtype else self._to_dtype(target)
 
 
-def _float_method(self):
-    return self if self.dtype == float32 else self._to_dtype(float32)
-
-
-def _double_method(self):
-    return self if self.dtype == float64 else self._to_dtype(float64)
-
-
-def _long_method(self):
-    return self if self.dtype == long else self._to_dtype(long)
-
-
-def _int_method(self):
-    return self if self.dtype == int32 else self._to_dtype(int32)
-
-
-def _half_method(self):
-    return self if self.dtype == float16 else self._to_dtype(float16)
-
-
-def _bool_method(self):
-    return self if self.dtype == bool else self._to_dtype(bool)
+def _converter(d):   # x.float(), x.long() ...: x itself when it has that dtype
+    return lambda self: self if self.dtype == d else self._to_dtype(d)
 
 
 def _iter(self):
@@ -486,8 +462,8 @@ def _reduce_ex(self, protocol=None):
 for _name, _fn in {
     "__reduce_ex__": _reduce_ex, "__reduce__": lambda self: _reduce_ex(self),
     "to": _to, "cpu": lambda self: self, "cuda": lambda self, *a, **k: _to(self, "cuda"),
-    "float": _float_method, "double": _double_method, "long": _long_method, "bool": _bool_method, "int": _int_method,
-    "half": _half_method,
+    "float": _converter(float32), "double": _converter(float64), "long": _converter(long), "bool": _converter(bool),
+    "int": _converter(int32), "half": _converter(float16),
     "tolist": lambda self: (self.float() if self.dtype == bfloat16 else self).numpy(force=True).tolist(),
     "__iter__": _iter, "__bool__": _truth, "__float__": lambda self: _scalar_of(self, _builtin_float),
     "__int__": lambda self: _scalar_of(self, _builtins.int), "__index__": _index,

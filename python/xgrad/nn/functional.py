@@ -2,30 +2,8 @@
 import xgrad
 from xgrad import _xgrad, softmax, log_softmax, relu, tanh, sigmoid  # noqa: F401
 
-_f = _xgrad._functional
-linear = _f.linear
-layer_norm = _f.layer_norm
-gelu = _f.gelu
-softplus = _f.softplus
-scaled_dot_product_attention = _f.scaled_dot_product_attention
-
-
-def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0, scale_grad_by_freq=False, sparse=False,
-              position_table=False):
-    """input ids (...) (an int64 tensor, a list or a numpy array of ints), weight (V, C) -> (..., C)."""
-    if padding_idx is not None and padding_idx < 0:
-        padding_idx += weight.shape[0]
-    return _f.embedding(input, weight, padding_idx, max_norm, norm_type, scale_grad_by_freq, sparse, position_table)
-
-
-def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None, reduction="mean",
-                  label_smoothing=0.0):
-    """input (N, C) with target (N), or (N, C, d...) with (N, d...): classes on axis 1, as PyTorch's."""
-    return _f.cross_entropy(input, target, weight, ignore_index, reduction, label_smoothing)
-
-
-def dropout(input, p=0.5, training=True, inplace=False):
-    return _f.dropout(input, p, training)
+from xgrad._xgrad._functional import (linear, embedding, layer_norm, cross_entropy, dropout, gelu,  # noqa: F401
+                                      softplus, scaled_dot_product_attention)
 
 
 def mse_loss(input, target, size_average=None, reduce=None, reduction="mean"):
