@@ -16,13 +16,23 @@ namespace xgrad {
 struct Error : std::invalid_argument {
     using std::invalid_argument::invalid_argument;
 };
+// An index that names no element (x[5] of 3 rows, a mask of the wrong shape): Python's IndexError, as torch's
+struct IndexError : Error {
+    using Error::Error;
+};
+
+template <class E = Error, class... Parts>
+[[noreturn]] void fail_as(const Parts&... parts)
+{
+    std::ostringstream out;
+    (out << ... << parts);
+    throw E(out.str());
+}
 
 template <class... Parts>
 [[noreturn]] void fail(const Parts&... parts)
 {
-    std::ostringstream out;
-    (out << ... << parts);
-    throw Error(out.str());
+    fail_as<Error>(parts...);
 }
 
 }  // namespace xgrad

@@ -277,18 +277,6 @@ const Tensor& Tensor::div_(const Tensor& other) const
         });
 }
 
-const Tensor& Tensor::index_put_(std::initializer_list<indexing::TensorIndex> index, const Tensor& values) const
-{
-    this->index(index).copy_(values);
-    return *this;
-}
-
-const Tensor& Tensor::index_put_(std::initializer_list<indexing::TensorIndex> index, float value) const
-{
-    this->index(index).fill_(value);
-    return *this;
-}
-
 void index_put_(const Tensor& x, const std::vector<std::size_t>& flat, const Shape& shape, const Tensor& values)
 {
     XGRAD_CHECK(broadcast_shapes("index_put_", shape, values.shape()) == shape, "index_put_: shape mismatch: value tensor of ",

@@ -52,15 +52,7 @@ struct Slice {        // start:stop:step, negative bounds from the end, as Pytho
     std::optional<std::int64_t> start, stop;
     std::int64_t step;
 };
-// One item of an index: an int (that axis, dropped), a Slice, None (a new axis of 1) or Ellipsis
-struct TensorIndex {
-    TensorIndex(std::int64_t i) : value(i) {}   // implicit, as libtorch's: x.index({0, Slice()})
-    TensorIndex(int i) : value(std::int64_t(i)) {}
-    TensorIndex(Slice s) : value(s) {}
-    TensorIndex(NoneIndex n) : value(n) {}
-    TensorIndex(EllipsisIndex e) : value(e) {}
-    std::variant<std::int64_t, Slice, NoneIndex, EllipsisIndex> value;
-};
+struct TensorIndex;   // after Tensor, which it may hold
 }  // namespace indexing
 
 // What a registered hook returns: remove() unregisters it (again is a no-op), as torch's
@@ -165,8 +157,9 @@ public:
                       std::optional<std::size_t> storage_offset = std::nullopt) const;
     Tensor detach() const;                                // the same storage, no history (shares the version)
     Tensor alias() const;                                 // a view of all of it, as it is (x[...])
-    // x[i, a:b:s, None, ...] as x.index({i, Slice(a, b, s), None, Ellipsis}), libtorch's spelling
+    // x[i, a:b:s, None, ..., ids] as x.index({i, Slice(a, b, s), None, Ellipsis, ids}), libtorch's spelling
     Tensor index(std::initializer_list<indexing::TensorIndex> index) const;
+    Tensor index(const std::vector<indexing::TensorIndex>& index) const;
     // The same storage, no history, and a version counter of its own: what torch's x.data is (its
     // in-place writes are not seen by autograd: the documented way to silently wrong gradients).
     Tensor variable_data() const;
@@ -178,6 +171,7 @@ public:
     // The other operand broadcasts to this tensor's shape; a write into an expanded view is refused.
     const Tensor& copy_(const Tensor& src) const;
     const Tensor& index_put_(std::initializer_list<indexing::TensorIndex> index, const Tensor& values) const;   // x[...] = v
+    const Tensor& index_put_(const std::vector<indexing::TensorIndex>& index, const Tensor& values) const;
     const Tensor& index_put_(std::initializer_list<indexing::TensorIndex> index, float value) const;
     const Tensor& add_(const Tensor& other, float alpha = 1.0f) const;
     const Tensor& sub_(const Tensor& other, float alpha = 1.0f) const;
@@ -275,6 +269,23 @@ private:
     detail::TensorImpl& impl(const char* what) const;
     std::shared_ptr<detail::TensorImpl> impl_;
 };
+
+namespace indexing {
+// One item of an index (core/indexing.cpp), as libtorch's and NumPy's: an int (that axis, dropped), a
+// Slice, None (a new axis of 1), Ellipsis (the axes no item names), or a tensor: int64 (or other
+// integer) ids, or a bool mask over as many axes as it has. Ints, slices and None make a view; a
+// tensor gathers a copy (advanced indexing: the ids broadcast together, and their axes go where the
+// first stands when they are adjacent, else first).
+struct TensorIndex {
+    TensorIndex(std::int64_t i) : value(i) {}   // implicit, as libtorch's: x.index({0, Slice(), ids})
+    TensorIndex(int i) : value(std::int64_t(i)) {}
+    TensorIndex(Slice s) : value(s) {}
+    TensorIndex(NoneIndex n) : value(n) {}
+    TensorIndex(EllipsisIndex e) : value(e) {}
+    TensorIndex(Tensor t) : value(std::move(t)) {}
+    std::variant<std::int64_t, Slice, NoneIndex, EllipsisIndex, Tensor> value;
+};
+}  // namespace indexing
 
 // The gradient of a (V, C) table that is zero outside a few rows, as an embedding with sparse = true
 // makes it: row rows[k] of the full gradient is values[k]. (PyTorch's coalesced sparse COO gradient.)

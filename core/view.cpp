@@ -557,33 +557,6 @@ Tensor Tensor::alias() const
     return make_view(*this, t.shape, t.strides, t.offset, "alias", [this] { return reshape_backward(*this); });
 }
 
-Tensor Tensor::index(std::initializer_list<indexing::TensorIndex> index) const
-{
-    const OpScope scope("index");
-    const std::size_t n = dim();
-    std::size_t named = 0, ellipses = 0;
-    for (const auto& item : index) {
-        if (std::holds_alternative<std::int64_t>(item.value) || std::holds_alternative<indexing::Slice>(item.value)) ++named;
-        ellipses += std::holds_alternative<indexing::EllipsisIndex>(item.value);
-    }
-    XGRAD_CHECK(named <= n, "index: too many indices for tensor of dimension ", n);
-    XGRAD_CHECK(ellipses <= 1, "index: an index can only have a single ellipsis ('...')");
-    Tensor y = *this;
-    std::size_t d = 0;   // the axis of y the next item indexes
-    for (const auto& item : index) {
-        if (const auto* i = std::get_if<std::int64_t>(&item.value)) {
-            y = y.select(static_cast<std::ptrdiff_t>(d), *i);
-        } else if (const auto* s = std::get_if<indexing::Slice>(&item.value)) {
-            y = y.slice(static_cast<std::ptrdiff_t>(d++), s->start, s->stop, s->step);
-        } else if (std::holds_alternative<indexing::NoneIndex>(item.value)) {
-            y = y.unsqueeze(static_cast<std::ptrdiff_t>(d++));
-        } else {
-            d += n - named;   // the axes no item names
-        }
-    }
-    return y.is_same(*this) ? alias() : y;
-}
-
 // ---- a view's positions in its base ---------------------------------------------------------------------
 namespace detail {
 

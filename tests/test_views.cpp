@@ -129,6 +129,38 @@ TEST_CASE("index and index_put_ with Slice, None and Ellipsis are Python's basic
     x.index_put_({1, Ellipsis, 0}, tensor({-1, -2, -3}));  // x[1, ..., 0] = [-1, -2, -3]
     CHECK(sum(x.select(0, 0).narrow(0, 0, 2)).item() == 0.0f);
     check_close(x.select(0, 1).select(1, 0).to_array(), Array{-1, -2, -3});
-    CHECK_THROWS_WITH(x.index({0, 0, 0, 0}), Contains("index: too many indices for tensor of dimension 3"));
-    CHECK_THROWS_WITH(x.index({Ellipsis, Ellipsis}), Contains("single ellipsis"));
+    CHECK_THROWS_WITH(x.index({0, 0, 0, 0}), Contains("too many indices for tensor of dimension 3"));
+    CHECK(x.index({Ellipsis, Ellipsis}).shape() == x.shape());   // a second ... names no axis, as torch's x[..., ...]
+}
+
+TEST_CASE("index and index_put_ with id tensors and masks are advanced indexing, as torch's x[ids] and x[mask]")
+{
+    using namespace xgrad::indexing;
+    Tensor x = arange(24.0f).reshape({2, 3, 4});
+    const Tensor ids = from_vector<std::int64_t>({2, 0, 2}, {3});
+    Tensor rows = x.index({Slice(), ids});                          // x[:, [2, 0, 2]]: a copy
+    CHECK(rows.shape() == Shape{2, 3, 4});
+    CHECK_FALSE(rows.shares_storage(x));
+    check_close(rows.select(0, 1).select(0, 0).to_array(), Array{20, 21, 22, 23});
+    CHECK(x.index({0, Slice(), ids.narrow(0, 0, 2)}).shape() == Shape{3, 2});   // the int selects first: torch's (3, 2), NumPy's (2, 3)
+    const Tensor two = from_vector<std::int64_t>({1, 0}, {2});
+    CHECK(x.index({two, Slice(), two}).shape() == Shape{2, 3});    // ids apart: their axes first
+    const Tensor mask = gt(x.select(0, 0), full({}, 9.0, kFloat32));   // (3, 4): 10 and 11 are above 9
+    CHECK(x.index({1, mask}).shape() == Shape{2});
+    check_close(x.index({1, mask}).to_array(), Array{22, 23});
+    x.index_put_({1, mask}, 0.0f);                                 // x[1][mask] = 0
+    check_close(x.index({1, mask}).to_array(), Array{0, 0});
+
+    Tensor w = zeros({3, 2}).requires_grad_();
+    Tensor picked = w.index({from_vector<std::int64_t>({1, 1, 2}, {3})});   // repeated rows: their gradients add up
+    sum(picked).backward();
+    check_close(w.grad().to_array(), Array{{0, 0}, {2, 2}, {1, 1}});
+
+    x.index_put_({Slice(), ids}, tensor({7.0f}));                  // x[:, [2, 0, 2]] = 7, broadcast
+    CHECK(sum(x.index({Slice(), 1})).item() == 4 + 5 + 6 + 7 + 16 + 17 + 18 + 19);   // row 1 untouched
+    CHECK(sum(x.index({Slice(), 2})).item() == 7.0f * 8);
+    CHECK_THROWS_AS(x.index({from_vector<std::int64_t>({2}, {1})}), IndexError);   // 2 of 2 rows: IndexError, as torch's
+    CHECK_THROWS_WITH(x.index({from_vector<std::int64_t>({2}, {1})}), Contains("index 2 is out of bounds for dimension 0 with size 2"));
+    CHECK_THROWS_WITH(x.index({tensor({0.0f})}), Contains("tensors used as indices must be long, int, byte or bool tensors"));
+    CHECK_THROWS_WITH(x.index_put_({ids}, from_vector<std::int64_t>({1}, {1})), Contains("Index put requires the source and destination dtypes match"));
 }

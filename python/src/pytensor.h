@@ -80,23 +80,9 @@ Tensor scalar_operand(py::handle v, const Tensor& x);
 Dtype dtype_arg(py::handle dtype);       // xgrad.float32 / xgrad.long / float / int / bool / "float32"
 Dtype numpy_dtype(const py::array& a);   // an array's own dtype, or torch's TypeError for one it lacks
 
-// The flat offsets an index (int, slice, None, Ellipsis, list, tensor, mask, or a tuple of them)
-// selects in a row-major array of `shape`, and the shape of the result, with NumPy's and PyTorch's rules.
-struct Selection {
-    std::vector<std::size_t> flat;
-    Shape shape;
-    // torch's name for what the index does, which its grad_fn shows: "index" for any advanced index,
-    // else the last of "select" (an int), "slice" and "unsqueeze" (None); "alias" for ... alone
-    const char* op = "index";
-};
-Selection select(const Shape& shape, py::handle index);
-// x[index] of a float tensor: a view of x when the index is basic (ints, slices, None, ...), else the
-// selection an advanced index gathers
-struct Indexed {
-    std::optional<Tensor> view;
-    Selection selection;
-};
-Indexed index_of(const Tensor& x, py::handle index);
+// An index of Python objects (ints, slices, None, ..., lists, arrays, tensors, masks, or a tuple of
+// them) as the core's items, for x.index / x.index_put_ (index.cpp)
+std::vector<indexing::TensorIndex> index_items(py::handle index);
 
 void check_device(py::handle device);   // None, "cpu", or a device whose type is cpu
 

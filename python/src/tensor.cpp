@@ -101,27 +101,18 @@ std::uintptr_t address(const Tensor& t)
 }
 
 // x[index]: x[i] of a tensor with dimensions is select (the everyday case, taken first); any other
-// basic index a view of x, an advanced one the selection it gathers
+// index the core's x.index (a view for a basic index, a copy for an advanced one)
 Tensor getitem(const Tensor& x, py::handle index)
 {
     if (PyLong_CheckExact(index.ptr()) && x.dim() > 0) return select(x, 0, index_value(index));
-    Indexed i = index_of(x, index);
-    if (i.view) return std::move(*i.view);
-    return take(x, std::move(i.selection.flat), i.selection.shape, i.selection.op);
+    return x.index(index_items(index));
 }
 
-// x[index] = v: a basic index copies v into the view (x[1:3] = v is x[1:3].copy_(v), recorded when it
-// must be); an advanced one writes at its offsets (index_put, recorded when it must be)
+// x[index] = v, the core's index_put_ (x[1:3] = v is x[1:3].copy_(v)); a Python number or list is taken
+// in x's dtype (x64[0] = 0.1 keeps 0.1's double), a tensor as it is
 void setitem(const PyTensor& self, py::handle index, py::handle value)
 {
-    // a Python number or list is taken in x's dtype (x64[0] = 0.1 keeps 0.1's double), a tensor as it is
-    const Tensor values = to_tensor(value, tensor_of(value) ? std::nullopt : std::optional(self.dtype())).value;
-    Indexed i = index_of(self.value, index);
-    if (i.view) {
-        i.view->copy_(values);
-        return;
-    }
-    index_put_(self.value, i.selection.flat, i.selection.shape, values);
+    self.value.index_put_(index_items(index), to_tensor(value, tensor_of(value) ? std::nullopt : std::optional(self.dtype())).value);
 }
 
 py::object item(const PyTensor& t)
@@ -451,6 +442,8 @@ void set_python_error() noexcept
         e.restore();
     } catch (const py::builtin_exception& e) {
         e.set_error();
+    } catch (const IndexError& e) {
+        PyErr_SetString(PyExc_IndexError, e.what());
     } catch (const Error& e) {   // PyTorch raises IndexError for an index or id out of range, RuntimeError for the rest
         const bool out_of_range = std::strstr(e.what(), "out of range") || std::strstr(e.what(), "out of bounds");
         PyErr_SetString(out_of_range ? PyExc_IndexError : PyExc_RuntimeError, e.what());
