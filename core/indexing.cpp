@@ -24,7 +24,8 @@ struct Item {
     enum Kind { integer, slice, new_axis, ellipsis, array } kind = integer;
     std::int64_t value = 0;   // integer; the size of a new axis (1, or 0 for a false 0-d mask)
     indexing::Slice range;    // slice
-    IdArray ids;              // array (a mask is one array per axis it covers)
+    std::optional<IdArray> ids;   // array (a mask is one array per axis it covers); none otherwise: an empty
+                                  // xarray would still allocate its one element
 };
 
 template <class... Parts>
@@ -220,7 +221,7 @@ Axes axes_of(const Shape& shape, const std::vector<std::size_t>& strides, Parsed
                 out.adjacent = false;
             }
             since_adv = false;
-            out.arrays.emplace_back(std::move(item.ids), dim++);
+            out.arrays.emplace_back(std::move(*item.ids), dim++);
             break;
         }
     }
