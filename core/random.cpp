@@ -32,6 +32,22 @@ float Generator::normal()
     return static_cast<float>(radius * std::cos(angle));
 }
 
+double Generator::uniform64() { return static_cast<double>(engine_() >> 11) * 0x1.0p-53; }
+
+double Generator::normal64()
+{
+    if (has_spare64_) {
+        has_spare64_ = false;
+        return spare64_;
+    }
+    const double u1 = (static_cast<double>(engine_() >> 11) + 1.0) * 0x1.0p-53;
+    const double u2 = static_cast<double>(engine_() >> 11) * 0x1.0p-53;
+    const double radius = std::sqrt(-2.0 * std::log(u1)), angle = 2.0 * std::numbers::pi * u2;
+    spare64_ = radius * std::sin(angle);
+    has_spare64_ = true;
+    return radius * std::cos(angle);
+}
+
 std::uint64_t Generator::below(std::uint64_t n)
 {
     XGRAD_CHECK(n > 0, "Generator::below: n must be positive");
@@ -54,6 +70,18 @@ void Generator::normal_(Array& a, float mean, float std)
 {
     XGRAD_CHECK(std >= 0.0f, "normal_: std must be non-negative, got ", std);
     for (auto& x : a) x = mean + std * normal();
+}
+
+void Generator::uniform_(Array64& a, double low, double high)
+{
+    XGRAD_CHECK(low <= high, "uniform_: low (", low, ") must not exceed high (", high, ")");
+    for (auto& x : a) x = low + (high - low) * uniform64();
+}
+
+void Generator::normal_(Array64& a, double mean, double std)
+{
+    XGRAD_CHECK(std >= 0.0, "normal_: std must be non-negative, got ", std);
+    for (auto& x : a) x = mean + std * normal64();
 }
 
 Generator& default_generator()

@@ -17,16 +17,22 @@ public:
 
     float uniform();                                    // U[0, 1), 24 random bits
     float normal();                                     // N(0, 1), Box-Muller
+    double uniform64();                                 // U[0, 1), 53 random bits: a float64 draw
+    double normal64();                                  // N(0, 1) in double, Box-Muller
     std::uint64_t below(std::uint64_t n);               // uniform integer in [0, n)
     std::uint64_t bits() { return engine_(); }          // 64 random bits: a seed for counter_uniform
 
     void uniform_(Array& a, float low = 0.0f, float high = 1.0f);   // fill with U[low, high)
     void normal_(Array& a, float mean = 0.0f, float std = 1.0f);    // fill with N(mean, std^2)
+    void uniform_(Array64& a, double low = 0.0, double high = 1.0);  // the same in double
+    void normal_(Array64& a, double mean = 0.0, double std = 1.0);
 
 private:
     std::mt19937_64 engine_;
     bool has_spare_ = false;                            // Box-Muller makes normals in pairs
     float spare_ = 0.0f;
+    bool has_spare64_ = false;
+    double spare64_ = 0.0;
 };
 
 // A uniform in [0, 1) that is a pure function of (seed, counter): the same value for the same pair on

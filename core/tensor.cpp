@@ -479,6 +479,38 @@ Tensor rand(const Shape& shape, bool requires_grad)
     return Tensor(std::move(data), requires_grad);
 }
 
+namespace {
+
+Tensor drawn_as(const char* op, const Shape& shape, Dtype dtype, bool requires_grad, Generator& rng)
+{
+    XGRAD_CHECK(is_floating_point(dtype), op, ": expected a floating-point dtype, got ", dtype_name(dtype));
+    shape_numel(shape, op);
+    const bool normal = std::string_view(op) == "randn";
+    Tensor out;
+    if (dtype == kFloat64) {
+        Array64 data(shape);
+        normal ? rng.normal_(data) : rng.uniform_(data);
+        out = Tensor(std::move(data));
+    } else {
+        Array data(shape);
+        normal ? rng.normal_(data) : rng.uniform_(data);
+        out = Tensor(std::move(data)).to(dtype);
+    }
+    return requires_grad ? out.requires_grad_() : out;
+}
+
+}  // namespace
+
+Tensor randn(const Shape& shape, Dtype dtype, bool requires_grad, Generator* generator)
+{
+    return drawn_as("randn", shape, dtype, requires_grad, generator ? *generator : default_generator());
+}
+
+Tensor rand(const Shape& shape, Dtype dtype, bool requires_grad, Generator* generator)
+{
+    return drawn_as("rand", shape, dtype, requires_grad, generator ? *generator : default_generator());
+}
+
 Tensor from_vector(const std::vector<float>& values, const Shape& shape)
 {
     const std::size_t numel = shape_numel(shape, "from_vector");

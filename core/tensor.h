@@ -32,6 +32,7 @@ struct Access;
 }  // namespace detail
 
 class Tensor;
+class Generator;   // core/random.h
 
 // The pieces of a basic index, as libtorch's torch::indexing: x.index({Slice(1, 3), 0, None, Ellipsis})
 // is Python's x[1:3, 0, None, ...]: a view.
@@ -344,6 +345,10 @@ template <std::integral I>
 Tensor arange(I start, I end, I step = 1);
 Tensor randn(const Shape& shape, bool requires_grad = false);   // N(0, 1) from the default generator
 Tensor rand(const Shape& shape, bool requires_grad = false);    // U[0, 1) from the default generator
+// the same in a float dtype, from `generator` or the default one: float64 draws in double (53 random
+// bits), float16/bfloat16 round float32 draws
+Tensor randn(const Shape& shape, Dtype dtype, bool requires_grad = false, Generator* generator = nullptr);
+Tensor rand(const Shape& shape, Dtype dtype, bool requires_grad = false, Generator* generator = nullptr);
 Tensor from_vector(const std::vector<float>& values, const Shape& shape);
 // ---- creation of any dtype (core/convert.cpp), as libtorch's zeros({2, 3}, kInt64) ------------------
 Tensor empty(const Shape& shape, Dtype dtype);            // its values undefined

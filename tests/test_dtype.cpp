@@ -413,3 +413,19 @@ TEST_CASE("attention and the embedding lookup compute in float64 and agree with 
     CHECK(g.to_array()(2, 0) == 0.0f);   // the padding row: no gradient
     CHECK(g.to_array()(3, 0) == 0.0f);   // unused
 }
+
+TEST_CASE("randn and rand draw float64 in double, from the given generator, and refuse an integer dtype")
+{
+    Generator a(5), b(5);
+    const Tensor x = randn({4000}, kFloat64, false, &a), y = randn({4000}, kFloat64, false, &b);
+    CHECK(x.dtype() == kFloat64);
+    CHECK(sum(eq(x, y)).item<std::int64_t>() == 4000);                            // a generator's stream: the same draws again
+    CHECK(sum(ne(x, x.to(kFloat32).to(kFloat64))).item<std::int64_t>() > 3900);   // 53 random bits, not widened float32 draws
+    CHECK(std::abs(mean(x).item<double>()) < 0.06);
+    const Tensor u = rand({4000}, kFloat64, true);
+    CHECK(u.requires_grad());
+    CHECK(min(u).item<double>() >= 0.0);
+    CHECK(max(u).item<double>() < 1.0);
+    CHECK(rand({2, 3}, kFloat16).dtype() == kFloat16);
+    CHECK_THROWS_WITH(randn({2}, kInt64), Contains("randn: expected a floating-point dtype, got int64"));
+}

@@ -433,15 +433,11 @@ const Def ops[] = {
     // ---- creation, for the Python wrappers in xgrad/__init__.py ----
     {"_zeros(size, dtype)", function, [](const std::vector<std::int64_t>& s, Dtype d) { return zeros(shape_of(s), d); }},
     {"_full(size, fill_value, dtype)", function, [](const std::vector<std::int64_t>& s, double v, Dtype d) { return full(shape_of(s), v, d); }},
-    {"_randn(size, generator)", function, [](const std::vector<std::int64_t>& s, py::handle g) {
-         Array a = Array::from_shape(shape_of(s));
-         generator_of(g).normal_(a);
-         return Tensor(std::move(a));
+    {"_randn(size, generator, dtype)", function, [](const std::vector<std::int64_t>& s, py::handle g, Dtype d) {
+         return randn(shape_of(s), d, false, &generator_of(g));
      }},
-    {"_rand(size, generator)", function, [](const std::vector<std::int64_t>& s, py::handle g) {
-         Array a = Array::from_shape(shape_of(s));
-         generator_of(g).uniform_(a);
-         return Tensor(std::move(a));
+    {"_rand(size, generator, dtype)", function, [](const std::vector<std::int64_t>& s, py::handle g, Dtype d) {
+         return rand(shape_of(s), d, false, &generator_of(g));
      }},
     {"_randint(low, high, size, generator)", function, [](std::int64_t low, std::int64_t high, const std::vector<std::int64_t>& s, py::handle g) {
          return randint(low, high, shape_of(s), generator_of(g));

@@ -158,8 +158,7 @@ def _random(make, name):
         dtype = _as_dtype(dtype) or get_default_dtype()
         if not dtype.is_floating_point:
             raise RuntimeError(f"{name}(): expected a floating-point dtype, got {dtype!r}")
-        # xgrad's generator draws float32 values: another float dtype holds them converted
-        return _finish(make(_xgrad._shape(name, *size), generator), dtype, device, requires_grad)
+        return _finish(make(_xgrad._shape(name, *size), generator, dtype), None, device, requires_grad)   # float64 draws in double
     create.__name__ = name
     return create
 
@@ -232,8 +231,8 @@ def _like(make):
 zeros_like = _like(zeros)
 ones_like = _like(ones)
 empty_like = _like(empty)
-randn_like = _like(lambda *s, dtype=None, requires_grad=False: randn(*s, requires_grad=requires_grad))
-rand_like = _like(lambda *s, dtype=None, requires_grad=False: rand(*s, requires_grad=requires_grad))
+randn_like = _like(randn)
+rand_like = _like(rand)
 
 
 def full_like(input, fill_value, dtype=None, device=None, requires_grad=False):

@@ -163,3 +163,15 @@ def test_a_float64_model_trains_in_float64_with_each_optimizer():
         assert w.dtype == xgrad.float64 and (w.abs() < xgrad.tensor([1.0, 2.0, 0.5], dtype=xgrad.float64)).all()
         state = opt.state_dict()
         assert all(v.dtype == xgrad.float64 for s in state["state"].values() for v in s.values() if isinstance(v, xgrad.Tensor) and v.dim() > 0)
+
+
+def test_float64_draws_have_doubles_bits():
+    for draw in (xgrad.randn, xgrad.rand):
+        x = draw(1000, dtype=xgrad.float64)
+        assert x.dtype == xgrad.float64
+        assert (x != x.float().double()).sum().item() > 990   # 53 random bits, not float32 draws widened
+    x = xgrad.randn(20000, dtype=xgrad.float64)
+    assert abs(x.mean().item()) < 0.05 and abs(x.std().item() - 1.0) < 0.05
+    u = xgrad.rand(20000, dtype=xgrad.float64)
+    assert u.min().item() >= 0.0 and u.max().item() < 1.0 and abs(u.mean().item() - 0.5) < 0.02
+    assert xgrad.randn_like(x).dtype == xgrad.float64 and xgrad.rand_like(u[:3]).shape == (3,)
