@@ -453,13 +453,22 @@ Array drawn(const Array::shape_type& shape, bool normal, float a, float b)
     return values;
 }
 
+// the draws for a tensor like `self`: float64 ones in double, others in float32
+Tensor drawn_like(const Tensor& self, bool normal, float a, float b)
+{
+    if (self.dtype() != kFloat64) return Tensor(drawn(self.shape(), normal, a, b));
+    Array64 values(self.shape());
+    if (normal) default_generator().normal_(values, a, b); else default_generator().uniform_(values, a, b);
+    return Tensor(std::move(values));
+}
+
 }  // namespace
 
 const Tensor& Tensor::normal_(float mean, float std) const
 {
     XGRAD_CHECK(std >= 0.0f, "normal_: expects std >= 0.0, but found std ", std);
     return in_place(*this, "normal_", {}, false,
-                    [&](const Tensor& self) { return overwritten(self, Tensor(drawn(impl_->shape, true, mean, std)), "normal_"); },
+                    [&](const Tensor& self) { return overwritten(self, drawn_like(self, true, mean, std), "normal_"); },
                     [&](TensorImpl& t) { write_values(t, drawn(t.shape, true, mean, std).data()); });
 }
 
@@ -467,7 +476,7 @@ const Tensor& Tensor::uniform_(float from, float to) const
 {
     XGRAD_CHECK(from <= to, "uniform_: expects to return a [from, to) range, but found from=", from, " > to=", to);
     return in_place(*this, "uniform_", {}, false,
-                    [&](const Tensor& self) { return overwritten(self, Tensor(drawn(impl_->shape, false, from, to)), "uniform_"); },
+                    [&](const Tensor& self) { return overwritten(self, drawn_like(self, false, from, to), "uniform_"); },
                     [&](TensorImpl& t) { write_values(t, drawn(t.shape, false, from, to).data()); });
 }
 

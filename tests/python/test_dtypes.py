@@ -175,3 +175,5 @@ def test_float64_draws_have_doubles_bits():
     u = xgrad.rand(20000, dtype=xgrad.float64)
     assert u.min().item() >= 0.0 and u.max().item() < 1.0 and abs(u.mean().item() - 0.5) < 0.02
     assert xgrad.randn_like(x).dtype == xgrad.float64 and xgrad.rand_like(u[:3]).shape == (3,)
+    w = xgrad.zeros(1000, dtype=xgrad.float64)
+    assert (w.normal_() != w.float().double()).sum().item() > 990 and (w.uniform_() != w.float().double()).sum().item() > 990
