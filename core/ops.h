@@ -191,6 +191,10 @@ Tensor causal_mask(std::size_t L, std::size_t S);
 // (an offset may repeat). Python's advanced indexing (x[list], x[mask]) reads: the bindings turn an
 // index into offsets, and name the node `op` as torch names it ("index"; a string literal).
 Tensor take(const Tensor& x, std::vector<std::size_t> flat, const Shape& shape, const char* op = "take");
+// x with the order along each of dims reversed, as torch.flip (a copy; its gradient flips back)
+Tensor flip(const Tensor& x, const std::vector<std::int64_t>& dims);
+// x shifted by shifts[k] along dims[k], wrapping around, as torch.roll; no dims: over the flattened x
+Tensor roll(const Tensor& x, const std::vector<std::int64_t>& shifts, const std::vector<std::int64_t>& dims = {});
 // x (...) -> (...): a copy of x with x.flat[flat[i]] = values[i], values broadcast to `shape` (flat.size()
 // elements); the gradient reaches values at those offsets and x everywhere else. x[index] = values.
 Tensor index_put(const Tensor& x, const std::vector<std::size_t>& flat, const Shape& shape, const Tensor& values);

@@ -1,7 +1,7 @@
-// Selecting elements: take and index_put (what Python's advanced indexing, x[list], x[mask], reads and
-// writes), stack, tril/triu, topk, multinomial and where. (Basic indexing, x[i], x[1:3], is a view:
-// core/view.cpp.) The Python bindings turn an advanced index into flat offsets, so one gather and one
-// scatter carry every such pattern.
+// Selecting elements: take and index_put (what advanced indexing, x[list], x[mask], reads and writes:
+// core/indexing.cpp turns an index into flat offsets, so one gather and one scatter carry every such
+// pattern), flip and roll (gathers too), stack, tril/triu, topk, multinomial and where. (Basic
+// indexing, x[i], x[1:3], is a view: core/view.cpp.)
 #include <algorithm>
 #include <cmath>
 #include <numeric>
@@ -48,6 +48,60 @@ Tensor take(const Tensor& x, std::vector<std::size_t> flat, const Shape& shape, 
                 x.accumulate_grad(std::move(grad));
             }
         });
+    });
+}
+
+namespace {
+
+// y of x's shape with y[i] = x[j], j_d = source(d, i_d) on every axis d: a gather whose gradient scatters back
+template <class F>
+Tensor rearranged(const Tensor& x, const char* op, F source)
+{
+    const Shape s = x.shape();
+    std::vector<std::size_t> strides(s.size(), 1);
+    for (std::size_t d = s.size(); d-- > 1;) strides[d - 1] = strides[d] * s[d];
+    std::vector<std::size_t> flat(x.numel());
+    for (std::size_t i = 0; i < flat.size(); ++i) {
+        for (std::size_t d = 0; d < s.size(); ++d) flat[i] += source(d, i / strides[d] % s[d]) * strides[d];
+    }
+    return take(x, std::move(flat), s, op);
+}
+
+}  // namespace
+
+Tensor flip(const Tensor& x, const std::vector<std::int64_t>& dims)
+{
+    const OpScope scope("flip");
+    const Shape s = x.shape();
+    std::vector<bool> flipped(std::max<std::size_t>(s.size(), 1), false);
+    for (std::int64_t d : dims) {
+        const std::size_t axis = normalize_axis("flip", d, flipped.size());
+        XGRAD_CHECK(!flipped[axis], "flip: dim ", axis, " appears multiple times in the list of dims");
+        flipped[axis] = true;
+    }
+    return rearranged(x, "flip", [&](std::size_t d, std::size_t i) { return flipped[d] ? s[d] - 1 - i : i; });
+}
+
+Tensor roll(const Tensor& x, const std::vector<std::int64_t>& shifts, const std::vector<std::int64_t>& dims)
+{
+    const OpScope scope("roll");
+    if (x.numel() == 0) return x.clone();   // nothing to move: no dim is checked, as torch's
+    const auto wrapped = [](std::int64_t i, std::int64_t shift, std::int64_t n) {   // (i - shift) mod n, in [0, n)
+        return static_cast<std::size_t>(((i - shift % n) % n + n) % n);
+    };
+    if (dims.empty()) {   // over the flattened x, in its shape
+        XGRAD_CHECK(shifts.size() == 1, "roll: shifts and dimensions must align. shifts: ", shifts.size(), ", dims:0");
+        const auto n = static_cast<std::int64_t>(x.numel());
+        std::vector<std::size_t> flat(x.numel());
+        for (std::int64_t i = 0; i < n; ++i) flat[static_cast<std::size_t>(i)] = wrapped(i, shifts[0], n);
+        return take(x, std::move(flat), x.shape(), "roll");
+    }
+    XGRAD_CHECK(shifts.size() == dims.size(), "roll: shifts and dimensions must align. shifts: ", shifts.size(), ", dims:", dims.size());
+    const Shape s = x.shape();
+    std::vector<std::int64_t> by(std::max<std::size_t>(s.size(), 1), 0);
+    for (std::size_t k = 0; k < dims.size(); ++k) by[normalize_axis("roll", dims[k], by.size())] += shifts[k];
+    return rearranged(x, "roll", [&](std::size_t d, std::size_t i) {
+        return wrapped(static_cast<std::int64_t>(i), by[d], static_cast<std::int64_t>(s[d]));
     });
 }
 

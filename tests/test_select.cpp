@@ -26,6 +26,25 @@ TEST_CASE("take gathers offsets and sums the gradient of an offset read twice")
     CHECK(g.ok);
 }
 
+TEST_CASE("flip reverses the axes it names and roll shifts them around, as torch's, for every dtype")
+{
+    using Catch::Matchers::Contains;
+    const Tensor x = arange(6.0f).reshape({2, 3});
+    check_close(flip(x, {1}).to_array(), Array{{2, 1, 0}, {5, 4, 3}});
+    check_close(flip(x, {0, -1}).to_array(), Array{{5, 4, 3}, {2, 1, 0}});
+    check_close(roll(x, {1}, {1}).to_array(), Array{{2, 0, 1}, {5, 3, 4}});
+    check_close(roll(x, {-4, 1}, {1, 0}).to_array(), Array{{4, 5, 3}, {1, 2, 0}});   // -4 on 3 is -1
+    check_close(roll(x, {2}).to_array(), Array{{4, 5, 0}, {1, 2, 3}});             // over the flattened x
+    CHECK(flip(arange(3), {0}).dtype() == kInt64);
+    CHECK(roll(zeros({0, 2}), {1}, {5}).shape() == Shape{0, 2});                     // empty: nothing checked, as torch's
+    CHECK_THROWS_WITH(flip(x, {1, -1}), Contains("flip: dim 1 appears multiple times in the list of dims"));
+    CHECK_THROWS_WITH(roll(x, {1, 2}, {0}), Contains("roll: shifts and dimensions must align. shifts: 2, dims:1"));
+    CHECK_THROWS_WITH(roll(x, {1, 2}), Contains("roll: shifts and dimensions must align. shifts: 2, dims:0"));
+    Tensor w = arange(6.0f).reshape({2, 3}).requires_grad_();
+    sum(mul(roll(w, {1}, {1}), tensor({{1.0f, 2.0f, 3.0f}, {4.0f, 5.0f, 6.0f}}))).backward();
+    check_close(w.grad().to_array(), Array{{2, 3, 1}, {5, 6, 4}});                  // each weight rolled back
+}
+
 TEST_CASE("select copies the slice at an index along an axis, and its gradient goes back to that slice")
 {
     Tensor x = tensor({{1, 2, 3}, {4, 5, 6}}).requires_grad_();

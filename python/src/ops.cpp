@@ -378,6 +378,10 @@ const Def ops[] = {
          const auto size = static_cast<std::int64_t>((n + static_cast<std::size_t>(chunks) - 1) / static_cast<std::size_t>(chunks));
          return split_any(t, py::int_(std::max<std::int64_t>(size, 1)), dim);
      }},
+    {"flip(input, *dims)", both, [](const Tensor& t, const std::vector<std::int64_t>& dims) { return flip(t, dims); }},
+    {"roll(input, shifts, dims=None)", both, [](const Tensor& t, const std::vector<std::int64_t>& shifts, std::optional<std::vector<std::int64_t>> dims) {
+         return roll(t, shifts, dims.value_or(std::vector<std::int64_t>{}));
+     }},
     {"tril(input, diagonal=0)", both, [](const Tensor& t, std::int64_t diagonal) { return tril(t, diagonal); }},
     {"triu(input, diagonal=0)", both, [](const Tensor& t, std::int64_t diagonal) { return triu(t, diagonal); }},
 

@@ -475,6 +475,28 @@ def unflatten_case(draw):
 
 
 op("Tensor.unflatten", unflatten_case(), lambda L, x, d, s: x.unflatten(d, s))
+
+
+@st.composite
+def flip_case(draw):
+    x = draw(arrays())
+    return (x, tuple(draw(st.lists(dims(x.ndim), max_size=3)))), {}
+
+
+@st.composite
+def roll_case(draw):
+    x = draw(arrays())
+    k = draw(st.integers(0, 2))
+    shifts = tuple(draw(st.integers(-7, 7)) for _ in range(max(k, 1)))
+    if k == 0:
+        return (x, shifts[0]), {}
+    return (x, shifts, tuple(draw(dims(x.ndim)) for _ in range(k))), {}
+
+
+op("Tensor.flip", flip_case(), lambda L, x, d: x.flip(d))
+op("xgrad.flip", flip_case(), lambda L, x, d: L.flip(x, d))
+op("Tensor.roll", roll_case(), lambda L, x, *a: x.roll(*a))
+op("xgrad.roll", roll_case(), lambda L, x, *a: L.roll(x, *a))
 op("xgrad.unflatten", unflatten_case(), lambda L, x, d, s: L.unflatten(x, d, s))
 
 
