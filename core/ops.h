@@ -195,6 +195,11 @@ Tensor take(const Tensor& x, std::vector<std::size_t> flat, const Shape& shape, 
 Tensor flip(const Tensor& x, const std::vector<std::int64_t>& dims);
 // x shifted by shifts[k] along dims[k], wrapping around, as torch.roll; no dims: over the flattened x
 Tensor roll(const Tensor& x, const std::vector<std::int64_t>& shifts, const std::vector<std::int64_t>& dims = {});
+// x tiled repeats[d] times along each axis (extra leading repeats add axes), as x.repeat(...) (a copy)
+Tensor repeat(const Tensor& x, const std::vector<std::int64_t>& repeats);
+// out[i][j][k] = x[index[i][j][k]][j][k] for dim 0 (and so on for the others), as torch.gather: index
+// an int64 tensor of x's rank, no larger than x but along dim; its gradient adds into the positions read
+Tensor gather(const Tensor& x, std::int64_t dim, const Tensor& index);
 // x (...) -> (...): a copy of x with x.flat[flat[i]] = values[i], values broadcast to `shape` (flat.size()
 // elements); the gradient reaches values at those offsets and x everywhere else. x[index] = values.
 Tensor index_put(const Tensor& x, const std::vector<std::size_t>& flat, const Shape& shape, const Tensor& values);

@@ -53,18 +53,33 @@ Tensor take(const Tensor& x, std::vector<std::size_t> flat, const Shape& shape, 
 
 namespace {
 
-// y of x's shape with y[i] = x[j], j_d = source(d, i_d) on every axis d: a gather whose gradient scatters back
+std::vector<std::size_t> row_major_strides(const Shape& s)
+{
+    std::vector<std::size_t> strides(s.size(), 1);
+    for (std::size_t d = s.size(); d-- > 1;) strides[d - 1] = strides[d] * s[d];
+    return strides;
+}
+
+// y of shape `out` with y[i] = x.flat[offset(i)], for i's multi-index in `out`: a gather whose gradient
+// scatters back. offset(d, i_d) gives axis d's part of the flat offset.
+template <class F>
+Tensor gathered(const Tensor& x, const Shape& out, const char* op, F offset)
+{
+    const std::vector<std::size_t> strides = row_major_strides(out);
+    std::vector<std::size_t> flat(shape_numel(out, op));
+    for (std::size_t i = 0; i < flat.size(); ++i) {
+        for (std::size_t d = 0; d < out.size(); ++d) flat[i] += offset(d, i / strides[d] % out[d]);
+    }
+    return take(x, std::move(flat), out, op);
+}
+
+// y of x's shape with y[i] = x[j], j_d = source(d, i_d) on every axis d
 template <class F>
 Tensor rearranged(const Tensor& x, const char* op, F source)
 {
     const Shape s = x.shape();
-    std::vector<std::size_t> strides(s.size(), 1);
-    for (std::size_t d = s.size(); d-- > 1;) strides[d - 1] = strides[d] * s[d];
-    std::vector<std::size_t> flat(x.numel());
-    for (std::size_t i = 0; i < flat.size(); ++i) {
-        for (std::size_t d = 0; d < s.size(); ++d) flat[i] += source(d, i / strides[d] % s[d]) * strides[d];
-    }
-    return take(x, std::move(flat), s, op);
+    const std::vector<std::size_t> strides = row_major_strides(s);
+    return gathered(x, s, op, [&](std::size_t d, std::size_t i) { return source(d, i) * strides[d]; });
 }
 
 }  // namespace
@@ -103,6 +118,50 @@ Tensor roll(const Tensor& x, const std::vector<std::int64_t>& shifts, const std:
     return rearranged(x, "roll", [&](std::size_t d, std::size_t i) {
         return wrapped(static_cast<std::int64_t>(i), by[d], static_cast<std::int64_t>(s[d]));
     });
+}
+
+Tensor repeat(const Tensor& x, const std::vector<std::int64_t>& repeats)
+{
+    const OpScope scope("repeat");
+    const Shape s = x.shape();
+    XGRAD_CHECK(repeats.size() >= s.size(), "repeat: Number of dimensions of repeat dims can not be smaller than number of ",
+                "dimensions of tensor (", repeats.size(), " repeats for a ", s.size(), "-D tensor)");
+    const std::size_t lead = repeats.size() - s.size();   // new leading axes, of size 1 before they repeat
+    Shape in(lead, 1), out;
+    in.insert(in.end(), s.begin(), s.end());
+    for (std::size_t d = 0; d < repeats.size(); ++d) {
+        XGRAD_CHECK(repeats[d] >= 0, "repeat: Trying to create tensor with negative dimension ", repeats[d], ": ", shape_str(repeats));
+        out.push_back(in[d] * static_cast<std::size_t>(repeats[d]));
+    }
+    const std::vector<std::size_t> strides = row_major_strides(in);
+    return gathered(x, out, "repeat", [&](std::size_t d, std::size_t i) { return i % in[d] * strides[d]; });
+}
+
+Tensor gather(const Tensor& x, std::int64_t dim, const Tensor& index)
+{
+    const OpScope scope("gather");
+    const Shape s = x.shape(), is = index.shape();
+    const std::size_t n = std::max<std::size_t>(s.size(), 1), axis = normalize_axis("gather", dim, n);
+    XGRAD_CHECK(std::max<std::size_t>(is.size(), 1) == n, "gather: Index tensor must have the same number of dimensions as input tensor (",
+                is.size(), " and ", s.size(), ")");
+    for (std::size_t d = 0; d < is.size() && s.size() == is.size(); ++d) {
+        XGRAD_CHECK(d == axis || is[d] <= s[d], "gather: Size does not match at dimension ", d, " expected index ", shape_str(is),
+                    " to be smaller than self ", shape_str(s), " apart from dimension ", axis);
+    }
+    const IdArray ids = id_array(index, "gather");
+    const std::vector<std::size_t> strides = row_major_strides(s), index_strides = row_major_strides(is);
+    const auto size = static_cast<std::int64_t>(s.empty() ? 1 : s[axis]);
+    std::vector<std::size_t> flat(ids.size());
+    for (std::size_t i = 0; i < flat.size(); ++i) {
+        const std::int64_t id = ids.data()[i];
+        // a RuntimeError, as torch's (whose gather does not count negative ids from the end)
+        XGRAD_CHECK(id >= 0 && id < size, "gather: index ", id, " is out of bounds for dimension ", axis, " with size ", size);
+        for (std::size_t d = 0; d < is.size(); ++d) {
+            const std::size_t at = d == axis ? static_cast<std::size_t>(id) : i / index_strides[d] % is[d];
+            flat[i] += at * strides[d];
+        }
+    }
+    return take(x, std::move(flat), is, "gather");
 }
 
 // x (...), flat (n), values broadcast to `shape` (n elements) -> x with out.flat[flat[i]] = values[i]

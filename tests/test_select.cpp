@@ -45,6 +45,26 @@ TEST_CASE("flip reverses the axes it names and roll shifts them around, as torch
     check_close(w.grad().to_array(), Array{{2, 3, 1}, {5, 6, 4}});                  // each weight rolled back
 }
 
+TEST_CASE("repeat tiles and gather picks along an axis, as torch's; their gradients add up what each element gave")
+{
+    using Catch::Matchers::Contains;
+    const Tensor x = arange(4.0f).reshape({2, 2});
+    check_close(repeat(x, {1, 2}).to_array(), Array{{0, 1, 0, 1}, {2, 3, 2, 3}});
+    CHECK(repeat(x, {2, 1, 1}).shape() == Shape{2, 2, 2});                          // a new leading axis
+    CHECK(repeat(x, {0, 3}).shape() == Shape{0, 6});
+    const Tensor ids = from_vector<std::int64_t>({1, 1, 0, 1}, {2, 2});
+    check_close(gather(x, 1, ids).to_array(), Array{{1, 1}, {2, 3}});
+    check_close(gather(x, 0, ids).to_array(), Array{{2, 3}, {0, 3}});
+    Tensor w = arange(4.0f).reshape({2, 2}).requires_grad_();
+    add(sum(repeat(w, {1, 3})), sum(gather(w, 1, ids))).backward();
+    check_close(w.grad().to_array(), Array{{3, 5}, {4, 4}});                         // 3 copies each, plus the picks
+    CHECK_THROWS_WITH(repeat(x, {2}), Contains("repeat: Number of dimensions of repeat dims can not be smaller than number of dimensions of tensor"));
+    CHECK_THROWS_WITH(repeat(x, {2, -1}), Contains("repeat: Trying to create tensor with negative dimension -1"));
+    CHECK_THROWS_WITH(gather(x, 1, from_vector<std::int64_t>({2}, {1, 1})), Contains("gather: index 2 is out of bounds for dimension 1 with size 2"));
+    CHECK_THROWS_WITH(gather(x, 1, from_vector<std::int64_t>({0}, {1})), Contains("gather: Index tensor must have the same number of dimensions"));
+    CHECK_THROWS_WITH(gather(x, 1, zeros({3, 1}, kInt64)), Contains("gather: Size does not match at dimension 0"));
+}
+
 TEST_CASE("select copies the slice at an index along an axis, and its gradient goes back to that slice")
 {
     Tensor x = tensor({{1, 2, 3}, {4, 5, 6}}).requires_grad_();

@@ -382,6 +382,10 @@ const Def ops[] = {
     {"roll(input, shifts, dims=None)", both, [](const Tensor& t, const std::vector<std::int64_t>& shifts, std::optional<std::vector<std::int64_t>> dims) {
          return roll(t, shifts, dims.value_or(std::vector<std::int64_t>{}));
      }},
+    {"repeat(input, *repeats)", method, [](const Tensor& t, const std::vector<std::int64_t>& repeats) { return repeat(t, repeats); }},
+    {"gather(input, dim, index)", both, [](const Tensor& t, std::int64_t dim, const PyTensor& index) {
+         return gather(t, dim, index.ids("gather"));
+     }},
     {"tril(input, diagonal=0)", both, [](const Tensor& t, std::int64_t diagonal) { return tril(t, diagonal); }},
     {"triu(input, diagonal=0)", both, [](const Tensor& t, std::int64_t diagonal) { return triu(t, diagonal); }},
 

@@ -493,6 +493,25 @@ def roll_case(draw):
     return (x, shifts, tuple(draw(dims(x.ndim)) for _ in range(k))), {}
 
 
+@st.composite
+def repeat_case(draw):
+    x = draw(arrays(hi=3))
+    return (x, tuple(draw(st.integers(0, 3)) for _ in range(max(1, x.ndim + draw(st.integers(-1, 1)))))), {}
+
+
+@st.composite
+def gather_case(draw):
+    x = draw(arrays(lo=1, hi=3))
+    d = draw(dims(x.ndim))
+    axis = d % x.ndim if -x.ndim <= d < x.ndim else 0
+    shape = tuple(draw(st.integers(0, 4)) if i == axis else draw(st.integers(0, s)) for i, s in enumerate(x.shape))
+    bad = draw(st.integers(0, 9)) == 0   # an id out of range, one time in ten
+    return (x, d, draw(ids(shape, -1 if bad else 0, x.shape[axis] + (1 if bad else 0)))), {}
+
+
+op("Tensor.repeat", repeat_case(), lambda L, x, r: x.repeat(*r))
+op("Tensor.gather", gather_case(), lambda L, x, d, i: x.gather(d, i))
+op("xgrad.gather", gather_case(), lambda L, x, d, i: L.gather(x, d, i))
 op("Tensor.flip", flip_case(), lambda L, x, d: x.flip(d))
 op("xgrad.flip", flip_case(), lambda L, x, d: L.flip(x, d))
 op("Tensor.roll", roll_case(), lambda L, x, *a: x.roll(*a))
