@@ -148,6 +148,49 @@ Tensor div(const Tensor& a, const Tensor& b)
     });
 }
 
+namespace {
+
+Tensor extremum(const Tensor& a, const Tensor& b, bool larger)
+{
+    const char* op = larger ? "maximum" : "minimum";
+    if (a.dtype() != b.dtype()) [[unlikely]] return with_promoted(a, b, larger ? &maximum : &minimum);
+    if (!a.is_floating_point()) [[unlikely]] return xgrad::where(larger ? ge(a, b) : le(a, b), a, b);   // no gradient
+    const Shape out = broadcast_shapes(op, a.shape(), b.shape());
+    return compute_as(a, [&]<class T>(Tag<T>) {
+        ArrayOf<T> y = broadcast_apply(a.values<T>(), b.values<T>(), out, [larger](T u, T v) {
+            if (std::isnan(u) || std::isnan(v)) return u + v;   // NaN
+            return larger ? (u >= v ? u : v) : (u <= v ? u : v);   // a tie of 0 and -0 gives a, as torch's same-shape kernels
+        });
+        return from_op(std::move(y), {a, b}, op, [a, b, out, larger](GradOutput& grad_out) {
+            // an input's share: none where it lost, half at a tie, all elsewhere (NaN included), as torch's
+            const auto share = [larger](T mine, T theirs) { return mine == theirs ? T(0.5) : T(larger ? !(mine < theirs) : !(mine > theirs)); };
+            const ArrayOf<T>& g = grad_out.read<T>();
+            const auto pass = [&](const Tensor& x, const Tensor& other) {
+                if (!x.requires_grad()) return;
+                ArrayOf<T> gx = broadcast_apply(x.values<T>(), other.values<T>(), out, share);
+                broadcast_apply_into(gx, g, gx, [](T g, T s) { return g * s; });
+                x.accumulate_grad(reduce_to_shape(std::move(gx), x.shape()));
+            };
+            pass(a, b);
+            pass(b, a);
+        });
+    });
+}
+
+}  // namespace
+
+Tensor maximum(const Tensor& a, const Tensor& b)
+{
+    const OpScope scope("maximum");
+    return extremum(a, b, true);
+}
+
+Tensor minimum(const Tensor& a, const Tensor& b)
+{
+    const OpScope scope("minimum");
+    return extremum(a, b, false);
+}
+
 // a^b by std::pow, as torch.pow of two tensors: (-2)^3 = -8, 0^0 = 1. The derivatives are torch's, zeros included:
 //   d/da = b a^(b-1), taken as 0 where b = 0 (so 0^0 has gradient 0, not 0 * 0^-1 = NaN)
 //   d/db = a^b log(a), taken as 0 where a = 0 and b >= 0 (0^b is flat there, not 0 * -inf = NaN)

@@ -37,6 +37,10 @@ Tensor sub(Tensor a, Tensor b);
 Tensor mul(const Tensor& a, const Tensor& b);
 Tensor div(const Tensor& a, const Tensor& b);
 Tensor pow(const Tensor& a, const Tensor& b);          // a^b, as torch.pow (std::pow's values)
+// the larger (smaller) of a and b, broadcast, as torch.maximum (minimum): NaN if either is; at a tie
+// each gets half the gradient, as torch's
+Tensor maximum(const Tensor& a, const Tensor& b);
+Tensor minimum(const Tensor& a, const Tensor& b);
 // a // b and a % b as torch.floor_divide and torch.remainder (Python's: the quotient rounds down, the
 // remainder takes b's sign); remainder's gradient is 1 for a and -floor(a / b) for b, floor_divide has none
 Tensor floor_divide(const Tensor& a, const Tensor& b);

@@ -133,6 +133,9 @@ const std::vector<Case>& catalogue()
         {"roll", [](In x) { return roll(x[0], {1, -4}, {2, 0}); }, {{2, 3, 4}}},
         {"roll flattened", [](In x) { return roll(x[0], {5}); }, {{2, 3, 4}}},
         {"repeat", [](In x) { return repeat(x[0], {2, 1, 3}); }, {{3, 2}}},
+        // two ramps 0.05 apart: each input wins somewhere, and no pair comes near a tie (the kink)
+        {"maximum", [](In x) { return maximum(x[0], x[1] + 0.05f); }, {{3, 4}, {4}}, Domain::distinct},
+        {"minimum", [](In x) { return minimum(x[0], x[1] + 0.05f); }, {{2, 1, 3}, {4, 1}}, Domain::distinct},
         {"gather", [](In x) { return gather(x[0], 1, from_vector<std::int64_t>({0, 2, 2, 1, 0, 0}, {2, 3})); }, {{2, 4}}},
         {"stack axis 1", [](In x) { return stack({x[0], x[1] * 2.0f}, 1); }, {{2, 3}, {2, 3}}},
         {"tril", [](In x) { return tril(x[0], 1); }, {{3, 4}}},

@@ -65,6 +65,24 @@ TEST_CASE("repeat tiles and gather picks along an axis, as torch's; their gradie
     CHECK_THROWS_WITH(gather(x, 1, zeros({3, 1}, kInt64)), Contains("gather: Size does not match at dimension 0"));
 }
 
+TEST_CASE("maximum and minimum broadcast, propagate NaN, keep integers integral, and split a tie's gradient, as torch's")
+{
+    const Tensor a = tensor({1.0f, 5.0f, 2.0f, NAN});
+    const Tensor b = tensor({3.0f, 4.0f, 2.0f, 0.0f});
+    const Array hi = maximum(a, b).to_array(), lo = minimum(a, b).to_array();
+    CHECK(hi(0) == 3.0f);
+    CHECK(hi(1) == 5.0f);
+    CHECK(std::isnan(hi(3)));
+    CHECK(lo(0) == 1.0f);
+    CHECK(std::isnan(lo(3)));
+    CHECK(maximum(a, tensor({{0.0f}, {9.0f}})).shape() == Shape{2, 4});
+    CHECK(maximum(arange(3), from_vector<std::int64_t>({1}, {1})).dtype() == kInt64);
+    Tensor x = tensor({1.0f, 5.0f, 2.0f}).requires_grad_(), y = tensor({3.0f, 4.0f, 2.0f}).requires_grad_();
+    sum(maximum(x, y)).backward();
+    check_close(x.grad().to_array(), Array{0, 1, 0.5});
+    check_close(y.grad().to_array(), Array{1, 0, 0.5});
+}
+
 TEST_CASE("select copies the slice at an index along an axis, and its gradient goes back to that slice")
 {
     Tensor x = tensor({{1, 2, 3}, {4, 5, 6}}).requires_grad_();

@@ -287,6 +287,8 @@ const Def ops[] = {
     {"logical_or(input, other)", both, Logical<logical_or>{}},
     {"logical_xor(input, other)", both, Logical<logical_xor>{}},
     {"logical_not(input)", both, [](const Tensor& x) { return logical_not(x); }},
+    {"maximum(input, other)", both, [](const Tensor& a, const Tensor& b) { return maximum(a, b); }},
+    {"minimum(input, other)", both, [](const Tensor& a, const Tensor& b) { return minimum(a, b); }},
     {"matmul(input, other)", both, [](const Tensor& a, const Tensor& b) { return matmul_releasing_gil(a, b); }},
 
     // ---- element-wise ----

@@ -29,7 +29,7 @@ from ._xgrad import (Tensor, dtype, manual_seed, set_num_threads, get_num_thread
                      narrow, diagonal, as_strided,
                      split, chunk, select, tril, triu, sum, mean, max, min, argmax, argmin, var, std, softmax, log_softmax, topk,
                      multinomial, empty_cache, floor_divide, remainder, bitwise_and, bitwise_or, bitwise_xor, logical_and,
-                     logical_or, logical_xor, logical_not, unbind, numel, detach, t, unflatten, flip, roll, gather)
+                     logical_or, logical_xor, logical_not, unbind, numel, detach, t, unflatten, flip, roll, gather, maximum, minimum)
 from ._repr import tensor_repr as _tensor_repr
 
 dtype.__repr__ = dtype.__str__ = lambda self: "xgrad." + self.name

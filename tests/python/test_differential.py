@@ -241,6 +241,8 @@ for _n in ["add", "sub", "mul", "div", "pow", "eq", "ne", "lt", "le", "gt", "ge"
            "bitwise_and", "bitwise_or", "bitwise_xor", "logical_and", "logical_or", "logical_xor"]:
     both(_n, C(pair()).map(lambda ak: (ak[0][0], {})))
 both("logical_not", any_x)
+for _n in ["maximum", "minimum"]:
+    both(_n, C(pair()).map(lambda ak: (ak[0][0], {})))
 op("xgrad.add[alpha]", C(pair(), ).map(lambda ak: (ak[0][0], {})).flatmap(
     lambda ak: st.sampled_from([0.5, -1.0, 2, 0.0]).map(lambda a: (ak[0], {"alpha": a}))),
    lambda L, x, y, **k: L.add(x, y, **k), covers=[])
