@@ -60,29 +60,31 @@ std::uint64_t Generator::below(std::uint64_t n)
     return r % n;
 }
 
-void Generator::uniform_(Array& a, float low, float high)
+// the fills compute in T throughout: float32 draws are float arithmetic, as they always were
+template <class T>
+void Generator::uniform_(ArrayOf<T>& a, std::type_identity_t<T> low, std::type_identity_t<T> high)
 {
     XGRAD_CHECK(low <= high, "uniform_: low (", low, ") must not exceed high (", high, ")");
-    for (auto& x : a) x = low + (high - low) * uniform();
+    for (auto& x : a) {
+        if constexpr (std::is_same_v<T, float>) x = low + (high - low) * uniform();
+        else x = low + (high - low) * uniform64();
+    }
 }
 
-void Generator::normal_(Array& a, float mean, float std)
+template <class T>
+void Generator::normal_(ArrayOf<T>& a, std::type_identity_t<T> mean, std::type_identity_t<T> std)
 {
-    XGRAD_CHECK(std >= 0.0f, "normal_: std must be non-negative, got ", std);
-    for (auto& x : a) x = mean + std * normal();
+    XGRAD_CHECK(std >= 0, "normal_: std must be non-negative, got ", std);
+    for (auto& x : a) {
+        if constexpr (std::is_same_v<T, float>) x = mean + std * normal();
+        else x = mean + std * normal64();
+    }
 }
 
-void Generator::uniform_(Array64& a, double low, double high)
-{
-    XGRAD_CHECK(low <= high, "uniform_: low (", low, ") must not exceed high (", high, ")");
-    for (auto& x : a) x = low + (high - low) * uniform64();
-}
-
-void Generator::normal_(Array64& a, double mean, double std)
-{
-    XGRAD_CHECK(std >= 0.0, "normal_: std must be non-negative, got ", std);
-    for (auto& x : a) x = mean + std * normal64();
-}
+template void Generator::uniform_<float>(Array&, float, float);
+template void Generator::uniform_<double>(Array64&, double, double);
+template void Generator::normal_<float>(Array&, float, float);
+template void Generator::normal_<double>(Array64&, double, double);
 
 Generator& default_generator()
 {

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <random>
+#include <type_traits>
 
 #include "core/array.h"
 
@@ -22,10 +23,11 @@ public:
     std::uint64_t below(std::uint64_t n);               // uniform integer in [0, n)
     std::uint64_t bits() { return engine_(); }          // 64 random bits: a seed for counter_uniform
 
-    void uniform_(Array& a, float low = 0.0f, float high = 1.0f);   // fill with U[low, high)
-    void normal_(Array& a, float mean = 0.0f, float std = 1.0f);    // fill with N(mean, std^2)
-    void uniform_(Array64& a, double low = 0.0, double high = 1.0);  // the same in double
-    void normal_(Array64& a, double mean = 0.0, double std = 1.0);
+    // fill with U[low, high) or N(mean, std^2), drawn in T: float (Array) or double (Array64)
+    template <class T>
+    void uniform_(ArrayOf<T>& a, std::type_identity_t<T> low = 0, std::type_identity_t<T> high = 1);
+    template <class T>
+    void normal_(ArrayOf<T>& a, std::type_identity_t<T> mean = 0, std::type_identity_t<T> std = 1);
 
 private:
     std::mt19937_64 engine_;

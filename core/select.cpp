@@ -65,6 +65,10 @@ std::vector<std::size_t> row_major_strides(const Shape& s)
 template <class F>
 Tensor gathered(const Tensor& x, const Shape& out, const char* op, F offset)
 {
+    // the offsets are as many as out's elements, which x need not bound (repeat): the storage allocator
+    // is asked for them first, so that a size no memory holds is its MemoryError, not std::vector's
+    // abort under ASan
+    (void)empty(out, kInt64);
     const std::vector<std::size_t> strides = row_major_strides(out);
     std::vector<std::size_t> flat(shape_numel(out, op));
     for (std::size_t i = 0; i < flat.size(); ++i) {
@@ -133,9 +137,6 @@ Tensor repeat(const Tensor& x, const std::vector<std::int64_t>& repeats)
         XGRAD_CHECK(repeats[d] >= 0, "repeat: Trying to create tensor with negative dimension ", repeats[d], ": ", shape_str(repeats));
         out.push_back(in[d] * static_cast<std::size_t>(repeats[d]));
     }
-    // its offsets are as many as its elements, which no input bounds: the storage allocator is asked
-    // for them first, so that a size no memory holds is its MemoryError, not std::vector's abort (ASan)
-    (void)empty(out, kInt64);
     const std::vector<std::size_t> strides = row_major_strides(in);
     return gathered(x, out, "repeat", [&](std::size_t d, std::size_t i) { return i % in[d] * strides[d]; });
 }

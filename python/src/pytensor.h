@@ -43,7 +43,7 @@ Tensor id_tensor(const IdArray& ids);
 
 // ---- the Python object -----------------------------------------------------------------------------
 // An xgrad.Tensor (or an instance of a Python subclass: nn.Parameter) is this object: CPython's
-// header, the tensor, and the instance's attribute dict and weak references (tensor_type.cpp).
+// header, the tensor, and the instance's attribute dict and weak references (tensor.cpp).
 struct TensorObject {
     PyObject_HEAD
     PyTensor tensor;
